@@ -1,0 +1,157 @@
+# fairpay: builds fairpayd, fairpayctl and libfairpay; runs the demo, the tests,
+# the sanitizer build and the benchmark. `make help` lists the targets.
+
+BUILD    ?= build
+CC       ?= cc
+SAN      ?=
+PKGS     := libevent libevent_openssl libpq libprotobuf-c openssl
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+
+PG_INCLUDE := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+OPT      ?= -O2 -g
+ifeq ($(SAN),1)
+OPT      := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+endif
+CPPFLAGS := -D_GNU_SOURCE -DFP_VERSION=\"$(VERSION)\" -I$(BUILD)/gen -Iserver -Iclient/include -I$(PG_INCLUDE)
+CFLAGS   := -std=c11 $(WARN) $(OPT) -MMD -MP
+LDFLAGS  := $(LDSAN)
+LIBS_PB  := -lprotobuf-c
+LIBS_SSL := -lssl -lcrypto
+LIBS_EV  := -levent_openssl -levent
+LIBS_PQ  := -lpq
+
+GEN_C    := $(BUILD)/gen/fairpay.pb-c.c
+GEN_H    := $(BUILD)/gen/fairpay.pb-c.h
+MIG_C    := $(BUILD)/gen/migrations_embedded.c
+
+# Modules shared by the server and the CLI (pure code: keys, text checks).
+SHARED_SRC := server/key.c server/text.c
+SERVER_SRC := $(filter-out $(SHARED_SRC),$(wildcard server/*.c))
+LIB_SRC    := $(wildcard client/lib/*.c)
+CTL_SRC    := $(wildcard client/ctl/*.c)
+
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o) $(SHARED_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/fairpay.pb-c.o
+SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(BUILD)/pic/gen/fairpay.pb-c.o
+CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(SHARED_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations_embedded.o
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+ITEST_SRC  := $(wildcard tests/integration/test_*.c)
+ITEST_BIN  := $(ITEST_SRC:tests/integration/%.c=$(BUILD)/tests/i%)
+HARNESS_OBJ := $(BUILD)/obj/tests/integration/harness.o
+BENCH_BIN  := $(BUILD)/fairpay-bench
+
+BINS := $(BUILD)/fairpayd $(BUILD)/fairpayctl $(BUILD)/libfairpay.a $(BUILD)/libfairpay.so
+
+.PHONY: all deps demo test asan bench tests clean format lint help install
+all: $(BINS)
+
+help:
+	@echo "make            build fairpayd, fairpayctl, libfairpay (.a and .so) into $(BUILD)/"
+	@echo "make deps       install the Debian packages the build and tests need"
+	@echo "make demo       throwaway PostgreSQL + certificates + admin key + fairpayd on 127.0.0.1:7443"
+	@echo "make test       every unit and integration test; ends with 'N passed, N failed'"
+	@echo "make asan       the same tests under AddressSanitizer and UBSan"
+	@echo "make bench      load generator against a fresh server and database"
+	@echo "make format     clang-format the sources;  make lint: cppcheck + clang-tidy"
+
+deps:
+	@scripts/deps.sh
+
+# ---------------------------------------------------------------- generated code
+# protobuf-c 1.4 cannot generate proto3 `optional`; a single-field oneof is the
+# same on the wire, so the C build rewrites it (see proto/fairpay.proto).
+$(BUILD)/gen/fairpay.proto: proto/fairpay.proto
+	@mkdir -p $(@D)
+	sed -E 's/^([[:space:]]*)optional[[:space:]]+([A-Za-z0-9_.]+)[[:space:]]+([a-z0-9_]+)[[:space:]]*=[[:space:]]*([0-9]+);/\1oneof opt_\3 { \2 \3 = \4; }/' $< > $@
+
+$(GEN_H): $(GEN_C)
+$(GEN_C): $(BUILD)/gen/fairpay.proto
+	cd $(BUILD)/gen && protoc-c --c_out=. fairpay.proto
+
+$(MIG_C): scripts/embed-migrations.sh $(wildcard migrations/*.sql)
+	@mkdir -p $(@D)
+	scripts/embed-migrations.sh migrations > $@
+
+# ---------------------------------------------------------------- objects
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@
+$(BUILD)/pic/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -fPIC -c $< -o $@
+$(BUILD)/obj/%.o: %.c $(GEN_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(BUILD)/pic/%.o: %.c $(GEN_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+# ---------------------------------------------------------------- binaries
+$(BUILD)/fairpayd: $(SERVER_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+
+$(BUILD)/libfairpay.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/libfairpay.so: $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libfairpay.so.1 $^ -o $@ $(LIBS_PB) $(LIBS_SSL)
+
+$(BUILD)/fairpayctl: $(CTL_OBJ) $(BUILD)/libfairpay.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+
+# ---------------------------------------------------------------- tests
+# Unit tests link the server's modules (minus main) and run without any service.
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+
+# Integration tests drive the real fairpayd through the client library.
+$(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $(BUILD)/libfairpay.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+
+tests: $(BINS) $(UNIT_BIN) $(ITEST_BIN)
+
+test: deps
+	$(MAKE) tests
+	FP_BUILD=$(BUILD) scripts/run-tests.sh
+
+asan: deps
+	$(MAKE) BUILD=build-asan SAN=1 tests
+	FP_BUILD=build-asan scripts/run-tests.sh
+
+demo: deps
+	$(MAKE) all
+	FP_BUILD=$(BUILD) scripts/demo.sh
+
+$(BENCH_BIN): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/libfairpay.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_PB) $(LIBS_SSL) -lpthread
+
+bench: deps
+	$(MAKE) all $(BENCH_BIN)
+	FP_BUILD=$(BUILD) scripts/bench.sh
+
+# ---------------------------------------------------------------- upkeep
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/fairpay
+	install -m 755 $(BUILD)/fairpayd $(BUILD)/fairpayctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libfairpay.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libfairpay.so $(DESTDIR)$(PREFIX)/lib/libfairpay.so.1
+	ln -sf libfairpay.so.1 $(DESTDIR)$(PREFIX)/lib/libfairpay.so
+	install -m 644 client/include/fairpay/*.h $(GEN_H) $(DESTDIR)$(PREFIX)/include/fairpay/
+
+SOURCES = $(wildcard server/*.[ch] client/*/*.[ch] client/include/fairpay/*.h tests/*/*.[ch])
+format:
+	clang-format -i $(SOURCES)
+lint: $(GEN_H)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem -I$(BUILD)/gen -Iserver -Iclient/include server client
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

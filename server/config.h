@@ -1,0 +1,56 @@
+/* cfg_: fairpayd's configuration, one table of flags.
+ *
+ * Every setting is a row of the table in config.c (name, type, default, help),
+ * so --help, parsing and defaults cannot drift apart. */
+#ifndef FP_CONFIG_H
+#define FP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct fp_config {
+	char *listen;            /* HOST:PORT */
+	char *db;                /* libpq conninfo; "" = PG* environment */
+	char *cert_file;
+	char *key_file;
+	char *client_ca_file;    /* NULL: no mutual TLS */
+	int64_t max_frame;       /* bytes */
+	int64_t max_inflight;    /* requests per connection */
+	int64_t max_connections;
+	int64_t db_pool;         /* PostgreSQL connections */
+	int64_t db_pipeline;     /* queries in flight per PostgreSQL connection */
+	int64_t db_timeout_ms;   /* wait for the database before UNAVAILABLE */
+	int64_t handshake_timeout_ms;
+	int64_t idle_timeout_ms;
+	int64_t shutdown_timeout_ms;
+	int64_t revocation_poll_ms;
+	int64_t frames_per_wakeup;
+	char *log_level;
+	bool help;
+	bool version;
+} fp_config;
+
+/* Fill cfg with the defaults. */
+void cfg_defaults(fp_config *cfg);
+
+/* Parse argv over the defaults; on error -1 with a message in err. */
+int cfg_parse(fp_config *cfg, int argc, char **argv, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Check that the settings make sense together (files given, ranges). */
+int cfg_validate(const fp_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Split "HOST:PORT" or "[V6]:PORT" into host and port; -1 if malformed. */
+int cfg_split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
+	__attribute__((warn_unused_result));
+
+/* Print the usage text with every flag and its default. */
+void cfg_usage(FILE *out);
+
+/* Free the strings of cfg. Accepts NULL. */
+void cfg_free(fp_config *cfg);
+
+#endif

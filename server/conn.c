@@ -1,0 +1,455 @@
+/* Client connections: TLS transport, framing, backpressure and the
+ * connection state machine (see server.h). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "frame.h"
+#include "log.h"
+#include "rpc.h"
+#include "server.h"
+#include "tls.h"
+
+/* Stop reading from a client whose unsent replies pass this many bytes; the
+ * write callback resumes it when they drain. */
+#define CONN_OUT_HIGH (1u << 20)
+/* How long a closing connection waits for the client's EOF, so that the
+ * last reply is not lost to a reset. */
+#define CONN_LINGER_MS 1000
+
+static const char *const state_names[] = {"HANDSHAKE", "OPEN", "CLOSING", "DRAINING", "CLOSED"};
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_process(conn *c);
+
+bool conn_alive(const conn *c)
+{
+	return c->bev != NULL && (c->state == CONN_OPEN || c->state == CONN_CLOSING ||
+				  c->state == CONN_DRAINING);
+}
+
+static void reap_later(conn *c)
+{
+	srv *s = c->srv;
+	if (c->reap_queued)
+		return;
+	c->reap_queued = true;
+	c->reap_next = s->reap;
+	s->reap = c;
+	event_active(s->reaper, EV_TIMEOUT, 0);
+}
+
+void conn_set_state(conn *c, conn_state next)
+{
+	if (c->state == next || c->state == CONN_CLOSED)
+		return;
+	log_debug(c->id, "state %s -> %s", state_names[c->state], state_names[next]);
+	c->state = next;
+	if (next != CONN_CLOSED)
+		return;
+	srv *s = c->srv;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	s->nconns--;
+	if (c->bev != NULL) {
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	}
+	event_del(c->resume);
+	/* The reaper closes the socket on its next pass even while calls are
+	 * in flight; the struct goes when the last reference is dropped. */
+	reap_later(c);
+	conn_unref(c); /* the list's reference */
+}
+
+void conn_ref(conn *c)
+{
+	c->refs++;
+}
+
+void conn_unref(conn *c)
+{
+	if (--c->refs == 0)
+		reap_later(c);
+}
+
+void conn_destroy(conn *c)
+{
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	if (c->resume != NULL)
+		event_free(c->resume);
+	free(c);
+}
+
+void conn_reap(srv *s)
+{
+	conn *list = s->reap;
+	s->reap = NULL;
+	while (list != NULL) {
+		conn *c = list;
+		list = c->reap_next;
+		c->reap_next = NULL;
+		c->reap_queued = false;
+		if (c->bev != NULL) {
+			bufferevent_free(c->bev);
+			c->bev = NULL;
+		}
+		if (c->refs == 0)
+			conn_destroy(c);
+	}
+}
+
+static void set_reading(conn *c, bool on)
+{
+	if (c->bev == NULL || c->reading == on)
+		return;
+	c->reading = on;
+	if (on)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Read from the socket only while the client is within its limits: calls in
+ * flight (pipelining depth) and replies not yet written (slow reader). */
+static void update_reading(conn *c)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
+	bool want = c->inflight < (unsigned)c->srv->cfg->max_inflight && out < CONN_OUT_HIGH;
+	set_reading(c, want);
+}
+
+static void linger_read_cb(struct bufferevent *bev, void *arg)
+{
+	/* Whatever the client still sends is discarded. */
+	evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+/* Everything queued is written: say goodbye and wait briefly for the
+ * client's EOF before closing, so a reset does not eat the last reply. */
+static void begin_linger(conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	if (ssl != NULL)
+		(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+	if (fd >= 0)
+		shutdown(fd, SHUT_WR);
+	struct timeval tv = {CONN_LINGER_MS / 1000, (CONN_LINGER_MS % 1000) * 1000};
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	bufferevent_setcb(c->bev, linger_read_cb, NULL, conn_event_cb, c);
+	c->reading = false;
+	set_reading(c, true);
+}
+
+/* Close a CLOSING or DRAINING connection once nothing is left to do. */
+static void maybe_finish(conn *c)
+{
+	if (c->state != CONN_CLOSING && c->state != CONN_DRAINING)
+		return;
+	if (c->reading)
+		return; /* already lingering */
+	if (c->state == CONN_DRAINING && c->inflight > 0)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return; /* conn_write_cb comes back when it is written */
+	begin_linger(c);
+}
+
+void conn_close_after_flush(conn *c)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->state == CONN_HANDSHAKE) {
+		conn_set_state(c, CONN_CLOSED);
+		return;
+	}
+	set_reading(c, false);
+	conn_set_state(c, CONN_CLOSING);
+	maybe_finish(c);
+}
+
+void conn_begin_drain(conn *c)
+{
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		conn_set_state(c, CONN_CLOSED);
+		break;
+	case CONN_OPEN:
+		set_reading(c, false);
+		conn_set_state(c, CONN_DRAINING);
+		/* Requests already received are still answered. */
+		event_active(c->resume, EV_TIMEOUT, 0);
+		maybe_finish(c);
+		break;
+	default:
+		break;
+	}
+}
+
+void conn_send_response(conn *c, const Fairpay__V1__Response *resp)
+{
+	if (!conn_alive(c))
+		return; /* the client went away; the reply has nowhere to go */
+	if (frame_write(bufferevent_get_output(c->bev), &resp->base) != 0)
+		log_error(c->id, "cannot frame a response (id %llu)", (unsigned long long)resp->id);
+}
+
+void conn_protocol_error(conn *c, int code, const char *message)
+{
+	Fairpay__V1__Status st = FAIRPAY__V1__STATUS__INIT;
+	Fairpay__V1__Response resp = FAIRPAY__V1__RESPONSE__INIT;
+	st.code = code;
+	st.message = (char *)message;
+	resp.id = 0;
+	resp.status = &st;
+	log_info(c->id, "protocol error from %s: %s; closing", c->peer, message);
+	conn_send_response(c, &resp);
+	conn_close_after_flush(c);
+}
+
+void conn_call_done(conn *c)
+{
+	c->inflight--;
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->state == CONN_OPEN || c->state == CONN_DRAINING) {
+		if (evbuffer_get_length(bufferevent_get_input(c->bev)) >= FRAME_HEADER_LEN)
+			event_active(c->resume, EV_TIMEOUT, 0);
+		update_reading(c);
+	}
+	maybe_finish(c);
+}
+
+static void conn_process(conn *c)
+{
+	if (c->state != CONN_OPEN && c->state != CONN_DRAINING)
+		return;
+	const fp_config *cfg = c->srv->cfg;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int handled = 0;
+	while (c->state == CONN_OPEN || c->state == CONN_DRAINING) {
+		/* Resumed by conn_call_done() or the write callback. A
+		 * pending Authenticate is a barrier: requests pipelined behind
+		 * it must see its outcome. */
+		if (c->inflight >= (unsigned)cfg->max_inflight || c->auth_pending ||
+		    evbuffer_get_length(out) >= CONN_OUT_HIGH)
+			break;
+		if (handled >= cfg->frames_per_wakeup) {
+			/* Fairness: let other connections run, then go on. */
+			event_active(c->resume, EV_TIMEOUT, 0);
+			break;
+		}
+		const uint8_t *body = NULL;
+		uint32_t len = 0;
+		frame_result fr = frame_take(in, (uint32_t)cfg->max_frame, &body, &len);
+		if (fr == FRAME_NEED_MORE)
+			break;
+		if (fr == FRAME_EMPTY) {
+			conn_protocol_error(c, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
+					    "frame of length 0");
+			return;
+		}
+		if (fr == FRAME_TOO_LARGE) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "frame of %u bytes is over the limit of %lld", len,
+				 (long long)cfg->max_frame);
+			conn_protocol_error(c, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED, msg);
+			return;
+		}
+		Fairpay__V1__Request *req = fairpay__v1__request__unpack(NULL, len, body);
+		frame_consume(in, len);
+		if (req == NULL) {
+			conn_protocol_error(c, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
+					    "frame does not decode as a fairpay.v1.Request");
+			return;
+		}
+		if (req->call_case == FAIRPAY__V1__REQUEST__CALL__NOT_SET) {
+			fairpay__v1__request__free_unpacked(req, NULL);
+			conn_protocol_error(c, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
+					    "request names no call (unknown or missing)");
+			return;
+		}
+		handled++;
+		c->inflight++;
+		rpc_dispatch(c, req);
+	}
+	update_reading(c);
+	maybe_finish(c);
+}
+
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_process(arg);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	conn *c = arg;
+	if (c->state == CONN_OPEN) {
+		update_reading(c);
+		if (evbuffer_get_length(bufferevent_get_input(bev)) >= FRAME_HEADER_LEN)
+			event_active(c->resume, EV_TIMEOUT, 0);
+	} else if (c->state == CONN_DRAINING) {
+		event_active(c->resume, EV_TIMEOUT, 0);
+	}
+	maybe_finish(c);
+}
+
+static void handshake_done(conn *c)
+{
+	const fp_config *cfg = c->srv->cfg;
+	struct timeval idle = {cfg->idle_timeout_ms / 1000, (cfg->idle_timeout_ms % 1000) * 1000};
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	conn_set_state(c, CONN_OPEN);
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	log_debug(c->id, "TLS established with %s (%s, %s)", c->peer, SSL_get_version(ssl),
+		  SSL_get_cipher_name(ssl));
+	if (c->srv->nconns > (unsigned)cfg->max_connections) {
+		conn_protocol_error(c, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED,
+				    "too many connections; try again later");
+		return;
+	}
+	if (c->srv->stopping) {
+		conn_begin_drain(c);
+		return;
+	}
+	update_reading(c);
+	conn_process(c); /* bytes that came with the handshake */
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		handshake_done(c);
+		return;
+	}
+	char why[256] = "";
+	unsigned long e;
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		if (why[0] == '\0')
+			ERR_error_string_n(e, why, sizeof(why));
+	}
+	/* OpenSSL 3 reports a peer that closes without close_notify as an
+	 * error; the queue must be empty before the next connection runs. */
+	ERR_clear_error();
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (c->state == CONN_HANDSHAKE)
+			log_info(c->id, "TLS handshake with %s timed out; closing", c->peer);
+		else if (c->state == CONN_OPEN)
+			log_info(c->id, "%s idle too long; closing", c->peer);
+	} else if (what & BEV_EVENT_ERROR) {
+		if (c->state == CONN_HANDSHAKE)
+			log_info(c->id, "TLS handshake with %s failed: %s", c->peer,
+				 why[0] ? why : strerror(EVUTIL_SOCKET_ERROR()));
+		else if (c->state == CONN_OPEN)
+			log_debug(c->id, "connection error: %s", why[0] ? why : "socket error");
+	} else if (what & BEV_EVENT_EOF) {
+		log_debug(c->id, "client closed the connection");
+	}
+	conn_set_state(c, CONN_CLOSED);
+}
+
+static void format_peer(const struct sockaddr *addr, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		snprintf(out, len, "%s:%d", host, port);
+	} else if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(out, len, "[%s]:%d", host, port);
+	} else {
+		snprintf(out, len, "unknown");
+	}
+}
+
+void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int addrlen)
+{
+	const fp_config *cfg = s->cfg;
+	SSL *ssl = NULL;
+	conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		goto fail;
+	ssl = SSL_new(s->ssl_ctx);
+	if (ssl == NULL)
+		goto fail;
+	c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (c->bev == NULL)
+		goto fail;
+	ssl = NULL; /* owned by the bufferevent now */
+	fd = -1;
+	c->resume = event_new(s->base, -1, 0, conn_resume_cb, c);
+	if (c->resume == NULL)
+		goto fail;
+	c->srv = s;
+	c->id = ++s->next_conn_id;
+	c->state = CONN_HANDSHAKE;
+	c->refs = 1;
+	format_peer(addr, c->peer, sizeof(c->peer));
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	/* The input buffer holds at most a few whole frames: the limit is
+	 * checked on each header before its body is read. */
+	size_t in_high = 2 * ((size_t)cfg->max_frame + FRAME_HEADER_LEN);
+	if (in_high < 256 * 1024)
+		in_high = 256 * 1024;
+	bufferevent_setwatermark(c->bev, EV_READ, 0, in_high);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	struct timeval hs = {cfg->handshake_timeout_ms / 1000,
+			     (cfg->handshake_timeout_ms % 1000) * 1000};
+	bufferevent_set_timeouts(c->bev, &hs, &hs);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	c->reading = false;
+	set_reading(c, true);
+	log_debug(c->id, "accepted %s (%u connections)", c->peer, s->nconns);
+	return;
+fail:
+	log_error(0, "cannot accept a connection: out of memory");
+	SSL_free(ssl);
+	if (c != NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		if (c->resume != NULL)
+			event_free(c->resume);
+		free(c);
+	}
+	if (fd >= 0)
+		close(fd);
+}

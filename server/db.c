@@ -1,0 +1,543 @@
+/* Asynchronous PostgreSQL pool in pipeline mode (see db.h).
+ *
+ * Each connection is a small state machine:
+ *   DOWN -> CONNECTING -> READY -> (broken) -> WAITING -> CONNECTING ...
+ * A READY connection keeps a FIFO of the queries it sent; results arrive in
+ * the same order, each query's results followed by the PIPELINE_SYNC result
+ * that closes it. */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define DB_TICK_MS 50
+#define DB_BACKOFF_MIN_MS 100
+#define DB_BACKOFF_MAX_MS 2000
+#define DB_CONNECT_TIMEOUT_S 5
+
+typedef struct db_req {
+	struct db_req *next;
+	const char *sql; /* a string literal of the caller's: never freed */
+	int nparams;
+	char **params;   /* one block: pointers, then the copied strings */
+	db_cb cb;
+	void *arg;
+	int64_t deadline_ms;
+	PGresult *res;
+} db_req;
+
+typedef enum dbc_state { DBC_DOWN = 0, DBC_CONNECTING, DBC_READY, DBC_WAITING } dbc_state;
+
+typedef struct db_conn {
+	db_pool *pool;
+	int index;
+	dbc_state state;
+	PGconn *pg;
+	struct event *io;    /* connect polling, then persistent reads */
+	struct event *wev;   /* waits for the socket to drain a flush */
+	struct event *retry;
+	int backoff_ms;
+	db_req *head, *tail; /* sent, awaiting results */
+	int inflight;
+} db_conn;
+
+struct db_pool {
+	struct event_base *base;
+	char *conninfo;
+	int size;
+	int depth;
+	int timeout_ms;
+	db_conn *conns;
+	db_req *pend_head, *pend_tail; /* not sent yet */
+	db_req *done_head, *done_tail; /* finished, callback not yet run */
+	struct event *kick;
+	struct event *tick;
+	int64_t down_since_ms;         /* 0 while some connection is ready */
+	bool freeing;
+};
+
+static const char *const state_names[] = {"DOWN", "CONNECTING", "READY", "WAITING"};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void dbc_set_state(db_conn *dc, dbc_state next)
+{
+	if (dc->state == next)
+		return;
+	log_debug(0, "db[%d]: %s -> %s", dc->index, state_names[dc->state], state_names[next]);
+	dc->state = next;
+}
+
+static void req_free(db_req *r)
+{
+	if (r == NULL)
+		return;
+	PQclear(r->res);
+	free(r->params);
+	free(r);
+}
+
+static void req_run(db_req *r, db_status st)
+{
+	r->cb(r->arg, st, st == DB_UNAVAILABLE ? NULL : r->res);
+	req_free(r);
+}
+
+/* Complete r from the next loop turn, so callbacks never run inside
+ * db_query(). */
+static void req_defer(db_pool *p, db_req *r)
+{
+	r->next = NULL;
+	if (p->done_tail)
+		p->done_tail->next = r;
+	else
+		p->done_head = r;
+	p->done_tail = r;
+	event_active(p->kick, EV_TIMEOUT, 0);
+}
+
+static void req_finish(db_req *r)
+{
+	db_status st = DB_UNAVAILABLE;
+	if (r->res != NULL) {
+		ExecStatusType es = PQresultStatus(r->res);
+		st = (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) ? DB_OK : DB_ERROR;
+	}
+	req_run(r, st);
+}
+
+static void dbc_connect(db_conn *dc);
+static void pool_dispatch(db_pool *p);
+
+static void dbc_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	dbc_connect(arg);
+}
+
+/* Drop the connection, fail what it had in flight, and try again later. */
+static void dbc_broken(db_conn *dc, const char *reason)
+{
+	db_pool *p = dc->pool;
+	char why[256];
+	/* reason may point into the PGconn that is finished below. */
+	snprintf(why, sizeof(why), "%s", reason);
+	why[strcspn(why, "\n")] = '\0';
+	if (dc->state == DBC_READY)
+		log_warn(0, "database connection %d lost: %s", dc->index, why);
+	else
+		log_debug(0, "database connection %d failed: %s", dc->index, why);
+	event_del(dc->io);
+	event_del(dc->wev);
+	PQfinish(dc->pg);
+	dc->pg = NULL;
+	dbc_set_state(dc, DBC_WAITING);
+	db_req *r = dc->head;
+	dc->head = dc->tail = NULL;
+	dc->inflight = 0;
+	while (r != NULL) {
+		db_req *next = r->next;
+		PQclear(r->res);
+		r->res = NULL;
+		req_defer(p, r);
+		r = next;
+	}
+	if (db_ready_count(p) == 0 && p->down_since_ms == 0) {
+		p->down_since_ms = now_ms();
+		log_error(0, "database unavailable: %s", why);
+	}
+	struct timeval tv = {dc->backoff_ms / 1000, (dc->backoff_ms % 1000) * 1000};
+	dc->backoff_ms = dc->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS
+								: dc->backoff_ms * 2;
+	event_add(dc->retry, &tv);
+}
+
+static void dbc_write_cb(evutil_socket_t fd, short what, void *arg);
+
+static int dbc_flush(db_conn *dc)
+{
+	int r = PQflush(dc->pg);
+	if (r < 0) {
+		dbc_broken(dc, PQerrorMessage(dc->pg));
+		return -1;
+	}
+	if (r > 0)
+		event_add(dc->wev, NULL);
+	return 0;
+}
+
+static void dbc_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	db_conn *dc = arg;
+	if (dc->state == DBC_READY)
+		(void)dbc_flush(dc);
+}
+
+static void dbc_read_results(db_conn *dc)
+{
+	int nulls = 0;
+	while (dc->state == DBC_READY && dc->head != NULL && !PQisBusy(dc->pg)) {
+		PGresult *res = PQgetResult(dc->pg);
+		if (res == NULL) {
+			/* The end of one query's results; its sync follows.
+			 * Two in a row means nothing more is buffered. */
+			if (++nulls > 1)
+				break;
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			db_req *r = dc->head;
+			dc->head = r->next;
+			if (dc->head == NULL)
+				dc->tail = NULL;
+			dc->inflight--;
+			req_finish(r);
+			continue;
+		}
+		if (dc->head->res == NULL)
+			dc->head->res = res;
+		else
+			PQclear(res);
+	}
+}
+
+static void dbc_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	db_conn *dc = arg;
+	if (dc->state != DBC_READY)
+		return;
+	if (!PQconsumeInput(dc->pg)) {
+		dbc_broken(dc, PQerrorMessage(dc->pg));
+		pool_dispatch(dc->pool);
+		return;
+	}
+	dbc_read_results(dc);
+	if (dc->state == DBC_READY && PQstatus(dc->pg) == CONNECTION_BAD)
+		dbc_broken(dc, PQerrorMessage(dc->pg));
+	pool_dispatch(dc->pool);
+}
+
+static void dbc_ready(db_conn *dc)
+{
+	db_pool *p = dc->pool;
+	if (PQsetnonblocking(dc->pg, 1) != 0 || PQenterPipelineMode(dc->pg) != 1) {
+		dbc_broken(dc, PQerrorMessage(dc->pg));
+		return;
+	}
+	int sock = PQsocket(dc->pg);
+	event_del(dc->io);
+	event_assign(dc->io, p->base, sock, EV_READ | EV_PERSIST, dbc_io_cb, dc);
+	event_assign(dc->wev, p->base, sock, EV_WRITE, dbc_write_cb, dc);
+	event_add(dc->io, NULL);
+	dbc_set_state(dc, DBC_READY);
+	dc->backoff_ms = DB_BACKOFF_MIN_MS;
+	if (p->down_since_ms != 0) {
+		log_info(0, "database available again after %lld ms",
+			 (long long)(now_ms() - p->down_since_ms));
+		p->down_since_ms = 0;
+	}
+	pool_dispatch(p);
+}
+
+static void dbc_poll_cb(evutil_socket_t fd, short what, void *arg);
+
+static void dbc_poll_wait(db_conn *dc, PostgresPollingStatusType mode)
+{
+	struct timeval tv = {DB_CONNECT_TIMEOUT_S, 0};
+	event_del(dc->io);
+	event_assign(dc->io, dc->pool->base, PQsocket(dc->pg),
+		     mode == PGRES_POLLING_READING ? EV_READ : EV_WRITE, dbc_poll_cb, dc);
+	event_add(dc->io, &tv);
+}
+
+static void dbc_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	db_conn *dc = arg;
+	if (what & EV_TIMEOUT) {
+		dbc_broken(dc, "connect timed out");
+		return;
+	}
+	PostgresPollingStatusType st = PQconnectPoll(dc->pg);
+	switch (st) {
+	case PGRES_POLLING_READING:
+	case PGRES_POLLING_WRITING:
+		dbc_poll_wait(dc, st);
+		break;
+	case PGRES_POLLING_OK:
+		dbc_ready(dc);
+		break;
+	default:
+		dbc_broken(dc, PQerrorMessage(dc->pg));
+		break;
+	}
+}
+
+static void dbc_connect(db_conn *dc)
+{
+	dbc_set_state(dc, DBC_CONNECTING);
+	dc->pg = PQconnectStart(dc->pool->conninfo);
+	if (dc->pg == NULL) {
+		dbc_broken(dc, "out of memory");
+		return;
+	}
+	if (PQstatus(dc->pg) == CONNECTION_BAD) {
+		dbc_broken(dc, PQerrorMessage(dc->pg));
+		return;
+	}
+	dbc_poll_wait(dc, PGRES_POLLING_WRITING);
+}
+
+static int dbc_send(db_conn *dc, db_req *r)
+{
+	if (!PQsendQueryParams(dc->pg, r->sql, r->nparams, NULL, (const char *const *)r->params,
+			       NULL, NULL, 0) ||
+	    !PQpipelineSync(dc->pg))
+		return -1;
+	r->next = NULL;
+	if (dc->tail)
+		dc->tail->next = r;
+	else
+		dc->head = r;
+	dc->tail = r;
+	dc->inflight++;
+	return 0;
+}
+
+static db_conn *pool_pick(db_pool *p)
+{
+	db_conn *best = NULL;
+	for (int i = 0; i < p->size; i++) {
+		db_conn *dc = &p->conns[i];
+		if (dc->state == DBC_READY && dc->inflight < p->depth &&
+		    (best == NULL || dc->inflight < best->inflight))
+			best = dc;
+	}
+	return best;
+}
+
+/* Send pending queries while some connection has room. */
+static void pool_dispatch(db_pool *p)
+{
+	db_conn *touched[64];
+	int ntouched = 0;
+	while (p->pend_head != NULL) {
+		db_conn *dc = pool_pick(p);
+		if (dc == NULL)
+			break;
+		db_req *r = p->pend_head;
+		p->pend_head = r->next;
+		if (p->pend_head == NULL)
+			p->pend_tail = NULL;
+		if (dbc_send(dc, r) != 0) {
+			/* Put it back first: the connection's failure must
+			 * not lose a query that was never sent. */
+			r->next = p->pend_head;
+			p->pend_head = r;
+			if (p->pend_tail == NULL)
+				p->pend_tail = r;
+			dbc_broken(dc, PQerrorMessage(dc->pg));
+			continue;
+		}
+		int seen = 0;
+		for (int i = 0; i < ntouched; i++)
+			seen |= touched[i] == dc;
+		if (!seen && ntouched < 64)
+			touched[ntouched++] = dc;
+	}
+	/* One flush per connection per round: the queries of a burst leave in
+	 * as few writes as possible. */
+	for (int i = 0; i < ntouched; i++)
+		if (touched[i]->state == DBC_READY)
+			(void)dbc_flush(touched[i]);
+}
+
+static void pool_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	db_pool *p = arg;
+	db_req *r = p->done_head;
+	p->done_head = p->done_tail = NULL;
+	while (r != NULL) {
+		db_req *next = r->next;
+		req_run(r, DB_UNAVAILABLE);
+		r = next;
+	}
+	pool_dispatch(p);
+}
+
+static void pool_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	db_pool *p = arg;
+	int64_t now = now_ms();
+	db_req **link = &p->pend_head;
+	db_req *last = NULL;
+	while (*link != NULL) {
+		db_req *r = *link;
+		if (r->deadline_ms <= now) {
+			*link = r->next;
+			req_defer(p, r);
+		} else {
+			last = r;
+			link = &r->next;
+		}
+	}
+	p->pend_tail = last;
+}
+
+db_pool *db_pool_new(struct event_base *base, const db_options *opts)
+{
+	db_pool *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->base = base;
+	p->size = opts->pool_size;
+	p->depth = opts->pipeline_depth;
+	p->timeout_ms = opts->timeout_ms;
+	p->conninfo = strdup(opts->conninfo ? opts->conninfo : "");
+	p->conns = calloc((size_t)p->size, sizeof(db_conn));
+	p->kick = event_new(base, -1, 0, pool_kick_cb, p);
+	p->tick = event_new(base, -1, EV_PERSIST, pool_tick_cb, p);
+	if (p->conninfo == NULL || p->conns == NULL || p->kick == NULL || p->tick == NULL)
+		goto fail;
+	struct timeval tv = {0, DB_TICK_MS * 1000};
+	event_add(p->tick, &tv);
+	p->down_since_ms = now_ms();
+	for (int i = 0; i < p->size; i++) {
+		db_conn *dc = &p->conns[i];
+		dc->pool = p;
+		dc->index = i;
+		dc->backoff_ms = DB_BACKOFF_MIN_MS;
+		dc->io = event_new(base, -1, 0, NULL, NULL);
+		dc->wev = event_new(base, -1, 0, NULL, NULL);
+		dc->retry = evtimer_new(base, dbc_retry_cb, dc);
+		if (dc->io == NULL || dc->wev == NULL || dc->retry == NULL)
+			goto fail;
+	}
+	for (int i = 0; i < p->size; i++)
+		dbc_connect(&p->conns[i]);
+	return p;
+fail:
+	db_pool_free(p);
+	return NULL;
+}
+
+void db_pool_free(db_pool *p)
+{
+	if (p == NULL)
+		return;
+	p->freeing = true;
+	for (int i = 0; p->conns != NULL && i < p->size; i++) {
+		db_conn *dc = &p->conns[i];
+		if (dc->io)
+			event_free(dc->io);
+		if (dc->wev)
+			event_free(dc->wev);
+		if (dc->retry)
+			event_free(dc->retry);
+		PQfinish(dc->pg);
+		db_req *r = dc->head;
+		while (r != NULL) {
+			db_req *next = r->next;
+			req_run(r, DB_UNAVAILABLE);
+			r = next;
+		}
+	}
+	db_req *lists[2] = {p->pend_head, p->done_head};
+	for (int k = 0; k < 2; k++) {
+		db_req *r = lists[k];
+		while (r != NULL) {
+			db_req *next = r->next;
+			req_run(r, DB_UNAVAILABLE);
+			r = next;
+		}
+	}
+	if (p->kick)
+		event_free(p->kick);
+	if (p->tick)
+		event_free(p->tick);
+	free(p->conns);
+	free(p->conninfo);
+	free(p);
+}
+
+int db_query(db_pool *p, const char *sql, int nparams, const char *const *params, db_cb cb,
+	     void *arg)
+{
+	if (p->freeing)
+		return -1;
+	size_t bytes = (size_t)nparams * sizeof(char *);
+	for (int i = 0; i < nparams; i++)
+		bytes += params[i] ? strlen(params[i]) + 1 : 0;
+	db_req *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -1;
+	if (nparams > 0 && (r->params = malloc(bytes)) == NULL) {
+		free(r);
+		return -1;
+	}
+	char *store = (char *)(r->params + nparams);
+	for (int i = 0; i < nparams; i++) {
+		if (params[i] == NULL) {
+			r->params[i] = NULL;
+			continue;
+		}
+		size_t len = strlen(params[i]) + 1;
+		memcpy(store, params[i], len);
+		r->params[i] = store;
+		store += len;
+	}
+	r->sql = sql;
+	r->nparams = nparams;
+	r->cb = cb;
+	r->arg = arg;
+	r->deadline_ms = now_ms() + p->timeout_ms - DB_TICK_MS;
+	if (p->pend_tail)
+		p->pend_tail->next = r;
+	else
+		p->pend_head = r;
+	p->pend_tail = r;
+	/* Sending happens on the next loop turn too: a burst of queries from
+	 * one read callback then leaves in one flush. */
+	event_active(p->kick, EV_TIMEOUT, 0);
+	return 0;
+}
+
+int db_ready_count(const db_pool *p)
+{
+	int n = 0;
+	for (int i = 0; i < p->size; i++)
+		n += p->conns[i].state == DBC_READY;
+	return n;
+}
+
+const char *db_sqlstate(const PGresult *res)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return s ? s : "";
+}
+
+int64_t db_get_i64(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+const char *db_get_str(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+}
+
+bool db_is_null(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) != 0;
+}

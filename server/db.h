@@ -1,0 +1,64 @@
+/* db_: a small pool of asynchronous PostgreSQL connections.
+ *
+ * libpq runs in non-blocking pipeline mode, driven by the event loop: a query
+ * is sent at once on the least busy ready connection, and many queries are in
+ * flight per connection, each followed by its own sync so that one failing
+ * query aborts nothing else. A query that cannot be sent within db_timeout_ms
+ * (the database is down, or the pool is saturated) completes with
+ * DB_UNAVAILABLE. Broken connections fail their queries with DB_UNAVAILABLE
+ * and reconnect with exponential backoff. The loop never blocks on the
+ * database. */
+#ifndef FP_DB_H
+#define FP_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+typedef struct db_pool db_pool;
+
+typedef enum db_status {
+	DB_OK = 0,       /* res is a TUPLES_OK or COMMAND_OK result */
+	DB_ERROR,        /* the statement failed: res holds the error */
+	DB_UNAVAILABLE   /* no database: res is NULL */
+} db_status;
+
+/* Called once per query, from the event loop. res is freed after the call. */
+typedef void (*db_cb)(void *arg, db_status status, PGresult *res);
+
+typedef struct db_options {
+	const char *conninfo;
+	int pool_size;
+	int pipeline_depth;
+	int timeout_ms;
+} db_options;
+
+/* Create the pool and start connecting. */
+db_pool *db_pool_new(struct event_base *base, const db_options *opts);
+
+/* Close every connection; pending queries complete with DB_UNAVAILABLE. Accepts NULL. */
+void db_pool_free(db_pool *pool);
+
+/* Queue a query with text parameters (NULL = SQL NULL). The parameters are
+ * copied. cb is always called exactly once, never from within this call. */
+int db_query(db_pool *pool, const char *sql, int nparams, const char *const *params, db_cb cb,
+	     void *arg) __attribute__((warn_unused_result));
+
+/* Number of connections ready for queries. */
+int db_ready_count(const db_pool *pool);
+
+/* The SQLSTATE of an error result, or "" */
+const char *db_sqlstate(const PGresult *res);
+
+/* Parse a bigint column value; 0 when NULL or malformed. */
+int64_t db_get_i64(const PGresult *res, int row, int col);
+
+/* A column value, or "" for NULL. */
+const char *db_get_str(const PGresult *res, int row, int col);
+
+/* True when the column is SQL NULL. */
+bool db_is_null(const PGresult *res, int row, int col);
+
+#endif

@@ -1,0 +1,362 @@
+/* fp_: the FairPay rules of PROTOCOL.md ("The FairPay rules the server
+ * applies", rules 1-13) as pure functions.
+ *
+ * No I/O, no allocation, no protobuf: plain structs and enums, integer
+ * arithmetic only (int32/int64; a 128-bit intermediate where a product of two
+ * int64 could overflow). Each formula is kept to one line that can be matched
+ * against PROTOCOL.md and ported as it is to SQL, where integer division also
+ * truncates toward zero (use numeric for the 128-bit intermediates).
+ *
+ * Every enum below has the numeric values of the proto enum of the same name
+ * (fairpay.v1.Tier, Enforcement, OfferStatus, OfferMode, OfferReason,
+ * PaymentReason, Verdict, Review), so the server converts by cast in both
+ * directions; tests/unit/test_rules.c checks that at compile time.
+ *
+ * Decisions where PROTOCOL.md is silent (each one is tested):
+ * - Ranges PROTOCOL.md leaves open: prior_score_bp 0-15000 (a score never
+ *   exceeds 15000, rule 7); generous_bp fair_score_bp-20000; late_penalty_bp
+ *   0-10000; *_seconds 1-FP_MAX_SECONDS (so that now + ttl in milliseconds
+ *   cannot overflow); enforcement ENFORCE or VOLUNTARY; excusing_reasons only
+ *   real PaymentReason values.
+ * - The verdict judges the payment's final fairness_bp (after the excuse, the
+ *   review and the late penalty), not the raw fairness, so that it always
+ *   agrees with the fairness the score uses.
+ * - The late penalty is applied after the excuse and again after a review:
+ *   a late payment stays late whatever the review decides.
+ * - In VOLUNTARY mode the tier and credit limit are still computed by rules
+ *   8 and 9 and reported for information; they restrict nothing.
+ * - "On probation" (reason PROBATION) means tier PROBATION.
+ * - Terms: see fp_offer_terms() for how overrides are applied.
+ *
+ * Money is int64 minor units, ratios and scores int32 basis points. Functions
+ * that can fail return 0 or -1; out-of-range values in a struct that a
+ * function documents as validated are clamped, never trusted for memory. */
+#ifndef FP_RULES_H
+#define FP_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FP_BP_ONE 10000          /* 100% in basis points */
+#define FP_RAW_FAIRNESS_CAP 20000 /* rule 4: raw fairness is at most 200% */
+#define FP_SCORE_FAIRNESS_CAP 15000 /* rule 7: one cycle counts at most 150% */
+#define FP_MAX_SECONDS 3153600000LL /* 100 years of 365 days */
+
+/* fairpay.v1.Enforcement */
+typedef enum fp_enforcement {
+	FP_ENFORCEMENT_UNSPECIFIED = 0,
+	FP_ENFORCEMENT_ENFORCE = 1,
+	FP_ENFORCEMENT_VOLUNTARY = 2,
+} fp_enforcement;
+
+/* fairpay.v1.Tier; rank is the number. */
+typedef enum fp_tier {
+	FP_TIER_UNSPECIFIED = 0,
+	FP_TIER_FIXED_PRICE = 1,
+	FP_TIER_RESTRICTED = 2,
+	FP_TIER_PROBATION = 3,
+	FP_TIER_STANDARD = 4,
+	FP_TIER_TRUSTED = 5,
+} fp_tier;
+
+/* fairpay.v1.OfferStatus */
+typedef enum fp_offer_status {
+	FP_OFFER_STATUS_UNSPECIFIED = 0,
+	FP_OFFER_STATUS_OPEN = 1,
+	FP_OFFER_STATUS_ACCEPTED = 2,
+	FP_OFFER_STATUS_PAID = 3,
+	FP_OFFER_STATUS_DECLINED = 4,
+	FP_OFFER_STATUS_EXPIRED = 5,
+	FP_OFFER_STATUS_DEFAULTED = 6,
+} fp_offer_status;
+
+/* fairpay.v1.OfferMode */
+typedef enum fp_mode {
+	FP_MODE_UNSPECIFIED = 0,
+	FP_MODE_FAIRPAY = 1,
+	FP_MODE_FAIRPAY_MINIMUM = 2,
+	FP_MODE_SET_PRICE = 3,
+} fp_mode;
+
+/* fairpay.v1.OfferReason */
+typedef enum fp_offer_reason {
+	FP_OFFER_REASON_UNSPECIFIED = 0,
+	FP_OFFER_REASON_PROBATION = 1,
+	FP_OFFER_REASON_CREDIT_LIMIT = 2,
+	FP_OFFER_REASON_LOW_SCORE = 3,
+	FP_OFFER_REASON_OPEN_DEFAULTS = 4,
+	FP_OFFER_REASON_TIER_REQUIRED = 5,
+	FP_OFFER_REASON_PRODUCT_MINIMUM = 6,
+	FP_OFFER_REASON_VENDOR_OVERRIDE = 7,
+	FP_OFFER_REASON_VOLUNTARY_MODE = 8,
+} fp_offer_reason;
+
+/* fairpay.v1.PaymentReason */
+typedef enum fp_payment_reason {
+	FP_PAYMENT_REASON_UNSPECIFIED = 0,
+	FP_PAYMENT_REASON_DID_NOT_USE = 1,
+	FP_PAYMENT_REASON_POOR_QUALITY = 2,
+	FP_PAYMENT_REASON_NOT_AS_DESCRIBED = 3,
+	FP_PAYMENT_REASON_TECHNICAL_PROBLEM = 4,
+	FP_PAYMENT_REASON_CANNOT_AFFORD = 5,
+	FP_PAYMENT_REASON_GREAT_VALUE = 6,
+	FP_PAYMENT_REASON_OTHER = 7,
+} fp_payment_reason;
+
+#define FP_PAYMENT_REASON_MAX FP_PAYMENT_REASON_OTHER
+
+/* A set of payment reasons is a bit mask, bit r for reason r (an int column
+ * in SQL; duplicates in a request collapse). */
+#define FP_REASON_BIT(r) (UINT32_C(1) << (unsigned)(r))
+#define FP_REASONS_ALL (((UINT32_C(1) << (FP_PAYMENT_REASON_MAX + 1)) - 1) & ~UINT32_C(1))
+
+/* fairpay.v1.Verdict */
+typedef enum fp_verdict {
+	FP_VERDICT_UNSPECIFIED = 0,
+	FP_VERDICT_GENEROUS = 1,
+	FP_VERDICT_FAIR = 2,
+	FP_VERDICT_LOW = 3,
+	FP_VERDICT_UNFAIR = 4,
+} fp_verdict;
+
+/* fairpay.v1.Review */
+typedef enum fp_review {
+	FP_REVIEW_UNSPECIFIED = 0,
+	FP_REVIEW_NOT_NEEDED = 1,
+	FP_REVIEW_PENDING = 2,
+	FP_REVIEW_ACCEPTED = 3,
+	FP_REVIEW_REJECTED = 4,
+} fp_review;
+
+/* A vendor's policy: every field of fairpay.v1.Policy, all present. */
+typedef struct fp_policy {
+	fp_enforcement enforcement;
+	int32_t prior_score_bp;
+	int32_t alpha_bp;
+	int32_t probation_payments;
+	int32_t trusted_score_bp;
+	int32_t fair_score_bp;
+	int32_t low_score_bp;
+	int32_t generous_bp;
+	int32_t max_open_defaults;
+	int32_t restricted_minimum_bp;
+	int64_t probation_credit_minor;
+	int64_t standard_credit_minor;
+	int64_t trusted_credit_minor;
+	uint32_t excusing_reasons; /* FP_REASON_BIT() mask */
+	int32_t excused_floor_bp;
+	int32_t late_penalty_bp;
+	int64_t offer_ttl_seconds;
+	int64_t payment_window_seconds;
+	int64_t version; /* set by the server; not checked here */
+} fp_policy;
+
+/* Fill p with the defaults of PROTOCOL.md (version 0). */
+void fp_policy_defaults(fp_policy *p);
+
+/* Check every field's range and the threshold order; on -1 *field (if field
+ * is not NULL) names the first offending Policy field, e.g. "alpha_bp".
+ * Order violations name the field that breaks it, checked in this order:
+ * low_score_bp > fair_score_bp names "low_score_bp", fair_score_bp >
+ * trusted_score_bp names "fair_score_bp", generous_bp < fair_score_bp names
+ * "generous_bp". */
+int fp_policy_validate(const fp_policy *p, const char **field) __attribute__((warn_unused_result));
+
+/* True when r is a real PaymentReason (1-7). */
+bool fp_payment_reason_valid(int r);
+
+/* True for the FairPay modes (FAIRPAY, FAIRPAY_MINIMUM). */
+bool fp_mode_is_fairpay(fp_mode mode);
+
+/* ---------------------------------------------------------------- payments */
+
+/* Rule 1: the SP of a cycle. unit_price * usage_units when both are > 0, else
+ * the offer's SP. -1 when an input is negative or the product overflows. */
+int fp_cycle_sp(int64_t offer_sp, int64_t unit_price, int64_t usage_units, int64_t *sp)
+	__attribute__((warn_unused_result));
+
+/* Rule 2: amount = SP * (10000 + differential_bp) / 10000, rounded down.
+ * -1 when sp < 0, differential_bp < -10000 or the amount exceeds int64. */
+int fp_amount_from_differential(int64_t sp, int32_t differential_bp, int64_t *amount)
+	__attribute__((warn_unused_result));
+
+/* Rule 3: 0 when amount (>= 0) is allowed by the offer's mode, else -1
+ * (the server answers FAILED_PRECONDITION and records nothing). */
+int fp_check_mode(fp_mode mode, int64_t amount, int64_t set_price, int64_t minimum)
+	__attribute__((warn_unused_result));
+
+/* Rule 4: raw fairness of amount against sp (both >= 0), 0-20000. */
+int32_t fp_raw_fairness(fp_mode mode, int64_t amount, int64_t sp);
+
+/* Verdict of a (final) fairness: GENEROUS >= generous_bp, FAIR >=
+ * fair_score_bp, LOW >= low_score_bp, else UNFAIR. */
+fp_verdict fp_verdict_of(const fp_policy *p, int32_t fairness_bp);
+
+/* Rule 5: the fairness after excuses; sets *review to PENDING when excused,
+ * NOT_NEEDED otherwise. reasons is an FP_REASON_BIT() mask. */
+int32_t fp_excuse(const fp_policy *p, uint32_t reasons, int32_t raw_bp, fp_review *review);
+
+/* Rule 5, review: max(raw, 10000) when accepted, raw when rejected. */
+int32_t fp_review_fairness(int32_t raw_bp, bool accept);
+
+/* Rule 6: fairness of a late payment, max(0, fairness - late_penalty_bp). */
+int32_t fp_late_fairness(const fp_policy *p, int32_t fairness_bp);
+
+/* What rules 4-6 say about one payment. */
+typedef struct fp_assessment {
+	int32_t raw_fairness_bp;
+	int32_t fairness_bp;
+	fp_verdict verdict;
+	fp_review review;
+} fp_assessment;
+
+/* Assess a payment that passed fp_check_mode(): rule 4, rule 5, rule 6 when
+ * late, then the verdict of the resulting fairness. */
+void fp_assess_payment(const fp_policy *p, fp_mode mode, int64_t amount, int64_t sp,
+		       uint32_t reasons, bool late, fp_assessment *out);
+
+/* Apply ReviewPayment to a payment with the given raw fairness and review
+ * state: rule 5's outcome, then rule 6 again when late, then the verdict.
+ * -1 (nothing written) unless review is PENDING. */
+int fp_review_payment(const fp_policy *p, int32_t raw_bp, fp_review review, bool late,
+		      bool accept, fp_assessment *out) __attribute__((warn_unused_result));
+
+/* ---------------------------------------------------------------- reputation */
+
+/* Rule 7, one closed cycle: f = min(fairness, 15000);
+ * score + (f - score) * alpha / 10000, truncated toward zero. */
+int32_t fp_score_step(int32_t score_bp, int32_t fairness_bp, int32_t alpha_bp);
+
+/* Rule 7, whole history: replay the closed cycles' fairness in order (a
+ * default still open is a 0 entry) from prior_score_bp. */
+int32_t fp_score_replay(const fp_policy *p, const int32_t *fairness_bp, size_t n);
+
+/* Rule 8, first match. Computed the same way in VOLUNTARY mode, where it is
+ * reported for information only. */
+fp_tier fp_tier_of(const fp_policy *p, int32_t score_bp, int32_t payments, int32_t open_defaults);
+
+/* Rule 9: credit limit of a tier (0 for FIXED_PRICE and UNSPECIFIED). */
+int64_t fp_credit_limit(const fp_policy *p, fp_tier tier);
+
+/* Rule 9/10: true when credit_used + sp <= credit_limit (no overflow). Also
+ * the check AcceptOffer repeats. */
+bool fp_credit_fits(int64_t credit_used, int64_t sp, int64_t credit_limit);
+
+/* ---------------------------------------------------------------- offers */
+
+/* The product fields the terms depend on. */
+typedef struct fp_product {
+	int64_t suggested_price_minor;
+	int64_t list_price_minor;
+	int64_t minimum_price_minor; /* 0 = none */
+	fp_tier min_tier;            /* UNSPECIFIED means PROBATION */
+} fp_product;
+
+/* The customer's standing when the offer is made. */
+typedef struct fp_standing {
+	int32_t score_bp;
+	int32_t payments;
+	int32_t open_defaults;
+	int64_t credit_used_minor; /* SP sum of ACCEPTED unpaid FairPay offers */
+} fp_standing;
+
+/* OfferOverrides, with presence flags. */
+typedef struct fp_overrides {
+	bool has_mode;
+	fp_mode mode;
+	bool has_suggested_price;
+	int64_t suggested_price_minor;
+	bool has_minimum_price;
+	int64_t minimum_price_minor;
+} fp_overrides;
+
+#define FP_MAX_OFFER_REASONS 8
+
+/* Terms of a new offer. */
+typedef struct fp_terms {
+	fp_mode mode;
+	int64_t suggested_price_minor;
+	int64_t minimum_price_minor; /* 0 unless mode is FAIRPAY_MINIMUM */
+	int64_t set_price_minor;     /* list price for SET_PRICE, else 0 */
+	fp_tier tier;
+	int64_t credit_limit_minor;
+	int64_t credit_used_minor;
+	fp_offer_reason reasons[FP_MAX_OFFER_REASONS];
+	size_t n_reasons;
+} fp_terms;
+
+/* Rule 10: the terms of a new offer; ov may be NULL (no overrides).
+ *
+ * The offer's SP is the SP override when given, else the product's; the
+ * policy's terms are computed with it (the credit check and RESTRICTED's
+ * minimum use the SP the offer will carry, as AcceptOffer's check and
+ * credit_used do). ENFORCE, first match:
+ *   FIXED_PRICE tier -> SET_PRICE (OPEN_DEFAULTS if open_defaults >=
+ *     max_open_defaults, then LOW_SCORE if score < low_score_bp);
+ *   tier < product min_tier -> SET_PRICE (TIER_REQUIRED);
+ *   !fp_credit_fits(credit_used, SP, limit) -> SET_PRICE (CREDIT_LIMIT);
+ *   RESTRICTED -> FAIRPAY_MINIMUM, max(product min, SP * restricted_minimum_bp
+ *     / 10000) (LOW_SCORE);
+ *   product minimum > 0 -> FAIRPAY_MINIMUM, product minimum (PRODUCT_MINIMUM);
+ *   else FAIRPAY;
+ * then PROBATION when the tier is PROBATION. VOLUNTARY: FAIRPAY, or
+ * FAIRPAY_MINIMUM at the product minimum when it is > 0, reasons exactly
+ * VOLUNTARY_MODE (no min_tier, no credit check).
+ *
+ * Then the overrides, in this order, recorded with VENDOR_OVERRIDE last when
+ * any is present (the policy's reasons stay, to show what was overridden):
+ *   mode replaces the mode;
+ *   minimum, when the mode was not overridden and the offer is FairPay, sets
+ *     the minimum and the mode follows it (FAIRPAY_MINIMUM when > 0, FAIRPAY
+ *     when 0); when the mode was overridden to FAIRPAY_MINIMUM it sets that
+ *     offer's minimum; otherwise it has no effect;
+ *   a mode overridden to FAIRPAY_MINIMUM without a minimum override gets the
+ *     minimum the policy would give: RESTRICTED's when the tier is RESTRICTED
+ *     (ENFORCE), else the product minimum.
+ * Finally SET_PRICE offers get set_price = list price and minimum 0;
+ * FAIRPAY offers minimum 0; FairPay offers set_price 0.
+ *
+ * -1 with *field (if not NULL) naming the request field ("overrides.mode",
+ * "overrides.suggested_price_minor", "overrides.minimum_price_minor") or the
+ * product field ("product.suggested_price_minor", ...) that is out of range:
+ * a mode that is not 1-3, a negative price. */
+int fp_offer_terms(const fp_policy *p, const fp_product *product, const fp_standing *st,
+		   const fp_overrides *ov, fp_terms *out, const char **field)
+	__attribute__((warn_unused_result));
+
+/* True when the terms carry reason r. */
+bool fp_terms_has_reason(const fp_terms *t, fp_offer_reason r);
+
+/* Rule 12: status of a recurring product's next offer, ACCEPTED for a
+ * FairPay mode, OPEN for SET_PRICE. */
+fp_offer_status fp_recurring_status(fp_mode mode);
+
+/* ---------------------------------------------------------------- explanation */
+
+/* The reputation facts the customer-facing explanation is written from. */
+typedef struct fp_explain_input {
+	int32_t score_bp;
+	fp_tier tier;
+	int32_t payments;
+	int32_t open_defaults;
+	int32_t recent;       /* N: how many of the latest payments were looked at */
+	int32_t recent_at_sp; /* how many of those N had raw fairness >= 10000 */
+} fp_explain_input;
+
+/* Suggested N for fp_explain_input.recent. */
+#define FP_EXPLAIN_RECENT 5
+#define FP_EXPLAIN_MAX_LINES 5
+#define FP_EXPLAIN_LINE_LEN 160
+
+/* Sentences for Reputation.explanation, one per line, NUL-terminated. */
+typedef struct fp_explanation {
+	size_t n;
+	char line[FP_EXPLAIN_MAX_LINES][FP_EXPLAIN_LINE_LEN];
+} fp_explanation;
+
+/* Write the explanation of a reputation, in this order: standing (tier, or
+ * voluntary mode), score, recent payments, open defaults, advice. */
+void fp_explain(const fp_policy *p, const fp_explain_input *in, fp_explanation *out);
+
+#endif

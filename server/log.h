@@ -1,0 +1,35 @@
+/* log_: level-gated log lines on stderr.
+ *
+ * Each line carries a UTC timestamp, the level and the connection id (0 for
+ * the server itself), so an operator can follow one client through the log.
+ * Secrets (API keys, key hashes) are never passed to these functions. */
+#ifndef FP_LOG_H
+#define FP_LOG_H
+
+#include <stdint.h>
+
+typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+/* Set the lowest level that is written. */
+void log_set_level(log_level level);
+
+/* Parse "debug", "info", "warn" or "error"; -1 if it is none of them. */
+int log_parse_level(const char *name, log_level *out) __attribute__((warn_unused_result));
+
+/* True when a message at level would be written. */
+int log_enabled(log_level level);
+
+/* Write one line. Use the macros below. */
+void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define log_debug(cid, ...)                                   \
+	do {                                                  \
+		if (log_enabled(LOG_DEBUG))                   \
+			log_write(LOG_DEBUG, (cid), __VA_ARGS__); \
+	} while (0)
+#define log_info(cid, ...) log_write(LOG_INFO, (cid), __VA_ARGS__)
+#define log_warn(cid, ...) log_write(LOG_WARN, (cid), __VA_ARGS__)
+#define log_error(cid, ...) log_write(LOG_ERROR, (cid), __VA_ARGS__)
+
+#endif

@@ -1,0 +1,63 @@
+/* fairpayd: parse the flags, set up the server, run it until a signal. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+int main(int argc, char **argv)
+{
+	fp_config cfg;
+	char err[512];
+	int rc = 1;
+	srv s;
+	bool started = false;
+
+	cfg_defaults(&cfg);
+	if (cfg_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fairpayd: %s\n", err);
+		cfg_free(&cfg);
+		return 2;
+	}
+	if (cfg.help) {
+		cfg_usage(stdout);
+		rc = 0;
+		goto done;
+	}
+	if (cfg.version) {
+		printf("fairpayd %s\n", FP_VERSION);
+		rc = 0;
+		goto done;
+	}
+	if (cfg_validate(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fairpayd: %s\n", err);
+		rc = 2;
+		goto done;
+	}
+	log_level level;
+	if (log_parse_level(cfg.log_level, &level) != 0) {
+		fprintf(stderr, "fairpayd: --log-level: '%s' is not debug, info, warn or error\n",
+			cfg.log_level);
+		rc = 2;
+		goto done;
+	}
+	log_set_level(level);
+	/* A client that vanishes mid-write must not kill the server. */
+	signal(SIGPIPE, SIG_IGN);
+	OPENSSL_init_ssl(0, NULL);
+
+	started = true;
+	if (srv_init(&s, &cfg) != 0)
+		goto done;
+	srv_run(&s);
+	rc = 0;
+done:
+	if (started)
+		srv_cleanup(&s);
+	cfg_free(&cfg);
+	return rc;
+}

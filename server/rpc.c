@@ -1,0 +1,195 @@
+/* Call dispatch, the authentication gate and replies (see rpc.h). */
+#include "rpc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+
+struct rpc_mem {
+	rpc_mem *next;
+	max_align_t data[];
+};
+
+#define ROUTE(field, name, access, mutating, fn) \
+	[FAIRPAY__V1__REQUEST__CALL_##field] = {name, access, mutating, fn}
+
+/* One row per call of PROTOCOL.md: who may make it, whether it changes
+ * state, and its handler. */
+static const rpc_route routes[] = {
+	ROUTE(PING, "Ping", RPC_ANYONE, false, rpc_ping),
+	ROUTE(AUTHENTICATE, "Authenticate", RPC_ANYONE, false, rpc_authenticate),
+	ROUTE(CREATE_VENDOR, "CreateVendor", RPC_ADMIN, true, rpc_create_vendor),
+	ROUTE(CREATE_API_KEY, "CreateApiKey", RPC_ADMIN, true, rpc_create_api_key),
+	ROUTE(REVOKE_API_KEY, "RevokeApiKey", RPC_ADMIN, true, rpc_revoke_api_key),
+	ROUTE(LIST_VENDORS, "ListVendors", RPC_ADMIN, false, rpc_list_vendors),
+	ROUTE(PUT_PRODUCT, "PutProduct", RPC_VENDOR, true, rpc_not_implemented),
+	ROUTE(GET_PRODUCT, "GetProduct", RPC_VENDOR, false, rpc_not_implemented),
+	ROUTE(LIST_PRODUCTS, "ListProducts", RPC_VENDOR, false, rpc_not_implemented),
+	ROUTE(PUT_POLICY, "PutPolicy", RPC_VENDOR, true, rpc_not_implemented),
+	ROUTE(GET_POLICY, "GetPolicy", RPC_VENDOR, false, rpc_not_implemented),
+	ROUTE(CREATE_OFFER, "CreateOffer", RPC_VENDOR, true, rpc_not_implemented),
+	ROUTE(ACCEPT_OFFER, "AcceptOffer", RPC_VENDOR, true, rpc_not_implemented),
+	ROUTE(DECLINE_OFFER, "DeclineOffer", RPC_VENDOR, true, rpc_not_implemented),
+	ROUTE(GET_OFFER, "GetOffer", RPC_VENDOR, false, rpc_not_implemented),
+	ROUTE(SUBMIT_PAYMENT, "SubmitPayment", RPC_VENDOR, true, rpc_not_implemented),
+	ROUTE(REVIEW_PAYMENT, "ReviewPayment", RPC_VENDOR, true, rpc_not_implemented),
+	ROUTE(GET_REPUTATION, "GetReputation", RPC_VENDOR, false, rpc_not_implemented),
+	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false, rpc_not_implemented),
+};
+
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+int64_t rpc_now_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+unsigned rpc_list_limit(uint32_t limit)
+{
+	if (limit == 0)
+		return RPC_LIST_DEFAULT;
+	return limit > RPC_LIST_MAX ? RPC_LIST_MAX : limit;
+}
+
+void *rpc_alloc(rpc_call *call, size_t size)
+{
+	rpc_mem *m = calloc(1, sizeof(*m) + size);
+	if (m == NULL) {
+		/* The reply cannot be built either; there is no sane way on
+		 * for this process. */
+		log_error(call->conn_id, "out of memory");
+		abort();
+	}
+	m->next = call->mem;
+	call->mem = m;
+	return m->data;
+}
+
+char *rpc_strdup(rpc_call *call, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *p = rpc_alloc(call, len);
+	memcpy(p, s, len);
+	return p;
+}
+
+static void call_free(rpc_call *call)
+{
+	rpc_mem *m = call->mem;
+	while (m != NULL) {
+		rpc_mem *next = m->next;
+		free(m);
+		m = next;
+	}
+	fairpay__v1__request__free_unpacked(call->req, NULL);
+	free(call);
+}
+
+static void call_end(rpc_call *call)
+{
+	conn *c = call->conn;
+	call->resp.id = call->req->id;
+	call->resp.status = &call->status;
+	if (call->status.message == NULL)
+		call->status.message = "";
+	if (call->status.field == NULL)
+		call->status.field = "";
+	conn_send_response(c, &call->resp);
+	if (call->close_after && conn_alive(c))
+		conn_close_after_flush(c);
+	conn_call_done(c);
+	conn_unref(c);
+	call_free(call);
+}
+
+void rpc_ok(rpc_call *call)
+{
+	call->status.code = FAIRPAY__V1__CODE__OK;
+	call_end(call);
+}
+
+void rpc_fail(rpc_call *call, int code, const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* An error carries no result, whatever the handler had built. */
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT__NOT_SET;
+	call->status.code = code;
+	call->status.message = rpc_strdup(call, msg);
+	call->status.field = field ? rpc_strdup(call, field) : "";
+	log_debug(call->conn_id, "%s id=%llu: %s (%s)", call->route ? call->route->name : "?",
+		  (unsigned long long)call->req->id, msg, field ? field : "");
+	call_end(call);
+}
+
+void rpc_fail_db(rpc_call *call, db_status st, PGresult *res)
+{
+	if (st == DB_UNAVAILABLE) {
+		rpc_fail(call, FAIRPAY__V1__CODE__UNAVAILABLE, NULL,
+			 "the database is unavailable; try again shortly");
+		return;
+	}
+	log_error(call->conn_id, "%s: database error %s: %s", call->route->name, db_sqlstate(res),
+		  res ? PQresultErrorMessage(res) : "no result");
+	rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
+}
+
+void rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb)
+{
+	if (db_query(call->srv->db, sql, nparams, params, cb, call) != 0)
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
+}
+
+void rpc_dispatch(conn *c, Fairpay__V1__Request *req)
+{
+	rpc_call *call = calloc(1, sizeof(*call));
+	if (call == NULL) {
+		log_error(c->id, "out of memory");
+		abort();
+	}
+	conn_ref(c);
+	call->conn = c;
+	call->srv = c->srv;
+	call->conn_id = c->id;
+	call->req = req;
+	fairpay__v1__response__init(&call->resp);
+	fairpay__v1__status__init(&call->status);
+	call->role = c->role;
+	snprintf(call->vendor_id, sizeof(call->vendor_id), "%s", c->vendor_id);
+	snprintf(call->key_id, sizeof(call->key_id), "%s", c->key_id);
+
+	size_t idx = (size_t)req->call_case;
+	if (idx >= N_ROUTES || routes[idx].handler == NULL) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "call", "unknown call");
+		return;
+	}
+	const rpc_route *r = &routes[idx];
+	call->route = r;
+	log_debug(c->id, "%s id=%llu", r->name, (unsigned long long)req->id);
+	if (strlen(req->idempotency_key) > RPC_IDEMPOTENCY_KEY_MAX) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "idempotency_key",
+			 "idempotency_key is longer than %d bytes", RPC_IDEMPOTENCY_KEY_MAX);
+		return;
+	}
+	if (r->access != RPC_ANYONE && call->role == ROLE_NONE) {
+		rpc_fail(call, FAIRPAY__V1__CODE__UNAUTHENTICATED, NULL,
+			 "%s needs an authenticated connection: call Authenticate first", r->name);
+		return;
+	}
+	if ((r->access == RPC_ADMIN && call->role != ROLE_ADMIN_KEY) ||
+	    (r->access == RPC_VENDOR && call->role != ROLE_VENDOR_KEY)) {
+		rpc_fail(call, FAIRPAY__V1__CODE__PERMISSION_DENIED, NULL, "%s needs a%s key",
+			 r->name, r->access == RPC_ADMIN ? "n ADMIN" : " VENDOR");
+		return;
+	}
+	r->handler(call);
+}

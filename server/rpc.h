@@ -1,0 +1,90 @@
+/* rpc_: one call from decoding to reply.
+ *
+ * rpc_dispatch() checks the envelope, the authentication gate and the role
+ * from a table with one row per call, then runs the call's handler. A handler
+ * either answers at once or issues database queries and answers from their
+ * callbacks; rpc_ok()/rpc_fail() send the reply (dropped if the client went
+ * away) and free everything the call allocated. */
+#ifndef FP_RPC_H
+#define FP_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db.h"
+#include "fairpay.pb-c.h"
+#include "server.h"
+
+typedef struct rpc_mem rpc_mem;
+
+typedef struct rpc_call {
+	conn *conn;
+	srv *srv;
+	uint64_t conn_id;
+	Fairpay__V1__Request *req;
+	Fairpay__V1__Response resp;
+	Fairpay__V1__Status status;
+	const struct rpc_route *route;
+	rpc_mem *mem;             /* allocations freed with the call */
+	conn_role role;           /* the caller, as of dispatch */
+	char vendor_id[32];
+	char key_id[KEY_ID_LEN + 1];
+	bool close_after;         /* close the connection after this reply */
+} rpc_call;
+
+typedef void (*rpc_handler)(rpc_call *call);
+
+typedef enum rpc_access { RPC_ANYONE = 0, RPC_ADMIN, RPC_VENDOR } rpc_access;
+
+typedef struct rpc_route {
+	const char *name;
+	rpc_access access;
+	bool mutating;            /* honours idempotency keys */
+	rpc_handler handler;
+} rpc_route;
+
+/* Run one decoded request; takes ownership of req. */
+void rpc_dispatch(conn *c, Fairpay__V1__Request *req);
+
+/* Allocate zeroed memory that lives as long as the call. */
+void *rpc_alloc(rpc_call *call, size_t size);
+
+/* Copy a string into the call's memory. */
+char *rpc_strdup(rpc_call *call, const char *s);
+
+/* Send the reply whose result the handler has set, and end the call. */
+void rpc_ok(rpc_call *call);
+
+/* Send an error reply and end the call. field may be NULL. */
+void rpc_fail(rpc_call *call, int code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* End the call for a failed query: UNAVAILABLE, or INTERNAL (logged). */
+void rpc_fail_db(rpc_call *call, db_status st, PGresult *res);
+
+/* Run a query for the call; on failure to queue, the call fails. */
+void rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb);
+
+/* Milliseconds since the Unix epoch. */
+int64_t rpc_now_ms(void);
+
+/* Handlers: rpc_admin.c */
+void rpc_ping(rpc_call *call);
+void rpc_authenticate(rpc_call *call);
+void rpc_create_vendor(rpc_call *call);
+void rpc_create_api_key(rpc_call *call);
+void rpc_revoke_api_key(rpc_call *call);
+void rpc_list_vendors(rpc_call *call);
+
+/* Handlers: rpc_vendor.c */
+void rpc_not_implemented(rpc_call *call);
+
+/* Limits shared by handlers. */
+#define RPC_IDEMPOTENCY_KEY_MAX 255
+#define RPC_LIST_DEFAULT 100
+#define RPC_LIST_MAX 1000
+
+/* Clamp a List call's limit as PROTOCOL.md says: 0 means 100, above 1000 is 1000. */
+unsigned rpc_list_limit(uint32_t limit);
+
+#endif

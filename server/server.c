@@ -1,0 +1,215 @@
+/* The server: listener, signals, graceful shutdown, the reaper and the
+ * revocation poll (see server.h). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "server.h"
+#include "tls.h"
+
+static void reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	srv *s = arg;
+	conn_reap(s);
+	if (s->stopping && s->conns == NULL && s->reap == NULL)
+		event_base_loopexit(s->base, NULL);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+		      int addrlen, void *arg)
+{
+	conn_accept(arg, fd, addr, addrlen);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	/* Usually EMFILE: keep serving the connections we have. */
+	log_error(0, "accept failed: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	srv *s = arg;
+	log_warn(0, "shutdown: %u connections still busy after %lld ms; closing them", s->nconns,
+		 (long long)s->cfg->shutdown_timeout_ms);
+	event_base_loopexit(s->base, NULL);
+}
+
+static void begin_shutdown(srv *s, const char *signame)
+{
+	if (s->stopping) {
+		log_warn(0, "%s again: exiting now", signame);
+		event_base_loopexit(s->base, NULL);
+		return;
+	}
+	s->stopping = true;
+	log_info(0, "%s: no longer accepting; finishing %u connections", signame, s->nconns);
+	if (s->listener != NULL) {
+		evconnlistener_free(s->listener);
+		s->listener = NULL;
+	}
+	event_del(s->revoke_timer);
+	conn *c = s->conns;
+	while (c != NULL) {
+		conn *next = c->next; /* c may leave the list */
+		conn_begin_drain(c);
+		c = next;
+	}
+	struct timeval tv = {s->cfg->shutdown_timeout_ms / 1000,
+			     (s->cfg->shutdown_timeout_ms % 1000) * 1000};
+	event_add(s->shutdown_timer, &tv);
+	event_active(s->reaper, EV_TIMEOUT, 0);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	begin_shutdown(arg, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void srv_revoke_key(srv *s, const char *key_id)
+{
+	for (conn *c = s->conns; c != NULL; c = c->next) {
+		if (c->role != ROLE_NONE && strcmp(c->key_id, key_id) == 0) {
+			log_info(c->id, "key %s was revoked; the connection is no longer authenticated",
+				 key_id);
+			c->role = ROLE_NONE;
+			c->key_id[0] = '\0';
+			c->vendor_id[0] = '\0';
+		}
+	}
+}
+
+static void revoke_poll_done(void *arg, db_status st, PGresult *res)
+{
+	srv *s = arg;
+	s->revoke_polling = false;
+	if (st != DB_OK)
+		return; /* the next poll covers this one's window too */
+	int n = PQntuples(res);
+	for (int i = 0; i < n; i++)
+		srv_revoke_key(s, db_get_str(res, i, 0));
+	if (n > 0)
+		snprintf(s->revoke_since, sizeof(s->revoke_since), "%s", db_get_str(res, n - 1, 1));
+}
+
+static void revoke_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	srv *s = arg;
+	if (s->revoke_polling || s->stopping)
+		return;
+	/* Revocations by other servers sharing the database. The window
+	 * overlaps by 10 s because revoked_at is a transaction's start time,
+	 * which may commit after a later one. */
+	const char *params[] = {s->revoke_since};
+	if (db_query(s->db,
+		     "SELECT id, revoked_at::text FROM api_keys"
+		     " WHERE revoked_at > $1::timestamptz - interval '10 seconds'"
+		     " ORDER BY revoked_at",
+		     1, params, revoke_poll_done, s) == 0)
+		s->revoke_polling = true;
+}
+
+int srv_init(srv *s, fp_config *cfg)
+{
+	char err[512];
+	char host[256], port[16];
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	snprintf(s->revoke_since, sizeof(s->revoke_since), "-infinity");
+	s->base = event_base_new();
+	if (s->base == NULL) {
+		log_error(0, "cannot create the event loop");
+		return -1;
+	}
+	s->ssl_ctx = tls_ctx_new(cfg, err, sizeof(err));
+	if (s->ssl_ctx == NULL) {
+		log_error(0, "%s", err);
+		return -1;
+	}
+	db_options dbo = {cfg->db, (int)cfg->db_pool, (int)cfg->db_pipeline,
+			  (int)cfg->db_timeout_ms};
+	s->db = db_pool_new(s->base, &dbo);
+	s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
+	s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
+	s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
+	s->shutdown_timer = evtimer_new(s->base, shutdown_timeout_cb, s);
+	s->revoke_timer = event_new(s->base, -1, EV_PERSIST, revoke_timer_cb, s);
+	if (s->db == NULL || s->reaper == NULL || s->sig_term == NULL || s->sig_int == NULL ||
+	    s->shutdown_timer == NULL || s->revoke_timer == NULL) {
+		log_error(0, "out of memory");
+		return -1;
+	}
+	event_add(s->sig_term, NULL);
+	event_add(s->sig_int, NULL);
+	struct timeval poll = {cfg->revocation_poll_ms / 1000,
+			       (cfg->revocation_poll_ms % 1000) * 1000};
+	event_add(s->revoke_timer, &poll);
+
+	if (cfg_split_hostport(cfg->listen, host, sizeof(host), port, sizeof(port)) != 0) {
+		log_error(0, "--listen: '%s' is not HOST:PORT", cfg->listen);
+		return -1;
+	}
+	struct evutil_addrinfo hints = {0}, *ai = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV;
+	int gai = evutil_getaddrinfo(host, port, &hints, &ai);
+	if (gai != 0) {
+		log_error(0, "--listen %s: %s", cfg->listen, evutil_gai_strerror(gai));
+		return -1;
+	}
+	s->listener = evconnlistener_new_bind(s->base, accept_cb, s,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+						      LEV_OPT_CLOSE_ON_EXEC,
+					      1024, ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	if (s->listener == NULL) {
+		log_error(0, "cannot listen on %s: %s", cfg->listen,
+			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return -1;
+	}
+	evconnlistener_set_error_cb(s->listener, accept_error_cb);
+	return 0;
+}
+
+void srv_run(srv *s)
+{
+	log_info(0, "fairpayd %s listening on %s (TLS, ALPN %s)", FP_VERSION, s->cfg->listen,
+		 TLS_ALPN);
+	event_base_dispatch(s->base);
+	log_info(0, "stopped");
+}
+
+void srv_cleanup(srv *s)
+{
+	/* Queries still pending complete first, with DB_UNAVAILABLE, while
+	 * the connections they answer still exist. */
+	db_pool_free(s->db);
+	s->db = NULL;
+	while (s->conns != NULL) {
+		conn *c = s->conns;
+		s->conns = c->next;
+		conn_destroy(c);
+	}
+	conn_reap(s);
+	if (s->listener)
+		evconnlistener_free(s->listener);
+	if (s->reaper)
+		event_free(s->reaper);
+	if (s->sig_term)
+		event_free(s->sig_term);
+	if (s->sig_int)
+		event_free(s->sig_int);
+	if (s->shutdown_timer)
+		event_free(s->shutdown_timer);
+	if (s->revoke_timer)
+		event_free(s->revoke_timer);
+	tls_ctx_free(s->ssl_ctx);
+	if (s->base)
+		event_base_free(s->base);
+}

@@ -1,0 +1,132 @@
+/* srv_ and conn_: the server, its listener and its client connections.
+ *
+ * One event loop serves every connection. Each connection is an explicit
+ * state machine, changed only through conn_set_state():
+ *
+ *   HANDSHAKE --TLS done--> OPEN --protocol error / 3rd failed auth--> CLOSING
+ *       |                    |  \--shutdown: stop reading, drain--> DRAINING
+ *       +--error/timeout-----+------------------------------------> CLOSED
+ *
+ * CLOSING and DRAINING flush what is queued for the client, then close.
+ * A CLOSED connection is unlinked at once but freed only by the reaper, on a
+ * later loop turn and once no database reply still refers to it: a callback
+ * never frees the connection it runs for. */
+#ifndef FP_SERVER_H
+#define FP_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "fairpay.pb-c.h"
+#include "db.h"
+#include "key.h"
+
+typedef struct srv srv;
+typedef struct conn conn;
+
+typedef enum conn_state {
+	CONN_HANDSHAKE = 0,
+	CONN_OPEN,
+	CONN_CLOSING,  /* flush the last reply (a protocol error), then close */
+	CONN_DRAINING, /* shutting down: finish in-flight calls, then close */
+	CONN_CLOSED
+} conn_state;
+
+typedef enum conn_role { ROLE_NONE = 0, ROLE_ADMIN_KEY = 1, ROLE_VENDOR_KEY = 2 } conn_role;
+
+struct conn {
+	srv *srv;
+	uint64_t id;
+	conn_state state;
+	struct bufferevent *bev;
+	struct event *resume;  /* runs conn_process() again on the next turn */
+	char peer[64];
+	unsigned refs;         /* 1 while linked + 1 per call in flight */
+	unsigned inflight;     /* calls dispatched, reply not yet written */
+	bool reading;          /* EV_READ enabled */
+	/* Authentication: role ROLE_NONE until an Authenticate succeeds. */
+	conn_role role;
+	char key_id[KEY_ID_LEN + 1];
+	char vendor_id[32];
+	int auth_failures;
+	bool auth_pending;     /* an Authenticate is in flight: later frames wait */
+	conn *prev, *next;     /* the server's list of live connections */
+	conn *reap_next;
+	bool reap_queued;
+};
+
+struct srv {
+	struct event_base *base;
+	fp_config *cfg;
+	SSL_CTX *ssl_ctx;
+	struct evconnlistener *listener;
+	db_pool *db;
+	conn *conns;           /* live connections */
+	unsigned nconns;
+	uint64_t next_conn_id;
+	conn *reap;            /* closed, waiting to be freed */
+	struct event *reaper;
+	struct event *sig_term, *sig_int, *sig_pipe;
+	struct event *shutdown_timer;
+	struct event *revoke_timer;
+	bool revoke_polling;
+	char revoke_since[64]; /* PostgreSQL timestamptz text of the newest revocation seen */
+	bool stopping;
+	int exit_code;
+};
+
+/* Set up the listener, signals and database pool; -1 on failure (logged). */
+int srv_init(srv *s, fp_config *cfg) __attribute__((warn_unused_result));
+
+/* Run the loop until shutdown completes. */
+void srv_run(srv *s);
+
+/* Free everything srv_init() made. */
+void srv_cleanup(srv *s);
+
+/* Drop the authentication of every connection that used key_id. */
+void srv_revoke_key(srv *s, const char *key_id);
+
+/* Accept a new TCP connection (called by the listener). */
+void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int addrlen);
+
+/* Change state, logging the transition; CLOSED unlinks and schedules the free. */
+void conn_set_state(conn *c, conn_state next);
+
+/* Take a reference for a call in flight. */
+void conn_ref(conn *c);
+
+/* Drop a reference; the reaper frees a CLOSED connection at zero. */
+void conn_unref(conn *c);
+
+/* Queue a framed response for the client; dropped when the client is gone. */
+void conn_send_response(conn *c, const Fairpay__V1__Response *resp);
+
+/* A call finished: count it, and resume reading when below the limits. */
+void conn_call_done(conn *c);
+
+/* Answer a protocol error with an id-0 response and close. */
+void conn_protocol_error(conn *c, int code, const char *message);
+
+/* Close the connection after its queued output is written. */
+void conn_close_after_flush(conn *c);
+
+/* Start a graceful close for shutdown. */
+void conn_begin_drain(conn *c);
+
+/* True while replies can still reach the client. */
+bool conn_alive(const conn *c);
+
+/* Free every closed connection with no references (the reaper). */
+void conn_reap(srv *s);
+
+/* Free a connection that is still linked (at exit). */
+void conn_destroy(conn *c);
+
+#endif
