@@ -2,6 +2,7 @@
  * connection state machine (see server.h). */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,9 @@ static void conn_process(conn *c);
 
 bool conn_alive(const conn *c)
 {
-	return c->bev != NULL && (c->state == CONN_OPEN || c->state == CONN_CLOSING ||
-				  c->state == CONN_DRAINING);
+	/* CLOSING has sent its last reply: a protocol error or the third
+	 * failed authentication. */
+	return c->bev != NULL && (c->state == CONN_OPEN || c->state == CONN_DRAINING);
 }
 
 static void reap_later(conn *c)
@@ -406,6 +408,9 @@ void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int ad
 	ssl = SSL_new(s->ssl_ctx);
 	if (ssl == NULL)
 		goto fail;
+	/* Replies are small frames: Nagle's algorithm would hold them back. */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 						BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (c->bev == NULL)

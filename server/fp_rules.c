@@ -204,8 +204,8 @@ void fp_assess_payment(const fp_policy *p, fp_mode mode, int64_t amount, int64_t
 	out->verdict = fp_verdict_of(p, out->fairness_bp);
 }
 
-int fp_review_payment(const fp_policy *p, int32_t raw_bp, fp_review review, bool late,
-		      bool accept, fp_assessment *out)
+int fp_review_payment(const fp_policy *p, int32_t raw_bp, fp_review review, bool late, bool accept,
+		      fp_assessment *out)
 {
 	if (review != FP_REVIEW_PENDING)
 		return -1;
@@ -313,11 +313,12 @@ static void policy_terms(const fp_policy *p, const fp_product *product, const fp
 			 fp_terms *t)
 {
 	int64_t sp = t->suggested_price_minor;
-	fp_tier min_tier = product->min_tier == FP_TIER_UNSPECIFIED ? FP_TIER_PROBATION
-								    : product->min_tier;
+	fp_tier min_tier =
+		product->min_tier == FP_TIER_UNSPECIFIED ? FP_TIER_PROBATION : product->min_tier;
 
 	if (p->enforcement == FP_ENFORCEMENT_VOLUNTARY) {
-		t->mode = product->minimum_price_minor > 0 ? FP_MODE_FAIRPAY_MINIMUM : FP_MODE_FAIRPAY;
+		bool has_min = product->minimum_price_minor > 0;
+		t->mode = has_min ? FP_MODE_FAIRPAY_MINIMUM : FP_MODE_FAIRPAY;
 		t->minimum_price_minor = product->minimum_price_minor;
 		add_reason(t, FP_OFFER_REASON_VOLUNTARY_MODE);
 		return;
@@ -357,15 +358,16 @@ static void apply_overrides(const fp_policy *p, const fp_product *product, const
 	if (!ov->has_mode && !ov->has_suggested_price && !ov->has_minimum_price)
 		return;
 	if (ov->has_mode) {
+		bool restricted =
+			p->enforcement == FP_ENFORCEMENT_ENFORCE && t->tier == FP_TIER_RESTRICTED;
 		t->mode = ov->mode;
 		if (t->mode == FP_MODE_FAIRPAY_MINIMUM && ov->has_minimum_price)
 			t->minimum_price_minor = ov->minimum_price_minor;
+		else if (t->mode == FP_MODE_FAIRPAY_MINIMUM && restricted)
+			t->minimum_price_minor = restricted_minimum(p, product->minimum_price_minor,
+								    t->suggested_price_minor);
 		else if (t->mode == FP_MODE_FAIRPAY_MINIMUM)
-			t->minimum_price_minor =
-				p->enforcement == FP_ENFORCEMENT_ENFORCE && t->tier == FP_TIER_RESTRICTED
-					? restricted_minimum(p, product->minimum_price_minor,
-							     t->suggested_price_minor)
-					: product->minimum_price_minor;
+			t->minimum_price_minor = product->minimum_price_minor;
 	} else if (ov->has_minimum_price && fp_mode_is_fairpay(t->mode)) {
 		t->minimum_price_minor = ov->minimum_price_minor;
 		t->mode = t->minimum_price_minor > 0 ? FP_MODE_FAIRPAY_MINIMUM : FP_MODE_FAIRPAY;
@@ -418,7 +420,8 @@ static const char *plural(int32_t n, const char *one, const char *many)
 
 /* Append one sentence; snprintf truncates, which the fixed sentences never
  * reach (the longest is well under FP_EXPLAIN_LINE_LEN). */
-__attribute__((format(printf, 2, 3))) static void add_line(fp_explanation *out, const char *fmt, ...);
+static void add_line(fp_explanation *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void add_line(fp_explanation *out, const char *fmt, ...)
 {
@@ -455,11 +458,13 @@ static void explain_standing(const fp_policy *p, const fp_explain_input *in, fp_
 	switch (in->tier) {
 	case FP_TIER_PROBATION:
 		if (left > 0)
-			add_line(out, "You are new here: after %d more %s your offers will follow "
-				      "your payment record.",
+			add_line(out,
+				 "You are new here: after %d more %s your offers will follow "
+				 "your payment record.",
 				 (int)left, plural(left, "payment", "payments"));
 		else
-			add_line(out, "You are new here: your offers will follow your payment record.");
+			add_line(out, "You are new here: your offers will follow your payment "
+				      "record.");
 		break;
 	case FP_TIER_TRUSTED:
 		add_line(out, "You are a trusted customer: you get FairPay offers with the highest "
@@ -477,8 +482,8 @@ static void explain_standing(const fp_policy *p, const fp_explain_input *in, fp_
 			add_line(out, "Because of unpaid purchases past their payment date, we can "
 				      "offer only set prices for now.");
 		else
-			add_line(out, "Your payments have been far below the suggested price, so we "
-				      "can offer only set prices for now.");
+			add_line(out, "Your payments have been far below the suggested price, "
+				      "so we can offer only set prices for now.");
 		break;
 	default:
 		break;
@@ -530,8 +535,9 @@ void fp_explain(const fp_policy *p, const fp_explain_input *in, fp_explanation *
 		add_line(out, "You have 1 unpaid purchase past its payment date; paying it late "
 			      "still counts toward your record.");
 	else if (in->open_defaults > 1)
-		add_line(out, "You have %d unpaid purchases past their payment date; paying them "
-			      "late still counts toward your record.",
+		add_line(out,
+			 "You have %d unpaid purchases past their payment date; paying them "
+			 "late still counts toward your record.",
 			 (int)in->open_defaults);
 
 	/* Paying the SP raises a score only while the score is below 100%. */

@@ -28,9 +28,12 @@
  * - "On probation" (reason PROBATION) means tier PROBATION.
  * - Terms: see fp_offer_terms() for how overrides are applied.
  *
- * Money is int64 minor units, ratios and scores int32 basis points. Functions
- * that can fail return 0 or -1; out-of-range values in a struct that a
- * function documents as validated are clamped, never trusted for memory. */
+ * - The policy and product passed in are assumed validated
+ *   (fp_policy_validate(), PutProduct); request values are checked here.
+ *
+ * Money is int64 minor units, ratios and scores int32 basis points; a score
+ * stays within 0-15000 when the prior does. Functions that can fail return
+ * 0 or -1. */
 #ifndef FP_RULES_H
 #define FP_RULES_H
 
@@ -38,8 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FP_BP_ONE 10000          /* 100% in basis points */
-#define FP_RAW_FAIRNESS_CAP 20000 /* rule 4: raw fairness is at most 200% */
+#define FP_BP_ONE 10000             /* 100% in basis points */
+#define FP_RAW_FAIRNESS_CAP 20000   /* rule 4: raw fairness is at most 200% */
 #define FP_SCORE_FAIRNESS_CAP 15000 /* rule 7: one cycle counts at most 150% */
 #define FP_MAX_SECONDS 3153600000LL /* 100 years of 365 days */
 
@@ -163,44 +166,48 @@ void fp_policy_defaults(fp_policy *p);
  * "generous_bp". */
 int fp_policy_validate(const fp_policy *p, const char **field) __attribute__((warn_unused_result));
 
-/* True when r is a real PaymentReason (1-7). */
+/* Tell whether r is a real PaymentReason (1-7). */
 bool fp_payment_reason_valid(int r);
 
-/* True for the FairPay modes (FAIRPAY, FAIRPAY_MINIMUM). */
+/* Tell whether mode is a FairPay mode (FAIRPAY, FAIRPAY_MINIMUM). */
 bool fp_mode_is_fairpay(fp_mode mode);
 
 /* ---------------------------------------------------------------- payments */
 
-/* Rule 1: the SP of a cycle. unit_price * usage_units when both are > 0, else
- * the offer's SP. -1 when an input is negative or the product overflows. */
+/* Compute the SP of a cycle (rule 1): unit_price * usage_units when both
+ * are > 0, else the offer's SP. -1 when an input is negative or the product
+ * overflows. */
 int fp_cycle_sp(int64_t offer_sp, int64_t unit_price, int64_t usage_units, int64_t *sp)
 	__attribute__((warn_unused_result));
 
-/* Rule 2: amount = SP * (10000 + differential_bp) / 10000, rounded down.
- * -1 when sp < 0, differential_bp < -10000 or the amount exceeds int64. */
+/* Compute an amount from a differential (rule 2):
+ * SP * (10000 + differential_bp) / 10000, rounded down. -1 when sp < 0,
+ * differential_bp < -10000 or the amount exceeds int64. */
 int fp_amount_from_differential(int64_t sp, int32_t differential_bp, int64_t *amount)
 	__attribute__((warn_unused_result));
 
-/* Rule 3: 0 when amount (>= 0) is allowed by the offer's mode, else -1
+/* Check an amount (>= 0) against the offer's mode (rule 3); -1 refuses it
  * (the server answers FAILED_PRECONDITION and records nothing). */
 int fp_check_mode(fp_mode mode, int64_t amount, int64_t set_price, int64_t minimum)
 	__attribute__((warn_unused_result));
 
-/* Rule 4: raw fairness of amount against sp (both >= 0), 0-20000. */
+/* Compute the raw fairness of amount against sp (rule 4; both >= 0), 0-20000. */
 int32_t fp_raw_fairness(fp_mode mode, int64_t amount, int64_t sp);
 
-/* Verdict of a (final) fairness: GENEROUS >= generous_bp, FAIR >=
+/* Judge a (final) fairness: GENEROUS >= generous_bp, FAIR >=
  * fair_score_bp, LOW >= low_score_bp, else UNFAIR. */
 fp_verdict fp_verdict_of(const fp_policy *p, int32_t fairness_bp);
 
-/* Rule 5: the fairness after excuses; sets *review to PENDING when excused,
- * NOT_NEEDED otherwise. reasons is an FP_REASON_BIT() mask. */
+/* Apply the excuses of rule 5 to a raw fairness; set *review to PENDING
+ * when excused, NOT_NEEDED otherwise. reasons is an FP_REASON_BIT() mask. */
 int32_t fp_excuse(const fp_policy *p, uint32_t reasons, int32_t raw_bp, fp_review *review);
 
-/* Rule 5, review: max(raw, 10000) when accepted, raw when rejected. */
+/* Give the fairness a review decides (rule 5): max(raw, 10000) when
+ * accepted, raw when rejected. */
 int32_t fp_review_fairness(int32_t raw_bp, bool accept);
 
-/* Rule 6: fairness of a late payment, max(0, fairness - late_penalty_bp). */
+/* Take the late penalty off a fairness (rule 6):
+ * max(0, fairness - late_penalty_bp). */
 int32_t fp_late_fairness(const fp_policy *p, int32_t fairness_bp);
 
 /* What rules 4-6 say about one payment. */
@@ -219,28 +226,29 @@ void fp_assess_payment(const fp_policy *p, fp_mode mode, int64_t amount, int64_t
 /* Apply ReviewPayment to a payment with the given raw fairness and review
  * state: rule 5's outcome, then rule 6 again when late, then the verdict.
  * -1 (nothing written) unless review is PENDING. */
-int fp_review_payment(const fp_policy *p, int32_t raw_bp, fp_review review, bool late,
-		      bool accept, fp_assessment *out) __attribute__((warn_unused_result));
+int fp_review_payment(const fp_policy *p, int32_t raw_bp, fp_review review, bool late, bool accept,
+		      fp_assessment *out) __attribute__((warn_unused_result));
 
 /* ---------------------------------------------------------------- reputation */
 
-/* Rule 7, one closed cycle: f = min(fairness, 15000);
+/* Move a score by one closed cycle (rule 7): f = min(fairness, 15000);
  * score + (f - score) * alpha / 10000, truncated toward zero. */
 int32_t fp_score_step(int32_t score_bp, int32_t fairness_bp, int32_t alpha_bp);
 
-/* Rule 7, whole history: replay the closed cycles' fairness in order (a
- * default still open is a 0 entry) from prior_score_bp. */
+/* Recompute a score from the whole history (rule 7): replay the closed
+ * cycles' fairness in order (a default still open is a 0 entry) from
+ * prior_score_bp. */
 int32_t fp_score_replay(const fp_policy *p, const int32_t *fairness_bp, size_t n);
 
-/* Rule 8, first match. Computed the same way in VOLUNTARY mode, where it is
- * reported for information only. */
+/* Compute the tier (rule 8, first match). VOLUNTARY mode computes it the
+ * same way and reports it for information only. */
 fp_tier fp_tier_of(const fp_policy *p, int32_t score_bp, int32_t payments, int32_t open_defaults);
 
-/* Rule 9: credit limit of a tier (0 for FIXED_PRICE and UNSPECIFIED). */
+/* Give the credit limit of a tier (rule 9; 0 for FIXED_PRICE and UNSPECIFIED). */
 int64_t fp_credit_limit(const fp_policy *p, fp_tier tier);
 
-/* Rule 9/10: true when credit_used + sp <= credit_limit (no overflow). Also
- * the check AcceptOffer repeats. */
+/* Tell whether credit_used + sp <= credit_limit (rules 9, 10), without
+ * overflow; also the check AcceptOffer repeats. */
 bool fp_credit_fits(int64_t credit_used, int64_t sp, int64_t credit_limit);
 
 /* ---------------------------------------------------------------- offers */
@@ -286,7 +294,7 @@ typedef struct fp_terms {
 	size_t n_reasons;
 } fp_terms;
 
-/* Rule 10: the terms of a new offer; ov may be NULL (no overrides).
+/* Compute the terms of a new offer (rule 10); ov may be NULL (no overrides).
  *
  * The offer's SP is the SP override when given, else the product's; the
  * policy's terms are computed with it (the credit check and RESTRICTED's
@@ -325,11 +333,11 @@ int fp_offer_terms(const fp_policy *p, const fp_product *product, const fp_stand
 		   const fp_overrides *ov, fp_terms *out, const char **field)
 	__attribute__((warn_unused_result));
 
-/* True when the terms carry reason r. */
+/* Tell whether the terms carry reason r. */
 bool fp_terms_has_reason(const fp_terms *t, fp_offer_reason r);
 
-/* Rule 12: status of a recurring product's next offer, ACCEPTED for a
- * FairPay mode, OPEN for SET_PRICE. */
+/* Give the status of a recurring product's next offer (rule 12): ACCEPTED
+ * for a FairPay mode, OPEN for SET_PRICE. */
 fp_offer_status fp_recurring_status(fp_mode mode);
 
 /* ---------------------------------------------------------------- explanation */

@@ -30,6 +30,7 @@ typedef struct rpc_call {
 	char vendor_id[32];
 	char key_id[KEY_ID_LEN + 1];
 	bool close_after;         /* close the connection after this reply */
+	void *ctx;                /* the handler's state between queries */
 } rpc_call;
 
 typedef void (*rpc_handler)(rpc_call *call);
@@ -62,7 +63,8 @@ void rpc_fail(rpc_call *call, int code, const char *field, const char *fmt, ...)
 /* End the call for a failed query: UNAVAILABLE, or INTERNAL (logged). */
 void rpc_fail_db(rpc_call *call, db_status st, PGresult *res);
 
-/* Run a query for the call; on failure to queue, the call fails. */
+/* Run a query for the call; cb gets the call as its arg. On failure to queue,
+ * the call fails. */
 void rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb);
 
 /* Milliseconds since the Unix epoch. */

@@ -27,7 +27,6 @@ void rpc_ping(rpc_call *call)
 /* ------------------------------------------------------------ Authenticate */
 
 typedef struct auth_ctx {
-	rpc_call *call;
 	key_parts key;
 } auth_ctx;
 
@@ -52,8 +51,8 @@ static void auth_refuse(rpc_call *call)
 
 static void auth_done(void *arg, db_status st, PGresult *res)
 {
-	auth_ctx *ctx = arg;
-	rpc_call *call = ctx->call;
+	rpc_call *call = arg;
+	auth_ctx *ctx = call->ctx;
 	conn *c = call->conn;
 	c->auth_pending = false;
 	if (st != DB_OK) {
@@ -95,7 +94,7 @@ void rpc_authenticate(rpc_call *call)
 {
 	const char *text = call->req->authenticate->api_key;
 	auth_ctx *ctx = rpc_alloc(call, sizeof(*ctx));
-	ctx->call = call;
+	call->ctx = ctx;
 	if (key_parse(text, strlen(text), &ctx->key) != 0) {
 		auth_refuse(call);
 		return;
@@ -111,7 +110,6 @@ void rpc_authenticate(rpc_call *call)
 /* ------------------------------------------------------------ CreateVendor */
 
 typedef struct vendor_ctx {
-	rpc_call *call;
 	char vendor_id[32];
 	char key_text[KEY_TEXT_LEN + 1];
 	key_parts key;
@@ -119,8 +117,8 @@ typedef struct vendor_ctx {
 
 static void create_vendor_done(void *arg, db_status st, PGresult *res)
 {
-	vendor_ctx *ctx = arg;
-	rpc_call *call = ctx->call;
+	rpc_call *call = arg;
+	vendor_ctx *ctx = call->ctx;
 	if (st != DB_OK || PQntuples(res) != 1) {
 		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
 		return;
@@ -150,7 +148,7 @@ void rpc_create_vendor(rpc_call *call)
 		return;
 	}
 	vendor_ctx *ctx = rpc_alloc(call, sizeof(*ctx));
-	ctx->call = call;
+	call->ctx = ctx;
 	char hash[KEY_HASH_LEN + 1];
 	memcpy(ctx->vendor_id, "v_", 2);
 	if (key_random_hex(ctx->vendor_id + 2, 8) != 0 ||
@@ -172,8 +170,8 @@ void rpc_create_vendor(rpc_call *call)
 
 static void create_key_done(void *arg, db_status st, PGresult *res)
 {
-	vendor_ctx *ctx = arg;
-	rpc_call *call = ctx->call;
+	rpc_call *call = arg;
+	vendor_ctx *ctx = call->ctx;
 	if (st != DB_OK) {
 		rpc_fail_db(call, st, res);
 		return;
@@ -218,7 +216,7 @@ void rpc_create_api_key(rpc_call *call)
 		return;
 	}
 	vendor_ctx *ctx = rpc_alloc(call, sizeof(*ctx));
-	ctx->call = call;
+	call->ctx = ctx;
 	char hash[KEY_HASH_LEN + 1];
 	if (key_generate(&ctx->key, ctx->key_text, sizeof(ctx->key_text)) != 0) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "no random bytes");

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# deps.sh: install the Debian packages that building and testing fairpay need.
+#
+# Silent and quick when everything is already installed (the usual case: every
+# `make test` runs it). Otherwise it refreshes the package lists once and
+# installs only what is missing, with sudo when not root.
+#
+# The postgresql package may start a system cluster on port 5432. Nothing of
+# ours uses it: the demo and the tests run private clusters (scripts/pg.sh) on
+# their own ports and sockets, so it is left alone either way.
+set -euo pipefail
+
+packages=(
+	gcc make pkg-config
+	libevent-dev libprotobuf-c-dev protobuf-c-compiler
+	libpq-dev postgresql
+	openssl libssl-dev
+	libcmocka-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+command -v apt-get >/dev/null 2>&1 || {
+	echo "deps.sh: apt-get not found; install by hand: ${missing[*]}" >&2
+	exit 1
+}
+
+sudo=()
+if [ "$(id -u)" != 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		sudo=(sudo)
+	else
+		echo "deps.sh: not root and no sudo; install as root: ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	"${missing[@]}" >/dev/null

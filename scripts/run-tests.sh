@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# run-tests.sh: run every test binary of a build, one at a time, and count.
+#
+# Called by `make test` (FP_BUILD=build) and `make asan` (FP_BUILD=build-asan)
+# after the binaries are built. It makes a scratch directory, test
+# certificates and one PostgreSQL cluster (durability off), then runs
+# $FP_BUILD/tests/test_* (unit) and $FP_BUILD/tests/itest_* (integration).
+#
+# Each binary gets, in its environment:
+#   FP_BUILD   absolute build directory (fairpayd, fairpayctl are in it)
+#   FP_ROOT    absolute repository root (also the working directory)
+#   FP_TMP     scratch directory, removed at the end unless FP_KEEP=1
+#   FP_CERTS   ca.pem/.key, server.pem/.key, client.pem/.key (scripts/gencerts.sh)
+#   FP_PGDATA  the cluster's scripts/pg.sh directory (tests may stop/start it)
+#   FP_PGHOST  its unix socket directory;  FP_PGPORT  its TCP port on 127.0.0.1
+# A test that starts a long-running process should write its pid into
+# $FP_TMP/pids/NAME.pid; anyway each binary runs in its own session, and
+# whatever it leaves behind is killed when it ends.
+#
+# A binary's count comes from cmocka's summary ("[  PASSED  ] N test(s)." and
+# "[  FAILED  ] N test(s)"). A binary that crashes, times out (900 s) or exits
+# non-zero without reporting a failure counts as one failed test. The last
+# line is always "N passed, N failed"; the exit status is 1 if anything
+# failed or nothing ran.
+set -uo pipefail
+
+FP_ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
+cd "$FP_ROOT" || exit 1
+FP_BUILD=${FP_BUILD:-build}
+case "$FP_BUILD" in
+/*) ;;
+*) FP_BUILD=$FP_ROOT/$FP_BUILD ;;
+esac
+PGSH=$FP_ROOT/scripts/pg.sh
+
+passed=0
+failed=0
+failures=()
+current_pgid=""
+cleaned=0
+
+# /tmp rather than $TMPDIR: the cluster's socket path must stay short.
+FP_TMP=$(mktemp -d /tmp/fairpay-test.XXXXXX) || { echo "cannot make a temp dir" >&2; exit 1; }
+chmod 755 "$FP_TMP" # the postgres user must reach $FP_TMP/pg
+FP_CERTS=$FP_TMP/certs
+FP_PGDATA=$FP_TMP/pg
+FP_PGHOST=$FP_PGDATA/sock
+FP_PGPORT=""
+mkdir -p "$FP_TMP/pids" "$FP_TMP/logs"
+# Exported so that a test restarting the cluster with pg.sh keeps it fast.
+export FP_PG_FAST=1
+export FP_BUILD FP_ROOT FP_TMP FP_CERTS FP_PGDATA FP_PGHOST
+
+# Sanitizer settings for `make asan`; harmless for a normal build. A caller's
+# own settings win.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# The summary parser reads cmocka's default text output.
+export CMOCKA_MESSAGE_OUTPUT=STDOUT
+
+# Kill every process of a finished (or interrupted) test: its session's
+# process group, then the pids it registered. TERM first so that a server
+# can still flush its log (and ASan its report), KILL for the rest.
+reap() {
+	local pgid=$1 f pid
+	local pids=()
+	for f in "$FP_TMP"/pids/*.pid; do
+		[ -f "$f" ] || continue
+		pid=$(tr -dc '0-9' <"$f")
+		[ -n "$pid" ] && pids+=("$pid")
+		rm -f "$f"
+	done
+	if [ -n "$pgid" ]; then
+		kill -TERM -- "-$pgid" 2>/dev/null
+	fi
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for _ in $(seq 1 20); do
+		local alive=0
+		if [ -n "$pgid" ] && kill -0 -- "-$pgid" 2>/dev/null; then
+			alive=1
+		fi
+		for pid in "${pids[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && return 0
+		sleep 0.1
+	done
+	[ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null
+	for pid in "${pids[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	return 0
+}
+
+cleanup() {
+	[ $cleaned = 1 ] && return
+	cleaned=1
+	reap "$current_pgid"
+	current_pgid=""
+	"$PGSH" stop "$FP_PGDATA" >/dev/null 2>&1 || "$PGSH" kill "$FP_PGDATA" >/dev/null 2>&1
+	if [ "${FP_KEEP:-0}" = 1 ]; then
+		echo "run-tests: kept $FP_TMP" >&2
+	else
+		rm -rf "$FP_TMP"
+	fi
+}
+
+on_signal() {
+	echo "run-tests: interrupted" >&2
+	cleanup
+	trap - EXIT
+	echo "$passed passed, $((failed + 1)) failed"
+	exit 130
+}
+
+trap cleanup EXIT
+trap on_signal INT TERM
+
+# Give up before running anything: one failure, stated, and the summary line.
+setup_failed() {
+	echo "run-tests: $*" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+}
+
+# (Re)start the cluster; a test may have stopped or crashed it.
+ensure_pg() {
+	local port
+	port=$("$PGSH" start "$FP_PGDATA") || return 1
+	FP_PGPORT=$port
+	export FP_PGPORT
+}
+
+"$FP_ROOT/scripts/gencerts.sh" "$FP_CERTS" || setup_failed "could not generate certificates"
+ensure_pg || setup_failed "could not start PostgreSQL"
+
+# run_one BINARY: run it, show its output, add its counts.
+run_one() {
+	local bin=$1 name log rc p f pidfile
+	name=$(basename "$bin")
+	log=$FP_TMP/logs/$name.log
+	pidfile=$FP_TMP/logs/$name.sid
+	if ! ensure_pg; then
+		echo "run-tests: PostgreSQL is not running before $name" >&2
+	fi
+	echo "==================== $name"
+	: >"$log"
+	# A new session, so that everything the test starts can be found and
+	# killed as one process group (the session leader records its id).
+	setsid -w sh -c 'echo $$ >"$0"; exec timeout -k 10 900 "$@"' "$pidfile" "$bin" \
+		>"$log" 2>&1 </dev/null &
+	local launcher=$!
+	# Show the log as it grows; tail stops on its own once the test exits.
+	tail -s 0.2 -n +1 -f --pid="$launcher" "$log" &
+	local tailer=$!
+	for _ in $(seq 1 50); do
+		[ -s "$pidfile" ] && break
+		kill -0 "$launcher" 2>/dev/null || break
+		sleep 0.02
+	done
+	current_pgid=$(cat "$pidfile" 2>/dev/null || true)
+	wait "$launcher"
+	rc=$?
+	wait "$tailer" 2>/dev/null
+	reap "$current_pgid"
+	current_pgid=""
+
+	p=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) test\(s\).*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+	f=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) test\(s\).*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+	passed=$((passed + p))
+	failed=$((failed + f))
+	local why=""
+	if [ "$rc" = 124 ]; then
+		why="timed out after 900 s"
+	elif [ "$rc" -gt 128 ]; then
+		why="killed by signal $((rc - 128))"
+	elif [ "$rc" != 0 ]; then
+		why="exit status $rc"
+	fi
+	if [ "$f" -gt 0 ]; then
+		failures+=("$name: $f failed${why:+ ($why)}")
+	elif [ -n "$why" ]; then
+		failed=$((failed + 1))
+		failures+=("$name: $why without a cmocka failure report (counted as 1 failed)")
+	elif [ "$p" = 0 ]; then
+		failed=$((failed + 1))
+		failures+=("$name: exited 0 but printed no cmocka summary (counted as 1 failed)")
+	fi
+	echo "-------------------- $name: $p passed, $f failed${why:+, $why}"
+}
+
+shopt -s nullglob
+for bin in "$FP_BUILD"/tests/test_* "$FP_BUILD"/tests/itest_*; do
+	[ -f "$bin" ] && [ -x "$bin" ] || continue
+	run_one "$bin"
+done
+
+echo "===================="
+if [ $((passed + failed)) = 0 ]; then
+	echo "run-tests: no tests ran (nothing in $FP_BUILD/tests)" >&2
+fi
+for f in "${failures[@]}"; do
+	echo "FAILED $f"
+done
+cleanup
+trap - EXIT
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
