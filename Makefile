@@ -46,6 +46,9 @@ BENCH_BIN  := $(BUILD)/fairpay-bench
 
 BINS := $(BUILD)/fairpayd $(BUILD)/fairpayctl $(BUILD)/libfairpay.a $(BUILD)/libfairpay.so
 
+# A recipe that fails leaves no half-written target behind.
+.DELETE_ON_ERROR:
+
 .PHONY: all deps demo test asan bench tests clean format lint help install
 all: $(BINS)
 
@@ -72,7 +75,7 @@ $(GEN_H): $(GEN_C)
 $(GEN_C): $(BUILD)/gen/fairpay.proto
 	cd $(BUILD)/gen && protoc-c --c_out=. fairpay.proto
 
-$(MIG_C): scripts/embed-migrations.sh $(wildcard migrations/*.sql)
+$(MIG_C): scripts/embed-migrations.sh migrations $(wildcard migrations/*.sql)
 	@mkdir -p $(@D)
 	scripts/embed-migrations.sh migrations > $@
 

@@ -6,7 +6,9 @@
  * reading their replies (pipelining; replies may come back in any order).
  * The library never prints and never exits; every failure is reported through
  * the return value and fp_client_error_*(). Not thread-safe: use one client
- * per thread. */
+ * per thread. A SIGPIPE raised by the library's own socket I/O is discarded,
+ * so callers need not ignore SIGPIPE. timeout_ms applies to each frame read
+ * or written. */
 #ifndef FAIRPAY_CLIENT_H
 #define FAIRPAY_CLIENT_H
 
@@ -83,7 +85,8 @@ int fp_client_send_raw(fp_client *c, const void *buf, size_t len)
 int fp_client_recv(fp_client *c, Fairpay__V1__Response **resp) __attribute__((warn_unused_result));
 
 /* Wait for the reply to request id. Replies to other ids are kept for later
- * fp_client_recv calls. Any status is returned as 0. */
+ * fp_client_recv calls. Any status is returned as 0. A reply with id 0 (a
+ * connection-level protocol error) also ends the wait. */
 int fp_client_recv_id(fp_client *c, uint64_t id, Fairpay__V1__Response **resp)
 	__attribute__((warn_unused_result));
 
