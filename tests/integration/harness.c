@@ -1,0 +1,1217 @@
+/* The integration test harness (see harness.h): environment, databases,
+ * fairpayd processes, clients, raw TLS and TCP connections. */
+/* cmocka needs these four headers first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#define MAX_SERVERS 16
+#define SERVER_READY_MS 10000
+#define SERVER_STOP_MS 30000
+#define RUN_LIMIT_MS 120000
+#define CLIENT_TIMEOUT_MS 10000
+
+static struct {
+	bool ready;
+	char build[PATH_MAX];
+	char root[PATH_MAX];
+	char tmp[PATH_MAX];
+	char certs[PATH_MAX];
+	char ca[PATH_MAX];
+	bool pg_stopped;
+	h_server *servers[MAX_SERVERS];
+	char last_message[1024];
+	char last_field[256];
+	fp_client_options opts;
+} H;
+
+/* ---------------------------------------------------------------- small things */
+
+char *h_fmt(const char *fmt, ...)
+{
+	va_list ap;
+	char *out = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&out, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fail_msg("out of memory");
+	return out;
+}
+
+/* snprintf into a fixed buffer; a path that does not fit fails the test
+ * rather than being cut short. */
+static void put(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size)
+		fail_msg("path too long: %s", buf);
+}
+
+char *h_path(const char *dir, const char *name)
+{
+	return h_fmt("%s/%s", dir, name);
+}
+
+bool h_contains(const char *hay, const char *needle)
+{
+	return hay != NULL && strstr(hay, needle) != NULL;
+}
+
+int64_t h_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void h_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+char *h_shq(const char *s)
+{
+	size_t n = 3;
+	for (const char *p = s; *p; p++)
+		n += *p == '\'' ? 4 : 1;
+	char *out = malloc(n);
+	if (out == NULL)
+		fail_msg("out of memory");
+	char *o = out;
+	*o++ = '\'';
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return out;
+}
+
+const char *h_code_name(int code)
+{
+	if (code == H_NO_REPLY)
+		return "NO_REPLY";
+	return fp_code_name(code);
+}
+
+/* ---------------------------------------------------------------- environment */
+
+/* Whatever a failed test left running must not outlive the binary: the runner
+ * reaps leftovers too, but a developer running one binary by hand has no
+ * runner. */
+static void cleanup_at_exit(void)
+{
+	for (int i = 0; i < MAX_SERVERS; i++) {
+		h_server *s = H.servers[i];
+		if (s != NULL && s->running) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, NULL, 0);
+			s->running = false;
+			unlink(s->pid_path);
+		}
+	}
+	if (H.pg_stopped) {
+		char *cmd = h_fmt("%s/scripts/pg.sh start '%s' '%s' >/dev/null 2>&1", H.root,
+				  getenv("FP_PGDATA"), getenv("FP_PGPORT"));
+		if (system(cmd) != 0)
+			fprintf(stderr, "harness: could not restart PostgreSQL\n");
+		free(cmd);
+	}
+}
+
+const char *h_env(const char *name)
+{
+	const char *v = getenv(name);
+	if (v == NULL || *v == '\0')
+		fail_msg("environment variable %s is not set (run through scripts/run-tests.sh)",
+			 name);
+	return v;
+}
+
+static void abs_dir(char *out, const char *base, const char *dir)
+{
+	char buf[PATH_MAX * 2];
+	if (dir[0] == '/' || base == NULL)
+		snprintf(buf, sizeof(buf), "%s", dir);
+	else
+		snprintf(buf, sizeof(buf), "%s/%s", base, dir);
+	if (realpath(buf, out) == NULL)
+		fail_msg("%s: %s", buf, strerror(errno));
+}
+
+static void init(void)
+{
+	if (H.ready)
+		return;
+	/* A server that closes on us must show up as an error, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	const char *root = getenv("FP_ROOT");
+	char cwd[PATH_MAX];
+	if (root == NULL || *root == '\0') {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			fail_msg("getcwd: %s", strerror(errno));
+		root = cwd;
+	}
+	abs_dir(H.root, NULL, root);
+	const char *build = getenv("FP_BUILD");
+	abs_dir(H.build, H.root, build && *build ? build : "build");
+	abs_dir(H.tmp, H.root, h_env("FP_TMP"));
+	abs_dir(H.certs, H.root, h_env("FP_CERTS"));
+	put(H.ca, sizeof(H.ca), "%s/ca.pem", H.certs);
+	char pids[PATH_MAX + 8];
+	snprintf(pids, sizeof(pids), "%s/pids", H.tmp);
+	if (mkdir(pids, 0755) != 0 && errno != EEXIST)
+		fail_msg("mkdir %s: %s", pids, strerror(errno));
+	H.opts.ca_file = H.ca;
+	H.opts.timeout_ms = CLIENT_TIMEOUT_MS;
+	atexit(cleanup_at_exit);
+	H.ready = true;
+}
+
+const char *h_build_dir(void)
+{
+	init();
+	return H.build;
+}
+
+const char *h_root_dir(void)
+{
+	init();
+	return H.root;
+}
+
+const char *h_tmp_dir(void)
+{
+	init();
+	return H.tmp;
+}
+
+const char *h_certs_dir(void)
+{
+	init();
+	return H.certs;
+}
+
+/* ---------------------------------------------------------------- database */
+
+static char *pg_conninfo(const char *dbname)
+{
+	return h_fmt("host=%s port=%s user=postgres dbname=%s", h_env("FP_PGHOST"),
+		     h_env("FP_PGPORT"), dbname);
+}
+
+/* Keep the server's NOTICEs ("does not exist, skipping") out of test output. */
+static void quiet_notice(void *arg, const char *message)
+{
+}
+
+static void pg_exec_ok(PGconn *pg, const char *sql)
+{
+	PGresult *r = PQexec(pg, sql);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(r));
+		PQclear(r);
+		fail_msg("%s: %s", sql, msg);
+	}
+	PQclear(r);
+}
+
+char *h_db_create(const char *name)
+{
+	init();
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			fail_msg("database name '%s': use [a-z0-9_]", name);
+	char *admin = pg_conninfo("postgres");
+	PGconn *pg = PQconnectdb(admin);
+	free(admin);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(pg));
+		PQfinish(pg);
+		fail_msg("cannot connect to PostgreSQL: %s", msg);
+	}
+	PQsetNoticeProcessor(pg, quiet_notice, NULL);
+	char *drop = h_fmt("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	char *create = h_fmt("CREATE DATABASE %s", name);
+	pg_exec_ok(pg, drop);
+	pg_exec_ok(pg, create);
+	free(drop);
+	free(create);
+	PQfinish(pg);
+	return pg_conninfo(name);
+}
+
+char *h_sql(const char *conninfo, const char *sql)
+{
+	PGconn *pg = PQconnectdb(conninfo);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(pg));
+		PQfinish(pg);
+		fail_msg("h_sql: cannot connect (%s): %s", conninfo, msg);
+	}
+	PQsetNoticeProcessor(pg, quiet_notice, NULL);
+	PGresult *r = PQexec(pg, sql);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(r));
+		PQclear(r);
+		PQfinish(pg);
+		fail_msg("h_sql: %s: %s", sql, msg);
+	}
+	char *out = NULL;
+	if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && PQnfields(r) > 0 &&
+	    !PQgetisnull(r, 0, 0)) {
+		out = strdup(PQgetvalue(r, 0, 0));
+		if (out == NULL)
+			fail_msg("out of memory");
+	}
+	PQclear(r);
+	PQfinish(pg);
+	return out;
+}
+
+long long h_sql_int(const char *conninfo, const char *sql)
+{
+	char *v = h_sql(conninfo, sql);
+	if (v == NULL)
+		fail_msg("h_sql_int: no value from %s", sql);
+	char *end = NULL;
+	long long n = strtoll(v, &end, 10);
+	if (end == v || *end != '\0')
+		fail_msg("h_sql_int: '%s' from %s is not a number", v, sql);
+	free(v);
+	return n;
+}
+
+char *h_ctl(void)
+{
+	init();
+	char *p = h_path(H.build, "fairpayctl");
+	char *q = h_shq(p);
+	free(p);
+	return q;
+}
+
+void h_migrate(const char *conninfo)
+{
+	char *ctl = h_ctl();
+	char *db = h_shq(conninfo);
+	char *cmd = h_fmt("%s db migrate --db %s 2>&1", ctl, db);
+	char *out = NULL;
+	int rc = h_run(cmd, &out);
+	if (rc != 0)
+		fail_msg("'%s' exited %d:\n%s", cmd, rc, out);
+	free(out);
+	free(cmd);
+	free(db);
+	free(ctl);
+}
+
+/* The last non-empty line of text, malloc'ed. */
+static char *last_line(const char *text)
+{
+	const char *end = text + strlen(text);
+	while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	const char *start = end;
+	while (start > text && start[-1] != '\n')
+		start--;
+	return strndup(start, (size_t)(end - start));
+}
+
+char *h_bootstrap_admin(const char *conninfo)
+{
+	char *ctl = h_ctl();
+	char *db = h_shq(conninfo);
+	char *cmd = h_fmt("%s db bootstrap-admin --db %s", ctl, db);
+	char *out = NULL;
+	int rc = h_run(cmd, &out);
+	if (rc != 0)
+		fail_msg("'%s' exited %d:\n%s", cmd, rc, out);
+	char *key = last_line(out);
+	if (strncmp(key, "fp_", 3) != 0)
+		fail_msg("bootstrap-admin's last line is not a key: '%s'", key);
+	free(out);
+	free(cmd);
+	free(db);
+	free(ctl);
+	return key;
+}
+
+static void pg_script(const char *verb, bool with_port)
+{
+	init();
+	char *script = h_path(H.root, "scripts/pg.sh");
+	char *s = h_shq(script);
+	char *dir = h_shq(h_env("FP_PGDATA"));
+	char *port = h_shq(h_env("FP_PGPORT"));
+	char *cmd = h_fmt("%s %s %s %s 2>&1", s, verb, dir, with_port ? port : "");
+	char *out = NULL;
+	int rc = h_run(cmd, &out);
+	if (rc != 0)
+		fail_msg("'%s' exited %d:\n%s", cmd, rc, out);
+	free(out);
+	free(cmd);
+	free(port);
+	free(dir);
+	free(s);
+	free(script);
+}
+
+void h_pg_stop(void)
+{
+	H.pg_stopped = true;
+	pg_script("stop", false);
+}
+
+void h_pg_start(void)
+{
+	pg_script("start", true);
+	H.pg_stopped = false;
+}
+
+/* ---------------------------------------------------------------- processes */
+
+int h_run(const char *cmd, char **output)
+{
+	init();
+	int fds[2];
+	if (pipe(fds) != 0)
+		fail_msg("pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* Own process group, so that a runaway command can be killed with
+		 * everything it started. */
+		setpgid(0, 0);
+		signal(SIGPIPE, SIG_DFL);
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			close(devnull);
+		}
+		if (chdir(H.root) != 0)
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int64_t deadline = h_now_ms() + RUN_LIMIT_MS;
+	for (;;) {
+		int64_t left = deadline - h_now_ms();
+		if (left <= 0) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			close(fds[0]);
+			fail_msg("'%s' ran longer than %d ms; output so far:\n%.*s", cmd,
+				 RUN_LIMIT_MS, (int)len, buf ? buf : "");
+		}
+		struct pollfd pfd = { fds[0], POLLIN, 0 };
+		int pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+		if (pr < 0 && errno != EINTR)
+			fail_msg("poll: %s", strerror(errno));
+		if (pr <= 0)
+			continue;
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			buf = realloc(buf, cap);
+			if (buf == NULL)
+				fail_msg("out of memory");
+		}
+		ssize_t n = read(fds[0], buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fds[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			fail_msg("waitpid: %s", strerror(errno));
+	}
+	if (buf == NULL) {
+		buf = malloc(1);
+		if (buf == NULL)
+			fail_msg("out of memory");
+	}
+	buf[len] = '\0';
+	if (output != NULL)
+		*output = buf;
+	else
+		free(buf);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+void h_free_port(char *port, size_t len)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		fail_msg("socket: %s", strerror(errno));
+	struct sockaddr_in sa = { 0 };
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = 0;
+	socklen_t sl = sizeof(sa);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
+		fail_msg("bind/getsockname: %s", strerror(errno));
+	snprintf(port, len, "%u", (unsigned)ntohs(sa.sin_port));
+	close(fd);
+}
+
+static void register_server(h_server *s)
+{
+	for (int i = 0; i < MAX_SERVERS; i++) {
+		if (H.servers[i] == NULL) {
+			H.servers[i] = s;
+			return;
+		}
+	}
+	fail_msg("more than %d servers at once", MAX_SERVERS);
+}
+
+static void unregister_server(h_server *s)
+{
+	for (int i = 0; i < MAX_SERVERS; i++)
+		if (H.servers[i] == s)
+			H.servers[i] = NULL;
+}
+
+char *h_server_log(const h_server *s)
+{
+	FILE *f = fopen(s->log_path, "r");
+	if (f == NULL)
+		return strdup("");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			buf = realloc(buf, cap);
+			if (buf == NULL)
+				fail_msg("out of memory");
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The last ~2000 bytes of the log, for failure messages. */
+static const char *log_tail(const h_server *s, char *buf, size_t size)
+{
+	char *log = h_server_log(s);
+	size_t n = strlen(log);
+	size_t keep = size - 1 < n ? size - 1 : n;
+	memcpy(buf, log + n - keep, keep);
+	buf[keep] = '\0';
+	free(log);
+	return buf;
+}
+
+static bool reap_if_exited(h_server *s)
+{
+	int status;
+	if (!s->running)
+		return true;
+	pid_t r = waitpid(s->pid, &status, WNOHANG);
+	if (r == s->pid) {
+		s->running = false;
+		s->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		unlink(s->pid_path);
+		return true;
+	}
+	return false;
+}
+
+bool h_server_alive(h_server *s)
+{
+	return !reap_if_exited(s);
+}
+
+h_server *h_server_start(const char *conninfo, ...)
+{
+	init();
+	h_server *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		fail_msg("out of memory");
+	h_free_port(s->port, sizeof(s->port));
+	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%s", s->port);
+	put(s->log_path, sizeof(s->log_path), "%s/fairpayd-%s-%s.log", H.tmp,
+	    program_invocation_short_name, s->port);
+
+	char *argv[64];
+	int argc = 0;
+	char *bin = h_path(H.build, "fairpayd");
+	char *cert = h_path(H.certs, "server.pem");
+	char *key = h_path(H.certs, "server.key");
+	argv[argc++] = bin;
+	argv[argc++] = "--listen";
+	argv[argc++] = s->addr;
+	argv[argc++] = "--db";
+	argv[argc++] = (char *)conninfo;
+	argv[argc++] = "--cert";
+	argv[argc++] = cert;
+	argv[argc++] = "--key";
+	argv[argc++] = key;
+	va_list ap;
+	va_start(ap, conninfo);
+	for (char *a = va_arg(ap, char *); a != NULL; a = va_arg(ap, char *)) {
+		if (argc >= 62)
+			fail_msg("too many server arguments");
+		argv[argc++] = a;
+	}
+	va_end(ap);
+	argv[argc] = NULL;
+
+	int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (logfd < 0)
+		fail_msg("%s: %s", s->log_path, strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		dup2(logfd, STDERR_FILENO);
+		dup2(logfd, STDOUT_FILENO);
+		close(logfd);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			close(devnull);
+		}
+		execv(bin, argv);
+		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	close(logfd);
+	s->pid = pid;
+	s->running = true;
+	register_server(s);
+	put(s->pid_path, sizeof(s->pid_path), "%s/pids/%d.pid", H.tmp, (int)pid);
+	FILE *pf = fopen(s->pid_path, "w");
+	if (pf == NULL)
+		fail_msg("%s: %s", s->pid_path, strerror(errno));
+	fprintf(pf, "%d\n", (int)pid);
+	fclose(pf);
+	free(bin);
+	free(cert);
+	free(key);
+
+	/* Ready means served: a TLS client can connect and get a Ping answered. */
+	int64_t deadline = h_now_ms() + SERVER_READY_MS;
+	char err[512] = "";
+	fp_client_options opts = *h_client_options();
+	opts.timeout_ms = 2000;
+	for (;;) {
+		char tail[2048];
+		if (reap_if_exited(s))
+			fail_msg("fairpayd exited with status %d before serving; log:\n%s",
+				 s->status, log_tail(s, tail, sizeof(tail)));
+		fp_client *c = NULL;
+		if (h_try_connect(s->port, &opts, &c, err, sizeof(err)) == 0) {
+			int code = h_ping(c);
+			fp_client_free(c);
+			if (code == 0)
+				return s;
+			snprintf(err, sizeof(err), "Ping answered %s", h_code_name(code));
+		}
+		if (h_now_ms() > deadline)
+			fail_msg("fairpayd on port %s did not serve within %d ms (%s); log:\n%s",
+				 s->port, SERVER_READY_MS, err, log_tail(s, tail, sizeof(tail)));
+		h_sleep_ms(20);
+	}
+}
+
+int h_server_stop(h_server *s, int sig)
+{
+	if (!s->running)
+		return s->status;
+	if (sig != 0 && kill(s->pid, sig) != 0)
+		fail_msg("kill %d: %s", (int)s->pid, strerror(errno));
+	int64_t deadline = h_now_ms() + SERVER_STOP_MS;
+	while (!reap_if_exited(s)) {
+		if (h_now_ms() > deadline) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, NULL, 0);
+			s->running = false;
+			unlink(s->pid_path);
+			fail_msg("fairpayd (pid %d) did not exit within %d ms of signal %d",
+				 (int)s->pid, SERVER_STOP_MS, sig);
+		}
+		h_sleep_ms(10);
+	}
+	return s->status;
+}
+
+void h_server_free(h_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->running && !reap_if_exited(s)) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		s->running = false;
+		unlink(s->pid_path);
+	}
+	unregister_server(s);
+	free(s);
+}
+
+/* ---------------------------------------------------------------- clients */
+
+const fp_client_options *h_client_options(void)
+{
+	init();
+	return &H.opts;
+}
+
+int h_try_connect(const char *port, const fp_client_options *opts, fp_client **out, char *err,
+		  size_t errlen)
+{
+	fp_client *c = fp_client_new();
+	if (c == NULL)
+		fail_msg("fp_client_new: out of memory");
+	if (fp_client_connect(c, "127.0.0.1", port, opts) != 0) {
+		snprintf(err, errlen, "%s", fp_client_error_message(c));
+		fp_client_free(c);
+		*out = NULL;
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+fp_client *h_connect(const h_server *s)
+{
+	fp_client *c = NULL;
+	char err[512];
+	if (h_try_connect(s->port, h_client_options(), &c, err, sizeof(err)) != 0)
+		fail_msg("cannot connect to fairpayd on port %s: %s", s->port, err);
+	return c;
+}
+
+fp_client *h_connect_auth(const h_server *s, const char *key)
+{
+	fp_client *c = h_connect(s);
+	int code = h_auth(c, key, NULL, NULL);
+	if (code != FAIRPAY__V1__CODE__OK)
+		fail_msg("Authenticate answered %s: %s", h_code_name(code), h_last_message());
+	return c;
+}
+
+int h_call(fp_client *c, Fairpay__V1__Request *req, Fairpay__V1__Response **out)
+{
+	Fairpay__V1__Response *resp = NULL;
+	int rc = fp_client_call(c, req, &resp);
+	int code;
+	if (resp == NULL) {
+		if (rc == 0)
+			fail_msg("fp_client_call returned 0 without a reply");
+		code = H_NO_REPLY;
+		snprintf(H.last_message, sizeof(H.last_message), "%s", fp_client_error_message(c));
+		H.last_field[0] = '\0';
+	} else {
+		const Fairpay__V1__Status *st = resp->status;
+		code = st != NULL ? (int)st->code : 0;
+		snprintf(H.last_message, sizeof(H.last_message), "%s",
+			 st != NULL && st->message ? st->message : "");
+		snprintf(H.last_field, sizeof(H.last_field), "%s",
+			 st != NULL && st->field ? st->field : "");
+		/* The library's contract: 0 exactly when the status is OK. */
+		if ((rc == 0) != (code == 0))
+			fail_msg("fp_client_call returned %d for status %s", rc, h_code_name(code));
+		if (rc != 0 && fp_client_error_code(c) != code)
+			fail_msg("fp_client_error_code %d, reply status %d",
+				 fp_client_error_code(c), code);
+		if (resp->id != req->id)
+			fail_msg("reply id %llu for request id %llu", (unsigned long long)resp->id,
+				 (unsigned long long)req->id);
+	}
+	if (out != NULL)
+		*out = resp;
+	else
+		fp_response_free(resp);
+	return code;
+}
+
+const char *h_last_message(void)
+{
+	return H.last_message;
+}
+
+const char *h_last_field(void)
+{
+	return H.last_field;
+}
+
+static char *dup_or_fail(const char *s)
+{
+	char *d = strdup(s ? s : "");
+	if (d == NULL)
+		fail_msg("out of memory");
+	return d;
+}
+
+int h_ping(fp_client *c)
+{
+	Fairpay__V1__PingRequest ping = FAIRPAY__V1__PING_REQUEST__INIT;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_PING;
+	req.ping = &ping;
+	Fairpay__V1__Response *resp = NULL;
+	int code = h_call(c, &req, &resp);
+	if (code == 0 && resp->result_case != FAIRPAY__V1__RESPONSE__RESULT_PING)
+		fail_msg("Ping answered OK without a PingResponse");
+	fp_response_free(resp);
+	return code;
+}
+
+int h_auth(fp_client *c, const char *key, Fairpay__V1__Role *role, char **vendor_id)
+{
+	Fairpay__V1__AuthenticateRequest a = FAIRPAY__V1__AUTHENTICATE_REQUEST__INIT;
+	a.api_key = (char *)key;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_AUTHENTICATE;
+	req.authenticate = &a;
+	Fairpay__V1__Response *resp = NULL;
+	int code = h_call(c, &req, &resp);
+	if (code == 0) {
+		if (resp->result_case != FAIRPAY__V1__RESPONSE__RESULT_AUTHENTICATE)
+			fail_msg("Authenticate answered OK without an AuthenticateResponse");
+		if (role != NULL)
+			*role = resp->authenticate->role;
+		if (vendor_id != NULL)
+			*vendor_id = dup_or_fail(resp->authenticate->vendor_id);
+	}
+	fp_response_free(resp);
+	return code;
+}
+
+int h_list_vendors(fp_client *c, const char *page_token, uint32_t limit,
+		   Fairpay__V1__Response **out)
+{
+	Fairpay__V1__ListVendorsRequest lv = FAIRPAY__V1__LIST_VENDORS_REQUEST__INIT;
+	if (page_token != NULL)
+		lv.page_token = (char *)page_token;
+	lv.limit = limit;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_VENDORS;
+	req.list_vendors = &lv;
+	Fairpay__V1__Response *resp = NULL;
+	int code = h_call(c, &req, &resp);
+	if (code == 0 && resp->result_case != FAIRPAY__V1__RESPONSE__RESULT_LIST_VENDORS)
+		fail_msg("ListVendors answered OK without a ListVendorsResponse");
+	if (out != NULL)
+		*out = resp;
+	else
+		fp_response_free(resp);
+	return code;
+}
+
+int h_create_vendor(fp_client *c, const char *name, char **vendor_id, char **api_key, char **key_id)
+{
+	Fairpay__V1__CreateVendorRequest cv = FAIRPAY__V1__CREATE_VENDOR_REQUEST__INIT;
+	cv.name = (char *)name;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_CREATE_VENDOR;
+	req.create_vendor = &cv;
+	Fairpay__V1__Response *resp = NULL;
+	int code = h_call(c, &req, &resp);
+	if (code == 0) {
+		if (resp->result_case != FAIRPAY__V1__RESPONSE__RESULT_CREATE_VENDOR ||
+		    resp->create_vendor->vendor == NULL)
+			fail_msg("CreateVendor answered OK without a vendor");
+		Fairpay__V1__CreateVendorResponse *r = resp->create_vendor;
+		if (vendor_id != NULL)
+			*vendor_id = dup_or_fail(r->vendor->id);
+		if (api_key != NULL)
+			*api_key = dup_or_fail(r->api_key);
+		if (key_id != NULL)
+			*key_id = dup_or_fail(r->key_id);
+	}
+	fp_response_free(resp);
+	return code;
+}
+
+int h_create_api_key(fp_client *c, const char *vendor_id, int role, char **key_id, char **api_key)
+{
+	Fairpay__V1__CreateApiKeyRequest ck = FAIRPAY__V1__CREATE_API_KEY_REQUEST__INIT;
+	if (vendor_id != NULL)
+		ck.vendor_id = (char *)vendor_id;
+	ck.role = (Fairpay__V1__Role)role;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_CREATE_API_KEY;
+	req.create_api_key = &ck;
+	Fairpay__V1__Response *resp = NULL;
+	int code = h_call(c, &req, &resp);
+	if (code == 0) {
+		if (resp->result_case != FAIRPAY__V1__RESPONSE__RESULT_CREATE_API_KEY)
+			fail_msg("CreateApiKey answered OK without a CreateApiKeyResponse");
+		if (key_id != NULL)
+			*key_id = dup_or_fail(resp->create_api_key->key_id);
+		if (api_key != NULL)
+			*api_key = dup_or_fail(resp->create_api_key->api_key);
+	}
+	fp_response_free(resp);
+	return code;
+}
+
+int h_revoke_api_key(fp_client *c, const char *key_id)
+{
+	Fairpay__V1__RevokeApiKeyRequest rk = FAIRPAY__V1__REVOKE_API_KEY_REQUEST__INIT;
+	rk.key_id = (char *)key_id;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_REVOKE_API_KEY;
+	req.revoke_api_key = &rk;
+	return h_call(c, &req, NULL);
+}
+
+/* ---------------------------------------------------------------- raw TLS and TCP */
+
+struct h_tls {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+};
+
+static int tcp_connect_raw(const char *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in sa = { 0 };
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)atoi(port));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+int h_tcp_connect(const char *port)
+{
+	init();
+	int fd = tcp_connect_raw(port);
+	if (fd < 0)
+		fail_msg("connect 127.0.0.1:%s: %s", port, strerror(errno));
+	return fd;
+}
+
+int h_fd_wait_closed(int fd, int timeout_ms)
+{
+	int64_t deadline = h_now_ms() + timeout_ms;
+	char buf[4096];
+	for (;;) {
+		int64_t left = deadline - h_now_ms();
+		if (left <= 0)
+			return 0;
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		int pr = poll(&pfd, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			fail_msg("poll: %s", strerror(errno));
+		if (pr == 0)
+			return 0;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n == 0)
+			return 1;
+		if (n < 0 && errno != EINTR && errno != EAGAIN)
+			return 1; /* reset counts as closed */
+	}
+}
+
+static void ssl_errors(char *err, size_t errlen, const char *what)
+{
+	size_t used = (size_t)snprintf(err, errlen, "%s", what);
+	unsigned long e;
+	while ((e = ERR_get_error()) != 0 && used < errlen) {
+		char buf[256];
+		ERR_error_string_n(e, buf, sizeof(buf));
+		used += (size_t)snprintf(err + used, errlen - used, "; %s", buf);
+	}
+}
+
+h_tls *h_tls_try(const char *port, int min_version, int max_version, char *err, size_t errlen)
+{
+	init();
+	ERR_clear_error();
+	h_tls *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		fail_msg("out of memory");
+	t->fd = tcp_connect_raw(port);
+	if (t->fd < 0) {
+		snprintf(err, errlen, "connect: %s", strerror(errno));
+		free(t);
+		return NULL;
+	}
+	/* A handshake that never completes must not hang the test. */
+	struct timeval tv = { 10, 0 };
+	setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(t->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+	t->ctx = SSL_CTX_new(TLS_client_method());
+	if (t->ctx == NULL)
+		fail_msg("SSL_CTX_new failed");
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_load_verify_locations(t->ctx, H.ca, NULL) != 1)
+		fail_msg("cannot load %s", H.ca);
+	if (max_version != 0 && max_version < TLS1_2_VERSION) {
+		/* OpenSSL 3 refuses TLS < 1.2 at its default security level: lower
+		 * ours, so that the server, not our own library, is what refuses. */
+		SSL_CTX_set_security_level(t->ctx, 0);
+		SSL_CTX_set_cipher_list(t->ctx, "DEFAULT:@SECLEVEL=0");
+	}
+	if (min_version != 0 && SSL_CTX_set_min_proto_version(t->ctx, min_version) != 1)
+		fail_msg("set_min_proto_version failed");
+	if (max_version != 0 && SSL_CTX_set_max_proto_version(t->ctx, max_version) != 1)
+		fail_msg("set_max_proto_version failed");
+	static const unsigned char alpn[] = "\x09"
+					    "fairpay/1";
+	SSL_CTX_set_alpn_protos(t->ctx, alpn, sizeof(alpn) - 1);
+	t->ssl = SSL_new(t->ctx);
+	if (t->ssl == NULL)
+		fail_msg("SSL_new failed");
+	X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
+	if (X509_VERIFY_PARAM_set1_ip_asc(param, "127.0.0.1") != 1)
+		fail_msg("X509_VERIFY_PARAM_set1_ip_asc failed");
+	SSL_set_fd(t->ssl, t->fd);
+	int r = SSL_connect(t->ssl);
+	if (r != 1) {
+		char what[128];
+		snprintf(what, sizeof(what), "handshake failed (SSL_get_error %d, errno %s)",
+			 SSL_get_error(t->ssl, r), strerror(errno));
+		ssl_errors(err, errlen, what);
+		long vr = SSL_get_verify_result(t->ssl);
+		if (vr != X509_V_OK) {
+			size_t used = strlen(err);
+			snprintf(err + used, errlen - used, "; verify: %s",
+				 X509_verify_cert_error_string(vr));
+		}
+		h_tls_close(t);
+		return NULL;
+	}
+	/* Blocking reads are bounded by poll() in h_tls_read; keep the socket
+	 * blocking for writes. */
+	return t;
+}
+
+h_tls *h_tls_connect(const char *port)
+{
+	char err[1024];
+	h_tls *t = h_tls_try(port, 0, 0, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("TLS connection to port %s: %s", port, err);
+	return t;
+}
+
+void h_tls_write(h_tls *t, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		int n = SSL_write(t->ssl, p, (int)len);
+		if (n <= 0) {
+			char err[512];
+			ssl_errors(err, sizeof(err), "SSL_write failed");
+			fail_msg("%s", err);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void h_tls_write_frame(h_tls *t, uint32_t len, const void *body, size_t body_len)
+{
+	uint8_t *buf = malloc(4 + body_len);
+	if (buf == NULL)
+		fail_msg("out of memory");
+	buf[0] = (uint8_t)(len >> 24);
+	buf[1] = (uint8_t)(len >> 16);
+	buf[2] = (uint8_t)(len >> 8);
+	buf[3] = (uint8_t)len;
+	if (body_len > 0)
+		memcpy(buf + 4, body, body_len);
+	h_tls_write(t, buf, 4 + body_len);
+	free(buf);
+}
+
+void h_tls_write_request(h_tls *t, const Fairpay__V1__Request *req)
+{
+	size_t n = fairpay__v1__request__get_packed_size(req);
+	uint8_t *body = malloc(n ? n : 1);
+	if (body == NULL)
+		fail_msg("out of memory");
+	fairpay__v1__request__pack(req, body);
+	h_tls_write_frame(t, (uint32_t)n, body, n);
+	free(body);
+}
+
+/* Read exactly n bytes before deadline. */
+static h_read tls_read_exact(h_tls *t, uint8_t *buf, size_t n, int64_t deadline)
+{
+	size_t got = 0;
+	while (got < n) {
+		if (SSL_pending(t->ssl) == 0) {
+			int64_t left = deadline - h_now_ms();
+			if (left <= 0)
+				return H_READ_TIMEOUT;
+			struct pollfd pfd = { t->fd, POLLIN, 0 };
+			int pr = poll(&pfd, 1, (int)left);
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr == 0)
+				return H_READ_TIMEOUT;
+		}
+		ERR_clear_error();
+		errno = 0;
+		int r = SSL_read(t->ssl, buf + got, (int)(n - got));
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		int e = SSL_get_error(t->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			continue;
+		if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL)
+			return got == 0 ? H_READ_CLOSED : H_READ_ERROR;
+		/* OpenSSL 3 reports a close without close_notify as an SSL error
+		 * ("unexpected eof while reading"). */
+		unsigned long le = ERR_peek_last_error();
+		if (ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+			return got == 0 ? H_READ_CLOSED : H_READ_ERROR;
+		return H_READ_ERROR;
+	}
+	return H_READ_FRAME;
+}
+
+h_read h_tls_read(h_tls *t, int timeout_ms, Fairpay__V1__Response **resp)
+{
+	int64_t deadline = h_now_ms() + timeout_ms;
+	uint8_t hdr[4];
+	*resp = NULL;
+	h_read r = tls_read_exact(t, hdr, 4, deadline);
+	if (r != H_READ_FRAME)
+		return r;
+	uint32_t len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
+		       ((uint32_t)hdr[2] << 8) | hdr[3];
+	if (len == 0 || len > (16u << 20))
+		return H_READ_ERROR;
+	uint8_t *body = malloc(len);
+	if (body == NULL)
+		fail_msg("out of memory");
+	r = tls_read_exact(t, body, len, deadline);
+	if (r != H_READ_FRAME) {
+		free(body);
+		return r == H_READ_CLOSED ? H_READ_ERROR : r;
+	}
+	*resp = fairpay__v1__response__unpack(NULL, len, body);
+	free(body);
+	return *resp != NULL ? H_READ_FRAME : H_READ_ERROR;
+}
+
+void h_tls_expect_closed(h_tls *t, int timeout_ms)
+{
+	Fairpay__V1__Response *resp = NULL;
+	h_read r = h_tls_read(t, timeout_ms, &resp);
+	if (r == H_READ_FRAME) {
+		unsigned long long id = resp->id;
+		int code = resp->status ? (int)resp->status->code : 0;
+		fairpay__v1__response__free_unpacked(resp, NULL);
+		fail_msg("expected the connection to close, got a Response id %llu code %s", id,
+			 h_code_name(code));
+	}
+	if (r == H_READ_TIMEOUT)
+		fail_msg("the server did not close the connection within %d ms", timeout_ms);
+}
+
+const char *h_tls_alpn(h_tls *t)
+{
+	static char buf[64];
+	const unsigned char *p = NULL;
+	unsigned int n = 0;
+	SSL_get0_alpn_selected(t->ssl, &p, &n);
+	snprintf(buf, sizeof(buf), "%.*s", (int)n, p ? (const char *)p : "");
+	return buf;
+}
+
+int h_tls_version(h_tls *t)
+{
+	return SSL_version(t->ssl);
+}
+
+void h_tls_close(h_tls *t)
+{
+	if (t == NULL)
+		return;
+	SSL_free(t->ssl);
+	SSL_CTX_free(t->ctx);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t);
+}

@@ -1,0 +1,510 @@
+/* Integration tests of fairpayctl as an operator runs it: remote commands
+ * against a live fairpayd (flags and FAIRPAY_* variables), its exit codes, and
+ * the db commands (idempotent and concurrent migrations, checksum refusal,
+ * status, bootstrap-admin). */
+/* cmocka needs these four headers first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static struct {
+	char *db;
+	char *qdb; /* shell-quoted conninfo */
+	char *admin_key;
+	h_server *srv;
+	char *ctl;    /* quoted fairpayctl path */
+	char *remote; /* ctl --server .. --ca .. */
+	char *ca;     /* quoted CA path */
+} T;
+
+/* Run a command line; returns the exit status, output in *out. */
+static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		fail_msg("out of memory");
+	va_end(ap);
+	char *o = NULL;
+	int rc = h_run(cmd, &o);
+	print_message("$ %s -> %d\n", cmd, rc);
+	free(cmd);
+	if (out != NULL)
+		*out = o;
+	else
+		free(o);
+	return rc;
+}
+
+static void expect_exit(int got, int want, const char *out)
+{
+	if (got != want)
+		fail_msg("exit status %d, want %d; output:\n%s", got, want, out ? out : "");
+}
+
+/* The value after "label: " on its own line, malloc'ed; fails if absent. */
+static char *line_value(const char *text, const char *label)
+{
+	size_t ll = strlen(label);
+	const char *p = text;
+	while (p != NULL && *p) {
+		if (strncmp(p, label, ll) == 0 && p[ll] == ':') {
+			const char *v = p + ll + 1;
+			while (*v == ' ')
+				v++;
+			size_t n = strcspn(v, "\r\n");
+			return strndup(v, n);
+		}
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	fail_msg("no '%s:' line in:\n%s", label, text);
+	return NULL;
+}
+
+/* Number of NNNN_*.sql files in the repository's migrations/. */
+static int count_migration_files(void)
+{
+	char *dir = h_path(h_root_dir(), "migrations");
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		fail_msg("cannot open %s", dir);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l > 9 && strcmp(e->d_name + l - 4, ".sql") == 0 && e->d_name[4] == '_')
+			n++;
+	}
+	closedir(d);
+	free(dir);
+	return n;
+}
+
+static int setup(void **state)
+{
+	T.db = h_db_create("fp_it_ctl");
+	T.qdb = h_shq(T.db);
+	T.ctl = h_ctl();
+	char *ca = h_path(h_certs_dir(), "ca.pem");
+	T.ca = h_shq(ca);
+	free(ca);
+	h_migrate(T.db);
+	T.admin_key = h_bootstrap_admin(T.db);
+	T.srv = h_server_start(T.db, NULL);
+	T.remote = h_fmt("%s --server %s --ca %s", T.ctl, T.srv->addr, T.ca);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	h_server_free(T.srv);
+	free(T.remote);
+	free(T.ca);
+	free(T.ctl);
+	free(T.admin_key);
+	free(T.qdb);
+	free(T.db);
+	return 0;
+}
+
+static void test_ping(void **state)
+{
+	char *out = NULL;
+	int rc = run(&out, "%s ping", T.remote);
+	expect_exit(rc, 0, out);
+	assert_true(strlen(out) > 0);
+	free(out);
+	/* Options after the command words work too. */
+	rc = run(&out, "%s ping --server %s --ca %s", T.ctl, T.srv->addr, T.ca);
+	expect_exit(rc, 0, out);
+	free(out);
+}
+
+static void test_vendor_create_and_list(void **state)
+{
+	char *out = NULL;
+	int rc = run(&out, "%s --api-key %s vendor create 'Ctl Vendor One'", T.remote, T.admin_key);
+	expect_exit(rc, 0, out);
+	char *vid = line_value(out, "vendor_id");
+	char *name = line_value(out, "name");
+	char *kid = line_value(out, "key_id");
+	char *key = line_value(out, "api_key");
+	free(out);
+	assert_string_equal(name, "Ctl Vendor One");
+	assert_int_equal(strlen(vid), 18);
+	assert_memory_equal(vid, "v_", 2);
+	assert_int_equal(strlen(key), 84);
+	assert_memory_equal(key, "fp_", 3);
+	assert_memory_equal(key + 3, kid, 16);
+
+	/* The printed key works. */
+	fp_client *c = h_connect(T.srv);
+	Fairpay__V1__Role role = FAIRPAY__V1__ROLE__ROLE_UNSPECIFIED;
+	char *got = NULL;
+	h_assert_code(h_auth(c, key, &role, &got), FAIRPAY__V1__CODE__OK);
+	assert_int_equal(role, FAIRPAY__V1__ROLE__ROLE_VENDOR);
+	assert_string_equal(got, vid);
+	free(got);
+	fp_client_free(c);
+
+	rc = run(&out, "%s --api-key %s vendor list --json", T.remote, T.admin_key);
+	expect_exit(rc, 0, out);
+	if (!h_contains(out, vid) || !h_contains(out, "Ctl Vendor One"))
+		fail_msg("vendor list --json does not show %s:\n%s", vid, out);
+	assert_true(h_contains(out, "{") || h_contains(out, "["));
+	free(out);
+
+	rc = run(&out, "%s vendor list --api-key %s", T.remote, T.admin_key);
+	expect_exit(rc, 0, out);
+	if (!h_contains(out, vid))
+		fail_msg("vendor list does not show %s:\n%s", vid, out);
+	free(out);
+
+	free(vid);
+	free(name);
+	free(kid);
+	free(key);
+}
+
+static void test_vendor_create_json(void **state)
+{
+	char *out = NULL;
+	int rc = run(&out, "%s --api-key %s --json vendor create 'Json Vendor'", T.remote,
+		     T.admin_key);
+	expect_exit(rc, 0, out);
+	if (!h_contains(out, "\"api_key\":\"fp_") && !h_contains(out, "\"api_key\": \"fp_"))
+		fail_msg("no api_key in JSON output:\n%s", out);
+	if (!h_contains(out, "\"vendor\"") || !h_contains(out, "Json Vendor") ||
+	    !h_contains(out, "\"key_id\""))
+		fail_msg("JSON output lacks a field:\n%s", out);
+	free(out);
+}
+
+static void test_environment_variables(void **state)
+{
+	char *out = NULL;
+	char *env = h_fmt("FAIRPAY_SERVER=%s FAIRPAY_CA=%s FAIRPAY_API_KEY=%s", T.srv->addr, T.ca,
+			  T.admin_key);
+	int rc = run(&out, "%s %s ping", env, T.ctl);
+	expect_exit(rc, 0, out);
+	free(out);
+	rc = run(&out, "%s %s vendor create 'Env Vendor'", env, T.ctl);
+	expect_exit(rc, 0, out);
+	char *vid = line_value(out, "vendor_id");
+	free(out);
+	rc = run(&out, "%s %s vendor list", env, T.ctl);
+	expect_exit(rc, 0, out);
+	assert_true(h_contains(out, vid));
+	free(out);
+	free(vid);
+	free(env);
+}
+
+static void test_wrong_api_key_exit_1(void **state)
+{
+	char *out = NULL;
+	int rc = run(&out, "%s --api-key fp_0123456789abcdef_%s vendor list 2>&1", T.remote,
+		     "0000000000000000000000000000000000000000000000000000000000000000");
+	expect_exit(rc, 1, out);
+	free(out);
+	long long before = h_sql_int(T.db, "SELECT count(*) FROM vendors");
+	rc = run(&out, "%s --api-key fp_0123456789abcdef_%s vendor create Nope 2>&1", T.remote,
+		 "0000000000000000000000000000000000000000000000000000000000000000");
+	expect_exit(rc, 1, out);
+	free(out);
+	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM vendors"), before);
+	/* A refused argument is exit 1 too: the server said no. */
+	char n201[202];
+	memset(n201, 'n', 201);
+	n201[201] = '\0';
+	rc = run(&out, "%s --api-key %s vendor create %s 2>&1", T.remote, T.admin_key, n201);
+	expect_exit(rc, 1, out);
+	free(out);
+}
+
+static void test_unreachable_exit_3(void **state)
+{
+	char port[16];
+	h_free_port(port, sizeof(port));
+	char *out = NULL;
+	int rc = run(&out, "%s --server 127.0.0.1:%s --ca %s ping 2>&1", T.ctl, port, T.ca);
+	expect_exit(rc, 3, out);
+	free(out);
+	rc = run(&out, "%s --server 127.0.0.1:%s --ca %s --api-key %s vendor list 2>&1", T.ctl,
+		 port, T.ca, T.admin_key);
+	expect_exit(rc, 3, out);
+	free(out);
+}
+
+static void test_bad_usage_exit_2(void **state)
+{
+	const char *bad[] = {
+		"frobnicate",
+		"vendor",
+		"vendor create",
+		"vendor frobnicate",
+		"ping --no-such-option",
+		"key create --role superuser",
+		"vendor list --limit 0",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *out = NULL;
+		int rc = run(&out, "%s --api-key %s %s 2>&1", T.remote, T.admin_key, bad[i]);
+		if (rc != 2)
+			fail_msg("'fairpayctl %s' exited %d, want 2:\n%s", bad[i], rc, out);
+		free(out);
+	}
+}
+
+static void test_help_exit_0(void **state)
+{
+	const char *forms[] = { "--help",
+				"-h",
+				"vendor --help",
+				"vendor create --help",
+				"vendor list --help",
+				"db --help",
+				"db migrate --help",
+				"ping --help",
+				"key revoke --help" };
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		char *out = NULL;
+		int rc = run(&out, "%s %s", T.ctl, forms[i]);
+		if (rc != 0)
+			fail_msg("'fairpayctl %s' exited %d, want 0", forms[i], rc);
+		if (!h_contains(out, "Usage") && !h_contains(out, "usage"))
+			fail_msg("'fairpayctl %s' printed no usage:\n%s", forms[i], out);
+		free(out);
+	}
+	/* Help for a subcommand describes that subcommand. */
+	char *out = NULL;
+	assert_int_equal(run(&out, "%s vendor create --help", T.ctl), 0);
+	assert_true(h_contains(out, "vendor create"));
+	free(out);
+}
+
+static void test_migrate_twice_up_to_date(void **state)
+{
+	char *out = NULL;
+	int rc = run(&out, "%s db migrate --db %s 2>&1", T.ctl, T.qdb);
+	expect_exit(rc, 0, out);
+	if (!h_contains(out, "up to date"))
+		fail_msg("a second migrate does not say 'up to date':\n%s", out);
+	free(out);
+	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM schema_migrations"),
+			 count_migration_files());
+}
+
+static void test_db_status(void **state)
+{
+	char *out = NULL;
+	int rc = run(&out, "%s db status --db %s", T.ctl, T.qdb);
+	expect_exit(rc, 0, out);
+	const char *line = strstr(out, "0001_schema.sql");
+	if (line == NULL)
+		fail_msg("db status does not list 0001_schema.sql:\n%s", out);
+	size_t n = strcspn(line, "\n");
+	const char *start = line;
+	while (start > out && start[-1] != '\n')
+		start--;
+	char *whole = strndup(start, (size_t)(line - start) + n);
+	if (!h_contains(whole, "applied") || h_contains(whole, "pending"))
+		fail_msg("0001_schema.sql is not shown as applied: '%s'", whole);
+	free(whole);
+	free(out);
+}
+
+static void test_edited_migration_refused(void **state)
+{
+	char *dir = h_path(h_tmp_dir(), "migrations-edited");
+	char *qdir = h_shq(dir);
+	char *src = h_path(h_root_dir(), "migrations");
+	char *qsrc = h_shq(src);
+	char *out = NULL;
+	int rc = run(&out,
+		     "rm -rf %s && cp -r %s %s && printf '\\n-- edited\\n' >> %s/0001_schema.sql",
+		     qdir, qsrc, qdir, qdir);
+	expect_exit(rc, 0, out);
+	free(out);
+
+	/* The unchanged copy is accepted: only the edit matters. */
+	char *clean = h_path(h_tmp_dir(), "migrations-copy");
+	char *qclean = h_shq(clean);
+	rc = run(&out, "rm -rf %s && cp -r %s %s", qclean, qsrc, qclean);
+	expect_exit(rc, 0, out);
+	free(out);
+	rc = run(&out, "%s db migrate --migrations %s --db %s 2>&1", T.ctl, qclean, T.qdb);
+	expect_exit(rc, 0, out);
+	free(out);
+
+	rc = run(&out, "%s db migrate --migrations %s --db %s 2>&1", T.ctl, qdir, T.qdb);
+	expect_exit(rc, 1, out);
+	if (!h_contains(out, "0001_schema.sql") && !h_contains(out, "0001_schema"))
+		fail_msg("the refusal does not name the edited file:\n%s", out);
+	free(out);
+	/* Nothing was recorded for the edited file. */
+	char *sum = h_sql(T.db, "SELECT checksum FROM schema_migrations WHERE version = 1");
+	assert_non_null(sum);
+	char *want = NULL;
+	char *cmd = h_fmt("sha256sum %s/0001_schema.sql | cut -d' ' -f1", qsrc);
+	assert_int_equal(h_run(cmd, &want), 0);
+	want[strcspn(want, "\n")] = '\0';
+	assert_string_equal(sum, want);
+
+	/* db status shows it as changed, not applied. */
+	rc = run(&out, "%s db status --migrations %s --db %s 2>&1", T.ctl, qdir, T.qdb);
+	if (!h_contains(out, "changed"))
+		fail_msg("db status does not report the edited file as changed:\n%s", out);
+	free(out);
+
+	free(cmd);
+	free(want);
+	free(sum);
+	free(qclean);
+	free(clean);
+	free(qsrc);
+	free(src);
+	free(qdir);
+	free(dir);
+}
+
+static void test_concurrent_migrate(void **state)
+{
+	int files = count_migration_files();
+	for (int round = 0; round < 3; round++) {
+		char name[32];
+		snprintf(name, sizeof(name), "fp_it_ctl_race%d", round);
+		char *db = h_db_create(name);
+		char *qdb = h_shq(db);
+		char *log1 = h_fmt("%s/race-%d-a.log", h_tmp_dir(), round);
+		char *log2 = h_fmt("%s/race-%d-b.log", h_tmp_dir(), round);
+		char *out = NULL;
+		int rc = run(&out,
+			     "%s db migrate --db %s >%s 2>&1 & a=$!; "
+			     "%s db migrate --db %s >%s 2>&1 & b=$!; "
+			     "wait $a; ra=$?; wait $b; rb=$?; echo \"$ra $rb\"",
+			     T.ctl, qdb, log1, T.ctl, qdb, log2);
+		expect_exit(rc, 0, out);
+		if (strncmp(out, "0 0", 3) != 0) {
+			char *l1 = NULL, *l2 = NULL;
+			char *c1 = h_fmt("cat %s", log1), *c2 = h_fmt("cat %s", log2);
+			(void)h_run(c1, &l1);
+			(void)h_run(c2, &l2);
+			fail_msg("concurrent migrations exited '%s'\nfirst:\n%s\nsecond:\n%s", out,
+				 l1, l2);
+		}
+		free(out);
+		assert_int_equal(h_sql_int(db, "SELECT count(*) FROM schema_migrations"), files);
+		assert_int_equal(h_sql_int(db, "SELECT count(DISTINCT version) FROM "
+					       "schema_migrations"),
+				 files);
+		/* The schema is there exactly once and usable. */
+		assert_int_equal(h_sql_int(db, "SELECT count(*) FROM vendors"), 0);
+		free(log1);
+		free(log2);
+		free(qdb);
+		free(db);
+	}
+}
+
+static void test_bootstrap_admin(void **state)
+{
+	long long admins = h_sql_int(T.db, "SELECT count(*) FROM api_keys WHERE role = 'ADMIN'");
+	char *key = h_bootstrap_admin(T.db);
+	assert_int_equal(strlen(key), 84);
+	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM api_keys WHERE role = 'ADMIN'"),
+			 admins + 1);
+	char *sql = h_fmt("SELECT count(*) FROM api_keys WHERE id = '%.16s' AND vendor_id IS NULL "
+			  "AND role = 'ADMIN' AND revoked_at IS NULL",
+			  key + 3);
+	assert_int_equal(h_sql_int(T.db, sql), 1);
+	free(sql);
+
+	fp_client *c = h_connect(T.srv);
+	Fairpay__V1__Role role = FAIRPAY__V1__ROLE__ROLE_UNSPECIFIED;
+	h_assert_code(h_auth(c, key, &role, NULL), FAIRPAY__V1__CODE__OK);
+	assert_int_equal(role, FAIRPAY__V1__ROLE__ROLE_ADMIN);
+	h_assert_code(h_list_vendors(c, NULL, 1, NULL), FAIRPAY__V1__CODE__OK);
+	fp_client_free(c);
+	free(key);
+
+	/* Before migrations there is nothing to bootstrap: refused (exit 1). */
+	char *empty = h_db_create("fp_it_ctl_empty");
+	char *qempty = h_shq(empty);
+	char *out = NULL;
+	int rc = run(&out, "%s db bootstrap-admin --db %s 2>&1", T.ctl, qempty);
+	expect_exit(rc, 1, out);
+	free(out);
+	free(qempty);
+	free(empty);
+}
+
+static void test_key_create_and_revoke(void **state)
+{
+	char *out = NULL;
+	int rc = run(&out, "%s --api-key %s key create --role admin", T.remote, T.admin_key);
+	expect_exit(rc, 0, out);
+	char *kid = line_value(out, "key_id");
+	char *key = line_value(out, "api_key");
+	free(out);
+	fp_client *c = h_connect_auth(T.srv, key);
+	h_assert_code(h_list_vendors(c, NULL, 1, NULL), FAIRPAY__V1__CODE__OK);
+
+	rc = run(&out, "%s --api-key %s key revoke %s", T.remote, T.admin_key, kid);
+	expect_exit(rc, 0, out);
+	free(out);
+	h_assert_code(h_list_vendors(c, NULL, 1, NULL), FAIRPAY__V1__CODE__UNAUTHENTICATED);
+	fp_client_free(c);
+
+	/* An unknown key id is refused by the server: exit 1. */
+	rc = run(&out, "%s --api-key %s key revoke fedcba9876543210 2>&1", T.remote, T.admin_key);
+	expect_exit(rc, 1, out);
+	free(out);
+	free(kid);
+	free(key);
+}
+
+static void test_clean_shutdown(void **state)
+{
+	assert_true(h_server_alive(T.srv));
+	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ping),
+		cmocka_unit_test(test_vendor_create_and_list),
+		cmocka_unit_test(test_vendor_create_json),
+		cmocka_unit_test(test_environment_variables),
+		cmocka_unit_test(test_wrong_api_key_exit_1),
+		cmocka_unit_test(test_unreachable_exit_3),
+		cmocka_unit_test(test_bad_usage_exit_2),
+		cmocka_unit_test(test_help_exit_0),
+		cmocka_unit_test(test_migrate_twice_up_to_date),
+		cmocka_unit_test(test_db_status),
+		cmocka_unit_test(test_edited_migration_refused),
+		cmocka_unit_test(test_concurrent_migrate),
+		cmocka_unit_test(test_bootstrap_admin),
+		cmocka_unit_test(test_key_create_and_revoke),
+		cmocka_unit_test(test_clean_shutdown),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
