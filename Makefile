@@ -26,8 +26,9 @@ GEN_C    := $(BUILD)/gen/fairpay.pb-c.c
 GEN_H    := $(BUILD)/gen/fairpay.pb-c.h
 MIG_C    := $(BUILD)/gen/migrations_embedded.c
 
-# Modules shared by the server and the CLI (pure code: keys, text checks).
-SHARED_SRC := server/key.c server/text.c
+# Modules shared by the server and the CLI (pure code: keys, text checks, the
+# FairPay rules).
+SHARED_SRC := server/key.c server/text.c server/fp_rules.c
 SERVER_SRC := $(filter-out $(SHARED_SRC),$(wildcard server/*.c))
 LIB_SRC    := $(wildcard client/lib/*.c)
 CTL_SRC    := $(wildcard client/ctl/*.c)
