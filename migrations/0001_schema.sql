@@ -77,8 +77,10 @@ CREATE TABLE policies (
 	vendor_id              text PRIMARY KEY REFERENCES vendors (id),
 	enforcement            text NOT NULL DEFAULT 'ENFORCE'
 		CHECK (enforcement IN ('ENFORCE', 'VOLUNTARY')),
+	-- A score never exceeds 15000 (rule 7 caps each cycle there), so neither
+	-- may the score a customer starts from.
 	prior_score_bp         integer NOT NULL DEFAULT 8000
-		CHECK (prior_score_bp BETWEEN 0 AND 20000),
+		CHECK (prior_score_bp BETWEEN 0 AND 15000),
 	alpha_bp               integer NOT NULL DEFAULT 3000 CHECK (alpha_bp BETWEEN 1 AND 10000),
 	probation_payments     integer NOT NULL DEFAULT 3
 		CHECK (probation_payments BETWEEN 0 AND 1000),
@@ -99,16 +101,21 @@ CREATE TABLE policies (
 			'TECHNICAL_PROBLEM', 'CANNOT_AFFORD', 'GREAT_VALUE', 'OTHER']::text[]),
 	excused_floor_bp       integer NOT NULL DEFAULT 8000
 		CHECK (excused_floor_bp BETWEEN 0 AND 10000),
-	-- Fairness can reach 20000, so a penalty up to that is meaningful.
+	-- At most 100%: a late payment loses at most one full payment's worth.
 	late_penalty_bp        integer NOT NULL DEFAULT 2000
-		CHECK (late_penalty_bp BETWEEN 0 AND 20000),
-	offer_ttl_seconds      bigint NOT NULL DEFAULT 86400 CHECK (offer_ttl_seconds >= 1),
-	payment_window_seconds bigint NOT NULL DEFAULT 1209600 CHECK (payment_window_seconds >= 1),
+		CHECK (late_penalty_bp BETWEEN 0 AND 10000),
+	-- At most 100 years of 365 days (FP_MAX_SECONDS), so that now + ttl in
+	-- milliseconds cannot overflow int64.
+	offer_ttl_seconds      bigint NOT NULL DEFAULT 86400
+		CHECK (offer_ttl_seconds BETWEEN 1 AND 3153600000),
+	payment_window_seconds bigint NOT NULL DEFAULT 1209600
+		CHECK (payment_window_seconds BETWEEN 1 AND 3153600000),
 	-- A vendor without a row reports version 0; each PutPolicy bumps it.
 	version                bigint NOT NULL DEFAULT 1 CHECK (version >= 1),
 	updated_at             timestamptz NOT NULL DEFAULT now(),
 	CONSTRAINT policies_thresholds_ordered
-		CHECK (low_score_bp <= fair_score_bp AND fair_score_bp <= trusted_score_bp)
+		CHECK (low_score_bp <= fair_score_bp AND fair_score_bp <= trusted_score_bp
+		       AND generous_bp >= fair_score_bp)
 );
 
 -- ---------------------------------------------------------------- customers

@@ -36,6 +36,8 @@ static const cfg_opt options[] = {
 	{"shutdown-timeout-ms", CFG_INT, OFF(shutdown_timeout_ms), "10000", 0, 600000, "MS", "on SIGTERM, wait this long for in-flight requests"},
 	{"revocation-poll-ms", CFG_INT, OFF(revocation_poll_ms), "500", 50, 60000, "MS", "how often to look for keys revoked by other servers"},
 	{"frames-per-wakeup", CFG_INT, OFF(frames_per_wakeup), "32", 1, 100000, "N", "frames handled per connection per wake-up"},
+	{"sweep-interval-ms", CFG_INT, OFF(sweep_interval_ms), "250", 10, 3600000, "MS", "how often to expire and default offers"},
+	{"sweep-batch", CFG_INT, OFF(sweep_batch), "500", 1, 100000, "N", "offers swept per round"},
 	{"log-level", CFG_STR, OFF(log_level), "info", 0, 0, "LEVEL", "debug, info, warn or error"},
 	{"help", CFG_BOOL, OFF(help), NULL, 0, 0, NULL, "print this help and exit"},
 	{"version", CFG_BOOL, OFF(version), NULL, 0, 0, NULL, "print the version and exit"},

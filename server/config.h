@@ -27,6 +27,8 @@ typedef struct fp_config {
 	int64_t shutdown_timeout_ms;
 	int64_t revocation_poll_ms;
 	int64_t frames_per_wakeup;
+	int64_t sweep_interval_ms;
+	int64_t sweep_batch;
 	char *log_level;
 	bool help;
 	bool version;

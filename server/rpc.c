@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "key.h"
+#include "idem.h"
 #include "log.h"
 
 struct rpc_mem {
@@ -26,22 +28,33 @@ static const rpc_route routes[] = {
 	ROUTE(CREATE_API_KEY, "CreateApiKey", RPC_ADMIN, true, rpc_create_api_key),
 	ROUTE(REVOKE_API_KEY, "RevokeApiKey", RPC_ADMIN, true, rpc_revoke_api_key),
 	ROUTE(LIST_VENDORS, "ListVendors", RPC_ADMIN, false, rpc_list_vendors),
-	ROUTE(PUT_PRODUCT, "PutProduct", RPC_VENDOR, true, rpc_not_implemented),
-	ROUTE(GET_PRODUCT, "GetProduct", RPC_VENDOR, false, rpc_not_implemented),
-	ROUTE(LIST_PRODUCTS, "ListProducts", RPC_VENDOR, false, rpc_not_implemented),
-	ROUTE(PUT_POLICY, "PutPolicy", RPC_VENDOR, true, rpc_not_implemented),
-	ROUTE(GET_POLICY, "GetPolicy", RPC_VENDOR, false, rpc_not_implemented),
-	ROUTE(CREATE_OFFER, "CreateOffer", RPC_VENDOR, true, rpc_not_implemented),
-	ROUTE(ACCEPT_OFFER, "AcceptOffer", RPC_VENDOR, true, rpc_not_implemented),
-	ROUTE(DECLINE_OFFER, "DeclineOffer", RPC_VENDOR, true, rpc_not_implemented),
-	ROUTE(GET_OFFER, "GetOffer", RPC_VENDOR, false, rpc_not_implemented),
-	ROUTE(SUBMIT_PAYMENT, "SubmitPayment", RPC_VENDOR, true, rpc_not_implemented),
-	ROUTE(REVIEW_PAYMENT, "ReviewPayment", RPC_VENDOR, true, rpc_not_implemented),
-	ROUTE(GET_REPUTATION, "GetReputation", RPC_VENDOR, false, rpc_not_implemented),
-	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false, rpc_not_implemented),
+	ROUTE(PUT_PRODUCT, "PutProduct", RPC_VENDOR, true, rpc_put_product),
+	ROUTE(GET_PRODUCT, "GetProduct", RPC_VENDOR, false, rpc_get_product),
+	ROUTE(LIST_PRODUCTS, "ListProducts", RPC_VENDOR, false, rpc_list_products),
+	ROUTE(PUT_POLICY, "PutPolicy", RPC_VENDOR, true, rpc_put_policy),
+	ROUTE(GET_POLICY, "GetPolicy", RPC_VENDOR, false, rpc_get_policy),
+	ROUTE(CREATE_OFFER, "CreateOffer", RPC_VENDOR, true, rpc_create_offer),
+	ROUTE(ACCEPT_OFFER, "AcceptOffer", RPC_VENDOR, true, rpc_accept_offer),
+	ROUTE(DECLINE_OFFER, "DeclineOffer", RPC_VENDOR, true, rpc_decline_offer),
+	ROUTE(GET_OFFER, "GetOffer", RPC_VENDOR, false, rpc_get_offer),
+	ROUTE(SUBMIT_PAYMENT, "SubmitPayment", RPC_VENDOR, true, rpc_submit_payment),
+	ROUTE(REVIEW_PAYMENT, "ReviewPayment", RPC_VENDOR, true, rpc_review_payment),
+	ROUTE(GET_REPUTATION, "GetReputation", RPC_VENDOR, false, rpc_get_reputation),
+	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false, rpc_list_customer_events),
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+void rpc_new_id(char *out, size_t size, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	if (size < plen + 17 || key_random_hex(out + plen, 8) != 0) {
+		/* Without randomness no id is safe to hand out. */
+		log_error(0, "no random bytes for a new id");
+		abort();
+	}
+	memcpy(out, prefix, plen);
+}
 
 int64_t rpc_now_ms(void)
 {
@@ -91,21 +104,37 @@ static void call_free(rpc_call *call)
 	free(call);
 }
 
-static void call_end(rpc_call *call)
+void rpc_release(rpc_call *call)
 {
 	conn *c = call->conn;
+	if (call->close_after && conn_alive(c))
+		conn_close_after_flush(c);
+	conn_call_done(c);
+	conn_unref(c);
+	call_free(call);
+}
+
+void rpc_send(rpc_call *call)
+{
+	conn_send_response(call->conn, &call->resp);
+	rpc_release(call);
+}
+
+static void call_end(rpc_call *call)
+{
 	call->resp.id = call->req->id;
 	call->resp.status = &call->status;
 	if (call->status.message == NULL)
 		call->status.message = "";
 	if (call->status.field == NULL)
 		call->status.field = "";
-	conn_send_response(c, &call->resp);
-	if (call->close_after && conn_alive(c))
-		conn_close_after_flush(c);
-	conn_call_done(c);
-	conn_unref(c);
-	call_free(call);
+	/* With an idempotency key the reply goes out only once it is
+	 * recorded, so that a retry finds it. */
+	if (call->idem_running) {
+		idem_finish(call);
+		return;
+	}
+	rpc_send(call);
 }
 
 void rpc_ok(rpc_call *call)
@@ -131,11 +160,35 @@ void rpc_fail(rpc_call *call, int code, const char *field, const char *fmt, ...)
 	call_end(call);
 }
 
+/* SQLSTATEs our SQL functions raise for a refused request (see
+ * migrations/0002), and the status each one means. */
+static const struct {
+	const char *sqlstate;
+	int code;
+} sql_codes[] = {
+	{"FPNTF", FAIRPAY__V1__CODE__NOT_FOUND},
+	{"FPPRE", FAIRPAY__V1__CODE__FAILED_PRECONDITION},
+	{"FPARG", FAIRPAY__V1__CODE__INVALID_ARGUMENT},
+	{"40001", FAIRPAY__V1__CODE__ABORTED}, /* serialization failure */
+	{"40P01", FAIRPAY__V1__CODE__ABORTED}, /* deadlock detected */
+};
+
 void rpc_fail_db(rpc_call *call, db_status st, PGresult *res)
 {
 	if (st == DB_UNAVAILABLE) {
 		rpc_fail(call, FAIRPAY__V1__CODE__UNAVAILABLE, NULL,
 			 "the database is unavailable; try again shortly");
+		return;
+	}
+	const char *state = db_sqlstate(res);
+	for (size_t i = 0; i < sizeof(sql_codes) / sizeof(sql_codes[0]); i++) {
+		if (strcmp(state, sql_codes[i].sqlstate) != 0)
+			continue;
+		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *field = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+		if (sql_codes[i].code == FAIRPAY__V1__CODE__ABORTED)
+			msg = "the request conflicted with another one; try again";
+		rpc_fail(call, sql_codes[i].code, field, "%s", msg ? msg : "refused");
 		return;
 	}
 	log_error(call->conn_id, "%s: database error %s: %s", call->route->name, db_sqlstate(res),
@@ -189,6 +242,10 @@ void rpc_dispatch(conn *c, Fairpay__V1__Request *req)
 	    (r->access == RPC_VENDOR && call->role != ROLE_VENDOR_KEY)) {
 		rpc_fail(call, FAIRPAY__V1__CODE__PERMISSION_DENIED, NULL, "%s needs a%s key",
 			 r->name, r->access == RPC_ADMIN ? "n ADMIN" : " VENDOR");
+		return;
+	}
+	if (r->mutating && req->idempotency_key[0] != '\0') {
+		idem_begin(call); /* runs the handler unless it replays */
 		return;
 	}
 	r->handler(call);

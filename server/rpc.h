@@ -31,6 +31,7 @@ typedef struct rpc_call {
 	char key_id[KEY_ID_LEN + 1];
 	bool close_after;         /* close the connection after this reply */
 	void *ctx;                /* the handler's state between queries */
+	bool idem_running;        /* under an idempotency key: record the reply */
 } rpc_call;
 
 typedef void (*rpc_handler)(rpc_call *call);
@@ -60,12 +61,21 @@ void rpc_ok(rpc_call *call);
 void rpc_fail(rpc_call *call, int code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Send call->resp as it is and end the call (used by idem.c). */
+void rpc_send(rpc_call *call);
+
+/* End the call without sending anything more (used by idem.c). */
+void rpc_release(rpc_call *call);
+
 /* End the call for a failed query: UNAVAILABLE, or INTERNAL (logged). */
 void rpc_fail_db(rpc_call *call, db_status st, PGresult *res);
 
 /* Run a query for the call; cb gets the call as its arg. On failure to queue,
  * the call fails. */
 void rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb);
+
+/* Write a new random id: prefix and 16 hex digits (size >= prefix + 17). */
+void rpc_new_id(char *out, size_t size, const char *prefix);
 
 /* Milliseconds since the Unix epoch. */
 int64_t rpc_now_ms(void);
@@ -78,10 +88,29 @@ void rpc_create_api_key(rpc_call *call);
 void rpc_revoke_api_key(rpc_call *call);
 void rpc_list_vendors(rpc_call *call);
 
-/* Handlers: rpc_vendor.c */
-void rpc_not_implemented(rpc_call *call);
+/* Handlers: rpc_catalog.c (products and the policy) */
+void rpc_put_product(rpc_call *call);
+void rpc_get_product(rpc_call *call);
+void rpc_list_products(rpc_call *call);
+void rpc_put_policy(rpc_call *call);
+void rpc_get_policy(rpc_call *call);
 
-/* Limits shared by handlers. */
+/* Handlers: rpc_cycle.c (offers, payments, reputations, events) */
+void rpc_create_offer(rpc_call *call);
+void rpc_accept_offer(rpc_call *call);
+void rpc_decline_offer(rpc_call *call);
+void rpc_get_offer(rpc_call *call);
+void rpc_submit_payment(rpc_call *call);
+void rpc_review_payment(rpc_call *call);
+void rpc_get_reputation(rpc_call *call);
+void rpc_list_customer_events(rpc_call *call);
+
+/* Limits shared by handlers. Money is capped so that any product of two
+ * amounts or an amount and a basis-point factor fits in int64. */
+#define RPC_MONEY_MAX INT64_C(1000000000000000)
+#define RPC_NAME_MAX 200
+#define RPC_CUSTOMER_MAX 128
+#define RPC_NOTE_MAX 1000
 #define RPC_IDEMPOTENCY_KEY_MAX 255
 #define RPC_LIST_DEFAULT 100
 #define RPC_LIST_MAX 1000

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "sweep.h"
 #include "tls.h"
 
 static void reaper_cb(evutil_socket_t fd, short what, void *arg)
@@ -54,6 +55,7 @@ static void begin_shutdown(srv *s, const char *signame)
 		s->listener = NULL;
 	}
 	event_del(s->revoke_timer);
+	sweep_stop(s);
 	conn *c = s->conns;
 	while (c != NULL) {
 		conn *next = c->next; /* c may leave the list */
@@ -149,6 +151,10 @@ int srv_init(srv *s, fp_config *cfg)
 	struct timeval poll = {cfg->revocation_poll_ms / 1000,
 			       (cfg->revocation_poll_ms % 1000) * 1000};
 	event_add(s->revoke_timer, &poll);
+	if (sweep_start(s) != 0) {
+		log_error(0, "out of memory");
+		return -1;
+	}
 
 	if (cfg_split_hostport(cfg->listen, host, sizeof(host), port, sizeof(port)) != 0) {
 		log_error(0, "--listen: '%s' is not HOST:PORT", cfg->listen);
@@ -209,6 +215,7 @@ void srv_cleanup(srv *s)
 		event_free(s->shutdown_timer);
 	if (s->revoke_timer)
 		event_free(s->revoke_timer);
+	sweep_stop(s);
 	tls_ctx_free(s->ssl_ctx);
 	if (s->base)
 		event_base_free(s->base);

@@ -77,6 +77,8 @@ struct srv {
 	struct event *revoke_timer;
 	bool revoke_polling;
 	char revoke_since[64]; /* PostgreSQL timestamptz text of the newest revocation seen */
+	struct event *sweep_timer;
+	bool sweeping;
 	bool stopping;
 	int exit_code;
 };

@@ -4,13 +4,17 @@
 #include "ctl_args.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define CTL_MAX_WORDS 16
+#include "ctl_enum.h"
+
+/* policy set takes up to one word per Policy field after its two. */
+#define CTL_MAX_WORDS 32
 
 typedef enum opt_id {
 	OPT_SERVER,
@@ -28,6 +32,24 @@ typedef enum opt_id {
 	OPT_ROLE,
 	OPT_DB,
 	OPT_MIGRATIONS,
+	OPT_IDEMPOTENCY_KEY,
+	OPT_NAME,
+	OPT_CURRENCY,
+	OPT_SP,
+	OPT_UNIT_PRICE,
+	OPT_LIST_PRICE,
+	OPT_MINIMUM,
+	OPT_MIN_TIER,
+	OPT_PERIOD_DAYS,
+	OPT_MODE,
+	OPT_AMOUNT,
+	OPT_DIFFERENTIAL,
+	OPT_USAGE,
+	OPT_REASON,
+	OPT_NOTE,
+	OPT_ACCEPT,
+	OPT_REJECT,
+	OPT_AFTER,
 	OPT_COUNT
 } opt_id;
 
@@ -53,34 +75,113 @@ static const opt_def opt_defs[OPT_COUNT] = {
 	[OPT_ROLE] = { "role", true, false },
 	[OPT_DB] = { "db", true, false },
 	[OPT_MIGRATIONS] = { "migrations", true, false },
+	[OPT_IDEMPOTENCY_KEY] = { "idempotency-key", true, false },
+	[OPT_NAME] = { "name", true, false },
+	[OPT_CURRENCY] = { "currency", true, false },
+	[OPT_SP] = { "sp", true, false },
+	[OPT_UNIT_PRICE] = { "unit-price", true, false },
+	[OPT_LIST_PRICE] = { "list-price", true, false },
+	[OPT_MINIMUM] = { "minimum", true, false },
+	[OPT_MIN_TIER] = { "min-tier", true, false },
+	[OPT_PERIOD_DAYS] = { "period-days", true, false },
+	[OPT_MODE] = { "mode", true, false },
+	[OPT_AMOUNT] = { "amount", true, false },
+	[OPT_DIFFERENTIAL] = { "differential", true, false },
+	[OPT_USAGE] = { "usage", true, false },
+	[OPT_REASON] = { "reason", true, false },
+	[OPT_NOTE] = { "note", true, false },
+	[OPT_ACCEPT] = { "accept", false, false },
+	[OPT_REJECT] = { "reject", false, false },
+	[OPT_AFTER] = { "after", true, false },
 };
 
-#define OPT_BIT(id) (1u << (id))
+#define OPT_BIT(id) (UINT64_C(1) << (id))
+#define OPT_DB_BITS (OPT_BIT(OPT_DB) | OPT_BIT(OPT_MIGRATIONS))
+#define OPT_IDEM OPT_BIT(OPT_IDEMPOTENCY_KEY)
+
+/* --reason may be given several times; each may hold a comma list. */
+#define CTL_MAX_REASON_OPTS 16
+
+/* nargs of a command that takes one or more arguments. */
+#define NARGS_SOME (-1)
 
 typedef struct cmd_def {
 	const char *group; /* first command word */
 	const char *verb;  /* second command word, or NULL */
 	const char *topic; /* both words, the key of the help text */
 	ctl_cmd cmd;
-	unsigned opts;       /* command-specific options it accepts */
+	bool remote;         /* talks to fairpayd (else to the database) */
+	uint64_t opts;       /* command-specific options it accepts */
 	int nargs;           /* positional arguments after the command words */
 	const char *argname; /* their name in messages */
 } cmd_def;
 
+/* A group may have a command without a verb ("reputation CUSTOMER") and
+ * commands with one ("reputation verify"); the one without comes first. */
 static const cmd_def cmd_defs[] = {
-	{ "ping", NULL, "ping", CTL_CMD_PING, 0, 0, NULL },
-	{ "vendor", "create", "vendor create", CTL_CMD_VENDOR_CREATE, 0, 1, "NAME" },
-	{ "vendor", "list", "vendor list", CTL_CMD_VENDOR_LIST,
+	{ "ping", NULL, "ping", CTL_CMD_PING, true, 0, 0, NULL },
+	{ "vendor", "create", "vendor create", CTL_CMD_VENDOR_CREATE, true, OPT_IDEM, 1, "NAME" },
+	{ "vendor", "list", "vendor list", CTL_CMD_VENDOR_LIST, true,
 	  OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_PAGE_TOKEN), 0, NULL },
-	{ "key", "create", "key create", CTL_CMD_KEY_CREATE, OPT_BIT(OPT_VENDOR) | OPT_BIT(OPT_ROLE),
-	  0, NULL },
-	{ "key", "revoke", "key revoke", CTL_CMD_KEY_REVOKE, 0, 1, "KEY_ID" },
-	{ "db", "migrate", "db migrate", CTL_CMD_DB_MIGRATE,
-	  OPT_BIT(OPT_DB) | OPT_BIT(OPT_MIGRATIONS), 0, NULL },
-	{ "db", "status", "db status", CTL_CMD_DB_STATUS, OPT_BIT(OPT_DB) | OPT_BIT(OPT_MIGRATIONS),
-	  0, NULL },
-	{ "db", "bootstrap-admin", "db bootstrap-admin", CTL_CMD_DB_BOOTSTRAP_ADMIN,
-	  OPT_BIT(OPT_DB) | OPT_BIT(OPT_MIGRATIONS), 0, NULL },
+	{ "key", "create", "key create", CTL_CMD_KEY_CREATE, true,
+	  OPT_BIT(OPT_VENDOR) | OPT_BIT(OPT_ROLE) | OPT_IDEM, 0, NULL },
+	{ "key", "revoke", "key revoke", CTL_CMD_KEY_REVOKE, true, OPT_IDEM, 1, "KEY_ID" },
+	{ "db", "migrate", "db migrate", CTL_CMD_DB_MIGRATE, false, OPT_DB_BITS, 0, NULL },
+	{ "db", "status", "db status", CTL_CMD_DB_STATUS, false, OPT_DB_BITS, 0, NULL },
+	{ "db", "bootstrap-admin", "db bootstrap-admin", CTL_CMD_DB_BOOTSTRAP_ADMIN, false,
+	  OPT_DB_BITS, 0, NULL },
+	{ "product", "put", "product put", CTL_CMD_PRODUCT_PUT, true,
+	  OPT_BIT(OPT_NAME) | OPT_BIT(OPT_CURRENCY) | OPT_BIT(OPT_SP) | OPT_BIT(OPT_UNIT_PRICE) |
+		  OPT_BIT(OPT_LIST_PRICE) | OPT_BIT(OPT_MINIMUM) | OPT_BIT(OPT_MIN_TIER) |
+		  OPT_BIT(OPT_PERIOD_DAYS) | OPT_IDEM,
+	  1, "SKU" },
+	{ "product", "get", "product get", CTL_CMD_PRODUCT_GET, true, 0, 1, "SKU" },
+	{ "product", "list", "product list", CTL_CMD_PRODUCT_LIST, true,
+	  OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_PAGE_TOKEN), 0, NULL },
+	{ "policy", "get", "policy get", CTL_CMD_POLICY_GET, true, 0, 0, NULL },
+	{ "policy", "set", "policy set", CTL_CMD_POLICY_SET, true, OPT_IDEM, NARGS_SOME,
+	  "KEY=VALUE" },
+	{ "offer", "create", "offer create", CTL_CMD_OFFER_CREATE, true,
+	  OPT_BIT(OPT_MODE) | OPT_BIT(OPT_SP) | OPT_BIT(OPT_MINIMUM) | OPT_IDEM, 2,
+	  "CUSTOMER and SKU" },
+	{ "offer", "accept", "offer accept", CTL_CMD_OFFER_ACCEPT, true, OPT_IDEM, 1, "OFFER_ID" },
+	{ "offer", "decline", "offer decline", CTL_CMD_OFFER_DECLINE, true, OPT_IDEM, 1,
+	  "OFFER_ID" },
+	{ "offer", "get", "offer get", CTL_CMD_OFFER_GET, true, 0, 1, "OFFER_ID" },
+	{ "pay", NULL, "pay", CTL_CMD_PAY, true,
+	  OPT_BIT(OPT_AMOUNT) | OPT_BIT(OPT_DIFFERENTIAL) | OPT_BIT(OPT_USAGE) |
+		  OPT_BIT(OPT_REASON) | OPT_BIT(OPT_NOTE) | OPT_IDEM,
+	  1, "OFFER_ID" },
+	{ "review", NULL, "review", CTL_CMD_REVIEW, true,
+	  OPT_BIT(OPT_ACCEPT) | OPT_BIT(OPT_REJECT) | OPT_BIT(OPT_NOTE) | OPT_IDEM, 1,
+	  "PAYMENT_ID" },
+	{ "reputation", NULL, "reputation", CTL_CMD_REPUTATION, true, 0, 1, "CUSTOMER" },
+	{ "reputation", "verify", "reputation verify", CTL_CMD_REPUTATION_VERIFY, false,
+	  OPT_BIT(OPT_DB) | OPT_BIT(OPT_VENDOR), 0, NULL },
+	{ "events", NULL, "events", CTL_CMD_EVENTS, true, OPT_BIT(OPT_AFTER) | OPT_BIT(OPT_LIMIT),
+	  1, "CUSTOMER" },
+};
+
+/* The KEY of `policy set KEY=VALUE`: the Policy field names. */
+static const char *const policy_keys[CTL_POLICY_KEY_COUNT] = {
+	[CTL_POLICY_ENFORCEMENT] = "enforcement",
+	[CTL_POLICY_PRIOR_SCORE_BP] = "prior_score_bp",
+	[CTL_POLICY_ALPHA_BP] = "alpha_bp",
+	[CTL_POLICY_PROBATION_PAYMENTS] = "probation_payments",
+	[CTL_POLICY_TRUSTED_SCORE_BP] = "trusted_score_bp",
+	[CTL_POLICY_FAIR_SCORE_BP] = "fair_score_bp",
+	[CTL_POLICY_LOW_SCORE_BP] = "low_score_bp",
+	[CTL_POLICY_GENEROUS_BP] = "generous_bp",
+	[CTL_POLICY_MAX_OPEN_DEFAULTS] = "max_open_defaults",
+	[CTL_POLICY_RESTRICTED_MINIMUM_BP] = "restricted_minimum_bp",
+	[CTL_POLICY_PROBATION_CREDIT_MINOR] = "probation_credit_minor",
+	[CTL_POLICY_STANDARD_CREDIT_MINOR] = "standard_credit_minor",
+	[CTL_POLICY_TRUSTED_CREDIT_MINOR] = "trusted_credit_minor",
+	[CTL_POLICY_EXCUSING_REASONS] = "excusing_reasons",
+	[CTL_POLICY_EXCUSED_FLOOR_BP] = "excused_floor_bp",
+	[CTL_POLICY_LATE_PENALTY_BP] = "late_penalty_bp",
+	[CTL_POLICY_OFFER_TTL_SECONDS] = "offer_ttl_seconds",
+	[CTL_POLICY_PAYMENT_WINDOW_SECONDS] = "payment_window_seconds",
 };
 
 #define N_CMDS (sizeof(cmd_defs) / sizeof(cmd_defs[0]))
@@ -106,6 +207,20 @@ static const cmd_def cmd_defs[] = {
 	"                      migrations built into fairpayctl\n"                           \
 	"  --json              print JSON instead of tables\n"
 
+#define DB_ONLY_OPTIONS                                                                       \
+	"Database options:\n"                                                                 \
+	"  --db CONNINFO       libpq connection string or URI (env FAIRPAY_DB; when\n"       \
+	"                      neither is set, libpq's PG* variables apply)\n"               \
+	"  --json              print JSON instead of text\n"
+
+#define IDEM_OPTION                                                                           \
+	"  --idempotency-key KEY  the same KEY again (within 24 hours) returns the\n"         \
+	"                      first reply and changes nothing: safe to retry\n"
+
+#define OFFER_OUTPUT                                                                          \
+	"Prints the offer as 'name: value' lines (prices with the currency, times in\n"      \
+	"UTC); with --json {\"offer\":{...}} with the fields of fairpay.v1.Offer.\n"
+
 typedef struct usage_text {
 	const char *topic;
 	const char *text;
@@ -126,6 +241,17 @@ static const usage_text usage_texts[] = {
 	  "  db migrate               apply pending database migrations\n"
 	  "  db status                show which migrations are applied\n"
 	  "  db bootstrap-admin       create an ADMIN key directly in the database\n"
+	  "\n"
+	  "FairPay cycle commands (need a VENDOR key):\n"
+	  "  product put|get|list     manage the catalogue\n"
+	  "  policy get|set           show or change the vendor's FairPay policy\n"
+	  "  offer create|accept|decline|get\n"
+	  "                           make and follow offers to customers\n"
+	  "  pay OFFER_ID             record a customer's payment for an offer\n"
+	  "  review PAYMENT_ID        accept or reject the reasons of a low payment\n"
+	  "  reputation CUSTOMER      show a customer's fairness reputation\n"
+	  "  events CUSTOMER          show a customer's history\n"
+	  "  reputation verify        recompute every reputation from the database\n"
 	  "\n" CONN_OPTIONS "  -h, --help          show help; after command words, help on that command\n"
 	  "  --version           print the version\n"
 	  "\n" DB_OPTIONS "\n"
@@ -215,6 +341,208 @@ static const usage_text usage_texts[] = {
 	  "new installation. The key is printed once, as the last line of the output.\n"
 	  "Refuses to run before 'fairpayctl db migrate'.\n"
 	  "\n" DB_OPTIONS },
+	{ "product",
+	  "Usage: fairpayctl product put SKU --name N --currency C --sp N [OPTIONS]\n"
+	  "       fairpayctl product get SKU [OPTIONS]\n"
+	  "       fairpayctl product list [--limit N] [--page-token T] [OPTIONS]\n"
+	  "\n"
+	  "Manage the vendor's products (needs a VENDOR key). 'fairpayctl product\n"
+	  "COMMAND --help' describes each command.\n" },
+	{ "product put",
+	  "Usage: fairpayctl product put SKU --name N --currency C --sp N\n"
+	  "           [--unit-price N] [--list-price N] [--minimum N] [--min-tier TIER]\n"
+	  "           [--period-days N] [--idempotency-key KEY] [OPTIONS]\n"
+	  "\n"
+	  "Create the product SKU (1-64 bytes of [A-Za-z0-9._-]) or replace it: every\n"
+	  "field not given takes its default. Prices are integer minor units (cents).\n"
+	  "\n"
+	  "  --name N            the product's name, 1-200 bytes of UTF-8\n"
+	  "  --currency C        ISO 4217 code, e.g. EUR\n"
+	  "  --sp N              suggested price (SP) of one purchase or one period\n"
+	  "  --unit-price N      SP per usage unit instead (default 0: flat)\n"
+	  "  --list-price N      the conventional set price (default 0)\n"
+	  "  --minimum N         minimum price (default 0: none)\n"
+	  "  --min-tier TIER     lowest tier offered FairPay terms: FIXED_PRICE,\n"
+	  "                      RESTRICTED, PROBATION (default), STANDARD or TRUSTED\n"
+	  "  --period-days N     > 0: recurring, one FairPay cycle per period (default 0)\n"
+	  IDEM_OPTION
+	  "\n"
+	  "Prints the stored product as 'name: value' lines and 'created: yes|no'; with\n"
+	  "--json {\"product\":{...},\"created\":BOOL}.\n"
+	  "\n" CONN_OPTIONS },
+	{ "product get",
+	  "Usage: fairpayctl product get SKU [OPTIONS]\n"
+	  "\n"
+	  "Print the product SKU as 'name: value' lines; with --json\n"
+	  "{\"product\":{...}} with the fields of fairpay.v1.Product.\n"
+	  "\n" CONN_OPTIONS },
+	{ "product list",
+	  "Usage: fairpayctl product list [--limit N] [--page-token T] [OPTIONS]\n"
+	  "\n"
+	  "List the products as a table (SKU, NAME, CURRENCY, SP, UNIT_PRICE,\n"
+	  "LIST_PRICE, MINIMUM, MIN_TIER, PERIOD_DAYS, VERSION), one page at a time.\n"
+	  "When more pages follow, the token of the next one is printed to stderr.\n"
+	  "\n"
+	  "  --limit N           products per page, 1-1000 (default: the server's, 100)\n"
+	  "  --page-token T      continue where a previous page ended\n"
+	  "\n" CONN_OPTIONS },
+	{ "policy",
+	  "Usage: fairpayctl policy get [OPTIONS]\n"
+	  "       fairpayctl policy set KEY=VALUE... [OPTIONS]\n"
+	  "\n"
+	  "Show or change the vendor's FairPay policy (needs a VENDOR key).\n"
+	  "'fairpayctl policy COMMAND --help' describes each command.\n" },
+	{ "policy get",
+	  "Usage: fairpayctl policy get [OPTIONS]\n"
+	  "\n"
+	  "Print the vendor's policy, one 'field: value' line per Policy field (a\n"
+	  "vendor that never set one has the defaults, version 0); with --json\n"
+	  "{\"policy\":{...}}.\n"
+	  "\n" CONN_OPTIONS },
+	{ "policy set",
+	  "Usage: fairpayctl policy set KEY=VALUE... [--idempotency-key KEY] [OPTIONS]\n"
+	  "\n"
+	  "Change the given fields of the vendor's policy and keep the others; print\n"
+	  "the policy as stored (as 'policy get'). KEY is a Policy field name:\n"
+	  "\n"
+	  "  enforcement=ENFORCE|VOLUNTARY\n"
+	  "  prior_score_bp, alpha_bp, probation_payments, trusted_score_bp,\n"
+	  "  fair_score_bp, low_score_bp, generous_bp, max_open_defaults,\n"
+	  "  restricted_minimum_bp, excused_floor_bp, late_penalty_bp=N\n"
+	  "  probation_credit_minor, standard_credit_minor, trusted_credit_minor,\n"
+	  "  offer_ttl_seconds, payment_window_seconds=N\n"
+	  "  excusing_reasons=REASON,...  payment reasons (DID_NOT_USE, POOR_QUALITY,\n"
+	  "                      NOT_AS_DESCRIBED, TECHNICAL_PROBLEM, CANNOT_AFFORD,\n"
+	  "                      GREAT_VALUE, OTHER); 'excusing_reasons=' for none\n"
+	  "\n"
+	  "Numbers are whole and not negative; the server checks their ranges and\n"
+	  "changes nothing when one is out of range.\n"
+	  IDEM_OPTION
+	  "\n" CONN_OPTIONS },
+	{ "offer",
+	  "Usage: fairpayctl offer create CUSTOMER SKU [--mode MODE] [--sp N] [--minimum N]\n"
+	  "       fairpayctl offer accept OFFER_ID\n"
+	  "       fairpayctl offer decline OFFER_ID\n"
+	  "       fairpayctl offer get OFFER_ID\n"
+	  "\n"
+	  "Make offers to customers and follow them (needs a VENDOR key).\n"
+	  "'fairpayctl offer COMMAND --help' describes each command.\n" },
+	{ "offer create",
+	  "Usage: fairpayctl offer create CUSTOMER SKU [--mode MODE] [--sp N] [--minimum N]\n"
+	  "           [--idempotency-key KEY] [OPTIONS]\n"
+	  "\n"
+	  "Offer the product SKU to CUSTOMER (1-128 bytes of UTF-8) on the terms the\n"
+	  "policy and the customer's reputation give, and print the offer. The\n"
+	  "options override those terms (recorded with reason VENDOR_OVERRIDE):\n"
+	  "\n"
+	  "  --mode MODE         FAIRPAY, FAIRPAY_MINIMUM or SET_PRICE\n"
+	  "  --sp N              suggested price in minor units\n"
+	  "  --minimum N         minimum price in minor units\n"
+	  IDEM_OPTION
+	  "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
+	{ "offer accept",
+	  "Usage: fairpayctl offer accept OFFER_ID [--idempotency-key KEY] [OPTIONS]\n"
+	  "\n"
+	  "Accept an OPEN offer for the customer: the payment window starts (pay_by)\n"
+	  "and a FairPay offer takes its SP from the customer's FairPay credit.\n"
+	  IDEM_OPTION
+	  "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
+	{ "offer decline",
+	  "Usage: fairpayctl offer decline OFFER_ID [--idempotency-key KEY] [OPTIONS]\n"
+	  "\n"
+	  "Decline an OPEN offer for the customer.\n"
+	  IDEM_OPTION
+	  "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
+	{ "offer get",
+	  "Usage: fairpayctl offer get OFFER_ID [OPTIONS]\n"
+	  "\n"
+	  "Print an offer.\n"
+	  "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
+	{ "pay",
+	  "Usage: fairpayctl pay OFFER_ID (--amount N | --differential BP) [--usage N]\n"
+	  "           [--reason R]... [--note TEXT] [--idempotency-key KEY] [OPTIONS]\n"
+	  "\n"
+	  "Record what the customer paid for an offer (ACCEPTED; a SET_PRICE offer\n"
+	  "also while OPEN; a DEFAULTED one as a late payment). Needs a VENDOR key.\n"
+	  "\n"
+	  "  --amount N          the amount paid, in minor units\n"
+	  "  --differential BP   or the amount relative to the SP, in basis points:\n"
+	  "                      -2000 = 20% below, 1000 = 10% above (at least -10000)\n"
+	  "  --usage N           usage units, for a product priced per unit\n"
+	  "  --reason R          why the customer paid what they paid; repeat it or\n"
+	  "                      give a comma list: DID_NOT_USE, POOR_QUALITY,\n"
+	  "                      NOT_AS_DESCRIBED, TECHNICAL_PROBLEM, CANNOT_AFFORD,\n"
+	  "                      GREAT_VALUE, OTHER (any case)\n"
+	  "  --note TEXT         the customer's words, up to 1000 bytes\n"
+	  IDEM_OPTION
+	  "\n"
+	  "Prints the payment (amount, SP, fairness, raw fairness, verdict, review,\n"
+	  "late), the customer's updated reputation and, for a recurring product, the\n"
+	  "next cycle's offer, each under its own heading; with --json\n"
+	  "{\"payment\":{...},\"reputation\":{...},\"next_offer\":{...}|null,\n"
+	  "\"replayed\":BOOL}.\n"
+	  "\n" CONN_OPTIONS },
+	{ "review",
+	  "Usage: fairpayctl review PAYMENT_ID (--accept | --reject) [--note TEXT]\n"
+	  "           [--idempotency-key KEY] [OPTIONS]\n"
+	  "\n"
+	  "Decide on a payment whose reasons excused a low amount (review PENDING):\n"
+	  "--accept counts it as at least fair, --reject at its raw fairness. The\n"
+	  "customer's score is recomputed. Needs a VENDOR key.\n"
+	  "\n"
+	  "  --accept            accept the customer's reasons\n"
+	  "  --reject            reject them\n"
+	  "  --note TEXT         the reviewer's note, up to 1000 bytes\n"
+	  IDEM_OPTION
+	  "\n"
+	  "Prints the payment and the updated reputation; with --json\n"
+	  "{\"payment\":{...},\"reputation\":{...},\"replayed\":BOOL}.\n"
+	  "\n" CONN_OPTIONS },
+	{ "reputation",
+	  "Usage: fairpayctl reputation CUSTOMER [OPTIONS]\n"
+	  "       fairpayctl reputation verify [--db CONNINFO] [--vendor ID]\n"
+	  "\n"
+	  "Print a customer's fairness reputation (needs a VENDOR key): score, tier,\n"
+	  "payments, defaults (all and still open), FairPay credit limit and use,\n"
+	  "totals, and the explanation written for the customer. A customer the\n"
+	  "vendor has never seen has the prior reputation. With --json\n"
+	  "{\"reputation\":{...}} with the fields of fairpay.v1.Reputation.\n"
+	  "\n"
+	  "'reputation verify' checks every stored reputation against the history\n"
+	  "(see 'fairpayctl reputation verify --help'). A customer whose id is\n"
+	  "'verify' is shown with 'fairpayctl reputation -- verify'.\n"
+	  "\n" CONN_OPTIONS },
+	{ "reputation verify",
+	  "Usage: fairpayctl reputation verify [--db CONNINFO] [--vendor ID] [--json]\n"
+	  "\n"
+	  "Recompute every stored reputation (of one vendor, or of all) from the\n"
+	  "payment, offer and event history, directly in the database and\n"
+	  "independently of fairpayd, with the FairPay rules built into fairpayctl:\n"
+	  "the score replayed over the closed cycles in time order with the vendor's\n"
+	  "policy, payments, defaults, open defaults, accepted offers, totals and\n"
+	  "credit in use. Reads one consistent snapshot.\n"
+	  "\n"
+	  "Prints one line per difference, 'VENDOR CUSTOMER FIELD: stored X,\n"
+	  "recomputed Y', one per customer with a history but no reputation row, and\n"
+	  "a summary line. With --json {\"checked\":N,\"differences\":[...],\n"
+	  "\"missing\":[...]}.\n"
+	  "\n"
+	  "  --vendor ID         check one vendor only (v_...)\n"
+	  "\n" DB_ONLY_OPTIONS
+	  "\n"
+	  "Exit status: 0 no difference, 1 differences (or a query failed), 3 the\n"
+	  "database cannot be reached.\n" },
+	{ "events",
+	  "Usage: fairpayctl events CUSTOMER [--after ID] [--limit N] [OPTIONS]\n"
+	  "\n"
+	  "List a customer's events, oldest first, as a table (ID, AT, KIND, OFFER,\n"
+	  "PAYMENT, DETAIL). Needs a VENDOR key. When more follow, the --after value\n"
+	  "of the next page is printed to stderr. With --json\n"
+	  "{\"events\":[...],\"next_after_id\":N}.\n"
+	  "\n"
+	  "  --after ID          only events after this id (default 0: from the start)\n"
+	  "  --limit N           events per page, 1-1000 (default: the server's, 100)\n"
+	  "\n" CONN_OPTIONS },
 };
 
 /* Return the usage text for a topic ("" = the whole program), or NULL. */
@@ -231,8 +559,16 @@ const char *ctl_args_usage(const char *topic)
 /* True when cmd talks to fairpayd (as opposed to the database). */
 bool ctl_args_is_remote(ctl_cmd cmd)
 {
-	return cmd == CTL_CMD_PING || cmd == CTL_CMD_VENDOR_CREATE || cmd == CTL_CMD_VENDOR_LIST ||
-	       cmd == CTL_CMD_KEY_CREATE || cmd == CTL_CMD_KEY_REVOKE;
+	for (size_t i = 0; i < N_CMDS; i++)
+		if (cmd_defs[i].cmd == cmd)
+			return cmd_defs[i].remote;
+	return false;
+}
+
+/* Return the Policy field name of a policy key. */
+const char *ctl_args_policy_key(ctl_policy_key k)
+{
+	return (unsigned)k < CTL_POLICY_KEY_COUNT ? policy_keys[k] : "";
 }
 
 /* ---------------------------------------------------------------- parsing */
@@ -275,6 +611,142 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
 	return 0;
 }
 
+/* Parse a decimal integer in [min, max]: an optional '-', then digits only
+ * (no '+', no spaces); -1 if s is anything else. */
+static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end = NULL;
+	const char *digits = s != NULL && s[0] == '-' ? s + 1 : s;
+	if (digits == NULL || digits[0] < '0' || digits[0] > '9')
+		return -1;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parse the value of an integer option into *o, or explain what it needs. */
+static int opt_int(const char *const val[OPT_COUNT], opt_id id, int64_t min, int64_t max,
+		   ctl_opt_int *o, char *err, size_t err_size)
+{
+	if (val[id] == NULL)
+		return 0;
+	if (parse_int(val[id], min, max, &o->v) != 0) {
+		if (max == INT64_MAX)
+			err_fmt(err, err_size, "--%s needs a whole number of at least %" PRId64
+				", not '%s'", opt_defs[id].name, min, val[id]);
+		else
+			err_fmt(err, err_size, "--%s needs a whole number between %" PRId64
+				" and %" PRId64 ", not '%s'", opt_defs[id].name, min, max, val[id]);
+		return -1;
+	}
+	o->set = true;
+	return 0;
+}
+
+/* Parse the value of an enum option into *o, or list the names it takes. */
+static int opt_enum(const char *const val[OPT_COUNT], opt_id id, const ctl_enum *e,
+		    ctl_opt_int *o, char *err, size_t err_size)
+{
+	char names[256];
+	int v = 0;
+	if (val[id] == NULL)
+		return 0;
+	if (ctl_enum_parse(e, val[id], &v) != 0) {
+		ctl_enum_list(e, ", ", names, sizeof(names));
+		err_fmt(err, err_size, "--%s must be one of %s, not '%s'", opt_defs[id].name, names,
+			val[id]);
+		return -1;
+	}
+	o->set = true;
+	o->v = v;
+	return 0;
+}
+
+/* Parse `policy set`'s KEY=VALUE words into out->policy. */
+static int parse_policy(const char *const *words, int n, ctl_args *out, char *err,
+			size_t err_size)
+{
+	ctl_policy_edit *pe = &out->policy;
+	for (int i = 0; i < n; i++) {
+		const char *w = words[i];
+		const char *eq = strchr(w, '=');
+		size_t klen = eq != NULL ? (size_t)(eq - w) : strlen(w);
+		int key = -1;
+		for (int k = 0; k < CTL_POLICY_KEY_COUNT && key < 0; k++)
+			if (strlen(policy_keys[k]) == klen &&
+			    strncasecmp(policy_keys[k], w, klen) == 0)
+				key = k;
+		if (key < 0) {
+			err_fmt(err, err_size, "unknown policy key '%.*s'", (int)klen, w);
+			return -1;
+		}
+		const char *name = policy_keys[key];
+		if (eq == NULL) {
+			err_fmt(err, err_size, "policy key '%s' needs a value: %s=VALUE", name,
+				name);
+			return -1;
+		}
+		if (pe->set[key]) {
+			err_fmt(err, err_size, "policy key '%s' is given twice", name);
+			return -1;
+		}
+		const char *v = eq + 1;
+		char names[256];
+		char bad[64];
+		int ev = 0;
+		switch ((ctl_policy_key)key) {
+		case CTL_POLICY_ENFORCEMENT:
+			if (ctl_enum_parse(&ctl_enum_enforcement, v, &ev) != 0) {
+				err_fmt(err, err_size,
+					"policy key 'enforcement' must be ENFORCE or VOLUNTARY, "
+					"not '%s'",
+					v);
+				return -1;
+			}
+			pe->value[key] = ev;
+			break;
+		case CTL_POLICY_EXCUSING_REASONS:
+			pe->n_reasons = 0;
+			if (ctl_enum_parse_list(&ctl_enum_payment_reason, v, pe->reasons,
+						CTL_MAX_REASONS, &pe->n_reasons, bad,
+						sizeof(bad)) != 0) {
+				ctl_enum_list(&ctl_enum_payment_reason, ", ", names, sizeof(names));
+				err_fmt(err, err_size,
+					"policy key 'excusing_reasons' takes a comma list of %s, "
+					"not '%s'",
+					names, bad);
+				return -1;
+			}
+			break;
+		case CTL_POLICY_PROBATION_CREDIT_MINOR:
+		case CTL_POLICY_STANDARD_CREDIT_MINOR:
+		case CTL_POLICY_TRUSTED_CREDIT_MINOR:
+		case CTL_POLICY_OFFER_TTL_SECONDS:
+		case CTL_POLICY_PAYMENT_WINDOW_SECONDS:
+			if (parse_int(v, 0, INT64_MAX, &pe->value[key]) != 0) {
+				err_fmt(err, err_size, "policy key '%s' needs a whole number of at "
+					"least 0, not '%s'", name, v);
+				return -1;
+			}
+			break;
+		default:
+			if (parse_int(v, 0, INT32_MAX, &pe->value[key]) != 0) {
+				err_fmt(err, err_size,
+					"policy key '%s' needs a whole number between 0 and %d, "
+					"not '%s'",
+					name, INT32_MAX, v);
+				return -1;
+			}
+			break;
+		}
+		pe->set[key] = true;
+	}
+	return 0;
+}
+
 static const cmd_def *cmd_find(const char *group, const char *verb)
 {
 	for (size_t i = 0; i < N_CMDS; i++) {
@@ -289,8 +761,9 @@ static const cmd_def *cmd_find(const char *group, const char *verb)
 /* Fill the values of out from the options, the environment and defaults, and
  * check what depends on the command. */
 static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT],
-			     const bool seen[OPT_COUNT], const char *const *args, const ctl_env *env,
-			     ctl_args *out, char *err, size_t err_size)
+			     const bool seen[OPT_COUNT], const char *const *reason_opts,
+			     int n_reason_opts, const char *const *args, int nargs,
+			     const ctl_env *env, ctl_args *out, char *err, size_t err_size)
 {
 	unsigned long n = 0;
 
@@ -349,9 +822,104 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		return CTL_PARSE_USAGE;
 	}
 
+	out->idempotency_key = val[OPT_IDEMPOTENCY_KEY];
+	if (out->idempotency_key != NULL && out->idempotency_key[0] == '\0') {
+		err_fmt(err, err_size, "--idempotency-key needs a key of 1-255 bytes");
+		return CTL_PARSE_USAGE;
+	}
+	out->currency = val[OPT_CURRENCY];
+	out->note = val[OPT_NOTE];
+	if (opt_int(val, OPT_SP, 0, INT64_MAX, &out->sp, err, err_size) != 0 ||
+	    opt_int(val, OPT_UNIT_PRICE, 0, INT64_MAX, &out->unit_price, err, err_size) != 0 ||
+	    opt_int(val, OPT_LIST_PRICE, 0, INT64_MAX, &out->list_price, err, err_size) != 0 ||
+	    opt_int(val, OPT_MINIMUM, 0, INT64_MAX, &out->minimum, err, err_size) != 0 ||
+	    opt_int(val, OPT_PERIOD_DAYS, 0, INT32_MAX, &out->period_days, err, err_size) != 0 ||
+	    opt_int(val, OPT_AMOUNT, 0, INT64_MAX, &out->amount, err, err_size) != 0 ||
+	    opt_int(val, OPT_DIFFERENTIAL, -10000, INT32_MAX, &out->differential, err,
+		    err_size) != 0 ||
+	    opt_int(val, OPT_USAGE, 0, INT64_MAX, &out->usage, err, err_size) != 0 ||
+	    opt_enum(val, OPT_MIN_TIER, &ctl_enum_tier, &out->min_tier, err, err_size) != 0 ||
+	    opt_enum(val, OPT_MODE, &ctl_enum_offer_mode, &out->mode, err, err_size) != 0)
+		return CTL_PARSE_USAGE;
+	if (val[OPT_AFTER] != NULL) {
+		char *end = NULL;
+		errno = 0;
+		unsigned long long after = strtoull(val[OPT_AFTER], &end, 10);
+		if (val[OPT_AFTER][0] < '0' || val[OPT_AFTER][0] > '9' || errno != 0 ||
+		    *end != '\0') {
+			err_fmt(err, err_size,
+				"--after needs an event id (a whole number), not '%s'",
+				val[OPT_AFTER]);
+			return CTL_PARSE_USAGE;
+		}
+		out->after_id = (uint64_t)after;
+	}
+	for (int i = 0; i < n_reason_opts; i++) {
+		char names[256];
+		char bad[64];
+		if (ctl_enum_parse_list(&ctl_enum_payment_reason, reason_opts[i], out->reasons,
+					CTL_MAX_REASONS, &out->n_reasons, bad, sizeof(bad)) != 0) {
+			ctl_enum_list(&ctl_enum_payment_reason, ", ", names, sizeof(names));
+			err_fmt(err, err_size, "--reason must be one of %s, not '%s'", names, bad);
+			return CTL_PARSE_USAGE;
+		}
+	}
+	if (seen[OPT_ACCEPT] && seen[OPT_REJECT]) {
+		err_fmt(err, err_size, "give --accept or --reject, not both");
+		return CTL_PARSE_USAGE;
+	}
+	out->accept = seen[OPT_ACCEPT];
+
 	switch (def->cmd) {
 	case CTL_CMD_VENDOR_CREATE:
 		out->name = args[0];
+		break;
+	case CTL_CMD_PRODUCT_PUT:
+		out->sku = args[0];
+		out->name = val[OPT_NAME];
+		if (out->name == NULL || out->currency == NULL || !out->sp.set) {
+			err_fmt(err, err_size, "'product put' needs %s%s%s",
+				out->name == NULL ? "--name N " : "",
+				out->currency == NULL ? "--currency C " : "",
+				!out->sp.set ? "--sp N" : "");
+			return CTL_PARSE_USAGE;
+		}
+		break;
+	case CTL_CMD_PRODUCT_GET:
+		out->sku = args[0];
+		break;
+	case CTL_CMD_POLICY_SET:
+		if (parse_policy(args, nargs, out, err, err_size) != 0)
+			return CTL_PARSE_USAGE;
+		break;
+	case CTL_CMD_OFFER_CREATE:
+		out->customer_id = args[0];
+		out->sku = args[1];
+		break;
+	case CTL_CMD_OFFER_ACCEPT:
+	case CTL_CMD_OFFER_DECLINE:
+	case CTL_CMD_OFFER_GET:
+		out->offer_id = args[0];
+		break;
+	case CTL_CMD_PAY:
+		out->offer_id = args[0];
+		if (out->amount.set == out->differential.set) {
+			err_fmt(err, err_size, "%s",
+				out->amount.set ? "give --amount or --differential, not both"
+						: "'pay' needs --amount N or --differential BP");
+			return CTL_PARSE_USAGE;
+		}
+		break;
+	case CTL_CMD_REVIEW:
+		out->payment_id = args[0];
+		if (!seen[OPT_ACCEPT] && !seen[OPT_REJECT]) {
+			err_fmt(err, err_size, "'review' needs --accept or --reject");
+			return CTL_PARSE_USAGE;
+		}
+		break;
+	case CTL_CMD_REPUTATION:
+	case CTL_CMD_EVENTS:
+		out->customer_id = args[0];
 		break;
 	case CTL_CMD_KEY_REVOKE:
 		out->key_id = args[0];
@@ -370,7 +938,7 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		break;
 	}
 
-	if (ctl_args_is_remote(def->cmd)) {
+	if (def->remote) {
 		if (out->ca == NULL) {
 			err_fmt(err, err_size,
 				"no CA file to verify the server: give --ca FILE or set FAIRPAY_CA");
@@ -396,6 +964,9 @@ ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env
 	bool seen[OPT_COUNT] = { false };
 	const char *words[CTL_MAX_WORDS];
 	int nwords = 0;
+	const char *reason_opts[CTL_MAX_REASON_OPTS];
+	int n_reason_opts = 0;
+	int first_literal = CTL_MAX_WORDS + 1; /* index of the first word after "--" */
 	bool only_words = false;
 	bool failed = false; /* err holds the first problem; the topic comes later */
 
@@ -422,6 +993,7 @@ ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env
 		}
 		if (strcmp(a, "--") == 0) {
 			only_words = true;
+			first_literal = nwords;
 			continue;
 		}
 		if (strcmp(a, "-h") == 0) {
@@ -459,6 +1031,15 @@ ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env
 			failed = true;
 			continue;
 		}
+		if (id == OPT_REASON) {
+			if (n_reason_opts == CTL_MAX_REASON_OPTS) {
+				if (!failed)
+					err_fmt(err, err_size, "too many --reason options");
+				failed = true;
+				continue;
+			}
+			reason_opts[n_reason_opts++] = val[id];
+		}
 		seen[id] = true;
 	}
 
@@ -480,7 +1061,16 @@ ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env
 		return CTL_PARSE_USAGE;
 	}
 	int used = 1;
-	if (def->verb != NULL) {
+	if (def->verb == NULL && nwords >= 2 && first_literal > 1) {
+		/* "reputation verify" beside "reputation CUSTOMER"; after "--"
+		 * the word is an argument ("reputation -- verify"). */
+		const cmd_def *sub = cmd_find(words[0], words[1]);
+		if (sub != NULL && sub->verb != NULL) {
+			def = sub;
+			used = 2;
+		}
+	}
+	if (def->verb != NULL && used == 1) {
 		out->topic = def->group;
 		if (nwords < 2) {
 			if (seen[OPT_HELP])
@@ -510,13 +1100,15 @@ ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env
 		}
 	}
 	int nargs = nwords - used;
-	if (nargs < def->nargs) {
+	int need = def->nargs == NARGS_SOME ? 1 : def->nargs;
+	if (nargs < need) {
 		err_fmt(err, err_size, "'%s' needs %s", def->topic, def->argname);
 		return CTL_PARSE_USAGE;
 	}
-	if (nargs > def->nargs) {
+	if (def->nargs != NARGS_SOME && nargs > def->nargs) {
 		err_fmt(err, err_size, "unexpected argument '%s'", words[used + def->nargs]);
 		return CTL_PARSE_USAGE;
 	}
-	return fill(def, val, seen, words + used, env, out, err, err_size);
+	return fill(def, val, seen, reason_opts, n_reason_opts, words + used, nargs, env, out, err,
+		    err_size);
 }

@@ -32,7 +32,21 @@ typedef enum ctl_cmd {
 	CTL_CMD_KEY_REVOKE,
 	CTL_CMD_DB_MIGRATE,
 	CTL_CMD_DB_STATUS,
-	CTL_CMD_DB_BOOTSTRAP_ADMIN
+	CTL_CMD_DB_BOOTSTRAP_ADMIN,
+	CTL_CMD_PRODUCT_PUT,
+	CTL_CMD_PRODUCT_GET,
+	CTL_CMD_PRODUCT_LIST,
+	CTL_CMD_POLICY_GET,
+	CTL_CMD_POLICY_SET,
+	CTL_CMD_OFFER_CREATE,
+	CTL_CMD_OFFER_ACCEPT,
+	CTL_CMD_OFFER_DECLINE,
+	CTL_CMD_OFFER_GET,
+	CTL_CMD_PAY,
+	CTL_CMD_REVIEW,
+	CTL_CMD_REPUTATION,
+	CTL_CMD_REPUTATION_VERIFY,
+	CTL_CMD_EVENTS
 } ctl_cmd;
 
 typedef enum ctl_parse_result {
@@ -43,6 +57,47 @@ typedef enum ctl_parse_result {
 } ctl_parse_result;
 
 typedef enum ctl_role { CTL_ROLE_NONE = 0, CTL_ROLE_ADMIN, CTL_ROLE_VENDOR } ctl_role;
+
+/* The fields of fairpay.v1.Policy that `policy set` can change, in proto
+ * order; the KEY of KEY=VALUE is the field's name (ctl_args_policy_key). */
+typedef enum ctl_policy_key {
+	CTL_POLICY_ENFORCEMENT = 0, /* value: the Enforcement number */
+	CTL_POLICY_PRIOR_SCORE_BP,
+	CTL_POLICY_ALPHA_BP,
+	CTL_POLICY_PROBATION_PAYMENTS,
+	CTL_POLICY_TRUSTED_SCORE_BP,
+	CTL_POLICY_FAIR_SCORE_BP,
+	CTL_POLICY_LOW_SCORE_BP,
+	CTL_POLICY_GENEROUS_BP,
+	CTL_POLICY_MAX_OPEN_DEFAULTS,
+	CTL_POLICY_RESTRICTED_MINIMUM_BP,
+	CTL_POLICY_PROBATION_CREDIT_MINOR,
+	CTL_POLICY_STANDARD_CREDIT_MINOR,
+	CTL_POLICY_TRUSTED_CREDIT_MINOR,
+	CTL_POLICY_EXCUSING_REASONS, /* value unused: see ctl_policy_edit.reasons */
+	CTL_POLICY_EXCUSED_FLOOR_BP,
+	CTL_POLICY_LATE_PENALTY_BP,
+	CTL_POLICY_OFFER_TTL_SECONDS,
+	CTL_POLICY_PAYMENT_WINDOW_SECONDS,
+	CTL_POLICY_KEY_COUNT
+} ctl_policy_key;
+
+/* Number of PaymentReason values (1-7). */
+#define CTL_MAX_REASONS 7
+
+/* What `policy set KEY=VALUE...` asks to change: only the keys given. */
+typedef struct ctl_policy_edit {
+	bool set[CTL_POLICY_KEY_COUNT];
+	int64_t value[CTL_POLICY_KEY_COUNT];
+	int reasons[CTL_MAX_REASONS]; /* excusing_reasons, PaymentReason numbers */
+	size_t n_reasons;
+} ctl_policy_edit;
+
+/* An integer option that may be absent. */
+typedef struct ctl_opt_int {
+	bool set;
+	int64_t v;
+} ctl_opt_int;
 
 /* Defaults taken from the environment (NULL or "" = unset). */
 typedef struct ctl_env {
@@ -75,8 +130,32 @@ typedef struct ctl_args {
 	const char *vendor_id;  /* key create --vendor */
 	ctl_role role;          /* key create --role */
 	const char *key_id;     /* key revoke KEY_ID */
-	uint32_t limit;         /* vendor list --limit; 0 = server default */
-	const char *page_token; /* vendor list --page-token */
+	uint32_t limit;         /* vendor/product list, events --limit; 0 = server default */
+	const char *page_token; /* vendor/product list --page-token */
+
+	/* the FairPay cycle (vendor calls) */
+	const char *idempotency_key; /* --idempotency-key on mutating calls; NULL = none */
+	const char *sku;             /* product put/get SKU, offer create CUSTOMER SKU */
+	const char *customer_id;     /* offer create, reputation, events CUSTOMER */
+	const char *offer_id;        /* offer accept/decline/get ID, pay OFFER_ID */
+	const char *payment_id;      /* review PAYMENT_ID */
+	const char *currency;        /* product put --currency */
+	ctl_opt_int sp;              /* product put / offer create --sp */
+	ctl_opt_int unit_price;      /* product put --unit-price */
+	ctl_opt_int list_price;      /* product put --list-price */
+	ctl_opt_int minimum;         /* product put / offer create --minimum */
+	ctl_opt_int min_tier;        /* product put --min-tier, a Tier number */
+	ctl_opt_int period_days;     /* product put --period-days */
+	ctl_opt_int mode;            /* offer create --mode, an OfferMode number */
+	ctl_opt_int amount;          /* pay --amount */
+	ctl_opt_int differential;    /* pay --differential (basis points) */
+	ctl_opt_int usage;           /* pay --usage */
+	int reasons[CTL_MAX_REASONS]; /* pay --reason, PaymentReason numbers, no duplicates */
+	size_t n_reasons;
+	const char *note;   /* pay, review --note; NULL = none */
+	bool accept;        /* review: --accept (true) or --reject (false) */
+	uint64_t after_id;  /* events --after */
+	ctl_policy_edit policy; /* policy set */
 } ctl_args;
 
 /* Parse argv[1..argc) into out; on CTL_PARSE_USAGE, err holds a one-line message. */
@@ -88,5 +167,8 @@ const char *ctl_args_usage(const char *topic);
 
 /* True when cmd talks to fairpayd (as opposed to the database). */
 bool ctl_args_is_remote(ctl_cmd cmd);
+
+/* Return the Policy field name of a policy key, e.g. "alpha_bp". */
+const char *ctl_args_policy_key(ctl_policy_key k);
 
 #endif

@@ -178,6 +178,18 @@ static PGconn *db_connect(const ctl_args *a)
 	return conn;
 }
 
+/* Connect to a->db. */
+PGconn *ctl_db_connect(const ctl_args *a)
+{
+	return db_connect(a);
+}
+
+/* Report a failed statement. */
+void ctl_db_report(const char *what, const PGresult *res, PGconn *conn)
+{
+	pg_report(what, res, conn, NULL);
+}
+
 /* ---------------------------------------------------------------- the plan */
 
 static void plan_free(mig_plan *p)

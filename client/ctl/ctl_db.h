@@ -4,6 +4,8 @@
 #ifndef FP_CTL_DB_H
 #define FP_CTL_DB_H
 
+#include <libpq-fe.h>
+
 #include "ctl_args.h"
 
 /* The advisory lock `db migrate` holds while it works: the bytes "fairpay!".
@@ -18,5 +20,13 @@ int ctl_db_status(const ctl_args *a);
 
 /* Create an ADMIN key in a migrated database and print it last. */
 int ctl_db_bootstrap_admin(const ctl_args *a);
+
+/* Connect to a->db (libpq defaults for what it leaves out); NULL, with the
+ * reason on stderr, when the database cannot be reached. */
+PGconn *ctl_db_connect(const ctl_args *a);
+
+/* Report a failed statement on stderr: "error: WHAT: message", then
+ * PostgreSQL's detail and hint. res may be NULL. */
+void ctl_db_report(const char *what, const PGresult *res, PGconn *conn);
 
 #endif

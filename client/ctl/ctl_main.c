@@ -10,7 +10,9 @@
 
 #include "ctl_admin.h"
 #include "ctl_args.h"
+#include "ctl_cycle.h"
 #include "ctl_db.h"
+#include "ctl_verify.h"
 
 #ifndef FP_VERSION
 #define FP_VERSION "unknown"
@@ -30,6 +32,20 @@ static const struct {
 	{ CTL_CMD_DB_MIGRATE, ctl_db_migrate },
 	{ CTL_CMD_DB_STATUS, ctl_db_status },
 	{ CTL_CMD_DB_BOOTSTRAP_ADMIN, ctl_db_bootstrap_admin },
+	{ CTL_CMD_PRODUCT_PUT, ctl_cycle_product_put },
+	{ CTL_CMD_PRODUCT_GET, ctl_cycle_product_get },
+	{ CTL_CMD_PRODUCT_LIST, ctl_cycle_product_list },
+	{ CTL_CMD_POLICY_GET, ctl_cycle_policy_get },
+	{ CTL_CMD_POLICY_SET, ctl_cycle_policy_set },
+	{ CTL_CMD_OFFER_CREATE, ctl_cycle_offer_create },
+	{ CTL_CMD_OFFER_ACCEPT, ctl_cycle_offer_accept },
+	{ CTL_CMD_OFFER_DECLINE, ctl_cycle_offer_decline },
+	{ CTL_CMD_OFFER_GET, ctl_cycle_offer_get },
+	{ CTL_CMD_PAY, ctl_cycle_pay },
+	{ CTL_CMD_REVIEW, ctl_cycle_review },
+	{ CTL_CMD_REPUTATION, ctl_cycle_reputation },
+	{ CTL_CMD_REPUTATION_VERIFY, ctl_verify_reputations },
+	{ CTL_CMD_EVENTS, ctl_cycle_events },
 };
 
 /* A failed write to stdout (full disk, closed pipe) must not look like

@@ -82,6 +82,9 @@ int ctl_remote_call(fp_client *c, const ctl_args *a, Fairpay__V1__Request *req,
 {
 	Fairpay__V1__Response *r = NULL;
 	*resp = NULL;
+	/* The parser takes --idempotency-key only on mutating commands. */
+	if (a->idempotency_key != NULL)
+		req->idempotency_key = (char *)a->idempotency_key;
 	if (fp_client_call(c, req, &r) != 0) {
 		fp_response_free(r);
 		return ctl_remote_report(c, a);
@@ -92,6 +95,11 @@ int ctl_remote_call(fp_client *c, const ctl_args *a, Fairpay__V1__Request *req,
 		fp_response_free(r);
 		return CTL_EXIT_CONNECT;
 	}
+	/* stderr, so that stdout is the reply whether replayed or not. */
+	if (r->replayed)
+		fprintf(stderr, "note: replayed: this is the reply first given for idempotency "
+				"key %s; nothing was changed now\n",
+			a->idempotency_key != NULL ? a->idempotency_key : "(none)");
 	*resp = r;
 	return CTL_EXIT_OK;
 }

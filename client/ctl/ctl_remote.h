@@ -13,7 +13,9 @@
  * connected client. */
 int ctl_remote_open(const ctl_args *a, bool authenticate, fp_client **out);
 
-/* Send req, wait for its reply and check that it carries the result expected.
+/* Send req (with a->idempotency_key, when given), wait for its reply and
+ * check that it carries the result expected; a replayed reply is noted on
+ * stderr.
  * Returns an exit code; on CTL_EXIT_OK *resp is the reply (fp_response_free). */
 int ctl_remote_call(fp_client *c, const ctl_args *a, Fairpay__V1__Request *req,
 		    Fairpay__V1__Response__ResultCase expect, Fairpay__V1__Response **resp);

@@ -1215,3 +1215,342 @@ void h_tls_close(h_tls *t)
 		close(t->fd);
 	free(t);
 }
+
+/* ---------------------------------------------------------------- the FairPay cycle */
+
+int h_sql_try(const char *conninfo, const char *sql, char *err, size_t errlen)
+{
+	PGconn *pg = PQconnectdb(conninfo);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(pg));
+		PQfinish(pg);
+		fail_msg("h_sql_try: cannot connect (%s): %s", conninfo, msg);
+	}
+	PQsetNoticeProcessor(pg, quiet_notice, NULL);
+	PGresult *r = PQexec(pg, sql);
+	ExecStatusType st = PQresultStatus(r);
+	int rc = 0;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+		rc = -1;
+	} else if (errlen > 0) {
+		err[0] = '\0';
+	}
+	PQclear(r);
+	PQfinish(pg);
+	return rc;
+}
+
+void h_assert_field(const char *want)
+{
+	if (strcmp(h_last_field(), want) != 0)
+		fail_msg("status.field is '%s', want '%s' (message '%s')", h_last_field(), want,
+			 h_last_message());
+}
+
+fp_client *h_vendor_client(const h_server *s, fp_client *admin, const char *name,
+			   char **vendor_id, char **api_key)
+{
+	char *key = NULL;
+	int code = h_create_vendor(admin, name, vendor_id, &key, NULL);
+	if (code != FAIRPAY__V1__CODE__OK)
+		fail_msg("CreateVendor '%s' answered %s: %s", name, h_code_name(code),
+			 h_last_message());
+	fp_client *c = h_connect_auth(s, key);
+	if (api_key != NULL)
+		*api_key = key;
+	else
+		free(key);
+	return c;
+}
+
+int h_vcall(fp_client *c, Fairpay__V1__Request__CallCase cc, void *msg, const char *idem_key,
+	    Fairpay__V1__Response **out)
+{
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.call_case = cc;
+	if (idem_key != NULL)
+		req.idempotency_key = (char *)idem_key;
+	switch (cc) {
+	case FAIRPAY__V1__REQUEST__CALL_PUT_PRODUCT:
+		req.put_product = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_GET_PRODUCT:
+		req.get_product = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_LIST_PRODUCTS:
+		req.list_products = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_PUT_POLICY:
+		req.put_policy = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_GET_POLICY:
+		req.get_policy = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER:
+		req.create_offer = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_ACCEPT_OFFER:
+		req.accept_offer = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_DECLINE_OFFER:
+		req.decline_offer = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_GET_OFFER:
+		req.get_offer = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_SUBMIT_PAYMENT:
+		req.submit_payment = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_REVIEW_PAYMENT:
+		req.review_payment = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_GET_REPUTATION:
+		req.get_reputation = msg;
+		break;
+	case FAIRPAY__V1__REQUEST__CALL_LIST_CUSTOMER_EVENTS:
+		req.list_customer_events = msg;
+		break;
+	default:
+		fail_msg("h_vcall: %d is not a vendor call", (int)cc);
+	}
+	Fairpay__V1__Response *resp = NULL;
+	int code = h_call(c, &req, &resp);
+	/* Request.call and Response.result use the same field numbers. */
+	if (code == FAIRPAY__V1__CODE__OK && (int)resp->result_case != (int)cc)
+		fail_msg("call %d answered OK with result %d", (int)cc, (int)resp->result_case);
+	if (code != FAIRPAY__V1__CODE__OK && resp != NULL &&
+	    resp->result_case != FAIRPAY__V1__RESPONSE__RESULT__NOT_SET)
+		fail_msg("call %d answered %s with a result set", (int)cc, h_code_name(code));
+	if (out != NULL)
+		*out = resp;
+	else
+		fp_response_free(resp);
+	return code;
+}
+
+int h_put_product(fp_client *c, const Fairpay__V1__Product *p, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__PutProductRequest m = FAIRPAY__V1__PUT_PRODUCT_REQUEST__INIT;
+	m.product = (Fairpay__V1__Product *)p;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_PUT_PRODUCT, &m, NULL, resp);
+}
+
+int h_get_product(fp_client *c, const char *sku, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__GetProductRequest m = FAIRPAY__V1__GET_PRODUCT_REQUEST__INIT;
+	m.sku = (char *)sku;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_GET_PRODUCT, &m, NULL, resp);
+}
+
+int h_list_products(fp_client *c, const char *page_token, uint32_t limit,
+		    Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__ListProductsRequest m = FAIRPAY__V1__LIST_PRODUCTS_REQUEST__INIT;
+	if (page_token != NULL)
+		m.page_token = (char *)page_token;
+	m.limit = limit;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_LIST_PRODUCTS, &m, NULL, resp);
+}
+
+int h_put_policy(fp_client *c, const Fairpay__V1__Policy *p, bool set_excusing_reasons,
+		 Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__PutPolicyRequest m = FAIRPAY__V1__PUT_POLICY_REQUEST__INIT;
+	m.policy = (Fairpay__V1__Policy *)p;
+	m.set_excusing_reasons = set_excusing_reasons;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_PUT_POLICY, &m, NULL, resp);
+}
+
+int h_get_policy(fp_client *c, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__GetPolicyRequest m = FAIRPAY__V1__GET_POLICY_REQUEST__INIT;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_GET_POLICY, &m, NULL, resp);
+}
+
+int h_create_offer(fp_client *c, const char *customer, const char *sku,
+		   const Fairpay__V1__OfferOverrides *ov, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__CreateOfferRequest m = FAIRPAY__V1__CREATE_OFFER_REQUEST__INIT;
+	m.customer_id = (char *)customer;
+	m.sku = (char *)sku;
+	m.overrides = (Fairpay__V1__OfferOverrides *)ov;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m, NULL, resp);
+}
+
+int h_accept_offer(fp_client *c, const char *offer_id, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__AcceptOfferRequest m = FAIRPAY__V1__ACCEPT_OFFER_REQUEST__INIT;
+	m.offer_id = (char *)offer_id;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_ACCEPT_OFFER, &m, NULL, resp);
+}
+
+int h_decline_offer(fp_client *c, const char *offer_id, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__DeclineOfferRequest m = FAIRPAY__V1__DECLINE_OFFER_REQUEST__INIT;
+	m.offer_id = (char *)offer_id;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_DECLINE_OFFER, &m, NULL, resp);
+}
+
+int h_get_offer(fp_client *c, const char *offer_id, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__GetOfferRequest m = FAIRPAY__V1__GET_OFFER_REQUEST__INIT;
+	m.offer_id = (char *)offer_id;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_GET_OFFER, &m, NULL, resp);
+}
+
+int h_submit_payment(fp_client *c, const Fairpay__V1__SubmitPaymentRequest *sp,
+		     const char *idem_key, Fairpay__V1__Response **resp)
+{
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_SUBMIT_PAYMENT, (void *)sp, idem_key, resp);
+}
+
+int h_pay(fp_client *c, const char *offer_id, int64_t amount, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__SubmitPaymentRequest m = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__INIT;
+	m.offer_id = (char *)offer_id;
+	m.amount_case = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR;
+	m.amount_minor = amount;
+	return h_submit_payment(c, &m, NULL, resp);
+}
+
+int h_pay_differential(fp_client *c, const char *offer_id, int32_t differential_bp,
+		       Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__SubmitPaymentRequest m = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__INIT;
+	m.offer_id = (char *)offer_id;
+	m.amount_case = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_DIFFERENTIAL_BP;
+	m.differential_bp = differential_bp;
+	return h_submit_payment(c, &m, NULL, resp);
+}
+
+int h_review_payment(fp_client *c, const char *payment_id, bool accept, const char *note,
+		     Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__ReviewPaymentRequest m = FAIRPAY__V1__REVIEW_PAYMENT_REQUEST__INIT;
+	m.payment_id = (char *)payment_id;
+	m.accept_reasons = accept;
+	if (note != NULL)
+		m.note = (char *)note;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_REVIEW_PAYMENT, &m, NULL, resp);
+}
+
+int h_get_reputation(fp_client *c, const char *customer, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__GetReputationRequest m = FAIRPAY__V1__GET_REPUTATION_REQUEST__INIT;
+	m.customer_id = (char *)customer;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_GET_REPUTATION, &m, NULL, resp);
+}
+
+int h_list_events(fp_client *c, const char *customer, uint64_t after_id, uint32_t limit,
+		  Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__ListCustomerEventsRequest m = FAIRPAY__V1__LIST_CUSTOMER_EVENTS_REQUEST__INIT;
+	m.customer_id = (char *)customer;
+	m.after_id = after_id;
+	m.limit = limit;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_LIST_CUSTOMER_EVENTS, &m, NULL, resp);
+}
+
+void h_must(int code, const char *what)
+{
+	if (code != FAIRPAY__V1__CODE__OK)
+		fail_msg("%s answered %s: '%s' (field '%s')", what, h_code_name(code),
+			 h_last_message(), h_last_field());
+}
+
+void h_product(fp_client *c, const char *sku, int64_t sp, int64_t list_price)
+{
+	Fairpay__V1__Product p = FAIRPAY__V1__PRODUCT__INIT;
+	p.sku = (char *)sku;
+	p.name = (char *)sku;
+	p.currency = "USD";
+	p.suggested_price_minor = sp;
+	p.list_price_minor = list_price;
+	h_must(h_put_product(c, &p, NULL), "PutProduct");
+}
+
+char *h_offer(fp_client *c, const char *customer, const char *sku)
+{
+	Fairpay__V1__Response *resp = NULL;
+	h_must(h_create_offer(c, customer, sku, NULL, &resp), "CreateOffer");
+	char *id = dup_or_fail(resp->create_offer->offer->offer_id);
+	fp_response_free(resp);
+	return id;
+}
+
+void h_accept(fp_client *c, const char *offer_id)
+{
+	h_must(h_accept_offer(c, offer_id, NULL), "AcceptOffer");
+}
+
+Fairpay__V1__Response *h_cycle(fp_client *c, const char *customer, const char *sku, int64_t amount)
+{
+	char *id = h_offer(c, customer, sku);
+	h_accept(c, id);
+	Fairpay__V1__Response *resp = NULL;
+	h_must(h_pay(c, id, amount, &resp), "SubmitPayment");
+	free(id);
+	return resp;
+}
+
+Fairpay__V1__Response *h_reputation(fp_client *c, const char *customer)
+{
+	Fairpay__V1__Response *resp = NULL;
+	h_must(h_get_reputation(c, customer, &resp), "GetReputation");
+	if (resp->get_reputation->reputation == NULL)
+		fail_msg("GetReputation answered OK without a reputation");
+	return resp;
+}
+
+void h_assert_reasons(const Fairpay__V1__Offer *o, size_t n, ...)
+{
+	char want[256] = "", got[256] = "";
+	int want_v[16];
+	va_list ap;
+	va_start(ap, n);
+	for (size_t i = 0; i < n && i < 16; i++) {
+		want_v[i] = va_arg(ap, int);
+		size_t used = strlen(want);
+		snprintf(want + used, sizeof(want) - used, "%s%d", i ? "," : "", want_v[i]);
+	}
+	va_end(ap);
+	for (size_t i = 0; i < o->n_reasons; i++) {
+		size_t used = strlen(got);
+		snprintf(got + used, sizeof(got) - used, "%s%d", i ? "," : "", (int)o->reasons[i]);
+	}
+	if (strcmp(want, got) != 0)
+		fail_msg("offer %s reasons [%s], want [%s] (OfferReason numbers)", o->offer_id, got,
+			 want);
+}
+
+bool h_wait_offer_status(fp_client *c, const char *offer_id, int want, int timeout_ms)
+{
+	int64_t deadline = h_now_ms() + timeout_ms;
+	for (;;) {
+		Fairpay__V1__Response *resp = NULL;
+		h_must(h_get_offer(c, offer_id, &resp), "GetOffer");
+		int status = (int)resp->get_offer->offer->status;
+		fp_response_free(resp);
+		if (status == want)
+			return true;
+		if (h_now_ms() > deadline)
+			return false;
+		h_sleep_ms(50);
+	}
+}
+
+int32_t h_score_step(int32_t score_bp, int32_t fairness_bp, int32_t alpha_bp)
+{
+	int64_t f = fairness_bp < 15000 ? fairness_bp : 15000;
+	return (int32_t)(score_bp + (f - score_bp) * alpha_bp / 10000);
+}
+
+int32_t h_score_replay(int32_t prior_bp, int32_t alpha_bp, const int32_t *fairness_bp, size_t n)
+{
+	int32_t score = prior_bp;
+	for (size_t i = 0; i < n; i++)
+		score = h_score_step(score, fairness_bp[i], alpha_bp);
+	return score;
+}

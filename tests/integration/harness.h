@@ -213,4 +213,104 @@ int h_fd_wait_closed(int fd, int timeout_ms);
 /* A port on 127.0.0.1 that nothing listens on right now. */
 void h_free_port(char *port, size_t len);
 
+/* ---------------------------------------------------------------- the FairPay cycle */
+
+/* Short names for the codes and enum values the cycle tests compare. */
+#define H_OK FAIRPAY__V1__CODE__OK
+#define H_INVALID FAIRPAY__V1__CODE__INVALID_ARGUMENT
+#define H_NOT_FOUND FAIRPAY__V1__CODE__NOT_FOUND
+#define H_DENIED FAIRPAY__V1__CODE__PERMISSION_DENIED
+#define H_PRECONDITION FAIRPAY__V1__CODE__FAILED_PRECONDITION
+#define H_ABORTED FAIRPAY__V1__CODE__ABORTED
+#define H_TIER(x) FAIRPAY__V1__TIER__TIER_##x
+#define H_MODE(x) FAIRPAY__V1__OFFER_MODE__OFFER_MODE_##x
+#define H_STATUS(x) FAIRPAY__V1__OFFER_STATUS__OFFER_STATUS_##x
+#define H_OREASON(x) FAIRPAY__V1__OFFER_REASON__OFFER_REASON_##x
+#define H_PREASON(x) FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_##x
+#define H_VERDICT(x) FAIRPAY__V1__VERDICT__VERDICT_##x
+#define H_REVIEW(x) FAIRPAY__V1__REVIEW__REVIEW_##x
+#define H_EVENT(x) FAIRPAY__V1__EVENT_KIND__EVENT_KIND_##x
+#define H_ENFORCEMENT(x) FAIRPAY__V1__ENFORCEMENT__ENFORCEMENT_##x
+
+/* Set an optional Policy field: H_POLICY_SET(&pol, alpha_bp, ALPHA_BP, 5000). */
+#define H_POLICY_SET(pol, field, FIELD, value)                                     \
+	do {                                                                       \
+		(pol)->field = (value);                                            \
+		(pol)->opt_##field##_case = FAIRPAY__V1__POLICY__OPT_##FIELD##_##FIELD; \
+	} while (0)
+
+/* Run sql without failing the test: 0, or -1 with PostgreSQL's message in err
+ * (for statements that must be refused). */
+int h_sql_try(const char *conninfo, const char *sql, char *err, size_t errlen);
+
+/* Fail unless the last reply's status.field is want. */
+void h_assert_field(const char *want);
+
+/* Create a vendor through the ADMIN client and return a client connected to
+ * s and authenticated with the new vendor's key; *vendor_id and *api_key
+ * (when not NULL) receive malloc'ed copies. */
+fp_client *h_vendor_client(const h_server *s, fp_client *admin, const char *name,
+			   char **vendor_id, char **api_key);
+
+/* Make vendor call cc with msg (the call's request message), under the
+ * idempotency key (NULL: none). Returns the status code; an OK reply must
+ * carry the call's result. */
+int h_vcall(fp_client *c, Fairpay__V1__Request__CallCase cc, void *msg, const char *idem_key,
+	    Fairpay__V1__Response **resp);
+
+/* The vendor calls by name; each returns the status code like h_call. */
+int h_put_product(fp_client *c, const Fairpay__V1__Product *p, Fairpay__V1__Response **resp);
+int h_get_product(fp_client *c, const char *sku, Fairpay__V1__Response **resp);
+int h_list_products(fp_client *c, const char *page_token, uint32_t limit,
+		    Fairpay__V1__Response **resp);
+int h_put_policy(fp_client *c, const Fairpay__V1__Policy *p, bool set_excusing_reasons,
+		 Fairpay__V1__Response **resp);
+int h_get_policy(fp_client *c, Fairpay__V1__Response **resp);
+int h_create_offer(fp_client *c, const char *customer, const char *sku,
+		   const Fairpay__V1__OfferOverrides *ov, Fairpay__V1__Response **resp);
+int h_accept_offer(fp_client *c, const char *offer_id, Fairpay__V1__Response **resp);
+int h_decline_offer(fp_client *c, const char *offer_id, Fairpay__V1__Response **resp);
+int h_get_offer(fp_client *c, const char *offer_id, Fairpay__V1__Response **resp);
+int h_submit_payment(fp_client *c, const Fairpay__V1__SubmitPaymentRequest *sp,
+		     const char *idem_key, Fairpay__V1__Response **resp);
+int h_pay(fp_client *c, const char *offer_id, int64_t amount, Fairpay__V1__Response **resp);
+int h_pay_differential(fp_client *c, const char *offer_id, int32_t differential_bp,
+		       Fairpay__V1__Response **resp);
+int h_review_payment(fp_client *c, const char *payment_id, bool accept, const char *note,
+		     Fairpay__V1__Response **resp);
+int h_get_reputation(fp_client *c, const char *customer, Fairpay__V1__Response **resp);
+int h_list_events(fp_client *c, const char *customer, uint64_t after_id, uint32_t limit,
+		  Fairpay__V1__Response **resp);
+
+/* Shortcuts that fail the test unless every call answers OK. */
+
+/* Fail unless code is OK, naming what was called and the status. */
+void h_must(int code, const char *what);
+
+/* A product with these prices, in USD, one-off, min_tier unspecified. */
+void h_product(fp_client *c, const char *sku, int64_t sp, int64_t list_price);
+/* CreateOffer without overrides; returns the malloc'ed offer id. */
+char *h_offer(fp_client *c, const char *customer, const char *sku);
+/* AcceptOffer. */
+void h_accept(fp_client *c, const char *offer_id);
+/* CreateOffer, AcceptOffer and SubmitPayment of amount; returns the
+ * SubmitPayment reply (free with fp_response_free). */
+Fairpay__V1__Response *h_cycle(fp_client *c, const char *customer, const char *sku,
+			       int64_t amount);
+/* GetReputation; returns the reply (its get_reputation->reputation). */
+Fairpay__V1__Response *h_reputation(fp_client *c, const char *customer);
+
+/* Fail unless the offer's reasons are exactly the n OfferReason values that
+ * follow, in that order. */
+void h_assert_reasons(const Fairpay__V1__Offer *o, size_t n, ...);
+
+/* Poll GetOffer until the offer has status want; false after timeout_ms. */
+bool h_wait_offer_status(fp_client *c, const char *offer_id, int want, int timeout_ms);
+
+/* Rule 7, written out again here so that the tests check the server against
+ * PROTOCOL.md rather than against its own code: one step, and a replay from
+ * prior over n closed cycles. */
+int32_t h_score_step(int32_t score_bp, int32_t fairness_bp, int32_t alpha_bp);
+int32_t h_score_replay(int32_t prior_bp, int32_t alpha_bp, const int32_t *fairness_bp, size_t n);
+
 #endif

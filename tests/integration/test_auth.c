@@ -270,9 +270,16 @@ static void test_vendor_role(void **state)
 		   "vendor key");
 	assert_int_equal(count_vendors(), vendors);
 	assert_int_equal(count_keys(), keys);
-	/* This version answers every vendor call "not implemented". */
-	expect_all(c, vendor_calls, N(vendor_calls), FAIRPAY__V1__CODE__FAILED_PRECONDITION,
-		   "vendor key");
+	/* A VENDOR key is let through to every vendor call: the answers depend
+	 * on the (made-up) fields, but none is a refusal of the caller. */
+	for (size_t i = 0; i < N(vendor_calls); i++) {
+		int got = call(c, vendor_calls[i]);
+		if (got == FAIRPAY__V1__CODE__PERMISSION_DENIED ||
+		    got == FAIRPAY__V1__CODE__UNAUTHENTICATED || got == H_NO_REPLY)
+			fail_msg("vendor key: call %d answered %s (%s)", (int)vendor_calls[i],
+				 h_code_name(got), h_last_message());
+	}
+	h_assert_code(call(c, FAIRPAY__V1__REQUEST__CALL_GET_POLICY), FAIRPAY__V1__CODE__OK);
 	h_assert_code(h_ping(c), FAIRPAY__V1__CODE__OK);
 
 	free(got_vid);
@@ -401,8 +408,7 @@ static void test_revocation_on_live_connection(void **state)
 		      FAIRPAY__V1__CODE__OK);
 
 	fp_client *c1 = h_connect_auth(T.srv, key);
-	h_assert_code(call(c1, FAIRPAY__V1__REQUEST__CALL_GET_POLICY),
-		      FAIRPAY__V1__CODE__FAILED_PRECONDITION);
+	h_assert_code(call(c1, FAIRPAY__V1__REQUEST__CALL_GET_POLICY), FAIRPAY__V1__CODE__OK);
 
 	h_assert_code(h_revoke_api_key(admin, kid), FAIRPAY__V1__CODE__OK);
 	char *sql = h_fmt("SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = '%s'", kid);
@@ -453,8 +459,7 @@ static void test_revocation_across_servers(void **state)
 		      FAIRPAY__V1__CODE__OK);
 
 	fp_client *c = h_connect_auth(srv2, key);
-	h_assert_code(call(c, FAIRPAY__V1__REQUEST__CALL_GET_POLICY),
-		      FAIRPAY__V1__CODE__FAILED_PRECONDITION);
+	h_assert_code(call(c, FAIRPAY__V1__REQUEST__CALL_GET_POLICY), FAIRPAY__V1__CODE__OK);
 
 	h_assert_code(h_revoke_api_key(admin, kid), FAIRPAY__V1__CODE__OK);
 	int64_t t0 = h_now_ms();
@@ -465,7 +470,7 @@ static void test_revocation_across_servers(void **state)
 			refused_after = h_now_ms() - t0;
 			break;
 		}
-		h_assert_code(code, FAIRPAY__V1__CODE__FAILED_PRECONDITION);
+		h_assert_code(code, FAIRPAY__V1__CODE__OK);
 		h_sleep_ms(20);
 	}
 	if (refused_after < 0)

@@ -1,8 +1,13 @@
-/* Unit tests of fairpayctl's command-line parser (client/ctl/ctl_args.c).
+/* Unit tests of fairpayctl's pure parts: the command-line parser
+ * (client/ctl/ctl_args.c), the enum names (ctl_enum.c), the requests built
+ * from the command line (ctl_build.c), the printed output (ctl_show.c,
+ * ctl_out.c) and the reputation recomputation of `reputation verify`
+ * (ctl_recompute.c).
  *
- * The Makefile links unit tests with the server's objects only, so the parser
- * is compiled into this test by including its source file; it depends on
- * nothing but libc. */
+ * The Makefile links unit tests with the server's objects only (which bring
+ * the generated protobuf code and fp_rules), so these modules are compiled
+ * into this test by including their source files; none of them does I/O
+ * beyond writing to a FILE. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +16,11 @@
 #include <cmocka.h>
 
 #include "../../client/ctl/ctl_args.c"
+#include "../../client/ctl/ctl_build.c"
+#include "../../client/ctl/ctl_enum.c"
+#include "../../client/ctl/ctl_out.c"
+#include "../../client/ctl/ctl_recompute.c"
+#include "../../client/ctl/ctl_show.c"
 
 static ctl_args A;
 static char E[256];
@@ -71,6 +81,24 @@ static void test_help_at_every_level(void **state)
 		{ { "db", "migrate", "--help" }, "db migrate" },
 		{ { "db", "status", "--help" }, "db status" },
 		{ { "db", "bootstrap-admin", "--help" }, "db bootstrap-admin" },
+		{ { "product", "--help" }, "product" },
+		{ { "product", "put", "--help" }, "product put" },
+		{ { "product", "get", "-h" }, "product get" },
+		{ { "product", "list", "--help" }, "product list" },
+		{ { "policy", "--help" }, "policy" },
+		{ { "policy", "get", "--help" }, "policy get" },
+		{ { "policy", "set", "--help" }, "policy set" },
+		{ { "offer", "--help" }, "offer" },
+		{ { "offer", "create", "--help" }, "offer create" },
+		{ { "offer", "accept", "--help" }, "offer accept" },
+		{ { "offer", "decline", "--help" }, "offer decline" },
+		{ { "offer", "get", "--help" }, "offer get" },
+		{ { "pay", "--help" }, "pay" },
+		{ { "review", "--help" }, "review" },
+		{ { "reputation", "--help" }, "reputation" },
+		{ { "reputation", "alice", "--help" }, "reputation" },
+		{ { "reputation", "verify", "--help" }, "reputation verify" },
+		{ { "events", "-h" }, "events" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(parse_v(NULL, cases[i].words), CTL_PARSE_HELP);
@@ -324,6 +352,847 @@ static void test_unknown_topic_has_no_usage(void **state)
 	assert_non_null(ctl_args_usage(NULL));
 }
 
+/* ---------------------------------------------------------------- enum names */
+
+static void check_enum(const ctl_enum *e, const ProtobufCEnumDescriptor *d)
+{
+	char want[64];
+	/* Every value of the proto has the table's name after the prefix. */
+	assert_int_equal((int)d->n_values, e->count);
+	for (int v = 1; v < e->count; v++) {
+		const ProtobufCEnumValue *pv = protobuf_c_enum_descriptor_get_value(d, v);
+		assert_non_null(pv);
+		snprintf(want, sizeof(want), "%s%s", e->prefix, e->names[v]);
+		assert_string_equal(pv->name, want);
+	}
+}
+
+static void test_enum_tables_match_proto(void **state)
+{
+	check_enum(&ctl_enum_tier, &fairpay__v1__tier__descriptor);
+	check_enum(&ctl_enum_enforcement, &fairpay__v1__enforcement__descriptor);
+	check_enum(&ctl_enum_offer_status, &fairpay__v1__offer_status__descriptor);
+	check_enum(&ctl_enum_offer_mode, &fairpay__v1__offer_mode__descriptor);
+	check_enum(&ctl_enum_offer_reason, &fairpay__v1__offer_reason__descriptor);
+	check_enum(&ctl_enum_payment_reason, &fairpay__v1__payment_reason__descriptor);
+	check_enum(&ctl_enum_verdict, &fairpay__v1__verdict__descriptor);
+	check_enum(&ctl_enum_review, &fairpay__v1__review__descriptor);
+	check_enum(&ctl_enum_event_kind, &fairpay__v1__event_kind__descriptor);
+}
+
+static void test_enum_parse_and_name(void **state)
+{
+	int v = 0;
+	char buf[CTL_ENUM_BUF];
+	assert_int_equal(ctl_enum_parse(&ctl_enum_offer_mode, "fairpay_minimum", &v), 0);
+	assert_int_equal(v, FAIRPAY__V1__OFFER_MODE__OFFER_MODE_FAIRPAY_MINIMUM);
+	assert_int_equal(ctl_enum_parse(&ctl_enum_offer_mode, "OFFER_MODE_SET_PRICE", &v), 0);
+	assert_int_equal(v, FAIRPAY__V1__OFFER_MODE__OFFER_MODE_SET_PRICE);
+	assert_int_equal(ctl_enum_parse(&ctl_enum_payment_reason, "did-not-use", &v), 0);
+	assert_int_equal(v, FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_DID_NOT_USE);
+	/* OFFER_REASON_PROBATION vs the tier PROBATION: prefixes stay apart. */
+	assert_int_equal(ctl_enum_parse(&ctl_enum_tier, "tier_probation", &v), 0);
+	assert_int_equal(v, FAIRPAY__V1__TIER__TIER_PROBATION);
+	assert_int_equal(ctl_enum_parse(&ctl_enum_tier, "UNSPECIFIED", &v), -1);
+	assert_int_equal(ctl_enum_parse(&ctl_enum_tier, "", &v), -1);
+	assert_int_equal(ctl_enum_parse(&ctl_enum_tier, "TIER_", &v), -1);
+	assert_int_equal(ctl_enum_parse(&ctl_enum_tier, "trusted ", &v), -1);
+	assert_int_equal(ctl_enum_parse(&ctl_enum_tier, NULL, &v), -1);
+
+	assert_string_equal(ctl_enum_name(&ctl_enum_tier, 5, buf), "TRUSTED");
+	assert_string_equal(ctl_enum_name(&ctl_enum_tier, 0, buf), "UNSPECIFIED");
+	assert_string_equal(ctl_enum_name(&ctl_enum_tier, 42, buf), "42");
+	assert_string_equal(ctl_enum_name(&ctl_enum_tier, -1, buf), "-1");
+}
+
+static void test_enum_lists(void **state)
+{
+	int vals[CTL_MAX_REASONS];
+	size_t n = 0;
+	char bad[32];
+	assert_int_equal(ctl_enum_parse_list(&ctl_enum_payment_reason, "other,,DID_NOT_USE,other",
+					     vals, CTL_MAX_REASONS, &n, bad, sizeof(bad)),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(vals[0], 7);
+	assert_int_equal(vals[1], 1);
+	n = 0;
+	assert_int_equal(ctl_enum_parse_list(&ctl_enum_payment_reason, "", vals, CTL_MAX_REASONS,
+					     &n, bad, sizeof(bad)),
+			 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(ctl_enum_parse_list(&ctl_enum_payment_reason, "OTHER,happy,x", vals,
+					     CTL_MAX_REASONS, &n, bad, sizeof(bad)),
+			 -1);
+	assert_string_equal(bad, "happy");
+	n = 0;
+	assert_int_equal(ctl_enum_parse_list(&ctl_enum_payment_reason, "OTHER,GREAT_VALUE", vals,
+					     1, &n, NULL, 0),
+			 -1);
+	char names[256];
+	ctl_enum_list(&ctl_enum_verdict, "|", names, sizeof(names));
+	assert_string_equal(names, "GENEROUS|FAIR|LOW|UNFAIR");
+	ctl_enum_list(&ctl_enum_verdict, "|", names, 6);
+	assert_string_equal(names, "GENER");
+}
+
+/* ---------------------------------------------------------------- cycle commands */
+
+static const ctl_env env_vendor = { "h:1", "/etc/ca.pem", "fp_vendor", NULL };
+
+static void test_cycle_commands_are_remote(void **state)
+{
+	static const struct {
+		const char *words[4];
+		ctl_cmd cmd;
+	} cases[] = {
+		{ { "product", "get", "sku-1" }, CTL_CMD_PRODUCT_GET },
+		{ { "product", "list" }, CTL_CMD_PRODUCT_LIST },
+		{ { "policy", "get" }, CTL_CMD_POLICY_GET },
+		{ { "offer", "accept", "o_1" }, CTL_CMD_OFFER_ACCEPT },
+		{ { "offer", "decline", "o_1" }, CTL_CMD_OFFER_DECLINE },
+		{ { "offer", "get", "o_1" }, CTL_CMD_OFFER_GET },
+		{ { "reputation", "alice" }, CTL_CMD_REPUTATION },
+		{ { "events", "alice" }, CTL_CMD_EVENTS },
+	};
+	const ctl_env no_key = { NULL, "/etc/ca.pem", NULL, NULL };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(parse_v(&env_vendor, cases[i].words), CTL_PARSE_RUN);
+		assert_int_equal(A.cmd, cases[i].cmd);
+		assert_true(ctl_args_is_remote(A.cmd));
+		assert_string_equal(A.server, "h:1");
+		assert_null(A.idempotency_key);
+		/* They need credentials like every call but ping. */
+		assert_int_equal(parse_v(&no_key, cases[i].words), CTL_PARSE_USAGE);
+		assert_non_null(strstr(E, "credentials"));
+	}
+	assert_int_equal(PARSE(&env_vendor, "offer", "get", "o_1"), CTL_PARSE_RUN);
+	assert_string_equal(A.offer_id, "o_1");
+	assert_int_equal(PARSE(&env_vendor, "events", "bob"), CTL_PARSE_RUN);
+	assert_string_equal(A.customer_id, "bob");
+	assert_int_equal(PARSE(&env_vendor, "offer", "get"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "OFFER_ID"));
+	assert_int_equal(PARSE(&env_vendor, "offer", "frob", "x"), CTL_PARSE_USAGE);
+	assert_string_equal(A.topic, "offer");
+	assert_int_equal(PARSE(&env_vendor, "events"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "CUSTOMER"));
+	assert_int_equal(PARSE(&env_vendor, "events", "a", "b"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "'b'"));
+}
+
+static void test_idempotency_key_only_on_mutating(void **state)
+{
+	assert_int_equal(PARSE(&env_vendor, "offer", "accept", "o_1", "--idempotency-key", "k1"),
+			 CTL_PARSE_RUN);
+	assert_string_equal(A.idempotency_key, "k1");
+	assert_int_equal(PARSE(&env_vendor, "--idempotency-key=k2", "offer", "create", "c", "s"),
+			 CTL_PARSE_RUN);
+	assert_string_equal(A.idempotency_key, "k2");
+	assert_int_equal(PARSE(&env_vendor, "vendor", "create", "N", "--idempotency-key", "k3"),
+			 CTL_PARSE_RUN);
+	assert_string_equal(A.idempotency_key, "k3");
+	assert_int_equal(PARSE(&env_vendor, "offer", "get", "o_1", "--idempotency-key", "k"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--idempotency-key"));
+	assert_int_equal(PARSE(&env_vendor, "policy", "get", "--idempotency-key", "k"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_vendor, "offer", "accept", "o_1", "--idempotency-key", ""),
+			 CTL_PARSE_USAGE);
+}
+
+static void test_product_put(void **state)
+{
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "book-1", "--name", "The Book",
+			       "--currency", "EUR", "--sp", "1000"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_PRODUCT_PUT);
+	assert_string_equal(A.sku, "book-1");
+	assert_string_equal(A.name, "The Book");
+	assert_true(A.sp.set);
+	assert_int_equal(A.sp.v, 1000);
+	assert_false(A.unit_price.set || A.list_price.set || A.minimum.set || A.min_tier.set ||
+		     A.period_days.set);
+
+	Fairpay__V1__Product p = FAIRPAY__V1__PRODUCT__INIT;
+	ctl_build_product(&A, &p);
+	assert_string_equal(p.sku, "book-1");
+	assert_string_equal(p.currency, "EUR");
+	assert_int_equal(p.suggested_price_minor, 1000);
+	assert_int_equal(p.min_tier, FAIRPAY__V1__TIER__TIER_UNSPECIFIED);
+	assert_int_equal(p.period_days, 0);
+
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "m", "--name=M", "--currency=USD",
+			       "--sp=0", "--unit-price", "5", "--list-price", "1200", "--minimum",
+			       "300", "--min-tier", "standard", "--period-days", "30"),
+			 CTL_PARSE_RUN);
+	ctl_build_product(&A, &p);
+	assert_int_equal(p.suggested_price_minor, 0);
+	assert_int_equal(p.unit_price_minor, 5);
+	assert_int_equal(p.list_price_minor, 1200);
+	assert_int_equal(p.minimum_price_minor, 300);
+	assert_int_equal(p.min_tier, FAIRPAY__V1__TIER__TIER_STANDARD);
+	assert_int_equal(p.period_days, 30);
+
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "m", "--currency", "EUR", "--sp",
+			       "1"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--name"));
+	assert_null(strstr(E, "--sp"));
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "m"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--name N --currency C --sp N"));
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "m", "--name", "M", "--currency",
+			       "EUR", "--sp", "-1"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--sp"));
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "m", "--name", "M", "--currency",
+			       "EUR", "--sp", "1.50"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "m", "--name", "M", "--currency",
+			       "EUR", "--sp", "99999999999999999999"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "m", "--name", "M", "--currency",
+			       "EUR", "--sp", "1", "--min-tier", "gold"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "TRUSTED"));
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "m", "--name", "M", "--currency",
+			       "EUR", "--sp", "1", "--period-days", "+3"),
+			 CTL_PARSE_USAGE);
+	/* Options of other commands are refused. */
+	assert_int_equal(PARSE(&env_vendor, "product", "get", "m", "--sp", "1"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_vendor, "product", "put", "m", "--name", "M", "--currency",
+			       "EUR", "--sp", "1", "--mode", "fairpay"),
+			 CTL_PARSE_USAGE);
+}
+
+static void test_product_list(void **state)
+{
+	assert_int_equal(PARSE(&env_vendor, "product", "list", "--limit", "7", "--page-token",
+			       "book-1"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_PRODUCT_LIST);
+	assert_int_equal(A.limit, 7);
+	assert_string_equal(A.page_token, "book-1");
+	assert_int_equal(PARSE(&env_vendor, "product", "list", "--limit", "0"), CTL_PARSE_USAGE);
+}
+
+static void test_policy_set(void **state)
+{
+	assert_int_equal(PARSE(&env_vendor, "policy", "set", "alpha_bp=2500",
+			       "enforcement=voluntary", "excusing_reasons=DID_NOT_USE,other",
+			       "trusted_credit_minor=9000000000"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_POLICY_SET);
+	Fairpay__V1__PutPolicyRequest req = FAIRPAY__V1__PUT_POLICY_REQUEST__INIT;
+	Fairpay__V1__Policy p = FAIRPAY__V1__POLICY__INIT;
+	Fairpay__V1__PaymentReason reasons[CTL_MAX_REASONS];
+	ctl_build_policy(&A, &req, &p, reasons);
+	assert_ptr_equal(req.policy, &p);
+	assert_true(req.set_excusing_reasons);
+	assert_int_equal(p.opt_alpha_bp_case, FAIRPAY__V1__POLICY__OPT_ALPHA_BP_ALPHA_BP);
+	assert_int_equal(p.alpha_bp, 2500);
+	assert_int_equal(p.opt_enforcement_case, FAIRPAY__V1__POLICY__OPT_ENFORCEMENT_ENFORCEMENT);
+	assert_int_equal(p.enforcement, FAIRPAY__V1__ENFORCEMENT__ENFORCEMENT_VOLUNTARY);
+	assert_int_equal(p.opt_trusted_credit_minor_case,
+			 FAIRPAY__V1__POLICY__OPT_TRUSTED_CREDIT_MINOR_TRUSTED_CREDIT_MINOR);
+	assert_true(p.trusted_credit_minor == 9000000000LL);
+	assert_int_equal(p.n_excusing_reasons, 2);
+	assert_int_equal(p.excusing_reasons[0],
+			 FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_DID_NOT_USE);
+	assert_int_equal(p.excusing_reasons[1], FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_OTHER);
+	/* Only the keys given are present. */
+	assert_int_equal(p.opt_prior_score_bp_case,
+			 FAIRPAY__V1__POLICY__OPT_PRIOR_SCORE_BP__NOT_SET);
+	assert_int_equal(p.opt_payment_window_seconds_case,
+			 FAIRPAY__V1__POLICY__OPT_PAYMENT_WINDOW_SECONDS__NOT_SET);
+
+	/* Every key is accepted, and lands in its own field. */
+	for (int k = 0; k < CTL_POLICY_KEY_COUNT; k++) {
+		char word[64];
+		snprintf(word, sizeof(word), "%s=%s", ctl_args_policy_key((ctl_policy_key)k),
+			 k == CTL_POLICY_ENFORCEMENT ? "ENFORCE"
+			 : k == CTL_POLICY_EXCUSING_REASONS ? "OTHER" : "77");
+		assert_int_equal(PARSE(&env_vendor, "policy", "set", word), CTL_PARSE_RUN);
+		Fairpay__V1__Policy one = FAIRPAY__V1__POLICY__INIT;
+		Fairpay__V1__PutPolicyRequest r1 = FAIRPAY__V1__PUT_POLICY_REQUEST__INIT;
+		ctl_build_policy(&A, &r1, &one, reasons);
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		ctl_show_policy_json(f, &one);
+		fclose(f);
+		char want[80];
+		const char *key = ctl_args_policy_key((ctl_policy_key)k);
+		if (k == CTL_POLICY_ENFORCEMENT)
+			snprintf(want, sizeof(want), "{\"enforcement\":\"ENFORCE\","
+						     "\"excusing_reasons\":[],\"version\":0}");
+		else if (k == CTL_POLICY_EXCUSING_REASONS)
+			snprintf(want, sizeof(want),
+				 "{\"excusing_reasons\":[\"OTHER\"],\"version\":0}");
+		else if (k < CTL_POLICY_EXCUSING_REASONS)
+			snprintf(want, sizeof(want),
+				 "{\"%s\":77,\"excusing_reasons\":[],\"version\":0}", key);
+		else
+			snprintf(want, sizeof(want),
+				 "{\"excusing_reasons\":[],\"%s\":77,\"version\":0}", key);
+		assert_string_equal(text, want);
+		assert_int_equal(r1.set_excusing_reasons, k == CTL_POLICY_EXCUSING_REASONS);
+		free(text);
+	}
+
+	/* An empty list clears the reasons: present, with nothing in it. */
+	assert_int_equal(PARSE(&env_vendor, "policy", "set", "excusing_reasons="), CTL_PARSE_RUN);
+	Fairpay__V1__PutPolicyRequest r2 = FAIRPAY__V1__PUT_POLICY_REQUEST__INIT;
+	Fairpay__V1__Policy p2 = FAIRPAY__V1__POLICY__INIT;
+	ctl_build_policy(&A, &r2, &p2, reasons);
+	assert_true(r2.set_excusing_reasons);
+	assert_int_equal(p2.n_excusing_reasons, 0);
+	/* Without the key the reasons are left alone. */
+	assert_int_equal(PARSE(&env_vendor, "policy", "set", "low_score_bp=0"), CTL_PARSE_RUN);
+	Fairpay__V1__PutPolicyRequest r3 = FAIRPAY__V1__PUT_POLICY_REQUEST__INIT;
+	Fairpay__V1__Policy p3 = FAIRPAY__V1__POLICY__INIT;
+	ctl_build_policy(&A, &r3, &p3, reasons);
+	assert_false(r3.set_excusing_reasons);
+	assert_int_equal(p3.opt_low_score_bp_case,
+			 FAIRPAY__V1__POLICY__OPT_LOW_SCORE_BP_LOW_SCORE_BP);
+	assert_int_equal(p3.low_score_bp, 0);
+}
+
+static void test_policy_set_errors(void **state)
+{
+	static const struct {
+		const char *word;
+		const char *named; /* the message must name this */
+	} bad[] = {
+		{ "alpha=1", "'alpha'" },
+		{ "alpha_bp", "'alpha_bp'" },
+		{ "alpha_bp=", "'alpha_bp'" },
+		{ "alpha_bp=abc", "'alpha_bp'" },
+		{ "alpha_bp=-1", "'alpha_bp'" },
+		{ "alpha_bp=2147483648", "'alpha_bp'" },
+		{ "alpha_bp= 5", "'alpha_bp'" },
+		{ "offer_ttl_seconds=1e3", "'offer_ttl_seconds'" },
+		{ "enforcement=maybe", "'enforcement'" },
+		{ "enforcement=", "'enforcement'" },
+		{ "excusing_reasons=DID_NOT_USE,BORED", "BORED" },
+		{ "version=3", "'version'" },
+		{ "=5", "''" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(PARSE(&env_vendor, "policy", "set", "prior_score_bp=1",
+				       bad[i].word),
+				 CTL_PARSE_USAGE);
+		if (strstr(E, bad[i].named) == NULL)
+			fail_msg("'%s': message '%s' does not name %s", bad[i].word, E,
+				 bad[i].named);
+		assert_string_equal(A.topic, "policy set");
+	}
+	assert_int_equal(PARSE(&env_vendor, "policy", "set", "alpha_bp=1", "ALPHA_BP=2"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "twice"));
+	assert_int_equal(PARSE(&env_vendor, "policy", "set"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "KEY=VALUE"));
+	/* Every field at once fits the command line. */
+	const char *all[CTL_POLICY_KEY_COUNT + 3];
+	char words[CTL_POLICY_KEY_COUNT][64];
+	all[0] = "policy";
+	all[1] = "set";
+	for (int k = 0; k < CTL_POLICY_KEY_COUNT; k++) {
+		const char *value = k == CTL_POLICY_ENFORCEMENT	      ? "enforce"
+				    : k == CTL_POLICY_EXCUSING_REASONS ? ""
+								       : "1";
+		snprintf(words[k], sizeof(words[k]), "%s=%s",
+			 ctl_args_policy_key((ctl_policy_key)k), value);
+		all[k + 2] = words[k];
+	}
+	all[CTL_POLICY_KEY_COUNT + 2] = NULL;
+	assert_int_equal(parse_v(&env_vendor, all), CTL_PARSE_RUN);
+	for (int k = 0; k < CTL_POLICY_KEY_COUNT; k++)
+		assert_true(A.policy.set[k]);
+}
+
+static void test_offer_create(void **state)
+{
+	Fairpay__V1__OfferOverrides ov = FAIRPAY__V1__OFFER_OVERRIDES__INIT;
+	assert_int_equal(PARSE(&env_vendor, "offer", "create", "alice", "book-1"), CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_OFFER_CREATE);
+	assert_string_equal(A.customer_id, "alice");
+	assert_string_equal(A.sku, "book-1");
+	assert_false(ctl_build_overrides(&A, &ov));
+	assert_int_equal(ov.opt_mode_case, FAIRPAY__V1__OFFER_OVERRIDES__OPT_MODE__NOT_SET);
+
+	assert_int_equal(PARSE(&env_vendor, "offer", "create", "alice", "book-1", "--minimum", "0"),
+			 CTL_PARSE_RUN);
+	assert_true(ctl_build_overrides(&A, &ov));
+	assert_int_equal(ov.opt_minimum_price_minor_case,
+			 FAIRPAY__V1__OFFER_OVERRIDES__OPT_MINIMUM_PRICE_MINOR_MINIMUM_PRICE_MINOR);
+	assert_int_equal(ov.minimum_price_minor, 0);
+	assert_int_equal(ov.opt_suggested_price_minor_case,
+			 FAIRPAY__V1__OFFER_OVERRIDES__OPT_SUGGESTED_PRICE_MINOR__NOT_SET);
+
+	Fairpay__V1__OfferOverrides ov2 = FAIRPAY__V1__OFFER_OVERRIDES__INIT;
+	assert_int_equal(PARSE(&env_vendor, "offer", "create", "alice", "book-1", "--mode",
+			       "set_price", "--sp", "700"),
+			 CTL_PARSE_RUN);
+	assert_true(ctl_build_overrides(&A, &ov2));
+	assert_int_equal(ov2.opt_mode_case, FAIRPAY__V1__OFFER_OVERRIDES__OPT_MODE_MODE);
+	assert_int_equal(ov2.mode, FAIRPAY__V1__OFFER_MODE__OFFER_MODE_SET_PRICE);
+	assert_int_equal(ov2.suggested_price_minor, 700);
+
+	assert_int_equal(PARSE(&env_vendor, "offer", "create", "alice"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "CUSTOMER and SKU"));
+	assert_int_equal(PARSE(&env_vendor, "offer", "create", "a", "b", "--mode", "free"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "FAIRPAY_MINIMUM"));
+}
+
+static void test_pay(void **state)
+{
+	Fairpay__V1__PaymentReason reasons[CTL_MAX_REASONS];
+	Fairpay__V1__SubmitPaymentRequest sp = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__INIT;
+
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1", "--amount", "0"), CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_PAY);
+	assert_string_equal(A.offer_id, "o_1");
+	ctl_build_payment(&A, &sp, reasons);
+	/* An amount of 0 is a real amount: present on the wire. */
+	assert_int_equal(sp.amount_case, FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR);
+	assert_int_equal(sp.amount_minor, 0);
+	assert_int_equal(sp.n_reasons, 0);
+	assert_string_equal(sp.note, "");
+
+	Fairpay__V1__SubmitPaymentRequest sp2 = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__INIT;
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1", "--differential", "-2000", "--usage", "3",
+			       "--reason", "did_not_use", "--reason", "Other,POOR-QUALITY,other",
+			       "--note", "-- it broke"),
+			 CTL_PARSE_RUN);
+	ctl_build_payment(&A, &sp2, reasons);
+	assert_int_equal(sp2.amount_case,
+			 FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_DIFFERENTIAL_BP);
+	assert_int_equal(sp2.differential_bp, -2000);
+	assert_int_equal(sp2.usage_units, 3);
+	assert_int_equal(sp2.n_reasons, 3);
+	assert_int_equal(sp2.reasons[0], FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_DID_NOT_USE);
+	assert_int_equal(sp2.reasons[1], FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_OTHER);
+	assert_int_equal(sp2.reasons[2], FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_POOR_QUALITY);
+	assert_string_equal(sp2.note, "-- it broke");
+
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1", "--differential", "-10000"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1", "--differential", "-10001"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--differential"));
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--amount"));
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1", "--amount", "1", "--differential", "0"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "not both"));
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1", "--amount", "-1"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1", "--amount", "1", "--reason", "lazy"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "'lazy'"));
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1", "--amount", "1", "--usage", "x"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_vendor, "pay", "--amount", "1"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "OFFER_ID"));
+	/* All seven reasons, however often repeated, fit. */
+	assert_int_equal(PARSE(&env_vendor, "pay", "o_1", "--amount", "1", "--reason",
+			       "DID_NOT_USE,POOR_QUALITY,NOT_AS_DESCRIBED,TECHNICAL_PROBLEM",
+			       "--reason", "CANNOT_AFFORD,GREAT_VALUE,OTHER", "--reason", "OTHER"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.n_reasons, 7);
+}
+
+static void test_review(void **state)
+{
+	assert_int_equal(PARSE(&env_vendor, "review", "p_1", "--accept", "--note", "ok"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_REVIEW);
+	assert_string_equal(A.payment_id, "p_1");
+	assert_true(A.accept);
+	assert_string_equal(A.note, "ok");
+	assert_int_equal(PARSE(&env_vendor, "review", "p_1", "--reject"), CTL_PARSE_RUN);
+	assert_false(A.accept);
+	assert_null(A.note);
+	assert_int_equal(PARSE(&env_vendor, "review", "p_1"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--accept or --reject"));
+	assert_int_equal(PARSE(&env_vendor, "review", "p_1", "--accept", "--reject"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_vendor, "review", "p_1", "--accept=yes"), CTL_PARSE_USAGE);
+}
+
+static void test_reputation_and_verify(void **state)
+{
+	const ctl_env none = { NULL, NULL, NULL, NULL };
+	assert_int_equal(PARSE(&env_vendor, "reputation", "alice"), CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_REPUTATION);
+	assert_string_equal(A.customer_id, "alice");
+
+	/* verify works on the database: no CA, no key. */
+	assert_int_equal(PARSE(&none, "reputation", "verify", "--db", "dbname=x", "--vendor",
+			       "v_0123456789abcdef"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_REPUTATION_VERIFY);
+	assert_false(ctl_args_is_remote(A.cmd));
+	assert_string_equal(A.db, "dbname=x");
+	assert_string_equal(A.vendor_id, "v_0123456789abcdef");
+	assert_int_equal(PARSE(&none, "reputation", "verify"), CTL_PARSE_RUN);
+	assert_null(A.vendor_id);
+	assert_string_equal(A.db, "");
+
+	/* A customer called "verify" is reached after "--". */
+	assert_int_equal(PARSE(&env_vendor, "reputation", "--", "verify"), CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_REPUTATION);
+	assert_string_equal(A.customer_id, "verify");
+
+	assert_int_equal(PARSE(&env_vendor, "reputation"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "CUSTOMER"));
+	assert_int_equal(PARSE(&env_vendor, "reputation", "alice", "--db", "x"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&none, "reputation", "verify", "extra"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&none, "reputation", "verify", "--migrations", "/m"),
+			 CTL_PARSE_USAGE);
+}
+
+static void test_events_args(void **state)
+{
+	assert_int_equal(PARSE(&env_vendor, "events", "alice", "--after", "18446744073709551615",
+			       "--limit", "50"),
+			 CTL_PARSE_RUN);
+	assert_true(A.after_id == UINT64_MAX);
+	assert_int_equal(A.limit, 50);
+	assert_int_equal(PARSE(&env_vendor, "events", "alice"), CTL_PARSE_RUN);
+	assert_true(A.after_id == 0);
+	assert_int_equal(PARSE(&env_vendor, "events", "alice", "--after", "-1"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_vendor, "events", "alice", "--after", "18446744073709551616"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_vendor, "events", "alice", "--after", "x"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--after"));
+}
+
+/* ---------------------------------------------------------------- output */
+
+/* Run a printer into a string (free it). */
+#define CAPTURE(out, call)                                                                   \
+	do {                                                                                 \
+		size_t cap_len_ = 0;                                                         \
+		FILE *f = open_memstream(&(out), &cap_len_);                                 \
+		assert_non_null(f);                                                          \
+		call;                                                                        \
+		fclose(f);                                                                   \
+	} while (0)
+
+static void test_show_offer(void **state)
+{
+	Fairpay__V1__Offer o = FAIRPAY__V1__OFFER__INIT;
+	Fairpay__V1__OfferReason reasons[] = {
+		FAIRPAY__V1__OFFER_REASON__OFFER_REASON_PROBATION,
+		FAIRPAY__V1__OFFER_REASON__OFFER_REASON_VENDOR_OVERRIDE,
+	};
+	o.offer_id = "o_0123456789abcdef";
+	o.customer_id = "alice\n api_key: x";
+	o.sku = "book-1";
+	o.status = FAIRPAY__V1__OFFER_STATUS__OFFER_STATUS_ACCEPTED;
+	o.mode = FAIRPAY__V1__OFFER_MODE__OFFER_MODE_FAIRPAY_MINIMUM;
+	o.currency = "EUR";
+	o.suggested_price_minor = 1000;
+	o.minimum_price_minor = 500;
+	o.tier = FAIRPAY__V1__TIER__TIER_PROBATION;
+	o.credit_limit_minor = 2000;
+	o.credit_used_minor = 1000;
+	o.n_reasons = 2;
+	o.reasons = reasons;
+	o.created_at_unix_ms = 1735689600000; /* 2025-01-01T00:00:00Z */
+	o.expires_at_unix_ms = 1735776000500;
+	o.period_index = 2;
+
+	char *text = NULL;
+	CAPTURE(text, ctl_show_offer(f, "  ", &o));
+	assert_string_equal(text, "  offer_id: o_0123456789abcdef\n"
+				  "  customer_id: alice? api_key: x\n"
+				  "  sku: book-1\n"
+				  "  status: ACCEPTED\n"
+				  "  mode: FAIRPAY_MINIMUM\n"
+				  "  suggested_price: 1000 EUR\n"
+				  "  unit_price: 0 EUR\n"
+				  "  minimum_price: 500 EUR\n"
+				  "  set_price: 0 EUR\n"
+				  "  tier: PROBATION\n"
+				  "  credit_limit: 2000 EUR\n"
+				  "  credit_used: 1000 EUR\n"
+				  "  reasons: PROBATION,VENDOR_OVERRIDE\n"
+				  "  created_at: 2025-01-01T00:00:00Z\n"
+				  "  expires_at: 2025-01-02T00:00:00Z\n"
+				  "  pay_by: -\n"
+				  "  period_index: 2\n"
+				  "  previous_offer_id: -\n");
+	free(text);
+
+	CAPTURE(text, ctl_show_offer_json(f, &o));
+	assert_string_equal(text, "{\"offer_id\":\"o_0123456789abcdef\","
+				  "\"customer_id\":\"alice\\n api_key: x\",\"sku\":\"book-1\","
+				  "\"status\":\"ACCEPTED\",\"mode\":\"FAIRPAY_MINIMUM\","
+				  "\"currency\":\"EUR\",\"suggested_price_minor\":1000,"
+				  "\"unit_price_minor\":0,\"minimum_price_minor\":500,"
+				  "\"set_price_minor\":0,\"tier\":\"PROBATION\","
+				  "\"credit_limit_minor\":2000,\"credit_used_minor\":1000,"
+				  "\"reasons\":[\"PROBATION\",\"VENDOR_OVERRIDE\"],"
+				  "\"created_at_unix_ms\":1735689600000,"
+				  "\"expires_at_unix_ms\":1735776000500,\"pay_by_unix_ms\":0,"
+				  "\"period_index\":2,\"previous_offer_id\":\"\"}");
+	free(text);
+
+	/* An unset message field of a reply prints as the empty message. */
+	CAPTURE(text, ctl_show_offer(f, "", NULL));
+	assert_non_null(strstr(text, "status: UNSPECIFIED\n"));
+	assert_non_null(strstr(text, "suggested_price: 0\n"));
+	free(text);
+}
+
+static void test_show_payment_and_reputation(void **state)
+{
+	Fairpay__V1__Payment p = FAIRPAY__V1__PAYMENT__INIT;
+	Fairpay__V1__PaymentReason reasons[] = {
+		FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_DID_NOT_USE,
+	};
+	p.payment_id = "p_0123456789abcdef";
+	p.offer_id = "o_0123456789abcdef";
+	p.customer_id = "alice";
+	p.amount_minor = 300;
+	p.currency = "USD";
+	p.suggested_price_minor = 1000;
+	p.fairness_bp = 8000;
+	p.raw_fairness_bp = 3000;
+	p.verdict = FAIRPAY__V1__VERDICT__VERDICT_FAIR;
+	p.review = FAIRPAY__V1__REVIEW__REVIEW_PENDING;
+	p.late = 1;
+	p.n_reasons = 1;
+	p.reasons = reasons;
+	p.note = "did not \"use\" it";
+	p.created_at_unix_ms = 1735689600000;
+
+	char *text = NULL;
+	CAPTURE(text, ctl_show_payment(f, "", &p));
+	assert_string_equal(text, "payment_id: p_0123456789abcdef\n"
+				  "offer_id: o_0123456789abcdef\n"
+				  "customer_id: alice\n"
+				  "amount: 300 USD\n"
+				  "suggested_price: 1000 USD\n"
+				  "usage_units: 0\n"
+				  "fairness_bp: 8000\n"
+				  "raw_fairness_bp: 3000\n"
+				  "verdict: FAIR\n"
+				  "review: PENDING\n"
+				  "late: yes\n"
+				  "reasons: DID_NOT_USE\n"
+				  "note: did not \"use\" it\n"
+				  "created_at: 2025-01-01T00:00:00Z\n");
+	free(text);
+	CAPTURE(text, ctl_show_payment_json(f, &p));
+	assert_string_equal(text, "{\"payment_id\":\"p_0123456789abcdef\","
+				  "\"offer_id\":\"o_0123456789abcdef\",\"customer_id\":\"alice\","
+				  "\"amount_minor\":300,\"currency\":\"USD\","
+				  "\"suggested_price_minor\":1000,\"usage_units\":0,"
+				  "\"reasons\":[\"DID_NOT_USE\"],"
+				  "\"note\":\"did not \\\"use\\\" it\","
+				  "\"fairness_bp\":8000,\"raw_fairness_bp\":3000,"
+				  "\"verdict\":\"FAIR\",\"review\":\"PENDING\",\"late\":true,"
+				  "\"created_at_unix_ms\":1735689600000}");
+	free(text);
+
+	Fairpay__V1__Reputation r = FAIRPAY__V1__REPUTATION__INIT;
+	char *lines[] = { "You are on probation.", "Bell\a here" };
+	r.customer_id = "alice";
+	r.score_bp = 8600;
+	r.tier = FAIRPAY__V1__TIER__TIER_PROBATION;
+	r.payments = 1;
+	r.offers_accepted = 1;
+	r.total_paid_minor = 300;
+	r.total_suggested_minor = 1000;
+	r.credit_limit_minor = 2000;
+	r.n_explanation = 2;
+	r.explanation = lines;
+	r.updated_at_unix_ms = 1735689600000;
+	CAPTURE(text, ctl_show_reputation(f, "  ", &r));
+	assert_string_equal(text, "  customer_id: alice\n"
+				  "  score_bp: 8600\n"
+				  "  tier: PROBATION\n"
+				  "  payments: 1\n"
+				  "  defaults: 0\n"
+				  "  open_defaults: 0\n"
+				  "  offers_accepted: 1\n"
+				  "  credit_limit_minor: 2000\n"
+				  "  credit_used_minor: 0\n"
+				  "  total_paid_minor: 300\n"
+				  "  total_suggested_minor: 1000\n"
+				  "  updated_at: 2025-01-01T00:00:00Z\n"
+				  "  explanation:\n"
+				  "    You are on probation.\n"
+				  "    Bell? here\n");
+	free(text);
+	CAPTURE(text, ctl_show_reputation_json(f, &r));
+	assert_string_equal(text, "{\"customer_id\":\"alice\",\"score_bp\":8600,"
+				  "\"tier\":\"PROBATION\",\"payments\":1,\"defaults\":0,"
+				  "\"open_defaults\":0,\"offers_accepted\":1,"
+				  "\"total_paid_minor\":300,\"total_suggested_minor\":1000,"
+				  "\"credit_limit_minor\":2000,\"credit_used_minor\":0,"
+				  "\"explanation\":[\"You are on probation.\","
+				  "\"Bell\\u0007 here\"],"
+				  "\"updated_at_unix_ms\":1735689600000}");
+	free(text);
+	r.n_explanation = 0;
+	CAPTURE(text, ctl_show_reputation(f, "", &r));
+	assert_non_null(strstr(text, "\nexplanation: -\n"));
+	free(text);
+}
+
+static void test_show_policy_product_events(void **state)
+{
+	Fairpay__V1__Policy p = FAIRPAY__V1__POLICY__INIT;
+	Fairpay__V1__PaymentReason reasons[] = {
+		FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_DID_NOT_USE,
+		FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_OTHER
+	};
+	p.enforcement = FAIRPAY__V1__ENFORCEMENT__ENFORCEMENT_VOLUNTARY;
+	p.opt_enforcement_case = FAIRPAY__V1__POLICY__OPT_ENFORCEMENT_ENFORCEMENT;
+	p.alpha_bp = 2500;
+	p.opt_alpha_bp_case = FAIRPAY__V1__POLICY__OPT_ALPHA_BP_ALPHA_BP;
+	p.payment_window_seconds = 1209600;
+	p.opt_payment_window_seconds_case =
+		FAIRPAY__V1__POLICY__OPT_PAYMENT_WINDOW_SECONDS_PAYMENT_WINDOW_SECONDS;
+	p.n_excusing_reasons = 2;
+	p.excusing_reasons = reasons;
+	p.version = 4;
+	char *text = NULL;
+	CAPTURE(text, ctl_show_policy(f, "", &p));
+	assert_non_null(
+		strstr(text, "enforcement: VOLUNTARY\nprior_score_bp: -\nalpha_bp: 2500\n"));
+	assert_non_null(strstr(text, "excusing_reasons: DID_NOT_USE,OTHER\n"));
+	assert_non_null(strstr(text, "payment_window_seconds: 1209600\nversion: 4\n"));
+	free(text);
+	CAPTURE(text, ctl_show_policy_json(f, &p));
+	assert_string_equal(text, "{\"enforcement\":\"VOLUNTARY\",\"alpha_bp\":2500,"
+				  "\"excusing_reasons\":[\"DID_NOT_USE\",\"OTHER\"],"
+				  "\"payment_window_seconds\":1209600,\"version\":4}");
+	free(text);
+
+	Fairpay__V1__Product pr = FAIRPAY__V1__PRODUCT__INIT;
+	pr.sku = "book-1";
+	pr.name = "Bücher";
+	pr.currency = "EUR";
+	pr.suggested_price_minor = 1000;
+	pr.list_price_minor = 1200;
+	pr.version = 2;
+	CAPTURE(text, ctl_show_product(f, "", &pr));
+	assert_non_null(strstr(text, "name: Bücher\n"));
+	assert_non_null(strstr(text, "suggested_price: 1000 EUR\nunit_price: 0 EUR\n"));
+	/* An unspecified min_tier is PROBATION. */
+	assert_non_null(strstr(text, "min_tier: PROBATION\nperiod_days: 0\nversion: 2\n"));
+	free(text);
+	Fairpay__V1__Product *list[] = { &pr, &pr };
+	CAPTURE(text, assert_int_equal(ctl_show_product_table(f, list, 2), 0));
+	assert_non_null(strstr(text, "SKU     NAME    CURRENCY  SP    UNIT_PRICE"));
+	assert_non_null(strstr(text, "book-1  Bücher  EUR       1000  0 "));
+	free(text);
+
+	Fairpay__V1__Event e1 = FAIRPAY__V1__EVENT__INIT, e2 = FAIRPAY__V1__EVENT__INIT;
+	e1.id = 7;
+	e1.kind = FAIRPAY__V1__EVENT_KIND__EVENT_KIND_OFFER_CREATED;
+	e1.customer_id = "alice";
+	e1.offer_id = "o_0123456789abcdef";
+	e1.at_unix_ms = 1735689600000;
+	e2.id = 12;
+	e2.kind = FAIRPAY__V1__EVENT_KIND__EVENT_KIND_REPUTATION_CHANGED;
+	e2.customer_id = "alice";
+	e2.detail = "score 8000 -> 8600, tier PROBATION";
+	e2.at_unix_ms = 1735689601000;
+	Fairpay__V1__Event *events[] = { &e1, &e2 };
+	CAPTURE(text, assert_int_equal(ctl_show_event_table(f, events, 2), 0));
+	assert_string_equal(text,
+			    "ID  AT                    KIND                OFFER               "
+			    "PAYMENT  DETAIL\n"
+			    "7   2025-01-01T00:00:00Z  OFFER_CREATED       o_0123456789abcdef  "
+			    "-        -\n"
+			    "12  2025-01-01T00:00:01Z  REPUTATION_CHANGED  -                   "
+			    "-        score 8000 -> 8600, tier PROBATION\n");
+	free(text);
+	CAPTURE(text, ctl_show_event_json(f, &e2));
+	assert_string_equal(text, "{\"id\":12,\"kind\":\"REPUTATION_CHANGED\","
+				  "\"customer_id\":\"alice\",\"offer_id\":\"\",\"payment_id\":\"\","
+				  "\"detail\":\"score 8000 -> 8600, tier PROBATION\","
+				  "\"at_unix_ms\":1735689601000}");
+	free(text);
+}
+
+/* ---------------------------------------------------------------- recompute */
+
+static void test_recompute_orders_cycles(void **state)
+{
+	ctl_recompute r = { 0 };
+	fp_policy p;
+	int64_t out[CTL_REP_FIELD_COUNT];
+	fp_policy_defaults(&p);
+	p.alpha_bp = 5000;
+
+	/* Fed out of order: a payment at t=3, a default at t=2, a payment at
+	 * t=2 whose id sorts after the default's ("o_" < "p_"). */
+	assert_int_equal(ctl_recompute_payment(&r, 3, "p_0000000000000002", 10000, 900, 1000), 0);
+	assert_int_equal(ctl_recompute_payment(&r, 2, "p_0000000000000001", 12000, 1200, 1000), 0);
+	assert_int_equal(ctl_recompute_defaulted_offer(&r, 2, "o_0000000000000009"), 0);
+	ctl_recompute_accepted_offer(&r, FP_MODE_FAIRPAY, 700);
+	ctl_recompute_accepted_offer(&r, FP_MODE_FAIRPAY_MINIMUM, 50);
+	ctl_recompute_accepted_offer(&r, FP_MODE_SET_PRICE, 5000);
+	ctl_recompute_events(&r, 2, 4);
+	assert_true(ctl_recompute_has_history(&r));
+	ctl_recompute_result(&r, &p, out);
+
+	int32_t s = p.prior_score_bp;
+	s = fp_score_step(s, 0, p.alpha_bp);     /* the default, o_ < p_ */
+	s = fp_score_step(s, 12000, p.alpha_bp); /* then the payment at t=2 */
+	s = fp_score_step(s, 10000, p.alpha_bp);
+	assert_int_equal(out[CTL_REP_SCORE_BP], s);
+	assert_int_equal(out[CTL_REP_PAYMENTS], 2);
+	assert_int_equal(out[CTL_REP_DEFAULTS], 2);
+	assert_int_equal(out[CTL_REP_OPEN_DEFAULTS], 1);
+	assert_int_equal(out[CTL_REP_OFFERS_ACCEPTED], 4);
+	assert_int_equal(out[CTL_REP_TOTAL_PAID], 2100);
+	assert_int_equal(out[CTL_REP_TOTAL_SUGGESTED], 2000);
+	assert_int_equal(out[CTL_REP_CREDIT_USED], 750);
+
+	/* A reset customer has no history and the prior score. */
+	ctl_recompute_reset(&r);
+	assert_false(ctl_recompute_has_history(&r));
+	ctl_recompute_result(&r, &p, out);
+	assert_int_equal(out[CTL_REP_SCORE_BP], p.prior_score_bp);
+	assert_int_equal(out[CTL_REP_PAYMENTS], 0);
+	ctl_recompute_free(&r);
+	ctl_recompute_free(NULL);
+	assert_string_equal(ctl_recompute_field_name(CTL_REP_CREDIT_USED), "credit_used_minor");
+}
+
+static void test_recompute_long_history(void **state)
+{
+	/* Longer than the replay's chunk: the same as one replay of all. */
+	enum { N = 1000 };
+	static int32_t fairness[N];
+	ctl_recompute r = { 0 };
+	fp_policy p;
+	int64_t out[CTL_REP_FIELD_COUNT];
+	char id[32];
+	fp_policy_defaults(&p);
+	for (int i = 0; i < N; i++)
+		fairness[i] = (i * 7919) % 20001;
+	/* Fed newest first, at times before the epoch (negative). */
+	for (int i = N - 1; i >= 0; i--) {
+		snprintf(id, sizeof(id), "p_%016x", i);
+		assert_int_equal(ctl_recompute_payment(&r, (int64_t)(i - N) * 1000, id, fairness[i],
+						       1, 1),
+				 0);
+	}
+	ctl_recompute_result(&r, &p, out);
+	assert_int_equal(out[CTL_REP_SCORE_BP], fp_score_replay(&p, fairness, N));
+	assert_int_equal(out[CTL_REP_PAYMENTS], N);
+	ctl_recompute_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +1217,25 @@ int main(void)
 		cmocka_unit_test(test_too_many_words),
 		cmocka_unit_test(test_no_error_buffer),
 		cmocka_unit_test(test_unknown_topic_has_no_usage),
+		cmocka_unit_test(test_enum_tables_match_proto),
+		cmocka_unit_test(test_enum_parse_and_name),
+		cmocka_unit_test(test_enum_lists),
+		cmocka_unit_test(test_cycle_commands_are_remote),
+		cmocka_unit_test(test_idempotency_key_only_on_mutating),
+		cmocka_unit_test(test_product_put),
+		cmocka_unit_test(test_product_list),
+		cmocka_unit_test(test_policy_set),
+		cmocka_unit_test(test_policy_set_errors),
+		cmocka_unit_test(test_offer_create),
+		cmocka_unit_test(test_pay),
+		cmocka_unit_test(test_review),
+		cmocka_unit_test(test_reputation_and_verify),
+		cmocka_unit_test(test_events_args),
+		cmocka_unit_test(test_show_offer),
+		cmocka_unit_test(test_show_payment_and_reputation),
+		cmocka_unit_test(test_show_policy_product_events),
+		cmocka_unit_test(test_recompute_orders_cycles),
+		cmocka_unit_test(test_recompute_long_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

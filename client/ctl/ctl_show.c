@@ -1,0 +1,554 @@
+/* The FairPay cycle's messages as fairpayctl prints them (see ctl_show.h).
+ * Depends only on the generated message structs, ctl_out and ctl_enum, so
+ * that the output can be unit-tested without a server. */
+#include "ctl_show.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "ctl_enum.h"
+#include "ctl_out.h"
+
+/* ---------------------------------------------------------------- text */
+
+static void kv(FILE *f, const char *ind, const char *name, const char *value)
+{
+	fputs(ind, f);
+	ctl_out_field(f, name, value != NULL && value[0] != '\0' ? value : "-");
+}
+
+static void kv_i64(FILE *f, const char *ind, const char *name, int64_t v)
+{
+	fprintf(f, "%s%s: %" PRId64 "\n", ind, name, v);
+}
+
+/* Money with its currency: integer minor units, "1000 EUR". */
+static void kv_money(FILE *f, const char *ind, const char *name, int64_t v, const char *currency)
+{
+	fprintf(f, "%s%s: %" PRId64, ind, name, v);
+	if (currency != NULL && currency[0] != '\0') {
+		fputc(' ', f);
+		ctl_out_text(f, currency);
+	}
+	fputc('\n', f);
+}
+
+static void kv_time(FILE *f, const char *ind, const char *name, int64_t unix_ms)
+{
+	char when[CTL_OUT_TIME_LEN];
+	kv(f, ind, name, ctl_out_time(unix_ms, when));
+}
+
+static void kv_enum(FILE *f, const char *ind, const char *name, const ctl_enum *e, int v)
+{
+	char buf[CTL_ENUM_BUF];
+	kv(f, ind, name, ctl_enum_name(e, v, buf));
+}
+
+static void kv_bool(FILE *f, const char *ind, const char *name, bool v)
+{
+	kv(f, ind, name, v ? "yes" : "no");
+}
+
+/* A repeated enum, comma-joined; values arrive as the generated enum types,
+ * which are all int-sized. */
+static void kv_enum_list(FILE *f, const char *ind, const char *name, const ctl_enum *e,
+			 const int *values, size_t n)
+{
+	char buf[CTL_ENUM_BUF];
+	fprintf(f, "%s%s: ", ind, name);
+	if (n == 0)
+		fputc('-', f);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			fputc(',', f);
+		fputs(ctl_enum_name(e, values[i], buf), f);
+	}
+	fputc('\n', f);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* Writes the members of one JSON object, commas included. */
+typedef struct jw {
+	FILE *f;
+	bool more;
+} jw;
+
+static jw jw_begin(FILE *f)
+{
+	fputc('{', f);
+	return (jw){ f, false };
+}
+
+static void jw_end(jw *j)
+{
+	fputc('}', j->f);
+}
+
+static void jw_key(jw *j, const char *name)
+{
+	if (j->more)
+		fputc(',', j->f);
+	j->more = true;
+	fprintf(j->f, "\"%s\":", name);
+}
+
+static void jw_str(jw *j, const char *name, const char *v)
+{
+	jw_key(j, name);
+	ctl_out_json_string(j->f, v != NULL ? v : "");
+}
+
+static void jw_i64(jw *j, const char *name, int64_t v)
+{
+	jw_key(j, name);
+	fprintf(j->f, "%" PRId64, v);
+}
+
+static void jw_u64(jw *j, const char *name, uint64_t v)
+{
+	jw_key(j, name);
+	fprintf(j->f, "%" PRIu64, v);
+}
+
+static void jw_bool(jw *j, const char *name, bool v)
+{
+	jw_key(j, name);
+	fputs(v ? "true" : "false", j->f);
+}
+
+static void jw_enum(jw *j, const char *name, const ctl_enum *e, int v)
+{
+	char buf[CTL_ENUM_BUF];
+	jw_str(j, name, ctl_enum_name(e, v, buf));
+}
+
+static void jw_enum_list(jw *j, const char *name, const ctl_enum *e, const int *values, size_t n)
+{
+	char buf[CTL_ENUM_BUF];
+	jw_key(j, name);
+	fputc('[', j->f);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			fputc(',', j->f);
+		ctl_out_json_string(j->f, ctl_enum_name(e, values[i], buf));
+	}
+	fputc(']', j->f);
+}
+
+/* The generated enums are int-sized (PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE),
+ * so a repeated enum field can be read as ints. */
+#define AS_INTS(p) ((const int *)(const void *)(p))
+_Static_assert(sizeof(Fairpay__V1__OfferReason) == sizeof(int), "enum size");
+_Static_assert(sizeof(Fairpay__V1__PaymentReason) == sizeof(int), "enum size");
+
+/* ---------------------------------------------------------------- products */
+
+static const Fairpay__V1__Product empty_product = FAIRPAY__V1__PRODUCT__INIT;
+
+/* Print a product as text lines. */
+void ctl_show_product(FILE *f, const char *ind, const Fairpay__V1__Product *p)
+{
+	if (p == NULL)
+		p = &empty_product;
+	kv(f, ind, "sku", p->sku);
+	kv(f, ind, "name", p->name);
+	kv(f, ind, "currency", p->currency);
+	kv_money(f, ind, "suggested_price", p->suggested_price_minor, p->currency);
+	kv_money(f, ind, "unit_price", p->unit_price_minor, p->currency);
+	kv_money(f, ind, "list_price", p->list_price_minor, p->currency);
+	kv_money(f, ind, "minimum_price", p->minimum_price_minor, p->currency);
+	/* Unspecified means PROBATION (PROTOCOL.md). */
+	kv_enum(f, ind, "min_tier", &ctl_enum_tier,
+		p->min_tier != 0 ? (int)p->min_tier : FAIRPAY__V1__TIER__TIER_PROBATION);
+	kv_i64(f, ind, "period_days", p->period_days);
+	kv_i64(f, ind, "version", p->version);
+}
+
+/* Print a product as a JSON object. */
+void ctl_show_product_json(FILE *f, const Fairpay__V1__Product *p)
+{
+	if (p == NULL)
+		p = &empty_product;
+	jw j = jw_begin(f);
+	jw_str(&j, "sku", p->sku);
+	jw_str(&j, "name", p->name);
+	jw_str(&j, "currency", p->currency);
+	jw_i64(&j, "suggested_price_minor", p->suggested_price_minor);
+	jw_i64(&j, "unit_price_minor", p->unit_price_minor);
+	jw_i64(&j, "list_price_minor", p->list_price_minor);
+	jw_i64(&j, "minimum_price_minor", p->minimum_price_minor);
+	jw_enum(&j, "min_tier", &ctl_enum_tier,
+		p->min_tier != 0 ? (int)p->min_tier : FAIRPAY__V1__TIER__TIER_PROBATION);
+	jw_i64(&j, "period_days", p->period_days);
+	jw_i64(&j, "version", p->version);
+	jw_end(&j);
+}
+
+/* Print products as a table. */
+int ctl_show_product_table(FILE *f, Fairpay__V1__Product *const *items, size_t n)
+{
+	static const char *const headers[] = { "SKU",	  "NAME",	 "CURRENCY",
+					       "SP",	  "UNIT_PRICE",	 "LIST_PRICE",
+					       "MINIMUM", "MIN_TIER",	 "PERIOD_DAYS",
+					       "VERSION" };
+	ctl_table *t = ctl_table_new(10, headers);
+	int rc = -1;
+	if (t == NULL)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		const Fairpay__V1__Product *p = items[i] != NULL ? items[i] : &empty_product;
+		char sp[24], unit[24], list[24], min[24], period[16], version[24];
+		char tier[CTL_ENUM_BUF];
+		snprintf(sp, sizeof(sp), "%" PRId64, p->suggested_price_minor);
+		snprintf(unit, sizeof(unit), "%" PRId64, p->unit_price_minor);
+		snprintf(list, sizeof(list), "%" PRId64, p->list_price_minor);
+		snprintf(min, sizeof(min), "%" PRId64, p->minimum_price_minor);
+		snprintf(period, sizeof(period), "%" PRId32, p->period_days);
+		snprintf(version, sizeof(version), "%" PRId64, p->version);
+		const char *cells[] = {
+			p->sku, p->name, p->currency, sp, unit, list, min,
+			ctl_enum_name(&ctl_enum_tier,
+				      p->min_tier != 0 ? (int)p->min_tier
+						       : FAIRPAY__V1__TIER__TIER_PROBATION,
+				      tier),
+			period, version
+		};
+		if (ctl_table_add(t, cells) != 0)
+			goto done;
+	}
+	ctl_table_print(t, f);
+	rc = 0;
+done:
+	ctl_table_free(t);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- policies */
+
+typedef enum pf_kind { PF_ENFORCEMENT, PF_I32, PF_I64, PF_REASONS } pf_kind;
+
+/* The Policy fields in proto order. Each optional field is a one-member
+ * oneof: its case (an int-sized enum, NOT_SET = 0) says whether it is set. */
+typedef struct policy_field {
+	const char *name;
+	pf_kind kind;
+	size_t case_off;
+	size_t value_off;
+} policy_field;
+
+#define PF(field, kind)                                                                     \
+	{ #field, kind, offsetof(Fairpay__V1__Policy, opt_##field##_case),                    \
+	  offsetof(Fairpay__V1__Policy, field) }
+
+static const policy_field policy_fields[] = {
+	PF(enforcement, PF_ENFORCEMENT),
+	PF(prior_score_bp, PF_I32),
+	PF(alpha_bp, PF_I32),
+	PF(probation_payments, PF_I32),
+	PF(trusted_score_bp, PF_I32),
+	PF(fair_score_bp, PF_I32),
+	PF(low_score_bp, PF_I32),
+	PF(generous_bp, PF_I32),
+	PF(max_open_defaults, PF_I32),
+	PF(restricted_minimum_bp, PF_I32),
+	PF(probation_credit_minor, PF_I64),
+	PF(standard_credit_minor, PF_I64),
+	PF(trusted_credit_minor, PF_I64),
+	{ "excusing_reasons", PF_REASONS, 0, 0 },
+	PF(excused_floor_bp, PF_I32),
+	PF(late_penalty_bp, PF_I32),
+	PF(offer_ttl_seconds, PF_I64),
+	PF(payment_window_seconds, PF_I64),
+};
+
+_Static_assert(sizeof(Fairpay__V1__Policy__OptAlphaBpCase) == sizeof(int), "case size");
+_Static_assert(sizeof(Fairpay__V1__Enforcement) == sizeof(int32_t), "enum size");
+
+/* Read one optional field: false when unset, else its value in *v. */
+static bool policy_get(const Fairpay__V1__Policy *p, const policy_field *pf, int64_t *v)
+{
+	const char *base = (const char *)p;
+	int c = 0;
+	memcpy(&c, base + pf->case_off, sizeof(c));
+	if (c == 0)
+		return false;
+	if (pf->kind == PF_I64) {
+		memcpy(v, base + pf->value_off, sizeof(*v));
+	} else {
+		int32_t v32 = 0;
+		memcpy(&v32, base + pf->value_off, sizeof(v32));
+		*v = v32;
+	}
+	return true;
+}
+
+static const Fairpay__V1__Policy empty_policy = FAIRPAY__V1__POLICY__INIT;
+
+/* Print a policy as text lines. */
+void ctl_show_policy(FILE *f, const char *ind, const Fairpay__V1__Policy *p)
+{
+	char buf[CTL_ENUM_BUF];
+	if (p == NULL)
+		p = &empty_policy;
+	for (size_t i = 0; i < sizeof(policy_fields) / sizeof(policy_fields[0]); i++) {
+		const policy_field *pf = &policy_fields[i];
+		int64_t v = 0;
+		if (pf->kind == PF_REASONS)
+			kv_enum_list(f, ind, pf->name, &ctl_enum_payment_reason,
+				     AS_INTS(p->excusing_reasons), p->n_excusing_reasons);
+		else if (!policy_get(p, pf, &v))
+			kv(f, ind, pf->name, "-");
+		else if (pf->kind == PF_ENFORCEMENT)
+			kv(f, ind, pf->name, ctl_enum_name(&ctl_enum_enforcement, (int)v, buf));
+		else
+			kv_i64(f, ind, pf->name, v);
+	}
+	kv_i64(f, ind, "version", p->version);
+}
+
+/* Print a policy as a JSON object. */
+void ctl_show_policy_json(FILE *f, const Fairpay__V1__Policy *p)
+{
+	if (p == NULL)
+		p = &empty_policy;
+	jw j = jw_begin(f);
+	for (size_t i = 0; i < sizeof(policy_fields) / sizeof(policy_fields[0]); i++) {
+		const policy_field *pf = &policy_fields[i];
+		int64_t v = 0;
+		if (pf->kind == PF_REASONS)
+			jw_enum_list(&j, pf->name, &ctl_enum_payment_reason,
+				     AS_INTS(p->excusing_reasons), p->n_excusing_reasons);
+		else if (!policy_get(p, pf, &v))
+			continue;
+		else if (pf->kind == PF_ENFORCEMENT)
+			jw_enum(&j, pf->name, &ctl_enum_enforcement, (int)v);
+		else
+			jw_i64(&j, pf->name, v);
+	}
+	jw_i64(&j, "version", p->version);
+	jw_end(&j);
+}
+
+/* ---------------------------------------------------------------- offers */
+
+static const Fairpay__V1__Offer empty_offer = FAIRPAY__V1__OFFER__INIT;
+
+/* Print an offer as text lines. */
+void ctl_show_offer(FILE *f, const char *ind, const Fairpay__V1__Offer *o)
+{
+	if (o == NULL)
+		o = &empty_offer;
+	kv(f, ind, "offer_id", o->offer_id);
+	kv(f, ind, "customer_id", o->customer_id);
+	kv(f, ind, "sku", o->sku);
+	kv_enum(f, ind, "status", &ctl_enum_offer_status, o->status);
+	kv_enum(f, ind, "mode", &ctl_enum_offer_mode, o->mode);
+	kv_money(f, ind, "suggested_price", o->suggested_price_minor, o->currency);
+	kv_money(f, ind, "unit_price", o->unit_price_minor, o->currency);
+	kv_money(f, ind, "minimum_price", o->minimum_price_minor, o->currency);
+	kv_money(f, ind, "set_price", o->set_price_minor, o->currency);
+	kv_enum(f, ind, "tier", &ctl_enum_tier, o->tier);
+	kv_money(f, ind, "credit_limit", o->credit_limit_minor, o->currency);
+	kv_money(f, ind, "credit_used", o->credit_used_minor, o->currency);
+	kv_enum_list(f, ind, "reasons", &ctl_enum_offer_reason, AS_INTS(o->reasons),
+		     o->n_reasons);
+	kv_time(f, ind, "created_at", o->created_at_unix_ms);
+	kv_time(f, ind, "expires_at", o->expires_at_unix_ms);
+	kv_time(f, ind, "pay_by", o->pay_by_unix_ms);
+	kv_i64(f, ind, "period_index", o->period_index);
+	kv(f, ind, "previous_offer_id", o->previous_offer_id);
+}
+
+/* Print an offer as a JSON object. */
+void ctl_show_offer_json(FILE *f, const Fairpay__V1__Offer *o)
+{
+	if (o == NULL)
+		o = &empty_offer;
+	jw j = jw_begin(f);
+	jw_str(&j, "offer_id", o->offer_id);
+	jw_str(&j, "customer_id", o->customer_id);
+	jw_str(&j, "sku", o->sku);
+	jw_enum(&j, "status", &ctl_enum_offer_status, o->status);
+	jw_enum(&j, "mode", &ctl_enum_offer_mode, o->mode);
+	jw_str(&j, "currency", o->currency);
+	jw_i64(&j, "suggested_price_minor", o->suggested_price_minor);
+	jw_i64(&j, "unit_price_minor", o->unit_price_minor);
+	jw_i64(&j, "minimum_price_minor", o->minimum_price_minor);
+	jw_i64(&j, "set_price_minor", o->set_price_minor);
+	jw_enum(&j, "tier", &ctl_enum_tier, o->tier);
+	jw_i64(&j, "credit_limit_minor", o->credit_limit_minor);
+	jw_i64(&j, "credit_used_minor", o->credit_used_minor);
+	jw_enum_list(&j, "reasons", &ctl_enum_offer_reason, AS_INTS(o->reasons), o->n_reasons);
+	jw_i64(&j, "created_at_unix_ms", o->created_at_unix_ms);
+	jw_i64(&j, "expires_at_unix_ms", o->expires_at_unix_ms);
+	jw_i64(&j, "pay_by_unix_ms", o->pay_by_unix_ms);
+	jw_i64(&j, "period_index", o->period_index);
+	jw_str(&j, "previous_offer_id", o->previous_offer_id);
+	jw_end(&j);
+}
+
+/* ---------------------------------------------------------------- payments */
+
+static const Fairpay__V1__Payment empty_payment = FAIRPAY__V1__PAYMENT__INIT;
+
+/* Print a payment as text lines. */
+void ctl_show_payment(FILE *f, const char *ind, const Fairpay__V1__Payment *p)
+{
+	if (p == NULL)
+		p = &empty_payment;
+	kv(f, ind, "payment_id", p->payment_id);
+	kv(f, ind, "offer_id", p->offer_id);
+	kv(f, ind, "customer_id", p->customer_id);
+	kv_money(f, ind, "amount", p->amount_minor, p->currency);
+	kv_money(f, ind, "suggested_price", p->suggested_price_minor, p->currency);
+	kv_i64(f, ind, "usage_units", p->usage_units);
+	kv_i64(f, ind, "fairness_bp", p->fairness_bp);
+	kv_i64(f, ind, "raw_fairness_bp", p->raw_fairness_bp);
+	kv_enum(f, ind, "verdict", &ctl_enum_verdict, p->verdict);
+	kv_enum(f, ind, "review", &ctl_enum_review, p->review);
+	kv_bool(f, ind, "late", p->late);
+	kv_enum_list(f, ind, "reasons", &ctl_enum_payment_reason, AS_INTS(p->reasons),
+		     p->n_reasons);
+	kv(f, ind, "note", p->note);
+	kv_time(f, ind, "created_at", p->created_at_unix_ms);
+}
+
+/* Print a payment as a JSON object. */
+void ctl_show_payment_json(FILE *f, const Fairpay__V1__Payment *p)
+{
+	if (p == NULL)
+		p = &empty_payment;
+	jw j = jw_begin(f);
+	jw_str(&j, "payment_id", p->payment_id);
+	jw_str(&j, "offer_id", p->offer_id);
+	jw_str(&j, "customer_id", p->customer_id);
+	jw_i64(&j, "amount_minor", p->amount_minor);
+	jw_str(&j, "currency", p->currency);
+	jw_i64(&j, "suggested_price_minor", p->suggested_price_minor);
+	jw_i64(&j, "usage_units", p->usage_units);
+	jw_enum_list(&j, "reasons", &ctl_enum_payment_reason, AS_INTS(p->reasons), p->n_reasons);
+	jw_str(&j, "note", p->note);
+	jw_i64(&j, "fairness_bp", p->fairness_bp);
+	jw_i64(&j, "raw_fairness_bp", p->raw_fairness_bp);
+	jw_enum(&j, "verdict", &ctl_enum_verdict, p->verdict);
+	jw_enum(&j, "review", &ctl_enum_review, p->review);
+	jw_bool(&j, "late", p->late);
+	jw_i64(&j, "created_at_unix_ms", p->created_at_unix_ms);
+	jw_end(&j);
+}
+
+/* ---------------------------------------------------------------- reputations */
+
+static const Fairpay__V1__Reputation empty_reputation = FAIRPAY__V1__REPUTATION__INIT;
+
+/* Print a reputation as text lines. */
+void ctl_show_reputation(FILE *f, const char *ind, const Fairpay__V1__Reputation *r)
+{
+	if (r == NULL)
+		r = &empty_reputation;
+	kv(f, ind, "customer_id", r->customer_id);
+	kv_i64(f, ind, "score_bp", r->score_bp);
+	kv_enum(f, ind, "tier", &ctl_enum_tier, r->tier);
+	kv_i64(f, ind, "payments", r->payments);
+	kv_i64(f, ind, "defaults", r->defaults);
+	kv_i64(f, ind, "open_defaults", r->open_defaults);
+	kv_i64(f, ind, "offers_accepted", r->offers_accepted);
+	/* A reputation spans products, so its money has no one currency. */
+	kv_i64(f, ind, "credit_limit_minor", r->credit_limit_minor);
+	kv_i64(f, ind, "credit_used_minor", r->credit_used_minor);
+	kv_i64(f, ind, "total_paid_minor", r->total_paid_minor);
+	kv_i64(f, ind, "total_suggested_minor", r->total_suggested_minor);
+	kv_time(f, ind, "updated_at", r->updated_at_unix_ms);
+	fprintf(f, "%sexplanation:%s\n", ind, r->n_explanation == 0 ? " -" : "");
+	for (size_t i = 0; i < r->n_explanation; i++) {
+		fprintf(f, "%s  ", ind);
+		ctl_out_text(f, r->explanation[i]);
+		fputc('\n', f);
+	}
+}
+
+/* Print a reputation as a JSON object. */
+void ctl_show_reputation_json(FILE *f, const Fairpay__V1__Reputation *r)
+{
+	if (r == NULL)
+		r = &empty_reputation;
+	jw j = jw_begin(f);
+	jw_str(&j, "customer_id", r->customer_id);
+	jw_i64(&j, "score_bp", r->score_bp);
+	jw_enum(&j, "tier", &ctl_enum_tier, r->tier);
+	jw_i64(&j, "payments", r->payments);
+	jw_i64(&j, "defaults", r->defaults);
+	jw_i64(&j, "open_defaults", r->open_defaults);
+	jw_i64(&j, "offers_accepted", r->offers_accepted);
+	jw_i64(&j, "total_paid_minor", r->total_paid_minor);
+	jw_i64(&j, "total_suggested_minor", r->total_suggested_minor);
+	jw_i64(&j, "credit_limit_minor", r->credit_limit_minor);
+	jw_i64(&j, "credit_used_minor", r->credit_used_minor);
+	jw_key(&j, "explanation");
+	fputc('[', f);
+	for (size_t i = 0; i < r->n_explanation; i++) {
+		if (i > 0)
+			fputc(',', f);
+		ctl_out_json_string(f, r->explanation[i]);
+	}
+	fputc(']', f);
+	jw_i64(&j, "updated_at_unix_ms", r->updated_at_unix_ms);
+	jw_end(&j);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static const Fairpay__V1__Event empty_event = FAIRPAY__V1__EVENT__INIT;
+
+static const char *or_dash(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : "-";
+}
+
+/* Print events as a table. */
+int ctl_show_event_table(FILE *f, Fairpay__V1__Event *const *items, size_t n)
+{
+	static const char *const headers[] = { "ID", "AT", "KIND", "OFFER", "PAYMENT", "DETAIL" };
+	ctl_table *t = ctl_table_new(6, headers);
+	int rc = -1;
+	if (t == NULL)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		const Fairpay__V1__Event *e = items[i] != NULL ? items[i] : &empty_event;
+		char id[24], when[CTL_OUT_TIME_LEN], kind[CTL_ENUM_BUF];
+		snprintf(id, sizeof(id), "%" PRIu64, e->id);
+		const char *cells[] = { id,
+					ctl_out_time(e->at_unix_ms, when),
+					ctl_enum_name(&ctl_enum_event_kind, e->kind, kind),
+					or_dash(e->offer_id),
+					or_dash(e->payment_id),
+					or_dash(e->detail) };
+		if (ctl_table_add(t, cells) != 0)
+			goto done;
+	}
+	ctl_table_print(t, f);
+	rc = 0;
+done:
+	ctl_table_free(t);
+	return rc;
+}
+
+/* Print an event as a JSON object. */
+void ctl_show_event_json(FILE *f, const Fairpay__V1__Event *e)
+{
+	if (e == NULL)
+		e = &empty_event;
+	jw j = jw_begin(f);
+	jw_u64(&j, "id", e->id);
+	jw_enum(&j, "kind", &ctl_enum_event_kind, e->kind);
+	jw_str(&j, "customer_id", e->customer_id);
+	jw_str(&j, "offer_id", e->offer_id);
+	jw_str(&j, "payment_id", e->payment_id);
+	jw_str(&j, "detail", e->detail);
+	jw_i64(&j, "at_unix_ms", e->at_unix_ms);
+	jw_end(&j);
+}

@@ -1,0 +1,390 @@
+/* Vendor calls for the catalogue: products and the vendor's policy. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+#include "rpc.h"
+#include "text.h"
+
+#define PERIOD_DAYS_MAX 3660
+#define POLICY_WRITE_TRIES 3
+
+static bool money_ok(int64_t v)
+{
+	return v >= 0 && v <= RPC_MONEY_MAX;
+}
+
+/* ------------------------------------------------------------ products */
+
+static int check_product(rpc_call *call, const Fairpay__V1__Product *p)
+{
+	const char *bad = NULL;
+	const char *why = NULL;
+	if (p == NULL) {
+		bad = "product", why = "product is required";
+	} else if (!text_valid_sku(p->sku)) {
+		bad = "product.sku", why = "sku must be 1 to 64 bytes of A-Z a-z 0-9 . _ -";
+	} else if (!text_valid_name(p->name, RPC_NAME_MAX)) {
+		bad = "product.name", why = "name must be 1 to 200 bytes of UTF-8";
+	} else if (!text_valid_currency(p->currency)) {
+		bad = "product.currency", why = "currency must be three upper-case letters (ISO 4217)";
+	} else if (!money_ok(p->suggested_price_minor)) {
+		bad = "product.suggested_price_minor", why = "must be 0 to 10^15 minor units";
+	} else if (!money_ok(p->unit_price_minor)) {
+		bad = "product.unit_price_minor", why = "must be 0 to 10^15 minor units";
+	} else if (!money_ok(p->list_price_minor)) {
+		bad = "product.list_price_minor", why = "must be 0 to 10^15 minor units";
+	} else if (!money_ok(p->minimum_price_minor)) {
+		bad = "product.minimum_price_minor", why = "must be 0 to 10^15 minor units";
+	} else if (p->min_tier != 0 && conv_enum_name(conv_tier_names, p->min_tier) == NULL) {
+		bad = "product.min_tier", why = "min_tier is not a known Tier";
+	} else if (p->period_days < 0 || p->period_days > PERIOD_DAYS_MAX) {
+		bad = "product.period_days", why = "period_days must be 0 to 3660";
+	}
+	if (bad == NULL)
+		return 0;
+	rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, bad, "%s", why);
+	return -1;
+}
+
+static void put_product_done(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	if (st != DB_OK || PQntuples(res) != 1) {
+		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
+		return;
+	}
+	Fairpay__V1__PutProductResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__put_product_response__init(r);
+	r->product = conv_product(call, res, 0, 0);
+	r->created = strcmp(db_get_str(res, 0, CONV_PRODUCT_NCOLS), "t") == 0;
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_PUT_PRODUCT;
+	call->resp.put_product = r;
+	rpc_ok(call);
+}
+
+void rpc_put_product(rpc_call *call)
+{
+	const Fairpay__V1__Product *p = call->req->put_product->product;
+	if (check_product(call, p) != 0)
+		return;
+	char sp[24], unit[24], list[24], min[24], period[16];
+	snprintf(sp, sizeof(sp), "%lld", (long long)p->suggested_price_minor);
+	snprintf(unit, sizeof(unit), "%lld", (long long)p->unit_price_minor);
+	snprintf(list, sizeof(list), "%lld", (long long)p->list_price_minor);
+	snprintf(min, sizeof(min), "%lld", (long long)p->minimum_price_minor);
+	snprintf(period, sizeof(period), "%d", p->period_days);
+	const char *tier = p->min_tier == 0 ? "PROBATION" : conv_enum_name(conv_tier_names, p->min_tier);
+	const char *params[] = {call->vendor_id, p->sku, p->name, p->currency, sp, unit, list, min,
+				tier, period};
+	/* xmax is 0 only on a row this statement inserted. */
+	rpc_query(call,
+		  "INSERT INTO products AS p (vendor_id, sku, name, currency, suggested_price_minor,"
+		  " unit_price_minor, list_price_minor, minimum_price_minor, min_tier, period_days)"
+		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+		  " ON CONFLICT (vendor_id, sku) DO UPDATE SET name = EXCLUDED.name,"
+		  " currency = EXCLUDED.currency,"
+		  " suggested_price_minor = EXCLUDED.suggested_price_minor,"
+		  " unit_price_minor = EXCLUDED.unit_price_minor,"
+		  " list_price_minor = EXCLUDED.list_price_minor,"
+		  " minimum_price_minor = EXCLUDED.minimum_price_minor,"
+		  " min_tier = EXCLUDED.min_tier, period_days = EXCLUDED.period_days,"
+		  " version = p.version + 1, updated_at = now()"
+		  " RETURNING " CONV_PRODUCT_COLS ", xmax = 0",
+		  10, params, put_product_done);
+}
+
+static void get_product_done(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	if (st != DB_OK) {
+		rpc_fail_db(call, st, res);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		rpc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "sku", "no product %s",
+			 call->req->get_product->sku);
+		return;
+	}
+	Fairpay__V1__GetProductResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__get_product_response__init(r);
+	r->product = conv_product(call, res, 0, 0);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_PRODUCT;
+	call->resp.get_product = r;
+	rpc_ok(call);
+}
+
+void rpc_get_product(rpc_call *call)
+{
+	const char *sku = call->req->get_product->sku;
+	if (!text_valid_sku(sku)) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "sku",
+			 "sku must be 1 to 64 bytes of A-Z a-z 0-9 . _ -");
+		return;
+	}
+	const char *params[] = {call->vendor_id, sku};
+	rpc_query(call, "SELECT " CONV_PRODUCT_COLS " FROM products WHERE vendor_id = $1 AND sku = $2",
+		  2, params, get_product_done);
+}
+
+static void list_products_done(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	if (st != DB_OK) {
+		rpc_fail_db(call, st, res);
+		return;
+	}
+	unsigned limit = rpc_list_limit(call->req->list_products->limit);
+	unsigned rows = (unsigned)PQntuples(res);
+	unsigned n = rows > limit ? limit : rows;
+	Fairpay__V1__ListProductsResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__list_products_response__init(r);
+	r->products = rpc_alloc(call, (n ? n : 1) * sizeof(*r->products));
+	for (unsigned i = 0; i < n; i++)
+		r->products[i] = conv_product(call, res, (int)i, 0);
+	r->n_products = n;
+	/* One row past the page says there is another page. */
+	r->next_page_token = rows > limit ? r->products[n - 1]->sku : "";
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_LIST_PRODUCTS;
+	call->resp.list_products = r;
+	rpc_ok(call);
+}
+
+void rpc_list_products(rpc_call *call)
+{
+	const Fairpay__V1__ListProductsRequest *in = call->req->list_products;
+	if (in->page_token[0] != '\0' && !text_valid_sku(in->page_token)) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "page_token",
+			 "page_token is not one this server returned");
+		return;
+	}
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%u", rpc_list_limit(in->limit) + 1);
+	const char *params[] = {call->vendor_id, in->page_token, limit};
+	rpc_query(call,
+		  "SELECT " CONV_PRODUCT_COLS " FROM products WHERE vendor_id = $1 AND sku > $2"
+		  " ORDER BY sku LIMIT $3",
+		  3, params, list_products_done);
+}
+
+/* ------------------------------------------------------------ policy */
+
+#define POLICY_READ "SELECT " CONV_POLICY_COLS " FROM fp_policy_of($1)"
+
+static void get_policy_done(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	if (st != DB_OK || PQntuples(res) != 1) {
+		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
+		return;
+	}
+	fp_policy p;
+	conv_policy_from_row(res, 0, 0, &p);
+	Fairpay__V1__GetPolicyResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__get_policy_response__init(r);
+	r->policy = conv_policy_to_pb(call, &p);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_POLICY;
+	call->resp.get_policy = r;
+	rpc_ok(call);
+}
+
+void rpc_get_policy(rpc_call *call)
+{
+	const char *params[] = {call->vendor_id};
+	rpc_query(call, POLICY_READ, 1, params, get_policy_done);
+}
+
+typedef struct policy_ctx {
+	fp_policy merged;
+	int tries;
+} policy_ctx;
+
+static void put_policy_read(rpc_call *call);
+
+#define MERGE(field, FIELD)                                                         \
+	do {                                                                        \
+		if (in->opt_##field##_case == FAIRPAY__V1__POLICY__OPT_##FIELD##_##FIELD) \
+			p->field = in->field;                                       \
+	} while (0)
+
+/* Apply the fields set in the request over the stored policy. */
+static int merge_policy(rpc_call *call, const Fairpay__V1__PutPolicyRequest *req, fp_policy *p)
+{
+	const Fairpay__V1__Policy *in = req->policy;
+	if (in->opt_enforcement_case == FAIRPAY__V1__POLICY__OPT_ENFORCEMENT_ENFORCEMENT) {
+		if (conv_enum_name(conv_enforcement_names, in->enforcement) == NULL) {
+			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "policy.enforcement",
+				 "enforcement must be ENFORCE or VOLUNTARY");
+			return -1;
+		}
+		p->enforcement = (fp_enforcement)in->enforcement;
+	}
+	MERGE(prior_score_bp, PRIOR_SCORE_BP);
+	MERGE(alpha_bp, ALPHA_BP);
+	MERGE(probation_payments, PROBATION_PAYMENTS);
+	MERGE(trusted_score_bp, TRUSTED_SCORE_BP);
+	MERGE(fair_score_bp, FAIR_SCORE_BP);
+	MERGE(low_score_bp, LOW_SCORE_BP);
+	MERGE(generous_bp, GENEROUS_BP);
+	MERGE(max_open_defaults, MAX_OPEN_DEFAULTS);
+	MERGE(restricted_minimum_bp, RESTRICTED_MINIMUM_BP);
+	MERGE(probation_credit_minor, PROBATION_CREDIT_MINOR);
+	MERGE(standard_credit_minor, STANDARD_CREDIT_MINOR);
+	MERGE(trusted_credit_minor, TRUSTED_CREDIT_MINOR);
+	MERGE(excused_floor_bp, EXCUSED_FLOOR_BP);
+	MERGE(late_penalty_bp, LATE_PENALTY_BP);
+	MERGE(offer_ttl_seconds, OFFER_TTL_SECONDS);
+	MERGE(payment_window_seconds, PAYMENT_WINDOW_SECONDS);
+	if (req->set_excusing_reasons) {
+		uint32_t mask = 0;
+		for (size_t i = 0; i < in->n_excusing_reasons; i++) {
+			if (!fp_payment_reason_valid((int)in->excusing_reasons[i])) {
+				rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
+					 "policy.excusing_reasons",
+					 "excusing_reasons holds an unknown PaymentReason");
+				return -1;
+			}
+			mask |= FP_REASON_BIT(in->excusing_reasons[i]);
+		}
+		p->excusing_reasons = mask;
+	}
+	const char *field = NULL;
+	if (fp_policy_validate(p, &field) != 0) {
+		char name[64];
+		snprintf(name, sizeof(name), "policy.%s", field ? field : "");
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, name,
+			 "%s is out of range or out of order with the other thresholds",
+			 field ? field : "a field");
+		return -1;
+	}
+	return 0;
+}
+
+static void reasons_text(uint32_t mask, char *out, size_t len)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (int r = 1; conv_payment_reason_names[r] != NULL; r++) {
+		if (!(mask & FP_REASON_BIT(r)))
+			continue;
+		int n = snprintf(out + used, len - used, "%s%s", used ? "," : "",
+				 conv_payment_reason_names[r]);
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+}
+
+static void put_policy_written(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	policy_ctx *ctx = call->ctx;
+	if (st != DB_OK) {
+		rpc_fail_db(call, st, res);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		/* Another writer changed the policy since we read it: merge
+		 * again over its version. */
+		if (++ctx->tries >= POLICY_WRITE_TRIES) {
+			rpc_fail(call, FAIRPAY__V1__CODE__ABORTED, NULL,
+				 "the policy is being changed concurrently; try again");
+			return;
+		}
+		put_policy_read(call);
+		return;
+	}
+	ctx->merged.version = db_get_i64(res, 0, 0);
+	Fairpay__V1__PutPolicyResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__put_policy_response__init(r);
+	r->policy = conv_policy_to_pb(call, &ctx->merged);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_PUT_POLICY;
+	call->resp.put_policy = r;
+	rpc_ok(call);
+}
+
+static void put_policy_loaded(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	policy_ctx *ctx = call->ctx;
+	if (st != DB_OK || PQntuples(res) != 1) {
+		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
+		return;
+	}
+	fp_policy *p = &ctx->merged;
+	conv_policy_from_row(res, 0, 0, p);
+	int64_t read_version = p->version;
+	if (merge_policy(call, call->req->put_policy, p) != 0)
+		return;
+	char v[20][32];
+	char reasons[160];
+	reasons_text(p->excusing_reasons, reasons, sizeof(reasons));
+	snprintf(v[0], 32, "%d", p->prior_score_bp);
+	snprintf(v[1], 32, "%d", p->alpha_bp);
+	snprintf(v[2], 32, "%d", p->probation_payments);
+	snprintf(v[3], 32, "%d", p->trusted_score_bp);
+	snprintf(v[4], 32, "%d", p->fair_score_bp);
+	snprintf(v[5], 32, "%d", p->low_score_bp);
+	snprintf(v[6], 32, "%d", p->generous_bp);
+	snprintf(v[7], 32, "%d", p->max_open_defaults);
+	snprintf(v[8], 32, "%d", p->restricted_minimum_bp);
+	snprintf(v[9], 32, "%lld", (long long)p->probation_credit_minor);
+	snprintf(v[10], 32, "%lld", (long long)p->standard_credit_minor);
+	snprintf(v[11], 32, "%lld", (long long)p->trusted_credit_minor);
+	snprintf(v[12], 32, "%d", p->excused_floor_bp);
+	snprintf(v[13], 32, "%d", p->late_penalty_bp);
+	snprintf(v[14], 32, "%lld", (long long)p->offer_ttl_seconds);
+	snprintf(v[15], 32, "%lld", (long long)p->payment_window_seconds);
+	snprintf(v[16], 32, "%lld", (long long)read_version);
+	const char *params[] = {call->vendor_id, conv_enforcement_names[p->enforcement],
+				v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
+				v[11], reasons, v[12], v[13], v[14], v[15], v[16]};
+	/* Written whole, and only over the version that was read: a
+	 * concurrent PutPolicy makes this one merge again rather than lose
+	 * the other's fields. */
+	rpc_query(call,
+		  "INSERT INTO policies AS p (vendor_id, enforcement, prior_score_bp, alpha_bp,"
+		  " probation_payments, trusted_score_bp, fair_score_bp, low_score_bp, generous_bp,"
+		  " max_open_defaults, restricted_minimum_bp, probation_credit_minor,"
+		  " standard_credit_minor, trusted_credit_minor, excusing_reasons, excused_floor_bp,"
+		  " late_penalty_bp, offer_ttl_seconds, payment_window_seconds, version)"
+		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+		  " string_to_array($15, ',')::text[], $16, $17, $18, $19, $20::bigint + 1)"
+		  " ON CONFLICT (vendor_id) DO UPDATE SET enforcement = EXCLUDED.enforcement,"
+		  " prior_score_bp = EXCLUDED.prior_score_bp, alpha_bp = EXCLUDED.alpha_bp,"
+		  " probation_payments = EXCLUDED.probation_payments,"
+		  " trusted_score_bp = EXCLUDED.trusted_score_bp,"
+		  " fair_score_bp = EXCLUDED.fair_score_bp, low_score_bp = EXCLUDED.low_score_bp,"
+		  " generous_bp = EXCLUDED.generous_bp,"
+		  " max_open_defaults = EXCLUDED.max_open_defaults,"
+		  " restricted_minimum_bp = EXCLUDED.restricted_minimum_bp,"
+		  " probation_credit_minor = EXCLUDED.probation_credit_minor,"
+		  " standard_credit_minor = EXCLUDED.standard_credit_minor,"
+		  " trusted_credit_minor = EXCLUDED.trusted_credit_minor,"
+		  " excusing_reasons = EXCLUDED.excusing_reasons,"
+		  " excused_floor_bp = EXCLUDED.excused_floor_bp,"
+		  " late_penalty_bp = EXCLUDED.late_penalty_bp,"
+		  " offer_ttl_seconds = EXCLUDED.offer_ttl_seconds,"
+		  " payment_window_seconds = EXCLUDED.payment_window_seconds,"
+		  " version = EXCLUDED.version, updated_at = now()"
+		  " WHERE p.version = $20::bigint"
+		  " RETURNING version",
+		  20, params, put_policy_written);
+}
+
+static void put_policy_read(rpc_call *call)
+{
+	const char *params[] = {call->vendor_id};
+	rpc_query(call, POLICY_READ, 1, params, put_policy_loaded);
+}
+
+void rpc_put_policy(rpc_call *call)
+{
+	if (call->req->put_policy->policy == NULL) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "policy", "policy is required");
+		return;
+	}
+	call->ctx = rpc_alloc(call, sizeof(policy_ctx));
+	put_policy_read(call);
+}
