@@ -115,7 +115,7 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ)
 # Integration tests drive the real fairpayd through the client library.
 $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $(BUILD)/libfairpay.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL) -pthread
 
 tests: $(BINS) $(UNIT_BIN) $(ITEST_BIN)
 

@@ -238,6 +238,15 @@ fi
 
 # ------------------------------------------------------------ runs
 
+# tee that outlives a Ctrl-C, so that the figures fairpay-bench prints after
+# draining still reach the screen before the script stops.
+keep_tee() {
+	(
+		trap '' INT
+		exec tee "$1"
+	)
+}
+
 # CPU accounting around each run, from /proc: the machine's busy share and
 # fairpayd's, so that one sees who used the two cores (the rest of the busy
 # time is PostgreSQL and the load generator, which prints its own).
@@ -254,8 +263,9 @@ cpu_report() { # cpu_report MARK_BEFORE MARK_AFTER
 	awk -v n="$(nproc)" -v a="$1" -v b="$2" 'BEGIN {
 		split(a, x, " "); split(b, y, " ");
 		total = y[2] - x[2]; if (total <= 0) exit;
-		printf "cpu: machine %.0f%% busy, fairpayd %.0f%% of one core\n",
-			100 * (y[1] - x[1]) / total, 100 * (y[3] - x[3]) / (total / n) }'
+		printf "cpu: machine %.0f%% busy, ", 100 * (y[1] - x[1]) / total;
+		if (y[3] < x[3]) print "fairpayd gone";
+		else printf "fairpayd %.0f%% of one core\n", 100 * (y[3] - x[3]) / (total / n) }'
 }
 
 bench_args=(--server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key"
@@ -266,7 +276,7 @@ echo
 echo "== 1. FairPay cycles through fairpayd: $conns connections x depth $depth, ${duration} s"
 mark=$(cpu_mark)
 set +e
-"$bench" "${bench_args[@]}" --mix cycles --duration "$duration" | tee "$work/cycles.txt"
+"$bench" "${bench_args[@]}" --mix cycles --duration "$duration" | keep_tee "$work/cycles.txt"
 rc=${PIPESTATUS[0]}
 set -e
 cpu_report "$mark" "$(cpu_mark)" | tee -a "$work/cycles.txt"
@@ -277,7 +287,7 @@ echo
 echo "== 2. GetReputation through fairpayd: $conns connections x depth $depth, ${reads_duration} s"
 mark=$(cpu_mark)
 set +e
-"$bench" "${bench_args[@]}" --mix reads --duration "$reads_duration" | tee "$work/reads.txt"
+"$bench" "${bench_args[@]}" --mix reads --duration "$reads_duration" | keep_tee "$work/reads.txt"
 rc=${PIPESTATUS[0]}
 set -e
 cpu_report "$mark" "$(cpu_mark)" | tee -a "$work/reads.txt"

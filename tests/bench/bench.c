@@ -138,12 +138,12 @@ typedef struct bench_thread {
 	char setup_err[BENCH_MSG_MAX + 64];
 } bench_thread;
 
+/* The signal that asked to stop (SIGINT or SIGTERM), or 0. */
 static volatile sig_atomic_t bench_stopping;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	bench_stopping = 1;
+	bench_stopping = sig;
 }
 
 static int64_t now_ns(void)
@@ -444,13 +444,13 @@ static int thread_setup(bench_thread *t)
 	return 0;
 }
 
-/* Note a broken connection: whatever was in flight on it is lost. */
-static void thread_broken(bench_thread *t, const char *what)
+/* Note a connection that cannot go on (msg says why): whatever was in flight
+ * on it is lost, and the cycles those requests were in stay unfinished. */
+static void thread_broken(bench_thread *t, const char *msg)
 {
 	bench_stats *st = t->stats;
 	st->conn_errors++;
-	snprintf(st->conn_msg, sizeof(st->conn_msg), "connection %d, %s: %s", t->index, what,
-		 fp_client_error_message(t->client));
+	snprintf(st->conn_msg, sizeof(st->conn_msg), "connection %d: %s", t->index, msg);
 	st->lost += (uint64_t)t->inflight;
 	for (int i = 0; i < t->opts->depth; i++) {
 		if (t->slots[i].busy &&
@@ -461,6 +461,13 @@ static void thread_broken(bench_thread *t, const char *what)
 	t->inflight = 0;
 }
 
+static void thread_io_failed(bench_thread *t, const char *what)
+{
+	char msg[BENCH_MSG_MAX];
+	snprintf(msg, sizeof(msg), "%s: %s", what, fp_client_error_message(t->client));
+	thread_broken(t, msg);
+}
+
 static void thread_run(bench_thread *t)
 {
 	const int64_t deadline = t->shared->deadline_ns;
@@ -469,14 +476,14 @@ static void thread_run(bench_thread *t)
 	for (int i = 0; i < t->opts->depth; i++) {
 		t->slots[i].kind = t->opts->mix == MIX_CYCLES ? K_CREATE : K_REPUTATION;
 		if (slot_send(t, i) != 0) {
-			thread_broken(t, "send");
+			thread_io_failed(t, "send");
 			return;
 		}
 	}
 	while (t->inflight > 0) {
 		Fairpay__V1__Response *r = NULL;
 		if (fp_client_recv(t->client, &r) != 0) {
-			thread_broken(t, "read");
+			thread_io_failed(t, "read");
 			return;
 		}
 		int64_t at = now_ns();
@@ -485,13 +492,11 @@ static void thread_run(bench_thread *t)
 		if (r->id == 0 || i >= t->opts->depth || !t->slots[i].busy ||
 		    t->slots[i].id != r->id) {
 			/* id 0: the server reports a protocol error and closes. */
-			const char *msg = r->status != NULL ? r->status->message : "";
-			snprintf(t->stats->conn_msg, sizeof(t->stats->conn_msg),
-				 "connection %d: reply to id %" PRIu64 " that is not in flight: %s",
-				 t->index, r->id, msg);
-			t->stats->conn_errors++;
-			t->stats->lost += (uint64_t)t->inflight;
+			char msg[BENCH_MSG_MAX];
+			snprintf(msg, sizeof(msg), "reply to id %" PRIu64 " not in flight: %s",
+				 r->id, r->status != NULL ? r->status->message : "");
 			fp_response_free(r);
+			thread_broken(t, msg);
 			return;
 		}
 		bench_slot *s = &t->slots[i];
@@ -506,7 +511,7 @@ static void thread_run(bench_thread *t)
 			continue;
 		}
 		if (slot_send(t, i) != 0) {
-			thread_broken(t, "send");
+			thread_io_failed(t, "send");
 			return;
 		}
 	}
@@ -841,11 +846,13 @@ int main(int argc, char **argv)
 
 	/* Workers never take SIGINT/SIGTERM: main does, and tells them by a flag
 	 * so that they stop sending and drain instead of dying mid-read. */
-	struct sigaction sa = { 0 };
+	struct sigaction sa = { 0 }, was = { 0 };
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
+	/* A background job started with SIGINT ignored keeps ignoring it. */
+	if (sigaction(SIGINT, NULL, &was) == 0 && was.sa_handler != SIG_IGN)
+		sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
@@ -908,5 +915,11 @@ done:
 	}
 	free(threads);
 	free(total);
+	/* Stopped by a signal: the figures are out, now die of it, so that a
+	 * calling shell sees the interrupt and stops too instead of going on. */
+	if (bench_stopping != 0) {
+		signal(bench_stopping, SIG_DFL);
+		raise(bench_stopping);
+	}
 	return rc;
 }

@@ -1249,8 +1249,8 @@ void h_assert_field(const char *want)
 			 h_last_message());
 }
 
-fp_client *h_vendor_client(const h_server *s, fp_client *admin, const char *name,
-			   char **vendor_id, char **api_key)
+fp_client *h_vendor_client(const h_server *s, fp_client *admin, const char *name, char **vendor_id,
+			   char **api_key)
 {
 	char *key = NULL;
 	int code = h_create_vendor(admin, name, vendor_id, &key, NULL);

@@ -233,9 +233,9 @@ void h_free_port(char *port, size_t len);
 #define H_ENFORCEMENT(x) FAIRPAY__V1__ENFORCEMENT__ENFORCEMENT_##x
 
 /* Set an optional Policy field: H_POLICY_SET(&pol, alpha_bp, ALPHA_BP, 5000). */
-#define H_POLICY_SET(pol, field, FIELD, value)                                     \
-	do {                                                                       \
-		(pol)->field = (value);                                            \
+#define H_POLICY_SET(pol, field, FIELD, value)                                          \
+	do {                                                                            \
+		(pol)->field = (value);                                                 \
 		(pol)->opt_##field##_case = FAIRPAY__V1__POLICY__OPT_##FIELD##_##FIELD; \
 	} while (0)
 
@@ -249,8 +249,8 @@ void h_assert_field(const char *want);
 /* Create a vendor through the ADMIN client and return a client connected to
  * s and authenticated with the new vendor's key; *vendor_id and *api_key
  * (when not NULL) receive malloc'ed copies. */
-fp_client *h_vendor_client(const h_server *s, fp_client *admin, const char *name,
-			   char **vendor_id, char **api_key);
+fp_client *h_vendor_client(const h_server *s, fp_client *admin, const char *name, char **vendor_id,
+			   char **api_key);
 
 /* Make vendor call cc with msg (the call's request message), under the
  * idempotency key (NULL: none). Returns the status code; an OK reply must
@@ -295,8 +295,7 @@ char *h_offer(fp_client *c, const char *customer, const char *sku);
 void h_accept(fp_client *c, const char *offer_id);
 /* CreateOffer, AcceptOffer and SubmitPayment of amount; returns the
  * SubmitPayment reply (free with fp_response_free). */
-Fairpay__V1__Response *h_cycle(fp_client *c, const char *customer, const char *sku,
-			       int64_t amount);
+Fairpay__V1__Response *h_cycle(fp_client *c, const char *customer, const char *sku, int64_t amount);
 /* GetReputation; returns the reply (its get_reputation->reputation). */
 Fairpay__V1__Response *h_reputation(fp_client *c, const char *customer);
 

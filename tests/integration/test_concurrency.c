@@ -115,8 +115,8 @@ static void *run_cycles(void *arg)
 		for (int i = 0; ok && i < n; i++) {
 			Fairpay__V1__Offer *o = resp[i]->create_offer->offer;
 			if (o->mode != H_MODE(FAIRPAY)) {
-				snprintf(w->err, sizeof(w->err), "offer %s has mode %d", o->offer_id,
-					 (int)o->mode);
+				snprintf(w->err, sizeof(w->err), "offer %s has mode %d",
+					 o->offer_id, (int)o->mode);
 				ok = false;
 			}
 			snprintf(ids[i], sizeof(ids[i]), "%s", o->offer_id);
@@ -142,7 +142,8 @@ static void *run_cycles(void *arg)
 		for (int i = 0; i < n; i++) {
 			fairpay__v1__submit_payment_request__init(&sp[i]);
 			sp[i].offer_id = ids[i];
-			sp[i].amount_case = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR;
+			sp[i].amount_case =
+				FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR;
 			sp[i].amount_minor = amount_of(w->first + done + i);
 			fairpay__v1__request__init(&req[i]);
 			req[i].call_case = FAIRPAY__V1__REQUEST__CALL_SUBMIT_PAYMENT;
@@ -176,7 +177,7 @@ static void *run_racer(void *arg)
 	pthread_barrier_wait(r->go);
 	int rc = fp_client_call(r->c, &r->req, &resp);
 	r->code = resp != NULL && resp->status != NULL ? (int)resp->status->code
-			: (rc == 0 ? H_OK : H_NO_REPLY);
+						       : (rc == 0 ? H_OK : H_NO_REPLY);
 	snprintf(r->field, sizeof(r->field), "%s",
 		 resp != NULL && resp->status != NULL ? resp->status->field : "");
 	fp_response_free(resp);
@@ -308,9 +309,10 @@ static void test_one_customer_two_servers(void **state)
 		fail_msg("score %d after %d concurrent cycles, replay in time order gives %d",
 			 rep->score_bp, CYCLES, want);
 	/* And the row itself agrees. */
-	char *sql = h_fmt("SELECT score_bp FROM reputations WHERE vendor_id = '%s' AND customer_id = "
-			  "'crowd'",
-			  vid);
+	char *sql =
+		h_fmt("SELECT score_bp FROM reputations WHERE vendor_id = '%s' AND customer_id = "
+		      "'crowd'",
+		      vid);
 	assert_int_equal(h_sql_int(T.db, sql), want);
 	free(sql);
 	sql = h_fmt("SELECT count(*) FROM events WHERE vendor_id = '%s' AND customer_id = 'crowd' "
@@ -416,9 +418,10 @@ static void test_payment_never_twice(void **state)
 		if (ok != 1 || refused != 1)
 			fail_msg("round %d: the two payments answered %s and %s", round,
 				 h_code_name(r[0].code), h_code_name(r[1].code));
-		char *sql = h_fmt("SELECT count(*) FROM payments WHERE vendor_id = '%s' AND offer_id "
-				  "= '%s'",
-				  vid, id);
+		char *sql =
+			h_fmt("SELECT count(*) FROM payments WHERE vendor_id = '%s' AND offer_id "
+			      "= '%s'",
+			      vid, id);
 		assert_int_equal(h_sql_int(T.db, sql), 1);
 		free(sql);
 		free(id);
@@ -428,7 +431,8 @@ static void test_payment_never_twice(void **state)
 	assert_int_equal(rep->get_reputation->reputation->credit_used_minor, 0);
 	/* Ten payments at SP: 8000 -> 8600 -> 9020 -> ... (replayed). */
 	int32_t f[10] = { 10000, 10000, 10000, 10000, 10000, 10000, 10000, 10000, 10000, 10000 };
-	assert_int_equal(rep->get_reputation->reputation->score_bp, h_score_replay(8000, 3000, f, 10));
+	assert_int_equal(rep->get_reputation->reputation->score_bp,
+			 h_score_replay(8000, 3000, f, 10));
 	fp_response_free(rep);
 	fp_client_free(pair[0]);
 	fp_client_free(pair[1]);

@@ -129,34 +129,48 @@ static resp_t *cycle_diff(fp_client *c, const char *customer, const char *sku, i
 	return r;
 }
 
-static void assert_payment(const Fairpay__V1__Payment *p, int64_t amount, int64_t sp,
-			   int32_t raw, int32_t fairness, int verdict, int review, bool late)
+/* Fail at the caller's line, naming the field and both values in decimal. */
+#define CHECK(line, what, got, want)                                                         \
+	do {                                                                                 \
+		long long got_ = (long long)(got), want_ = (long long)(want);                \
+		if (got_ != want_)                                                           \
+			fail_msg("line %d: %s is %lld, want %lld", line, what, got_, want_); \
+	} while (0)
+
+static void check_payment(int line, const Fairpay__V1__Payment *p, int64_t amount, int64_t sp,
+			  int32_t raw, int32_t fairness, int verdict, int review, bool late)
 {
-	assert_int_equal(p->amount_minor, amount);
-	assert_int_equal(p->suggested_price_minor, sp);
-	assert_int_equal(p->raw_fairness_bp, raw);
-	assert_int_equal(p->fairness_bp, fairness);
-	assert_int_equal(p->verdict, verdict);
-	assert_int_equal(p->review, review);
-	assert_int_equal(p->late, late);
+	CHECK(line, "payment amount_minor", p->amount_minor, amount);
+	CHECK(line, "payment suggested_price_minor", p->suggested_price_minor, sp);
+	CHECK(line, "payment raw_fairness_bp", p->raw_fairness_bp, raw);
+	CHECK(line, "payment fairness_bp", p->fairness_bp, fairness);
+	CHECK(line, "payment verdict", p->verdict, verdict);
+	CHECK(line, "payment review", p->review, review);
+	CHECK(line, "payment late", p->late, late);
 }
+
+#define assert_payment(...) check_payment(__LINE__, __VA_ARGS__)
 
 /* The score, tier and payments of a reputation. */
-static void assert_standing(const Fairpay__V1__Reputation *r, int32_t score, int tier,
-			    int32_t payments)
+static void check_standing(int line, const Fairpay__V1__Reputation *r, int32_t score, int tier,
+			   int32_t payments)
 {
-	assert_int_equal(r->score_bp, score);
-	assert_int_equal(r->tier, tier);
-	assert_int_equal(r->payments, payments);
+	CHECK(line, "score_bp", r->score_bp, score);
+	CHECK(line, "tier", r->tier, tier);
+	CHECK(line, "payments", r->payments, payments);
 }
 
-static void assert_rep_score(fp_client *c, const char *customer, int32_t score, int tier,
-			     int32_t payments)
+#define assert_standing(...) check_standing(__LINE__, __VA_ARGS__)
+
+static void check_rep_score(int line, fp_client *c, const char *customer, int32_t score, int tier,
+			    int32_t payments)
 {
 	resp_t *r = h_reputation(c, customer);
-	assert_standing(r->get_reputation->reputation, score, tier, payments);
+	check_standing(line, r->get_reputation->reputation, score, tier, payments);
 	fp_response_free(r);
 }
+
+#define assert_rep_score(...) check_rep_score(__LINE__, __VA_ARGS__)
 
 static long long count(const char *fmt, const char *a, const char *b)
 {
@@ -258,9 +272,10 @@ static void test_products(void **state)
 	assert_int_equal(got->min_tier, H_TIER(PROBATION));
 	assert_int_equal(got->version, 2);
 	fp_response_free(r);
-	assert_int_equal(count("SELECT count(*) FROM products WHERE vendor_id = '%s' AND sku = '%s'",
-			       vid, "tea-1.green_L"),
-			 1);
+	assert_int_equal(
+		count("SELECT count(*) FROM products WHERE vendor_id = '%s' AND sku = '%s'", vid,
+		      "tea-1.green_L"),
+		1);
 
 	h_assert_code(h_get_product(c, "no-such-sku", NULL), H_NOT_FOUND);
 	h_assert_field("sku");
@@ -364,7 +379,8 @@ static void assert_default_policy(const Fairpay__V1__Policy *p)
 	assert_int_equal(p->opt_fair_score_bp_case,
 			 FAIRPAY__V1__POLICY__OPT_FAIR_SCORE_BP_FAIR_SCORE_BP);
 	assert_int_equal(p->fair_score_bp, 8000);
-	assert_int_equal(p->opt_low_score_bp_case, FAIRPAY__V1__POLICY__OPT_LOW_SCORE_BP_LOW_SCORE_BP);
+	assert_int_equal(p->opt_low_score_bp_case,
+			 FAIRPAY__V1__POLICY__OPT_LOW_SCORE_BP_LOW_SCORE_BP);
 	assert_int_equal(p->low_score_bp, 5000);
 	assert_int_equal(p->opt_generous_bp_case, FAIRPAY__V1__POLICY__OPT_GENEROUS_BP_GENEROUS_BP);
 	assert_int_equal(p->generous_bp, 11000);
@@ -400,7 +416,8 @@ static void assert_default_policy(const Fairpay__V1__Policy *p)
 	unsigned mask = 0;
 	for (size_t i = 0; i < p->n_excusing_reasons; i++)
 		mask |= 1u << (unsigned)p->excusing_reasons[i];
-	assert_int_equal(mask, (1u << H_PREASON(DID_NOT_USE)) | (1u << H_PREASON(TECHNICAL_PROBLEM)) |
+	assert_int_equal(mask, (1u << H_PREASON(DID_NOT_USE)) |
+				       (1u << H_PREASON(TECHNICAL_PROBLEM)) |
 				       (1u << H_PREASON(NOT_AS_DESCRIBED)));
 }
 
@@ -414,7 +431,8 @@ static void test_policy_defaults(void **state)
 	assert_int_equal(r->get_policy->policy->version, 0);
 	fp_response_free(r);
 	/* Reading the defaults stores nothing. */
-	assert_int_equal(count("SELECT count(*) FROM policies WHERE vendor_id = '%s'%s", vid, ""), 0);
+	assert_int_equal(count("SELECT count(*) FROM policies WHERE vendor_id = '%s'%s", vid, ""),
+			 0);
 	fp_client_free(c);
 	free(vid);
 }
@@ -517,13 +535,13 @@ static void test_policy_out_of_range(void **state)
 	static Fairpay__V1__PaymentReason unknown_reason[] = { (Fairpay__V1__PaymentReason)99 };
 	bad_policy bad[24];
 	size_t n = 0;
-#define BAD(name, NAME, value)                                         \
-	do {                                                           \
-		bad[n].field = "policy." #name;                         \
-		bad[n].set_reasons = false;                             \
-		fairpay__v1__policy__init(&bad[n].p);                   \
-		H_POLICY_SET(&bad[n].p, name, NAME, value);             \
-		n++;                                                    \
+#define BAD(name, NAME, value)                              \
+	do {                                                \
+		bad[n].field = "policy." #name;             \
+		bad[n].set_reasons = false;                 \
+		fairpay__v1__policy__init(&bad[n].p);       \
+		H_POLICY_SET(&bad[n].p, name, NAME, value); \
+		n++;                                        \
 	} while (0)
 	BAD(alpha_bp, ALPHA_BP, 0);
 	BAD(alpha_bp, ALPHA_BP, 10001);
@@ -570,8 +588,8 @@ static void test_policy_out_of_range(void **state)
 		h_assert_code(h_get_policy(c, &before), H_OK);
 		size_t blen = 0;
 		char *bbytes = policy_bytes(before->get_policy->policy, &blen);
-		long long rows = count("SELECT count(*) FROM policies WHERE vendor_id = '%s'%s",
-				       vid, "");
+		long long rows =
+			count("SELECT count(*) FROM policies WHERE vendor_id = '%s'%s", vid, "");
 		assert_int_equal(rows, round);
 		for (size_t i = 0; i < n; i++) {
 			int code = h_put_policy(c, &bad[i].p, bad[i].set_reasons, NULL);
@@ -586,9 +604,9 @@ static void test_policy_out_of_range(void **state)
 		char *abytes = policy_bytes(after->get_policy->policy, &alen);
 		assert_int_equal(alen, blen);
 		assert_memory_equal(abytes, bbytes, alen);
-		assert_int_equal(count("SELECT count(*) FROM policies WHERE vendor_id = '%s'%s",
-				       vid, ""),
-				 rows);
+		assert_int_equal(
+			count("SELECT count(*) FROM policies WHERE vendor_id = '%s'%s", vid, ""),
+			rows);
 		if (round == 1) {
 			assert_int_equal(after->get_policy->policy->version, 1);
 			assert_int_equal(after->get_policy->policy->late_penalty_bp, 1500);
@@ -794,12 +812,18 @@ static void test_first_cycle(void **state)
 		const char *offer;
 		const char *payment;
 	} want[] = {
-		{ H_EVENT(OFFER_CREATED), o1, NULL },	{ H_EVENT(OFFER_ACCEPTED), o1, NULL },
-		{ H_EVENT(OFFER_CREATED), o2, NULL },	{ H_EVENT(PAYMENT_RECEIVED), o1, p1 },
-		{ H_EVENT(REPUTATION_CHANGED), NULL, NULL }, { H_EVENT(PAYMENT_RECEIVED), o2, NULL },
-		{ H_EVENT(REPUTATION_CHANGED), NULL, NULL }, { H_EVENT(OFFER_CREATED), o3, NULL },
-		{ H_EVENT(OFFER_ACCEPTED), o3, NULL },	{ H_EVENT(PAYMENT_RECEIVED), o3, p3 },
-		{ H_EVENT(REPUTATION_CHANGED), NULL, NULL }, { H_EVENT(OFFER_CREATED), o4, NULL },
+		{ H_EVENT(OFFER_CREATED), o1, NULL },
+		{ H_EVENT(OFFER_ACCEPTED), o1, NULL },
+		{ H_EVENT(OFFER_CREATED), o2, NULL },
+		{ H_EVENT(PAYMENT_RECEIVED), o1, p1 },
+		{ H_EVENT(REPUTATION_CHANGED), NULL, NULL },
+		{ H_EVENT(PAYMENT_RECEIVED), o2, NULL },
+		{ H_EVENT(REPUTATION_CHANGED), NULL, NULL },
+		{ H_EVENT(OFFER_CREATED), o3, NULL },
+		{ H_EVENT(OFFER_ACCEPTED), o3, NULL },
+		{ H_EVENT(PAYMENT_RECEIVED), o3, p3 },
+		{ H_EVENT(REPUTATION_CHANGED), NULL, NULL },
+		{ H_EVENT(OFFER_CREATED), o4, NULL },
 		{ H_EVENT(OFFER_DECLINED), o4, NULL },
 	};
 	size_t n_want = sizeof(want) / sizeof(want[0]);
@@ -808,8 +832,9 @@ static void test_first_cycle(void **state)
 	if (ev->n_events != n_want) {
 		for (size_t i = 0; i < ev->n_events; i++)
 			print_message("event %llu kind %d offer %s detail %s\n",
-				      (unsigned long long)ev->events[i]->id, (int)ev->events[i]->kind,
-				      ev->events[i]->offer_id, ev->events[i]->detail);
+				      (unsigned long long)ev->events[i]->id,
+				      (int)ev->events[i]->kind, ev->events[i]->offer_id,
+				      ev->events[i]->detail);
 		fail_msg("%zu events for alice, want %zu", ev->n_events, n_want);
 	}
 	assert_int_equal(ev->next_after_id, 0);
@@ -1102,8 +1127,9 @@ static char *excused_history(fp_client *c, const char *customer)
 	assert_string_equal(p->note, "never opened it");
 	/* A reason given twice counts once. */
 	assert_int_equal(p->n_reasons, 2);
-	assert_true((p->reasons[0] == H_PREASON(DID_NOT_USE) && p->reasons[1] == H_PREASON(OTHER)) ||
-		    (p->reasons[1] == H_PREASON(DID_NOT_USE) && p->reasons[0] == H_PREASON(OTHER)));
+	assert_true(
+		(p->reasons[0] == H_PREASON(DID_NOT_USE) && p->reasons[1] == H_PREASON(OTHER)) ||
+		(p->reasons[1] == H_PREASON(DID_NOT_USE) && p->reasons[0] == H_PREASON(OTHER)));
 	assert_standing(r->submit_payment->reputation, 8420, H_TIER(PROBATION), 2);
 	char *pid = strdup(p->payment_id);
 	fp_response_free(r);
@@ -1344,8 +1370,8 @@ static void test_overrides(void **state)
 	ids[1] = override_offer(c, "jack", "basic", overrides(-1, 500, -1), H_MODE(FAIRPAY), 500, 0,
 				0, 2, P, V, 0);
 	/* A minimum without a mode: the mode follows it. */
-	ids[2] = override_offer(c, "jack", "basic", overrides(-1, -1, 300),
-				H_MODE(FAIRPAY_MINIMUM), 1000, 300, 0, 2, P, V, 0);
+	ids[2] = override_offer(c, "jack", "basic", overrides(-1, -1, 300), H_MODE(FAIRPAY_MINIMUM),
+				1000, 300, 0, 2, P, V, 0);
 	ids[3] = override_offer(c, "jack", "basic", overrides(H_MODE(FAIRPAY_MINIMUM), -1, 250),
 				H_MODE(FAIRPAY_MINIMUM), 1000, 250, 0, 2, P, V, 0);
 	/* Minimum 0 lifts the product minimum: FAIRPAY; the policy's reason stays. */
@@ -1356,7 +1382,7 @@ static void test_overrides(void **state)
 	 * 2000 in use. */
 	h_accept(c, ids[1]);
 	ids[5] = h_offer(c, "jack", "big"); /* 500 + 1500 <= 2000: FAIRPAY */
-	h_accept(c, ids[5]);                 /* credit in use: 2000 */
+	h_accept(c, ids[5]);                /* credit in use: 2000 */
 
 	/* Over the credit: SET_PRICE; a minimum override cannot lift that. */
 	ids[6] = override_offer(c, "jack", "basic", overrides(-1, -1, 300), H_MODE(SET_PRICE), 1000,

@@ -151,10 +151,10 @@ static int teardown(void **state)
 static void test_customer_id(void **state)
 {
 	char *c129 = repeat('c', 129);
-	const char *bad[] = { "", c129, "bad \xff\xfe utf8", "\xc0\xaf", "\xed\xa0\x80",
-			      "cut \xe2\x82" };
-	const char *what[] = { "empty", "129 bytes", "0xFF 0xFE", "overlong", "surrogate",
-			       "truncated" };
+	const char *bad[] = { "",         c129,           "bad \xff\xfe utf8",
+			      "\xc0\xaf", "\xed\xa0\x80", "cut \xe2\x82" };
+	const char *what[] = { "empty",    "129 bytes", "0xFF 0xFE",
+			       "overlong", "surrogate", "truncated" };
 	snapshot s = snap();
 	for (size_t i = 0; i < N(bad); i++) {
 		char name[64];
@@ -236,17 +236,17 @@ static void test_product_fields(void **state)
 		Fairpay__V1__Product p;
 	} bad[32];
 	size_t n = 0;
-#define BAD(f, stmt)                                            \
-	do {                                                    \
-		Fairpay__V1__Product *p = &bad[n].p;            \
-		fairpay__v1__product__init(p);                  \
+#define BAD(f, stmt)                                               \
+	do {                                                       \
+		Fairpay__V1__Product *p = &bad[n].p;               \
+		fairpay__v1__product__init(p);                     \
 		p->sku = "basic"; /* exists: must stay as it is */ \
-		p->name = "Renamed";                            \
-		p->currency = "USD";                            \
-		p->suggested_price_minor = 2000;                \
-		p->list_price_minor = 2400;                     \
-		stmt;                                           \
-		bad[n++].field = "product." f;                  \
+		p->name = "Renamed";                               \
+		p->currency = "USD";                               \
+		p->suggested_price_minor = 2000;                   \
+		p->list_price_minor = 2400;                        \
+		stmt;                                              \
+		bad[n++].field = "product." f;                     \
 	} while (0)
 	BAD("currency", p->currency = "usd");
 	BAD("currency", p->currency = "US");
@@ -427,15 +427,15 @@ static void test_payment_fields(void **state)
 		Fairpay__V1__SubmitPaymentRequest m;
 	} bad[16];
 	size_t n = 0;
-#define BAD(f, stmt)                                                                \
-	do {                                                                        \
-		Fairpay__V1__SubmitPaymentRequest *m = &bad[n].m;                   \
-		fairpay__v1__submit_payment_request__init(m);                       \
-		m->offer_id = id;                                                   \
+#define BAD(f, stmt)                                                                       \
+	do {                                                                               \
+		Fairpay__V1__SubmitPaymentRequest *m = &bad[n].m;                          \
+		fairpay__v1__submit_payment_request__init(m);                              \
+		m->offer_id = id;                                                          \
 		m->amount_case = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR; \
-		m->amount_minor = 1000;                                             \
-		stmt;                                                               \
-		bad[n++].field = f;                                                 \
+		m->amount_minor = 1000;                                                    \
+		stmt;                                                                      \
+		bad[n++].field = f;                                                        \
 	} while (0)
 	BAD("amount_minor", m->amount_minor = -1);
 	BAD("amount_minor", m->amount_minor = 1000000000000001LL);
@@ -556,8 +556,12 @@ static void test_other_vendor_ids(void **state)
 	h_accept(T.a, acc_id);
 	const offer_call calls[] = { h_get_offer, h_accept_offer, h_decline_offer, pay_1000 };
 	const char *names[] = { "GetOffer", "AcceptOffer", "DeclineOffer", "SubmitPayment" };
-	const char *malformed[] = { "bogus", "o_0123", "o_0123456789ABCDEF", "o_0123456789abcdefg",
-				    "p_0123456789abcdef", "o_0123456789abcde\xff" };
+	const char *malformed[] = { "bogus",
+				    "o_0123",
+				    "o_0123456789ABCDEF",
+				    "o_0123456789abcdefg",
+				    "p_0123456789abcdef",
+				    "o_0123456789abcde\xff" };
 
 	snapshot s = snap();
 	for (size_t i = 0; i < N(calls); i++) {

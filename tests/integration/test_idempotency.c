@@ -143,9 +143,9 @@ static void test_replay_create_offer(void **state)
 			  "idempotency_key");
 	Fairpay__V1__AcceptOfferRequest acc = FAIRPAY__V1__ACCEPT_OFFER_REQUEST__INIT;
 	acc.offer_id = r1->create_offer->offer->offer_id;
-	expect_field_code(h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_ACCEPT_OFFER, &acc,
-				  "key-create-1", NULL),
-			  H_PRECONDITION, "idempotency_key");
+	expect_field_code(
+		h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_ACCEPT_OFFER, &acc, "key-create-1", NULL),
+		H_PRECONDITION, "idempotency_key");
 	assert_int_equal(offers_of(T.a_id), offers + 1);
 	assert_true(h_wait_offer_status(T.a, acc.offer_id, H_STATUS(OPEN), 0));
 
@@ -252,13 +252,15 @@ static void test_replay_review_and_policy(void **state)
 	rv.payment_id = pid;
 	rv.accept_reasons = true;
 	/* Accepted: fairness 10000; [10000]: 8600. */
-	h_assert_code(h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_REVIEW_PAYMENT, &rv, "key-review", &r),
-		      H_OK);
+	h_assert_code(
+		h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_REVIEW_PAYMENT, &rv, "key-review", &r),
+		H_OK);
 	assert_false(r->replayed);
 	assert_int_equal(r->review_payment->reputation->score_bp, 8600);
 	fp_response_free(r);
-	h_assert_code(h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_REVIEW_PAYMENT, &rv, "key-review", &r),
-		      H_OK);
+	h_assert_code(
+		h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_REVIEW_PAYMENT, &rv, "key-review", &r),
+		H_OK);
 	assert_true(r->replayed);
 	assert_int_equal(r->review_payment->payment->review, H_REVIEW(ACCEPTED));
 	fp_response_free(r);
@@ -355,9 +357,9 @@ static void test_in_flight_record(void **state)
 	free(h_sql(T.db, sql));
 	free(sql);
 	long long offers = offers_of(T.a_id);
-	expect_field_code(h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m, "key-in-flight",
-				  NULL),
-			  H_ABORTED, "idempotency_key");
+	expect_field_code(
+		h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m, "key-in-flight", NULL),
+		H_ABORTED, "idempotency_key");
 	assert_int_equal(offers_of(T.a_id), offers);
 	assert_int_equal(count_sql("SELECT count(*) FROM idempotency WHERE vendor_id = '%s' AND "
 				   "key = '%s' AND state = 'IN_FLIGHT'",
@@ -370,9 +372,9 @@ static void test_in_flight_record(void **state)
 		    T.a_id, 0);
 	free(h_sql(T.db, sql));
 	free(sql);
-	expect_field_code(h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m,
-				  "key-in-flight-2", NULL),
-			  H_PRECONDITION, "idempotency_key");
+	expect_field_code(
+		h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m, "key-in-flight-2", NULL),
+		H_PRECONDITION, "idempotency_key");
 	assert_int_equal(offers_of(T.a_id), offers);
 
 	/* In flight for over a minute: the first attempt is presumed dead and
@@ -383,8 +385,9 @@ static void test_in_flight_record(void **state)
 	free(h_sql(T.db, sql));
 	free(sql);
 	resp_t *r = NULL;
-	h_assert_code(h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m, "key-in-flight", &r),
-		      H_OK);
+	h_assert_code(
+		h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m, "key-in-flight", &r),
+		H_OK);
 	assert_false(r->replayed);
 	fp_response_free(r);
 	assert_int_equal(offers_of(T.a_id), offers + 1);

@@ -120,8 +120,8 @@ static void test_default_then_late_payment(void **state)
 	r = NULL;
 	h_must(h_accept_offer(c, id, &r), "AcceptOffer");
 	/* pay_by = accepted + 1 s. */
-	int64_t window = r->accept_offer->offer->pay_by_unix_ms -
-			 r->accept_offer->offer->created_at_unix_ms;
+	int64_t window =
+		r->accept_offer->offer->pay_by_unix_ms - r->accept_offer->offer->created_at_unix_ms;
 	assert_true(window >= 1000 && window <= 6000);
 	fp_response_free(r);
 	wait_status(c, id, H_STATUS(DEFAULTED), "DEFAULTED");
@@ -168,8 +168,9 @@ static void test_default_then_late_payment(void **state)
 	assert_true(h_wait_offer_status(c, id, H_STATUS(PAID), 0));
 	h_assert_code(h_pay(c, id, 1000, NULL), H_PRECONDITION);
 	h_assert_field("offer_id");
-	char *sql = h_fmt("SELECT count(*) FROM payments WHERE vendor_id = '%s' AND offer_id = '%s'",
-			  vid, id);
+	char *sql =
+		h_fmt("SELECT count(*) FROM payments WHERE vendor_id = '%s' AND offer_id = '%s'",
+		      vid, id);
 	assert_int_equal(h_sql_int(T.db, sql), 1);
 	free(sql);
 
