@@ -5,7 +5,8 @@
 # durable commits, as in production, applies the migrations, makes test
 # certificates, an admin key, runs fairpayd on a free port, creates a vendor
 # with a product (SP 1000) and a policy whose FairPay credits are so large
-# that every offer stays a FairPay offer, then measures:
+# that every offer stays a FairPay offer, warms up (and runs ANALYZE), then
+# measures:
 #   1. FairPay cycles through fairpayd (build/fairpay-bench --mix cycles),
 #   2. GetReputation reads through fairpayd (--mix reads),
 #   3. pgbench running the same SQL functions on the same database, one cycle
@@ -14,7 +15,7 @@
 # Everything lives in a temporary directory removed on exit (also on Ctrl-C
 # or an error); the server and the cluster are stopped.
 #
-# Environment: BENCH_DURATION (10 s), BENCH_READS_DURATION (5 s),
+# Environment: BENCH_DURATION (10 s), BENCH_WARMUP (3 s), BENCH_READS_DURATION (5 s),
 # BENCH_CONNECTIONS (16), BENCH_DEPTH (8), BENCH_CUSTOMERS (10000),
 # BENCH_DB_POOL (4), BENCH_KEEP=1 keeps the directory, FP_BUILD (build).
 set -euo pipefail
@@ -27,6 +28,7 @@ case "$build" in
 *) build=$root/$build ;;
 esac
 duration=${BENCH_DURATION:-10}
+warmup=${BENCH_WARMUP:-3}
 reads_duration=${BENCH_READS_DURATION:-5}
 conns=${BENCH_CONNECTIONS:-16}
 depth=${BENCH_DEPTH:-8}
@@ -50,7 +52,7 @@ say() {
 	echo "bench: $*" >&2
 }
 
-for v in duration reads_duration conns depth customers pool; do
+for v in duration warmup reads_duration conns depth customers pool; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number (got '${!v}')"
 done
 for b in "$srv" "$ctl" "$bench"; do
@@ -271,6 +273,28 @@ cpu_report() { # cpu_report MARK_BEFORE MARK_AFTER
 bench_args=(--server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key"
 	--sku "$sku" --connections "$conns" --depth "$depth" --customers "$customers")
 warnings=()
+
+# Warm-up, then ANALYZE. A fresh database has no statistics, and the plans
+# that fairpayd's long-lived database sessions cache while the tables are
+# empty stay in use until the next ANALYZE. Some of them get worse with every
+# row: the deferred foreign-key checks of events, for one, were seen to pick
+# offers_customer_idx/payments_customer_idx (vendor_id only, id as a filter)
+# over the primary keys, scanning all the vendor's offers for each event, and
+# halving the throughput within 30 s. Autovacuum fixes that within a minute or
+# so in production; a short benchmark would measure only the bad plans.
+echo
+echo "== warm-up: cycles for ${warmup} s, then ANALYZE (a fresh database has no statistics)"
+set +e
+"$bench" "${bench_args[@]}" --mix cycles --duration "$warmup" >"$work/warmup.txt"
+rc=$?
+set -e
+echo "warm-up: $(awk '$1 == "cycles/s:" {c = $2} $1 == "errors:" {e = $2}
+	END {printf "%s cycles/s, %s errors", c, e}' "$work/warmup.txt")"
+if [ "$rc" != 0 ]; then
+	cat "$work/warmup.txt"
+	warnings+=("fairpay-bench warm-up exited $rc (output above)")
+fi
+psql_q -c "ANALYZE"
 
 echo
 echo "== 1. FairPay cycles through fairpayd: $conns connections x depth $depth, ${duration} s"
