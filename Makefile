@@ -14,6 +14,11 @@ ifeq ($(SAN),1)
 OPT      := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
 endif
+# libFuzzer builds (clang): every object instrumented, the fuzzer's main at link.
+ifeq ($(SAN),fuzz)
+OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+endif
 CPPFLAGS := -D_GNU_SOURCE -DFP_VERSION=\"$(VERSION)\" -I$(BUILD)/gen -Iserver -Iclient/include -I$(PG_INCLUDE)
 CFLAGS   := -std=c11 $(WARN) $(OPT) -MMD -MP
 LDFLAGS  := $(LDSAN)
@@ -44,13 +49,18 @@ ITEST_SRC  := $(wildcard tests/integration/test_*.c)
 ITEST_BIN  := $(ITEST_SRC:tests/integration/%.c=$(BUILD)/tests/i%)
 HARNESS_OBJ := $(BUILD)/obj/tests/integration/harness.o
 BENCH_BIN  := $(BUILD)/fairpay-bench
+# Fuzz targets link the server's modules except the database pool, which a
+# stub replaces (tests/fuzz/db_stub.c): validation runs, nothing is sent.
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_LIB_OBJ := $(filter-out $(BUILD)/obj/server/db.o,$(SERVER_LIB_OBJ)) $(BUILD)/obj/tests/fuzz/db_stub.o
 
 BINS := $(BUILD)/fairpayd $(BUILD)/fairpayctl $(BUILD)/libfairpay.a $(BUILD)/libfairpay.so
 
 # A recipe that fails leaves no half-written target behind.
 .DELETE_ON_ERROR:
 
-.PHONY: all deps demo test asan bench tests clean format lint help install
+.PHONY: all deps demo test asan valgrind fuzz fuzzers bench tests clean format lint help install
 all: $(BINS)
 
 help:
@@ -59,6 +69,8 @@ help:
 	@echo "make demo       throwaway PostgreSQL + certificates + admin key + fairpayd on 127.0.0.1:7443"
 	@echo "make test       every unit and integration test; ends with 'N passed, N failed'"
 	@echo "make asan       the same tests under AddressSanitizer and UBSan"
+	@echo "make valgrind   the integration tests with fairpayd under valgrind memcheck"
+	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 60)"
 	@echo "make bench      load generator against a fresh server and database"
 	@echo "make format     clang-format the sources;  make lint: cppcheck + clang-tidy"
 
@@ -127,6 +139,23 @@ asan: deps
 	$(MAKE) BUILD=build-asan SAN=1 tests
 	FP_BUILD=build-asan scripts/run-tests.sh
 
+# The integration suite with every fairpayd under valgrind memcheck.
+valgrind: deps
+	$(MAKE) tests
+	FP_BUILD=$(BUILD) FP_VALGRIND=1 scripts/run-tests.sh
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+
+fuzzers: $(FUZZ_BIN)
+
+# Each fuzz target for FUZZ_SECONDS (default 60) under ASan and UBSan.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(MAKE) BUILD=build-fuzz SAN=fuzz CC=clang fuzzers
+	FP_BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
 demo: deps
 	$(MAKE) all
 	FP_BUILD=$(BUILD) scripts/demo.sh
@@ -156,6 +185,6 @@ lint: $(GEN_H)
 	  --suppress=missingIncludeSystem -I$(BUILD)/gen -Iserver -Iclient/include server client
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

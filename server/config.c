@@ -36,6 +36,10 @@ static const cfg_opt options[] = {
 	{"shutdown-timeout-ms", CFG_INT, OFF(shutdown_timeout_ms), "10000", 0, 600000, "MS", "on SIGTERM, wait this long for in-flight requests"},
 	{"revocation-poll-ms", CFG_INT, OFF(revocation_poll_ms), "500", 50, 60000, "MS", "how often to look for keys revoked by other servers"},
 	{"frames-per-wakeup", CFG_INT, OFF(frames_per_wakeup), "32", 1, 100000, "N", "frames handled per connection per wake-up"},
+	{"max-output-bytes", CFG_INT, OFF(max_output_bytes), "1048576", 4096, 1 << 30, "BYTES", "stop reading from a client whose unsent replies pass this"},
+	{"slow-reader-timeout-ms", CFG_INT, OFF(slow_reader_timeout_ms), "10000", 100, 600000, "MS", "close a client stuck above --max-output-bytes this long"},
+	{"stats-interval-ms", CFG_INT, OFF(stats_interval_ms), "10000", 100, 86400000, "MS", "log the limit counters this often when they changed"},
+	{"db-role", CFG_STR, OFF(db_role), "fairpay_app", 0, 0, "ROLE", "PostgreSQL role the server's sessions run as (\"\" = the login role)"},
 	{"sweep-interval-ms", CFG_INT, OFF(sweep_interval_ms), "250", 10, 3600000, "MS", "how often to expire and default offers"},
 	{"sweep-batch", CFG_INT, OFF(sweep_batch), "500", 1, 100000, "N", "offers swept per round"},
 	{"log-level", CFG_STR, OFF(log_level), "info", 0, 0, "LEVEL", "debug, info, warn or error"},
@@ -175,6 +179,12 @@ int cfg_validate(const fp_config *cfg, char *err, size_t errlen)
 	if (cfg_split_hostport(cfg->listen, host, sizeof(host), port, sizeof(port)) != 0) {
 		snprintf(err, errlen, "--listen: '%s' is not HOST:PORT", cfg->listen);
 		return -1;
+	}
+	for (const char *p = cfg->db_role; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) {
+			snprintf(err, errlen, "--db-role: '%s' is not a plain role name", cfg->db_role);
+			return -1;
+		}
 	}
 	if (cfg->cert_file == NULL || cfg->key_file == NULL) {
 		snprintf(err, errlen, "--cert and --key are required: plain TCP is never served");

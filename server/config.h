@@ -28,6 +28,10 @@ typedef struct fp_config {
 	int64_t revocation_poll_ms;
 	int64_t frames_per_wakeup;
 	int64_t sweep_interval_ms;
+	int64_t max_output_bytes;
+	int64_t slow_reader_timeout_ms;
+	int64_t stats_interval_ms;
+	char *db_role;           /* PostgreSQL role for the server's sessions; "" = login role */
 	int64_t sweep_batch;
 	char *log_level;
 	bool help;

@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "frame.h"
 #include "log.h"
@@ -20,9 +22,6 @@
 #include "server.h"
 #include "tls.h"
 
-/* Stop reading from a client whose unsent replies pass this many bytes; the
- * write callback resumes it when they drain. */
-#define CONN_OUT_HIGH (1u << 20)
 /* How long a closing connection waits for the client's EOF, so that the
  * last reply is not lost to a reset. */
 #define CONN_LINGER_MS 1000
@@ -33,6 +32,21 @@ static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_process(conn *c);
+
+int64_t conn_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void arm_timer(conn *c, int64_t delay_ms)
+{
+	if (delay_ms < 1)
+		delay_ms = 1;
+	struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000)};
+	event_add(c->timer, &tv);
+}
 
 bool conn_alive(const conn *c)
 {
@@ -74,6 +88,7 @@ void conn_set_state(conn *c, conn_state next)
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	}
 	event_del(c->resume);
+	event_del(c->timer);
 	/* The reaper closes the socket on its next pass even while calls are
 	 * in flight; the struct goes when the last reference is dropped. */
 	reap_later(c);
@@ -97,6 +112,8 @@ void conn_destroy(conn *c)
 		bufferevent_free(c->bev);
 	if (c->resume != NULL)
 		event_free(c->resume);
+	if (c->timer != NULL)
+		event_free(c->timer);
 	free(c);
 }
 
@@ -135,9 +152,21 @@ static void update_reading(conn *c)
 {
 	if (c->state != CONN_OPEN)
 		return;
+	const fp_config *cfg = c->srv->cfg;
 	size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
-	bool want = c->inflight < (unsigned)c->srv->cfg->max_inflight && out < CONN_OUT_HIGH;
-	set_reading(c, want);
+	bool over = out >= (size_t)cfg->max_output_bytes;
+	if (over && c->stuck_since_ms == 0) {
+		/* A client that does not read its replies: pause it, and
+		 * give it --slow-reader-timeout-ms to catch up. */
+		c->stuck_since_ms = conn_now_ms();
+		stats_hit(&c->srv->stats, STAT_SLOW_READER_PAUSES, c->id);
+		arm_timer(c, cfg->slow_reader_timeout_ms);
+	} else if (!over) {
+		c->stuck_since_ms = 0;
+	}
+	if (c->inflight < (unsigned)cfg->max_inflight)
+		c->inflight_paused = false;
+	set_reading(c, c->inflight < (unsigned)cfg->max_inflight && !over);
 }
 
 static void linger_read_cb(struct bufferevent *bev, void *arg)
@@ -215,9 +244,11 @@ void conn_send_response(conn *c, const Fairpay__V1__Response *resp)
 		return; /* the client went away; the reply has nowhere to go */
 	if (frame_write(bufferevent_get_output(c->bev), &resp->base) != 0)
 		log_error(c->id, "cannot frame a response (id %llu)", (unsigned long long)resp->id);
+	c->last_active_ms = conn_now_ms();
 }
 
-void conn_protocol_error(conn *c, int code, const char *message)
+/* Send one id-0 error reply and close once it is written. */
+static void error_and_close(conn *c, int code, const char *message)
 {
 	Fairpay__V1__Status st = FAIRPAY__V1__STATUS__INIT;
 	Fairpay__V1__Response resp = FAIRPAY__V1__RESPONSE__INIT;
@@ -225,9 +256,15 @@ void conn_protocol_error(conn *c, int code, const char *message)
 	st.message = (char *)message;
 	resp.id = 0;
 	resp.status = &st;
-	log_info(c->id, "protocol error from %s: %s; closing", c->peer, message);
 	conn_send_response(c, &resp);
 	conn_close_after_flush(c);
+}
+
+void conn_protocol_error(conn *c, int code, const char *message)
+{
+	log_info(c->id, "protocol error from %s: %s; closing", c->peer, message);
+	stats_hit(&c->srv->stats, STAT_PROTOCOL_ERRORS, c->id);
+	error_and_close(c, code, message);
 }
 
 void conn_call_done(conn *c)
@@ -255,11 +292,18 @@ static void conn_process(conn *c)
 		/* Resumed by conn_call_done() or the write callback. A
 		 * pending Authenticate is a barrier: requests pipelined behind
 		 * it must see its outcome. */
-		if (c->inflight >= (unsigned)cfg->max_inflight || c->auth_pending ||
-		    evbuffer_get_length(out) >= CONN_OUT_HIGH)
+		if (c->auth_pending || evbuffer_get_length(out) >= (size_t)cfg->max_output_bytes)
 			break;
+		if (c->inflight >= (unsigned)cfg->max_inflight) {
+			if (!c->inflight_paused) {
+				c->inflight_paused = true;
+				stats_hit(&c->srv->stats, STAT_INFLIGHT_PAUSES, c->id);
+			}
+			break;
+		}
 		if (handled >= cfg->frames_per_wakeup) {
 			/* Fairness: let other connections run, then go on. */
+			stats_hit(&c->srv->stats, STAT_WAKEUP_YIELDS, c->id);
 			event_active(c->resume, EV_TIMEOUT, 0);
 			break;
 		}
@@ -275,6 +319,7 @@ static void conn_process(conn *c)
 		}
 		if (fr == FRAME_TOO_LARGE) {
 			char msg[128];
+			stats_hit(&c->srv->stats, STAT_FRAME_TOO_LARGE, c->id);
 			snprintf(msg, sizeof(msg), "frame of %u bytes is over the limit of %lld", len,
 				 (long long)cfg->max_frame);
 			conn_protocol_error(c, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED, msg);
@@ -282,6 +327,7 @@ static void conn_process(conn *c)
 		}
 		Fairpay__V1__Request *req = fairpay__v1__request__unpack(NULL, len, body);
 		frame_consume(in, len);
+		c->last_active_ms = conn_now_ms();
 		if (req == NULL) {
 			conn_protocol_error(c, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
 					    "frame does not decode as a fairpay.v1.Request");
@@ -324,24 +370,117 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	maybe_finish(c);
 }
 
+/* The deadlines of a connection, checked when its timer fires: the
+ * handshake's (absolute from accept, so trickled bytes do not extend it),
+ * then the idle one (reset by whole frames and replies only) and the slow
+ * reader's. */
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = arg;
+	const fp_config *cfg = c->srv->cfg;
+	int64_t now = conn_now_ms();
+	if (c->state == CONN_HANDSHAKE) {
+		stats_hit(&c->srv->stats, STAT_HANDSHAKE_TIMEOUTS, c->id);
+		log_info(c->id, "TLS handshake with %s not done in %lld ms; closing", c->peer,
+			 (long long)cfg->handshake_timeout_ms);
+		conn_set_state(c, CONN_CLOSED);
+		return;
+	}
+	if (c->state != CONN_OPEN && c->state != CONN_DRAINING)
+		return;
+	if (c->stuck_since_ms != 0 && now - c->stuck_since_ms >= cfg->slow_reader_timeout_ms) {
+		stats_hit(&c->srv->stats, STAT_SLOW_READER_DISCONNECTS, c->id);
+		log_info(c->id, "%s has not read its replies for %lld ms; closing", c->peer,
+			 (long long)(now - c->stuck_since_ms));
+		conn_set_state(c, CONN_CLOSED);
+		return;
+	}
+	int64_t idle_at = c->last_active_ms + cfg->idle_timeout_ms;
+	if (now >= idle_at && c->inflight == 0) {
+		stats_hit(&c->srv->stats, STAT_IDLE_TIMEOUTS, c->id);
+		log_info(c->id, "%s sent no request for %lld ms; closing", c->peer,
+			 (long long)(now - c->last_active_ms));
+		conn_set_state(c, CONN_CLOSED);
+		return;
+	}
+	int64_t next = now >= idle_at ? cfg->idle_timeout_ms : idle_at - now;
+	if (c->stuck_since_ms != 0 && c->stuck_since_ms + cfg->slow_reader_timeout_ms - now < next)
+		next = c->stuck_since_ms + cfg->slow_reader_timeout_ms - now;
+	arm_timer(c, next);
+}
+
+/* A client certificate registered on a key authenticates the connection. */
+static void cert_auth_done(void *arg, db_status st, PGresult *res)
+{
+	conn *c = arg;
+	c->auth_pending = false;
+	if (conn_alive(c)) {
+		if (st == DB_OK && PQntuples(res) == 1) {
+			c->role = strcmp(db_get_str(res, 0, 2), "ADMIN") == 0 ? ROLE_ADMIN_KEY
+									    : ROLE_VENDOR_KEY;
+			snprintf(c->key_id, sizeof(c->key_id), "%s", db_get_str(res, 0, 0));
+			snprintf(c->vendor_id, sizeof(c->vendor_id), "%s", db_get_str(res, 0, 1));
+			log_info(c->id, "authenticated key %s by client certificate", c->key_id);
+		} else if (st == DB_OK) {
+			log_info(c->id, "client certificate of %s is not registered on a key",
+				 c->peer);
+		} else {
+			log_warn(c->id, "cannot look up the client certificate: database unavailable");
+		}
+		event_active(c->resume, EV_TIMEOUT, 0);
+	}
+	conn_unref(c);
+}
+
+static void cert_auth_start(conn *c, SSL *ssl)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+		return;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	if (X509_digest(cert, EVP_sha256(), md, &len) != 1)
+		return;
+	for (unsigned i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	const char *params[] = {hex};
+	/* Requests wait behind the lookup, as behind an Authenticate. */
+	conn_ref(c);
+	c->auth_pending = true;
+	if (db_query(c->srv->db,
+		     "SELECT id, coalesce(vendor_id, ''), role FROM api_keys"
+		     " WHERE cert_sha256 = $1 AND revoked_at IS NULL",
+		     1, params, cert_auth_done, c) != 0) {
+		c->auth_pending = false;
+		conn_unref(c);
+	}
+}
+
 static void handshake_done(conn *c)
 {
 	const fp_config *cfg = c->srv->cfg;
-	struct timeval idle = {cfg->idle_timeout_ms / 1000, (cfg->idle_timeout_ms % 1000) * 1000};
-	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	/* From here the connection's own timer keeps time; the bufferevent's
+	 * timeouts would be reset by every trickled byte. */
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	conn_set_state(c, CONN_OPEN);
+	c->last_active_ms = conn_now_ms();
+	arm_timer(c, cfg->idle_timeout_ms);
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-	log_debug(c->id, "TLS established with %s (%s, %s)", c->peer, SSL_get_version(ssl),
-		  SSL_get_cipher_name(ssl));
+	log_debug(c->id, "TLS established with %s (%s, %s%s)", c->peer, SSL_get_version(ssl),
+		  SSL_get_cipher_name(ssl), SSL_session_reused(ssl) ? ", resumed" : "");
 	if (c->srv->nconns > (unsigned)cfg->max_connections) {
-		conn_protocol_error(c, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED,
-				    "too many connections; try again later");
+		stats_hit(&c->srv->stats, STAT_CONNECTIONS_REFUSED, c->id);
+		error_and_close(c, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED,
+				"too many connections; try again later");
 		return;
 	}
 	if (c->srv->stopping) {
 		conn_begin_drain(c);
 		return;
 	}
+	if (cfg->client_ca_file != NULL)
+		cert_auth_start(c, ssl);
 	update_reading(c);
 	conn_process(c); /* bytes that came with the handshake */
 }
@@ -363,10 +502,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	 * error; the queue must be empty before the next connection runs. */
 	ERR_clear_error();
 	if (what & BEV_EVENT_TIMEOUT) {
-		if (c->state == CONN_HANDSHAKE)
-			log_info(c->id, "TLS handshake with %s timed out; closing", c->peer);
-		else if (c->state == CONN_OPEN)
-			log_info(c->id, "%s idle too long; closing", c->peer);
+		log_debug(c->id, "closing: the client did not close in time");
 	} else if (what & BEV_EVENT_ERROR) {
 		if (c->state == CONN_HANDSHAKE)
 			log_info(c->id, "TLS handshake with %s failed: %s", c->peer,
@@ -433,9 +569,10 @@ void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int ad
 		in_high = 256 * 1024;
 	bufferevent_setwatermark(c->bev, EV_READ, 0, in_high);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	struct timeval hs = {cfg->handshake_timeout_ms / 1000,
-			     (cfg->handshake_timeout_ms % 1000) * 1000};
-	bufferevent_set_timeouts(c->bev, &hs, &hs);
+	c->timer = evtimer_new(s->base, conn_timer_cb, c);
+	if (c->timer == NULL)
+		goto fail;
+	arm_timer(c, cfg->handshake_timeout_ms);
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -453,6 +590,8 @@ fail:
 			bufferevent_free(c->bev);
 		if (c->resume != NULL)
 			event_free(c->resume);
+		if (c->timer != NULL)
+			event_free(c->timer);
 		free(c);
 	}
 	if (fd >= 0)

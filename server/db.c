@@ -48,6 +48,7 @@ typedef struct db_conn {
 struct db_pool {
 	struct event_base *base;
 	char *conninfo;
+	char *options;                 /* libpq "options": the session's role */
 	int size;
 	int depth;
 	int timeout_ms;
@@ -285,7 +286,11 @@ static void dbc_poll_cb(evutil_socket_t fd, short what, void *arg)
 static void dbc_connect(db_conn *dc)
 {
 	dbc_set_state(dc, DBC_CONNECTING);
-	dc->pg = PQconnectStart(dc->pool->conninfo);
+	/* The conninfo is expanded as dbname; "options" after it sets the
+	 * role for the whole session, before any query can run. */
+	const char *const keys[] = {"dbname", "options", NULL};
+	const char *const values[] = {dc->pool->conninfo, dc->pool->options, NULL};
+	dc->pg = PQconnectStartParams(keys, values, 1);
 	if (dc->pg == NULL) {
 		dbc_broken(dc, "out of memory");
 		return;
@@ -403,10 +408,18 @@ db_pool *db_pool_new(struct event_base *base, const db_options *opts)
 	p->depth = opts->pipeline_depth;
 	p->timeout_ms = opts->timeout_ms;
 	p->conninfo = strdup(opts->conninfo ? opts->conninfo : "");
+	if (opts->role != NULL && opts->role[0] != '\0') {
+		size_t len = strlen(opts->role) + 16;
+		p->options = malloc(len);
+		if (p->options != NULL)
+			snprintf(p->options, len, "-c role=%s", opts->role);
+	} else {
+		p->options = strdup("");
+	}
 	p->conns = calloc((size_t)p->size, sizeof(db_conn));
 	p->kick = event_new(base, -1, 0, pool_kick_cb, p);
 	p->tick = event_new(base, -1, EV_PERSIST, pool_tick_cb, p);
-	if (p->conninfo == NULL || p->conns == NULL || p->kick == NULL || p->tick == NULL)
+	if (p->conninfo == NULL || p->options == NULL || p->conns == NULL || p->kick == NULL || p->tick == NULL)
 		goto fail;
 	struct timeval tv = {0, DB_TICK_MS * 1000};
 	event_add(p->tick, &tv);
@@ -466,6 +479,7 @@ void db_pool_free(db_pool *p)
 		event_free(p->tick);
 	free(p->conns);
 	free(p->conninfo);
+	free(p->options);
 	free(p);
 }
 

@@ -33,6 +33,7 @@ typedef struct db_options {
 	int pool_size;
 	int pipeline_depth;
 	int timeout_ms;
+	const char *role; /* set as the session's role; NULL or "" = the login role */
 } db_options;
 
 /* Create the pool and start connecting. */

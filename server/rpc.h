@@ -87,6 +87,7 @@ void rpc_create_vendor(rpc_call *call);
 void rpc_create_api_key(rpc_call *call);
 void rpc_revoke_api_key(rpc_call *call);
 void rpc_list_vendors(rpc_call *call);
+void rpc_register_client_cert(rpc_call *call);
 
 /* Handlers: rpc_catalog.c (products and the policy) */
 void rpc_put_product(rpc_call *call);

@@ -44,6 +44,7 @@ static void auth_refuse(rpc_call *call)
 	if (c->auth_failures >= 3) {
 		log_info(call->conn_id, "3 failed authentication attempts from %s; closing",
 			 c->peer);
+		stats_hit(&call->srv->stats, STAT_AUTH_CLOSES, call->conn_id);
 		call->close_after = true;
 	}
 	rpc_fail(call, FAIRPAY__V1__CODE__UNAUTHENTICATED, "api_key", "invalid API key");
@@ -257,15 +258,20 @@ static void revoke_done(void *arg, db_status st, PGresult *res)
 	rpc_ok(call);
 }
 
+/* True when id is 16 lower-case hex digits: checked with the key parser on a
+ * key built around it with a dummy secret, so there is one definition. */
+static bool key_id_valid(const char *id)
+{
+	key_parts probe;
+	char text[KEY_TEXT_LEN + 1];
+	snprintf(text, sizeof(text), "fp_%.16s_%064d", id, 0);
+	return strlen(id) == KEY_ID_LEN && key_parse(text, strlen(text), &probe) == 0;
+}
+
 void rpc_revoke_api_key(rpc_call *call)
 {
 	const char *key_id = call->req->revoke_api_key->key_id;
-	key_parts probe;
-	char text[KEY_TEXT_LEN + 1];
-	/* A key id is 16 lower-case hex digits: check it with the key parser
-	 * by building a key with a dummy secret. */
-	snprintf(text, sizeof(text), "fp_%.16s_%064d", key_id, 0);
-	if (strlen(key_id) != KEY_ID_LEN || key_parse(text, strlen(text), &probe) != 0) {
+	if (!key_id_valid(key_id)) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "key_id",
 			 "key_id must be 16 lower-case hex digits");
 		return;
@@ -276,6 +282,64 @@ void rpc_revoke_api_key(rpc_call *call)
 		  "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())"
 		  " WHERE id = $1 RETURNING id",
 		  1, params, revoke_done);
+}
+
+/* ------------------------------------------------------------ RegisterClientCert */
+
+static void register_cert_done(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	if (st == DB_ERROR && strcmp(db_sqlstate(res), "23505") == 0) {
+		rpc_fail(call, FAIRPAY__V1__CODE__ALREADY_EXISTS, "cert_sha256",
+			 "this certificate is registered on another key");
+		return;
+	}
+	if (st != DB_OK) {
+		rpc_fail_db(call, st, res);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		rpc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "key_id", "no API key %s",
+			 call->req->register_client_cert->key_id);
+		return;
+	}
+	log_info(call->conn_id, "client certificate %s for key %s",
+		 ((char *)call->ctx)[0] ? "registered" : "removed",
+		 call->req->register_client_cert->key_id);
+	Fairpay__V1__RegisterClientCertResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__register_client_cert_response__init(r);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_REGISTER_CLIENT_CERT;
+	call->resp.register_client_cert = r;
+	rpc_ok(call);
+}
+
+void rpc_register_client_cert(rpc_call *call)
+{
+	const Fairpay__V1__RegisterClientCertRequest *in = call->req->register_client_cert;
+	if (!key_id_valid(in->key_id)) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "key_id",
+			 "key_id must be 16 lower-case hex digits");
+		return;
+	}
+	size_t len = strlen(in->cert_sha256);
+	char *fp = rpc_alloc(call, 65);
+	bool ok = len == 0 || len == 64;
+	for (size_t i = 0; ok && i < len; i++) {
+		char ch = in->cert_sha256[i];
+		if (ch >= 'A' && ch <= 'F')
+			ch = (char)(ch - 'A' + 'a');
+		ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+		fp[i] = ch;
+	}
+	if (!ok) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "cert_sha256",
+			 "cert_sha256 must be the 64 hex digits of a SHA-256, or empty");
+		return;
+	}
+	call->ctx = fp;
+	const char *params[] = {in->key_id, len ? fp : NULL};
+	rpc_query(call, "UPDATE api_keys SET cert_sha256 = $2 WHERE id = $1 RETURNING id", 2, params,
+		  register_cert_done);
 }
 
 /* ------------------------------------------------------------ ListVendors */

@@ -70,7 +70,32 @@ static void begin_shutdown(srv *s, const char *signame)
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
+	if (sig == SIGHUP) {
+		srv_reload_tls(arg);
+		return;
+	}
 	begin_shutdown(arg, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void srv_reload_tls(srv *s)
+{
+	char err[512];
+	SSL_CTX *ctx = tls_ctx_new(s->cfg, err, sizeof(err));
+	if (ctx == NULL) {
+		log_error(0, "SIGHUP: TLS reload failed, keeping the current certificate: %s", err);
+		return;
+	}
+	/* Connections made before hold their own reference to the old
+	 * context and go on with it; new ones get this one. */
+	tls_ctx_free(s->ssl_ctx);
+	s->ssl_ctx = ctx;
+	log_info(0, "SIGHUP: reloaded the certificate, key%s", s->cfg->client_ca_file ? " and client CA" : "");
+}
+
+static void stats_cb(evutil_socket_t fd, short what, void *arg)
+{
+	srv *s = arg;
+	stats_log(&s->stats, true);
 }
 
 void srv_revoke_key(srv *s, const char *key_id)
@@ -134,20 +159,26 @@ int srv_init(srv *s, fp_config *cfg)
 		return -1;
 	}
 	db_options dbo = {cfg->db, (int)cfg->db_pool, (int)cfg->db_pipeline,
-			  (int)cfg->db_timeout_ms};
+			  (int)cfg->db_timeout_ms, cfg->db_role};
 	s->db = db_pool_new(s->base, &dbo);
 	s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
 	s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
 	s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
+	s->sig_hup = evsignal_new(s->base, SIGHUP, signal_cb, s);
+	s->stats_timer = event_new(s->base, -1, EV_PERSIST, stats_cb, s);
 	s->shutdown_timer = evtimer_new(s->base, shutdown_timeout_cb, s);
 	s->revoke_timer = event_new(s->base, -1, EV_PERSIST, revoke_timer_cb, s);
 	if (s->db == NULL || s->reaper == NULL || s->sig_term == NULL || s->sig_int == NULL ||
+	    s->sig_hup == NULL || s->stats_timer == NULL ||
 	    s->shutdown_timer == NULL || s->revoke_timer == NULL) {
 		log_error(0, "out of memory");
 		return -1;
 	}
 	event_add(s->sig_term, NULL);
 	event_add(s->sig_int, NULL);
+	event_add(s->sig_hup, NULL);
+	struct timeval st = {s->cfg->stats_interval_ms / 1000, (s->cfg->stats_interval_ms % 1000) * 1000};
+	event_add(s->stats_timer, &st);
 	struct timeval poll = {cfg->revocation_poll_ms / 1000,
 			       (cfg->revocation_poll_ms % 1000) * 1000};
 	event_add(s->revoke_timer, &poll);
@@ -188,6 +219,7 @@ void srv_run(srv *s)
 	log_info(0, "fairpayd %s listening on %s (TLS, ALPN %s)", FP_VERSION, s->cfg->listen,
 		 TLS_ALPN);
 	event_base_dispatch(s->base);
+	stats_log(&s->stats, false);
 	log_info(0, "stopped");
 }
 
@@ -211,6 +243,10 @@ void srv_cleanup(srv *s)
 		event_free(s->sig_term);
 	if (s->sig_int)
 		event_free(s->sig_int);
+	if (s->sig_hup)
+		event_free(s->sig_hup);
+	if (s->stats_timer)
+		event_free(s->stats_timer);
 	if (s->shutdown_timer)
 		event_free(s->shutdown_timer);
 	if (s->revoke_timer)

@@ -26,6 +26,7 @@
 #include "fairpay.pb-c.h"
 #include "db.h"
 #include "key.h"
+#include "stats.h"
 
 typedef struct srv srv;
 typedef struct conn conn;
@@ -46,6 +47,10 @@ struct conn {
 	conn_state state;
 	struct bufferevent *bev;
 	struct event *resume;  /* runs conn_process() again on the next turn */
+	struct event *timer;   /* handshake deadline, then idle and slow-reader checks */
+	int64_t last_active_ms; /* a whole frame arrived or a reply was queued */
+	int64_t stuck_since_ms; /* replies over --max-output-bytes since; 0 = not */
+	bool inflight_paused;
 	char peer[64];
 	unsigned refs;         /* 1 while linked + 1 per call in flight */
 	unsigned inflight;     /* calls dispatched, reply not yet written */
@@ -72,7 +77,9 @@ struct srv {
 	uint64_t next_conn_id;
 	conn *reap;            /* closed, waiting to be freed */
 	struct event *reaper;
-	struct event *sig_term, *sig_int, *sig_pipe;
+	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *stats_timer;
+	stats stats;
 	struct event *shutdown_timer;
 	struct event *revoke_timer;
 	bool revoke_polling;
@@ -91,6 +98,10 @@ void srv_run(srv *s);
 
 /* Free everything srv_init() made. */
 void srv_cleanup(srv *s);
+
+/* Reload the certificate, key and client CA (SIGHUP); the old ones stay on
+ * failure. */
+void srv_reload_tls(srv *s);
 
 /* Drop the authentication of every connection that used key_id. */
 void srv_revoke_key(srv *s, const char *key_id);
@@ -127,6 +138,9 @@ bool conn_alive(const conn *c);
 
 /* Free every closed connection with no references (the reaper). */
 void conn_reap(srv *s);
+
+/* Milliseconds of a monotonic clock. */
+int64_t conn_now_ms(void);
 
 /* Free a connection that is still linked (at exit). */
 void conn_destroy(conn *c);

@@ -85,6 +85,14 @@ SSL_CTX *tls_ctx_new(const fp_config *cfg, char *err, size_t errlen)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	}
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	/* Resumption by tickets (OpenSSL's default) stays on; early data
+	 * (0-RTT) is replayable and stays off. */
+	SSL_CTX_set_max_early_data(ctx, 0);
+	SSL_CTX_set_recv_max_early_data(ctx, 0);
+	/* A resumed session must carry its client certificate: that needs a
+	 * session id context once peers are verified. */
+	static const unsigned char sid_ctx[] = "fairpay/1";
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	return ctx;
 fail:
 	tls_drain_errors(ossl, sizeof(ossl));

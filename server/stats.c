@@ -1,0 +1,41 @@
+/* Limit counters (see stats.h). */
+#include "stats.h"
+
+#include <stdio.h>
+
+#include "log.h"
+
+static const char *const names[STAT_COUNT] = {
+	"connections_refused", "handshake_timeouts", "idle_timeouts",
+	"slow_reader_pauses", "slow_reader_disconnects", "frame_too_large",
+	"protocol_errors", "auth_closes", "inflight_pauses", "wakeup_yields",
+};
+
+void stats_hit(stats *st, stats_id id, uint64_t conn_id)
+{
+	uint64_t total = ++st->value[id];
+	st->changed = true;
+	/* Pipelining clients reach these two all the time by design: they
+	 * show in the summary line, not once per hit. */
+	if (id == STAT_INFLIGHT_PAUSES || id == STAT_WAKEUP_YIELDS)
+		log_debug(conn_id, "limit %s hit (total %llu)", names[id], (unsigned long long)total);
+	else
+		log_info(conn_id, "limit %s hit (total %llu)", names[id], (unsigned long long)total);
+}
+
+void stats_log(stats *st, bool only_if_changed)
+{
+	if (only_if_changed && !st->changed)
+		return;
+	char line[512];
+	size_t used = 0;
+	for (int i = 0; i < STAT_COUNT && used < sizeof(line); i++) {
+		int n = snprintf(line + used, sizeof(line) - used, "%s%s=%llu", i ? " " : "",
+				 names[i], (unsigned long long)st->value[i]);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	log_info(0, "stats: %s", line);
+	st->changed = false;
+}

@@ -1,0 +1,38 @@
+/* stats_: counters of the limits the server enforces.
+ *
+ * Each hit is logged with its running total, so an operator sees an attack
+ * or a misbehaving client as it happens; a summary line with every counter
+ * is written every --stats-interval-ms when something changed, and once at
+ * shutdown. */
+#ifndef FP_STATS_H
+#define FP_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum stats_id {
+	STAT_CONNECTIONS_REFUSED = 0,
+	STAT_HANDSHAKE_TIMEOUTS,
+	STAT_IDLE_TIMEOUTS,
+	STAT_SLOW_READER_PAUSES,
+	STAT_SLOW_READER_DISCONNECTS,
+	STAT_FRAME_TOO_LARGE,
+	STAT_PROTOCOL_ERRORS,
+	STAT_AUTH_CLOSES,
+	STAT_INFLIGHT_PAUSES,
+	STAT_WAKEUP_YIELDS,
+	STAT_COUNT
+} stats_id;
+
+typedef struct stats {
+	uint64_t value[STAT_COUNT];
+	bool changed;
+} stats;
+
+/* Count one hit of a limit and log it (quietly for the frequent ones). */
+void stats_hit(stats *st, stats_id id, uint64_t conn_id);
+
+/* Write the summary line; with only_if_changed, only when a counter moved. */
+void stats_log(stats *st, bool only_if_changed);
+
+#endif
