@@ -149,6 +149,8 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
 
 fuzzers: $(FUZZ_BIN)
+# Keep the fuzz objects: rebuilding them all for every target costs minutes.
+.SECONDARY: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/obj/tests/fuzz/%.o) $(BUILD)/obj/tests/fuzz/db_stub.o
 
 # Each fuzz target for FUZZ_SECONDS (default 60) under ASan and UBSan.
 FUZZ_SECONDS ?= 60

@@ -16,6 +16,11 @@ packages=(
 	libpq-dev postgresql
 	openssl libssl-dev
 	libcmocka-dev
+	# make fuzz: clang with the libFuzzer and sanitizer runtimes, llvm for
+	# llvm-symbolizer (stack traces with file and line)
+	clang libclang-rt-14-dev llvm
+	# the TLS configuration test
+	sslscan
 )
 
 missing=()

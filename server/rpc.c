@@ -197,10 +197,12 @@ void rpc_fail_db(rpc_call *call, db_status st, PGresult *res)
 	rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 }
 
-void rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb)
+int rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb)
 {
-	if (db_query(call->srv->db, sql, nparams, params, cb, call) != 0)
-		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
+	if (db_query(call->srv->db, sql, nparams, params, cb, call) == 0)
+		return 0;
+	rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
+	return -1;
 }
 
 void rpc_dispatch(conn *c, Fairpay__V1__Request *req)

@@ -72,7 +72,7 @@ void rpc_fail_db(rpc_call *call, db_status st, PGresult *res);
 
 /* Run a query for the call; cb gets the call as its arg. On failure to queue,
  * the call fails. */
-void rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb);
+int rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb);
 
 /* Write a new random id: prefix and 16 hex digits (size >= prefix + 17). */
 void rpc_new_id(char *out, size_t size, const char *prefix);

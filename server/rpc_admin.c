@@ -100,12 +100,16 @@ void rpc_authenticate(rpc_call *call)
 		auth_refuse(call);
 		return;
 	}
-	call->conn->auth_pending = true;
+	/* The connection outlives the call: the reaper frees it on a later
+	 * loop turn at the earliest. */
+	conn *c = call->conn;
+	c->auth_pending = true;
 	const char *params[] = {ctx->key.id};
-	rpc_query(call,
-		  "SELECT vendor_id, role, secret_hash, revoked_at IS NOT NULL"
-		  " FROM api_keys WHERE id = $1",
-		  1, params, auth_done);
+	if (rpc_query(call,
+		      "SELECT vendor_id, role, secret_hash, revoked_at IS NOT NULL"
+		      " FROM api_keys WHERE id = $1",
+		      1, params, auth_done) != 0)
+		c->auth_pending = false;
 }
 
 /* ------------------------------------------------------------ CreateVendor */

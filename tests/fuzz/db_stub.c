@@ -1,0 +1,220 @@
+/* The db.h interface with no database behind it (see db_stub.h). The fuzz
+ * targets link the server's modules with this file instead of db.c, so
+ * requests reach their handlers and nothing leaves the process. */
+#include "db_stub.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+#include "db.h"
+#include "fp_rules.h"
+
+/* A chain longer than this (a callback that queues again and again) is a
+ * bug in the caller: PutPolicy, the longest, needs four. */
+#define STUB_CHAIN_MAX 64
+
+typedef enum stub_answer {
+	ANSWER_UNAVAILABLE = 0,
+	ANSWER_POLICY,
+	ANSWER_IDEM_NEW
+} stub_answer;
+
+typedef struct stub_req {
+	struct stub_req *next;
+	stub_answer answer;
+	db_cb cb;
+	void *arg;
+} stub_req;
+
+struct db_pool {
+	int unused;
+};
+
+static db_stub_mode mode = DB_STUB_REFUSE;
+static stub_req *queue_head, *queue_tail;
+static size_t queued;
+
+void db_stub_set_mode(db_stub_mode m)
+{
+	mode = m;
+}
+
+size_t db_stub_pending(void)
+{
+	return queued;
+}
+
+db_pool *db_pool_new(struct event_base *base, const db_options *opts)
+{
+	return calloc(1, sizeof(db_pool));
+}
+
+void db_pool_free(db_pool *pool)
+{
+	free(pool);
+}
+
+/* The few queries whose answer lets a call go further than a refusal. */
+static stub_answer answer_for(const char *sql)
+{
+	static const char policy_read[] = "SELECT " CONV_POLICY_COLS " FROM fp_policy_of(";
+	if (strncmp(sql, policy_read, sizeof(policy_read) - 1) == 0)
+		return ANSWER_POLICY;
+	if (strstr(sql, "INSERT INTO idempotency") != NULL && strstr(sql, "'NEW'") != NULL)
+		return ANSWER_IDEM_NEW;
+	return ANSWER_UNAVAILABLE;
+}
+
+int db_query(db_pool *pool, const char *sql, int nparams, const char *const *params, db_cb cb,
+	     void *arg)
+{
+	/* The real pool copies every parameter here: read them all, so that
+	 * a parameter that is not a valid string shows under ASan. */
+	size_t total = strlen(sql);
+	for (int i = 0; i < nparams; i++)
+		total += params[i] ? strlen(params[i]) : 0;
+	if (pool == NULL || total == 0)
+		abort(); /* a query without SQL or pool is a caller's bug */
+	if (mode == DB_STUB_REFUSE)
+		return -1;
+	stub_req *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -1;
+	r->answer = answer_for(sql);
+	r->cb = cb;
+	r->arg = arg;
+	if (queue_tail)
+		queue_tail->next = r;
+	else
+		queue_head = r;
+	queue_tail = r;
+	queued++;
+	return 0;
+}
+
+static PGresult *make_result(int ncols, const char *const *values)
+{
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	if (res == NULL)
+		abort();
+	PGresAttDesc attrs[32];
+	char names[32][8];
+	if (ncols > 32)
+		abort();
+	for (int i = 0; i < ncols; i++) {
+		snprintf(names[i], sizeof(names[i]), "c%d", i);
+		attrs[i] = (PGresAttDesc){
+			.name = names[i], .format = 0, .typid = 25, .typlen = -1, .atttypmod = -1
+		};
+	}
+	if (!PQsetResultAttrs(res, ncols, attrs))
+		abort();
+	for (int i = 0; i < ncols; i++) {
+		const char *v = values[i];
+		if (!PQsetvalue(res, 0, i, (char *)v, v ? (int)strlen(v) : -1))
+			abort();
+	}
+	return res;
+}
+
+/* One row of CONV_POLICY_COLS holding the default policy, as stored. */
+static PGresult *policy_row(void)
+{
+	fp_policy p;
+	fp_policy_defaults(&p);
+	p.version = 1;
+	char v[CONV_POLICY_NCOLS][160];
+	snprintf(v[0], sizeof(v[0]), "%s", conv_enforcement_names[p.enforcement]);
+	snprintf(v[1], sizeof(v[1]), "%d", p.prior_score_bp);
+	snprintf(v[2], sizeof(v[2]), "%d", p.alpha_bp);
+	snprintf(v[3], sizeof(v[3]), "%d", p.probation_payments);
+	snprintf(v[4], sizeof(v[4]), "%d", p.trusted_score_bp);
+	snprintf(v[5], sizeof(v[5]), "%d", p.fair_score_bp);
+	snprintf(v[6], sizeof(v[6]), "%d", p.low_score_bp);
+	snprintf(v[7], sizeof(v[7]), "%d", p.generous_bp);
+	snprintf(v[8], sizeof(v[8]), "%d", p.max_open_defaults);
+	snprintf(v[9], sizeof(v[9]), "%d", p.restricted_minimum_bp);
+	snprintf(v[10], sizeof(v[10]), "%lld", (long long)p.probation_credit_minor);
+	snprintf(v[11], sizeof(v[11]), "%lld", (long long)p.standard_credit_minor);
+	snprintf(v[12], sizeof(v[12]), "%lld", (long long)p.trusted_credit_minor);
+	size_t used = 0;
+	v[13][0] = '\0';
+	for (int r = 1; conv_payment_reason_names[r] != NULL; r++) {
+		if (!(p.excusing_reasons & FP_REASON_BIT(r)))
+			continue;
+		used += (size_t)snprintf(v[13] + used, sizeof(v[13]) - used, "%s%s",
+					 used ? "," : "", conv_payment_reason_names[r]);
+	}
+	snprintf(v[14], sizeof(v[14]), "%d", p.excused_floor_bp);
+	snprintf(v[15], sizeof(v[15]), "%d", p.late_penalty_bp);
+	snprintf(v[16], sizeof(v[16]), "%lld", (long long)p.offer_ttl_seconds);
+	snprintf(v[17], sizeof(v[17]), "%lld", (long long)p.payment_window_seconds);
+	snprintf(v[18], sizeof(v[18]), "%lld", (long long)p.version);
+	const char *values[CONV_POLICY_NCOLS];
+	for (int i = 0; i < CONV_POLICY_NCOLS; i++)
+		values[i] = v[i];
+	return make_result(CONV_POLICY_NCOLS, values);
+}
+
+size_t db_stub_run(void)
+{
+	size_t answered = 0;
+	while (queue_head != NULL) {
+		if (answered >= STUB_CHAIN_MAX) {
+			fprintf(stderr, "db_stub: more than %d queries for one request\n",
+				STUB_CHAIN_MAX);
+			abort();
+		}
+		stub_req *r = queue_head;
+		queue_head = r->next;
+		if (queue_head == NULL)
+			queue_tail = NULL;
+		queued--;
+		PGresult *res = NULL;
+		db_status st = DB_OK;
+		if (r->answer == ANSWER_POLICY) {
+			res = policy_row();
+		} else if (r->answer == ANSWER_IDEM_NEW) {
+			static const char *const row[] = { "NEW", "", "", NULL };
+			res = make_result(4, row);
+		} else {
+			st = DB_UNAVAILABLE;
+		}
+		/* As in db.c: the callback runs once, and res is freed after. */
+		r->cb(r->arg, st, res);
+		PQclear(res);
+		free(r);
+		answered++;
+	}
+	return answered;
+}
+
+int db_ready_count(const db_pool *pool)
+{
+	return 0;
+}
+
+const char *db_sqlstate(const PGresult *res)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return s ? s : "";
+}
+
+int64_t db_get_i64(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+const char *db_get_str(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+}
+
+bool db_is_null(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) != 0;
+}
