@@ -21,6 +21,8 @@ packages=(
 	clang libclang-rt-14-dev llvm
 	# the TLS configuration test
 	sslscan
+	# make valgrind
+	valgrind
 )
 
 missing=()

@@ -17,6 +17,15 @@
 # $FP_TMP/pids/NAME.pid; anyway each binary runs in its own session, and
 # whatever it leaves behind is killed when it ends.
 #
+# With FP_VALGRIND=1 (`make valgrind`) the harness starts every fairpayd under
+# valgrind memcheck, logging to $FP_TMP/valgrind-PID.log; each binary's logs
+# are moved to $FP_TMP/valgrind/NAME/ when it ends, and at the end a summary
+# counts, per binary, the errors and the bytes definitely lost. A binary whose
+# logs report an error or a definite leak counts as one more failure (its
+# logs are copied to $FP_BUILD/valgrind-logs/NAME/ and the first error is
+# shown). A server killed with SIGKILL (by a crash test) leaves a log without
+# a summary; the error reports in it still count. Binaries get 2700 s then.
+#
 # A binary's count comes from cmocka's summary ("[  PASSED  ] N test(s)." and
 # "[  FAILED  ] N test(s)"). A binary that crashes, times out (900 s) or exits
 # non-zero without reporting a failure counts as one failed test. The last
@@ -38,6 +47,16 @@ failed=0
 failures=()
 current_pgid=""
 cleaned=0
+VALGRIND=0
+[ "${FP_VALGRIND:-0}" = 1 ] && VALGRIND=1
+TEST_TIMEOUT=900
+# Seconds a server gets between SIGTERM and SIGKILL when a test ends (under
+# valgrind the leak check at exit takes a while).
+REAP_WAIT=2
+if [ $VALGRIND = 1 ]; then
+	TEST_TIMEOUT=2700
+	REAP_WAIT=60
+fi
 
 # /tmp rather than $TMPDIR: the cluster's socket path must stay short.
 FP_TMP=$(mktemp -d /tmp/fairpay-test.XXXXXX) || { echo "cannot make a temp dir" >&2; exit 1; }
@@ -76,7 +95,7 @@ reap() {
 	for pid in "${pids[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 	done
-	for _ in $(seq 1 20); do
+	for _ in $(seq 1 $((REAP_WAIT * 10))); do
 		local alive=0
 		if [ -n "$pgid" ] && kill -0 -- "-$pgid" 2>/dev/null; then
 			alive=1
@@ -135,6 +154,13 @@ ensure_pg() {
 
 "$FP_ROOT/scripts/gencerts.sh" "$FP_CERTS" || setup_failed "could not generate certificates"
 ensure_pg || setup_failed "could not start PostgreSQL"
+if [ $VALGRIND = 1 ]; then
+	command -v valgrind >/dev/null 2>&1 || setup_failed "valgrind is not installed (make deps)"
+	export FP_VALGRIND=1
+	mkdir -p "$FP_TMP/valgrind"
+	# Logs kept by an earlier run would read as this run's.
+	rm -rf "$FP_BUILD/valgrind-logs"
+fi
 
 # run_one BINARY: run it, show its output, add its counts.
 run_one() {
@@ -149,8 +175,8 @@ run_one() {
 	: >"$log"
 	# A new session, so that everything the test starts can be found and
 	# killed as one process group (the session leader records its id).
-	setsid -w sh -c 'echo $$ >"$0"; exec timeout -k 10 900 "$@"' "$pidfile" "$bin" \
-		>"$log" 2>&1 </dev/null &
+	setsid -w sh -c 'echo $$ >"$0"; t=$1; shift; exec timeout -k 10 "$t" "$@"' "$pidfile" \
+		"$TEST_TIMEOUT" "$bin" >"$log" 2>&1 </dev/null &
 	local launcher=$!
 	# Show the log as it grows; tail stops on its own once the test exits.
 	tail -s 0.2 -n +1 -f --pid="$launcher" "$log" &
@@ -173,7 +199,7 @@ run_one() {
 	failed=$((failed + f))
 	local why=""
 	if [ "$rc" = 124 ]; then
-		why="timed out after 900 s"
+		why="timed out after $TEST_TIMEOUT s"
 	elif [ "$rc" -gt 128 ]; then
 		why="killed by signal $((rc - 128))"
 	elif [ "$rc" != 0 ]; then
@@ -189,6 +215,81 @@ run_one() {
 		failures+=("$name: exited 0 but printed no cmocka summary (counted as 1 failed)")
 	fi
 	echo "-------------------- $name: $p passed, $f failed${why:+, $why}"
+	if [ $VALGRIND = 1 ]; then
+		local vg
+		for vg in "$FP_TMP"/valgrind-*.log; do
+			[ -f "$vg" ] || continue
+			mkdir -p "$FP_TMP/valgrind/$name"
+			mv "$vg" "$FP_TMP/valgrind/$name/"
+		done
+	fi
+}
+
+# Error reports valgrind writes as they happen (so they are in a log even when
+# the process was killed before its summary).
+VG_ERROR_RE='^==[0-9]+== (Invalid (read|write|free)|Conditional jump or move depends'
+VG_ERROR_RE+='|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap'
+VG_ERROR_RE+='|Argument .* of function .* has a fishy'
+VG_ERROR_RE+='|[0-9,]+ bytes in [0-9,]+ blocks are definitely lost)'
+# The LEAK SUMMARY line; \1 bytes, \2 blocks.
+VG_LOST_RE='^==[0-9]+== +definitely lost: ([0-9,]+) bytes in ([0-9,]+) blocks.*'
+
+# valgrind_summary: one line per binary, the problems shown; adds a failure
+# for each binary whose logs report an error or a definite leak.
+valgrind_summary() {
+	local dir name logs killed errors lost blocks bad log e l b first all_logs=0 all_errors=0
+	local all_lost=0
+	echo "==================== valgrind"
+	for dir in "$FP_TMP"/valgrind/*/; do
+		[ -d "$dir" ] || continue
+		name=$(basename "$dir")
+		logs=0 killed=0 errors=0 lost=0 blocks=0 bad=()
+		for log in "$dir"/valgrind-*.log; do
+			[ -f "$log" ] || continue
+			logs=$((logs + 1))
+			if grep -q 'ERROR SUMMARY:' "$log"; then
+				e=$(sed -nE 's/^==[0-9]+== ERROR SUMMARY: ([0-9,]+) errors.*/\1/p' \
+					"$log" | tail -n 1 | tr -d ,)
+			else
+				killed=$((killed + 1))
+				e=$(grep -cE "$VG_ERROR_RE" "$log")
+			fi
+			l=$(sed -nE "s/$VG_LOST_RE/\\1/p" "$log" | tail -n 1 | tr -d ,)
+			b=$(sed -nE "s/$VG_LOST_RE/\\2/p" "$log" | tail -n 1 | tr -d ,)
+			e=${e:-0} l=${l:-0} b=${b:-0}
+			errors=$((errors + e))
+			lost=$((lost + l))
+			blocks=$((blocks + b))
+			if [ "$e" -gt 0 ] || [ "$l" -gt 0 ]; then
+				bad+=("$log")
+			fi
+		done
+		all_logs=$((all_logs + logs))
+		all_errors=$((all_errors + errors))
+		all_lost=$((all_lost + lost))
+		local note=""
+		[ "$killed" -gt 0 ] && note=" ($killed killed before their summary)"
+		echo "$name: $logs fairpayd logs$note: $errors errors, $lost bytes definitely" \
+			"lost in $blocks blocks"
+		if [ ${#bad[@]} -gt 0 ]; then
+			failed=$((failed + 1))
+			local kept="$FP_BUILD/valgrind-logs/$name"
+			failures+=("$name: valgrind: $errors errors, $lost bytes definitely lost (logs in $kept)")
+			mkdir -p "$kept"
+			cp "${bad[@]}" "$kept/"
+			first=${bad[0]}
+			echo "---- $(basename "$first"), from its first error:"
+			awk -v re="$VG_ERROR_RE" \
+				'n == 0 && $0 ~ re { n = 1 } n > 0 && n <= 60 { print; n++ }' \
+				"$first"
+		fi
+	done
+	echo "valgrind: $all_logs fairpayd logs, $all_errors errors," \
+		"$all_lost bytes definitely lost"
+	if [ "$all_logs" = 0 ]; then
+		failed=$((failed + 1))
+		failures+=("valgrind: no fairpayd ran under valgrind")
+	fi
 }
 
 shopt -s nullglob
@@ -197,6 +298,7 @@ for bin in "$FP_BUILD"/tests/test_* "$FP_BUILD"/tests/itest_*; do
 	run_one "$bin"
 done
 
+[ $VALGRIND = 1 ] && valgrind_summary
 echo "===================="
 if [ $((passed + failed)) = 0 ]; then
 	echo "run-tests: no tests ran (nothing in $FP_BUILD/tests)" >&2

@@ -38,6 +38,11 @@
 #define SERVER_STOP_MS 30000
 #define RUN_LIMIT_MS 120000
 #define CLIENT_TIMEOUT_MS 10000
+/* Under valgrind a server starts, answers and exits (leak check) many
+ * times slower; these replace the limits above then. */
+#define SLOW_SERVER_READY_MS 120000
+#define SLOW_SERVER_STOP_MS 120000
+#define SLOW_CLIENT_TIMEOUT_MS 30000
 
 static struct {
 	bool ready;
@@ -203,9 +208,15 @@ static void init(void)
 	if (mkdir(pids, 0755) != 0 && errno != EEXIST)
 		fail_msg("mkdir %s: %s", pids, strerror(errno));
 	H.opts.ca_file = H.ca;
-	H.opts.timeout_ms = CLIENT_TIMEOUT_MS;
+	H.opts.timeout_ms = h_slow() ? SLOW_CLIENT_TIMEOUT_MS : CLIENT_TIMEOUT_MS;
 	atexit(cleanup_at_exit);
 	H.ready = true;
+}
+
+bool h_slow(void)
+{
+	const char *v = getenv("FP_VALGRIND");
+	return v != NULL && strcmp(v, "1") == 0;
 }
 
 const char *h_build_dir(void)
@@ -588,22 +599,41 @@ bool h_server_alive(h_server *s)
 	return !reap_if_exited(s);
 }
 
-h_server *h_server_start(const char *conninfo, ...)
+/* Start fairpayd on port (NULL: a free one) with the extra arguments in ap. */
+static h_server *server_start_v(const char *port, const char *conninfo, va_list ap)
 {
 	init();
 	h_server *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		fail_msg("out of memory");
-	h_free_port(s->port, sizeof(s->port));
+	if (port != NULL)
+		snprintf(s->port, sizeof(s->port), "%s", port);
+	else
+		h_free_port(s->port, sizeof(s->port));
 	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%s", s->port);
 	put(s->log_path, sizeof(s->log_path), "%s/fairpayd-%s-%s.log", H.tmp,
 	    program_invocation_short_name, s->port);
 
-	char *argv[64];
+	char *argv[72];
 	int argc = 0;
 	char *bin = h_path(H.build, "fairpayd");
 	char *cert = h_path(H.certs, "server.pem");
 	char *key = h_path(H.certs, "server.key");
+	char *vg_log = h_fmt("--log-file=%s/valgrind-%%p.log", H.tmp);
+	const char *exe = bin;
+	if (h_slow()) {
+		/* Definite leaks count as errors, and any error makes the exit
+		 * status 99, so a test's SIGTERM check catches them; the runner
+		 * sums up the logs. */
+		exe = "valgrind";
+		argv[argc++] = "valgrind";
+		argv[argc++] = "--tool=memcheck";
+		argv[argc++] = "--leak-check=full";
+		argv[argc++] = "--errors-for-leak-kinds=definite";
+		argv[argc++] = "--error-exitcode=99";
+		argv[argc++] = "--num-callers=30";
+		argv[argc++] = vg_log;
+	}
 	argv[argc++] = bin;
 	argv[argc++] = "--listen";
 	argv[argc++] = s->addr;
@@ -613,14 +643,11 @@ h_server *h_server_start(const char *conninfo, ...)
 	argv[argc++] = cert;
 	argv[argc++] = "--key";
 	argv[argc++] = key;
-	va_list ap;
-	va_start(ap, conninfo);
 	for (char *a = va_arg(ap, char *); a != NULL; a = va_arg(ap, char *)) {
-		if (argc >= 62)
+		if (argc >= 70)
 			fail_msg("too many server arguments");
 		argv[argc++] = a;
 	}
-	va_end(ap);
 	argv[argc] = NULL;
 
 	int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -639,8 +666,8 @@ h_server *h_server_start(const char *conninfo, ...)
 			dup2(devnull, STDIN_FILENO);
 			close(devnull);
 		}
-		execv(bin, argv);
-		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+		execvp(exe, argv);
+		fprintf(stderr, "exec %s: %s\n", exe, strerror(errno));
 		_exit(127);
 	}
 	close(logfd);
@@ -656,12 +683,14 @@ h_server *h_server_start(const char *conninfo, ...)
 	free(bin);
 	free(cert);
 	free(key);
+	free(vg_log);
 
 	/* Ready means served: a TLS client can connect and get a Ping answered. */
-	int64_t deadline = h_now_ms() + SERVER_READY_MS;
+	int ready_ms = h_slow() ? SLOW_SERVER_READY_MS : SERVER_READY_MS;
+	int64_t deadline = h_now_ms() + ready_ms;
 	char err[512] = "";
 	fp_client_options opts = *h_client_options();
-	opts.timeout_ms = 2000;
+	opts.timeout_ms = h_slow() ? 10000 : 2000;
 	for (;;) {
 		char tail[2048];
 		if (reap_if_exited(s))
@@ -677,9 +706,32 @@ h_server *h_server_start(const char *conninfo, ...)
 		}
 		if (h_now_ms() > deadline)
 			fail_msg("fairpayd on port %s did not serve within %d ms (%s); log:\n%s",
-				 s->port, SERVER_READY_MS, err, log_tail(s, tail, sizeof(tail)));
+				 s->port, ready_ms, err, log_tail(s, tail, sizeof(tail)));
 		h_sleep_ms(20);
 	}
+}
+
+h_server *h_server_start(const char *conninfo, ...)
+{
+	va_list ap;
+	va_start(ap, conninfo);
+	h_server *s = server_start_v(NULL, conninfo, ap);
+	va_end(ap);
+	return s;
+}
+
+h_server *h_server_start_on(const char *port, const char *conninfo, ...)
+{
+	va_list ap;
+	va_start(ap, conninfo);
+	h_server *s = server_start_v(port, conninfo, ap);
+	va_end(ap);
+	return s;
+}
+
+long h_server_rss_kb(const h_server *s)
+{
+	return h_proc_status_kb(s->pid, "VmRSS");
 }
 
 int h_server_stop(h_server *s, int sig)
@@ -688,7 +740,8 @@ int h_server_stop(h_server *s, int sig)
 		return s->status;
 	if (sig != 0 && kill(s->pid, sig) != 0)
 		fail_msg("kill %d: %s", (int)s->pid, strerror(errno));
-	int64_t deadline = h_now_ms() + SERVER_STOP_MS;
+	int stop_ms = h_slow() ? SLOW_SERVER_STOP_MS : SERVER_STOP_MS;
+	int64_t deadline = h_now_ms() + stop_ms;
 	while (!reap_if_exited(s)) {
 		if (h_now_ms() > deadline) {
 			kill(s->pid, SIGKILL);
@@ -696,7 +749,7 @@ int h_server_stop(h_server *s, int sig)
 			s->running = false;
 			unlink(s->pid_path);
 			fail_msg("fairpayd (pid %d) did not exit within %d ms of signal %d",
-				 (int)s->pid, SERVER_STOP_MS, sig);
+				 (int)s->pid, stop_ms, sig);
 		}
 		h_sleep_ms(10);
 	}
@@ -1553,4 +1606,573 @@ int32_t h_score_replay(int32_t prior_bp, int32_t alpha_bp, const int32_t *fairne
 	for (size_t i = 0; i < n; i++)
 		score = h_score_step(score, fairness_bp[i], alpha_bp);
 	return score;
+}
+
+/* ---------------------------------------------------------------- clients for worker threads */
+
+void h_rc_init(h_rclient *rc, const char *port, const char *api_key)
+{
+	init();
+	memset(rc, 0, sizeof(*rc));
+	snprintf(rc->port, sizeof(rc->port), "%s", port);
+	snprintf(rc->api_key, sizeof(rc->api_key), "%s", api_key);
+	rc->opts = H.opts;
+}
+
+void h_rc_close(h_rclient *rc)
+{
+	fp_client_free(rc->c);
+	rc->c = NULL;
+}
+
+/* Connect and authenticate: OK, the code Authenticate answered, or
+ * H_NO_REPLY when there is no connection. */
+static int rc_open(h_rclient *rc)
+{
+	fp_client *c = fp_client_new();
+	if (c == NULL) {
+		snprintf(rc->err, sizeof(rc->err), "out of memory");
+		return H_NO_REPLY;
+	}
+	if (fp_client_connect(c, "127.0.0.1", rc->port, &rc->opts) != 0) {
+		snprintf(rc->err, sizeof(rc->err), "connect: %s", fp_client_error_message(c));
+		fp_client_free(c);
+		return H_NO_REPLY;
+	}
+	if (fp_client_authenticate(c, rc->api_key, NULL, NULL) != 0) {
+		int code = fp_client_error_kind(c) == FP_ERR_SERVER ? fp_client_error_code(c)
+								    : H_NO_REPLY;
+		snprintf(rc->err, sizeof(rc->err), "Authenticate: %s (%s)", h_code_name(code),
+			 fp_client_error_message(c));
+		fp_client_free(c);
+		return code;
+	}
+	rc->c = c;
+	rc->connects++;
+	return FAIRPAY__V1__CODE__OK;
+}
+
+int h_rc_call(h_rclient *rc, Fairpay__V1__Request *req, Fairpay__V1__Response **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	rc->err[0] = '\0';
+	if (rc->c == NULL) {
+		int code = rc_open(rc);
+		if (code != FAIRPAY__V1__CODE__OK)
+			return code;
+	}
+	/* A new id for each attempt: the last one may have been on another
+	 * connection. */
+	req->id = 0;
+	Fairpay__V1__Response *resp = NULL;
+	int rc_call = fp_client_call(rc->c, req, &resp);
+	if (resp == NULL) {
+		snprintf(rc->err, sizeof(rc->err), "%s",
+			 rc_call == 0 ? "no reply" : fp_client_error_message(rc->c));
+		h_rc_close(rc);
+		return H_NO_REPLY;
+	}
+	int code = resp->status != NULL ? (int)resp->status->code : 0;
+	if (code != FAIRPAY__V1__CODE__OK)
+		snprintf(rc->err, sizeof(rc->err), "%s (field '%s')",
+			 resp->status->message ? resp->status->message : "",
+			 resp->status->field ? resp->status->field : "");
+	if (out != NULL)
+		*out = resp;
+	else
+		fp_response_free(resp);
+	return code;
+}
+
+/* ---------------------------------------------------------------- limits and TLS hardening */
+
+/* What this block needs beyond the headers at the top. */
+#include <dirent.h>
+#include <sys/resource.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+long h_raise_nofile(long want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		fail_msg("getrlimit: %s", strerror(errno));
+	if ((long)rl.rlim_cur < want) {
+		rlim_t cap = rl.rlim_max == RLIM_INFINITY ? (rlim_t)want : rl.rlim_max;
+		rl.rlim_cur = (rlim_t)want < cap ? (rlim_t)want : cap;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			fail_msg("setrlimit(RLIMIT_NOFILE, %ld): %s", (long)rl.rlim_cur,
+				 strerror(errno));
+	}
+	return (long)rl.rlim_cur;
+}
+
+int h_proc_fd_count(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+long h_proc_status_kb(pid_t pid, const char *field)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	char line[256];
+	long kb = -1;
+	size_t fl = strlen(field);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+			kb = strtol(line + fl + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
+bool h_server_sanitized(const h_server *s)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)s->pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	char line[512];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, "libasan") != NULL;
+	fclose(f);
+	return found;
+}
+
+static int count_in(const char *hay, const char *needle)
+{
+	int n = 0;
+	size_t nl = strlen(needle);
+	for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + nl, needle))
+		n++;
+	return n;
+}
+
+int h_log_count(const h_server *s, const char *needle)
+{
+	char *log = h_server_log(s);
+	int n = count_in(log, needle);
+	free(log);
+	return n;
+}
+
+bool h_wait_log(const h_server *s, const char *needle, int n, int timeout_ms)
+{
+	int64_t deadline = h_now_ms() + timeout_ms;
+	for (;;) {
+		if (h_log_count(s, needle) >= n)
+			return true;
+		if (h_now_ms() > deadline)
+			return false;
+		h_sleep_ms(20);
+	}
+}
+
+/* The start of the last line of log that contains needle, or NULL. */
+static const char *last_line_with(const char *log, const char *needle)
+{
+	const char *last = NULL;
+	size_t nl = strlen(needle);
+	for (const char *p = strstr(log, needle); p != NULL; p = strstr(p + nl, needle))
+		last = p;
+	return last;
+}
+
+long long h_stats_counter(const h_server *s, const char *name)
+{
+	char *log = h_server_log(s);
+	long long v = -1;
+	const char *line = last_line_with(log, "stats: ");
+	if (line != NULL) {
+		const char *end = strchr(line, '\n');
+		size_t nl = strlen(name);
+		/* Tokens "name=N" follow "stats:", separated by spaces. */
+		for (const char *p = line + 7; p != NULL && (end == NULL || p < end);) {
+			while (*p == ' ')
+				p++;
+			if (strncmp(p, name, nl) == 0 && p[nl] == '=') {
+				v = strtoll(p + nl + 1, NULL, 10);
+				break;
+			}
+			p = strchr(p, ' ');
+		}
+	}
+	free(log);
+	return v;
+}
+
+/* The last line of the server's log that holds needle, for messages. */
+static char *log_line(const h_server *s, const char *needle)
+{
+	char *log = h_server_log(s);
+	const char *line = last_line_with(log, needle);
+	char *out = NULL;
+	if (line != NULL) {
+		while (line > log && line[-1] != '\n')
+			line--;
+		out = strndup(line, strcspn(line, "\n"));
+	}
+	free(log);
+	return out != NULL ? out : strdup("(none)");
+}
+
+long long h_wait_stats(const h_server *s, const char *name, long long min, int timeout_ms)
+{
+	int64_t deadline = h_now_ms() + timeout_ms;
+	for (;;) {
+		long long v = h_stats_counter(s, name);
+		if (v >= min)
+			return v;
+		if (h_now_ms() > deadline) {
+			char tail[2048];
+			char *line = log_line(s, "stats: ");
+			fail_msg("no stats line with %s >= %lld within %d ms; last stats line: %s\n"
+				 "log tail:\n%s",
+				 name, min, timeout_ms, line, log_tail(s, tail, sizeof(tail)));
+		}
+		h_sleep_ms(20);
+	}
+}
+
+long long h_limit_total(const h_server *s, const char *name)
+{
+	char *needle = h_fmt("limit %s hit (total ", name);
+	char *log = h_server_log(s);
+	const char *line = last_line_with(log, needle);
+	long long v = line != NULL ? strtoll(line + strlen(needle), NULL, 10) : -1;
+	free(log);
+	free(needle);
+	return v;
+}
+
+long long h_wait_limit(const h_server *s, const char *name, long long min, int timeout_ms)
+{
+	int64_t deadline = h_now_ms() + timeout_ms;
+	for (;;) {
+		long long v = h_limit_total(s, name);
+		if (v >= min)
+			return v;
+		if (h_now_ms() > deadline) {
+			char tail[2048];
+			fail_msg("no log line \"limit %s hit (total N)\" with N >= %lld within "
+				 "%d ms (last total %lld); log tail:\n%s",
+				 name, min, timeout_ms, v, log_tail(s, tail, sizeof(tail)));
+		}
+		h_sleep_ms(20);
+	}
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int64_t h_percentile(int64_t *v, size_t n, double p)
+{
+	if (n == 0)
+		fail_msg("h_percentile of no values");
+	qsort(v, n, sizeof(*v), cmp_i64);
+	/* Nearest rank: the smallest value with at least p% at or below it. */
+	size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
+	if (rank < 1)
+		rank = 1;
+	if (rank > n)
+		rank = n;
+	return v[rank - 1];
+}
+
+h_tls *h_tls_open(const char *port, const h_tls_opts *o, char *err, size_t errlen)
+{
+	static const h_tls_opts none;
+	if (o == NULL)
+		o = &none;
+	init();
+	ERR_clear_error();
+	h_tls *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		fail_msg("out of memory");
+	t->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (t->fd < 0)
+		fail_msg("socket: %s", strerror(errno));
+	if (o->rcvbuf > 0)
+		setsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof(o->rcvbuf));
+	struct sockaddr_in sa = { 0 };
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)atoi(port));
+	if (connect(t->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		snprintf(err, errlen, "connect: %s", strerror(errno));
+		close(t->fd);
+		free(t);
+		return NULL;
+	}
+	int one = 1;
+	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct timeval tv = { 10, 0 };
+	setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(t->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+	t->ctx = SSL_CTX_new(TLS_client_method());
+	if (t->ctx == NULL)
+		fail_msg("SSL_CTX_new failed");
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_load_verify_locations(t->ctx, H.ca, NULL) != 1)
+		fail_msg("cannot load %s", H.ca);
+	if (o->min_version != 0 && SSL_CTX_set_min_proto_version(t->ctx, o->min_version) != 1)
+		fail_msg("set_min_proto_version failed");
+	if (o->max_version != 0 && SSL_CTX_set_max_proto_version(t->ctx, o->max_version) != 1)
+		fail_msg("set_max_proto_version failed");
+	if (o->cert_file != NULL) {
+		const char *key = o->key_file != NULL ? o->key_file : o->cert_file;
+		if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert_file) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1)
+			fail_msg("cannot load the client certificate %s / %s", o->cert_file, key);
+	}
+	static const unsigned char alpn[] = "\x09"
+					    "fairpay/1";
+	SSL_CTX_set_alpn_protos(t->ctx, alpn, sizeof(alpn) - 1);
+	t->ssl = SSL_new(t->ctx);
+	if (t->ssl == NULL)
+		fail_msg("SSL_new failed");
+	X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
+	if (X509_VERIFY_PARAM_set1_ip_asc(param, "127.0.0.1") != 1)
+		fail_msg("X509_VERIFY_PARAM_set1_ip_asc failed");
+	SSL_set_fd(t->ssl, t->fd);
+	if (o->session != NULL && SSL_set_session(t->ssl, o->session) != 1)
+		fail_msg("SSL_set_session failed");
+	if (o->early_data != NULL) {
+		size_t written = 0;
+		if (SSL_write_early_data(t->ssl, o->early_data, o->early_len, &written) != 1) {
+			ssl_errors(err, errlen, "SSL_write_early_data failed");
+			h_tls_close(t);
+			return NULL;
+		}
+	}
+	int r = SSL_connect(t->ssl);
+	if (r != 1) {
+		char what[128];
+		snprintf(what, sizeof(what), "handshake failed (SSL_get_error %d, errno %s)",
+			 SSL_get_error(t->ssl, r), strerror(errno));
+		ssl_errors(err, errlen, what);
+		h_tls_close(t);
+		return NULL;
+	}
+	return t;
+}
+
+struct ssl_st *h_tls_ssl(h_tls *t)
+{
+	return t->ssl;
+}
+
+int h_tls_fd(h_tls *t)
+{
+	return t->fd;
+}
+
+void h_tls_shutdown_close(h_tls *t)
+{
+	if (t == NULL)
+		return;
+	/* One call sends our close_notify; we do not wait for the peer's. */
+	SSL_shutdown(t->ssl);
+	h_tls_close(t);
+}
+
+int h_tls_call(h_tls *t, Fairpay__V1__Request *req, int timeout_ms, Fairpay__V1__Response **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	size_t n = fairpay__v1__request__get_packed_size(req);
+	uint8_t *buf = malloc(4 + n);
+	if (buf == NULL)
+		fail_msg("out of memory");
+	buf[0] = (uint8_t)(n >> 24);
+	buf[1] = (uint8_t)(n >> 16);
+	buf[2] = (uint8_t)(n >> 8);
+	buf[3] = (uint8_t)n;
+	fairpay__v1__request__pack(req, buf + 4);
+	ERR_clear_error();
+	int w = SSL_write(t->ssl, buf, (int)(4 + n));
+	free(buf);
+	if (w != (int)(4 + n)) {
+		ssl_errors(H.last_message, sizeof(H.last_message), "SSL_write failed");
+		H.last_field[0] = '\0';
+		return H_NO_REPLY;
+	}
+	int64_t deadline = h_now_ms() + timeout_ms;
+	for (;;) {
+		Fairpay__V1__Response *resp = NULL;
+		int64_t left = deadline - h_now_ms();
+		h_read r = h_tls_read(t, left > 0 ? (int)left : 0, &resp);
+		if (r != H_READ_FRAME) {
+			snprintf(H.last_message, sizeof(H.last_message), "%s",
+				 r == H_READ_TIMEOUT  ? "no reply in time"
+				 : r == H_READ_CLOSED ? "the server closed the connection"
+						      : "TLS or decode error");
+			H.last_field[0] = '\0';
+			return H_NO_REPLY;
+		}
+		if (resp->id != req->id && resp->id != 0) {
+			/* A reply to an earlier pipelined request. */
+			fairpay__v1__response__free_unpacked(resp, NULL);
+			continue;
+		}
+		const Fairpay__V1__Status *st = resp->status;
+		int code = st != NULL ? (int)st->code : 0;
+		snprintf(H.last_message, sizeof(H.last_message), "%s",
+			 st != NULL && st->message ? st->message : "");
+		snprintf(H.last_field, sizeof(H.last_field), "%s",
+			 st != NULL && st->field ? st->field : "");
+		if (resp->id == 0 && req->id != 0)
+			snprintf(H.last_message, sizeof(H.last_message),
+				 "connection-level error (Response id 0): %s",
+				 st != NULL && st->message ? st->message : "");
+		/* An id 0 reply ends the wait: the server closes after it. */
+		if (resp->id == 0 && req->id != 0 && code == 0)
+			code = H_NO_REPLY;
+		if (out != NULL)
+			*out = resp;
+		else
+			fairpay__v1__response__free_unpacked(resp, NULL);
+		return code;
+	}
+}
+
+int h_tls_ping(h_tls *t, uint64_t id)
+{
+	Fairpay__V1__PingRequest ping = FAIRPAY__V1__PING_REQUEST__INIT;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.id = id;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_PING;
+	req.ping = &ping;
+	return h_tls_call(t, &req, 10000, NULL);
+}
+
+int h_tls_auth(h_tls *t, uint64_t id, const char *api_key)
+{
+	Fairpay__V1__AuthenticateRequest a = FAIRPAY__V1__AUTHENTICATE_REQUEST__INIT;
+	a.api_key = (char *)api_key;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.id = id;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_AUTHENTICATE;
+	req.authenticate = &a;
+	return h_tls_call(t, &req, 10000, NULL);
+}
+
+int h_tls_get_policy(h_tls *t, uint64_t id)
+{
+	Fairpay__V1__GetPolicyRequest gp = FAIRPAY__V1__GET_POLICY_REQUEST__INIT;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.id = id;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_GET_POLICY;
+	req.get_policy = &gp;
+	return h_tls_call(t, &req, 10000, NULL);
+}
+
+struct ssl_session_st *h_tls_session(h_tls *t)
+{
+	/* TLS 1.3 tickets come after the handshake; a read (done by the
+	 * caller's last call) has processed those sent so far. */
+	SSL_SESSION *s = SSL_get1_session(t->ssl);
+	if (s == NULL)
+		fail_msg("the connection has no session");
+	return s;
+}
+
+static void hex64(const unsigned char *md, char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+void h_tls_peer_sha256(h_tls *t, char out[65])
+{
+	X509 *x = SSL_get1_peer_certificate(t->ssl);
+	if (x == NULL)
+		fail_msg("the server sent no certificate");
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (X509_digest(x, EVP_sha256(), md, &len) != 1 || len != 32)
+		fail_msg("X509_digest failed");
+	X509_free(x);
+	hex64(md, out);
+}
+
+void h_cert_sha256(const char *pem_path, char out[65])
+{
+	FILE *f = fopen(pem_path, "r");
+	if (f == NULL)
+		fail_msg("%s: %s", pem_path, strerror(errno));
+	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL)
+		fail_msg("%s holds no PEM certificate", pem_path);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (X509_digest(x, EVP_sha256(), md, &len) != 1 || len != 32)
+		fail_msg("X509_digest failed");
+	X509_free(x);
+	hex64(md, out);
+}
+
+char *h_cert_path(const char *name)
+{
+	init();
+	return h_path(H.certs, name);
+}
+
+int h_register_cert(fp_client *c, const char *key_id, const char *cert_sha256)
+{
+	Fairpay__V1__RegisterClientCertRequest rc = FAIRPAY__V1__REGISTER_CLIENT_CERT_REQUEST__INIT;
+	rc.key_id = (char *)key_id;
+	rc.cert_sha256 = (char *)cert_sha256;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_REGISTER_CLIENT_CERT;
+	req.register_client_cert = &rc;
+	Fairpay__V1__Response *resp = NULL;
+	int code = h_call(c, &req, &resp);
+	if (code == 0 && resp->result_case != FAIRPAY__V1__RESPONSE__RESULT_REGISTER_CLIENT_CERT)
+		fail_msg("RegisterClientCert answered OK without a RegisterClientCertResponse");
+	fp_response_free(resp);
+	return code;
+}
+
+int h_try_connect_cert(const h_server *s, const char *name, fp_client **out, char *err,
+		       size_t errlen)
+{
+	char *base = h_cert_path(name);
+	char *cert = h_fmt("%s.pem", base);
+	char *key = h_fmt("%s.key", base);
+	fp_client_options opts = *h_client_options();
+	opts.cert_file = cert;
+	opts.key_file = key;
+	int rc = h_try_connect(s->port, &opts, out, err, errlen);
+	free(key);
+	free(cert);
+	free(base);
+	return rc;
 }

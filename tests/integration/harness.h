@@ -44,6 +44,12 @@ const char *h_root_dir(void);
 const char *h_tmp_dir(void);
 const char *h_certs_dir(void);
 
+/* True when every fairpayd runs under valgrind memcheck (FP_VALGRIND=1, set
+ * by `make valgrind`): the server is then many times slower, so a test that
+ * measures time must widen its limits or skip the timing assertion. The
+ * harness itself already waits longer for a server to start and to stop. */
+bool h_slow(void);
+
 /* A malloc'ed "DIR/NAME" path. */
 char *h_path(const char *dir, const char *name);
 
@@ -97,8 +103,19 @@ int h_run(const char *cmd, char **output);
 char *h_ctl(void);
 
 /* Start fairpayd on a free port with the test certificates; extra arguments
- * follow, ended by NULL. Returns once a client can connect and Ping. */
+ * follow, ended by NULL. Returns once a client can connect and Ping. Under
+ * h_slow() it runs under valgrind memcheck, with its log in
+ * $FP_TMP/valgrind-PID.log and exit status 99 on any error or definite
+ * leak. */
 h_server *h_server_start(const char *conninfo, ...) __attribute__((sentinel));
+
+/* The same on the given port, e.g. to restart a killed server where its
+ * clients will reconnect. */
+h_server *h_server_start_on(const char *port, const char *conninfo, ...) __attribute__((sentinel));
+
+/* The server process's resident set size in KiB (VmRSS in /proc/PID/status;
+ * under valgrind, valgrind's), or -1 when it cannot be read. */
+long h_server_rss_kb(const h_server *s);
 
 /* Send sig (0: send nothing) and wait up to 30 s for the server to exit;
  * returns its exit status (128 + signal when killed by one). */
@@ -161,6 +178,36 @@ const char *h_code_name(int code);
 				 h_code_name(h_got_), h_code_name(h_want_), h_last_message(), \
 				 h_last_field());                                             \
 	} while (0)
+
+/* ---------------------------------------------------------------- clients for worker threads */
+
+/* A client for worker threads that reconnects and re-authenticates by itself
+ * when its connection broke (a server killed and restarted on the same
+ * port). Its functions never fail the test, so they may run outside the main
+ * thread (one h_rclient per thread); h_rc_init must be called on the main
+ * thread. */
+typedef struct h_rclient {
+	char port[16];
+	char api_key[160];
+	fp_client_options opts;
+	fp_client *c;  /* NULL while not connected */
+	int connects;  /* successful connect + Authenticate so far */
+	char err[512]; /* what went wrong in the last h_rc_call */
+} h_rclient;
+
+/* Set up (not connected yet) for 127.0.0.1:port and key, with h_connect's options. */
+void h_rc_init(h_rclient *rc, const char *port, const char *api_key);
+
+/* One attempt: connect and authenticate when not connected, then send req
+ * (its id is reassigned) and wait for the reply. Returns the reply's status
+ * code, Authenticate's code when that failed, or H_NO_REPLY when the
+ * connection failed or broke (it is then closed, and the next call
+ * reconnects). The reply goes to *resp when not NULL (free with
+ * fp_response_free). */
+int h_rc_call(h_rclient *rc, Fairpay__V1__Request *req, Fairpay__V1__Response **resp);
+
+/* Close the connection (the next h_rc_call reconnects). */
+void h_rc_close(h_rclient *rc);
 
 /* ---------------------------------------------------------------- raw TLS and TCP */
 
@@ -311,5 +358,106 @@ bool h_wait_offer_status(fp_client *c, const char *offer_id, int want, int timeo
  * prior over n closed cycles. */
 int32_t h_score_step(int32_t score_bp, int32_t fairness_bp, int32_t alpha_bp);
 int32_t h_score_replay(int32_t prior_bp, int32_t alpha_bp, const int32_t *fairness_bp, size_t n);
+
+/* ---------------------------------------------------------------- limits and TLS hardening */
+
+struct ssl_st;
+struct ssl_session_st;
+
+/* Raise this process's soft limit on open files to at least want (capped by
+ * the hard limit) and return the new soft limit; servers started afterwards
+ * inherit it. */
+long h_raise_nofile(long want);
+
+/* Open file descriptors of process pid (from /proc), or -1. */
+int h_proc_fd_count(pid_t pid);
+
+/* A "Vm...:" field of /proc/PID/status in KiB (e.g. "VmHWM"), or -1. */
+long h_proc_status_kb(pid_t pid, const char *field);
+
+/* True when the server runs with AddressSanitizer (`make asan`): slower, and
+ * freed memory stays resident a while (its quarantine), so a test that
+ * measures time or memory widens its bounds. */
+bool h_server_sanitized(const h_server *s);
+
+/* Occurrences of needle in the server's log. */
+int h_log_count(const h_server *s, const char *needle);
+
+/* Wait until the server's log holds needle at least n times; false on timeout. */
+bool h_wait_log(const h_server *s, const char *needle, int n, int timeout_ms);
+
+/* Counter name in the last "stats: name=N ..." line of the log; -1 when no
+ * stats line (or no such counter) was logged yet. */
+long long h_stats_counter(const h_server *s, const char *name);
+
+/* Wait for a stats line with counter name >= min and return it; fails the
+ * test (with the log's tail) on timeout. */
+long long h_wait_stats(const h_server *s, const char *name, long long min, int timeout_ms);
+
+/* N of the last "limit NAME hit (total N)" line of the log; -1 if none. */
+long long h_limit_total(const h_server *s, const char *name);
+
+/* Wait for a "limit NAME hit (total N)" line with N >= min and return N;
+ * fails the test on timeout. */
+long long h_wait_limit(const h_server *s, const char *name, long long min, int timeout_ms);
+
+/* The p-th percentile (0-100, nearest rank) of n values; sorts v. */
+int64_t h_percentile(int64_t *v, size_t n, double p);
+
+/* Options of h_tls_open; zero means the default. */
+typedef struct h_tls_opts {
+	int min_version; /* e.g. TLS1_2_VERSION */
+	int max_version;
+	const char *cert_file; /* client certificate (mutual TLS) */
+	const char *key_file;  /* its key; default: cert_file */
+	struct ssl_session_st *session; /* resume this session */
+	const void *early_data;         /* written as TLS 1.3 early data */
+	size_t early_len;
+	int rcvbuf; /* SO_RCVBUF of the socket, set before connecting */
+} h_tls_opts;
+
+/* A raw TLS connection like h_tls_try with the options above (opts may be
+ * NULL). NULL with OpenSSL's reasons in err when the handshake fails. */
+h_tls *h_tls_open(const char *port, const h_tls_opts *opts, char *err, size_t errlen);
+
+/* The connection's OpenSSL object and socket, for what the helpers do not do. */
+struct ssl_st *h_tls_ssl(h_tls *t);
+int h_tls_fd(h_tls *t);
+
+/* Send close_notify (a session stays resumable only after it), then close
+ * and free. Accepts NULL. */
+void h_tls_shutdown_close(h_tls *t);
+
+/* Write req (its id must be set) and read frames until its reply. Returns
+ * the status code, or H_NO_REPLY when the connection closed, failed or
+ * timed out; the reply goes to *resp when not NULL (free with
+ * fairpay__v1__response__free_unpacked). */
+int h_tls_call(h_tls *t, Fairpay__V1__Request *req, int timeout_ms, Fairpay__V1__Response **resp);
+
+/* Requests over a raw connection, by name; each returns like h_tls_call. */
+int h_tls_ping(h_tls *t, uint64_t id);
+int h_tls_auth(h_tls *t, uint64_t id, const char *api_key);
+int h_tls_get_policy(h_tls *t, uint64_t id);
+
+/* The latest session of t with the tickets that arrived so far (free with
+ * SSL_SESSION_free); fails the test when there is none. */
+struct ssl_session_st *h_tls_session(h_tls *t);
+
+/* SHA-256 of the DER of the server's certificate on t: 64 lower-case hex. */
+void h_tls_peer_sha256(h_tls *t, char out[65]);
+
+/* SHA-256 of the DER of the (first) certificate in a PEM file. */
+void h_cert_sha256(const char *pem_path, char out[65]);
+
+/* A malloc'ed path of a file in the certificates directory, e.g. "client.pem". */
+char *h_cert_path(const char *name);
+
+/* RegisterClientCert: returns the status code (like h_call). */
+int h_register_cert(fp_client *c, const char *key_id, const char *cert_sha256);
+
+/* Connect with a client certificate (CERTS/NAME.pem and NAME.key) and
+ * h_connect's other options; 0, or -1 with the client's message in err. */
+int h_try_connect_cert(const h_server *s, const char *name, fp_client **out, char *err,
+		       size_t errlen);
 
 #endif
