@@ -504,7 +504,14 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT) {
 		log_debug(c->id, "closing: the client did not close in time");
 	} else if (what & BEV_EVENT_ERROR) {
-		if (c->state == CONN_HANDSHAKE)
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+		if (c->state == CONN_HANDSHAKE && verify != X509_V_OK)
+			/* Say which: an expired certificate and an unknown CA
+			 * both read "certificate verify failed" otherwise. */
+			log_info(c->id, "TLS handshake with %s failed: client certificate: %s",
+				 c->peer, X509_verify_cert_error_string(verify));
+		else if (c->state == CONN_HANDSHAKE)
 			log_info(c->id, "TLS handshake with %s failed: %s", c->peer,
 				 why[0] ? why : strerror(EVUTIL_SOCKET_ERROR()));
 		else if (c->state == CONN_OPEN)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "ctl_cert.h"
 #include "ctl_out.h"
 #include "ctl_remote.h"
 
@@ -236,4 +237,53 @@ done:
 	fp_response_free(resp);
 	fp_client_free(c);
 	return rc;
+}
+
+/* Register (or remove) the client certificate of an API key. */
+int ctl_admin_key_register_cert(const ctl_args *a)
+{
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	Fairpay__V1__RegisterClientCertRequest rc = FAIRPAY__V1__REGISTER_CLIENT_CERT_REQUEST__INIT;
+	Fairpay__V1__Response *resp = NULL;
+	fp_client *c = NULL;
+	char sha[CTL_CERT_SHA256_HEX + 1];
+	char err[512];
+	int rc_exit;
+
+	/* The file is read before connecting: a wrong path is the caller's
+	 * mistake, reported without touching the server. */
+	if (a->cert_pem != NULL) {
+		if (ctl_cert_fingerprint(a->cert_pem, sha, err, sizeof(err)) != 0) {
+			fprintf(stderr, "error: %s\n", err);
+			rc_exit = CTL_EXIT_USAGE;
+			goto done;
+		}
+	} else {
+		snprintf(sha, sizeof(sha), "%s", a->fingerprint);
+	}
+	rc_exit = ctl_remote_open(a, true, &c);
+	if (rc_exit != CTL_EXIT_OK)
+		goto done;
+	rc.key_id = (char *)a->key_id;
+	rc.cert_sha256 = sha;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_REGISTER_CLIENT_CERT;
+	req.register_client_cert = &rc;
+	rc_exit = ctl_remote_call(c, a, &req, FAIRPAY__V1__RESPONSE__RESULT_REGISTER_CLIENT_CERT,
+				  &resp);
+	if (rc_exit != CTL_EXIT_OK)
+		goto done;
+	if (a->json) {
+		fputs("{\"key_id\":", stdout);
+		ctl_out_json_string(stdout, a->key_id);
+		fputs(",\"cert_sha256\":", stdout);
+		ctl_out_json_string(stdout, sha);
+		fputs("}\n", stdout);
+	} else {
+		ctl_out_field(stdout, "key_id", a->key_id);
+		ctl_out_field(stdout, "cert_sha256", sha[0] != '\0' ? sha : "-");
+	}
+done:
+	fp_response_free(resp);
+	fp_client_free(c);
+	return rc_exit;
 }

@@ -1,5 +1,6 @@
 /* ctl_admin_: the fairpayctl commands that talk to fairpayd (ping, vendors,
- * API keys). Each returns an exit code of the command-line contract. */
+ * API keys and their client certificates). Each returns an exit code of the
+ * command-line contract. */
 #ifndef FP_CTL_ADMIN_H
 #define FP_CTL_ADMIN_H
 
@@ -19,5 +20,8 @@ int ctl_admin_key_create(const ctl_args *a);
 
 /* Revoke an API key. */
 int ctl_admin_key_revoke(const ctl_args *a);
+
+/* Register (or remove) the client certificate of an API key. */
+int ctl_admin_key_register_cert(const ctl_args *a);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ctl_cert.h"
 #include "ctl_enum.h"
 
 /* policy set takes up to one word per Policy field after its two. */
@@ -50,6 +51,7 @@ typedef enum opt_id {
 	OPT_ACCEPT,
 	OPT_REJECT,
 	OPT_AFTER,
+	OPT_FINGERPRINT,
 	OPT_COUNT
 } opt_id;
 
@@ -93,6 +95,7 @@ static const opt_def opt_defs[OPT_COUNT] = {
 	[OPT_ACCEPT] = { "accept", false, false },
 	[OPT_REJECT] = { "reject", false, false },
 	[OPT_AFTER] = { "after", true, false },
+	[OPT_FINGERPRINT] = { "fingerprint", true, false },
 };
 
 #define OPT_BIT(id) (UINT64_C(1) << (id))
@@ -126,6 +129,9 @@ static const cmd_def cmd_defs[] = {
 	{ "key", "create", "key create", CTL_CMD_KEY_CREATE, true,
 	  OPT_BIT(OPT_VENDOR) | OPT_BIT(OPT_ROLE) | OPT_IDEM, 0, NULL },
 	{ "key", "revoke", "key revoke", CTL_CMD_KEY_REVOKE, true, OPT_IDEM, 1, "KEY_ID" },
+	/* KEY_ID, then CERT.pem unless --fingerprint: fill() checks the count. */
+	{ "key", "register-cert", "key register-cert", CTL_CMD_KEY_REGISTER_CERT, true,
+	  OPT_BIT(OPT_FINGERPRINT) | OPT_IDEM, NARGS_SOME, "KEY_ID" },
 	{ "db", "migrate", "db migrate", CTL_CMD_DB_MIGRATE, false, OPT_DB_BITS, 0, NULL },
 	{ "db", "status", "db status", CTL_CMD_DB_STATUS, false, OPT_DB_BITS, 0, NULL },
 	{ "db", "bootstrap-admin", "db bootstrap-admin", CTL_CMD_DB_BOOTSTRAP_ADMIN, false,
@@ -238,6 +244,8 @@ static const usage_text usage_texts[] = {
 	  "  vendor list              list vendors\n"
 	  "  key create --role ROLE   create an API key (admin, or vendor with --vendor)\n"
 	  "  key revoke KEY_ID        revoke an API key at once\n"
+	  "  key register-cert KEY_ID CERT.pem\n"
+	  "                           let a client certificate authenticate as a key\n"
 	  "  db migrate               apply pending database migrations\n"
 	  "  db status                show which migrations are applied\n"
 	  "  db bootstrap-admin       create an ADMIN key directly in the database\n"
@@ -292,6 +300,7 @@ static const usage_text usage_texts[] = {
 	{ "key",
 	  "Usage: fairpayctl key create --role admin|vendor [--vendor ID] [OPTIONS]\n"
 	  "       fairpayctl key revoke KEY_ID [OPTIONS]\n"
+	  "       fairpayctl key register-cert KEY_ID (CERT.pem | --fingerprint HEX)\n"
 	  "\n"
 	  "Manage API keys (needs an ADMIN key). 'fairpayctl key COMMAND --help'\n"
 	  "describes each command.\n" },
@@ -312,6 +321,26 @@ static const usage_text usage_texts[] = {
 	  "Revoke the API key KEY_ID (16 hex digits, the part after 'fp_'). It stops\n"
 	  "working at once, also on connections that already authenticated with it.\n"
 	  "Needs an ADMIN key.\n"
+	  "\n" CONN_OPTIONS },
+	{ "key register-cert",
+	  "Usage: fairpayctl key register-cert KEY_ID CERT.pem [OPTIONS]\n"
+	  "       fairpayctl key register-cert KEY_ID --fingerprint HEX [OPTIONS]\n"
+	  "\n"
+	  "Register a client certificate for the API key KEY_ID: a server started\n"
+	  "with --client-ca then authenticates a connection presenting that\n"
+	  "certificate as KEY_ID at the TLS handshake, without Authenticate. The\n"
+	  "server stores the SHA-256 of the certificate's DER; fairpayctl computes it\n"
+	  "from CERT.pem (the first certificate in the file), or takes it as given.\n"
+	  "A key has at most one certificate: registering another replaces it. A\n"
+	  "certificate belongs to one key only. Needs an ADMIN key.\n"
+	  "\n"
+	  "  --fingerprint HEX   the SHA-256 as 64 hex digits (any case, ':' between\n"
+	  "                      bytes allowed); --fingerprint '' removes the key's\n"
+	  "                      certificate\n"
+	  IDEM_OPTION
+	  "\n"
+	  "Prints 'key_id: ...' and 'cert_sha256: ...' ('-' once removed); with --json\n"
+	  "{\"key_id\",\"cert_sha256\"} (\"\" once removed).\n"
 	  "\n" CONN_OPTIONS },
 	{ "db",
 	  "Usage: fairpayctl db migrate [--db CONNINFO] [--migrations DIR]\n"
@@ -923,6 +952,31 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		break;
 	case CTL_CMD_KEY_REVOKE:
 		out->key_id = args[0];
+		break;
+	case CTL_CMD_KEY_REGISTER_CERT:
+		out->key_id = args[0];
+		out->cert_pem = nargs > 1 ? args[1] : NULL;
+		out->has_fingerprint = val[OPT_FINGERPRINT] != NULL;
+		if (nargs > 2) {
+			err_fmt(err, err_size, "unexpected argument '%s'", args[2]);
+			return CTL_PARSE_USAGE;
+		}
+		if (out->has_fingerprint == (out->cert_pem != NULL)) {
+			err_fmt(err, err_size, "%s",
+				out->has_fingerprint
+					? "give CERT.pem or --fingerprint HEX, not both"
+					: "'key register-cert' needs CERT.pem or "
+					  "--fingerprint HEX");
+			return CTL_PARSE_USAGE;
+		}
+		if (out->has_fingerprint &&
+		    ctl_cert_parse_hex(val[OPT_FINGERPRINT], out->fingerprint) != 0) {
+			err_fmt(err, err_size,
+				"--fingerprint needs the SHA-256 as 64 hex digits (or '' to "
+				"remove), not '%s'",
+				val[OPT_FINGERPRINT]);
+			return CTL_PARSE_USAGE;
+		}
 		break;
 	case CTL_CMD_KEY_CREATE:
 		if (out->role == CTL_ROLE_NONE) {

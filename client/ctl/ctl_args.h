@@ -46,7 +46,8 @@ typedef enum ctl_cmd {
 	CTL_CMD_REVIEW,
 	CTL_CMD_REPUTATION,
 	CTL_CMD_REPUTATION_VERIFY,
-	CTL_CMD_EVENTS
+	CTL_CMD_EVENTS,
+	CTL_CMD_KEY_REGISTER_CERT
 } ctl_cmd;
 
 typedef enum ctl_parse_result {
@@ -129,7 +130,10 @@ typedef struct ctl_args {
 	const char *name;       /* vendor create NAME */
 	const char *vendor_id;  /* key create --vendor */
 	ctl_role role;          /* key create --role */
-	const char *key_id;     /* key revoke KEY_ID */
+	const char *key_id;     /* key revoke KEY_ID, key register-cert KEY_ID */
+	const char *cert_pem;   /* key register-cert KEY_ID CERT.pem; NULL with --fingerprint */
+	bool has_fingerprint;   /* key register-cert --fingerprint given */
+	char fingerprint[65];   /* its value: 64 lower-case hex digits, or "" to remove */
 	uint32_t limit;         /* vendor/product list, events --limit; 0 = server default */
 	const char *page_token; /* vendor/product list --page-token */
 

@@ -29,6 +29,7 @@ static const struct {
 	{ CTL_CMD_VENDOR_LIST, ctl_admin_vendor_list },
 	{ CTL_CMD_KEY_CREATE, ctl_admin_key_create },
 	{ CTL_CMD_KEY_REVOKE, ctl_admin_key_revoke },
+	{ CTL_CMD_KEY_REGISTER_CERT, ctl_admin_key_register_cert },
 	{ CTL_CMD_DB_MIGRATE, ctl_db_migrate },
 	{ CTL_CMD_DB_STATUS, ctl_db_status },
 	{ CTL_CMD_DB_BOOTSTRAP_ADMIN, ctl_db_bootstrap_admin },

@@ -14,9 +14,11 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "../../client/ctl/ctl_args.c"
 #include "../../client/ctl/ctl_build.c"
+#include "../../client/ctl/ctl_cert.c"
 #include "../../client/ctl/ctl_enum.c"
 #include "../../client/ctl/ctl_out.c"
 #include "../../client/ctl/ctl_recompute.c"
@@ -77,6 +79,7 @@ static void test_help_at_every_level(void **state)
 		{ { "key", "-h" }, "key" },
 		{ { "key", "create", "-h" }, "key create" },
 		{ { "key", "revoke", "--help" }, "key revoke" },
+		{ { "key", "register-cert", "--help" }, "key register-cert" },
 		{ { "db", "--help" }, "db" },
 		{ { "db", "migrate", "--help" }, "db migrate" },
 		{ { "db", "status", "--help" }, "db status" },
@@ -253,6 +256,151 @@ static void test_key_revoke(void **state)
 	assert_string_equal(A.key_id, "0123456789abcdef");
 	assert_int_equal(PARSE(&env_admin, "key", "revoke"), CTL_PARSE_USAGE);
 	assert_non_null(strstr(E, "KEY_ID"));
+}
+
+/* ---------------------------------------------------------------- key register-cert */
+
+/* A self-signed certificate and the SHA-256 of its DER, as
+ * `openssl x509 -outform DER | sha256sum` prints it. */
+static const char unit_cert_pem[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIIBljCCATugAwIBAgIUAinGvx4Es6KDEPfcYVPxWHh1gD8wCgYIKoZIzj0EAwIw\n"
+	"HzEdMBsGA1UEAwwUZmFpcnBheWN0bC11bml0LXRlc3QwIBcNMjYxMTIyMDk1OTQ5\n"
+	"WhgPMjEyNjEwMjkwOTU5NDlaMB8xHTAbBgNVBAMMFGZhaXJwYXljdGwtdW5pdC10\n"
+	"ZXN0MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEetLg1XtP4w7/X3NUeI/VHHJi\n"
+	"mKBTfuVGbLkmEaRC2AmZuduwLF4OEmdTMKcVQsMYovBCZBprLyvH44vkR+gxmqNT\n"
+	"MFEwHQYDVR0OBBYEFDvqoxxqnQEGFbIfwJDHKXkq/jFLMB8GA1UdIwQYMBaAFDvq\n"
+	"oxxqnQEGFbIfwJDHKXkq/jFLMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID\n"
+	"SQAwRgIhALsjMMJQWYWzW/cDtql5ApiCACeZyT5F8DIJn3I6d5JPAiEA2val0YUJ\n"
+	"QAILWmRMqUcxOLIWWk8qJMYGg6HKj8cyuPc=\n"
+	"-----END CERTIFICATE-----\n";
+static const char unit_cert_sha256[] =
+	"02662e1424fc9ae1288c8924331876159171eb63f547fc09c8d74c2fb2a3aa45";
+
+static void test_key_register_cert_args(void **state)
+{
+	assert_int_equal(PARSE(&env_admin, "key", "register-cert", "0123456789abcdef", "c.pem"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_KEY_REGISTER_CERT);
+	assert_true(ctl_args_is_remote(A.cmd));
+	assert_string_equal(A.key_id, "0123456789abcdef");
+	assert_string_equal(A.cert_pem, "c.pem");
+	assert_false(A.has_fingerprint);
+
+	/* --fingerprint: any case, with or without colons, comes out lower-case. */
+	assert_int_equal(PARSE(&env_admin, "key", "register-cert", "0123456789abcdef",
+			       "--fingerprint",
+			       "02662E1424FC9AE1288C8924331876159171EB63F547FC09C8D74C2FB2A3AA45"),
+			 CTL_PARSE_RUN);
+	assert_null(A.cert_pem);
+	assert_true(A.has_fingerprint);
+	assert_string_equal(A.fingerprint, unit_cert_sha256);
+	assert_int_equal(PARSE(&env_admin, "--fingerprint=02:66:2E:14:24:FC:9A:E1:28:8C:89:24:33:"
+			       "18:76:15:91:71:EB:63:F5:47:FC:09:C8:D7:4C:2F:B2:A3:AA:45",
+			       "key", "register-cert", "k1", "--json"),
+			 CTL_PARSE_RUN);
+	assert_string_equal(A.fingerprint, unit_cert_sha256);
+	assert_string_equal(A.key_id, "k1");
+	assert_true(A.json);
+
+	/* An empty fingerprint removes the key's certificate. */
+	assert_int_equal(PARSE(&env_admin, "key", "register-cert", "k1", "--fingerprint", ""),
+			 CTL_PARSE_RUN);
+	assert_true(A.has_fingerprint);
+	assert_string_equal(A.fingerprint, "");
+
+	/* Exactly one of CERT.pem and --fingerprint. */
+	assert_int_equal(PARSE(&env_admin, "key", "register-cert", "k1"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "CERT.pem or --fingerprint"));
+	assert_string_equal(A.topic, "key register-cert");
+	assert_int_equal(PARSE(&env_admin, "key", "register-cert", "k1", "c.pem", "--fingerprint",
+			       unit_cert_sha256),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "not both"));
+	assert_int_equal(PARSE(&env_admin, "key", "register-cert"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "KEY_ID"));
+	assert_int_equal(PARSE(&env_admin, "key", "register-cert", "k1", "c.pem", "extra"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "extra"));
+
+	/* Malformed fingerprints are refused before anything is sent. */
+	static const char *const bad[] = {
+		"02662e1424fc9ae1288c8924331876159171eb63f547fc09c8d74c2fb2a3aa4", /* 63 */
+		"02662e1424fc9ae1288c8924331876159171eb63f547fc09c8d74c2fb2a3aa455", /* 65 */
+		"g2662e1424fc9ae1288c8924331876159171eb63f547fc09c8d74c2fb2a3aa45",
+		"02:66:2E:14:24:FC:9A:E1:28:8C:89:24:33:18:76:15:91:71:EB:63:F5:47:FC:09:C8:D7:4C:"
+		"2F:B2:A3:AA:45:",
+		"026:62E:14",
+		" 02662e1424fc9ae1288c8924331876159171eb63f547fc09c8d74c2fb2a3aa45",
+		"nothex",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (PARSE(&env_admin, "key", "register-cert", "k1", "--fingerprint", bad[i]) !=
+		    CTL_PARSE_USAGE)
+			fail_msg("--fingerprint '%s' was accepted", bad[i]);
+		assert_non_null(strstr(E, "64 hex digits"));
+	}
+
+	/* The option belongs to this command only, and it needs credentials. */
+	assert_int_equal(
+		PARSE(&env_admin, "key", "revoke", "k1", "--fingerprint", unit_cert_sha256),
+		CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--fingerprint"));
+	assert_int_equal(PARSE(&env_ca, "key", "register-cert", "k1", "c.pem"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "credentials"));
+	assert_int_equal(PARSE(&env_ca, "key", "register-cert", "k1", "c.pem", "--cert", "adm.pem"),
+			 CTL_PARSE_RUN);
+}
+
+static void test_cert_parse_hex(void **state)
+{
+	char out[CTL_CERT_SHA256_HEX + 1];
+	assert_int_equal(ctl_cert_parse_hex(unit_cert_sha256, out), 0);
+	assert_string_equal(out, unit_cert_sha256);
+	assert_int_equal(ctl_cert_parse_hex("", out), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(ctl_cert_parse_hex(":", out), -1);
+	assert_int_equal(ctl_cert_parse_hex("ab:", out), -1);
+	assert_int_equal(ctl_cert_parse_hex("ab", out), -1);
+}
+
+/* Write text to a new temporary file; returns its malloc'ed path. */
+static char *temp_file(const char *text)
+{
+	char tmpl[] = "/tmp/fairpayctl-unit-XXXXXX";
+	int fd = mkstemp(tmpl);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return strdup(tmpl);
+}
+
+static void test_cert_fingerprint(void **state)
+{
+	char out[CTL_CERT_SHA256_HEX + 1];
+	char err[256];
+
+	/* Text before the certificate (as in `openssl x509 -text` output) is skipped. */
+	char *text = NULL;
+	assert_true(asprintf(&text, "Certificate:\n    Data: ...\n%s", unit_cert_pem) > 0);
+	char *path = temp_file(text);
+	assert_int_equal(ctl_cert_fingerprint(path, out, err, sizeof(err)), 0);
+	assert_string_equal(out, unit_cert_sha256);
+	unlink(path);
+	free(path);
+	free(text);
+
+	path = temp_file("not a certificate\n");
+	assert_int_equal(ctl_cert_fingerprint(path, out, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no PEM certificate"));
+	assert_string_equal(out, "");
+	unlink(path);
+	free(path);
+
+	assert_int_equal(ctl_cert_fingerprint("/nonexistent/c.pem", out, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent/c.pem"));
 }
 
 static void test_option_must_fit_command(void **state)
@@ -1209,6 +1357,9 @@ int main(void)
 		cmocka_unit_test(test_vendor_list_limit_and_token),
 		cmocka_unit_test(test_key_create_roles),
 		cmocka_unit_test(test_key_revoke),
+		cmocka_unit_test(test_key_register_cert_args),
+		cmocka_unit_test(test_cert_parse_hex),
+		cmocka_unit_test(test_cert_fingerprint),
 		cmocka_unit_test(test_option_must_fit_command),
 		cmocka_unit_test(test_option_value_errors),
 		cmocka_unit_test(test_remote_needs_ca_and_credentials),
