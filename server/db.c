@@ -532,26 +532,3 @@ int db_ready_count(const db_pool *p)
 		n += p->conns[i].state == DBC_READY;
 	return n;
 }
-
-const char *db_sqlstate(const PGresult *res)
-{
-	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	return s ? s : "";
-}
-
-int64_t db_get_i64(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-const char *db_get_str(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
-}
-
-bool db_is_null(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) != 0;
-}

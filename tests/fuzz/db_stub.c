@@ -196,25 +196,4 @@ int db_ready_count(const db_pool *pool)
 	return 0;
 }
 
-const char *db_sqlstate(const PGresult *res)
-{
-	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	return s ? s : "";
-}
-
-int64_t db_get_i64(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-const char *db_get_str(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
-}
-
-bool db_is_null(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) != 0;
-}
+/* db_sqlstate() and the db_get_*() readers come from server/db_result.c. */
