@@ -71,6 +71,18 @@ unsigned rpc_list_limit(uint32_t limit)
 	return limit > RPC_LIST_MAX ? RPC_LIST_MAX : limit;
 }
 
+void rpc_page_query_limit(uint32_t limit, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u", rpc_list_limit(limit) + 1);
+}
+
+unsigned rpc_page_size(uint32_t limit, int rows, bool *more)
+{
+	unsigned page = rpc_list_limit(limit);
+	*more = (unsigned)rows > page;
+	return *more ? page : (unsigned)rows;
+}
+
 void *rpc_alloc(rpc_call *call, size_t size)
 {
 	rpc_mem *m = calloc(1, sizeof(*m) + size);

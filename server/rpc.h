@@ -119,4 +119,10 @@ void rpc_list_customer_events(rpc_call *call);
 /* Clamp a List call's limit as PROTOCOL.md says: 0 means 100, above 1000 is 1000. */
 unsigned rpc_list_limit(uint32_t limit);
 
+/* A List query asks for one row past the page: write that LIMIT into buf. */
+void rpc_page_query_limit(uint32_t limit, char *buf, size_t len);
+
+/* How many of rows go on the page; *more says whether another page follows. */
+unsigned rpc_page_size(uint32_t limit, int rows, bool *more);
+
 #endif

@@ -355,9 +355,8 @@ static void list_vendors_done(void *arg, db_status st, PGresult *res)
 		rpc_fail_db(call, st, res);
 		return;
 	}
-	unsigned limit = rpc_list_limit(call->req->list_vendors->limit);
-	unsigned rows = (unsigned)PQntuples(res);
-	unsigned n = rows > limit ? limit : rows;
+	bool more = false;
+	unsigned n = rpc_page_size(call->req->list_vendors->limit, PQntuples(res), &more);
 	Fairpay__V1__ListVendorsResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__list_vendors_response__init(r);
 	r->vendors = rpc_alloc(call, (n ? n : 1) * sizeof(*r->vendors));
@@ -371,7 +370,7 @@ static void list_vendors_done(void *arg, db_status st, PGresult *res)
 	}
 	r->n_vendors = n;
 	/* One row past the page says there is another page. */
-	r->next_page_token = rows > limit ? r->vendors[n - 1]->id : "";
+	r->next_page_token = more ? r->vendors[n - 1]->id : "";
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_LIST_VENDORS;
 	call->resp.list_vendors = r;
 	rpc_ok(call);
@@ -386,7 +385,7 @@ void rpc_list_vendors(rpc_call *call)
 		return;
 	}
 	char limit[16];
-	snprintf(limit, sizeof(limit), "%u", rpc_list_limit(in->limit) + 1);
+	rpc_page_query_limit(in->limit, limit, sizeof(limit));
 	const char *params[] = {in->page_token, limit};
 	rpc_query(call,
 		  "SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint"

@@ -135,9 +135,8 @@ static void list_products_done(void *arg, db_status st, PGresult *res)
 		rpc_fail_db(call, st, res);
 		return;
 	}
-	unsigned limit = rpc_list_limit(call->req->list_products->limit);
-	unsigned rows = (unsigned)PQntuples(res);
-	unsigned n = rows > limit ? limit : rows;
+	bool more = false;
+	unsigned n = rpc_page_size(call->req->list_products->limit, PQntuples(res), &more);
 	Fairpay__V1__ListProductsResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__list_products_response__init(r);
 	r->products = rpc_alloc(call, (n ? n : 1) * sizeof(*r->products));
@@ -145,7 +144,7 @@ static void list_products_done(void *arg, db_status st, PGresult *res)
 		r->products[i] = conv_product(call, res, (int)i, 0);
 	r->n_products = n;
 	/* One row past the page says there is another page. */
-	r->next_page_token = rows > limit ? r->products[n - 1]->sku : "";
+	r->next_page_token = more ? r->products[n - 1]->sku : "";
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_LIST_PRODUCTS;
 	call->resp.list_products = r;
 	rpc_ok(call);
@@ -160,7 +159,7 @@ void rpc_list_products(rpc_call *call)
 		return;
 	}
 	char limit[16];
-	snprintf(limit, sizeof(limit), "%u", rpc_list_limit(in->limit) + 1);
+	rpc_page_query_limit(in->limit, limit, sizeof(limit));
 	const char *params[] = {call->vendor_id, in->page_token, limit};
 	rpc_query(call,
 		  "SELECT " CONV_PRODUCT_COLS " FROM products WHERE vendor_id = $1 AND sku > $2"

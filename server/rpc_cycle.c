@@ -362,9 +362,8 @@ static void list_events_done(void *arg, db_status st, PGresult *res)
 		rpc_fail_db(call, st, res);
 		return;
 	}
-	unsigned limit = rpc_list_limit(call->req->list_customer_events->limit);
-	unsigned rows = (unsigned)PQntuples(res);
-	unsigned n = rows > limit ? limit : rows;
+	bool more = false;
+	unsigned n = rpc_page_size(call->req->list_customer_events->limit, PQntuples(res), &more);
 	Fairpay__V1__ListCustomerEventsResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__list_customer_events_response__init(r);
 	r->events = rpc_alloc(call, (n ? n : 1) * sizeof(*r->events));
@@ -384,7 +383,7 @@ static void list_events_done(void *arg, db_status st, PGresult *res)
 	}
 	r->n_events = n;
 	/* One row past the page says there is more. */
-	r->next_after_id = rows > limit ? r->events[n - 1]->id : 0;
+	r->next_after_id = more ? r->events[n - 1]->id : 0;
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_LIST_CUSTOMER_EVENTS;
 	call->resp.list_customer_events = r;
 	rpc_ok(call);
@@ -402,7 +401,7 @@ void rpc_list_customer_events(rpc_call *call)
 	}
 	char after[24], limit[16];
 	snprintf(after, sizeof(after), "%llu", (unsigned long long)in->after_id);
-	snprintf(limit, sizeof(limit), "%u", rpc_list_limit(in->limit) + 1);
+	rpc_page_query_limit(in->limit, limit, sizeof(limit));
 	const char *params[] = {call->vendor_id, in->customer_id, after, limit};
 	rpc_query(call,
 		  "SELECT id, kind, customer_id, coalesce(offer_id, ''), coalesce(payment_id, ''),"
