@@ -4,7 +4,7 @@
 BUILD    ?= build
 CC       ?= cc
 SAN      ?=
-PKGS     := libevent libevent_openssl libpq libprotobuf-c openssl
+PKGS     := libevent libevent_openssl libpq libprotobuf-c openssl jansson
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 
 PG_INCLUDE := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
@@ -25,7 +25,7 @@ LDFLAGS  := $(LDSAN)
 LIBS_PB  := -lprotobuf-c
 LIBS_SSL := -lssl -lcrypto
 LIBS_EV  := -levent_openssl -levent
-LIBS_PQ  := -lpq
+LIBS_PQ  := -lpq -ljansson
 
 GEN_C    := $(BUILD)/gen/fairpay.pb-c.c
 GEN_H    := $(BUILD)/gen/fairpay.pb-c.h
@@ -179,12 +179,46 @@ install: all
 	ln -sf libfairpay.so.1 $(DESTDIR)$(PREFIX)/lib/libfairpay.so
 	install -m 644 client/include/fairpay/*.h $(GEN_H) $(DESTDIR)$(PREFIX)/include/fairpay/
 
-SOURCES = $(wildcard server/*.[ch] client/*/*.[ch] client/include/fairpay/*.h tests/*/*.[ch])
+# What `make format` rewrites and `make format-check` checks: every C file
+# under server/, client/ and tests/, in subdirectories too.
+SOURCES = $(sort $(shell find server client tests -name '*.[ch]'))
+# What clang-tidy checks: the server's and the client's translation units;
+# their own headers come along (HeaderFilterRegex in .clang-tidy).
+TIDY_SRC = $(sort $(shell find server client -name '*.c'))
 format:
 	clang-format -i $(SOURCES)
-lint: $(GEN_H)
+# Fail, naming the files, when `make format` would change anything.
+format-check:
+	@out=$$(clang-format --dry-run -Werror $(SOURCES) 2>&1) && \
+	  { echo "format-check: $(words $(SOURCES)) files follow .clang-format"; exit 0; }; \
+	printf '%s\n' "$$out" | awk -F: ' \
+	  /: error: code should be clang-formatted/ { if (!($$1 in n)) f[++k] = $$1; n[$$1]++; next } \
+	  { raw = raw $$0 "\n" } \
+	  END { if (k == 0) { printf "%s", raw; exit } \
+	    for (i = 1; i <= k; i++) printf "%s: %d places differ from .clang-format\n", f[i], n[f[i]]; \
+	    printf "format-check: %d of $(words $(SOURCES)) files differ (make format rewrites them;" \
+	      " clang-format --dry-run FILE shows where)\n", k }'; \
+	exit 1
+# Every check a script can make: include direction and cycles, cppcheck,
+# clang-tidy, formatting. `make -k lint` runs them all even when one fails.
+lint: deps
+	$(MAKE) check-includes lint-cppcheck lint-tidy format-check
+# Who may include what (.may_include in each source directory) and no new
+# include cycle between modules (scripts/include-cycles.allow).
+check-includes: $(GEN_H)
+	scripts/check-includes.sh --gen $(BUILD)/gen $(filter -I%,$(CPPFLAGS)) server client
+lint-cppcheck: $(GEN_H)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -I$(BUILD)/gen -Iserver -Iclient/include server client
+# The compiler's view of each file (CPPFLAGS: _GNU_SOURCE, the generated and
+# PostgreSQL headers); clang's count of suppressed system-header warnings is
+# left out of the output.
+lint-tidy: $(GEN_H)
+	@echo "clang-tidy: $(words $(TIDY_SRC)) files (.clang-tidy)"
+	@out=$$(clang-tidy --quiet $(TIDY_SRC) -- $(CPPFLAGS) -std=c11 2>&1); rc=$$?; \
+	  printf '%s\n' "$$out" | grep -v -E '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$$' || true; \
+	  [ $$rc -eq 0 ] && echo "clang-tidy: no findings"; exit $$rc
+.PHONY: format-check check-includes lint-cppcheck lint-tidy
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -14,6 +14,8 @@ packages=(
 	gcc make pkg-config
 	libevent-dev libprotobuf-c-dev protobuf-c-compiler
 	libpq-dev postgresql
+	# rows written as JSON records (json_populate_recordset)
+	libjansson-dev
 	openssl libssl-dev
 	libcmocka-dev
 	# make fuzz: clang with the libFuzzer and sanitizer runtimes, llvm for

@@ -31,6 +31,8 @@ static const cfg_opt options[] = {
 	{"db-pool", CFG_INT, OFF(db_pool), "4", 1, 64, "N", "PostgreSQL connections"},
 	{"db-pipeline", CFG_INT, OFF(db_pipeline), "64", 1, 4096, "N", "queries in flight per PostgreSQL connection"},
 	{"db-timeout-ms", CFG_INT, OFF(db_timeout_ms), "1000", 100, 600000, "MS", "wait for the database before answering UNAVAILABLE"},
+	{"db-statement-timeout-ms", CFG_INT, OFF(db_statement_timeout_ms), "5000", 100, 600000, "MS", "longest run of one SQL statement (statement_timeout)"},
+	{"db-lock-timeout-ms", CFG_INT, OFF(db_lock_timeout_ms), "2000", 10, 600000, "MS", "longest wait for a row lock (lock_timeout); the call answers ABORTED"},
 	{"handshake-timeout-ms", CFG_INT, OFF(handshake_timeout_ms), "10000", 100, 600000, "MS", "TLS handshake time limit"},
 	{"idle-timeout-ms", CFG_INT, OFF(idle_timeout_ms), "300000", 100, 86400000, "MS", "close a connection silent this long"},
 	{"shutdown-timeout-ms", CFG_INT, OFF(shutdown_timeout_ms), "10000", 0, 600000, "MS", "on SIGTERM, wait this long for in-flight requests"},

@@ -18,6 +18,7 @@
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 2000
 #define DB_CONNECT_TIMEOUT_S 5
+#define DB_GROUP_MAX 64
 
 typedef struct db_req {
 	struct db_req *next;
@@ -28,6 +29,11 @@ typedef struct db_req {
 	void *arg;
 	int64_t deadline_ms;
 	PGresult *res;
+	bool write;         /* may share a transaction with other writes */
+	bool solo;          /* its group failed: sent again alone */
+	bool ended;         /* all its results are in */
+	bool last_in_group; /* a sync follows it */
+	char *lock_key;     /* writes are sent in this order (NULL sorts first) */
 } db_req;
 
 typedef enum dbc_state { DBC_DOWN = 0, DBC_CONNECTING, DBC_READY, DBC_WAITING } dbc_state;
@@ -43,6 +49,7 @@ typedef struct db_conn {
 	int backoff_ms;
 	db_req *head, *tail; /* sent, awaiting results */
 	int inflight;
+	int write_groups;    /* groups of writes sent, at most one at a time */
 } db_conn;
 
 struct db_pool {
@@ -53,7 +60,8 @@ struct db_pool {
 	int depth;
 	int timeout_ms;
 	db_conn *conns;
-	db_req *pend_head, *pend_tail; /* not sent yet */
+	db_req *pend_head, *pend_tail; /* reads not sent yet */
+	db_req *wpend_head, *wpend_tail; /* writes not sent yet */
 	db_req *done_head, *done_tail; /* finished, callback not yet run */
 	struct event *kick;
 	struct event *tick;
@@ -84,6 +92,7 @@ static void req_free(db_req *r)
 		return;
 	PQclear(r->res);
 	free(r->params);
+	free(r->lock_key);
 	free(r);
 }
 
@@ -144,6 +153,7 @@ static void dbc_broken(db_conn *dc, const char *reason)
 	db_req *r = dc->head;
 	dc->head = dc->tail = NULL;
 	dc->inflight = 0;
+	dc->write_groups = 0;
 	while (r != NULL) {
 		db_req *next = r->next;
 		PQclear(r->res);
@@ -182,31 +192,110 @@ static void dbc_write_cb(evutil_socket_t fd, short what, void *arg)
 		(void)dbc_flush(dc);
 }
 
+static bool req_ok(const db_req *r)
+{
+	if (r->res == NULL)
+		return false;
+	ExecStatusType es = PQresultStatus(r->res);
+	return es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK;
+}
+
+static void queue_front(db_req **head, db_req **tail, db_req *r)
+{
+	r->next = *head;
+	*head = r;
+	if (*tail == NULL)
+		*tail = r;
+}
+
+/* The head group's sync arrived: its transaction ended. A group of writes
+ * that failed rolled back as a whole, so each of its members is sent again
+ * alone: one bad call does not fail the others. Otherwise every member
+ * completes with its own result. */
+static void dbc_group_done(db_conn *dc)
+{
+	db_pool *p = dc->pool;
+	db_req *first = dc->head, *r = first;
+	int n = 0;
+	bool all_ok = true;
+	while (r != NULL) {
+		n++;
+		all_ok = all_ok && req_ok(r);
+		if (r->last_in_group)
+			break;
+		r = r->next;
+	}
+	if (r == NULL)
+		return; /* a sync without its group: cannot happen */
+	dc->head = r->next;
+	if (dc->head == NULL)
+		dc->tail = NULL;
+	r->next = NULL;
+	dc->inflight -= n;
+	if (first->write)
+		dc->write_groups--;
+	if (n > 1 && !all_ok) {
+		log_debug(0, "db[%d]: a group of %d writes failed; each is retried alone", dc->index,
+			  n);
+		/* Back to the front of the queue, in their order. */
+		db_req *members[DB_GROUP_MAX];
+		int k = 0;
+		for (db_req *m = first; m != NULL && k < DB_GROUP_MAX; m = m->next)
+			members[k++] = m;
+		for (int i = k - 1; i >= 0; i--) {
+			db_req *m = members[i];
+			PQclear(m->res);
+			m->res = NULL;
+			m->ended = m->last_in_group = false;
+			m->solo = true;
+			queue_front(&p->wpend_head, &p->wpend_tail, m);
+		}
+		return;
+	}
+	for (db_req *m = first; m != NULL;) {
+		db_req *next = m->next;
+		req_finish(m);
+		m = next;
+	}
+}
+
+/* The request whose results come next: the first of the head group whose
+ * results are not all in (NULL while the group waits for its sync). */
+static db_req *dbc_current(db_conn *dc)
+{
+	for (db_req *r = dc->head; r != NULL; r = r->next) {
+		if (!r->ended)
+			return r;
+		if (r->last_in_group)
+			return NULL;
+	}
+	return NULL;
+}
+
 static void dbc_read_results(db_conn *dc)
 {
 	int nulls = 0;
 	while (dc->state == DBC_READY && dc->head != NULL && !PQisBusy(dc->pg)) {
 		PGresult *res = PQgetResult(dc->pg);
 		if (res == NULL) {
-			/* The end of one query's results; its sync follows.
-			 * Two in a row means nothing more is buffered. */
+			/* The end of one query's results. Two in a row means
+			 * nothing more is buffered. */
 			if (++nulls > 1)
 				break;
+			db_req *cur = dbc_current(dc);
+			if (cur != NULL)
+				cur->ended = true;
 			continue;
 		}
 		nulls = 0;
 		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
 			PQclear(res);
-			db_req *r = dc->head;
-			dc->head = r->next;
-			if (dc->head == NULL)
-				dc->tail = NULL;
-			dc->inflight--;
-			req_finish(r);
+			dbc_group_done(dc);
 			continue;
 		}
-		if (dc->head->res == NULL)
-			dc->head->res = res;
+		db_req *cur = dbc_current(dc);
+		if (cur != NULL && cur->res == NULL)
+			cur->res = res;
 		else
 			PQclear(res);
 	}
@@ -302,12 +391,14 @@ static void dbc_connect(db_conn *dc)
 	dbc_poll_wait(dc, PGRES_POLLING_WRITING);
 }
 
-static int dbc_send(db_conn *dc, db_req *r)
+static int dbc_send_one(db_conn *dc, db_req *r, bool sync)
 {
 	if (!PQsendQueryParams(dc->pg, r->sql, r->nparams, NULL, (const char *const *)r->params,
 			       NULL, NULL, 0) ||
-	    !PQpipelineSync(dc->pg))
+	    (sync && !PQpipelineSync(dc->pg)))
 		return -1;
+	r->last_in_group = sync;
+	r->ended = false;
 	r->next = NULL;
 	if (dc->tail)
 		dc->tail->next = r;
@@ -316,6 +407,18 @@ static int dbc_send(db_conn *dc, db_req *r)
 	dc->tail = r;
 	dc->inflight++;
 	return 0;
+}
+
+static int dbc_send(db_conn *dc, db_req *r)
+{
+	return dbc_send_one(dc, r, true);
+}
+
+static int lock_key_cmp(const void *a, const void *b)
+{
+	const db_req *x = *(db_req *const *)a, *y = *(db_req *const *)b;
+	const char *kx = x->lock_key ? x->lock_key : "", *ky = y->lock_key ? y->lock_key : "";
+	return strcmp(kx, ky);
 }
 
 static db_conn *pool_pick(db_pool *p)
@@ -359,6 +462,55 @@ static void pool_dispatch(db_pool *p)
 		if (!seen && ntouched < 64)
 			touched[ntouched++] = dc;
 	}
+	/* Writes: one group at a time per connection, as many as are waiting
+	 * (up to DB_GROUP_MAX) in one transaction, so that they share its
+	 * commit. Members are sent in lock-key order, so that two groups
+	 * never wait for each other's rows in opposite orders. A write whose
+	 * group failed goes alone. */
+	while (p->wpend_head != NULL) {
+		db_conn *dc = NULL;
+		for (int i = 0; i < p->size; i++) {
+			db_conn *c = &p->conns[i];
+			if (c->state == DBC_READY && c->write_groups == 0 &&
+			    c->inflight < p->depth && (dc == NULL || c->inflight < dc->inflight))
+				dc = c;
+		}
+		if (dc == NULL)
+			break;
+		db_req *group[DB_GROUP_MAX];
+		int n = 0;
+		while (p->wpend_head != NULL && n < DB_GROUP_MAX &&
+		       dc->inflight + n < p->depth) {
+			db_req *r = p->wpend_head;
+			if (n > 0 && r->solo)
+				break;
+			p->wpend_head = r->next;
+			if (p->wpend_head == NULL)
+				p->wpend_tail = NULL;
+			group[n++] = r;
+			if (r->solo)
+				break;
+		}
+		qsort(group, (size_t)n, sizeof(group[0]), lock_key_cmp);
+		int sent = 0;
+		for (; sent < n; sent++)
+			if (dbc_send_one(dc, group[sent], sent == n - 1) != 0)
+				break;
+		if (sent < n) {
+			/* Unsent members go back; the sent ones fail with the
+			 * connection (their transaction never committed). */
+			for (int i = n - 1; i >= sent; i--)
+				queue_front(&p->wpend_head, &p->wpend_tail, group[i]);
+			dbc_broken(dc, PQerrorMessage(dc->pg));
+			continue;
+		}
+		dc->write_groups++;
+		int seen = 0;
+		for (int i = 0; i < ntouched; i++)
+			seen |= touched[i] == dc;
+		if (!seen && ntouched < 64)
+			touched[ntouched++] = dc;
+	}
 	/* One flush per connection per round: the queries of a burst leave in
 	 * as few writes as possible. */
 	for (int i = 0; i < ntouched; i++)
@@ -383,19 +535,23 @@ static void pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	db_pool *p = arg;
 	int64_t now = now_ms();
-	db_req **link = &p->pend_head;
-	db_req *last = NULL;
-	while (*link != NULL) {
-		db_req *r = *link;
-		if (r->deadline_ms <= now) {
-			*link = r->next;
-			req_defer(p, r);
-		} else {
-			last = r;
-			link = &r->next;
+	db_req **heads[2] = {&p->pend_head, &p->wpend_head};
+	db_req **tails[2] = {&p->pend_tail, &p->wpend_tail};
+	for (int k = 0; k < 2; k++) {
+		db_req **link = heads[k];
+		db_req *last = NULL;
+		while (*link != NULL) {
+			db_req *r = *link;
+			if (r->deadline_ms <= now) {
+				*link = r->next;
+				req_defer(p, r);
+			} else {
+				last = r;
+				link = &r->next;
+			}
 		}
+		*tails[k] = last;
 	}
-	p->pend_tail = last;
 }
 
 db_pool *db_pool_new(struct event_base *base, const db_options *opts)
@@ -408,13 +564,15 @@ db_pool *db_pool_new(struct event_base *base, const db_options *opts)
 	p->depth = opts->pipeline_depth;
 	p->timeout_ms = opts->timeout_ms;
 	p->conninfo = strdup(opts->conninfo ? opts->conninfo : "");
-	if (opts->role != NULL && opts->role[0] != '\0') {
-		size_t len = strlen(opts->role) + 16;
-		p->options = malloc(len);
-		if (p->options != NULL)
-			snprintf(p->options, len, "-c role=%s", opts->role);
-	} else {
-		p->options = strdup("");
+	/* Every statement is bounded, so that one slow call or a lock held
+	 * elsewhere cannot hold a pool connection's queue for long. */
+	size_t olen = (opts->role ? strlen(opts->role) : 0) + 96;
+	p->options = malloc(olen);
+	if (p->options != NULL) {
+		int w = snprintf(p->options, olen, "-c statement_timeout=%d -c lock_timeout=%d",
+				 opts->statement_timeout_ms, opts->lock_timeout_ms);
+		if (opts->role != NULL && opts->role[0] != '\0' && w > 0)
+			snprintf(p->options + w, olen - (size_t)w, " -c role=%s", opts->role);
 	}
 	p->conns = calloc((size_t)p->size, sizeof(db_conn));
 	p->kick = event_new(base, -1, 0, pool_kick_cb, p);
@@ -464,8 +622,8 @@ void db_pool_free(db_pool *p)
 			r = next;
 		}
 	}
-	db_req *lists[2] = {p->pend_head, p->done_head};
-	for (int k = 0; k < 2; k++) {
+	db_req *lists[3] = {p->pend_head, p->wpend_head, p->done_head};
+	for (int k = 0; k < 3; k++) {
 		db_req *r = lists[k];
 		while (r != NULL) {
 			db_req *next = r->next;
@@ -483,8 +641,8 @@ void db_pool_free(db_pool *p)
 	free(p);
 }
 
-int db_query(db_pool *p, const char *sql, int nparams, const char *const *params, db_cb cb,
-	     void *arg)
+static int pool_enqueue(db_pool *p, const char *sql, int nparams, const char *const *params,
+			db_cb cb, void *arg, const char *lock_key)
 {
 	if (p->freeing)
 		return -1;
@@ -494,8 +652,9 @@ int db_query(db_pool *p, const char *sql, int nparams, const char *const *params
 	db_req *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -1;
-	if (nparams > 0 && (r->params = malloc(bytes)) == NULL) {
-		free(r);
+	if ((nparams > 0 && (r->params = malloc(bytes)) == NULL) ||
+	    (lock_key != NULL && (r->lock_key = strdup(lock_key)) == NULL)) {
+		req_free(r);
 		return -1;
 	}
 	char *store = (char *)(r->params + nparams);
@@ -513,16 +672,32 @@ int db_query(db_pool *p, const char *sql, int nparams, const char *const *params
 	r->nparams = nparams;
 	r->cb = cb;
 	r->arg = arg;
+	r->write = lock_key != NULL;
 	r->deadline_ms = now_ms() + p->timeout_ms - DB_TICK_MS;
-	if (p->pend_tail)
-		p->pend_tail->next = r;
+	db_req **head = r->write ? &p->wpend_head : &p->pend_head;
+	db_req **tail = r->write ? &p->wpend_tail : &p->pend_tail;
+	if (*tail)
+		(*tail)->next = r;
 	else
-		p->pend_head = r;
-	p->pend_tail = r;
+		*head = r;
+	*tail = r;
 	/* Sending happens on the next loop turn too: a burst of queries from
-	 * one read callback then leaves in one flush. */
+	 * one read callback then leaves in one flush (and writes in one
+	 * group). */
 	event_active(p->kick, EV_TIMEOUT, 0);
 	return 0;
+}
+
+int db_query(db_pool *p, const char *sql, int nparams, const char *const *params, db_cb cb,
+	     void *arg)
+{
+	return pool_enqueue(p, sql, nparams, params, cb, arg, NULL);
+}
+
+int db_write(db_pool *p, const char *sql, int nparams, const char *const *params,
+	     const char *lock_key, db_cb cb, void *arg)
+{
+	return pool_enqueue(p, sql, nparams, params, cb, arg, lock_key ? lock_key : "");
 }
 
 int db_ready_count(const db_pool *p)

@@ -34,6 +34,8 @@ typedef struct db_options {
 	int pipeline_depth;
 	int timeout_ms;
 	const char *role; /* set as the session's role; NULL or "" = the login role */
+	int statement_timeout_ms; /* every statement's bound (statement_timeout) */
+	int lock_timeout_ms;      /* the longest wait for a row lock (lock_timeout) */
 } db_options;
 
 /* Create the pool and start connecting. */
@@ -46,6 +48,15 @@ void db_pool_free(db_pool *pool);
  * copied. cb is always called exactly once, never from within this call. */
 int db_query(db_pool *pool, const char *sql, int nparams, const char *const *params, db_cb cb,
 	     void *arg) __attribute__((warn_unused_result));
+
+/* Queue a single-statement write. Writes that wait together are sent as one
+ * transaction on one connection (group commit), in lock_key order; the
+ * callback of each runs once the transaction ended, with its own result. A
+ * group that fails is rolled back whole and each member is sent again
+ * alone, so that a statement's error fails only its own call. On
+ * DB_UNAVAILABLE the write may or may not have committed. */
+int db_write(db_pool *pool, const char *sql, int nparams, const char *const *params,
+	     const char *lock_key, db_cb cb, void *arg) __attribute__((warn_unused_result));
 
 /* Number of connections ready for queries. */
 int db_ready_count(const db_pool *pool);

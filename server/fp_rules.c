@@ -308,13 +308,17 @@ static int check_inputs(const fp_product *product, const fp_standing *st, const 
 	return *bad == NULL ? 0 : -1;
 }
 
+fp_tier fp_product_min_tier(fp_tier min_tier)
+{
+	return min_tier == FP_TIER_UNSPECIFIED ? FP_DEFAULT_MIN_TIER : min_tier;
+}
+
 /* The policy's terms of rule 10, before overrides. */
 static void policy_terms(const fp_policy *p, const fp_product *product, const fp_standing *st,
 			 fp_terms *t)
 {
 	int64_t sp = t->suggested_price_minor;
-	fp_tier min_tier =
-		product->min_tier == FP_TIER_UNSPECIFIED ? FP_TIER_PROBATION : product->min_tier;
+	fp_tier min_tier = fp_product_min_tier(product->min_tier);
 
 	if (p->enforcement == FP_ENFORCEMENT_VOLUNTARY) {
 		bool has_min = product->minimum_price_minor > 0;

@@ -63,6 +63,13 @@ typedef enum fp_tier {
 	FP_TIER_TRUSTED = 5,
 } fp_tier;
 
+/* The tier an unset Product.min_tier (TIER_UNSPECIFIED, 0) stands for
+ * (PROTOCOL.md, Product): RESTRICTED, so that by default a RESTRICTED
+ * customer gets FairPay with a minimum (rule 10). The one place this default
+ * is written: fp_offer_terms(), PutProduct (the value stored) and
+ * fairpayctl's product display all use it through fp_product_min_tier(). */
+#define FP_DEFAULT_MIN_TIER FP_TIER_RESTRICTED
+
 /* fairpay.v1.OfferStatus */
 typedef enum fp_offer_status {
 	FP_OFFER_STATUS_UNSPECIFIED = 0,
@@ -258,8 +265,12 @@ typedef struct fp_product {
 	int64_t suggested_price_minor;
 	int64_t list_price_minor;
 	int64_t minimum_price_minor; /* 0 = none */
-	fp_tier min_tier;            /* UNSPECIFIED means PROBATION */
+	fp_tier min_tier;            /* UNSPECIFIED means FP_DEFAULT_MIN_TIER */
 } fp_product;
+
+/* Give the tier a product's min_tier stands for: FP_DEFAULT_MIN_TIER when it
+ * is UNSPECIFIED, else min_tier itself. */
+fp_tier fp_product_min_tier(fp_tier min_tier);
 
 /* The customer's standing when the offer is made. */
 typedef struct fp_standing {
@@ -302,7 +313,7 @@ typedef struct fp_terms {
  * credit_used do). ENFORCE, first match:
  *   FIXED_PRICE tier -> SET_PRICE (OPEN_DEFAULTS if open_defaults >=
  *     max_open_defaults, then LOW_SCORE if score < low_score_bp);
- *   tier < product min_tier -> SET_PRICE (TIER_REQUIRED);
+ *   tier < fp_product_min_tier(product min_tier) -> SET_PRICE (TIER_REQUIRED);
  *   !fp_credit_fits(credit_used, SP, limit) -> SET_PRICE (CREDIT_LIMIT);
  *   RESTRICTED -> FAIRPAY_MINIMUM, max(product min, SP * restricted_minimum_bp
  *     / 10000) (LOW_SCORE);

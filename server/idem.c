@@ -1,4 +1,4 @@
-/* Idempotency records around mutating calls (see idem.h). */
+/* Idempotency records of mutating calls (see idem.h). */
 #include "idem.h"
 
 #include <stdio.h>
@@ -8,6 +8,86 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+
+/* Keys in flight on this server: "scope/key", in a small open list. A
+ * server has at most max_connections * max_inflight calls, and keyed calls
+ * are a fraction of them, so a linear probe table stays small. */
+typedef struct idem_slot {
+	char *name;
+} idem_slot;
+
+static idem_slot *inflight;
+static size_t inflight_cap, inflight_used;
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static int inflight_grow(void)
+{
+	size_t cap = inflight_cap ? inflight_cap * 2 : 64;
+	idem_slot *t = calloc(cap, sizeof(*t));
+	if (t == NULL)
+		return -1;
+	for (size_t i = 0; i < inflight_cap; i++) {
+		if (inflight[i].name == NULL)
+			continue;
+		size_t j = name_hash(inflight[i].name) & (cap - 1);
+		while (t[j].name != NULL)
+			j = (j + 1) & (cap - 1);
+		t[j] = inflight[i];
+	}
+	free(inflight);
+	inflight = t;
+	inflight_cap = cap;
+	return 0;
+}
+
+/* Add name; 1 if it was there already, -1 without memory. */
+static int inflight_add(const char *name)
+{
+	if ((inflight_used + 1) * 2 > inflight_cap && inflight_grow() != 0)
+		return -1;
+	size_t j = name_hash(name) & (inflight_cap - 1);
+	while (inflight[j].name != NULL) {
+		if (strcmp(inflight[j].name, name) == 0)
+			return 1;
+		j = (j + 1) & (inflight_cap - 1);
+	}
+	inflight[j].name = strdup(name);
+	if (inflight[j].name == NULL)
+		return -1;
+	inflight_used++;
+	return 0;
+}
+
+static void inflight_del(const char *name)
+{
+	if (inflight_cap == 0)
+		return;
+	size_t j = name_hash(name) & (inflight_cap - 1);
+	while (inflight[j].name != NULL && strcmp(inflight[j].name, name) != 0)
+		j = (j + 1) & (inflight_cap - 1);
+	if (inflight[j].name == NULL)
+		return;
+	free(inflight[j].name);
+	inflight[j].name = NULL;
+	inflight_used--;
+	/* Re-insert the rest of the cluster so that probes stay unbroken. */
+	for (j = (j + 1) & (inflight_cap - 1); inflight[j].name != NULL;
+	     j = (j + 1) & (inflight_cap - 1)) {
+		char *moved = inflight[j].name;
+		inflight[j].name = NULL;
+		size_t k = name_hash(moved) & (inflight_cap - 1);
+		while (inflight[k].name != NULL)
+			k = (k + 1) & (inflight_cap - 1);
+		inflight[k].name = moved;
+	}
+}
 
 /* Hash the call's name and its packed fields: a repeat must be the same
  * call with the same fields, whatever its request id. */
@@ -44,7 +124,7 @@ static const char *scope(const rpc_call *call)
 static void replay(rpc_call *call, PGresult *res)
 {
 	size_t len = 0;
-	unsigned char *bytes = PQunescapeBytea((const unsigned char *)db_get_str(res, 0, 3), &len);
+	unsigned char *bytes = PQunescapeBytea((const unsigned char *)db_get_str(res, 0, 2), &len);
 	Fairpay__V1__Response *stored =
 		bytes ? fairpay__v1__response__unpack(NULL, len, bytes) : NULL;
 	PQfreemem(bytes);
@@ -61,7 +141,19 @@ static void replay(rpc_call *call, PGresult *res)
 	rpc_release(call);
 }
 
-static void begin_done(void *arg, db_status st, PGresult *res)
+static void lookup(rpc_call *call);
+
+static void expired_done(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	if (st != DB_OK) {
+		rpc_fail_db(call, st, res);
+		return;
+	}
+	lookup(call);
+}
+
+static void lookup_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
 	if (st != DB_OK) {
@@ -69,89 +161,93 @@ static void begin_done(void *arg, db_status st, PGresult *res)
 		return;
 	}
 	if (PQntuples(res) == 0) {
-		/* Another transaction inserted the key after our snapshot:
-		 * it is still running. */
-		rpc_fail(call, FAIRPAY__V1__CODE__ABORTED, "idempotency_key",
-			 "a request with this idempotency key is still in flight");
-		return;
-	}
-	const char *state = db_get_str(res, 0, 0);
-	if (strcmp(state, "NEW") == 0) {
-		call->idem_running = true;
+		if (call->idem_replay_only) {
+			/* Recorded a moment ago, gone now: only the sweeper
+			 * removes records, so this cannot last. */
+			rpc_fail(call, FAIRPAY__V1__CODE__ABORTED, "idempotency_key",
+				 "a request with this idempotency key is still in flight");
+			return;
+		}
+		call->idem_active = true;
 		call->route->handler(call);
 		return;
 	}
-	const char *hash = call->ctx;
-	if (strcmp(db_get_str(res, 0, 1), call->route->name) != 0 ||
-	    strcmp(db_get_str(res, 0, 2), hash) != 0) {
-		rpc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "idempotency_key",
-			 "this idempotency key was used for a different request");
+	if (strcmp(db_get_str(res, 0, 3), "t") == 0) {
+		/* Past its 24 hours: the key is free again. */
+		const char *params[] = {scope(call), call->req->idempotency_key};
+		if (db_query(call->srv->db,
+			     "DELETE FROM idempotency WHERE vendor_id = $1 AND key = $2"
+			     " AND expires_at < now()",
+			     2, params, expired_done, call) != 0)
+			rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 		return;
 	}
-	if (strcmp(state, "DONE") != 0) {
-		rpc_fail(call, FAIRPAY__V1__CODE__ABORTED, "idempotency_key",
-			 "a request with this idempotency key is still in flight");
+	if (strcmp(db_get_str(res, 0, 0), call->route->name) != 0 ||
+	    strcmp(db_get_str(res, 0, 1), call->idem_hash) != 0) {
+		rpc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "idempotency_key",
+			 "this idempotency key was used for a different request");
 		return;
 	}
 	replay(call, res);
 }
 
+static void lookup(rpc_call *call)
+{
+	const char *params[] = {scope(call), call->req->idempotency_key};
+	rpc_query(call,
+		  "SELECT call, request_hash, response, expires_at < now() FROM idempotency"
+		  " WHERE vendor_id = $1 AND key = $2 AND state = 'DONE'",
+		  2, params, lookup_done);
+}
+
 void idem_begin(rpc_call *call)
 {
-	char *hash = rpc_alloc(call, 65);
-	if (request_hash(call, hash) != 0) {
+	call->idem_hash = rpc_alloc(call, 65);
+	if (request_hash(call, call->idem_hash) != 0) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (hash)");
 		return;
 	}
-	const char *params[] = {scope(call), call->req->idempotency_key, call->route->name, hash};
-	/* Handlers keep their own state in call->ctx: the hash is only
-	 * needed until the handler starts. */
-	call->ctx = hash;
-	/* A record past its 24 hours, or one left IN_FLIGHT by a server that
-	 * died a minute ago, is taken over as if new. */
-	rpc_query(call,
-		  "WITH ins AS (INSERT INTO idempotency AS i (vendor_id, key, call, request_hash)"
-		  " VALUES ($1, $2, $3, $4)"
-		  " ON CONFLICT (vendor_id, key) DO UPDATE SET call = EXCLUDED.call,"
-		  " request_hash = EXCLUDED.request_hash, state = 'IN_FLIGHT', response = NULL,"
-		  " created_at = now(), expires_at = now() + interval '24 hours'"
-		  " WHERE i.expires_at < now() OR (i.state = 'IN_FLIGHT'"
-		  " AND i.created_at < now() - interval '60 seconds'"
-		  " AND i.call = EXCLUDED.call AND i.request_hash = EXCLUDED.request_hash)"
-		  " RETURNING 1)"
-		  " SELECT 'NEW', '', '', NULL::bytea FROM ins"
-		  " UNION ALL"
-		  " SELECT state, call, request_hash, response FROM idempotency"
-		  " WHERE vendor_id = $1 AND key = $2 AND NOT EXISTS (SELECT 1 FROM ins)",
-		  4, params, begin_done);
-}
-
-static void finish_done(void *arg, db_status st, PGresult *res)
-{
-	rpc_call *call = arg;
-	if (st != DB_OK)
-		log_warn(call->conn_id, "could not record the reply for idempotency key %s",
-			 call->req->idempotency_key);
-	rpc_send(call);
-}
-
-void idem_finish(rpc_call *call)
-{
-	call->idem_running = false;
-	int code = (int)call->status.code;
-	if (code == FAIRPAY__V1__CODE__UNAVAILABLE || code == FAIRPAY__V1__CODE__INTERNAL ||
-	    code == FAIRPAY__V1__CODE__ABORTED) {
-		const char *params[] = {scope(call), call->req->idempotency_key};
-		if (db_query(call->srv->db,
-			     "DELETE FROM idempotency WHERE vendor_id = $1 AND key = $2"
-			     " AND state = 'IN_FLIGHT'",
-			     2, params, finish_done, call) != 0)
-			rpc_send(call);
+	size_t len = strlen(scope(call)) + strlen(call->req->idempotency_key) + 2;
+	char *name = rpc_alloc(call, len);
+	snprintf(name, len, "%s/%s", scope(call), call->req->idempotency_key);
+	int rc = inflight_add(name);
+	if (rc != 0) {
+		rpc_fail(call, FAIRPAY__V1__CODE__ABORTED, "idempotency_key",
+			 "a request with this idempotency key is still in flight");
 		return;
 	}
-	/* A new API key is shown once: the record keeps everything of the
-	 * reply but the secret, so a replay names what was created and a
-	 * secret never rests in the database in the clear. */
+	call->idem_name = name;
+	lookup(call);
+}
+
+void idem_again(rpc_call *call)
+{
+	call->idem_active = false;
+	call->idem_replay_only = true;
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT__NOT_SET;
+	lookup(call);
+}
+
+void idem_release(rpc_call *call)
+{
+	if (call->idem_name == NULL)
+		return;
+	inflight_del(call->idem_name);
+	call->idem_name = NULL;
+}
+
+/* Pack the reply as it will be sent, in bytea hex input form. A new API
+ * key is shown once: the record keeps everything of the reply but the
+ * secret, so that a replay names what was created and a secret never rests
+ * in the database in the clear. */
+static char *response_hex(rpc_call *call)
+{
+	call->resp.id = call->req->id;
+	call->resp.status = &call->status;
+	if (call->status.message == NULL)
+		call->status.message = "";
+	if (call->status.field == NULL)
+		call->status.field = "";
 	char **secret = NULL;
 	if (call->resp.result_case == FAIRPAY__V1__RESPONSE__RESULT_CREATE_VENDOR)
 		secret = &call->resp.create_vendor->api_key;
@@ -165,15 +261,75 @@ void idem_finish(rpc_call *call)
 	protobuf_c_message_pack(&call->resp.base, buf);
 	if (secret)
 		*secret = kept;
-	/* bytea in hex input form. */
 	char *hex = rpc_alloc(call, 2 * len + 3);
 	memcpy(hex, "\\x", 2);
-	for (size_t i = 0; i < len; i++)
-		snprintf(hex + 2 + 2 * i, 3, "%02x", buf[i]);
-	const char *params[] = {scope(call), call->req->idempotency_key, hex};
-	if (db_query(call->srv->db,
-		     "UPDATE idempotency SET state = 'DONE', response = $3::bytea"
-		     " WHERE vendor_id = $1 AND key = $2",
-		     3, params, finish_done, call) != 0)
-		rpc_send(call);
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		hex[2 + 2 * i] = digits[buf[i] >> 4];
+		hex[3 + 2 * i] = digits[buf[i] & 15];
+	}
+	hex[2 + 2 * len] = '\0';
+	return hex;
+}
+
+int idem_prepare(rpc_call *call, store_idem *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!call->idem_active)
+		return 0;
+	call->status.code = FAIRPAY__V1__CODE__OK;
+	out->scope = scope(call);
+	out->key = call->req->idempotency_key;
+	out->call = call->route->name;
+	out->hash = call->idem_hash;
+	out->response_hex = response_hex(call);
+	/* The write that carries it records it: nothing more to do at the end. */
+	call->idem_recorded = true;
+	return 0;
+}
+
+bool idem_is_conflict(const rpc_call *call, const PGresult *res)
+{
+	if (call->idem_name == NULL || res == NULL || strcmp(db_sqlstate(res), "23505") != 0)
+		return false;
+	const char *c = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+	return c != NULL && strcmp(c, "idempotency_pkey") == 0;
+}
+
+static void refusal_done(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	if (st == DB_ERROR && idem_is_conflict(call, res)) {
+		/* Another server answered this key first. */
+		call->status.message = NULL;
+		call->status.field = NULL;
+		idem_again(call);
+		return;
+	}
+	if (st != DB_OK)
+		log_warn(call->conn_id, "could not record the reply for idempotency key %s",
+			 call->req->idempotency_key);
+	rpc_send(call);
+}
+
+bool idem_finish(rpc_call *call)
+{
+	if (!call->idem_active || call->idem_recorded)
+		return false;
+	int code = (int)call->status.code;
+	/* Validation failures and "try again" replies are not kept: the same
+	 * key with corrected fields, or later, runs. */
+	if (code == FAIRPAY__V1__CODE__INVALID_ARGUMENT || code == FAIRPAY__V1__CODE__UNAVAILABLE ||
+	    code == FAIRPAY__V1__CODE__INTERNAL || code == FAIRPAY__V1__CODE__ABORTED ||
+	    code == FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED ||
+	    code == FAIRPAY__V1__CODE__UNAUTHENTICATED)
+		return false;
+	call->idem_recorded = true;
+	store_idem rec = {scope(call), call->req->idempotency_key, call->route->name,
+			  call->idem_hash, response_hex(call)};
+	store_stmt stmt;
+	store_write_idem_only(&stmt, &rec);
+	if (db_write(call->srv->db, stmt.sql, stmt.n, stmt.params, NULL, refusal_done, call) != 0)
+		return false;
+	return true;
 }

@@ -120,6 +120,7 @@ static void call_free(rpc_call *call)
 void rpc_release(rpc_call *call)
 {
 	conn *c = call->conn;
+	idem_release(call);
 	if (call->close_after && conn_alive(c))
 		conn_close_after_flush(c);
 	conn_call_done(c);
@@ -143,10 +144,8 @@ static void call_end(rpc_call *call)
 		call->status.field = "";
 	/* With an idempotency key the reply goes out only once it is
 	 * recorded, so that a retry finds it. */
-	if (call->idem_running) {
-		idem_finish(call);
+	if (idem_finish(call))
 		return;
-	}
 	rpc_send(call);
 }
 
@@ -184,6 +183,8 @@ static const struct {
 	{"FPARG", FAIRPAY__V1__CODE__INVALID_ARGUMENT},
 	{"40001", FAIRPAY__V1__CODE__ABORTED}, /* serialization failure */
 	{"40P01", FAIRPAY__V1__CODE__ABORTED}, /* deadlock detected */
+	{"55P03", FAIRPAY__V1__CODE__ABORTED}, /* lock_timeout: another call holds the row */
+	{"57014", FAIRPAY__V1__CODE__UNAVAILABLE}, /* statement_timeout */
 };
 
 void rpc_fail_db(rpc_call *call, db_status st, PGresult *res)

@@ -31,7 +31,12 @@ typedef struct rpc_call {
 	char key_id[KEY_ID_LEN + 1];
 	bool close_after;         /* close the connection after this reply */
 	void *ctx;                /* the handler's state between queries */
-	bool idem_running;        /* under an idempotency key: record the reply */
+	/* Under an idempotency key (idem.c): */
+	bool idem_active;         /* the call runs and its reply is to be recorded */
+	bool idem_recorded;       /* a write records the reply */
+	bool idem_replay_only;    /* looked up again after a conflicting write */
+	char *idem_hash;          /* the request's digest */
+	char *idem_name;          /* "scope/key" while in this server's in-flight set */
 } rpc_call;
 
 typedef void (*rpc_handler)(rpc_call *call);

@@ -75,7 +75,10 @@ void rpc_put_product(rpc_call *call)
 	snprintf(list, sizeof(list), "%lld", (long long)p->list_price_minor);
 	snprintf(min, sizeof(min), "%lld", (long long)p->minimum_price_minor);
 	snprintf(period, sizeof(period), "%d", p->period_days);
-	const char *tier = p->min_tier == 0 ? "PROBATION" : conv_enum_name(conv_tier_names, p->min_tier);
+	/* An unset min_tier is stored as the tier it stands for, so that a read
+	 * gives it back set (and the rules never see it unset). */
+	const char *tier =
+		conv_enum_name(conv_tier_names, (int)fp_product_min_tier((fp_tier)p->min_tier));
 	const char *params[] = {call->vendor_id, p->sku, p->name, p->currency, sp, unit, list, min,
 				tier, period};
 	/* xmax is 0 only on a row this statement inserted. */

@@ -1,25 +1,60 @@
 /* Vendor calls of the FairPay cycle: offers, payments, reviews, reputations
  * and the customer's event ledger.
  *
- * Each state change is one call of a SQL function (migrations/0002), so the
- * change, the reputation it causes and its events commit together, under
- * row locks, before the reply is sent. This file validates every field first
- * and turns the rows that come back into messages. */
+ * A state change reads what it depends on (store_sql_load_*), decides with
+ * the rules library in C, builds its reply, and writes the change, its
+ * events and (under an idempotency key) the reply with one statement
+ * (store_write()) that applies only if the customer's reputation row is
+ * still the one read. When it is not, the call reads again and decides
+ * again, up to CYCLE_ATTEMPTS times. This file validates every request
+ * field first. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conv.h"
+#include "idem.h"
+#include "log.h"
 #include "rpc.h"
+#include "store.h"
 #include "text.h"
 
 #define DIFFERENTIAL_MAX 1000000
 #define USAGE_MAX 1000000000
 #define ID_LEN 19 /* "o_" + 16 hex + NUL */
+#define CYCLE_ATTEMPTS 100
+#define CYCLE_BACKOFF_MS 8 /* most a retry waits, times the attempt, capped */
+#define DETAIL_LEN 320
 
-/* Columns that follow a reputation row: what its explanation needs of the
- * policy. */
-#define REPUTATION_POLICY_COLS ", pol.probation_payments, pol.max_open_defaults"
+typedef enum cyc_kind { CYC_CREATE, CYC_ACCEPT, CYC_DECLINE, CYC_PAY, CYC_REVIEW, CYC_GET } cyc_kind;
+
+/* A cycle call between its read and its write. */
+typedef struct cyc {
+	cyc_kind kind;
+	int attempt;
+	store_state st;
+	store_stmt stmt;
+	store_change ch;
+	store_rep after;
+	store_offer offer;   /* the new or changed offer */
+	store_offer next;    /* rule 12's next offer */
+	store_payment pay;
+	char detail[STORE_WRITE_EVENTS][DETAIL_LEN];
+	/* the request, validated */
+	const char *customer_id;
+	const char *sku;
+	const char *offer_id;
+	fp_overrides ov;
+	bool by_amount;
+	int64_t amount_minor;
+	int32_t differential_bp;
+	int64_t usage_units;
+	uint32_t reasons;
+	const char *note;
+	bool accept_reasons;
+} cyc;
+
+static void cyc_load(rpc_call *call);
 
 static int check_customer(rpc_call *call, const char *customer_id)
 {
@@ -55,73 +90,692 @@ static int check_note(rpc_call *call, const char *note)
 	return -1;
 }
 
-/* ------------------------------------------------------------ offers */
-
-typedef enum offer_reply { REPLY_CREATE, REPLY_ACCEPT, REPLY_DECLINE, REPLY_GET } offer_reply;
-
-static void offer_done(rpc_call *call, db_status st, PGresult *res, offer_reply kind)
+/* Add without overflow: running totals saturate rather than wedge a
+ * customer whose next write would no longer fit. */
+static int64_t sat_add(int64_t a, int64_t b)
 {
-	if (st != DB_OK || PQntuples(res) != 1) {
-		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
-		return;
-	}
-	Fairpay__V1__Offer *offer = conv_offer(call, res, 0, 0);
-	switch (kind) {
-	case REPLY_CREATE: {
-		Fairpay__V1__CreateOfferResponse *r = rpc_alloc(call, sizeof(*r));
-		fairpay__v1__create_offer_response__init(r);
-		r->offer = offer;
-		call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_CREATE_OFFER;
-		call->resp.create_offer = r;
-		break;
-	}
-	case REPLY_ACCEPT: {
-		Fairpay__V1__AcceptOfferResponse *r = rpc_alloc(call, sizeof(*r));
-		fairpay__v1__accept_offer_response__init(r);
-		r->offer = offer;
-		call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_ACCEPT_OFFER;
-		call->resp.accept_offer = r;
-		break;
-	}
-	case REPLY_DECLINE: {
-		Fairpay__V1__DeclineOfferResponse *r = rpc_alloc(call, sizeof(*r));
-		fairpay__v1__decline_offer_response__init(r);
-		r->offer = offer;
-		call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_DECLINE_OFFER;
-		call->resp.decline_offer = r;
-		break;
-	}
-	case REPLY_GET: {
-		Fairpay__V1__GetOfferResponse *r = rpc_alloc(call, sizeof(*r));
-		fairpay__v1__get_offer_response__init(r);
-		r->offer = offer;
-		call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_OFFER;
-		call->resp.get_offer = r;
-		break;
-	}
-	}
+	if (b > 0 && a > INT64_MAX - b)
+		return INT64_MAX;
+	if (b < 0 && a < INT64_MIN - b)
+		return INT64_MIN;
+	return a + b;
+}
+
+static int64_t ms(int64_t us)
+{
+	return us / 1000;
+}
+
+/* ------------------------------------------------------------ messages */
+
+static Fairpay__V1__Offer *offer_msg(rpc_call *call, const store_offer *o)
+{
+	Fairpay__V1__Offer *m = rpc_alloc(call, sizeof(*m));
+	fairpay__v1__offer__init(m);
+	m->offer_id = rpc_strdup(call, o->id);
+	m->customer_id = rpc_strdup(call, o->customer_id);
+	m->sku = rpc_strdup(call, o->sku);
+	m->status = (Fairpay__V1__OfferStatus)o->status;
+	m->mode = (Fairpay__V1__OfferMode)o->mode;
+	m->currency = rpc_strdup(call, o->currency);
+	m->suggested_price_minor = o->suggested_price_minor;
+	m->unit_price_minor = o->unit_price_minor;
+	m->minimum_price_minor = o->minimum_price_minor;
+	m->set_price_minor = o->set_price_minor;
+	m->tier = (Fairpay__V1__Tier)o->tier;
+	m->credit_limit_minor = o->credit_limit_minor;
+	m->credit_used_minor = o->credit_used_minor;
+	m->n_reasons = o->n_reasons;
+	m->reasons = rpc_alloc(call, (o->n_reasons ? o->n_reasons : 1) * sizeof(*m->reasons));
+	for (size_t i = 0; i < o->n_reasons; i++)
+		m->reasons[i] = (Fairpay__V1__OfferReason)o->reasons[i];
+	m->created_at_unix_ms = ms(o->created_us);
+	m->expires_at_unix_ms = ms(o->expires_us);
+	m->pay_by_unix_ms = ms(o->pay_by_us);
+	m->period_index = o->period_index;
+	m->previous_offer_id = rpc_strdup(call, o->previous_offer_id);
+	return m;
+}
+
+static Fairpay__V1__Payment *payment_msg(rpc_call *call, const store_payment *p)
+{
+	Fairpay__V1__Payment *m = rpc_alloc(call, sizeof(*m));
+	fairpay__v1__payment__init(m);
+	m->payment_id = rpc_strdup(call, p->id);
+	m->offer_id = rpc_strdup(call, p->offer_id);
+	m->customer_id = rpc_strdup(call, p->customer_id);
+	m->amount_minor = p->amount_minor;
+	m->currency = rpc_strdup(call, p->currency);
+	m->suggested_price_minor = p->suggested_price_minor;
+	m->usage_units = p->usage_units;
+	m->reasons = rpc_alloc(call, (FP_PAYMENT_REASON_MAX + 1) * sizeof(*m->reasons));
+	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++)
+		if (p->reasons & FP_REASON_BIT(r))
+			m->reasons[m->n_reasons++] = (Fairpay__V1__PaymentReason)r;
+	m->note = rpc_strdup(call, p->note ? p->note : "");
+	m->fairness_bp = p->a.fairness_bp;
+	m->raw_fairness_bp = p->a.raw_fairness_bp;
+	m->verdict = (Fairpay__V1__Verdict)p->a.verdict;
+	m->review = (Fairpay__V1__Review)p->a.review;
+	m->late = p->late;
+	m->created_at_unix_ms = ms(p->created_us);
+	return m;
+}
+
+static Fairpay__V1__Reputation *reputation_msg(rpc_call *call, const fp_policy *pol,
+					       const char *customer, const store_rep *r)
+{
+	Fairpay__V1__Reputation *m = rpc_alloc(call, sizeof(*m));
+	fairpay__v1__reputation__init(m);
+	fp_tier tier = fp_tier_of(pol, r->score_bp, r->payments, r->open_defaults);
+	m->customer_id = rpc_strdup(call, customer);
+	m->score_bp = r->score_bp;
+	m->tier = (Fairpay__V1__Tier)tier;
+	m->payments = r->payments;
+	m->defaults = r->defaults;
+	m->open_defaults = r->open_defaults;
+	m->offers_accepted = r->offers_accepted;
+	m->total_paid_minor = r->total_paid_minor;
+	m->total_suggested_minor = r->total_suggested_minor;
+	m->credit_limit_minor = fp_credit_limit(pol, tier);
+	m->credit_used_minor = r->credit_used_minor;
+	m->updated_at_unix_ms = r->exists ? ms(r->updated_us) : 0;
+	int32_t at_sp = 0;
+	for (size_t i = 0; i < r->n_recent; i++)
+		at_sp += r->recent[i] >= FP_BP_ONE;
+	fp_explain_input in = {
+		.score_bp = r->score_bp,
+		.tier = tier,
+		.payments = r->payments,
+		.open_defaults = r->open_defaults,
+		.recent = (int32_t)r->n_recent,
+		.recent_at_sp = at_sp,
+	};
+	fp_explanation ex;
+	fp_explain(pol, &in, &ex);
+	m->explanation = rpc_alloc(call, (ex.n ? ex.n : 1) * sizeof(char *));
+	for (size_t i = 0; i < ex.n; i++)
+		m->explanation[i] = rpc_strdup(call, ex.line[i]);
+	m->n_explanation = ex.n;
+	return m;
+}
+
+/* ------------------------------------------------------------ ending */
+
+static void cyc_free(cyc *c)
+{
+	store_state_free(&c->st);
+	store_stmt_free(&c->stmt);
+}
+
+static void cyc_ok(rpc_call *call)
+{
+	cyc_free(call->ctx);
 	rpc_ok(call);
 }
 
-static void create_offer_done(void *arg, db_status st, PGresult *res)
+#define cyc_fail(call, ...)                  \
+	do {                                 \
+		cyc_free((call)->ctx);       \
+		rpc_fail((call), __VA_ARGS__); \
+	} while (0)
+
+static void cyc_fail_db(rpc_call *call, db_status st, PGresult *res)
 {
-	offer_done(arg, st, res, REPLY_CREATE);
+	cyc_free(call->ctx);
+	rpc_fail_db(call, st, res);
 }
 
-static void accept_offer_done(void *arg, db_status st, PGresult *res)
+/* ------------------------------------------------------------ the rules */
+
+static const char *tier_name(fp_tier t)
 {
-	offer_done(arg, st, res, REPLY_ACCEPT);
+	return conv_tier_names[t];
 }
 
-static void decline_offer_done(void *arg, db_status st, PGresult *res)
+static void reputation_detail(char *out, const fp_policy *pol, const store_rep *before,
+			      const store_rep *after)
 {
-	offer_done(arg, st, res, REPLY_DECLINE);
+	fp_tier t0 = fp_tier_of(pol, before->score_bp, before->payments, before->open_defaults);
+	fp_tier t1 = fp_tier_of(pol, after->score_bp, after->payments, after->open_defaults);
+	if (t0 == t1)
+		snprintf(out, DETAIL_LEN, "score %d -> %d, tier %s", before->score_bp,
+			 after->score_bp, tier_name(t1));
+	else
+		snprintf(out, DETAIL_LEN, "score %d -> %d, tier %s -> %s", before->score_bp,
+			 after->score_bp, tier_name(t0), tier_name(t1));
 }
 
-static void get_offer_done(void *arg, db_status st, PGresult *res)
+static void offer_created_detail(char *out, const store_offer *o)
 {
-	offer_done(arg, st, res, REPLY_GET);
+	char reasons[200] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < o->n_reasons && used < sizeof(reasons); i++)
+		used += (size_t)snprintf(reasons + used, sizeof(reasons) - used, "%s%s",
+					 i ? "," : "", conv_offer_reason_names[o->reasons[i]]);
+	snprintf(out, DETAIL_LEN, "sku %s, mode %s, suggested %lld, tier %s, reasons %s", o->sku,
+		 conv_mode_names[o->mode], (long long)o->suggested_price_minor, tier_name(o->tier),
+		 o->n_reasons ? reasons : "none");
 }
+
+/* Make an OPEN offer on rule 10's terms for the standing in rep. */
+static int make_offer(rpc_call *call, const store_state *st, const store_rep *rep,
+		      const fp_overrides *ov, const char *customer, int64_t at_us, store_offer *o)
+{
+	fp_standing standing = {rep->score_bp, rep->payments, rep->open_defaults,
+				rep->credit_used_minor};
+	fp_terms t;
+	const char *field = NULL;
+	if (fp_offer_terms(&st->policy, &st->product.terms, &standing, ov, &t, &field) != 0) {
+		cyc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, field, "%s is out of range",
+			 field ? field : "a value");
+		return -1;
+	}
+	memset(o, 0, sizeof(*o));
+	rpc_new_id(o->id, sizeof(o->id), "o_");
+	snprintf(o->customer_id, sizeof(o->customer_id), "%s", customer);
+	snprintf(o->sku, sizeof(o->sku), "%s", st->product.sku);
+	snprintf(o->currency, sizeof(o->currency), "%s", st->product.currency);
+	o->status = FP_OFFER_STATUS_OPEN;
+	o->mode = t.mode;
+	o->tier = t.tier;
+	o->suggested_price_minor = t.suggested_price_minor;
+	o->unit_price_minor = st->product.unit_price_minor;
+	o->minimum_price_minor = t.minimum_price_minor;
+	o->set_price_minor = t.set_price_minor;
+	o->credit_limit_minor = t.credit_limit_minor;
+	o->credit_used_minor = rep->credit_used_minor;
+	o->n_reasons = t.n_reasons;
+	memcpy(o->reasons, t.reasons, t.n_reasons * sizeof(t.reasons[0]));
+	o->created_us = at_us;
+	o->expires_us = at_us + st->policy.offer_ttl_seconds * 1000000;
+	return 0;
+}
+
+/* Accept o for the customer rep (rule 9's check again), changing both. */
+static int accept_offer(rpc_call *call, const fp_policy *pol, store_rep *rep, store_offer *o,
+			int64_t at_us, char *detail)
+{
+	fp_tier tier = fp_tier_of(pol, rep->score_bp, rep->payments, rep->open_defaults);
+	int64_t limit = fp_credit_limit(pol, tier);
+	bool fairpay = fp_mode_is_fairpay(o->mode);
+	bool overridden = false;
+	for (size_t i = 0; i < o->n_reasons; i++)
+		overridden |= o->reasons[i] == FP_OFFER_REASON_VENDOR_OVERRIDE;
+	if (fairpay && pol->enforcement == FP_ENFORCEMENT_ENFORCE && !overridden &&
+	    !fp_credit_fits(rep->credit_used_minor, o->suggested_price_minor, limit)) {
+		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
+			 "offer %s no longer fits the FairPay credit: %lld used + %lld suggested is "
+			 "over the %lld limit of tier %s",
+			 o->id, (long long)rep->credit_used_minor,
+			 (long long)o->suggested_price_minor, (long long)limit, tier_name(tier));
+		return -1;
+	}
+	int64_t used = fairpay ? sat_add(rep->credit_used_minor, o->suggested_price_minor)
+			       : rep->credit_used_minor;
+	rep->offers_accepted = rep->offers_accepted < INT32_MAX ? rep->offers_accepted + 1
+								: INT32_MAX;
+	rep->credit_used_minor = used;
+	o->status = FP_OFFER_STATUS_ACCEPTED;
+	o->pay_by_us = at_us + pol->payment_window_seconds * 1000000;
+	o->credit_limit_minor = limit;
+	o->credit_used_minor = used;
+	char pay_by[40];
+	store_ts(o->pay_by_us, pay_by, sizeof(pay_by));
+	/* Whole seconds, as the ledger has always shown them. */
+	snprintf(pay_by + 19, sizeof(pay_by) - 19, "Z");
+	snprintf(detail, DETAIL_LEN, "pay by %s, credit used %lld of %lld", pay_by, (long long)used,
+		 (long long)limit);
+	return 0;
+}
+
+static int require_open(rpc_call *call, const store_offer *o, int64_t now_us)
+{
+	if (o->status != FP_OFFER_STATUS_OPEN) {
+		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
+			 "offer %s is %s, not OPEN", o->id, conv_status_names[o->status]);
+		return -1;
+	}
+	if (o->expires_us < now_us) {
+		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
+			 "offer %s has expired", o->id);
+		return -1;
+	}
+	return 0;
+}
+
+/* Replay the history (rule 7) with entry `id` replaced by fairness f (or
+ * dropped when drop), then f appended when append. */
+static int32_t replay_score(const store_state *st, const char *id, bool drop, int32_t f,
+			    bool append)
+{
+	int32_t score = st->policy.prior_score_bp;
+	for (size_t i = 0; i < st->n_history; i++) {
+		const store_cycle_entry *e = &st->history[i];
+		int32_t v = e->fairness_bp;
+		if (strcmp(e->id, id) == 0) {
+			if (drop)
+				continue;
+			v = f;
+		}
+		score = fp_score_step(score, v, st->policy.alpha_bp);
+	}
+	if (append)
+		score = fp_score_step(score, f, st->policy.alpha_bp);
+	return score;
+}
+
+/* ------------------------------------------------------------ decide */
+
+static int decide_create(rpc_call *call, cyc *c, int64_t now)
+{
+	store_state *st = &c->st;
+	if (!st->product.exists) {
+		cyc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "sku", "no product with sku %s", c->sku);
+		return -1;
+	}
+	bool has_ov = c->ov.has_mode || c->ov.has_suggested_price || c->ov.has_minimum_price;
+	if (make_offer(call, st, &st->rep, has_ov ? &c->ov : NULL, c->customer_id, now, &c->offer) !=
+	    0)
+		return -1;
+	c->after = st->rep;
+	if (!st->rep.exists)
+		c->after.updated_us = now;
+	offer_created_detail(c->detail[0], &c->offer);
+	c->ch.insert_offer = &c->offer;
+	c->ch.events[0] = (store_event){"OFFER_CREATED", c->offer.id, NULL, c->detail[0]};
+
+	Fairpay__V1__CreateOfferResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__create_offer_response__init(r);
+	r->offer = offer_msg(call, &c->offer);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_CREATE_OFFER;
+	call->resp.create_offer = r;
+	return 0;
+}
+
+static int decide_accept(rpc_call *call, cyc *c, int64_t now)
+{
+	store_state *st = &c->st;
+	if (require_open(call, &st->offer, now) != 0)
+		return -1;
+	c->after = st->rep;
+	c->offer = st->offer;
+	if (accept_offer(call, &st->policy, &c->after, &c->offer, now, c->detail[0]) != 0)
+		return -1;
+	c->after.updated_us = now;
+	c->ch.update_offer = &c->offer;
+	c->ch.update_offer_from = FP_OFFER_STATUS_OPEN;
+	c->ch.update_offer_accepted_us = now;
+	c->ch.events[0] = (store_event){"OFFER_ACCEPTED", c->offer.id, NULL, c->detail[0]};
+
+	Fairpay__V1__AcceptOfferResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__accept_offer_response__init(r);
+	r->offer = offer_msg(call, &c->offer);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_ACCEPT_OFFER;
+	call->resp.accept_offer = r;
+	return 0;
+}
+
+static int decide_decline(rpc_call *call, cyc *c, int64_t now)
+{
+	store_state *st = &c->st;
+	if (require_open(call, &st->offer, now) != 0)
+		return -1;
+	c->after = st->rep;
+	c->offer = st->offer;
+	c->offer.status = FP_OFFER_STATUS_DECLINED;
+	c->ch.update_offer = &c->offer;
+	c->ch.update_offer_from = FP_OFFER_STATUS_OPEN;
+	c->ch.update_offer_closed_us = now;
+	c->ch.events[0] = (store_event){"OFFER_DECLINED", c->offer.id, NULL, ""};
+
+	Fairpay__V1__DeclineOfferResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__decline_offer_response__init(r);
+	r->offer = offer_msg(call, &c->offer);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_DECLINE_OFFER;
+	call->resp.decline_offer = r;
+	return 0;
+}
+
+static int decide_pay(rpc_call *call, cyc *c, int64_t now)
+{
+	store_state *st = &c->st;
+	const fp_policy *pol = &st->policy;
+	store_offer *o = &st->offer;
+	const char *amount_field = c->by_amount ? "amount_minor" : "differential_bp";
+	/* Rule 11: which states take a payment. */
+	if (o->status == FP_OFFER_STATUS_PAID) {
+		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
+			 "offer %s is already paid", o->id);
+		return -1;
+	}
+	if (o->status == FP_OFFER_STATUS_OPEN && o->mode != FP_MODE_SET_PRICE) {
+		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
+			 "offer %s must be accepted before it is paid", o->id);
+		return -1;
+	}
+	if (o->status == FP_OFFER_STATUS_OPEN && o->expires_us < now) {
+		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
+			 "offer %s has expired", o->id);
+		return -1;
+	}
+	if (o->status != FP_OFFER_STATUS_OPEN && o->status != FP_OFFER_STATUS_ACCEPTED &&
+	    o->status != FP_OFFER_STATUS_DEFAULTED) {
+		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
+			 "offer %s is %s and cannot be paid", o->id, conv_status_names[o->status]);
+		return -1;
+	}
+	bool late = o->status == FP_OFFER_STATUS_DEFAULTED;
+	/* Rule 1, held to the 10^15 of every other amount so that rule 2 fits. */
+	int64_t sp = 0;
+	if (fp_cycle_sp(o->suggested_price_minor, o->unit_price_minor, c->usage_units, &sp) != 0 ||
+	    sp > RPC_MONEY_MAX) {
+		cyc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "usage_units",
+			 "usage_units %lld at unit price %lld is over 10^15",
+			 (long long)c->usage_units, (long long)o->unit_price_minor);
+		return -1;
+	}
+	/* Rule 2; an amount is at most 10^15 however it was given. */
+	int64_t amount = c->amount_minor;
+	if (!c->by_amount && (fp_amount_from_differential(sp, c->differential_bp, &amount) != 0 ||
+			      amount > RPC_MONEY_MAX)) {
+		cyc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "differential_bp",
+			 "differential_bp %d of the suggested price %lld is over 10^15",
+			 c->differential_bp, (long long)sp);
+		return -1;
+	}
+	/* Rule 3. */
+	if (fp_check_mode(o->mode, amount, o->set_price_minor, o->minimum_price_minor) != 0) {
+		if (o->mode == FP_MODE_SET_PRICE)
+			cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, amount_field,
+				 "amount %lld must equal the set price %lld", (long long)amount,
+				 (long long)o->set_price_minor);
+		else
+			cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, amount_field,
+				 "amount %lld is below the minimum price %lld", (long long)amount,
+				 (long long)o->minimum_price_minor);
+		return -1;
+	}
+	int64_t t = store_next_us(&st->rep, now);
+	store_payment *p = &c->pay;
+	memset(p, 0, sizeof(*p));
+	rpc_new_id(p->id, sizeof(p->id), "p_");
+	snprintf(p->offer_id, sizeof(p->offer_id), "%s", o->id);
+	snprintf(p->customer_id, sizeof(p->customer_id), "%s", o->customer_id);
+	snprintf(p->currency, sizeof(p->currency), "%s", o->currency);
+	p->amount_minor = amount;
+	p->suggested_price_minor = sp;
+	p->usage_units = c->usage_units;
+	p->reasons = c->reasons;
+	p->note = c->note;
+	p->late = late;
+	p->created_us = t;
+	fp_assess_payment(pol, o->mode, amount, sp, c->reasons, late, &p->a);
+
+	/* The offer closes now, also a late one: its cycle moves from the
+	 * default's time to the payment's. */
+	c->offer = *o;
+	c->offer.status = FP_OFFER_STATUS_PAID;
+	c->ch.update_offer = &c->offer;
+	c->ch.update_offer_from = o->status;
+	c->ch.update_offer_closed_us = t;
+	c->ch.update_offer_accepted_us = 0;
+
+	store_rep *a = &c->after;
+	*a = st->rep;
+	a->payments = a->payments < INT32_MAX ? a->payments + 1 : INT32_MAX;
+	a->total_paid_minor = sat_add(a->total_paid_minor, amount);
+	a->total_suggested_minor = sat_add(a->total_suggested_minor, sp);
+	if (o->status == FP_OFFER_STATUS_ACCEPTED && fp_mode_is_fairpay(o->mode))
+		a->credit_used_minor = a->credit_used_minor > o->suggested_price_minor
+					       ? a->credit_used_minor - o->suggested_price_minor
+					       : 0;
+	if (late) {
+		a->open_defaults = a->open_defaults > 0 ? a->open_defaults - 1 : 0;
+		/* Rule 6: the default left the history, so only a replay is right. */
+		a->score_bp = replay_score(st, o->id, true, p->a.fairness_bp, true);
+	} else {
+		a->score_bp = fp_score_step(a->score_bp, p->a.fairness_bp, pol->alpha_bp);
+	}
+	a->updated_us = t;
+	/* The latest payments now start with this one. */
+	memmove(a->recent + 1, a->recent, (FP_EXPLAIN_RECENT - 1) * sizeof(a->recent[0]));
+	a->recent[0] = p->a.raw_fairness_bp;
+	if (a->n_recent < FP_EXPLAIN_RECENT)
+		a->n_recent++;
+
+	snprintf(c->detail[0], DETAIL_LEN,
+		 "amount %lld, suggested %lld, fairness %d (raw %d), verdict %s, review %s%s",
+		 (long long)amount, (long long)sp, p->a.fairness_bp, p->a.raw_fairness_bp,
+		 conv_verdict_names[p->a.verdict], conv_review_names[p->a.review],
+		 late ? ", late" : "");
+	reputation_detail(c->detail[1], pol, &st->rep, a);
+	c->ch.insert_payment = p;
+	c->ch.events[0] = (store_event){"PAYMENT_RECEIVED", o->id, p->id, c->detail[0]};
+	c->ch.events[1] = (store_event){"REPUTATION_CHANGED", o->id, p->id, c->detail[1]};
+
+	Fairpay__V1__SubmitPaymentResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__submit_payment_response__init(r);
+
+	/* Rule 12, on the reputation this payment produced. */
+	if (st->product.exists && st->product.period_days > 0) {
+		if (make_offer(call, st, a, NULL, o->customer_id, t, &c->next) != 0)
+			return -1;
+		c->next.period_index = o->period_index + 1;
+		snprintf(c->next.previous_offer_id, sizeof(c->next.previous_offer_id), "%s", o->id);
+		offer_created_detail(c->detail[2], &c->next);
+		c->ch.events[2] = (store_event){"OFFER_CREATED", c->next.id, NULL, c->detail[2]};
+		if (fp_mode_is_fairpay(c->next.mode)) {
+			if (accept_offer(call, pol, a, &c->next, t, c->detail[3]) != 0)
+				return -1;
+			c->ch.events[3] =
+				(store_event){"OFFER_ACCEPTED", c->next.id, NULL, c->detail[3]};
+		}
+		c->ch.insert_offer2 = &c->next;
+		r->next_offer = offer_msg(call, &c->next);
+	}
+	c->ch.at_us = t;
+	r->payment = payment_msg(call, p);
+	r->reputation = reputation_msg(call, pol, o->customer_id, a);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_SUBMIT_PAYMENT;
+	call->resp.submit_payment = r;
+	return 0;
+}
+
+static int decide_review(rpc_call *call, cyc *c, int64_t now)
+{
+	store_state *st = &c->st;
+	const fp_policy *pol = &st->policy;
+	store_payment *p = &c->pay;
+	*p = st->payment;
+	if (p->a.review != FP_REVIEW_PENDING) {
+		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "payment_id",
+			 "payment %s is not waiting for a review (review %s)", p->id,
+			 conv_review_names[p->a.review]);
+		return -1;
+	}
+	fp_assessment a;
+	if (fp_review_payment(pol, p->a.raw_fairness_bp, p->a.review, p->late, c->accept_reasons,
+			      &a) != 0) {
+		cyc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (review)");
+		return -1;
+	}
+	p->a = a;
+	int64_t t = store_next_us(&st->rep, now);
+	c->after = st->rep;
+	/* Rule 7: the payment's fairness changed in place, so only a replay
+	 * is right. */
+	c->after.score_bp = replay_score(st, p->id, false, a.fairness_bp, false);
+	c->after.updated_us = t;
+	snprintf(c->detail[0], DETAIL_LEN, "%s: fairness %d, verdict %s",
+		 conv_review_names[a.review], a.fairness_bp, conv_verdict_names[a.verdict]);
+	reputation_detail(c->detail[1], pol, &st->rep, &c->after);
+	c->ch.update_payment = p;
+	c->ch.review_note = c->note;
+	c->ch.at_us = t;
+	c->ch.events[0] = (store_event){"PAYMENT_REVIEWED", p->offer_id, p->id, c->detail[0]};
+	c->ch.events[1] = (store_event){"REPUTATION_CHANGED", p->offer_id, p->id, c->detail[1]};
+
+	Fairpay__V1__ReviewPaymentResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__review_payment_response__init(r);
+	r->payment = payment_msg(call, p);
+	r->reputation = reputation_msg(call, pol, p->customer_id, &c->after);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_REVIEW_PAYMENT;
+	call->resp.review_payment = r;
+	return 0;
+}
+
+/* ------------------------------------------------------------ read, decide, write */
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	cyc_load(arg);
+}
+
+static void write_done(void *arg, db_status status, PGresult *res)
+{
+	rpc_call *call = arg;
+	cyc *c = call->ctx;
+	if (status == DB_ERROR && idem_is_conflict(call, res)) {
+		/* Another server recorded this key first: answer its reply. */
+		cyc_free(c);
+		idem_again(call);
+		return;
+	}
+	if (status != DB_OK || PQntuples(res) != 1) {
+		cyc_fail_db(call, status == DB_OK ? DB_ERROR : status, res);
+		return;
+	}
+	if (db_get_i64(res, 0, 0) == 1) {
+		cyc_ok(call);
+		return;
+	}
+	/* The customer changed since the read: read and decide again. */
+	if (++c->attempt >= CYCLE_ATTEMPTS) {
+		cyc_fail(call, FAIRPAY__V1__CODE__ABORTED, NULL,
+			 "the customer changed %d times while this call ran; try again",
+			 CYCLE_ATTEMPTS);
+		return;
+	}
+	cyc_free(c);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT__NOT_SET;
+	call->idem_recorded = false;
+	/* Calls that collided would collide again in step: wait a random
+	 * while, longer after each attempt. */
+	int span = CYCLE_BACKOFF_MS * (c->attempt < 8 ? c->attempt : 8);
+	struct timeval tv = {0, (rand() % (span * 1000 + 1))};
+	if (event_base_once(call->srv->base, -1, EV_TIMEOUT, retry_cb, call, &tv) != 0)
+		cyc_load(call);
+}
+
+static void load_done(void *arg, db_status status, PGresult *res)
+{
+	rpc_call *call = arg;
+	cyc *c = call->ctx;
+	if (status != DB_OK) {
+		cyc_fail_db(call, status, res);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		if (c->kind == CYC_REVIEW)
+			cyc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "payment_id", "no payment %s",
+				 c->offer_id);
+		else
+			cyc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "offer_id", "no offer %s",
+				 c->offer_id);
+		return;
+	}
+	if (store_read_state(res, &c->st) != 0) {
+		log_error(call->conn_id, "%s: a row of an unexpected shape", call->route->name);
+		cyc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
+		return;
+	}
+	if (c->kind == CYC_GET) {
+		Fairpay__V1__GetOfferResponse *r = rpc_alloc(call, sizeof(*r));
+		fairpay__v1__get_offer_response__init(r);
+		r->offer = offer_msg(call, &c->st.offer);
+		call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_OFFER;
+		call->resp.get_offer = r;
+		cyc_ok(call);
+		return;
+	}
+	int64_t now = store_now_us();
+	memset(&c->ch, 0, sizeof(c->ch));
+	memset(c->detail, 0, sizeof(c->detail));
+	c->ch.at_us = now;
+	int rc = -1;
+	switch (c->kind) {
+	case CYC_CREATE:
+		rc = decide_create(call, c, now);
+		break;
+	case CYC_ACCEPT:
+		rc = decide_accept(call, c, now);
+		break;
+	case CYC_DECLINE:
+		rc = decide_decline(call, c, now);
+		break;
+	case CYC_PAY:
+		rc = decide_pay(call, c, now);
+		break;
+	case CYC_REVIEW:
+		rc = decide_review(call, c, now);
+		break;
+	case CYC_GET:
+		break;
+	}
+	if (rc != 0)
+		return; /* refused: already answered */
+	const char *customer = c->kind == CYC_CREATE ? c->customer_id
+			     : c->kind == CYC_REVIEW ? c->st.payment.customer_id
+						     : c->st.offer.customer_id;
+	c->ch.rep = (store_rep_write){call->vendor_id, customer, &c->st.rep, &c->after,
+				      c->st.policy.prior_score_bp};
+	if (idem_prepare(call, &c->ch.idem) != 0) {
+		cyc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
+		return;
+	}
+	store_write(&c->stmt, &c->ch);
+	/* Writes of one customer queue behind each other in a group. */
+	char lock_key[STORE_CUSTOMER_LEN + 40];
+	snprintf(lock_key, sizeof(lock_key), "%s/%s", call->vendor_id, customer);
+	if (db_write(call->srv->db, c->stmt.sql, c->stmt.n, c->stmt.params, lock_key, write_done,
+		     call) != 0)
+		cyc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
+}
+
+static void cyc_load(rpc_call *call)
+{
+	cyc *c = call->ctx;
+	switch (c->kind) {
+	case CYC_CREATE: {
+		const char *params[] = {call->vendor_id, c->customer_id, c->sku, "f"};
+		rpc_query(call, store_sql_load_customer, 4, params, load_done);
+		return;
+	}
+	case CYC_REVIEW: {
+		const char *params[] = {call->vendor_id, c->offer_id};
+		rpc_query(call, store_sql_load_payment, 2, params, load_done);
+		return;
+	}
+	default: {
+		/* A late payment replays the history: load it only then. */
+		const char *params[] = {call->vendor_id, c->offer_id,
+					c->kind == CYC_PAY ? "t" : "f"};
+		rpc_query(call, store_sql_load_offer, 3, params, load_done);
+		return;
+	}
+	}
+}
+
+static cyc *cyc_new(rpc_call *call, cyc_kind kind)
+{
+	cyc *c = rpc_alloc(call, sizeof(*c));
+	c->kind = kind;
+	call->ctx = c;
+	return c;
+}
+
+/* ------------------------------------------------------------ handlers */
 
 void rpc_create_offer(rpc_call *call)
 {
@@ -134,118 +788,83 @@ void rpc_create_offer(rpc_call *call)
 			 "sku must be 1 to 64 bytes of A-Z a-z 0-9 . _ -");
 		return;
 	}
-	char mode[24] = "", sp[24] = "", min[24] = "";
-	bool has_mode = false, has_sp = false, has_min = false;
+	fp_overrides o = {0};
 	if (ov != NULL) {
-		has_mode = ov->opt_mode_case == FAIRPAY__V1__OFFER_OVERRIDES__OPT_MODE_MODE;
-		has_sp = ov->opt_suggested_price_minor_case ==
-			 FAIRPAY__V1__OFFER_OVERRIDES__OPT_SUGGESTED_PRICE_MINOR_SUGGESTED_PRICE_MINOR;
-		has_min = ov->opt_minimum_price_minor_case ==
-			  FAIRPAY__V1__OFFER_OVERRIDES__OPT_MINIMUM_PRICE_MINOR_MINIMUM_PRICE_MINOR;
-		if (has_mode && conv_enum_name(conv_mode_names, ov->mode) == NULL) {
+		o.has_mode = ov->opt_mode_case == FAIRPAY__V1__OFFER_OVERRIDES__OPT_MODE_MODE;
+		o.has_suggested_price =
+			ov->opt_suggested_price_minor_case ==
+			FAIRPAY__V1__OFFER_OVERRIDES__OPT_SUGGESTED_PRICE_MINOR_SUGGESTED_PRICE_MINOR;
+		o.has_minimum_price =
+			ov->opt_minimum_price_minor_case ==
+			FAIRPAY__V1__OFFER_OVERRIDES__OPT_MINIMUM_PRICE_MINOR_MINIMUM_PRICE_MINOR;
+		if (o.has_mode && conv_enum_name(conv_mode_names, ov->mode) == NULL) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "overrides.mode",
 				 "mode must be FAIRPAY, FAIRPAY_MINIMUM or SET_PRICE");
 			return;
 		}
-		if (has_sp && (ov->suggested_price_minor < 0 ||
-			       ov->suggested_price_minor > RPC_MONEY_MAX)) {
+		if (o.has_suggested_price && (ov->suggested_price_minor < 0 ||
+					      ov->suggested_price_minor > RPC_MONEY_MAX)) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
 				 "overrides.suggested_price_minor", "must be 0 to 10^15 minor units");
 			return;
 		}
-		if (has_min && (ov->minimum_price_minor < 0 ||
-				ov->minimum_price_minor > RPC_MONEY_MAX)) {
+		if (o.has_minimum_price && (ov->minimum_price_minor < 0 ||
+					    ov->minimum_price_minor > RPC_MONEY_MAX)) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
 				 "overrides.minimum_price_minor", "must be 0 to 10^15 minor units");
 			return;
 		}
-		if (has_mode)
-			snprintf(mode, sizeof(mode), "%s", conv_enum_name(conv_mode_names, ov->mode));
-		if (has_sp)
-			snprintf(sp, sizeof(sp), "%lld", (long long)ov->suggested_price_minor);
-		if (has_min)
-			snprintf(min, sizeof(min), "%lld", (long long)ov->minimum_price_minor);
+		o.mode = (fp_mode)ov->mode;
+		o.suggested_price_minor = ov->suggested_price_minor;
+		o.minimum_price_minor = ov->minimum_price_minor;
 	}
-	char offer_id[ID_LEN];
-	rpc_new_id(offer_id, sizeof(offer_id), "o_");
-	const char *params[] = {call->vendor_id, offer_id, in->customer_id, in->sku,
-				has_mode ? mode : NULL, has_sp ? sp : NULL, has_min ? min : NULL};
-	rpc_query(call, "SELECT (r).* FROM fp_create_offer($1, $2, $3, $4, $5, $6, $7) r", 7, params,
-		  create_offer_done);
+	cyc *c = cyc_new(call, CYC_CREATE);
+	c->customer_id = in->customer_id;
+	c->sku = in->sku;
+	c->ov = o;
+	cyc_load(call);
 }
 
-static void offer_by_id(rpc_call *call, const char *offer_id, const char *sql, db_cb cb)
+static void offer_call(rpc_call *call, const char *offer_id, cyc_kind kind)
 {
 	if (check_object_id(call, offer_id, "o_", "offer_id") != 0)
 		return;
-	const char *params[] = {call->vendor_id, offer_id};
-	rpc_query(call, sql, 2, params, cb);
+	cyc *c = cyc_new(call, kind);
+	c->offer_id = offer_id;
+	cyc_load(call);
 }
 
 void rpc_accept_offer(rpc_call *call)
 {
-	offer_by_id(call, call->req->accept_offer->offer_id,
-		    "SELECT (r).* FROM fp_accept_offer($1, $2) r", accept_offer_done);
+	offer_call(call, call->req->accept_offer->offer_id, CYC_ACCEPT);
 }
 
 void rpc_decline_offer(rpc_call *call)
 {
-	offer_by_id(call, call->req->decline_offer->offer_id,
-		    "SELECT (r).* FROM fp_decline_offer($1, $2) r", decline_offer_done);
+	offer_call(call, call->req->decline_offer->offer_id, CYC_DECLINE);
 }
 
 void rpc_get_offer(rpc_call *call)
 {
-	offer_by_id(call, call->req->get_offer->offer_id,
-		    "SELECT (r).* FROM fp_get_offer($1, $2) r", get_offer_done);
+	offer_call(call, call->req->get_offer->offer_id, CYC_GET);
 }
 
-/* ------------------------------------------------------------ payments */
-
-/* Join payment reason names with commas, rejecting unknown values; -1 if
- * one is not a PaymentReason. */
-static int reasons_list(const Fairpay__V1__PaymentReason *r, size_t n, char *out, size_t len)
+/* Collect payment reasons into a mask, rejecting unknown values; a reason
+ * given twice counts once. */
+static int reasons_mask(const Fairpay__V1__PaymentReason *r, size_t n, uint32_t *mask)
 {
-	uint32_t mask = 0;
-	size_t used = 0;
-	out[0] = '\0';
+	*mask = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!fp_payment_reason_valid((int)r[i]))
 			return -1;
-		if (mask & FP_REASON_BIT(r[i]))
-			continue; /* a reason given twice counts once */
-		mask |= FP_REASON_BIT(r[i]);
-		int w = snprintf(out + used, len - used, "%s%s", used ? "," : "",
-				 conv_payment_reason_names[r[i]]);
-		if (w < 0 || (size_t)w >= len - used)
-			return -1;
-		used += (size_t)w;
+		*mask |= FP_REASON_BIT(r[i]);
 	}
 	return 0;
-}
-
-static void submit_payment_done(void *arg, db_status st, PGresult *res)
-{
-	rpc_call *call = arg;
-	if (st != DB_OK || PQntuples(res) != 1) {
-		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
-		return;
-	}
-	Fairpay__V1__SubmitPaymentResponse *r = rpc_alloc(call, sizeof(*r));
-	fairpay__v1__submit_payment_response__init(r);
-	r->payment = conv_payment(call, res, 0, 0);
-	r->reputation = conv_reputation(call, res, 0, CONV_PAYMENT_NCOLS);
-	r->next_offer = conv_offer(call, res, 0, CONV_PAYMENT_NCOLS + CONV_REPUTATION_NCOLS + 2);
-	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_SUBMIT_PAYMENT;
-	call->resp.submit_payment = r;
-	rpc_ok(call);
 }
 
 void rpc_submit_payment(rpc_call *call)
 {
 	const Fairpay__V1__SubmitPaymentRequest *in = call->req->submit_payment;
-	char amount[24] = "", diff[24] = "", usage[24], reasons[160], payment_id[ID_LEN],
-	     next_id[ID_LEN];
 	if (check_object_id(call, in->offer_id, "o_", "offer_id") != 0)
 		return;
 	switch (in->amount_case) {
@@ -255,7 +874,6 @@ void rpc_submit_payment(rpc_call *call)
 				 "amount_minor must be 0 to 10^15 minor units");
 			return;
 		}
-		snprintf(amount, sizeof(amount), "%lld", (long long)in->amount_minor);
 		break;
 	case FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_DIFFERENTIAL_BP:
 		if (in->differential_bp < -10000 || in->differential_bp > DIFFERENTIAL_MAX) {
@@ -263,7 +881,6 @@ void rpc_submit_payment(rpc_call *call)
 				 "differential_bp must be -10000 to %d", DIFFERENTIAL_MAX);
 			return;
 		}
-		snprintf(diff, sizeof(diff), "%d", in->differential_bp);
 		break;
 	default:
 		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "amount_minor",
@@ -275,41 +892,23 @@ void rpc_submit_payment(rpc_call *call)
 			 "usage_units must be 0 to %d", USAGE_MAX);
 		return;
 	}
-	if (reasons_list(in->reasons, in->n_reasons, reasons, sizeof(reasons)) != 0) {
+	uint32_t mask = 0;
+	if (reasons_mask(in->reasons, in->n_reasons, &mask) != 0) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "reasons",
 			 "reasons holds an unknown PaymentReason");
 		return;
 	}
 	if (check_note(call, in->note) != 0)
 		return;
-	snprintf(usage, sizeof(usage), "%lld", (long long)in->usage_units);
-	rpc_new_id(payment_id, sizeof(payment_id), "p_");
-	rpc_new_id(next_id, sizeof(next_id), "o_");
-	bool by_amount = in->amount_case == FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR;
-	const char *params[] = {call->vendor_id, payment_id, in->offer_id, by_amount ? amount : NULL,
-				by_amount ? NULL : diff, usage, reasons, in->note, next_id};
-	rpc_query(call,
-		  "SELECT (x.payment).*, (x.reputation).*" REPUTATION_POLICY_COLS
-		  ", (x.next_offer).*"
-		  " FROM fp_submit_payment($1, $2, $3, $4, $5, $6, $7, $8, $9) x,"
-		  " fp_policy_of($1) pol",
-		  9, params, submit_payment_done);
-}
-
-static void review_payment_done(void *arg, db_status st, PGresult *res)
-{
-	rpc_call *call = arg;
-	if (st != DB_OK || PQntuples(res) != 1) {
-		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
-		return;
-	}
-	Fairpay__V1__ReviewPaymentResponse *r = rpc_alloc(call, sizeof(*r));
-	fairpay__v1__review_payment_response__init(r);
-	r->payment = conv_payment(call, res, 0, 0);
-	r->reputation = conv_reputation(call, res, 0, CONV_PAYMENT_NCOLS);
-	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_REVIEW_PAYMENT;
-	call->resp.review_payment = r;
-	rpc_ok(call);
+	cyc *c = cyc_new(call, CYC_PAY);
+	c->offer_id = in->offer_id;
+	c->by_amount = in->amount_case == FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR;
+	c->amount_minor = in->amount_minor;
+	c->differential_bp = in->differential_bp;
+	c->usage_units = in->usage_units;
+	c->reasons = mask;
+	c->note = in->note;
+	cyc_load(call);
 }
 
 void rpc_review_payment(rpc_call *call)
@@ -318,12 +917,11 @@ void rpc_review_payment(rpc_call *call)
 	if (check_object_id(call, in->payment_id, "p_", "payment_id") != 0 ||
 	    check_note(call, in->note) != 0)
 		return;
-	const char *params[] = {call->vendor_id, in->payment_id, in->accept_reasons ? "t" : "f",
-				in->note};
-	rpc_query(call,
-		  "SELECT (x.payment).*, (x.reputation).*" REPUTATION_POLICY_COLS
-		  " FROM fp_review_payment($1, $2, $3, $4) x, fp_policy_of($1) pol",
-		  4, params, review_payment_done);
+	cyc *c = cyc_new(call, CYC_REVIEW);
+	c->offer_id = in->payment_id;
+	c->accept_reasons = in->accept_reasons;
+	c->note = in->note;
+	cyc_load(call);
 }
 
 /* ------------------------------------------------------------ reputation, events */
@@ -331,13 +929,20 @@ void rpc_review_payment(rpc_call *call)
 static void get_reputation_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
-	if (st != DB_OK || PQntuples(res) != 1) {
-		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
+	store_state s;
+	if (st != DB_OK) {
+		rpc_fail_db(call, st, res);
+		return;
+	}
+	if (store_read_state(res, &s) != 0) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 		return;
 	}
 	Fairpay__V1__GetReputationResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__get_reputation_response__init(r);
-	r->reputation = conv_reputation(call, res, 0, 0);
+	r->reputation = reputation_msg(call, &s.policy, call->req->get_reputation->customer_id,
+				       &s.rep);
+	store_state_free(&s);
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_REPUTATION;
 	call->resp.get_reputation = r;
 	rpc_ok(call);
@@ -348,11 +953,8 @@ void rpc_get_reputation(rpc_call *call)
 	const char *customer = call->req->get_reputation->customer_id;
 	if (check_customer(call, customer) != 0)
 		return;
-	const char *params[] = {call->vendor_id, customer};
-	rpc_query(call,
-		  "SELECT (r).*" REPUTATION_POLICY_COLS
-		  " FROM fp_get_reputation($1, $2) r, fp_policy_of($1) pol",
-		  2, params, get_reputation_done);
+	const char *params[] = {call->vendor_id, customer, NULL, "t"};
+	rpc_query(call, store_sql_load_customer, 4, params, get_reputation_done);
 }
 
 static void list_events_done(void *arg, db_status st, PGresult *res)
@@ -405,7 +1007,7 @@ void rpc_list_customer_events(rpc_call *call)
 	const char *params[] = {call->vendor_id, in->customer_id, after, limit};
 	rpc_query(call,
 		  "SELECT id, kind, customer_id, coalesce(offer_id, ''), coalesce(payment_id, ''),"
-		  " detail, fp_ms(at) FROM events"
+		  " detail, (extract(epoch FROM at) * 1000)::bigint FROM events"
 		  " WHERE vendor_id = $1 AND customer_id = $2 AND id > $3"
 		  " ORDER BY id LIMIT $4",
 		  4, params, list_events_done);

@@ -159,7 +159,8 @@ int srv_init(srv *s, fp_config *cfg)
 		return -1;
 	}
 	db_options dbo = {cfg->db, (int)cfg->db_pool, (int)cfg->db_pipeline,
-			  (int)cfg->db_timeout_ms, cfg->db_role};
+			  (int)cfg->db_timeout_ms, cfg->db_role, (int)cfg->db_statement_timeout_ms,
+			  (int)cfg->db_lock_timeout_ms};
 	s->db = db_pool_new(s->base, &dbo);
 	s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
 	s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);

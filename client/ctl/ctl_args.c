@@ -392,7 +392,7 @@ static const usage_text usage_texts[] = {
 	  "  --list-price N      the conventional set price (default 0)\n"
 	  "  --minimum N         minimum price (default 0: none)\n"
 	  "  --min-tier TIER     lowest tier offered FairPay terms: FIXED_PRICE,\n"
-	  "                      RESTRICTED, PROBATION (default), STANDARD or TRUSTED\n"
+	  "                      RESTRICTED (default), PROBATION, STANDARD or TRUSTED\n"
 	  "  --period-days N     > 0: recurring, one FairPay cycle per period (default 0)\n"
 	  IDEM_OPTION
 	  "\n"

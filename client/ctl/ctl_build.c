@@ -7,7 +7,7 @@
 void ctl_build_product(const ctl_args *a, Fairpay__V1__Product *p)
 {
 	/* PutProduct replaces the whole product: what is not given is 0, and
-	 * a min_tier of 0 means PROBATION. */
+	 * a min_tier of 0 means the default, FP_DEFAULT_MIN_TIER (RESTRICTED). */
 	p->sku = (char *)a->sku;
 	p->name = (char *)a->name;
 	p->currency = (char *)a->currency;

@@ -1,6 +1,7 @@
 /* The FairPay cycle's messages as fairpayctl prints them (see ctl_show.h).
- * Depends only on the generated message structs, ctl_out and ctl_enum, so
- * that the output can be unit-tested without a server. */
+ * Depends only on the generated message structs, ctl_out, ctl_enum and the
+ * pure rules of fp_rules (for the default min_tier), so that the output can
+ * be unit-tested without a server. */
 #include "ctl_show.h"
 
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 
 #include "ctl_enum.h"
 #include "ctl_out.h"
+#include "fp_rules.h"
 
 /* ---------------------------------------------------------------- text */
 
@@ -149,6 +151,13 @@ _Static_assert(sizeof(Fairpay__V1__PaymentReason) == sizeof(int), "enum size");
 
 static const Fairpay__V1__Product empty_product = FAIRPAY__V1__PRODUCT__INIT;
 
+/* The min_tier a product has: an unset one (0) stands for the default,
+ * RESTRICTED (PROTOCOL.md, Product), shown as that tier. */
+static int shown_min_tier(const Fairpay__V1__Product *p)
+{
+	return (int)fp_product_min_tier((fp_tier)p->min_tier);
+}
+
 /* Print a product as text lines. */
 void ctl_show_product(FILE *f, const char *ind, const Fairpay__V1__Product *p)
 {
@@ -161,9 +170,7 @@ void ctl_show_product(FILE *f, const char *ind, const Fairpay__V1__Product *p)
 	kv_money(f, ind, "unit_price", p->unit_price_minor, p->currency);
 	kv_money(f, ind, "list_price", p->list_price_minor, p->currency);
 	kv_money(f, ind, "minimum_price", p->minimum_price_minor, p->currency);
-	/* Unspecified means PROBATION (PROTOCOL.md). */
-	kv_enum(f, ind, "min_tier", &ctl_enum_tier,
-		p->min_tier != 0 ? (int)p->min_tier : FAIRPAY__V1__TIER__TIER_PROBATION);
+	kv_enum(f, ind, "min_tier", &ctl_enum_tier, shown_min_tier(p));
 	kv_i64(f, ind, "period_days", p->period_days);
 	kv_i64(f, ind, "version", p->version);
 }
@@ -181,8 +188,7 @@ void ctl_show_product_json(FILE *f, const Fairpay__V1__Product *p)
 	jw_i64(&j, "unit_price_minor", p->unit_price_minor);
 	jw_i64(&j, "list_price_minor", p->list_price_minor);
 	jw_i64(&j, "minimum_price_minor", p->minimum_price_minor);
-	jw_enum(&j, "min_tier", &ctl_enum_tier,
-		p->min_tier != 0 ? (int)p->min_tier : FAIRPAY__V1__TIER__TIER_PROBATION);
+	jw_enum(&j, "min_tier", &ctl_enum_tier, shown_min_tier(p));
 	jw_i64(&j, "period_days", p->period_days);
 	jw_i64(&j, "version", p->version);
 	jw_end(&j);
@@ -211,10 +217,7 @@ int ctl_show_product_table(FILE *f, Fairpay__V1__Product *const *items, size_t n
 		snprintf(version, sizeof(version), "%" PRId64, p->version);
 		const char *cells[] = {
 			p->sku, p->name, p->currency, sp, unit, list, min,
-			ctl_enum_name(&ctl_enum_tier,
-				      p->min_tier != 0 ? (int)p->min_tier
-						       : FAIRPAY__V1__TIER__TIER_PROBATION,
-				      tier),
+			ctl_enum_name(&ctl_enum_tier, shown_min_tier(p), tier),
 			period, version
 		};
 		if (ctl_table_add(t, cells) != 0)

@@ -258,7 +258,7 @@ static void test_products(void **state)
 	/* The same sku again updates it: not created, version 2. */
 	p.name = "Green tea, large";
 	p.suggested_price_minor = 650;
-	p.min_tier = 0; /* unspecified means PROBATION */
+	p.min_tier = 0; /* unspecified means RESTRICTED */
 	h_assert_code(h_put_product(c, &p, &r), H_OK);
 	assert_false(r->put_product->created);
 	assert_int_equal(r->put_product->product->version, 2);
@@ -269,7 +269,7 @@ static void test_products(void **state)
 	got = r->get_product->product;
 	assert_string_equal(got->name, "Green tea, large");
 	assert_int_equal(got->suggested_price_minor, 650);
-	assert_int_equal(got->min_tier, H_TIER(PROBATION));
+	assert_int_equal(got->min_tier, H_TIER(RESTRICTED));
 	assert_int_equal(got->version, 2);
 	fp_response_free(r);
 	assert_int_equal(
@@ -912,6 +912,7 @@ static void test_standard_and_restricted(void **state)
 {
 	fp_client *c = vendor("standard and restricted", NULL);
 	h_product(c, "basic", 1000, 1200);
+	product(c, "p-only", 1000, 1200, 0, H_TIER(PROBATION), 0, 0);
 	product(c, "r-plain", 1000, 1200, 0, H_TIER(RESTRICTED), 0, 0);
 	product(c, "r-700", 1000, 1200, 700, H_TIER(RESTRICTED), 0, 0);
 	product(c, "r-300", 1000, 1200, 300, H_TIER(RESTRICTED), 0, 0);
@@ -947,11 +948,19 @@ static void test_standard_and_restricted(void **state)
 	assert_int_equal(r->submit_payment->reputation->credit_limit_minor, 10000);
 	fp_response_free(r);
 
-	/* RESTRICTED ranks below the default min_tier PROBATION: SET_PRICE. */
-	r = create(c, "bob", "basic", NULL);
+	/* RESTRICTED ranks below a min_tier of PROBATION: SET_PRICE. */
+	r = create(c, "bob", "p-only", NULL);
 	assert_int_equal(r->create_offer->offer->mode, H_MODE(SET_PRICE));
 	assert_int_equal(r->create_offer->offer->set_price_minor, 1200);
 	h_assert_reasons(r->create_offer->offer, 1, H_OREASON(TIER_REQUIRED));
+	fp_response_free(r);
+
+	/* The default min_tier is RESTRICTED: FAIRPAY_MINIMUM at
+	 * max(0, 1000 * 5000 / 10000) = 500 (more in test_min_tier_default). */
+	r = create(c, "bob", "basic", NULL);
+	assert_int_equal(r->create_offer->offer->mode, H_MODE(FAIRPAY_MINIMUM));
+	assert_int_equal(r->create_offer->offer->minimum_price_minor, 500);
+	h_assert_reasons(r->create_offer->offer, 1, H_OREASON(LOW_SCORE));
 	fp_response_free(r);
 
 	/* Products open to RESTRICTED: FAIRPAY_MINIMUM, minimum
@@ -989,6 +998,129 @@ static void test_standard_and_restricted(void **state)
 	fp_response_free(r);
 	free(id);
 	fp_client_free(c);
+}
+
+/* A product put without min_tier (TIER_UNSPECIFIED) has min_tier RESTRICTED
+ * (PROTOCOL.md, Product): stored and read back as RESTRICTED, it gives a
+ * RESTRICTED customer FAIRPAY_MINIMUM at max(product minimum, SP *
+ * restricted_minimum_bp / 10000) with reason LOW_SCORE (rule 10), while a
+ * product whose min_tier is PROBATION gives that customer SET_PRICE
+ * (TIER_REQUIRED). */
+static void test_min_tier_default(void **state)
+{
+	char *vid = NULL;
+	fp_client *c = vendor("min_tier default", &vid);
+	Fairpay__V1__Product p = FAIRPAY__V1__PRODUCT__INIT;
+	p.sku = "no-tier";
+	p.name = "No tier";
+	p.currency = "USD";
+	p.suggested_price_minor = 1500;
+	p.list_price_minor = 1800;
+	p.minimum_price_minor = 600;
+	assert_int_equal(p.min_tier, FAIRPAY__V1__TIER__TIER_UNSPECIFIED); /* not set */
+	resp_t *r = NULL;
+	h_assert_code(h_put_product(c, &p, &r), H_OK);
+	assert_true(r->put_product->created);
+	assert_int_equal(r->put_product->product->min_tier, H_TIER(RESTRICTED));
+	fp_response_free(r);
+	h_assert_code(h_get_product(c, "no-tier", &r), H_OK);
+	assert_int_equal(r->get_product->product->min_tier, H_TIER(RESTRICTED));
+	fp_response_free(r);
+	h_assert_code(h_list_products(c, NULL, 0, &r), H_OK);
+	assert_int_equal(r->list_products->n_products, 1);
+	assert_int_equal(r->list_products->products[0]->min_tier, H_TIER(RESTRICTED));
+	fp_response_free(r);
+	assert_int_equal(count("SELECT count(*) FROM products WHERE vendor_id = '%s' AND sku = '%s'"
+			       " AND min_tier = 'RESTRICTED'",
+			       vid, "no-tier"),
+			 1);
+
+	/* The column default (migration 0004) agrees: a row written without
+	 * min_tier reads back as RESTRICTED too. */
+	char *sql = h_fmt("INSERT INTO products (vendor_id, sku, name, currency,"
+			  " suggested_price_minor, list_price_minor)"
+			  " VALUES ('%s', 'by-sql', 'By SQL', 'USD', 1000, 1200)",
+			  vid);
+	char err[512];
+	if (h_sql_try(T.db, sql, err, sizeof(err)) != 0)
+		fail_msg("insert without min_tier: %s", err);
+	free(sql);
+	h_assert_code(h_get_product(c, "by-sql", &r), H_OK);
+	assert_int_equal(r->get_product->product->min_tier, H_TIER(RESTRICTED));
+	fp_response_free(r);
+
+	h_product(c, "basic", 1000, 1200); /* min_tier unset as well */
+	product(c, "p-only", 1500, 1800, 600, H_TIER(PROBATION), 0, 0);
+
+	/* Three payments of 800 on SP 1000 (fairness 8000): the score stays 8000,
+	 * STANDARD after probation; then 700: 8000 + (7000 - 8000) * 0.3 = 7700
+	 * < 8000: RESTRICTED. */
+	for (int i = 0; i < 3; i++) {
+		r = cycle(c, "rita", "basic", 800);
+		assert_standing(r->submit_payment->reputation, 8000,
+				i < 2 ? H_TIER(PROBATION) : H_TIER(STANDARD), i + 1);
+		fp_response_free(r);
+	}
+	r = cycle(c, "rita", "basic", 700);
+	assert_standing(r->submit_payment->reputation, 7700, H_TIER(RESTRICTED), 4);
+	assert_int_equal(r->submit_payment->reputation->credit_limit_minor, 10000);
+	assert_int_equal(r->submit_payment->reputation->credit_used_minor, 0);
+	fp_response_free(r);
+
+	/* min_tier PROBATION ranks above RESTRICTED: SET_PRICE at the list price. */
+	r = create(c, "rita", "p-only", NULL);
+	Fairpay__V1__Offer *o = r->create_offer->offer;
+	assert_int_equal(o->mode, H_MODE(SET_PRICE));
+	assert_int_equal(o->set_price_minor, 1800);
+	assert_int_equal(o->minimum_price_minor, 0);
+	assert_int_equal(o->tier, H_TIER(RESTRICTED));
+	h_assert_reasons(o, 1, H_OREASON(TIER_REQUIRED));
+	h_must(h_decline_offer(c, o->offer_id, NULL), "DeclineOffer");
+	fp_response_free(r);
+
+	/* The unset min_tier: FAIRPAY_MINIMUM at max(0, 1000 * 5000 / 10000) = 500. */
+	r = create(c, "rita", "basic", NULL);
+	o = r->create_offer->offer;
+	assert_int_equal(o->mode, H_MODE(FAIRPAY_MINIMUM));
+	assert_int_equal(o->minimum_price_minor, 500);
+	assert_int_equal(o->set_price_minor, 0);
+	assert_int_equal(o->tier, H_TIER(RESTRICTED));
+	h_assert_reasons(o, 1, H_OREASON(LOW_SCORE));
+	h_must(h_decline_offer(c, o->offer_id, NULL), "DeclineOffer");
+	fp_response_free(r);
+
+	/* And max(600, 1500 * 5000 / 10000 = 750) = 750 on the product put without
+	 * min_tier. */
+	r = create(c, "rita", "no-tier", NULL);
+	o = r->create_offer->offer;
+	assert_int_equal(o->mode, H_MODE(FAIRPAY_MINIMUM));
+	assert_int_equal(o->suggested_price_minor, 1500);
+	assert_int_equal(o->minimum_price_minor, 750);
+	assert_int_equal(o->set_price_minor, 0);
+	assert_int_equal(o->tier, H_TIER(RESTRICTED));
+	assert_int_equal(o->credit_limit_minor, 10000);
+	h_assert_reasons(o, 1, H_OREASON(LOW_SCORE));
+	char *id = strdup(o->offer_id);
+	fp_response_free(r);
+
+	/* Accepted on FairPay terms, it uses credit; below the minimum is refused. */
+	h_accept(c, id);
+	r = h_reputation(c, "rita");
+	assert_int_equal(r->get_reputation->reputation->credit_used_minor, 1500);
+	fp_response_free(r);
+	h_assert_code(h_pay(c, id, 749, NULL), H_PRECONDITION);
+	h_assert_field("amount_minor");
+	assert_int_equal(offer_status(c, id), H_STATUS(ACCEPTED));
+	/* At the minimum: raw 750 * 10000 / 1500 = 5000, LOW;
+	 * 7700 + (5000 - 7700) * 0.3 = 6890, still RESTRICTED. */
+	r = pay(c, id, 750);
+	assert_payment(r->submit_payment->payment, 750, 1500, 5000, 5000, H_VERDICT(LOW),
+		       H_REVIEW(NOT_NEEDED), false);
+	assert_standing(r->submit_payment->reputation, 6890, H_TIER(RESTRICTED), 5);
+	fp_response_free(r);
+	free(id);
+	fp_client_free(c);
+	free(vid);
 }
 
 static void test_differential_and_caps(void **state)
@@ -1573,7 +1705,8 @@ static void test_recurring(void **state)
 {
 	char *vid = NULL;
 	fp_client *c = vendor("recurring", &vid);
-	product(c, "monthly", 1000, 1200, 0, 0, 30, 0);
+	/* min_tier PROBATION: a RESTRICTED customer's next period is SET_PRICE. */
+	product(c, "monthly", 1000, 1200, 0, H_TIER(PROBATION), 30, 0);
 
 	/* Paying a period creates the next, ACCEPTED on FairPay terms. */
 	char *o1 = h_offer(c, "nina", "monthly");
@@ -1694,6 +1827,7 @@ int main(void)
 		cmocka_unit_test(test_policy_out_of_range),
 		cmocka_unit_test(test_first_cycle),
 		cmocka_unit_test(test_standard_and_restricted),
+		cmocka_unit_test(test_min_tier_default),
 		cmocka_unit_test(test_differential_and_caps),
 		cmocka_unit_test(test_zero_sp_and_usage),
 		cmocka_unit_test(test_excuse_and_review),

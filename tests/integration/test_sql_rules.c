@@ -858,8 +858,11 @@ static void test_offer_terms(void **state)
 			.suggested_price_minor = ll(r, i, 10),
 			.list_price_minor = ll(r, i, 11),
 			.minimum_price_minor = ll(r, i, 12),
+			/* The SQL copy (0002) reads a NULL min_tier as PROBATION, the
+			 * old default; C's unset one now means RESTRICTED, so C is
+			 * given PROBATION explicitly for those rows. */
 			.min_tier = is_null(r, i, 13)
-					    ? FP_TIER_UNSPECIFIED
+					    ? FP_TIER_PROBATION
 					    : (fp_tier)name_index(tier_names, N_OF(tier_names),
 								  str(r, i, 13)),
 		};

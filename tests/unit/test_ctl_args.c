@@ -1232,14 +1232,28 @@ static void test_show_policy_product_events(void **state)
 	CAPTURE(text, ctl_show_product(f, "", &pr));
 	assert_non_null(strstr(text, "name: Bücher\n"));
 	assert_non_null(strstr(text, "suggested_price: 1000 EUR\nunit_price: 0 EUR\n"));
-	/* An unspecified min_tier is PROBATION. */
-	assert_non_null(strstr(text, "min_tier: PROBATION\nperiod_days: 0\nversion: 2\n"));
+	/* An unspecified min_tier is RESTRICTED (PROTOCOL.md, Product). */
+	assert_non_null(strstr(text, "min_tier: RESTRICTED\nperiod_days: 0\nversion: 2\n"));
+	free(text);
+	CAPTURE(text, ctl_show_product_json(f, &pr));
+	assert_non_null(strstr(text, "\"min_tier\":\"RESTRICTED\",\"period_days\":0,"));
 	free(text);
 	Fairpay__V1__Product *list[] = { &pr, &pr };
 	CAPTURE(text, assert_int_equal(ctl_show_product_table(f, list, 2), 0));
 	assert_non_null(strstr(text, "SKU     NAME    CURRENCY  SP    UNIT_PRICE"));
 	assert_non_null(strstr(text, "book-1  Bücher  EUR       1000  0 "));
+	assert_non_null(strstr(text, "  RESTRICTED  "));
+	assert_null(strstr(text, "PROBATION"));
 	free(text);
+	/* A min_tier that is set is shown as it is. */
+	pr.min_tier = FAIRPAY__V1__TIER__TIER_PROBATION;
+	CAPTURE(text, ctl_show_product(f, "", &pr));
+	assert_non_null(strstr(text, "min_tier: PROBATION\nperiod_days: 0\n"));
+	free(text);
+	CAPTURE(text, ctl_show_product_json(f, &pr));
+	assert_non_null(strstr(text, "\"min_tier\":\"PROBATION\","));
+	free(text);
+	pr.min_tier = FAIRPAY__V1__TIER__TIER_UNSPECIFIED;
 
 	Fairpay__V1__Event e1 = FAIRPAY__V1__EVENT__INIT, e2 = FAIRPAY__V1__EVENT__INIT;
 	e1.id = 7;

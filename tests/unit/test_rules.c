@@ -1045,16 +1045,109 @@ static void test_terms_tier_required(void **state)
 	t = terms(&p, &pr, &st, NULL);
 	EXPECT_REASONS(&t, R(TIER_REQUIRED));
 
-	/* min_tier unspecified means PROBATION, whose rank 3 is above RESTRICTED's 2:
-	 * a RESTRICTED customer gets SET_PRICE unless the product allows RESTRICTED */
-	pr.min_tier = FP_TIER_UNSPECIFIED;
+	/* PROBATION's rank 3 is above RESTRICTED's 2: a product that asks for
+	 * PROBATION gives a RESTRICTED customer SET_PRICE at the list price */
+	pr.min_tier = FP_TIER_PROBATION;
 	st = standing(7999, 3, 0, 0);
 	t = terms(&p, &pr, &st, NULL);
 	expect_terms(&t, FP_MODE_SET_PRICE, 1000, 0, 1500, FP_TIER_RESTRICTED, 10000, 0);
 	EXPECT_REASONS(&t, R(TIER_REQUIRED));
+	/* min_tier unspecified means RESTRICTED, which RESTRICTED meets:
+	 * FAIRPAY_MINIMUM, max(0, 1000 * 5000 / 10000) = 500 (test_terms_default_min_tier) */
+	pr.min_tier = FP_TIER_UNSPECIFIED;
+	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_FAIRPAY_MINIMUM, 1000, 500, 0, FP_TIER_RESTRICTED, 10000, 0);
+	EXPECT_REASONS(&t, R(LOW_SCORE));
+}
+
+/* An unset min_tier (UNSPECIFIED, 0) means RESTRICTED (PROTOCOL.md, Product):
+ * a RESTRICTED customer gets FairPay with a minimum (rule 10), while a product
+ * whose min_tier is PROBATION still sets the price. */
+static void test_terms_default_min_tier(void **state)
+{
+	(void)state;
+	fp_policy p = defaults();
+	fp_product pr = product(); /* SP 1000, list 1500, no minimum, min_tier unset */
+	fp_standing st = standing(7000, 5, 0, 0); /* 5000 <= 7000 < 8000: RESTRICTED */
+	fp_terms t;
+
+	/* the default, written once */
+	assert_int_equal(FP_DEFAULT_MIN_TIER, FP_TIER_RESTRICTED);
+	assert_int_equal(fp_product_min_tier(FP_TIER_UNSPECIFIED), FP_TIER_RESTRICTED);
+	/* a set min_tier stands for itself */
+	assert_int_equal(fp_product_min_tier(FP_TIER_FIXED_PRICE), FP_TIER_FIXED_PRICE);
+	assert_int_equal(fp_product_min_tier(FP_TIER_RESTRICTED), FP_TIER_RESTRICTED);
+	assert_int_equal(fp_product_min_tier(FP_TIER_PROBATION), FP_TIER_PROBATION);
+	assert_int_equal(fp_product_min_tier(FP_TIER_STANDARD), FP_TIER_STANDARD);
+	assert_int_equal(fp_product_min_tier(FP_TIER_TRUSTED), FP_TIER_TRUSTED);
+
+	assert_int_equal(fp_tier_of(&p, 7000, 5, 0), FP_TIER_RESTRICTED);
+	/* minimum max(product min, SP * restricted_minimum_bp / 10000):
+	 * max(0, 1000 * 5000 / 10000) = max(0, 500) = 500 */
+	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_FAIRPAY_MINIMUM, 1000, 500, 0, FP_TIER_RESTRICTED, 10000, 0);
+	EXPECT_REASONS(&t, R(LOW_SCORE));
+	assert_false(fp_terms_has_reason(&t, R(TIER_REQUIRED)));
+
+	/* the same as min_tier RESTRICTED set explicitly */
+	fp_product explicit_pr = pr;
+	explicit_pr.min_tier = FP_TIER_RESTRICTED;
+	fp_terms te = terms(&p, &explicit_pr, &st, NULL);
+	expect_same_terms(&t, &te);
+
+	/* max(700, 1000 * 5000 / 10000 = 500) = 700, still LOW_SCORE */
+	pr.minimum_price_minor = 700;
+	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_FAIRPAY_MINIMUM, 1000, 700, 0, FP_TIER_RESTRICTED, 10000, 0);
+	EXPECT_REASONS(&t, R(LOW_SCORE));
+
+	/* max(300, 1000 * 5000 / 10000 = 500) = 500 */
+	pr.minimum_price_minor = 300;
+	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_FAIRPAY_MINIMUM, 1000, 500, 0, FP_TIER_RESTRICTED, 10000, 0);
+	EXPECT_REASONS(&t, R(LOW_SCORE));
+
+	/* another share and SP: max(0, 2345 * 3000 / 10000 = 703.5 -> 703) = 703 */
+	p.restricted_minimum_bp = 3000;
+	pr.minimum_price_minor = 0;
+	pr.suggested_price_minor = 2345;
+	pr.list_price_minor = 2500;
+	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_FAIRPAY_MINIMUM, 2345, 703, 0, FP_TIER_RESTRICTED, 10000, 0);
+	EXPECT_REASONS(&t, R(LOW_SCORE));
+
+	/* min_tier PROBATION set on the product: SET_PRICE at the list price 2500 */
 	pr.min_tier = FP_TIER_PROBATION;
 	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_SET_PRICE, 2345, 0, 2500, FP_TIER_RESTRICTED, 10000, 0);
 	EXPECT_REASONS(&t, R(TIER_REQUIRED));
+
+	/* unset again: the credit check now applies to RESTRICTED customers;
+	 * 7656 + 2345 = 10001 > 10000: SET_PRICE (CREDIT_LIMIT) */
+	pr.min_tier = FP_TIER_UNSPECIFIED;
+	st = standing(7000, 5, 0, 7656);
+	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_SET_PRICE, 2345, 0, 2500, FP_TIER_RESTRICTED, 10000, 7656);
+	EXPECT_REASONS(&t, R(CREDIT_LIMIT));
+	/* 7655 + 2345 = 10000 fits: FAIRPAY_MINIMUM at 703 */
+	st = standing(7000, 5, 0, 7655);
+	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_FAIRPAY_MINIMUM, 2345, 703, 0, FP_TIER_RESTRICTED, 10000, 7655);
+	EXPECT_REASONS(&t, R(LOW_SCORE));
+
+	/* FIXED_PRICE is below RESTRICTED, but its own rule comes first */
+	st = standing(4999, 5, 0, 0);
+	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_SET_PRICE, 2345, 0, 2500, FP_TIER_FIXED_PRICE, 0, 0);
+	EXPECT_REASONS(&t, R(LOW_SCORE));
+
+	/* a PROBATION customer (rank 3 >= 2) keeps plain FairPay (SP 1000 within
+	 * the probation credit of 2000) */
+	pr.suggested_price_minor = 1000;
+	st = standing(8000, 0, 0, 0);
+	t = terms(&p, &pr, &st, NULL);
+	expect_terms(&t, FP_MODE_FAIRPAY, 1000, 0, 0, FP_TIER_PROBATION, 2000, 0);
+	EXPECT_REASONS(&t, R(PROBATION));
 }
 
 static void test_terms_credit_limit(void **state)
@@ -1331,6 +1424,7 @@ static void test_terms_override_mode_minimum(void **state)
 	/* a RESTRICTED customer the product refuses (TIER_REQUIRED) offered FairPay
 	 * with a minimum: RESTRICTED's minimum, 1000 * 5000 / 10000 */
 	pr = product();
+	pr.min_tier = FP_TIER_PROBATION;
 	ov = no_overrides();
 	ov.has_mode = true;
 	ov.mode = FP_MODE_FAIRPAY_MINIMUM;
@@ -1566,7 +1660,10 @@ static void test_history_walkthrough(void **state)
 	assert_int_equal(fp_tier_of(&p, 6604, 3, 1), FP_TIER_RESTRICTED);
 	st = standing(6604, 3, 1, 0);
 	t = terms(&p, &pr, &st, NULL);
-	EXPECT_REASONS(&t, R(TIER_REQUIRED)); /* default min_tier PROBATION */
+	/* min_tier unset means RESTRICTED: FairPay with a minimum,
+	 * max(0, 1000 * 5000 / 10000) = 500 */
+	expect_terms(&t, FP_MODE_FAIRPAY_MINIMUM, 1000, 500, 0, FP_TIER_RESTRICTED, 10000, 0);
+	EXPECT_REASONS(&t, R(LOW_SCORE));
 
 	/* paid late in full: 10000 - 2000 = 8000;
 	 * 9434 + (-1434 * 3000) / 10000 = 9434 - 430.2 -> 9434 - 430 = 9004 */
@@ -1785,6 +1882,7 @@ int main(void)
 		cmocka_unit_test(test_terms_fairpay),
 		cmocka_unit_test(test_terms_fixed_price),
 		cmocka_unit_test(test_terms_tier_required),
+		cmocka_unit_test(test_terms_default_min_tier),
 		cmocka_unit_test(test_terms_credit_limit),
 		cmocka_unit_test(test_terms_restricted),
 		cmocka_unit_test(test_terms_product_minimum),

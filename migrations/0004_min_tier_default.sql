@@ -1,0 +1,28 @@
+-- 0004_min_tier_default: an unset Product.min_tier means RESTRICTED.
+--
+-- PROTOCOL.md (Product): min_tier defaults to RESTRICTED, the lowest tier
+-- that may have a product on FairPay terms, so that by default a RESTRICTED
+-- customer gets FairPay with a minimum (rule 10). 0001 gave the column the
+-- default 'PROBATION', and fairpayd stored an unset min_tier as 'PROBATION'
+-- too. fairpayd now stores an unset min_tier as FP_DEFAULT_MIN_TIER
+-- (server/fp_rules.h, RESTRICTED), always naming the tier in its INSERT; the
+-- column default only serves rows written some other way, and is changed
+-- here so that it agrees with the server.
+--
+-- Existing rows keep the value they were stored with. A stored 'PROBATION'
+-- cannot be told apart from the old default: a product put without min_tier
+-- and one put with min_tier PROBATION were stored alike, so no UPDATE here
+-- could know which rows to change, and rewriting them all would silently
+-- change the terms of products whose vendor asked for PROBATION. Such a
+-- product reads back as min_tier PROBATION and keeps giving a RESTRICTED
+-- customer SET_PRICE (TIER_REQUIRED) until its vendor puts it again without
+-- min_tier (or with min_tier RESTRICTED). docs/protocol-notes.md says so too.
+--
+-- fp_sql_offer_terms (0002) still reads a NULL p_min_tier as PROBATION. No
+-- caller passes NULL (products.min_tier is NOT NULL and fp_offer_insert
+-- passes the stored value), so the server's offers follow the stored tier.
+--
+-- Like every migration this runs inside one transaction (no BEGIN/COMMIT
+-- here). Setting a default changes only the catalogue: no row is rewritten.
+
+ALTER TABLE products ALTER COLUMN min_tier SET DEFAULT 'RESTRICTED';

@@ -1,0 +1,543 @@
+/* The cycle's SQL, its column layout and its row conversion (see store.h). */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "conv.h"
+#include "db.h"
+
+/* ---------------------------------------------------------------- reads
+ *
+ * Every load answers at most one row with the same layout, blocks that do
+ * not apply being NULL: offer | payment | policy | product | reputation |
+ * recent | history. The COL_* numbers below are the only place positions
+ * are written. */
+
+#define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
+
+#define OFFER_BLOCK                                                                        \
+	"o.id, o.customer_id, o.sku, o.status, o.mode, o.currency, o.suggested_price_minor," \
+	" o.unit_price_minor, o.minimum_price_minor, o.set_price_minor, o.tier,"           \
+	" o.credit_limit_minor, o.credit_used_minor, array_to_string(o.reasons, ','), " US(  \
+		"o.created_at") ", " US("o.expires_at") ", " US("o.pay_by") ", o.period_index," \
+					  " coalesce(o.previous_offer_id, '')"
+#define OFFER_NULLS "NULL" REPEAT18(", NULL")
+#define REPEAT18(x) x x x x x x x x x x x x x x x x x x
+
+#define PAYMENT_BLOCK                                                                     \
+	"p.id, p.offer_id, p.customer_id, p.amount_minor, p.currency, p.suggested_price_minor," \
+	" p.usage_units, array_to_string(p.reasons, ','), p.note, p.fairness_bp,"            \
+	" p.raw_fairness_bp, p.verdict, p.review, p.late, " US("p.created_at")
+#define PAYMENT_NULLS "NULL" REPEAT14(", NULL")
+#define REPEAT14(x) x x x x x x x x x x x x x x
+
+#define POLICY_BLOCK "pol.*"
+#define POLICY_JOIN(vendor)                                                                 \
+	" LEFT JOIN LATERAL (SELECT true AS found, " CONV_POLICY_COLS " FROM policies"        \
+	" WHERE vendor_id = " vendor ") pol ON true"
+
+#define PRODUCT_BLOCK                                                                    \
+	"pr.sku, pr.currency, pr.suggested_price_minor, pr.list_price_minor,"              \
+	" pr.minimum_price_minor, pr.min_tier, pr.unit_price_minor, pr.period_days"
+
+#define REP_BLOCK                                                                        \
+	"r.xmin::text, r.score_bp, r.payments, r.defaults, r.open_defaults, r.offers_accepted," \
+	" r.total_paid_minor, r.total_suggested_minor, r.credit_used_minor, " US("r.updated_at")
+
+/* The raw fairness of the customer's latest payments, newest first. */
+#define RECENT(vendor, customer)                                                        \
+	"(SELECT string_agg(l.raw_fairness_bp::text, ',' ORDER BY l.created_at DESC,"    \
+	" l.id COLLATE \"C\" DESC) FROM (SELECT x.raw_fairness_bp, x.created_at, x.id"   \
+	" FROM payments x WHERE x.vendor_id = " vendor " AND x.customer_id = " customer   \
+	" ORDER BY x.created_at DESC, x.id COLLATE \"C\" DESC LIMIT 5) l)"
+
+/* The closed cycles in replay order (rule 7): payments at created_at,
+ * defaults still open at closed_at; ties by id, compared bytewise. */
+#define HISTORY(vendor, customer)                                                         \
+	"(SELECT string_agg(h.k || h.id || ':' || h.f, ',' ORDER BY h.at, h.id COLLATE \"C\")" \
+	" FROM (SELECT 'p' AS k, x.id, x.fairness_bp AS f, x.created_at AS at FROM payments x" \
+	" WHERE x.vendor_id = " vendor " AND x.customer_id = " customer                      \
+	" UNION ALL SELECT 'd', y.id, 0, y.closed_at FROM offers y"                          \
+	" WHERE y.vendor_id = " vendor " AND y.customer_id = " customer                      \
+	" AND y.status = 'DEFAULTED') h)"
+
+enum {
+	COL_OFFER = 0,
+	COL_PAYMENT = COL_OFFER + 19,
+	COL_POLICY = COL_PAYMENT + 15, /* found, then CONV_POLICY_NCOLS */
+	COL_PRODUCT = COL_POLICY + 1 + CONV_POLICY_NCOLS,
+	COL_REP = COL_PRODUCT + 8,
+	COL_RECENT = COL_REP + 10,
+	COL_HISTORY = COL_RECENT + 1,
+	COL_COUNT = COL_HISTORY + 1,
+};
+
+const char store_sql_load_customer[] =
+	"SELECT " OFFER_NULLS ", " PAYMENT_NULLS ", " POLICY_BLOCK ", " PRODUCT_BLOCK
+	", " REP_BLOCK ", CASE WHEN $4::boolean THEN " RECENT("k.vendor_id", "k.customer_id") " END, NULL"
+	" FROM (SELECT $1::text AS vendor_id, $2::text AS customer_id) k" POLICY_JOIN("k.vendor_id")
+	" LEFT JOIN products pr ON pr.vendor_id = k.vendor_id AND pr.sku = $3"
+	" LEFT JOIN reputations r ON r.vendor_id = k.vendor_id AND r.customer_id = k.customer_id";
+
+const char store_sql_load_offer[] =
+	"SELECT " OFFER_BLOCK ", " PAYMENT_NULLS ", " POLICY_BLOCK ", " PRODUCT_BLOCK ", " REP_BLOCK
+	", " RECENT("o.vendor_id", "o.customer_id") ","
+	" CASE WHEN $3::boolean THEN " HISTORY("o.vendor_id", "o.customer_id") " END"
+	" FROM offers o" POLICY_JOIN("o.vendor_id")
+	" LEFT JOIN products pr ON pr.vendor_id = o.vendor_id AND pr.sku = o.sku"
+	" LEFT JOIN reputations r ON r.vendor_id = o.vendor_id AND r.customer_id = o.customer_id"
+	" WHERE o.vendor_id = $1 AND o.id = $2";
+
+const char store_sql_load_payment[] =
+	"SELECT " OFFER_NULLS ", " PAYMENT_BLOCK ", " POLICY_BLOCK ", NULL, NULL, NULL, NULL, NULL,"
+	" NULL, NULL, NULL, " REP_BLOCK ", " RECENT("p.vendor_id", "p.customer_id") ", " HISTORY(
+		"p.vendor_id", "p.customer_id") " FROM payments p" POLICY_JOIN("p.vendor_id")
+	" LEFT JOIN reputations r ON r.vendor_id = p.vendor_id AND r.customer_id = p.customer_id"
+	" WHERE p.vendor_id = $1 AND p.id = $2";
+
+static void copy_str(char *out, size_t len, const PGresult *res, int col)
+{
+	snprintf(out, len, "%s", db_get_str(res, 0, col));
+}
+
+static int32_t get_i32(const PGresult *res, int col)
+{
+	return (int32_t)db_get_i64(res, 0, col);
+}
+
+static void read_offer(const PGresult *res, int c, store_offer *o)
+{
+	copy_str(o->id, sizeof(o->id), res, c + 0);
+	copy_str(o->customer_id, sizeof(o->customer_id), res, c + 1);
+	copy_str(o->sku, sizeof(o->sku), res, c + 2);
+	o->status = (fp_offer_status)conv_enum_value(conv_status_names, db_get_str(res, 0, c + 3));
+	o->mode = (fp_mode)conv_enum_value(conv_mode_names, db_get_str(res, 0, c + 4));
+	copy_str(o->currency, sizeof(o->currency), res, c + 5);
+	o->suggested_price_minor = db_get_i64(res, 0, c + 6);
+	o->unit_price_minor = db_get_i64(res, 0, c + 7);
+	o->minimum_price_minor = db_get_i64(res, 0, c + 8);
+	o->set_price_minor = db_get_i64(res, 0, c + 9);
+	o->tier = (fp_tier)conv_enum_value(conv_tier_names, db_get_str(res, 0, c + 10));
+	o->credit_limit_minor = db_get_i64(res, 0, c + 11);
+	o->credit_used_minor = db_get_i64(res, 0, c + 12);
+	const char *p = db_get_str(res, 0, c + 13);
+	o->n_reasons = 0;
+	while (*p && o->n_reasons < FP_MAX_OFFER_REASONS) {
+		size_t len = strcspn(p, ",");
+		char name[32];
+		snprintf(name, sizeof(name), "%.*s", (int)len, p);
+		int v = conv_enum_value(conv_offer_reason_names, name);
+		if (v != 0)
+			o->reasons[o->n_reasons++] = (fp_offer_reason)v;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	o->created_us = db_get_i64(res, 0, c + 14);
+	o->expires_us = db_get_i64(res, 0, c + 15);
+	o->pay_by_us = db_get_i64(res, 0, c + 16);
+	o->period_index = get_i32(res, c + 17);
+	copy_str(o->previous_offer_id, sizeof(o->previous_offer_id), res, c + 18);
+}
+
+static void read_payment(const PGresult *res, int c, store_payment *p)
+{
+	copy_str(p->id, sizeof(p->id), res, c + 0);
+	copy_str(p->offer_id, sizeof(p->offer_id), res, c + 1);
+	copy_str(p->customer_id, sizeof(p->customer_id), res, c + 2);
+	p->amount_minor = db_get_i64(res, 0, c + 3);
+	copy_str(p->currency, sizeof(p->currency), res, c + 4);
+	p->suggested_price_minor = db_get_i64(res, 0, c + 5);
+	p->usage_units = db_get_i64(res, 0, c + 6);
+	p->reasons = conv_reason_mask(db_get_str(res, 0, c + 7));
+	p->note = db_get_str(res, 0, c + 8);
+	p->a.fairness_bp = get_i32(res, c + 9);
+	p->a.raw_fairness_bp = get_i32(res, c + 10);
+	p->a.verdict = (fp_verdict)conv_enum_value(conv_verdict_names, db_get_str(res, 0, c + 11));
+	p->a.review = (fp_review)conv_enum_value(conv_review_names, db_get_str(res, 0, c + 12));
+	p->late = strcmp(db_get_str(res, 0, c + 13), "t") == 0;
+	p->created_us = db_get_i64(res, 0, c + 14);
+}
+
+static int read_history(const char *s, store_state *st)
+{
+	size_t n = 0;
+	if (*s == '\0')
+		return 0;
+	for (const char *p = s; *p; p++)
+		n += *p == ',';
+	n++;
+	if (n > STORE_HISTORY_MAX)
+		return -1;
+	st->history = calloc(n, sizeof(*st->history));
+	if (st->history == NULL)
+		return -1;
+	const char *p = s;
+	while (*p && st->n_history < n) {
+		store_cycle_entry *e = &st->history[st->n_history];
+		e->is_default = *p == 'd';
+		p++;
+		size_t idlen = strcspn(p, ":");
+		if (idlen >= sizeof(e->id) || p[idlen] != ':')
+			return -1;
+		memcpy(e->id, p, idlen);
+		e->id[idlen] = '\0';
+		p += idlen + 1;
+		e->fairness_bp = (int32_t)strtol(p, NULL, 10);
+		p += strcspn(p, ",");
+		if (*p == ',')
+			p++;
+		st->n_history++;
+	}
+	return 0;
+}
+
+int store_read_state(const PGresult *res, store_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (PQntuples(res) != 1 || PQnfields(res) != COL_COUNT)
+		return -1;
+	if (!db_is_null(res, 0, COL_OFFER)) {
+		st->offer_found = true;
+		read_offer(res, COL_OFFER, &st->offer);
+	}
+	if (!db_is_null(res, 0, COL_PAYMENT)) {
+		st->payment_found = true;
+		read_payment(res, COL_PAYMENT, &st->payment);
+	}
+	fp_policy_defaults(&st->policy);
+	if (!db_is_null(res, 0, COL_POLICY)) {
+		st->policy_stored = true;
+		conv_policy_from_row(res, 0, COL_POLICY + 1, &st->policy);
+	}
+	store_product *pr = &st->product;
+	if (!db_is_null(res, 0, COL_PRODUCT)) {
+		pr->exists = true;
+		copy_str(pr->sku, sizeof(pr->sku), res, COL_PRODUCT + 0);
+		copy_str(pr->currency, sizeof(pr->currency), res, COL_PRODUCT + 1);
+		pr->terms.suggested_price_minor = db_get_i64(res, 0, COL_PRODUCT + 2);
+		pr->terms.list_price_minor = db_get_i64(res, 0, COL_PRODUCT + 3);
+		pr->terms.minimum_price_minor = db_get_i64(res, 0, COL_PRODUCT + 4);
+		pr->terms.min_tier = (fp_tier)conv_enum_value(conv_tier_names,
+							      db_get_str(res, 0, COL_PRODUCT + 5));
+		pr->unit_price_minor = db_get_i64(res, 0, COL_PRODUCT + 6);
+		pr->period_days = get_i32(res, COL_PRODUCT + 7);
+	}
+	store_rep *r = &st->rep;
+	if (!db_is_null(res, 0, COL_REP)) {
+		r->exists = true;
+		copy_str(r->xmin, sizeof(r->xmin), res, COL_REP + 0);
+		r->score_bp = get_i32(res, COL_REP + 1);
+		r->payments = get_i32(res, COL_REP + 2);
+		r->defaults = get_i32(res, COL_REP + 3);
+		r->open_defaults = get_i32(res, COL_REP + 4);
+		r->offers_accepted = get_i32(res, COL_REP + 5);
+		r->total_paid_minor = db_get_i64(res, 0, COL_REP + 6);
+		r->total_suggested_minor = db_get_i64(res, 0, COL_REP + 7);
+		r->credit_used_minor = db_get_i64(res, 0, COL_REP + 8);
+		r->updated_us = db_get_i64(res, 0, COL_REP + 9);
+	} else {
+		r->score_bp = st->policy.prior_score_bp;
+	}
+	const char *p = db_get_str(res, 0, COL_RECENT);
+	while (*p && r->n_recent < FP_EXPLAIN_RECENT) {
+		r->recent[r->n_recent++] = (int32_t)strtol(p, NULL, 10);
+		p += strcspn(p, ",");
+		if (*p == ',')
+			p++;
+	}
+	if (read_history(db_get_str(res, 0, COL_HISTORY), st) != 0) {
+		store_state_free(st);
+		return -1;
+	}
+	return 0;
+}
+
+void store_state_free(store_state *st)
+{
+	if (st == NULL)
+		return;
+	free(st->history);
+	st->history = NULL;
+	st->n_history = 0;
+}
+
+/* ---------------------------------------------------------------- writes
+ *
+ * One statement for every cycle change. The guards come first and lock:
+ * the reputation row at the version read (or its insertion, for a customer
+ * never seen), then the offer in the status read. Every write below is
+ * conditioned on all guards (data-modifying WITH parts all run, so each must
+ * test them itself). Rows travel as JSON records, so that the text is fixed
+ * whatever the change holds and several rows go in one INSERT.
+ *
+ *  $1 vendor  $2 customer  $3 reputation xmin (NULL: insert $4 if absent)
+ *  $4 reputation row (json)  $5 guarded offer id (NULL: none)  $6 its status
+ *  $7 offer update (json or NULL)  $8 offers to insert (json array)
+ *  $9 payments to insert (json array)  $10 payment review (json or NULL)
+ *  $11 events (json array)  $12-$16 idempotency scope, key (NULL: none),
+ *  call, request hash, response (bytea hex) */
+static const char sql_write[] =
+	"WITH gl AS (SELECT 1 FROM reputations r WHERE $3::text IS NOT NULL"
+	"  AND r.vendor_id = $1 AND r.customer_id = $2 AND r.xmin = $3::text::xid FOR UPDATE),"
+	" gi AS (INSERT INTO reputations SELECT * FROM json_populate_record(NULL::reputations, $4::json)"
+	"  WHERE $3::text IS NULL ON CONFLICT DO NOTHING RETURNING 1),"
+	" ol AS (SELECT 1 FROM offers o WHERE $5::text IS NOT NULL AND o.vendor_id = $1"
+	"  AND o.id = $5 AND o.status = $6 FOR UPDATE),"
+	" ok AS (SELECT 1 AS one FROM (SELECT 1 FROM gl UNION ALL SELECT 1 FROM gi) g"
+	"  WHERE $5::text IS NULL OR EXISTS (SELECT 1 FROM ol)),"
+	" ru AS (UPDATE reputations r SET score_bp = x.score_bp, payments = x.payments,"
+	"  defaults = x.defaults, open_defaults = x.open_defaults,"
+	"  offers_accepted = x.offers_accepted, total_paid_minor = x.total_paid_minor,"
+	"  total_suggested_minor = x.total_suggested_minor,"
+	"  credit_used_minor = x.credit_used_minor, updated_at = x.updated_at"
+	"  FROM json_populate_record(NULL::reputations, $4::json) x"
+	"  WHERE $3::text IS NOT NULL AND r.vendor_id = $1 AND r.customer_id = $2"
+	"  AND EXISTS (SELECT 1 FROM ok)),"
+	" ou AS (UPDATE offers o SET status = x.status,"
+	"  accepted_at = coalesce(x.accepted_at, o.accepted_at), pay_by = coalesce(x.pay_by, o.pay_by),"
+	"  closed_at = coalesce(x.closed_at, o.closed_at), credit_limit_minor = x.credit_limit_minor,"
+	"  credit_used_minor = x.credit_used_minor"
+	"  FROM json_populate_record(NULL::offers, $7::json) x"
+	"  WHERE $7::text IS NOT NULL AND o.vendor_id = $1 AND o.id = x.id"
+	"  AND EXISTS (SELECT 1 FROM ok)),"
+	" oi AS (INSERT INTO offers SELECT * FROM json_populate_recordset(NULL::offers, $8::json)"
+	"  WHERE EXISTS (SELECT 1 FROM ok)),"
+	" pi AS (INSERT INTO payments SELECT * FROM json_populate_recordset(NULL::payments, $9::json)"
+	"  WHERE EXISTS (SELECT 1 FROM ok)),"
+	" pu AS (UPDATE payments p SET fairness_bp = x.fairness_bp, verdict = x.verdict,"
+	"  review = x.review, reviewed_at = x.reviewed_at, review_note = x.review_note"
+	"  FROM json_populate_record(NULL::payments, $10::json) x"
+	"  WHERE $10::text IS NOT NULL AND p.vendor_id = $1 AND p.id = x.id"
+	"  AND EXISTS (SELECT 1 FROM ok)),"
+	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, payment_id, detail, at)"
+	"  SELECT x.vendor_id, x.customer_id, x.kind, x.offer_id, x.payment_id, x.detail, x.at"
+	"  FROM json_populate_recordset(NULL::events, $11::json) x WHERE EXISTS (SELECT 1 FROM ok)),"
+	" id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
+	"  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
+	"  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
+	" SELECT count(*) FROM ok";
+
+static const char sql_idem_only[] =
+	"INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
+	" VALUES ($1, $2, $3, $4, 'DONE', $5::bytea) RETURNING 1";
+
+void store_ts(int64_t us, char *out, size_t len)
+{
+	time_t s = (time_t)(us / 1000000);
+	int64_t frac = us % 1000000;
+	if (frac < 0) {
+		frac += 1000000;
+		s--;
+	}
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
+}
+
+int64_t store_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t store_next_us(const store_rep *rep, int64_t now_us)
+{
+	return rep->exists && rep->updated_us >= now_us ? rep->updated_us + 1 : now_us;
+}
+
+static json_t *ts_json(int64_t us)
+{
+	if (us == 0)
+		return json_null();
+	char buf[40];
+	store_ts(us, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static json_t *offer_json(const char *vendor, const store_offer *o, int64_t accepted_us,
+			  int64_t closed_us)
+{
+	json_t *reasons = json_array();
+	for (size_t i = 0; i < o->n_reasons; i++)
+		json_array_append_new(reasons,
+				      json_string(conv_offer_reason_names[o->reasons[i]]));
+	json_t *j = json_object();
+	json_object_set_new(j, "vendor_id", json_string(vendor));
+	json_object_set_new(j, "id", json_string(o->id));
+	json_object_set_new(j, "customer_id", json_string(o->customer_id));
+	json_object_set_new(j, "sku", json_string(o->sku));
+	json_object_set_new(j, "status", json_string(conv_status_names[o->status]));
+	json_object_set_new(j, "mode", json_string(conv_mode_names[o->mode]));
+	json_object_set_new(j, "currency", json_string(o->currency));
+	json_object_set_new(j, "suggested_price_minor", json_integer(o->suggested_price_minor));
+	json_object_set_new(j, "unit_price_minor", json_integer(o->unit_price_minor));
+	json_object_set_new(j, "minimum_price_minor", json_integer(o->minimum_price_minor));
+	json_object_set_new(j, "set_price_minor", json_integer(o->set_price_minor));
+	json_object_set_new(j, "tier", json_string(conv_tier_names[o->tier]));
+	json_object_set_new(j, "credit_limit_minor", json_integer(o->credit_limit_minor));
+	json_object_set_new(j, "credit_used_minor", json_integer(o->credit_used_minor));
+	json_object_set_new(j, "reasons", reasons);
+	json_object_set_new(j, "created_at", ts_json(o->created_us));
+	json_object_set_new(j, "expires_at", ts_json(o->expires_us));
+	json_object_set_new(j, "pay_by", ts_json(o->pay_by_us));
+	json_object_set_new(j, "period_index", json_integer(o->period_index));
+	json_object_set_new(j, "previous_offer_id", o->previous_offer_id[0]
+							    ? json_string(o->previous_offer_id)
+							    : json_null());
+	json_object_set_new(j, "accepted_at", ts_json(accepted_us));
+	json_object_set_new(j, "closed_at", ts_json(closed_us));
+	return j;
+}
+
+static json_t *payment_json(const char *vendor, const store_payment *p, const char *review_note,
+			    int64_t reviewed_us)
+{
+	json_t *reasons = json_array();
+	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++)
+		if (p->reasons & FP_REASON_BIT(r))
+			json_array_append_new(reasons, json_string(conv_payment_reason_names[r]));
+	json_t *j = json_object();
+	json_object_set_new(j, "vendor_id", json_string(vendor));
+	json_object_set_new(j, "id", json_string(p->id));
+	json_object_set_new(j, "offer_id", json_string(p->offer_id));
+	json_object_set_new(j, "customer_id", json_string(p->customer_id));
+	json_object_set_new(j, "amount_minor", json_integer(p->amount_minor));
+	json_object_set_new(j, "currency", json_string(p->currency));
+	json_object_set_new(j, "suggested_price_minor", json_integer(p->suggested_price_minor));
+	json_object_set_new(j, "usage_units", json_integer(p->usage_units));
+	json_object_set_new(j, "reasons", reasons);
+	json_object_set_new(j, "note", json_string(p->note ? p->note : ""));
+	json_object_set_new(j, "fairness_bp", json_integer(p->a.fairness_bp));
+	json_object_set_new(j, "raw_fairness_bp", json_integer(p->a.raw_fairness_bp));
+	json_object_set_new(j, "verdict", json_string(conv_verdict_names[p->a.verdict]));
+	json_object_set_new(j, "review", json_string(conv_review_names[p->a.review]));
+	json_object_set_new(j, "late", json_boolean(p->late));
+	json_object_set_new(j, "created_at", ts_json(p->created_us));
+	json_object_set_new(j, "reviewed_at", ts_json(reviewed_us));
+	json_object_set_new(j, "review_note", review_note ? json_string(review_note) : json_null());
+	return j;
+}
+
+static json_t *rep_json(const store_rep_write *w)
+{
+	const store_rep *r = w->after;
+	json_t *j = json_object();
+	json_object_set_new(j, "vendor_id", json_string(w->vendor_id));
+	json_object_set_new(j, "customer_id", json_string(w->customer_id));
+	json_object_set_new(j, "score_bp", json_integer(r->score_bp));
+	json_object_set_new(j, "payments", json_integer(r->payments));
+	json_object_set_new(j, "defaults", json_integer(r->defaults));
+	json_object_set_new(j, "open_defaults", json_integer(r->open_defaults));
+	json_object_set_new(j, "offers_accepted", json_integer(r->offers_accepted));
+	json_object_set_new(j, "total_paid_minor", json_integer(r->total_paid_minor));
+	json_object_set_new(j, "total_suggested_minor", json_integer(r->total_suggested_minor));
+	json_object_set_new(j, "credit_used_minor", json_integer(r->credit_used_minor));
+	json_object_set_new(j, "updated_at", ts_json(r->updated_us));
+	return j;
+}
+
+/* Keep a JSON text alive as long as the statement: it is stored in a
+ * param slot's heap copy, freed by store_stmt_free(). */
+static const char *dump(store_stmt *s, json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(j);
+	if (text == NULL)
+		abort(); /* out of memory: nothing sane to write */
+	s->owned[s->n_owned++] = text;
+	return text;
+}
+
+void store_write(store_stmt *s, const store_change *ch)
+{
+	memset(s, 0, sizeof(*s));
+	s->sql = sql_write;
+	s->n = 16;
+	const char *vendor = ch->rep.vendor_id;
+	s->params[0] = vendor;
+	s->params[1] = ch->rep.customer_id;
+	s->params[2] = ch->rep.before->exists ? ch->rep.before->xmin : NULL;
+	s->params[3] = dump(s, rep_json(&ch->rep));
+	if (ch->update_offer != NULL) {
+		s->params[4] = ch->update_offer->id;
+		s->params[5] = conv_status_names[ch->update_offer_from];
+		s->params[6] = dump(s, offer_json(vendor, ch->update_offer,
+						  ch->update_offer_accepted_us,
+						  ch->update_offer_closed_us));
+	}
+	json_t *offers = json_array();
+	if (ch->insert_offer != NULL)
+		json_array_append_new(offers, offer_json(vendor, ch->insert_offer, 0, 0));
+	if (ch->insert_offer2 != NULL)
+		json_array_append_new(offers,
+				      offer_json(vendor, ch->insert_offer2,
+						 ch->insert_offer2->status == FP_OFFER_STATUS_ACCEPTED
+							 ? ch->insert_offer2->created_us
+							 : 0,
+						 0));
+	s->params[7] = dump(s, offers);
+	json_t *payments = json_array();
+	if (ch->insert_payment != NULL)
+		json_array_append_new(payments, payment_json(vendor, ch->insert_payment, NULL, 0));
+	s->params[8] = dump(s, payments);
+	if (ch->update_payment != NULL)
+		s->params[9] = dump(s, payment_json(vendor, ch->update_payment,
+						    ch->review_note ? ch->review_note : "",
+						    ch->at_us));
+	json_t *events = json_array();
+	for (int i = 0; i < STORE_WRITE_EVENTS; i++) {
+		const store_event *e = &ch->events[i];
+		if (e->kind == NULL)
+			continue;
+		json_t *j = json_object();
+		json_object_set_new(j, "vendor_id", json_string(vendor));
+		json_object_set_new(j, "customer_id", json_string(ch->rep.customer_id));
+		json_object_set_new(j, "kind", json_string(e->kind));
+		json_object_set_new(j, "offer_id", e->offer_id && e->offer_id[0]
+							   ? json_string(e->offer_id)
+							   : json_null());
+		json_object_set_new(j, "payment_id", e->payment_id && e->payment_id[0]
+							     ? json_string(e->payment_id)
+							     : json_null());
+		json_object_set_new(j, "detail", json_string(e->detail ? e->detail : ""));
+		json_object_set_new(j, "at", ts_json(ch->at_us));
+		json_array_append_new(events, j);
+	}
+	s->params[10] = dump(s, events);
+	if (ch->idem.key != NULL) {
+		s->params[11] = ch->idem.scope;
+		s->params[12] = ch->idem.key;
+		s->params[13] = ch->idem.call;
+		s->params[14] = ch->idem.hash;
+		s->params[15] = ch->idem.response_hex;
+	}
+}
+
+void store_write_idem_only(store_stmt *s, const store_idem *idem)
+{
+	memset(s, 0, sizeof(*s));
+	s->sql = sql_idem_only;
+	s->n = 5;
+	s->params[0] = idem->scope;
+	s->params[1] = idem->key;
+	s->params[2] = idem->call;
+	s->params[3] = idem->hash;
+	s->params[4] = idem->response_hex;
+}
+
+void store_stmt_free(store_stmt *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < s->n_owned; i++)
+		free(s->owned[i]);
+	s->n_owned = 0;
+}

@@ -1,0 +1,222 @@
+/* store_: the FairPay cycle's rows, their SQL and their conversion.
+ *
+ * PostgreSQL stores and locks; it does not decide. A state-changing call
+ * reads what it depends on with one statement (store_load_*), runs the rules
+ * in C on what it read, and writes the change, its events and its
+ * idempotency record with one statement (store_write_*), guarded by the
+ * reputation row it read: the write takes that row's lock and applies only
+ * when the row is still the version that was read (its xmin), else it
+ * changes nothing and reports 0 so that the caller reads again (optimistic
+ * concurrency). Every writer of a customer's history goes through the guard,
+ * so the customer's events get their ids under its row lock, in commit order.
+ *
+ * The statement texts are fixed (parameters only), so that the pool can send
+ * them as grouped writes, one transaction for many calls. All column
+ * positions live in store.c and nowhere else. */
+#ifndef FP_STORE_H
+#define FP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "fp_rules.h"
+
+#define STORE_ID_LEN 20        /* "o_" + 16 hex + NUL, with room */
+#define STORE_CUSTOMER_LEN 129 /* 128 bytes + NUL */
+#define STORE_SKU_LEN 65
+#define STORE_HISTORY_MAX 100000 /* closed cycles of one customer replayed in memory */
+
+/* A reputations row as read (exists = false: the customer was never seen). */
+typedef struct store_rep {
+	bool exists;
+	char xmin[24]; /* the row version the guard checks */
+	int32_t score_bp;
+	int32_t payments;
+	int32_t defaults;
+	int32_t open_defaults;
+	int32_t offers_accepted;
+	int64_t total_paid_minor;
+	int64_t total_suggested_minor;
+	int64_t credit_used_minor;
+	int64_t updated_us; /* 0 = never */
+	int32_t recent[FP_EXPLAIN_RECENT]; /* raw fairness of the latest payments, newest first */
+	size_t n_recent;
+} store_rep;
+
+/* A product as the cycle needs it. */
+typedef struct store_product {
+	bool exists;
+	char sku[STORE_SKU_LEN];
+	char currency[4];
+	fp_product terms;
+	int64_t unit_price_minor;
+	int32_t period_days;
+} store_product;
+
+/* An offers row. */
+typedef struct store_offer {
+	char id[STORE_ID_LEN];
+	char customer_id[STORE_CUSTOMER_LEN];
+	char sku[STORE_SKU_LEN];
+	char currency[4];
+	char previous_offer_id[STORE_ID_LEN];
+	fp_offer_status status;
+	fp_mode mode;
+	fp_tier tier;
+	int64_t suggested_price_minor;
+	int64_t unit_price_minor;
+	int64_t minimum_price_minor;
+	int64_t set_price_minor;
+	int64_t credit_limit_minor;
+	int64_t credit_used_minor;
+	fp_offer_reason reasons[FP_MAX_OFFER_REASONS];
+	size_t n_reasons;
+	int64_t created_us;
+	int64_t expires_us;
+	int64_t pay_by_us; /* 0 = not accepted */
+	int32_t period_index;
+} store_offer;
+
+/* A payments row. */
+typedef struct store_payment {
+	char id[STORE_ID_LEN];
+	char offer_id[STORE_ID_LEN];
+	char customer_id[STORE_CUSTOMER_LEN];
+	char currency[4];
+	int64_t amount_minor;
+	int64_t suggested_price_minor;
+	int64_t usage_units;
+	uint32_t reasons; /* FP_REASON_BIT() mask */
+	const char *note;  /* points into the call's request or the result */
+	fp_assessment a;
+	bool late;
+	int64_t created_us;
+} store_payment;
+
+/* One closed cycle of a customer's history (rule 7), in replay order. */
+typedef struct store_cycle_entry {
+	char id[STORE_ID_LEN]; /* the payment's id, or the defaulted offer's */
+	bool is_default;
+	int32_t fairness_bp;
+} store_cycle_entry;
+
+/* Everything a cycle call reads before it decides. */
+typedef struct store_state {
+	bool policy_stored;
+	fp_policy policy;
+	store_product product;
+	store_rep rep;
+	bool offer_found;
+	store_offer offer;
+	bool payment_found;
+	store_payment payment;
+	store_cycle_entry *history; /* malloc'd, only when asked for */
+	size_t n_history;
+} store_state;
+
+/* ---------------------------------------------------------------- reads */
+
+/* CreateOffer, GetReputation: $1 vendor, $2 customer, $3 sku (NULL: none),
+ * $4 't' to load the latest payments too. */
+extern const char store_sql_load_customer[];
+/* AcceptOffer, DeclineOffer, SubmitPayment, GetOffer: $1 vendor, $2 offer
+ * id, $3 't' to load the customer's history too. */
+extern const char store_sql_load_offer[];
+/* ReviewPayment: $1 vendor, $2 payment id (history always loaded). */
+extern const char store_sql_load_payment[];
+
+/* Read a store_sql_load_* result into st (zeroed first). -1 on a malformed
+ * row (a bug or a foreign schema). */
+int store_read_state(const PGresult *res, store_state *st) __attribute__((warn_unused_result));
+
+/* Free what store_read_state() allocated. Accepts NULL. */
+void store_state_free(store_state *st);
+
+/* ---------------------------------------------------------------- writes */
+
+/* A statement and its parameters. Parameters point into the change that
+ * was written and into texts the statement owns (store_stmt_free()). */
+#define STORE_MAX_PARAMS 16
+typedef struct store_stmt {
+	const char *sql;
+	int n;
+	const char *params[STORE_MAX_PARAMS];
+	char *owned[STORE_MAX_PARAMS];
+	int n_owned;
+} store_stmt;
+
+/* Free the texts a statement owns (not the statement). Accepts NULL. */
+void store_stmt_free(store_stmt *s);
+
+/* The reputation a write leaves behind (the guard's new values). */
+typedef struct store_rep_write {
+	const char *vendor_id;
+	const char *customer_id;
+	const store_rep *before; /* as read: exists and xmin */
+	const store_rep *after;
+	int32_t prior_score_bp; /* score of a row created by this write */
+} store_rep_write;
+
+/* The idempotency record of a keyed call (NULL members: no key). */
+typedef struct store_idem {
+	const char *scope;
+	const char *key;
+	const char *call;
+	const char *hash;
+	const char *response_hex; /* bytea hex input form */
+} store_idem;
+
+/* An event to append (kind NULL: none). */
+typedef struct store_event {
+	const char *kind;
+	const char *offer_id;
+	const char *payment_id;
+	const char *detail;
+} store_event;
+
+#define STORE_WRITE_EVENTS 6
+
+/* The whole of one cycle call's change. Each part is optional but the
+ * reputation guard. */
+typedef struct store_change {
+	store_rep_write rep;
+	const store_offer *insert_offer;  /* a new offer */
+	const store_offer *insert_offer2; /* rule 12's next offer */
+	const store_offer *update_offer;  /* new status etc. of an existing offer */
+	fp_offer_status update_offer_from;
+	int64_t update_offer_closed_us;
+	int64_t update_offer_accepted_us;
+	const store_payment *insert_payment;
+	const store_payment *update_payment; /* a review */
+	const char *review_note;
+	store_event events[STORE_WRITE_EVENTS];
+	store_idem idem;
+	int64_t at_us; /* the events' time */
+} store_change;
+
+/* Fill stmt with the one statement that writes ch. It answers one row with
+ * one column: 1 when written, 0 when the guard found the reputation changed
+ * (nothing written; read again). A concurrent record of the same
+ * idempotency key fails it with SQLSTATE 23505. */
+void store_write(store_stmt *stmt, const store_change *ch);
+
+/* Fill stmt with an idempotency record on its own (a refused call's reply). */
+void store_write_idem_only(store_stmt *stmt, const store_idem *idem);
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Format microseconds since the epoch as a timestamptz literal (UTC). */
+void store_ts(int64_t us, char *out, size_t len);
+
+/* The time of a customer's next change: now, but always after the last one,
+ * so that the history's order is the order in which it was applied even when
+ * servers' clocks differ. */
+int64_t store_next_us(const store_rep *rep, int64_t now_us);
+
+/* Microseconds since the Unix epoch. */
+int64_t store_now_us(void);
+
+#endif
