@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
-# bench.sh: load test of a fresh server and database (`make bench`).
+# bench.sh: load test of a fresh server and database (`make bench`), beside
+# the ceilings of the database measured in the same run.
 #
 # Builds nothing (make does): starts a throwaway PostgreSQL cluster with
 # durable commits, as in production, applies the migrations, makes test
 # certificates, an admin key, runs fairpayd on a free port, creates a vendor
 # with a product (SP 1000) and a policy whose FairPay credits are so large
-# that every offer stays a FairPay offer, warms up (and runs ANALYZE), then
+# that every offer stays a FairPay offer, warms up (then runs ANALYZE), and
 # measures:
-#   1. FairPay cycles through fairpayd (build/fairpay-bench --mix cycles),
+#   1. FairPay cycles through fairpayd (fairpay-bench --mix cycles),
 #   2. GetReputation reads through fairpayd (--mix reads),
-#   3. pgbench running the same SQL functions on the same database, one cycle
-#      per transaction, at the same concurrency: the ceiling of the database,
-#      against which the server's figure is compared.
+#   A. pgbench running the plain SQL of one cycle (the rows fairpayd writes
+#      for it, without fairpayd), one cycle per transaction, with as many
+#      clients as fairpay-bench has connections: the ceiling of 1,
+#   A16. the same SQL with 16 cycles per transaction,
+#   B. pgbench running a prepared point read of one reputations row by
+#      primary key, same clients: the ceiling of 2.
+# The ceilings use the tables only, never a SQL function of the schema, and
+# run as the role fairpayd works as. Around each phase the script takes the
+# CPU time of every process of the cluster and of fairpayd from /proc, and
+# around the cycles phase pg_stat_database.xact_commit, so that the summary
+# gives database CPU per cycle and calls per commit beside the ceilings.
+# fairpayd is restarted around the cycles phase: a PostgreSQL 15 session
+# publishes its counters at most once a second and, once idle, up to 10 s
+# later, but at once when it ends.
 # Everything lives in a temporary directory removed on exit (also on Ctrl-C
 # or an error); the server and the cluster are stopped.
 #
-# Environment: BENCH_DURATION (10 s), BENCH_WARMUP (3 s), BENCH_READS_DURATION (5 s),
-# BENCH_CONNECTIONS (16), BENCH_DEPTH (8), BENCH_CUSTOMERS (10000),
-# BENCH_DB_POOL (4), BENCH_KEEP=1 keeps the directory, FP_BUILD (build).
+# Environment: BENCH_DURATION (10 s: cycles, A, A16), BENCH_WARMUP (3 s),
+# BENCH_READS_DURATION (5 s: reads, B), BENCH_CONNECTIONS (16), BENCH_DEPTH
+# (8), BENCH_CUSTOMERS (10000), BENCH_DB_POOL (4), BENCH_KEEP=1 keeps the
+# directory, FP_BUILD (build).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -37,6 +50,8 @@ pool=${BENCH_DB_POOL:-4}
 sku="bench-sku"
 sp=1000
 credit=1000000000000 # 10^12: no customer ever reaches its FairPay credit limit
+batch=16             # cycles per transaction of ceiling A16
+db=fairpay
 
 pgsh=$root/scripts/pg.sh
 ctl=$build/fairpayctl
@@ -55,6 +70,8 @@ say() {
 for v in duration warmup reads_duration conns depth customers pool; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number (got '${!v}')"
 done
+# fairpay-bench's limit: customer ids are bench-00000000 to bench-99999999.
+[ "$customers" -le 100000000 ] || die "customers must be at most 100000000 (got $customers)"
 for b in "$srv" "$ctl" "$bench"; do
 	[ -x "$b" ] || die "$b missing: run 'make all $build/fairpay-bench' (or 'make bench')"
 done
@@ -70,6 +87,7 @@ pg_bin() {
 pgbin=$(pg_bin)
 [ -x "$pgbin/pgbench" ] && [ -x "$pgbin/psql" ] ||
 	die "pgbench or psql not found (install postgresql: make deps)"
+clk_tck=$(getconf CLK_TCK)
 
 # A port in 20000-32767 that nothing listens on (below the ephemeral range,
 # so that outgoing connections do not take it while fairpayd starts).
@@ -95,19 +113,28 @@ certs=$work/certs
 log=$work/fairpayd.log
 srv_pid=""
 cleaned=0
-cleanup() {
-	local rc=$?
-	[ $cleaned = 1 ] && return
-	cleaned=1
-	if [ -n "$srv_pid" ] && kill -0 "$srv_pid" 2>/dev/null; then
+warnings=()
+
+# Stop fairpayd (TERM, then KILL after 10 s) and forget it.
+srv_kill() {
+	[ -n "$srv_pid" ] || return 0
+	if kill -0 "$srv_pid" 2>/dev/null; then
 		kill -TERM "$srv_pid" 2>/dev/null || true
 		for _ in $(seq 1 100); do
 			kill -0 "$srv_pid" 2>/dev/null || break
 			sleep 0.1
 		done
 		kill -KILL "$srv_pid" 2>/dev/null || true
-		wait "$srv_pid" 2>/dev/null || true
 	fi
+	wait "$srv_pid" 2>/dev/null || true
+	srv_pid=""
+}
+
+cleanup() {
+	local rc=$?
+	[ $cleaned = 1 ] && return
+	cleaned=1
+	srv_kill
 	if [ -d "$pgdir" ]; then
 		"$pgsh" stop "$pgdir" >/dev/null 2>&1 || "$pgsh" kill "$pgdir" >/dev/null 2>&1 || true
 	fi
@@ -145,11 +172,12 @@ echo "fairpay: $(cat VERSION 2>/dev/null || echo ?), build $build"
 # measure the durable configuration that production runs.
 say "starting PostgreSQL in $pgdir"
 pgport=$(env -u FP_PG_FAST "$pgsh" start "$pgdir")
-"$pgsh" createdb "$pgdir" fairpay
-conninfo="host=$pgdir/sock port=$pgport user=postgres dbname=fairpay"
+"$pgsh" createdb "$pgdir" "$db"
+conninfo="host=$pgdir/sock port=$pgport user=postgres dbname=$db"
+pm_pid=$(head -n 1 "$pgdir/data/postmaster.pid")
 psql_q() {
 	"$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$pgdir/sock" -p "$pgport" -U postgres \
-		-d fairpay "$@"
+		-d "$db" "$@"
 }
 echo "== database"
 psql_q -c "SELECT 'settings: fsync=' || current_setting('fsync')
@@ -162,14 +190,15 @@ psql_q -c "SELECT 'settings: fsync=' || current_setting('fsync')
 say "applying migrations"
 "$ctl" db migrate --db "$conninfo" >"$work/migrate.log" 2>&1 ||
 	{ cat "$work/migrate.log" >&2; die "fairpayctl db migrate failed"; }
-for fn in fp_create_offer fp_accept_offer fp_submit_payment fp_get_reputation; do
-	[ "$(psql_q -c "SELECT to_regproc('$fn') IS NOT NULL")" = t ] ||
-		die "the database has no function $fn after 'fairpayctl db migrate': the FairPay" \
-			"cycle migration (migrations/0002_fairpay_cycle.sql) is missing or was not" \
-			"built into fairpayctl"
-done
 echo "migrations: $(psql_q -c "SELECT string_agg(version::text, ', ' ORDER BY version)
 	FROM schema_migrations" 2>/dev/null || echo '?')"
+# The ceilings run as the role fairpayd works as (its --db-role default),
+# so that they too are held to the grants of migrations/0003.
+app_role=fairpay_app
+if [ "$(psql_q -c "SELECT count(*) FROM pg_roles WHERE rolname = '$app_role'")" != 1 ]; then
+	echo "role: $app_role does not exist; the ceilings run as postgres"
+	app_role=""
+fi
 
 "$root/scripts/gencerts.sh" "$certs"
 admin_key=$("$ctl" db bootstrap-admin --db "$conninfo" | tail -n 1)
@@ -178,38 +207,122 @@ fp_*) ;;
 *) die "fairpayctl db bootstrap-admin printed no key" ;;
 esac
 
+# ------------------------------------------------------------ CPU and commits
+
+# The processes of the bench cluster are the postmaster and its children.
+# What children that already exited used (pgbench's sessions end before the
+# phase does) is in the postmaster's cutime and cstime, once it reaped them.
+db_children() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm_pid" '{
+		s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
+		if (f[2] == pm) print $1 }'
+}
+db_ticks() { # CPU ticks used so far by the cluster
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm_pid" '{
+		s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
+		if ($1 == pm) t += f[12] + f[13] + f[14] + f[15];
+		else if (f[2] == pm) t += f[12] + f[13] }
+		END {printf "%.0f\n", t}'
+}
+# Client sessions of the bench database: every client logs in as postgres.
+db_sessions() {
+	local n=0 p
+	for p in $(db_children); do
+		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)" in
+		"postgres: postgres $db "*) n=$((n + 1)) ;;
+		esac
+	done
+	echo "$n"
+}
+# Wait (up to 10 s) until the sessions of the bench database have ended and
+# the postmaster reaped them: their CPU time is then in its cutime, and the
+# counters they still held are published.
+db_quiet() {
+	for _ in $(seq 1 100); do
+		[ "$(db_sessions)" = 0 ] && return 0
+		sleep 0.1
+	done
+	warnings+=("sessions of the database still open 10 s after a phase: its figures may be off")
+}
+db_commits() { # transactions committed in the bench database so far
+	psql_q -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+}
+
+cpu_mark() { # prints: machine_busy_ticks machine_total_ticks fairpayd_ticks cluster_ticks
+	local srv_ticks=0
+	if [ -n "$srv_pid" ] && [ -r "/proc/$srv_pid/stat" ]; then
+		# Fields after the ")" that ends the command name: utime is the 12th.
+		srv_ticks=$(sed 's/^.*) //' "/proc/$srv_pid/stat" | awk '{print $12 + $13}')
+	fi
+	awk -v s="$srv_ticks" -v d="$(db_ticks)" '/^cpu /{t = 0; for (i = 2; i <= NF; i++) t += $i;
+		printf "%.0f %.0f %.0f %.0f\n", t - $5 - $6, t, s, d; exit}' /proc/stat
+}
+cpu_delta() { # cpu_delta MARK_BEFORE MARK_AFTER: the same four figures, used in between
+	awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " ");
+		printf "%.0f %.0f %.0f %.0f\n", y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4]}'
+}
+cpu_report() { # cpu_report DELTA [srv]: who used the cores
+	awk -v n="$(nproc)" -v d="$1" -v srv="${2:-}" 'BEGIN {
+		split(d, x, " "); if (x[2] <= 0) exit;
+		core = x[2] / n;
+		printf "cpu: machine %.0f%% busy, postgres %.0f%% of one core", 100 * x[1] / x[2],
+			100 * x[4] / core;
+		if (srv != "") printf ", fairpayd %.0f%% of one core", 100 * x[3] / core;
+		printf "\n" }'
+}
+
+# Commits that one psql reading of the counter adds itself (its session's
+# transactions, published when it ends), measured while nothing else runs.
+db_quiet
+c0=$(db_commits)
+db_quiet
+c1=$(db_commits)
+db_quiet
+c2=$(db_commits)
+psql_commits=$(((c1 - c0) < (c2 - c1) ? (c1 - c0) : (c2 - c1)))
+
 # ------------------------------------------------------------ server
 
-port=$(free_port)
-srv_args=(--listen "127.0.0.1:$port" --db "$conninfo" --cert "$certs/server.pem"
-	--key "$certs/server.key" --db-pool "$pool")
+srv_args=()
+srv_start() { # start fairpayd on a free port and wait until it answers
+	port=$(free_port)
+	srv_args=(--listen "127.0.0.1:$port" --db "$conninfo" --cert "$certs/server.pem"
+		--key "$certs/server.key" --db-pool "$pool")
+	"$srv" "${srv_args[@]}" >>"$log" 2>&1 &
+	srv_pid=$!
+	for _ in $(seq 1 100); do
+		if ! kill -0 "$srv_pid" 2>/dev/null; then
+			cat "$log" >&2
+			die "fairpayd exited during startup (log above)"
+		fi
+		if ctl_as "$admin_key" --timeout 1000 ping >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	cat "$log" >&2
+	die "fairpayd did not answer ping within 10 s"
+}
+srv_stop() { # stop fairpayd and wait until its database sessions ended
+	srv_kill
+	db_quiet
+}
+ctl_as() { # ctl_as KEY ARGS...: fairpayctl against the running server
+	local key=$1
+	shift
+	"$ctl" --server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$key" "$@"
+}
+
 echo "== fairpayd"
-echo "flags: ${srv_args[*]}"
-"$srv" "${srv_args[@]}" >"$log" 2>&1 &
-srv_pid=$!
+srv_start
+echo "flags: ${srv_args[*]} (restarted between phases, on a new port)"
 
-ctl_admin=("$ctl" --server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$admin_key")
-ready=0
-for _ in $(seq 1 100); do
-	if ! kill -0 "$srv_pid" 2>/dev/null; then
-		cat "$log" >&2
-		die "fairpayd exited during startup (log above)"
-	fi
-	if "${ctl_admin[@]}" --timeout 1000 ping >/dev/null 2>&1; then
-		ready=1
-		break
-	fi
-	sleep 0.1
-done
-[ $ready = 1 ] || { cat "$log" >&2; die "fairpayd did not answer ping within 10 s"; }
-
-vendor_out=$("${ctl_admin[@]}" vendor create "Bench Shop") ||
+vendor_out=$(ctl_as "$admin_key" vendor create "Bench Shop") ||
 	die "could not create the vendor: $vendor_out"
 vendor_id=$(awk '/^vendor_id:/{print $2}' <<<"$vendor_out")
 vendor_key=$(awk '/^api_key:/{print $2}' <<<"$vendor_out")
 [ -n "$vendor_id" ] && [ -n "$vendor_key" ] ||
 	die "unexpected output of 'fairpayctl vendor create': $vendor_out"
-ctl_vendor=("$ctl" --server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key")
 
 # Product and policy through the server (fairpayctl); straight into the
 # tables when this fairpayctl cannot do it yet, saying why.
@@ -221,7 +334,7 @@ put_policy_sql() {
 	psql_q -c "INSERT INTO policies (vendor_id, probation_credit_minor, standard_credit_minor,
 		trusted_credit_minor) VALUES ('$vendor_id', $credit, $credit, $credit)"
 }
-if "${ctl_vendor[@]}" product put "$sku" --name "Bench product" --currency EUR --sp "$sp" \
+if ctl_as "$vendor_key" product put "$sku" --name "Bench product" --currency EUR --sp "$sp" \
 	--list-price "$sp" >"$work/product.out" 2>&1; then
 	echo "product: $sku, SP $sp EUR, list price $sp (fairpayctl product put)"
 else
@@ -229,7 +342,7 @@ else
 	put_product_sql
 	echo "product: $sku, SP $sp EUR, list price $sp (SQL)"
 fi
-if "${ctl_vendor[@]}" policy set "probation_credit_minor=$credit" \
+if ctl_as "$vendor_key" policy set "probation_credit_minor=$credit" \
 	"standard_credit_minor=$credit" "trusted_credit_minor=$credit" >"$work/policy.out" 2>&1; then
 	echo "policy: defaults but credits $credit (fairpayctl policy set)"
 else
@@ -238,7 +351,7 @@ else
 	echo "policy: defaults but credits $credit (SQL)"
 fi
 
-# ------------------------------------------------------------ runs
+# ------------------------------------------------------------ runs through fairpayd
 
 # tee that outlives a Ctrl-C, so that the figures fairpay-bench prints after
 # draining still reach the screen before the script stops.
@@ -249,30 +362,11 @@ keep_tee() {
 	)
 }
 
-# CPU accounting around each run, from /proc: the machine's busy share and
-# fairpayd's, so that one sees who used the two cores (the rest of the busy
-# time is PostgreSQL and the load generator, which prints its own).
-cpu_mark() { # prints: machine_busy_ticks machine_total_ticks fairpayd_ticks
-	local srv_ticks=0
-	if [ -r "/proc/$srv_pid/stat" ]; then
-		# Fields after the ")" that ends the command name: utime is the 12th.
-		srv_ticks=$(sed 's/^.*) //' "/proc/$srv_pid/stat" | awk '{print $12 + $13}')
-	fi
-	awk -v s="$srv_ticks" '/^cpu /{t = 0; for (i = 2; i <= NF; i++) t += $i;
-		print t - $5 - $6, t, s; exit}' /proc/stat
+load() { # load MIX SECONDS: fairpay-bench against the running server
+	"$bench" --server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key" \
+		--sku "$sku" --connections "$conns" --depth "$depth" --customers "$customers" \
+		--mix "$1" --duration "$2"
 }
-cpu_report() { # cpu_report MARK_BEFORE MARK_AFTER
-	awk -v n="$(nproc)" -v a="$1" -v b="$2" 'BEGIN {
-		split(a, x, " "); split(b, y, " ");
-		total = y[2] - x[2]; if (total <= 0) exit;
-		printf "cpu: machine %.0f%% busy, ", 100 * (y[1] - x[1]) / total;
-		if (y[3] < x[3]) print "fairpayd gone";
-		else printf "fairpayd %.0f%% of one core\n", 100 * (y[3] - x[3]) / (total / n) }'
-}
-
-bench_args=(--server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key"
-	--sku "$sku" --connections "$conns" --depth "$depth" --customers "$customers")
-warnings=()
 
 # Warm-up, then ANALYZE. A fresh database has no statistics, and the plans
 # that fairpayd's long-lived database sessions cache while the tables are
@@ -285,7 +379,7 @@ warnings=()
 echo
 echo "== warm-up: cycles for ${warmup} s, then ANALYZE (a fresh database has no statistics)"
 set +e
-"$bench" "${bench_args[@]}" --mix cycles --duration "$warmup" >"$work/warmup.txt"
+load cycles "$warmup" >"$work/warmup.txt"
 rc=$?
 set -e
 echo "warm-up: $(awk '$1 == "cycles/s:" {c = $2} $1 == "errors:" {e = $2}
@@ -294,60 +388,200 @@ if [ "$rc" != 0 ]; then
 	cat "$work/warmup.txt"
 	warnings+=("fairpay-bench warm-up exited $rc (output above)")
 fi
+srv_stop
 psql_q -c "ANALYZE"
 
+# The server runs alone here: the commits counted are its own (the cycles'
+# and its sweeper's), plus those of the one psql that reads the counter
+# before, which are taken off.
 echo
 echo "== 1. FairPay cycles through fairpayd: $conns connections x depth $depth, ${duration} s"
+srv_start
+commits_before=$(db_commits)
 mark=$(cpu_mark)
 set +e
-"$bench" "${bench_args[@]}" --mix cycles --duration "$duration" | keep_tee "$work/cycles.txt"
+load cycles "$duration" | keep_tee "$work/cycles.txt"
 rc=${PIPESTATUS[0]}
 set -e
-cpu_report "$mark" "$(cpu_mark)" | tee -a "$work/cycles.txt"
+cpu_delta "$mark" "$(cpu_mark)" >"$work/cycles.cpu"
+srv_stop
+commits_after=$(db_commits)
+cpu_report "$(cat "$work/cycles.cpu")" srv | tee -a "$work/cycles.txt"
 [ "$rc" = 0 ] || warnings+=("fairpay-bench cycles exited $rc (errors above)")
 [ -s "$work/cycles.txt" ] || die "fairpay-bench printed nothing"
 
 echo
 echo "== 2. GetReputation through fairpayd: $conns connections x depth $depth, ${reads_duration} s"
+srv_start
 mark=$(cpu_mark)
 set +e
-"$bench" "${bench_args[@]}" --mix reads --duration "$reads_duration" | keep_tee "$work/reads.txt"
+load reads "$reads_duration" | keep_tee "$work/reads.txt"
 rc=${PIPESTATUS[0]}
 set -e
-cpu_report "$mark" "$(cpu_mark)" | tee -a "$work/reads.txt"
+cpu_delta "$mark" "$(cpu_mark)" >"$work/reads.cpu"
+srv_stop
+cpu_report "$(cat "$work/reads.cpu")" srv | tee -a "$work/reads.txt"
 [ "$rc" = 0 ] || warnings+=("fairpay-bench reads exited $rc (errors above)")
 
-# The statements fairpayd sends for one cycle (server/rpc_cycle.c), with ids
-# made the way the server makes them, in one transaction instead of three.
-cat >"$work/cycle.sql" <<'EOF'
-\set c random(0, :customers - 1)
-\set o random(1, 9223372036854775806)
-\set p random(1, 9223372036854775806)
-\set n random(1, 9223372036854775806)
-BEGIN;
-SELECT (r).* FROM fp_create_offer(:vendor, 'o_' || lpad(to_hex(:o::bigint), 16, '0'),
-	'bench-' || lpad(:c::text, 8, '0'), :sku, NULL, NULL, NULL) r;
-SELECT (r).* FROM fp_accept_offer(:vendor, 'o_' || lpad(to_hex(:o::bigint), 16, '0')) r;
-SELECT (x.payment).*, (x.reputation).*, pol.probation_payments, pol.max_open_defaults,
-	(x.next_offer).*
-	FROM fp_submit_payment(:vendor, 'p_' || lpad(to_hex(:p::bigint), 16, '0'),
-		'o_' || lpad(to_hex(:o::bigint), 16, '0'), :sp, NULL, 0, '', '',
-		'o_' || lpad(to_hex(:n::bigint), 16, '0')) x,
-	fp_policy_of(:vendor) pol;
-COMMIT;
+# ------------------------------------------------------------ ceilings (pgbench)
+
+# What the rules need of the policy and the product, from the database, so
+# that the ceilings write the rows the server would write for them.
+policy_vars=$(psql_q -F ' ' -c "SELECT 'prior=' || pol.prior_score_bp, 'alpha=' || pol.alpha_bp,
+	'probation=' || pol.probation_payments, 'trusted=' || pol.trusted_score_bp,
+	'fair=' || pol.fair_score_bp, 'low=' || pol.low_score_bp,
+	'max_open_defaults=' || pol.max_open_defaults, 'credit=' || pol.standard_credit_minor,
+	'ttl=' || pol.offer_ttl_seconds, 'window=' || pol.payment_window_seconds,
+	'currency=' || p.currency, 'sp=' || p.suggested_price_minor
+	FROM policies pol JOIN products p ON p.vendor_id = pol.vendor_id
+	WHERE pol.vendor_id = '$vendor_id' AND p.sku = '$sku'")
+[ -n "$policy_vars" ] || die "no policy or product row for $vendor_id"
+pgbench_vars=(-D "vendor=$vendor_id" -D "sku=$sku")
+for kv in $policy_vars; do
+	pgbench_vars+=(-D "$kv")
+done
+
+# pgbench expression of the tier (rule 8) for a score, payments and open
+# defaults: the FairPay tier numbers, FIXED_PRICE 1 to TRUSTED 5.
+tier_of() {
+	echo "case when :$3 >= :max_open_defaults or :$1 < :low then 1" \
+		"when :$2 < :probation then 3 when :$1 >= :trusted then 5" \
+		"when :$1 >= :fair then 4 else 2 end"
+}
+tiers="(ARRAY['FIXED_PRICE', 'RESTRICTED', 'PROBATION', 'STANDARD', 'TRUSTED'])"
+
+# The plain SQL of cycle I of a transaction, for a random customer in LO..HI:
+# what fairpayd writes for CreateOffer, AcceptOffer and SubmitPayment of the
+# SP, with ids of the server's shapes (o_/p_ and 16 hex digits). The
+# reputations row is locked (inserted first if missing) and read, the new
+# values are computed by pgbench as the server computes them in C, and
+# written. The lock's SELECT is wrapped in aggregates because \gset needs
+# exactly one row, also for a customer without a row. pgbench takes every
+# ":name" for a variable, inside quotes too: hence the quoted colons of the
+# to_char format.
+cycle_sql() { # cycle_sql I LO HI
+	local i=$1 lo=$2 hi=$3 r=r${1}_
+	local cust="'bench-' || lpad(:c$i::text, 8, '0')"
+	local offer="'o_' || lpad(to_hex(:o$i::bigint), 16, '0')"
+	local pay="'p_' || lpad(to_hex(:p$i::bigint), 16, '0')"
+	local lock="SELECT count(*) AS have, coalesce(max(score_bp), :prior) AS score,
+	coalesce(max(payments), 0) AS payments, coalesce(max(open_defaults), 0) AS open_defaults,
+	coalesce(max(offers_accepted), 0) AS accepted, coalesce(max(credit_used_minor), 0) AS used,
+	coalesce(max(total_paid_minor), 0) AS paid,
+	coalesce(max(total_suggested_minor), 0) AS suggested
+	FROM (SELECT * FROM reputations WHERE vendor_id = :vendor AND customer_id = $cust
+	      FOR UPDATE) r \gset $r"
+	cat <<EOF
+\set c$i random($lo, $hi)
+\set o$i random(1, 9223372036854775806)
+\set p$i random(1, 9223372036854775806)
+$lock
+\if :${r}have = 0
+INSERT INTO reputations (vendor_id, customer_id, score_bp) VALUES (:vendor, $cust, :prior)
+	ON CONFLICT DO NOTHING;
+$lock
+\endif
+\set tier$i $(tier_of "${r}score" "${r}payments" "${r}open_defaults")
+\set used$i :${r}used + :sp
+\set accepted$i :${r}accepted + 1
+\set score$i :${r}score + (10000 - :${r}score) * :alpha / 10000
+\set payments$i :${r}payments + 1
+\set paid$i :${r}paid + :sp
+\set suggested$i :${r}suggested + :sp
+\set new_tier$i $(tier_of "score$i" "payments$i" "${r}open_defaults")
+INSERT INTO offers (vendor_id, id, customer_id, sku, mode, currency, suggested_price_minor,
+	tier, credit_limit_minor, credit_used_minor, reasons, expires_at)
+	VALUES (:vendor, $offer, $cust, :sku, 'FAIRPAY', :currency, :sp, ${tiers}[:tier$i], :credit,
+	:${r}used, CASE WHEN :tier$i = 3 THEN '{PROBATION}' ELSE '{}' END::text[],
+	now() + :ttl * interval '1 second');
+UPDATE offers SET status = 'ACCEPTED', accepted_at = now(),
+	pay_by = now() + :window * interval '1 second', credit_limit_minor = :credit,
+	credit_used_minor = :used$i
+	WHERE vendor_id = :vendor AND id = $offer;
+UPDATE reputations SET offers_accepted = :accepted$i, credit_used_minor = :used$i,
+	updated_at = now()
+	WHERE vendor_id = :vendor AND customer_id = $cust;
+INSERT INTO payments (vendor_id, id, offer_id, customer_id, amount_minor, currency,
+	suggested_price_minor, fairness_bp, raw_fairness_bp, verdict, created_at)
+	VALUES (:vendor, $pay, $offer, $cust, :sp, :currency, :sp, 10000, 10000, 'FAIR',
+	clock_timestamp());
+UPDATE offers SET status = 'PAID', closed_at = clock_timestamp()
+	WHERE vendor_id = :vendor AND id = $offer;
+UPDATE reputations SET score_bp = :score$i, payments = :payments$i, total_paid_minor = :paid$i,
+	total_suggested_minor = :suggested$i, credit_used_minor = :${r}used, updated_at = now()
+	WHERE vendor_id = :vendor AND customer_id = $cust;
+INSERT INTO events (vendor_id, customer_id, offer_id, payment_id, kind, detail) VALUES
+	(:vendor, $cust, $offer, NULL, 'OFFER_CREATED', 'sku ' || :sku::text
+		|| ', mode FAIRPAY, suggested ' || :sp::text || ', tier ' || ${tiers}[:tier$i]
+		|| ', reasons ' || CASE WHEN :tier$i = 3 THEN 'PROBATION' ELSE 'none' END),
+	(:vendor, $cust, $offer, NULL, 'OFFER_ACCEPTED', 'pay by '
+		|| to_char((now() + :window * interval '1 second') AT TIME ZONE 'UTC',
+			   'YYYY-MM-DD"T"HH24":"MI":"SS"Z"')
+		|| ', credit used ' || :used$i::text || ' of ' || :credit::text),
+	(:vendor, $cust, $offer, $pay, 'PAYMENT_RECEIVED', 'amount ' || :sp::text
+		|| ', suggested ' || :sp::text
+		|| ', fairness 10000 (raw 10000), verdict FAIR, review NOT_NEEDED'),
+	(:vendor, $cust, $offer, $pay, 'REPUTATION_CHANGED', 'score ' || :${r}score::text
+		|| ' -> ' || :score$i::text || ', tier ' || ${tiers}[:new_tier$i]);
 EOF
+}
+
+# A transaction of N cycles. Cycle I takes its customer from the I-th of N
+# equal slices of the customer space, so that every transaction locks (or
+# inserts) reputations rows in key order and none can deadlock with another;
+# over many transactions every customer is as likely.
+cycles_script() { # cycles_script N
+	local n=$1 i lo hi
+	echo "BEGIN;"
+	for i in $(seq 1 "$n"); do
+		lo=$(((i - 1) * customers / n))
+		hi=$((i * customers / n - 1))
+		[ "$hi" -ge "$lo" ] || hi=$lo
+		cycle_sql "$i" "$lo" "$hi"
+	done
+	echo "COMMIT;"
+}
+cycles_script 1 >"$work/cycle.sql"
+cycles_script "$batch" >"$work/cycle$batch.sql"
+cat >"$work/read.sql" <<EOF
+\set c random(0, $((customers - 1)))
+SELECT * FROM reputations WHERE vendor_id = :vendor AND customer_id = 'bench-' || lpad(:c::text, 8, '0');
+EOF
+
+# ceiling NAME SECONDS SCRIPT [PGBENCH ARGS...]: output in $work/NAME.txt,
+# CPU in $work/NAME.cpu, cycles committed (payments made) in $work/NAME.cycles.
+# Generic plans from the first run: A16's script holds 16 copies of each
+# statement, each of which would otherwise be planned anew for its first 5
+# runs, in every session.
+ceiling() {
+	local name=$1 secs=$2 script=$3 rc payments
+	shift 3
+	payments=$(psql_q -c "SELECT count(*) FROM payments")
+	mark=$(cpu_mark)
+	set +e
+	PGOPTIONS="-c plan_cache_mode=force_generic_plan${app_role:+ -c role=$app_role}" \
+		"$pgbin/pgbench" -n -M prepared -c "$conns" -j 2 -T "$secs" "$@" -f "$script" \
+		"${pgbench_vars[@]}" -h "$pgdir/sock" -p "$pgport" -U postgres "$db" \
+		>"$work/$name.txt" 2>&1
+	rc=$?
+	set -e
+	db_quiet
+	cpu_delta "$mark" "$(cpu_mark)" >"$work/$name.cpu"
+	echo $(($(psql_q -c "SELECT count(*) FROM payments") - payments)) >"$work/$name.cycles"
+	cpu_report "$(cat "$work/$name.cpu")" >>"$work/$name.txt"
+	cat "$work/$name.txt"
+	[ "$rc" = 0 ] || warnings+=("pgbench $name exited $rc (output above)")
+}
+
 echo
-echo "== 3. pgbench, the same SQL in one transaction per cycle: -c $conns -j 2, ${duration} s"
-mark=$(cpu_mark)
-set +e
-"$pgbin/pgbench" -n -M extended -r -c "$conns" -j 2 -T "$duration" -f "$work/cycle.sql" \
-	-D vendor="$vendor_id" -D sku="$sku" -D sp="$sp" -D customers="$customers" \
-	-h "$pgdir/sock" -p "$pgport" -U postgres fairpay >"$work/pgbench.txt" 2>&1
-rc=$?
-set -e
-cpu_report "$mark" "$(cpu_mark)" >>"$work/pgbench.txt"
-cat "$work/pgbench.txt"
-[ "$rc" = 0 ] || warnings+=("pgbench exited $rc (output above)")
+echo "== A. pgbench, the plain SQL of a cycle, one cycle per transaction: -c $conns -j 2, ${duration} s"
+ceiling A "$duration" "$work/cycle.sql" -r
+echo
+echo "== A$batch. pgbench, the same with $batch cycles per transaction: -c $conns -j 2, ${duration} s"
+ceiling "A$batch" "$duration" "$work/cycle$batch.sql"
+echo
+echo "== B. pgbench, a prepared point read of one reputations row: -c $conns -j 2, ${reads_duration} s"
+ceiling B "$reads_duration" "$work/read.sql" -r
 
 # ------------------------------------------------------------ summary
 
@@ -357,35 +591,98 @@ field() { # field FILE NAME: the value of a "NAME: value" line
 lat() { # lat FILE CALL: "p50/p99 ms" of one row of the latency table
 	awk -v k="$2" '$1 == k {printf "%s / %s ms (max %s)", $4, $5, $6; exit}' "$1" 2>/dev/null
 }
+pg_field() { # pg_field NAME PATTERN: the number after PATTERN in a pgbench output
+	awk -v p="$2" 'index($0, p) == 1 {s = substr($0, length(p) + 1); sub(/^[ :=]*/, "", s);
+		split(s, w, /[ \/]/); print w[1]; exit}' "$work/$1.txt"
+}
+pg_failed() { # pg_failed NAME: failed transactions of a pgbench run, and aborted clients
+	local a
+	printf '%s' "$(pg_field "$1" "number of failed transactions")"
+	a=$(grep -c 'aborted in command' "$work/$1.txt" || true)
+	[ "$a" = 0 ] || printf ' (%s clients aborted)' "$a"
+}
+calc() { # calc EXPR A B [DECIMALS]: EXPR of a and b, or "-" when one is missing or b is 0
+	awk -v a="${2:-}" -v b="${3:-}" "BEGIN {if (a == \"\" || b == \"\" || b + 0 == 0) print \"-\";
+		else printf \"%.${4:-1}f\", $1}"
+}
+cpu_us() { # cpu_us PHASE FIELD COUNT: CPU microseconds (field 3 fairpayd, 4 cluster) per unit
+	calc "a * 1000000 / $clk_tck / b" "$(awk -v f="$2" '{print $f}' "$work/$1.cpu")" "$3" 0
+}
+ceiling_rate() { # ceiling_rate NAME: cycles committed per second of a pgbench run
+	local secs
+	# pgbench's own time, without connecting: scripts run / their rate.
+	secs=$(calc "a / b" "$(pg_field "$1" "number of transactions actually processed")" \
+		"$(pg_field "$1" "tps =")" 3)
+	calc "a / b" "$(cat "$work/$1.cycles")" "$secs"
+}
+
+srv_cycles=$(field "$work/cycles.txt" cycles)
+srv_calls=$(field "$work/cycles.txt" calls)
 srv_cps=$(field "$work/cycles.txt" "cycles/s")
-reads_cps=$(field "$work/reads.txt" "calls/s")
-pg_tps=$(awk '/^tps = /{printf "%.1f", $3; exit}' "$work/pgbench.txt")
-pg_fail=$(awk '/number of failed transactions/{print $5; exit}' "$work/pgbench.txt")
-ratio=$(awk -v a="${srv_cps:-0}" -v b="${pg_tps:-0}" \
-	'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
-log_lines=$(grep -ciE 'error|warn|fatal' "$log" || true)
+srv_reads=$(field "$work/reads.txt" calls)
+srv_rps=$(field "$work/reads.txt" "calls/s")
+a_cps=$(ceiling_rate A)
+a16_cps=$(ceiling_rate "A$batch")
+b_rps=$(calc "a" "$(pg_field B "tps =")" 1)
+b_reads=$(pg_field B "number of transactions actually processed")
+db_srv=$(cpu_us cycles 4 "$srv_cycles")
+db_a=$(cpu_us A 4 "$(cat "$work/A.cycles")")
+db_a16=$(cpu_us "A$batch" 4 "$(cat "$work/A$batch.cycles")")
+db_srv_read=$(cpu_us reads 4 "$srv_reads")
+db_b=$(cpu_us B 4 "$b_reads")
+commits=$((commits_after - commits_before - psql_commits))
+
+# Every line but the INFO and DEBUG ones of its log format (warnings,
+# errors, and anything else written to its stderr).
+log_other() {
+	grep -vE '^[0-9-]+T[0-9:.]+Z (DEBUG|INFO) ' "$log" || true
+}
+log_lines=$(log_other | wc -l)
+
+ratio() { calc "a / b" "$1" "$2" 2; }
+row() { # row LABEL FAIRPAYD CEILING WHICH RATIO
+	printf '%-28s %10s %10s  %-30s %s\n' "$1" "${2:--}" "${3:-}" "${4:-}" "${5:-}"
+}
 
 echo
 echo "== summary ($(nproc) cpus, $cpu; PostgreSQL $pgversion, durable commits)"
-printf '%-34s %s\n' "fairpayd cycles/s:" \
-	"${srv_cps:-?}  ($conns conns x depth $depth, --db-pool $pool, 3 transactions/cycle)"
-printf '%-34s %s\n' "pgbench cycles/s (same SQL):" \
-	"${pg_tps:-?}  (-c $conns -j 2, 1 transaction/cycle)"
-printf '%-34s %s\n' "ratio fairpayd / pgbench:" "$ratio"
-printf '%-34s %s\n' "cpu during cycles:" "$(sed -n 's/^cpu: //p' "$work/cycles.txt")"
-printf '%-34s %s\n' "cpu during pgbench:" "$(sed -n 's/^cpu: //p' "$work/pgbench.txt")"
-printf '%-34s %s\n' "fairpayd GetReputation/s:" "${reads_cps:-?}"
-for k in CreateOffer AcceptOffer SubmitPayment cycle; do
-	printf '%-34s %s\n' "  $k p50 / p99:" "$(lat "$work/cycles.txt" "$k")"
+echo "fairpayd: $conns connections x depth $depth, --db-pool $pool; ceilings: pgbench -M prepared" \
+	"-c $conns -j 2 on the same database${app_role:+, as role $app_role}"
+row "" fairpayd ceiling "which ceiling" "fairpayd/ceiling"
+row "cycles/s" "$srv_cps" "$a_cps" "A   plain SQL, 1 cycle/xact" "$(ratio "$srv_cps" "$a_cps")"
+row "cycles/s" "$srv_cps" "$a16_cps" "A$batch plain SQL, $batch cycles/xact" \
+	"$(ratio "$srv_cps" "$a16_cps")"
+row "GetReputation/s" "$srv_rps" "$b_rps" "B   prepared point read" "$(ratio "$srv_rps" "$b_rps")"
+row "database CPU/cycle (us)" "$db_srv" "$db_a" "A" "$(ratio "$db_srv" "$db_a")"
+row "database CPU/cycle (us)" "$db_srv" "$db_a16" "A$batch" "$(ratio "$db_srv" "$db_a16")"
+row "database CPU/read (us)" "$db_srv_read" "$db_b" "B" "$(ratio "$db_srv_read" "$db_b")"
+row "fairpayd CPU/cycle (us)" "$(cpu_us cycles 3 "$srv_cycles")"
+row "fairpayd CPU/read (us)" "$(cpu_us reads 3 "$srv_reads")"
+row "calls per commit" "$(calc "a / b" "$srv_calls" "$commits" 2)" 3 \
+	"A ($((3 * batch)) in A$batch)"
+echo "  database CPU: every process of the cluster, from /proc; calls per commit: the $srv_calls"
+echo "  calls answered in the cycles phase over its $commits commits (pg_stat_database.xact_commit"
+echo "  $commits_before -> $commits_after, less $psql_commits of the psql that read it)"
+echo "cpu during the phases (machine busy; postgres and fairpayd, % of one core):"
+for phase in cycles reads A "A$batch" B; do
+	with_srv=""
+	case $phase in cycles | reads) with_srv=srv ;; esac
+	printf '  %-8s %s\n' "$phase" \
+		"$(cpu_report "$(cat "$work/$phase.cpu")" "$with_srv" | sed 's/^cpu: //')"
 done
-printf '%-34s %s\n' "  GetReputation p50 / p99:" "$(lat "$work/reads.txt" GetReputation)"
-printf '%-34s %s\n' "errors (cycles / reads):" \
+echo "latency p50 / p99 (max) through fairpayd:"
+for k in CreateOffer AcceptOffer SubmitPayment cycle; do
+	printf '  %-26s %s\n' "$k" "$(lat "$work/cycles.txt" "$k")"
+done
+printf '  %-26s %s\n' "GetReputation" "$(lat "$work/reads.txt" GetReputation)"
+printf '%-28s %s\n' "errors (cycles / reads):" \
 	"$(field "$work/cycles.txt" errors) / $(field "$work/reads.txt" errors)"
-printf '%-34s %s\n' "offers not FairPay:" "$(field "$work/cycles.txt" offers_not_fairpay)"
-printf '%-34s %s\n' "pgbench failed transactions:" "${pg_fail:-0}"
-printf '%-34s %s\n' "fairpayd log error/warn lines:" "$log_lines"
+printf '%-28s %s\n' "offers not FairPay:" "$(field "$work/cycles.txt" offers_not_fairpay)"
+printf '%-28s %s\n' "pgbench failed transactions:" \
+	"A $(pg_failed A), A$batch $(pg_failed "A$batch"), B $(pg_failed B)"
+printf '%-28s %s\n' "fairpayd log warn/error lines:" "$log_lines"
 if [ "$log_lines" != 0 ]; then
-	grep -iE 'error|warn|fatal' "$log" | head -n 5 | sed 's/^/  /'
+	log_other | head -n 5 | sed 's/^/  /'
 fi
 if awk -v l="$load_start" 'BEGIN {exit !(l > 0.5)}'; then
 	echo "NOTE: load average was $load_start before the run: other work shared the cores"

@@ -25,6 +25,8 @@ packages=(
 	sslscan
 	# make valgrind
 	valgrind
+	# make lint (clang-tidy and clang-format 14 on Debian 12)
+	clang-tidy clang-format cppcheck
 )
 
 missing=()

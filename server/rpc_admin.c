@@ -7,7 +7,9 @@
 #include <openssl/crypto.h>
 
 #include "key.h"
+#include "idem.h"
 #include "log.h"
+#include "store.h"
 #include "rpc.h"
 #include "text.h"
 
@@ -124,22 +126,15 @@ static void create_vendor_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
 	vendor_ctx *ctx = call->ctx;
+	if (st == DB_ERROR && idem_is_conflict(call, res)) {
+		/* Another server recorded this key first: answer its reply. */
+		idem_again(call);
+		return;
+	}
 	if (st != DB_OK || PQntuples(res) != 1) {
 		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
 		return;
 	}
-	Fairpay__V1__Vendor *v = rpc_alloc(call, sizeof(*v));
-	fairpay__v1__vendor__init(v);
-	v->id = ctx->vendor_id;
-	v->name = call->req->create_vendor->name;
-	v->created_at_unix_ms = db_get_i64(res, 0, 0);
-	Fairpay__V1__CreateVendorResponse *r = rpc_alloc(call, sizeof(*r));
-	fairpay__v1__create_vendor_response__init(r);
-	r->vendor = v;
-	r->api_key = ctx->key_text;
-	r->key_id = ctx->key.id;
-	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_CREATE_VENDOR;
-	call->resp.create_vendor = r;
 	log_info(call->conn_id, "created vendor %s with key %s", ctx->vendor_id, ctx->key.id);
 	rpc_ok(call);
 }
@@ -162,13 +157,41 @@ void rpc_create_vendor(rpc_call *call)
 		return;
 	}
 	key_hash(&ctx->key, hash);
-	const char *params[] = {ctx->vendor_id, name, ctx->key.id, hash};
-	rpc_query(call,
-		  "WITH v AS (INSERT INTO vendors (id, name) VALUES ($1, $2) RETURNING id)"
-		  " INSERT INTO api_keys (id, vendor_id, role, secret_hash)"
-		  " SELECT $3, v.id, 'VENDOR', $4 FROM v"
-		  " RETURNING (extract(epoch FROM created_at) * 1000)::bigint",
-		  4, params, create_vendor_done);
+	/* The reply is complete before the write, so that the write records it
+	 * (under an idempotency key) in the same statement. */
+	int64_t now_us = store_now_us();
+	char created[40];
+	store_ts(now_us, created, sizeof(created));
+	Fairpay__V1__Vendor *v = rpc_alloc(call, sizeof(*v));
+	fairpay__v1__vendor__init(v);
+	v->id = ctx->vendor_id;
+	v->name = call->req->create_vendor->name;
+	v->created_at_unix_ms = now_us / 1000;
+	Fairpay__V1__CreateVendorResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__create_vendor_response__init(r);
+	r->vendor = v;
+	r->api_key = ctx->key_text;
+	r->key_id = ctx->key.id;
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_CREATE_VENDOR;
+	call->resp.create_vendor = r;
+	store_idem rec;
+	if (idem_prepare(call, &rec) != 0) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
+		return;
+	}
+	const char *params[] = {ctx->vendor_id, name,     ctx->key.id, hash,    created,
+				rec.scope,      rec.key,  rec.call,    rec.hash, rec.response_hex};
+	if (db_write(call->srv->db,
+		     "WITH v AS (INSERT INTO vendors (id, name, created_at) VALUES ($1, $2, $5)"
+		     "  RETURNING id),"
+		     " k AS (INSERT INTO api_keys (id, vendor_id, role, secret_hash, created_at)"
+		     "  SELECT $3, v.id, 'VENDOR', $4, $5 FROM v RETURNING 1),"
+		     " i AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state,"
+		     "  response) SELECT $6, $7, $8, $9, 'DONE', $10::bytea FROM k"
+		     "  WHERE $7::text IS NOT NULL)"
+		     " SELECT count(*) FROM k",
+		     10, params, NULL, create_vendor_done, call) != 0)
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
 }
 
 /* ------------------------------------------------------------ CreateApiKey */

@@ -172,17 +172,26 @@ void rpc_list_products(rpc_call *call)
 
 /* ------------------------------------------------------------ policy */
 
-#define POLICY_READ "SELECT " CONV_POLICY_COLS " FROM fp_policy_of($1)"
+/* The stored policy; no row means the defaults (fp_policy_defaults(), version 0). */
+#define POLICY_READ "SELECT " CONV_POLICY_COLS " FROM policies WHERE vendor_id = $1"
+
+static void policy_from_result(const PGresult *res, fp_policy *p)
+{
+	if (PQntuples(res) == 0)
+		fp_policy_defaults(p);
+	else
+		conv_policy_from_row(res, 0, 0, p);
+}
 
 static void get_policy_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
-	if (st != DB_OK || PQntuples(res) != 1) {
+	if (st != DB_OK || PQntuples(res) > 1) {
 		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
 		return;
 	}
 	fp_policy p;
-	conv_policy_from_row(res, 0, 0, &p);
+	policy_from_result(res, &p);
 	Fairpay__V1__GetPolicyResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__get_policy_response__init(r);
 	r->policy = conv_policy_to_pb(call, &p);
@@ -310,12 +319,12 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
 	policy_ctx *ctx = call->ctx;
-	if (st != DB_OK || PQntuples(res) != 1) {
+	if (st != DB_OK || PQntuples(res) > 1) {
 		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
 		return;
 	}
 	fp_policy *p = &ctx->merged;
-	conv_policy_from_row(res, 0, 0, p);
+	policy_from_result(res, p);
 	int64_t read_version = p->version;
 	if (merge_policy(call, call->req->put_policy, p) != 0)
 		return;

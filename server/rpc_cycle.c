@@ -685,7 +685,7 @@ static void load_done(void *arg, db_status status, PGresult *res)
 				 c->offer_id);
 		return;
 	}
-	if (store_read_state(res, &c->st) != 0) {
+	if (store_read_state(res, 0, &c->st) != 0) {
 		log_error(call->conn_id, "%s: a row of an unexpected shape", call->route->name);
 		cyc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 		return;
@@ -934,7 +934,7 @@ static void get_reputation_done(void *arg, db_status st, PGresult *res)
 		rpc_fail_db(call, st, res);
 		return;
 	}
-	if (store_read_state(res, &s) != 0) {
+	if (store_read_state(res, 0, &s) != 0) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 		return;
 	}

@@ -25,8 +25,8 @@
 	" o.unit_price_minor, o.minimum_price_minor, o.set_price_minor, o.tier,"           \
 	" o.credit_limit_minor, o.credit_used_minor, array_to_string(o.reasons, ','), " US(  \
 		"o.created_at") ", " US("o.expires_at") ", " US("o.pay_by") ", o.period_index," \
-					  " coalesce(o.previous_offer_id, '')"
-#define OFFER_NULLS "NULL" REPEAT18(", NULL")
+					  " coalesce(o.previous_offer_id, ''), o.vendor_id"
+#define OFFER_NULLS "NULL" REPEAT18(", NULL") ", NULL"
 #define REPEAT18(x) x x x x x x x x x x x x x x x x x x
 
 #define PAYMENT_BLOCK                                                                     \
@@ -68,7 +68,7 @@
 
 enum {
 	COL_OFFER = 0,
-	COL_PAYMENT = COL_OFFER + 19,
+	COL_PAYMENT = COL_OFFER + 20,
 	COL_POLICY = COL_PAYMENT + 15, /* found, then CONV_POLICY_NCOLS */
 	COL_PRODUCT = COL_POLICY + 1 + CONV_POLICY_NCOLS,
 	COL_REP = COL_PRODUCT + 8,
@@ -100,32 +100,58 @@ const char store_sql_load_payment[] =
 	" LEFT JOIN reputations r ON r.vendor_id = p.vendor_id AND r.customer_id = p.customer_id"
 	" WHERE p.vendor_id = $1 AND p.id = $2";
 
-static void copy_str(char *out, size_t len, const PGresult *res, int col)
+const char store_sql_load_due_defaults[] =
+	"SELECT " OFFER_BLOCK ", " PAYMENT_NULLS ", " POLICY_BLOCK ", NULL, NULL, NULL, NULL, NULL,"
+	" NULL, NULL, NULL, " REP_BLOCK ", NULL, NULL"
+	" FROM (SELECT DISTINCT ON (d.vendor_id, d.customer_id) d.* FROM (SELECT x.* FROM offers x"
+	" WHERE x.status = 'ACCEPTED' AND x.pay_by < now() ORDER BY x.pay_by LIMIT $1) d"
+	" ORDER BY d.vendor_id, d.customer_id, d.pay_by) o" POLICY_JOIN("o.vendor_id")
+	" JOIN reputations r ON r.vendor_id = o.vendor_id AND r.customer_id = o.customer_id";
+
+const char store_sql_expire[] =
+	"WITH due AS (SELECT o.vendor_id, o.id FROM offers o JOIN reputations r"
+	"  ON r.vendor_id = o.vendor_id AND r.customer_id = o.customer_id"
+	"  WHERE o.status = 'OPEN' AND o.expires_at < now() ORDER BY o.expires_at LIMIT $1"
+	"  FOR UPDATE OF o, r SKIP LOCKED),"
+	" up AS (UPDATE offers o SET status = 'EXPIRED', closed_at = now() FROM due"
+	"  WHERE o.vendor_id = due.vendor_id AND o.id = due.id"
+	"  RETURNING o.vendor_id, o.customer_id, o.id),"
+	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, detail)"
+	"  SELECT vendor_id, customer_id, 'OFFER_EXPIRED', id, '' FROM up)"
+	" SELECT count(*) FROM up";
+
+const char store_sql_idem_expire[] =
+	"WITH gone AS (DELETE FROM idempotency i WHERE (i.vendor_id, i.key) IN ("
+	" SELECT j.vendor_id, j.key FROM idempotency j WHERE j.expires_at < now()"
+	" ORDER BY j.expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING 1)"
+	" SELECT count(*) FROM gone";
+
+static void copy_str(char *out, size_t len, const PGresult *res, int row, int col)
 {
-	snprintf(out, len, "%s", db_get_str(res, 0, col));
+	snprintf(out, len, "%s", db_get_str(res, row, col));
 }
 
-static int32_t get_i32(const PGresult *res, int col)
+static int32_t get_i32(const PGresult *res, int row, int col)
 {
-	return (int32_t)db_get_i64(res, 0, col);
+	return (int32_t)db_get_i64(res, row, col);
 }
 
-static void read_offer(const PGresult *res, int c, store_offer *o)
+static void read_offer(const PGresult *res, int row, int c, store_offer *o)
 {
-	copy_str(o->id, sizeof(o->id), res, c + 0);
-	copy_str(o->customer_id, sizeof(o->customer_id), res, c + 1);
-	copy_str(o->sku, sizeof(o->sku), res, c + 2);
-	o->status = (fp_offer_status)conv_enum_value(conv_status_names, db_get_str(res, 0, c + 3));
-	o->mode = (fp_mode)conv_enum_value(conv_mode_names, db_get_str(res, 0, c + 4));
-	copy_str(o->currency, sizeof(o->currency), res, c + 5);
-	o->suggested_price_minor = db_get_i64(res, 0, c + 6);
-	o->unit_price_minor = db_get_i64(res, 0, c + 7);
-	o->minimum_price_minor = db_get_i64(res, 0, c + 8);
-	o->set_price_minor = db_get_i64(res, 0, c + 9);
-	o->tier = (fp_tier)conv_enum_value(conv_tier_names, db_get_str(res, 0, c + 10));
-	o->credit_limit_minor = db_get_i64(res, 0, c + 11);
-	o->credit_used_minor = db_get_i64(res, 0, c + 12);
-	const char *p = db_get_str(res, 0, c + 13);
+	copy_str(o->id, sizeof(o->id), res, row, c + 0);
+	copy_str(o->customer_id, sizeof(o->customer_id), res, row, c + 1);
+	copy_str(o->sku, sizeof(o->sku), res, row, c + 2);
+	o->status = (fp_offer_status)conv_enum_value(conv_status_names, db_get_str(res, row, c + 3));
+	o->mode = (fp_mode)conv_enum_value(conv_mode_names, db_get_str(res, row, c + 4));
+	copy_str(o->currency, sizeof(o->currency), res, row, c + 5);
+	o->suggested_price_minor = db_get_i64(res, row, c + 6);
+	o->unit_price_minor = db_get_i64(res, row, c + 7);
+	o->minimum_price_minor = db_get_i64(res, row, c + 8);
+	o->set_price_minor = db_get_i64(res, row, c + 9);
+	o->tier = (fp_tier)conv_enum_value(conv_tier_names, db_get_str(res, row, c + 10));
+	o->credit_limit_minor = db_get_i64(res, row, c + 11);
+	o->credit_used_minor = db_get_i64(res, row, c + 12);
+	const char *p = db_get_str(res, row, c + 13);
 	o->n_reasons = 0;
 	while (*p && o->n_reasons < FP_MAX_OFFER_REASONS) {
 		size_t len = strcspn(p, ",");
@@ -138,30 +164,31 @@ static void read_offer(const PGresult *res, int c, store_offer *o)
 		if (*p == ',')
 			p++;
 	}
-	o->created_us = db_get_i64(res, 0, c + 14);
-	o->expires_us = db_get_i64(res, 0, c + 15);
-	o->pay_by_us = db_get_i64(res, 0, c + 16);
-	o->period_index = get_i32(res, c + 17);
-	copy_str(o->previous_offer_id, sizeof(o->previous_offer_id), res, c + 18);
+	o->created_us = db_get_i64(res, row, c + 14);
+	o->expires_us = db_get_i64(res, row, c + 15);
+	o->pay_by_us = db_get_i64(res, row, c + 16);
+	o->period_index = get_i32(res, row, c + 17);
+	copy_str(o->previous_offer_id, sizeof(o->previous_offer_id), res, row, c + 18);
+	copy_str(o->vendor_id, sizeof(o->vendor_id), res, row, c + 19);
 }
 
-static void read_payment(const PGresult *res, int c, store_payment *p)
+static void read_payment(const PGresult *res, int row, int c, store_payment *p)
 {
-	copy_str(p->id, sizeof(p->id), res, c + 0);
-	copy_str(p->offer_id, sizeof(p->offer_id), res, c + 1);
-	copy_str(p->customer_id, sizeof(p->customer_id), res, c + 2);
-	p->amount_minor = db_get_i64(res, 0, c + 3);
-	copy_str(p->currency, sizeof(p->currency), res, c + 4);
-	p->suggested_price_minor = db_get_i64(res, 0, c + 5);
-	p->usage_units = db_get_i64(res, 0, c + 6);
-	p->reasons = conv_reason_mask(db_get_str(res, 0, c + 7));
-	p->note = db_get_str(res, 0, c + 8);
-	p->a.fairness_bp = get_i32(res, c + 9);
-	p->a.raw_fairness_bp = get_i32(res, c + 10);
-	p->a.verdict = (fp_verdict)conv_enum_value(conv_verdict_names, db_get_str(res, 0, c + 11));
-	p->a.review = (fp_review)conv_enum_value(conv_review_names, db_get_str(res, 0, c + 12));
-	p->late = strcmp(db_get_str(res, 0, c + 13), "t") == 0;
-	p->created_us = db_get_i64(res, 0, c + 14);
+	copy_str(p->id, sizeof(p->id), res, row, c + 0);
+	copy_str(p->offer_id, sizeof(p->offer_id), res, row, c + 1);
+	copy_str(p->customer_id, sizeof(p->customer_id), res, row, c + 2);
+	p->amount_minor = db_get_i64(res, row, c + 3);
+	copy_str(p->currency, sizeof(p->currency), res, row, c + 4);
+	p->suggested_price_minor = db_get_i64(res, row, c + 5);
+	p->usage_units = db_get_i64(res, row, c + 6);
+	p->reasons = conv_reason_mask(db_get_str(res, row, c + 7));
+	p->note = db_get_str(res, row, c + 8);
+	p->a.fairness_bp = get_i32(res, row, c + 9);
+	p->a.raw_fairness_bp = get_i32(res, row, c + 10);
+	p->a.verdict = (fp_verdict)conv_enum_value(conv_verdict_names, db_get_str(res, row, c + 11));
+	p->a.review = (fp_review)conv_enum_value(conv_review_names, db_get_str(res, row, c + 12));
+	p->late = strcmp(db_get_str(res, row, c + 13), "t") == 0;
+	p->created_us = db_get_i64(res, row, c + 14);
 }
 
 static int read_history(const char *s, store_state *st)
@@ -197,61 +224,61 @@ static int read_history(const char *s, store_state *st)
 	return 0;
 }
 
-int store_read_state(const PGresult *res, store_state *st)
+int store_read_state(const PGresult *res, int row, store_state *st)
 {
 	memset(st, 0, sizeof(*st));
-	if (PQntuples(res) != 1 || PQnfields(res) != COL_COUNT)
+	if (row >= PQntuples(res) || PQnfields(res) != COL_COUNT)
 		return -1;
-	if (!db_is_null(res, 0, COL_OFFER)) {
+	if (!db_is_null(res, row, COL_OFFER)) {
 		st->offer_found = true;
-		read_offer(res, COL_OFFER, &st->offer);
+		read_offer(res, row, COL_OFFER, &st->offer);
 	}
-	if (!db_is_null(res, 0, COL_PAYMENT)) {
+	if (!db_is_null(res, row, COL_PAYMENT)) {
 		st->payment_found = true;
-		read_payment(res, COL_PAYMENT, &st->payment);
+		read_payment(res, row, COL_PAYMENT, &st->payment);
 	}
 	fp_policy_defaults(&st->policy);
-	if (!db_is_null(res, 0, COL_POLICY)) {
+	if (!db_is_null(res, row, COL_POLICY)) {
 		st->policy_stored = true;
-		conv_policy_from_row(res, 0, COL_POLICY + 1, &st->policy);
+		conv_policy_from_row(res, row, COL_POLICY + 1, &st->policy);
 	}
 	store_product *pr = &st->product;
-	if (!db_is_null(res, 0, COL_PRODUCT)) {
+	if (!db_is_null(res, row, COL_PRODUCT)) {
 		pr->exists = true;
-		copy_str(pr->sku, sizeof(pr->sku), res, COL_PRODUCT + 0);
-		copy_str(pr->currency, sizeof(pr->currency), res, COL_PRODUCT + 1);
-		pr->terms.suggested_price_minor = db_get_i64(res, 0, COL_PRODUCT + 2);
-		pr->terms.list_price_minor = db_get_i64(res, 0, COL_PRODUCT + 3);
-		pr->terms.minimum_price_minor = db_get_i64(res, 0, COL_PRODUCT + 4);
+		copy_str(pr->sku, sizeof(pr->sku), res, row, COL_PRODUCT + 0);
+		copy_str(pr->currency, sizeof(pr->currency), res, row, COL_PRODUCT + 1);
+		pr->terms.suggested_price_minor = db_get_i64(res, row, COL_PRODUCT + 2);
+		pr->terms.list_price_minor = db_get_i64(res, row, COL_PRODUCT + 3);
+		pr->terms.minimum_price_minor = db_get_i64(res, row, COL_PRODUCT + 4);
 		pr->terms.min_tier = (fp_tier)conv_enum_value(conv_tier_names,
-							      db_get_str(res, 0, COL_PRODUCT + 5));
-		pr->unit_price_minor = db_get_i64(res, 0, COL_PRODUCT + 6);
-		pr->period_days = get_i32(res, COL_PRODUCT + 7);
+							      db_get_str(res, row, COL_PRODUCT + 5));
+		pr->unit_price_minor = db_get_i64(res, row, COL_PRODUCT + 6);
+		pr->period_days = get_i32(res, row, COL_PRODUCT + 7);
 	}
 	store_rep *r = &st->rep;
-	if (!db_is_null(res, 0, COL_REP)) {
+	if (!db_is_null(res, row, COL_REP)) {
 		r->exists = true;
-		copy_str(r->xmin, sizeof(r->xmin), res, COL_REP + 0);
-		r->score_bp = get_i32(res, COL_REP + 1);
-		r->payments = get_i32(res, COL_REP + 2);
-		r->defaults = get_i32(res, COL_REP + 3);
-		r->open_defaults = get_i32(res, COL_REP + 4);
-		r->offers_accepted = get_i32(res, COL_REP + 5);
-		r->total_paid_minor = db_get_i64(res, 0, COL_REP + 6);
-		r->total_suggested_minor = db_get_i64(res, 0, COL_REP + 7);
-		r->credit_used_minor = db_get_i64(res, 0, COL_REP + 8);
-		r->updated_us = db_get_i64(res, 0, COL_REP + 9);
+		copy_str(r->xmin, sizeof(r->xmin), res, row, COL_REP + 0);
+		r->score_bp = get_i32(res, row, COL_REP + 1);
+		r->payments = get_i32(res, row, COL_REP + 2);
+		r->defaults = get_i32(res, row, COL_REP + 3);
+		r->open_defaults = get_i32(res, row, COL_REP + 4);
+		r->offers_accepted = get_i32(res, row, COL_REP + 5);
+		r->total_paid_minor = db_get_i64(res, row, COL_REP + 6);
+		r->total_suggested_minor = db_get_i64(res, row, COL_REP + 7);
+		r->credit_used_minor = db_get_i64(res, row, COL_REP + 8);
+		r->updated_us = db_get_i64(res, row, COL_REP + 9);
 	} else {
 		r->score_bp = st->policy.prior_score_bp;
 	}
-	const char *p = db_get_str(res, 0, COL_RECENT);
+	const char *p = db_get_str(res, row, COL_RECENT);
 	while (*p && r->n_recent < FP_EXPLAIN_RECENT) {
 		r->recent[r->n_recent++] = (int32_t)strtol(p, NULL, 10);
 		p += strcspn(p, ",");
 		if (*p == ',')
 			p++;
 	}
-	if (read_history(db_get_str(res, 0, COL_HISTORY), st) != 0) {
+	if (read_history(db_get_str(res, row, COL_HISTORY), st) != 0) {
 		store_state_free(st);
 		return -1;
 	}

@@ -58,6 +58,7 @@ typedef struct store_product {
 
 /* An offers row. */
 typedef struct store_offer {
+	char vendor_id[STORE_ID_LEN];
 	char id[STORE_ID_LEN];
 	char customer_id[STORE_CUSTOMER_LEN];
 	char sku[STORE_SKU_LEN];
@@ -128,9 +129,20 @@ extern const char store_sql_load_offer[];
 /* ReviewPayment: $1 vendor, $2 payment id (history always loaded). */
 extern const char store_sql_load_payment[];
 
-/* Read a store_sql_load_* result into st (zeroed first). -1 on a malformed
- * row (a bug or a foreign schema). */
-int store_read_state(const PGresult *res, store_state *st) __attribute__((warn_unused_result));
+/* The sweeper: ACCEPTED offers past pay_by, oldest first, at most one per
+ * customer; $1 the batch size. Same layout as the loads. */
+extern const char store_sql_load_due_defaults[];
+/* The sweeper: expire OPEN offers past expires_at ($1 at most), each with
+ * its OFFER_EXPIRED event, under the customer's row lock (SKIP LOCKED);
+ * answers the count. Expiry changes no reputation: no rule to run. */
+extern const char store_sql_expire[];
+/* The sweeper: drop idempotency records past their 24 hours ($1 at most). */
+extern const char store_sql_idem_expire[];
+
+/* Read row `row` of a store_sql_load_* result into st (zeroed first). -1
+ * on a malformed row (a bug or a foreign schema). */
+int store_read_state(const PGresult *res, int row, store_state *st)
+	__attribute__((warn_unused_result));
 
 /* Free what store_read_state() allocated. Accepts NULL. */
 void store_state_free(store_state *st);

@@ -1,28 +1,178 @@
 /* The timed sweeper (see sweep.h). */
 #include "sweep.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "conv.h"
 #include "log.h"
+#include "store.h"
 
-static void sweep_done(void *arg, db_status st, PGresult *res)
+/* One round: expire, then default (the rules in C, one write per
+ * customer), then drop old idempotency records. */
+typedef struct sweep_round {
+	srv *s;
+	long long expired, defaulted, removed;
+	int writes_pending;
+	bool full; /* a step took a whole batch: more are due */
+} sweep_round;
+
+/* One default being written. */
+typedef struct sweep_default {
+	sweep_round *round;
+	store_state st;
+	store_rep after;
+	store_offer offer;
+	store_stmt stmt;
+	char detail[2][320];
+} sweep_default;
+
+static void round_end(sweep_round *r)
 {
-	srv *s = arg;
+	srv *s = r->s;
 	s->sweeping = false;
+	if (r->expired || r->defaulted || r->removed)
+		log_info(0, "sweep: %lld offers expired, %lld defaulted, %lld idempotency records removed",
+			 r->expired, r->defaulted, r->removed);
+	/* A full batch means more are due: go on without waiting a tick. */
+	if (r->full && !s->stopping)
+		event_active(s->sweep_timer, EV_TIMEOUT, 0);
+	free(r);
+}
+
+static void idem_done(void *arg, db_status st, PGresult *res)
+{
+	sweep_round *r = arg;
+	if (st == DB_OK) {
+		r->removed = db_get_i64(res, 0, 0);
+		r->full |= r->removed >= r->s->cfg->sweep_batch;
+	} else if (st == DB_ERROR) {
+		log_error(0, "sweep (idempotency) failed: %s", PQresultErrorMessage(res));
+	}
+	round_end(r);
+}
+
+static void step_idem(sweep_round *r)
+{
+	char batch[16];
+	snprintf(batch, sizeof(batch), "%lld", (long long)r->s->cfg->sweep_batch);
+	const char *params[] = {batch};
+	if (db_query(r->s->db, store_sql_idem_expire, 1, params, idem_done, r) != 0)
+		round_end(r);
+}
+
+static void default_written(void *arg, db_status st, PGresult *res)
+{
+	sweep_default *d = arg;
+	sweep_round *r = d->round;
+	if (st == DB_OK && PQntuples(res) == 1 && db_get_i64(res, 0, 0) == 1)
+		r->defaulted++;
+	else if (st == DB_ERROR)
+		log_error(0, "sweep (default of %s) failed: %s", d->offer.id,
+			  PQresultErrorMessage(res));
+	/* 0: the customer changed since the read; the next round sees it. */
+	store_stmt_free(&d->stmt);
+	store_state_free(&d->st);
+	free(d);
+	if (--r->writes_pending == 0)
+		step_idem(r);
+}
+
+/* Rules 7 and 11: the unpaid cycle closes with fairness 0 and one open
+ * default; FairPay credit it held is released. */
+static int default_one(sweep_round *r, const PGresult *res, int row)
+{
+	sweep_default *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -1;
+	d->round = r;
+	if (store_read_state(res, row, &d->st) != 0 || !d->st.offer_found || !d->st.rep.exists) {
+		store_state_free(&d->st);
+		free(d);
+		return -1;
+	}
+	const fp_policy *pol = &d->st.policy;
+	const store_offer *o = &d->st.offer;
+	int64_t t = store_next_us(&d->st.rep, store_now_us());
+	store_rep *a = &d->after;
+	*a = d->st.rep;
+	a->defaults = a->defaults < INT32_MAX ? a->defaults + 1 : INT32_MAX;
+	a->open_defaults = a->open_defaults < INT32_MAX ? a->open_defaults + 1 : INT32_MAX;
+	if (fp_mode_is_fairpay(o->mode))
+		a->credit_used_minor = a->credit_used_minor > o->suggested_price_minor
+					       ? a->credit_used_minor - o->suggested_price_minor
+					       : 0;
+	a->score_bp = fp_score_step(a->score_bp, 0, pol->alpha_bp);
+	a->updated_us = t;
+	d->offer = *o;
+	d->offer.status = FP_OFFER_STATUS_DEFAULTED;
+	snprintf(d->detail[0], sizeof(d->detail[0]), "unpaid, suggested %lld",
+		 (long long)o->suggested_price_minor);
+	fp_tier t0 = fp_tier_of(pol, d->st.rep.score_bp, d->st.rep.payments,
+				d->st.rep.open_defaults);
+	fp_tier t1 = fp_tier_of(pol, a->score_bp, a->payments, a->open_defaults);
+	if (t0 == t1)
+		snprintf(d->detail[1], sizeof(d->detail[1]), "score %d -> %d, tier %s",
+			 d->st.rep.score_bp, a->score_bp, conv_tier_names[t1]);
+	else
+		snprintf(d->detail[1], sizeof(d->detail[1]), "score %d -> %d, tier %s -> %s",
+			 d->st.rep.score_bp, a->score_bp, conv_tier_names[t0], conv_tier_names[t1]);
+	store_change ch = {0};
+	ch.rep = (store_rep_write){o->vendor_id, o->customer_id, &d->st.rep, a,
+				   pol->prior_score_bp};
+	ch.update_offer = &d->offer;
+	ch.update_offer_from = FP_OFFER_STATUS_ACCEPTED;
+	ch.update_offer_closed_us = t;
+	ch.events[0] = (store_event){"OFFER_DEFAULTED", o->id, NULL, d->detail[0]};
+	ch.events[1] = (store_event){"REPUTATION_CHANGED", o->id, NULL, d->detail[1]};
+	ch.at_us = t;
+	store_write(&d->stmt, &ch);
+	char lock_key[STORE_CUSTOMER_LEN + 40];
+	snprintf(lock_key, sizeof(lock_key), "%s/%s", o->vendor_id, o->customer_id);
+	if (db_write(r->s->db, d->stmt.sql, d->stmt.n, d->stmt.params, lock_key, default_written,
+		     d) != 0) {
+		store_stmt_free(&d->stmt);
+		store_state_free(&d->st);
+		free(d);
+		return -1;
+	}
+	r->writes_pending++;
+	return 0;
+}
+
+static void defaults_loaded(void *arg, db_status st, PGresult *res)
+{
+	sweep_round *r = arg;
 	if (st != DB_OK) {
 		if (st == DB_ERROR)
-			log_error(0, "sweep failed: %s", PQresultErrorMessage(res));
-		return; /* the next tick tries again */
+			log_error(0, "sweep (defaults) failed: %s", PQresultErrorMessage(res));
+		step_idem(r);
+		return;
 	}
-	long long expired = db_get_i64(res, 0, 0), defaulted = db_get_i64(res, 0, 1),
-		  removed = db_get_i64(res, 0, 2);
-	if (expired || defaulted || removed)
-		log_info(0, "sweep: %lld offers expired, %lld defaulted, %lld idempotency records removed",
-			 expired, defaulted, removed);
-	/* A full batch means more are due: go on without waiting a tick. */
-	if (expired >= s->cfg->sweep_batch || defaulted >= s->cfg->sweep_batch ||
-	    removed >= s->cfg->sweep_batch)
-		event_active(s->sweep_timer, EV_TIMEOUT, 0);
+	int n = PQntuples(res);
+	r->full |= n >= r->s->cfg->sweep_batch;
+	for (int i = 0; i < n; i++)
+		if (default_one(r, res, i) != 0)
+			log_error(0, "sweep: could not default an offer (row %d)", i);
+	if (r->writes_pending == 0)
+		step_idem(r);
+}
+
+static void expire_done(void *arg, db_status st, PGresult *res)
+{
+	sweep_round *r = arg;
+	if (st == DB_OK) {
+		r->expired = db_get_i64(res, 0, 0);
+		r->full |= r->expired >= r->s->cfg->sweep_batch;
+	} else if (st == DB_ERROR) {
+		log_error(0, "sweep (expiry) failed: %s", PQresultErrorMessage(res));
+	}
+	char batch[16];
+	snprintf(batch, sizeof(batch), "%lld", (long long)r->s->cfg->sweep_batch);
+	const char *params[] = {batch};
+	if (db_query(r->s->db, store_sql_load_due_defaults, 1, params, defaults_loaded, r) != 0)
+		step_idem(r);
 }
 
 static void sweep_tick(evutil_socket_t fd, short what, void *arg)
@@ -30,12 +180,18 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 	srv *s = arg;
 	if (s->sweeping || s->stopping)
 		return;
+	sweep_round *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return;
+	r->s = s;
 	char batch[16];
 	snprintf(batch, sizeof(batch), "%lld", (long long)s->cfg->sweep_batch);
 	const char *params[] = {batch};
-	if (db_query(s->db, "SELECT expired, defaulted, idempotency_removed FROM fp_sweep($1)", 1,
-		     params, sweep_done, s) == 0)
-		s->sweeping = true;
+	if (db_write(s->db, store_sql_expire, 1, params, NULL, expire_done, r) != 0) {
+		free(r);
+		return;
+	}
+	s->sweeping = true;
 }
 
 int sweep_start(srv *s)

@@ -3,7 +3,8 @@
  * Every --sweep-interval-ms it asks the database to expire OPEN offers past
  * their time, default ACCEPTED ones past their pay-by time (with the
  * reputation change that causes) and drop idempotency records past their 24
- * hours, in batches of --sweep-batch (migrations/0002 fp_sweep). The rows are
+ * hours, in batches of --sweep-batch: expiry as one statement, defaults by
+ * the rules library, one guarded write per customer (store.h). The rows are
  * taken with SKIP LOCKED, so several servers on one database sweep side by
  * side; the loop only sends a query and never waits for it. */
 #ifndef FP_SWEEP_H

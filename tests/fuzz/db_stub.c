@@ -59,7 +59,7 @@ void db_pool_free(db_pool *pool)
 /* The few queries whose answer lets a call go further than a refusal. */
 static stub_answer answer_for(const char *sql)
 {
-	static const char policy_read[] = "SELECT " CONV_POLICY_COLS " FROM fp_policy_of(";
+	static const char policy_read[] = "SELECT " CONV_POLICY_COLS " FROM policies WHERE";
 	if (strncmp(sql, policy_read, sizeof(policy_read) - 1) == 0)
 		return ANSWER_POLICY;
 	/* The idempotency look-up: no record, so the call runs. */
