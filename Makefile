@@ -72,7 +72,7 @@ help:
 	@echo "make valgrind   the integration tests with fairpayd under valgrind memcheck"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 60)"
 	@echo "make bench      load generator against a fresh server and database"
-	@echo "make format     clang-format the sources;  make lint: cppcheck + clang-tidy"
+	@echo "make format     clang-format the sources;  make lint: includes, cppcheck, clang-tidy, format"
 
 deps:
 	@scripts/deps.sh

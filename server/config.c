@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL } cfg_type;
+typedef enum cfg_type {
+	CFG_STR,
+	CFG_INT,
+	CFG_BOOL
+} cfg_type;
 
 typedef struct cfg_opt {
 	const char *name;
@@ -20,33 +24,55 @@ typedef struct cfg_opt {
 #define OFF(f) offsetof(fp_config, f)
 
 static const cfg_opt options[] = {
-	{"listen", CFG_STR, OFF(listen), "127.0.0.1:7443", 0, 0, "HOST:PORT", "address to serve TLS on"},
-	{"db", CFG_STR, OFF(db), "", 0, 0, "CONNINFO", "libpq connection string or URI (PG* env vars apply)"},
-	{"cert", CFG_STR, OFF(cert_file), NULL, 0, 0, "FILE", "server certificate chain (PEM)"},
-	{"key", CFG_STR, OFF(key_file), NULL, 0, 0, "FILE", "server private key (PEM)"},
-	{"client-ca", CFG_STR, OFF(client_ca_file), NULL, 0, 0, "FILE", "CA for client certificates (mutual TLS)"},
-	{"max-frame", CFG_INT, OFF(max_frame), "65536", 64, 16 << 20, "BYTES", "largest request frame"},
-	{"max-inflight", CFG_INT, OFF(max_inflight), "128", 1, 65536, "N", "requests in flight per connection"},
-	{"max-connections", CFG_INT, OFF(max_connections), "10000", 1, 1000000, "N", "client connections at once"},
-	{"db-pool", CFG_INT, OFF(db_pool), "4", 1, 64, "N", "PostgreSQL connections"},
-	{"db-pipeline", CFG_INT, OFF(db_pipeline), "64", 1, 4096, "N", "queries in flight per PostgreSQL connection"},
-	{"db-timeout-ms", CFG_INT, OFF(db_timeout_ms), "1000", 100, 600000, "MS", "wait for the database before answering UNAVAILABLE"},
-	{"db-statement-timeout-ms", CFG_INT, OFF(db_statement_timeout_ms), "5000", 100, 600000, "MS", "longest run of one SQL statement (statement_timeout)"},
-	{"db-lock-timeout-ms", CFG_INT, OFF(db_lock_timeout_ms), "2000", 10, 600000, "MS", "longest wait for a row lock (lock_timeout); the call answers ABORTED"},
-	{"handshake-timeout-ms", CFG_INT, OFF(handshake_timeout_ms), "10000", 100, 600000, "MS", "TLS handshake time limit"},
-	{"idle-timeout-ms", CFG_INT, OFF(idle_timeout_ms), "300000", 100, 86400000, "MS", "close a connection silent this long"},
-	{"shutdown-timeout-ms", CFG_INT, OFF(shutdown_timeout_ms), "10000", 0, 600000, "MS", "on SIGTERM, wait this long for in-flight requests"},
-	{"revocation-poll-ms", CFG_INT, OFF(revocation_poll_ms), "500", 50, 60000, "MS", "how often to look for keys revoked by other servers"},
-	{"frames-per-wakeup", CFG_INT, OFF(frames_per_wakeup), "32", 1, 100000, "N", "frames handled per connection per wake-up"},
-	{"max-output-bytes", CFG_INT, OFF(max_output_bytes), "1048576", 4096, 1 << 30, "BYTES", "stop reading from a client whose unsent replies pass this"},
-	{"slow-reader-timeout-ms", CFG_INT, OFF(slow_reader_timeout_ms), "10000", 100, 600000, "MS", "close a client stuck above --max-output-bytes this long"},
-	{"stats-interval-ms", CFG_INT, OFF(stats_interval_ms), "10000", 100, 86400000, "MS", "log the limit counters this often when they changed"},
-	{"db-role", CFG_STR, OFF(db_role), "fairpay_app", 0, 0, "ROLE", "PostgreSQL role the server's sessions run as (\"\" = the login role)"},
-	{"sweep-interval-ms", CFG_INT, OFF(sweep_interval_ms), "250", 10, 3600000, "MS", "how often to expire and default offers"},
-	{"sweep-batch", CFG_INT, OFF(sweep_batch), "500", 1, 100000, "N", "offers swept per round"},
-	{"log-level", CFG_STR, OFF(log_level), "info", 0, 0, "LEVEL", "debug, info, warn or error"},
-	{"help", CFG_BOOL, OFF(help), NULL, 0, 0, NULL, "print this help and exit"},
-	{"version", CFG_BOOL, OFF(version), NULL, 0, 0, NULL, "print the version and exit"},
+	{ "listen", CFG_STR, OFF(listen), "127.0.0.1:7443", 0, 0, "HOST:PORT",
+	  "address to serve TLS on" },
+	{ "db", CFG_STR, OFF(db), "", 0, 0, "CONNINFO",
+	  "libpq connection string or URI (PG* env vars apply)" },
+	{ "cert", CFG_STR, OFF(cert_file), NULL, 0, 0, "FILE", "server certificate chain (PEM)" },
+	{ "key", CFG_STR, OFF(key_file), NULL, 0, 0, "FILE", "server private key (PEM)" },
+	{ "client-ca", CFG_STR, OFF(client_ca_file), NULL, 0, 0, "FILE",
+	  "CA for client certificates (mutual TLS)" },
+	{ "max-frame", CFG_INT, OFF(max_frame), "65536", 64, 16 << 20, "BYTES",
+	  "largest request frame" },
+	{ "max-inflight", CFG_INT, OFF(max_inflight), "128", 1, 65536, "N",
+	  "requests in flight per connection" },
+	{ "max-connections", CFG_INT, OFF(max_connections), "10000", 1, 1000000, "N",
+	  "client connections at once" },
+	{ "db-pool", CFG_INT, OFF(db_pool), "4", 1, 64, "N", "PostgreSQL connections" },
+	{ "db-pipeline", CFG_INT, OFF(db_pipeline), "64", 1, 4096, "N",
+	  "queries in flight per PostgreSQL connection" },
+	{ "db-timeout-ms", CFG_INT, OFF(db_timeout_ms), "1000", 100, 600000, "MS",
+	  "wait for the database before answering UNAVAILABLE" },
+	{ "db-statement-timeout-ms", CFG_INT, OFF(db_statement_timeout_ms), "5000", 100, 600000,
+	  "MS", "longest run of one SQL statement (statement_timeout)" },
+	{ "db-lock-timeout-ms", CFG_INT, OFF(db_lock_timeout_ms), "2000", 10, 600000, "MS",
+	  "longest wait for a row lock (lock_timeout); the call answers ABORTED" },
+	{ "handshake-timeout-ms", CFG_INT, OFF(handshake_timeout_ms), "10000", 100, 600000, "MS",
+	  "TLS handshake time limit" },
+	{ "idle-timeout-ms", CFG_INT, OFF(idle_timeout_ms), "300000", 100, 86400000, "MS",
+	  "close a connection silent this long" },
+	{ "shutdown-timeout-ms", CFG_INT, OFF(shutdown_timeout_ms), "10000", 0, 600000, "MS",
+	  "on SIGTERM, wait this long for in-flight requests" },
+	{ "revocation-poll-ms", CFG_INT, OFF(revocation_poll_ms), "500", 50, 60000, "MS",
+	  "how often to look for keys revoked by other servers" },
+	{ "frames-per-wakeup", CFG_INT, OFF(frames_per_wakeup), "32", 1, 100000, "N",
+	  "frames handled per connection per wake-up" },
+	{ "max-output-bytes", CFG_INT, OFF(max_output_bytes), "1048576", 4096, 1 << 30, "BYTES",
+	  "stop reading from a client whose unsent replies pass this" },
+	{ "slow-reader-timeout-ms", CFG_INT, OFF(slow_reader_timeout_ms), "10000", 100, 600000,
+	  "MS", "close a client stuck above --max-output-bytes this long" },
+	{ "stats-interval-ms", CFG_INT, OFF(stats_interval_ms), "10000", 100, 86400000, "MS",
+	  "log the limit counters this often when they changed" },
+	{ "db-role", CFG_STR, OFF(db_role), "fairpay_app", 0, 0, "ROLE",
+	  "PostgreSQL role the server's sessions run as (\"\" = the login role)" },
+	{ "sweep-interval-ms", CFG_INT, OFF(sweep_interval_ms), "250", 10, 3600000, "MS",
+	  "how often to expire and default offers" },
+	{ "sweep-batch", CFG_INT, OFF(sweep_batch), "500", 1, 100000, "N",
+	  "offers swept per round" },
+	{ "log-level", CFG_STR, OFF(log_level), "info", 0, 0, "LEVEL",
+	  "debug, info, warn or error" },
+	{ "help", CFG_BOOL, OFF(help), NULL, 0, 0, NULL, "print this help and exit" },
+	{ "version", CFG_BOOL, OFF(version), NULL, 0, 0, NULL, "print the version and exit" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -94,7 +120,8 @@ void cfg_defaults(fp_config *cfg)
 	char err[64];
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < N_OPTIONS; i++) {
-		if (options[i].def != NULL && set_value(cfg, &options[i], options[i].def, err, sizeof(err)) != 0)
+		if (options[i].def != NULL &&
+		    set_value(cfg, &options[i], options[i].def, err, sizeof(err)) != 0)
 			abort(); /* a default outside its own range is a bug */
 	}
 }
@@ -112,13 +139,15 @@ int cfg_parse(fp_config *cfg, int argc, char **argv, char *err, size_t errlen)
 		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
 		const cfg_opt *o = NULL;
 		for (size_t k = 0; k < N_OPTIONS; k++) {
-			if (strlen(options[k].name) == nlen && strncmp(options[k].name, name, nlen) == 0) {
+			if (strlen(options[k].name) == nlen &&
+			    strncmp(options[k].name, name, nlen) == 0) {
 				o = &options[k];
 				break;
 			}
 		}
 		if (o == NULL) {
-			snprintf(err, errlen, "unknown option '%.*s' (see --help)", (int)(nlen + 2), arg);
+			snprintf(err, errlen, "unknown option '%.*s' (see --help)", (int)(nlen + 2),
+				 arg);
 			return -1;
 		}
 		const char *value = NULL;
@@ -184,7 +213,8 @@ int cfg_validate(const fp_config *cfg, char *err, size_t errlen)
 	}
 	for (const char *p = cfg->db_role; *p; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) {
-			snprintf(err, errlen, "--db-role: '%s' is not a plain role name", cfg->db_role);
+			snprintf(err, errlen, "--db-role: '%s' is not a plain role name",
+				 cfg->db_role);
 			return -1;
 		}
 	}
@@ -205,7 +235,8 @@ void cfg_usage(FILE *out)
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		const cfg_opt *o = &options[i];
 		char left[64];
-		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
 		fprintf(out, "  %-28s %s", left, o->help);
 		if (o->def != NULL && o->def[0] != '\0')
 			fprintf(out, " (default %s)", o->def);

@@ -11,17 +11,17 @@
 #include <stdio.h>
 
 typedef struct fp_config {
-	char *listen;            /* HOST:PORT */
-	char *db;                /* libpq conninfo; "" = PG* environment */
+	char *listen; /* HOST:PORT */
+	char *db;     /* libpq conninfo; "" = PG* environment */
 	char *cert_file;
 	char *key_file;
-	char *client_ca_file;    /* NULL: no mutual TLS */
-	int64_t max_frame;       /* bytes */
-	int64_t max_inflight;    /* requests per connection */
+	char *client_ca_file; /* NULL: no mutual TLS */
+	int64_t max_frame;    /* bytes */
+	int64_t max_inflight; /* requests per connection */
 	int64_t max_connections;
-	int64_t db_pool;         /* PostgreSQL connections */
-	int64_t db_pipeline;     /* queries in flight per PostgreSQL connection */
-	int64_t db_timeout_ms;   /* wait for the database before UNAVAILABLE */
+	int64_t db_pool;                 /* PostgreSQL connections */
+	int64_t db_pipeline;             /* queries in flight per PostgreSQL connection */
+	int64_t db_timeout_ms;           /* wait for the database before UNAVAILABLE */
 	int64_t db_statement_timeout_ms; /* statement_timeout of the server's sessions */
 	int64_t db_lock_timeout_ms;      /* lock_timeout of the server's sessions */
 	int64_t handshake_timeout_ms;
@@ -33,7 +33,7 @@ typedef struct fp_config {
 	int64_t max_output_bytes;
 	int64_t slow_reader_timeout_ms;
 	int64_t stats_interval_ms;
-	char *db_role;           /* PostgreSQL role for the server's sessions; "" = login role */
+	char *db_role; /* PostgreSQL role for the server's sessions; "" = login role */
 	int64_t sweep_batch;
 	char *log_level;
 	bool help;

@@ -26,7 +26,7 @@
  * last reply is not lost to a reset. */
 #define CONN_LINGER_MS 1000
 
-static const char *const state_names[] = {"HANDSHAKE", "OPEN", "CLOSING", "DRAINING", "CLOSED"};
+static const char *const state_names[] = { "HANDSHAKE", "OPEN", "CLOSING", "DRAINING", "CLOSED" };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -44,7 +44,7 @@ static void arm_timer(conn *c, int64_t delay_ms)
 {
 	if (delay_ms < 1)
 		delay_ms = 1;
-	struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000)};
+	struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000) };
 	event_add(c->timer, &tv);
 }
 
@@ -186,7 +186,7 @@ static void begin_linger(conn *c)
 	ERR_clear_error();
 	if (fd >= 0)
 		shutdown(fd, SHUT_WR);
-	struct timeval tv = {CONN_LINGER_MS / 1000, (CONN_LINGER_MS % 1000) * 1000};
+	struct timeval tv = { CONN_LINGER_MS / 1000, (CONN_LINGER_MS % 1000) * 1000 };
 	bufferevent_set_timeouts(c->bev, &tv, NULL);
 	bufferevent_setcb(c->bev, linger_read_cb, NULL, conn_event_cb, c);
 	c->reading = false;
@@ -320,8 +320,8 @@ static void conn_process(conn *c)
 		if (fr == FRAME_TOO_LARGE) {
 			char msg[128];
 			stats_hit(&c->srv->stats, STAT_FRAME_TOO_LARGE, c->id);
-			snprintf(msg, sizeof(msg), "frame of %u bytes is over the limit of %lld", len,
-				 (long long)cfg->max_frame);
+			snprintf(msg, sizeof(msg), "frame of %u bytes is over the limit of %lld",
+				 len, (long long)cfg->max_frame);
 			conn_protocol_error(c, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED, msg);
 			return;
 		}
@@ -417,7 +417,7 @@ static void cert_auth_done(void *arg, db_status st, PGresult *res)
 	if (conn_alive(c)) {
 		if (st == DB_OK && PQntuples(res) == 1) {
 			c->role = strcmp(db_get_str(res, 0, 2), "ADMIN") == 0 ? ROLE_ADMIN_KEY
-									    : ROLE_VENDOR_KEY;
+									      : ROLE_VENDOR_KEY;
 			snprintf(c->key_id, sizeof(c->key_id), "%s", db_get_str(res, 0, 0));
 			snprintf(c->vendor_id, sizeof(c->vendor_id), "%s", db_get_str(res, 0, 1));
 			log_info(c->id, "authenticated key %s by client certificate", c->key_id);
@@ -425,7 +425,8 @@ static void cert_auth_done(void *arg, db_status st, PGresult *res)
 			log_info(c->id, "client certificate of %s is not registered on a key",
 				 c->peer);
 		} else {
-			log_warn(c->id, "cannot look up the client certificate: database unavailable");
+			log_warn(c->id,
+				 "cannot look up the client certificate: database unavailable");
 		}
 		event_active(c->resume, EV_TIMEOUT, 0);
 	}
@@ -444,7 +445,7 @@ static void cert_auth_start(conn *c, SSL *ssl)
 		return;
 	for (unsigned i = 0; i < len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	const char *params[] = {hex};
+	const char *params[] = { hex };
 	/* Requests wait behind the lookup, as behind an Authenticate. */
 	conn_ref(c);
 	c->auth_pending = true;

@@ -4,24 +4,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const conv_tier_names[] = {"", "FIXED_PRICE", "RESTRICTED", "PROBATION",
-				       "STANDARD", "TRUSTED", NULL};
-const char *const conv_status_names[] = {"", "OPEN", "ACCEPTED", "PAID", "DECLINED",
-					 "EXPIRED", "DEFAULTED", NULL};
-const char *const conv_mode_names[] = {"", "FAIRPAY", "FAIRPAY_MINIMUM", "SET_PRICE", NULL};
-const char *const conv_offer_reason_names[] = {"", "PROBATION", "CREDIT_LIMIT", "LOW_SCORE",
-					       "OPEN_DEFAULTS", "TIER_REQUIRED", "PRODUCT_MINIMUM",
-					       "VENDOR_OVERRIDE", "VOLUNTARY_MODE", NULL};
-const char *const conv_payment_reason_names[] = {"", "DID_NOT_USE", "POOR_QUALITY",
-						 "NOT_AS_DESCRIBED", "TECHNICAL_PROBLEM",
-						 "CANNOT_AFFORD", "GREAT_VALUE", "OTHER", NULL};
-const char *const conv_verdict_names[] = {"", "GENEROUS", "FAIR", "LOW", "UNFAIR", NULL};
-const char *const conv_review_names[] = {"", "NOT_NEEDED", "PENDING", "ACCEPTED", "REJECTED",
-					 NULL};
-const char *const conv_event_names[] = {"", "OFFER_CREATED", "OFFER_ACCEPTED", "OFFER_DECLINED",
-					"OFFER_EXPIRED", "OFFER_DEFAULTED", "PAYMENT_RECEIVED",
-					"PAYMENT_REVIEWED", "REPUTATION_CHANGED", NULL};
-const char *const conv_enforcement_names[] = {"", "ENFORCE", "VOLUNTARY", NULL};
+const char *const conv_tier_names[] = { "",         "FIXED_PRICE", "RESTRICTED", "PROBATION",
+					"STANDARD", "TRUSTED",     NULL };
+const char *const conv_status_names[] = { "",         "OPEN",    "ACCEPTED",  "PAID",
+					  "DECLINED", "EXPIRED", "DEFAULTED", NULL };
+const char *const conv_mode_names[] = { "", "FAIRPAY", "FAIRPAY_MINIMUM", "SET_PRICE", NULL };
+const char *const conv_offer_reason_names[] = { "",
+						"PROBATION",
+						"CREDIT_LIMIT",
+						"LOW_SCORE",
+						"OPEN_DEFAULTS",
+						"TIER_REQUIRED",
+						"PRODUCT_MINIMUM",
+						"VENDOR_OVERRIDE",
+						"VOLUNTARY_MODE",
+						NULL };
+const char *const conv_payment_reason_names[] = { "",
+						  "DID_NOT_USE",
+						  "POOR_QUALITY",
+						  "NOT_AS_DESCRIBED",
+						  "TECHNICAL_PROBLEM",
+						  "CANNOT_AFFORD",
+						  "GREAT_VALUE",
+						  "OTHER",
+						  NULL };
+const char *const conv_verdict_names[] = { "", "GENEROUS", "FAIR", "LOW", "UNFAIR", NULL };
+const char *const conv_review_names[] = {
+	"", "NOT_NEEDED", "PENDING", "ACCEPTED", "REJECTED", NULL
+};
+const char *const conv_event_names[] = { "",
+					 "OFFER_CREATED",
+					 "OFFER_ACCEPTED",
+					 "OFFER_DECLINED",
+					 "OFFER_EXPIRED",
+					 "OFFER_DEFAULTED",
+					 "PAYMENT_RECEIVED",
+					 "PAYMENT_REVIEWED",
+					 "REPUTATION_CHANGED",
+					 NULL };
+const char *const conv_enforcement_names[] = { "", "ENFORCE", "VOLUNTARY", NULL };
 
 int conv_enum_value(const char *const *table, const char *name)
 {
@@ -64,7 +85,8 @@ static int *split_enums(rpc_call *call, const char *const *table, const char *li
 	int *out = rpc_alloc(call, count * sizeof(int));
 	char *copy = rpc_strdup(call, list);
 	char *save = NULL;
-	for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		int v = conv_enum_value(table, tok);
 		if (v != 0)
 			out[(*n)++] = v;
@@ -115,9 +137,9 @@ void conv_policy_from_row(const PGresult *res, int row, int col, fp_policy *p)
 	p->version = db_get_i64(res, row, col + 18);
 }
 
-#define SET_OPT(msg, field, FIELD, value)                                          \
-	do {                                                                       \
-		(msg)->field = (value);                                            \
+#define SET_OPT(msg, field, FIELD, value)                                               \
+	do {                                                                            \
+		(msg)->field = (value);                                                 \
 		(msg)->opt_##field##_case = FAIRPAY__V1__POLICY__OPT_##FIELD##_##FIELD; \
 	} while (0)
 
@@ -163,7 +185,8 @@ Fairpay__V1__Product *conv_product(rpc_call *call, const PGresult *res, int row,
 	m->unit_price_minor = db_get_i64(res, row, c + 4);
 	m->list_price_minor = db_get_i64(res, row, c + 5);
 	m->minimum_price_minor = db_get_i64(res, row, c + 6);
-	m->min_tier = (Fairpay__V1__Tier)conv_enum_value(conv_tier_names, db_get_str(res, row, c + 7));
+	m->min_tier =
+		(Fairpay__V1__Tier)conv_enum_value(conv_tier_names, db_get_str(res, row, c + 7));
 	m->period_days = get_i32(res, row, c + 8);
 	m->version = db_get_i64(res, row, c + 9);
 	return m;
@@ -180,7 +203,8 @@ Fairpay__V1__Offer *conv_offer(rpc_call *call, const PGresult *res, int row, int
 	m->sku = get_str(call, res, row, c + 2);
 	m->status = (Fairpay__V1__OfferStatus)conv_enum_value(conv_status_names,
 							      db_get_str(res, row, c + 3));
-	m->mode = (Fairpay__V1__OfferMode)conv_enum_value(conv_mode_names, db_get_str(res, row, c + 4));
+	m->mode = (Fairpay__V1__OfferMode)conv_enum_value(conv_mode_names,
+							  db_get_str(res, row, c + 4));
 	m->currency = get_str(call, res, row, c + 5);
 	m->suggested_price_minor = db_get_i64(res, row, c + 6);
 	m->unit_price_minor = db_get_i64(res, row, c + 7);

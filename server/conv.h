@@ -29,16 +29,16 @@ int conv_enum_value(const char *const *table, const char *name);
 const char *conv_enum_name(const char *const *table, int value);
 
 /* Columns of a policy row, in the order conv_policy_from_row() reads. */
-#define CONV_POLICY_COLS                                                                      \
-	"enforcement, prior_score_bp, alpha_bp, probation_payments, trusted_score_bp,"        \
+#define CONV_POLICY_COLS                                                                       \
+	"enforcement, prior_score_bp, alpha_bp, probation_payments, trusted_score_bp,"         \
 	" fair_score_bp, low_score_bp, generous_bp, max_open_defaults, restricted_minimum_bp," \
-	" probation_credit_minor, standard_credit_minor, trusted_credit_minor,"               \
-	" array_to_string(excusing_reasons, ','), excused_floor_bp, late_penalty_bp,"         \
+	" probation_credit_minor, standard_credit_minor, trusted_credit_minor,"                \
+	" array_to_string(excusing_reasons, ','), excused_floor_bp, late_penalty_bp,"          \
 	" offer_ttl_seconds, payment_window_seconds, version"
 #define CONV_POLICY_NCOLS 19
 
 /* Columns of a product row. */
-#define CONV_PRODUCT_COLS                                                              \
+#define CONV_PRODUCT_COLS                                                                 \
 	"sku, name, currency, suggested_price_minor, unit_price_minor, list_price_minor," \
 	" minimum_price_minor, min_tier, period_days, version"
 #define CONV_PRODUCT_NCOLS 10
@@ -48,7 +48,7 @@ const char *conv_enum_name(const char *const *table, int value);
 #define CONV_REPUTATION_NCOLS 15
 
 /* Read a policy row (CONV_POLICY_COLS) starting at column col. */
-void conv_policy_from_row(const PGresult *res, int row, int col, fp_policy *out);
+void conv_policy_from_row(const PGresult *res, int row, int col, fp_policy *p);
 
 /* Build a Policy message with every field present. */
 Fairpay__V1__Policy *conv_policy_to_pb(rpc_call *call, const fp_policy *p);

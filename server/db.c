@@ -24,7 +24,7 @@ typedef struct db_req {
 	struct db_req *next;
 	const char *sql; /* a string literal of the caller's: never freed */
 	int nparams;
-	char **params;   /* one block: pointers, then the copied strings */
+	char **params; /* one block: pointers, then the copied strings */
 	db_cb cb;
 	void *arg;
 	int64_t deadline_ms;
@@ -36,40 +36,45 @@ typedef struct db_req {
 	char *lock_key;     /* writes are sent in this order (NULL sorts first) */
 } db_req;
 
-typedef enum dbc_state { DBC_DOWN = 0, DBC_CONNECTING, DBC_READY, DBC_WAITING } dbc_state;
+typedef enum dbc_state {
+	DBC_DOWN = 0,
+	DBC_CONNECTING,
+	DBC_READY,
+	DBC_WAITING
+} dbc_state;
 
 typedef struct db_conn {
 	db_pool *pool;
 	int index;
 	dbc_state state;
 	PGconn *pg;
-	struct event *io;    /* connect polling, then persistent reads */
-	struct event *wev;   /* waits for the socket to drain a flush */
+	struct event *io;  /* connect polling, then persistent reads */
+	struct event *wev; /* waits for the socket to drain a flush */
 	struct event *retry;
 	int backoff_ms;
 	db_req *head, *tail; /* sent, awaiting results */
 	int inflight;
-	int write_groups;    /* groups of writes sent, at most one at a time */
+	int write_groups; /* groups of writes sent, at most one at a time */
 } db_conn;
 
 struct db_pool {
 	struct event_base *base;
 	char *conninfo;
-	char *options;                 /* libpq "options": the session's role */
+	char *options; /* libpq "options": the session's role */
 	int size;
 	int depth;
 	int timeout_ms;
 	db_conn *conns;
-	db_req *pend_head, *pend_tail; /* reads not sent yet */
+	db_req *pend_head, *pend_tail;   /* reads not sent yet */
 	db_req *wpend_head, *wpend_tail; /* writes not sent yet */
-	db_req *done_head, *done_tail; /* finished, callback not yet run */
+	db_req *done_head, *done_tail;   /* finished, callback not yet run */
 	struct event *kick;
 	struct event *tick;
-	int64_t down_since_ms;         /* 0 while some connection is ready */
+	int64_t down_since_ms; /* 0 while some connection is ready */
 	bool freeing;
 };
 
-static const char *const state_names[] = {"DOWN", "CONNECTING", "READY", "WAITING"};
+static const char *const state_names[] = { "DOWN", "CONNECTING", "READY", "WAITING" };
 
 static int64_t now_ms(void)
 {
@@ -165,9 +170,9 @@ static void dbc_broken(db_conn *dc, const char *reason)
 		p->down_since_ms = now_ms();
 		log_error(0, "database unavailable: %s", why);
 	}
-	struct timeval tv = {dc->backoff_ms / 1000, (dc->backoff_ms % 1000) * 1000};
-	dc->backoff_ms = dc->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS
-								: dc->backoff_ms * 2;
+	struct timeval tv = { dc->backoff_ms / 1000, (dc->backoff_ms % 1000) * 1000 };
+	dc->backoff_ms =
+		dc->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : dc->backoff_ms * 2;
 	event_add(dc->retry, &tv);
 }
 
@@ -235,8 +240,8 @@ static void dbc_group_done(db_conn *dc)
 	if (first->write)
 		dc->write_groups--;
 	if (n > 1 && !all_ok) {
-		log_debug(0, "db[%d]: a group of %d writes failed; each is retried alone", dc->index,
-			  n);
+		log_debug(0, "db[%d]: a group of %d writes failed; each is retried alone",
+			  dc->index, n);
 		/* Back to the front of the queue, in their order. */
 		db_req *members[DB_GROUP_MAX];
 		int k = 0;
@@ -343,7 +348,7 @@ static void dbc_poll_cb(evutil_socket_t fd, short what, void *arg);
 
 static void dbc_poll_wait(db_conn *dc, PostgresPollingStatusType mode)
 {
-	struct timeval tv = {DB_CONNECT_TIMEOUT_S, 0};
+	struct timeval tv = { DB_CONNECT_TIMEOUT_S, 0 };
 	event_del(dc->io);
 	event_assign(dc->io, dc->pool->base, PQsocket(dc->pg),
 		     mode == PGRES_POLLING_READING ? EV_READ : EV_WRITE, dbc_poll_cb, dc);
@@ -377,8 +382,8 @@ static void dbc_connect(db_conn *dc)
 	dbc_set_state(dc, DBC_CONNECTING);
 	/* The conninfo is expanded as dbname; "options" after it sets the
 	 * role for the whole session, before any query can run. */
-	const char *const keys[] = {"dbname", "options", NULL};
-	const char *const values[] = {dc->pool->conninfo, dc->pool->options, NULL};
+	const char *const keys[] = { "dbname", "options", NULL };
+	const char *const values[] = { dc->pool->conninfo, dc->pool->options, NULL };
 	dc->pg = PQconnectStartParams(keys, values, 1);
 	if (dc->pg == NULL) {
 		dbc_broken(dc, "out of memory");
@@ -479,8 +484,7 @@ static void pool_dispatch(db_pool *p)
 			break;
 		db_req *group[DB_GROUP_MAX];
 		int n = 0;
-		while (p->wpend_head != NULL && n < DB_GROUP_MAX &&
-		       dc->inflight + n < p->depth) {
+		while (p->wpend_head != NULL && n < DB_GROUP_MAX && dc->inflight + n < p->depth) {
 			db_req *r = p->wpend_head;
 			if (n > 0 && r->solo)
 				break;
@@ -491,7 +495,8 @@ static void pool_dispatch(db_pool *p)
 			if (r->solo)
 				break;
 		}
-		qsort(group, (size_t)n, sizeof(group[0]), lock_key_cmp);
+		if (n > 1)
+			qsort(group, (size_t)n, sizeof(group[0]), lock_key_cmp);
 		int sent = 0;
 		for (; sent < n; sent++)
 			if (dbc_send_one(dc, group[sent], sent == n - 1) != 0)
@@ -535,8 +540,8 @@ static void pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	db_pool *p = arg;
 	int64_t now = now_ms();
-	db_req **heads[2] = {&p->pend_head, &p->wpend_head};
-	db_req **tails[2] = {&p->pend_tail, &p->wpend_tail};
+	db_req **heads[2] = { &p->pend_head, &p->wpend_head };
+	db_req **tails[2] = { &p->pend_tail, &p->wpend_tail };
 	for (int k = 0; k < 2; k++) {
 		db_req **link = heads[k];
 		db_req *last = NULL;
@@ -577,9 +582,10 @@ db_pool *db_pool_new(struct event_base *base, const db_options *opts)
 	p->conns = calloc((size_t)p->size, sizeof(db_conn));
 	p->kick = event_new(base, -1, 0, pool_kick_cb, p);
 	p->tick = event_new(base, -1, EV_PERSIST, pool_tick_cb, p);
-	if (p->conninfo == NULL || p->options == NULL || p->conns == NULL || p->kick == NULL || p->tick == NULL)
+	if (p->conninfo == NULL || p->options == NULL || p->conns == NULL || p->kick == NULL ||
+	    p->tick == NULL)
 		goto fail;
-	struct timeval tv = {0, DB_TICK_MS * 1000};
+	struct timeval tv = { 0, DB_TICK_MS * 1000 };
 	event_add(p->tick, &tv);
 	p->down_since_ms = now_ms();
 	for (int i = 0; i < p->size; i++) {
@@ -622,7 +628,7 @@ void db_pool_free(db_pool *p)
 			r = next;
 		}
 	}
-	db_req *lists[3] = {p->pend_head, p->wpend_head, p->done_head};
+	db_req *lists[3] = { p->pend_head, p->wpend_head, p->done_head };
 	for (int k = 0; k < 3; k++) {
 		db_req *r = lists[k];
 		while (r != NULL) {

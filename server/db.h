@@ -20,9 +20,9 @@
 typedef struct db_pool db_pool;
 
 typedef enum db_status {
-	DB_OK = 0,       /* res is a TUPLES_OK or COMMAND_OK result */
-	DB_ERROR,        /* the statement failed: res holds the error */
-	DB_UNAVAILABLE   /* no database: res is NULL */
+	DB_OK = 0,     /* res is a TUPLES_OK or COMMAND_OK result */
+	DB_ERROR,      /* the statement failed: res holds the error */
+	DB_UNAVAILABLE /* no database: res is NULL */
 } db_status;
 
 /* Called once per query, from the event loop. res is freed after the call. */
@@ -33,7 +33,7 @@ typedef struct db_options {
 	int pool_size;
 	int pipeline_depth;
 	int timeout_ms;
-	const char *role; /* set as the session's role; NULL or "" = the login role */
+	const char *role;         /* set as the session's role; NULL or "" = the login role */
 	int statement_timeout_ms; /* every statement's bound (statement_timeout) */
 	int lock_timeout_ms;      /* the longest wait for a row lock (lock_timeout) */
 } db_options;

@@ -97,7 +97,8 @@ static int request_hash(rpc_call *call, char out[65])
 		&fairpay__v1__request__descriptor, (unsigned)call->req->call_case);
 	if (f == NULL)
 		return -1;
-	const ProtobufCMessage *msg = *(ProtobufCMessage *const *)((const char *)call->req + f->offset);
+	const ProtobufCMessage *msg =
+		*(ProtobufCMessage *const *)((const char *)call->req + f->offset);
 	size_t len = msg ? protobuf_c_message_get_packed_size(msg) : 0;
 	uint8_t *buf = rpc_alloc(call, len + 1);
 	if (msg)
@@ -174,7 +175,7 @@ static void lookup_done(void *arg, db_status st, PGresult *res)
 	}
 	if (strcmp(db_get_str(res, 0, 3), "t") == 0) {
 		/* Past its 24 hours: the key is free again. */
-		const char *params[] = {scope(call), call->req->idempotency_key};
+		const char *params[] = { scope(call), call->req->idempotency_key };
 		if (db_query(call->srv->db,
 			     "DELETE FROM idempotency WHERE vendor_id = $1 AND key = $2"
 			     " AND expires_at < now()",
@@ -193,7 +194,7 @@ static void lookup_done(void *arg, db_status st, PGresult *res)
 
 static void lookup(rpc_call *call)
 {
-	const char *params[] = {scope(call), call->req->idempotency_key};
+	const char *params[] = { scope(call), call->req->idempotency_key };
 	rpc_query(call,
 		  "SELECT call, request_hash, response, expires_at < now() FROM idempotency"
 		  " WHERE vendor_id = $1 AND key = $2 AND state = 'DONE'",
@@ -325,8 +326,8 @@ bool idem_finish(rpc_call *call)
 	    code == FAIRPAY__V1__CODE__UNAUTHENTICATED)
 		return false;
 	call->idem_recorded = true;
-	store_idem rec = {scope(call), call->req->idempotency_key, call->route->name,
-			  call->idem_hash, response_hex(call)};
+	store_idem rec = { scope(call), call->req->idempotency_key, call->route->name,
+			   call->idem_hash, response_hex(call) };
 	store_stmt stmt;
 	store_write_idem_only(&stmt, &rec);
 	if (db_write(call->srv->db, stmt.sql, stmt.n, stmt.params, NULL, refusal_done, call) != 0)

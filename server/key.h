@@ -12,7 +12,7 @@
 
 #define KEY_ID_LEN 16
 #define KEY_SECRET_LEN 64
-#define KEY_HASH_LEN 64                                   /* hex of SHA-256 */
+#define KEY_HASH_LEN 64                                    /* hex of SHA-256 */
 #define KEY_TEXT_LEN (3 + KEY_ID_LEN + 1 + KEY_SECRET_LEN) /* "fp_" id "_" secret */
 
 typedef struct key_parts {

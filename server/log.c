@@ -8,7 +8,7 @@
 #include <time.h>
 
 static log_level min_level = LOG_INFO;
-static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+static const char *const level_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 
 void log_set_level(log_level level)
 {

@@ -8,7 +8,12 @@
 
 #include <stdint.h>
 
-typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+typedef enum log_level {
+	LOG_DEBUG = 0,
+	LOG_INFO,
+	LOG_WARN,
+	LOG_ERROR
+} log_level;
 
 /* Set the lowest level that is written. */
 void log_set_level(log_level level);
@@ -23,9 +28,9 @@ int log_enabled(log_level level);
 void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define log_debug(cid, ...)                                   \
-	do {                                                  \
-		if (log_enabled(LOG_DEBUG))                   \
+#define log_debug(cid, ...)                                       \
+	do {                                                      \
+		if (log_enabled(LOG_DEBUG))                       \
 			log_write(LOG_DEBUG, (cid), __VA_ARGS__); \
 	} while (0)
 #define log_info(cid, ...) log_write(LOG_INFO, (cid), __VA_ARGS__)

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "key.h"
 #include "idem.h"
+#include "key.h"
 #include "log.h"
 
 struct rpc_mem {
@@ -17,7 +17,7 @@ struct rpc_mem {
 };
 
 #define ROUTE(field, name, access, mutating, fn) \
-	[FAIRPAY__V1__REQUEST__CALL_##field] = {name, access, mutating, fn}
+	[FAIRPAY__V1__REQUEST__CALL_##field] = { name, access, mutating, fn }
 
 /* One row per call of PROTOCOL.md: who may make it, whether it changes
  * state, and its handler. */
@@ -28,7 +28,8 @@ static const rpc_route routes[] = {
 	ROUTE(CREATE_API_KEY, "CreateApiKey", RPC_ADMIN, true, rpc_create_api_key),
 	ROUTE(REVOKE_API_KEY, "RevokeApiKey", RPC_ADMIN, true, rpc_revoke_api_key),
 	ROUTE(LIST_VENDORS, "ListVendors", RPC_ADMIN, false, rpc_list_vendors),
-	ROUTE(REGISTER_CLIENT_CERT, "RegisterClientCert", RPC_ADMIN, true, rpc_register_client_cert),
+	ROUTE(REGISTER_CLIENT_CERT, "RegisterClientCert", RPC_ADMIN, true,
+	      rpc_register_client_cert),
 	ROUTE(PUT_PRODUCT, "PutProduct", RPC_VENDOR, true, rpc_put_product),
 	ROUTE(GET_PRODUCT, "GetProduct", RPC_VENDOR, false, rpc_get_product),
 	ROUTE(LIST_PRODUCTS, "ListProducts", RPC_VENDOR, false, rpc_list_products),
@@ -41,7 +42,8 @@ static const rpc_route routes[] = {
 	ROUTE(SUBMIT_PAYMENT, "SubmitPayment", RPC_VENDOR, true, rpc_submit_payment),
 	ROUTE(REVIEW_PAYMENT, "ReviewPayment", RPC_VENDOR, true, rpc_review_payment),
 	ROUTE(GET_REPUTATION, "GetReputation", RPC_VENDOR, false, rpc_get_reputation),
-	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false, rpc_list_customer_events),
+	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false,
+	      rpc_list_customer_events),
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -178,13 +180,13 @@ static const struct {
 	const char *sqlstate;
 	int code;
 } sql_codes[] = {
-	{"FPNTF", FAIRPAY__V1__CODE__NOT_FOUND},
-	{"FPPRE", FAIRPAY__V1__CODE__FAILED_PRECONDITION},
-	{"FPARG", FAIRPAY__V1__CODE__INVALID_ARGUMENT},
-	{"40001", FAIRPAY__V1__CODE__ABORTED}, /* serialization failure */
-	{"40P01", FAIRPAY__V1__CODE__ABORTED}, /* deadlock detected */
-	{"55P03", FAIRPAY__V1__CODE__ABORTED}, /* lock_timeout: another call holds the row */
-	{"57014", FAIRPAY__V1__CODE__UNAVAILABLE}, /* statement_timeout */
+	{ "FPNTF", FAIRPAY__V1__CODE__NOT_FOUND },
+	{ "FPPRE", FAIRPAY__V1__CODE__FAILED_PRECONDITION },
+	{ "FPARG", FAIRPAY__V1__CODE__INVALID_ARGUMENT },
+	{ "40001", FAIRPAY__V1__CODE__ABORTED },     /* serialization failure */
+	{ "40P01", FAIRPAY__V1__CODE__ABORTED },     /* deadlock detected */
+	{ "55P03", FAIRPAY__V1__CODE__ABORTED },     /* lock_timeout: another call holds the row */
+	{ "57014", FAIRPAY__V1__CODE__UNAVAILABLE }, /* statement_timeout */
 };
 
 void rpc_fail_db(rpc_call *call, db_status st, PGresult *res)

@@ -25,28 +25,32 @@ typedef struct rpc_call {
 	Fairpay__V1__Response resp;
 	Fairpay__V1__Status status;
 	const struct rpc_route *route;
-	rpc_mem *mem;             /* allocations freed with the call */
-	conn_role role;           /* the caller, as of dispatch */
+	rpc_mem *mem;   /* allocations freed with the call */
+	conn_role role; /* the caller, as of dispatch */
 	char vendor_id[32];
 	char key_id[KEY_ID_LEN + 1];
-	bool close_after;         /* close the connection after this reply */
-	void *ctx;                /* the handler's state between queries */
+	bool close_after; /* close the connection after this reply */
+	void *ctx;        /* the handler's state between queries */
 	/* Under an idempotency key (idem.c): */
-	bool idem_active;         /* the call runs and its reply is to be recorded */
-	bool idem_recorded;       /* a write records the reply */
-	bool idem_replay_only;    /* looked up again after a conflicting write */
-	char *idem_hash;          /* the request's digest */
-	char *idem_name;          /* "scope/key" while in this server's in-flight set */
+	bool idem_active;      /* the call runs and its reply is to be recorded */
+	bool idem_recorded;    /* a write records the reply */
+	bool idem_replay_only; /* looked up again after a conflicting write */
+	char *idem_hash;       /* the request's digest */
+	char *idem_name;       /* "scope/key" while in this server's in-flight set */
 } rpc_call;
 
 typedef void (*rpc_handler)(rpc_call *call);
 
-typedef enum rpc_access { RPC_ANYONE = 0, RPC_ADMIN, RPC_VENDOR } rpc_access;
+typedef enum rpc_access {
+	RPC_ANYONE = 0,
+	RPC_ADMIN,
+	RPC_VENDOR
+} rpc_access;
 
 typedef struct rpc_route {
 	const char *name;
 	rpc_access access;
-	bool mutating;            /* honours idempotency keys */
+	bool mutating; /* honours idempotency keys */
 	rpc_handler handler;
 } rpc_route;
 

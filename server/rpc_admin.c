@@ -6,11 +6,11 @@
 
 #include <openssl/crypto.h>
 
-#include "key.h"
 #include "idem.h"
+#include "key.h"
 #include "log.h"
-#include "store.h"
 #include "rpc.h"
+#include "store.h"
 #include "text.h"
 
 #define VENDOR_NAME_MAX 200
@@ -71,8 +71,8 @@ static void auth_done(void *arg, db_status st, PGresult *res)
 		return;
 	}
 	const char *vendor_id = db_get_str(res, 0, 0);
-	conn_role role = strcmp(db_get_str(res, 0, 1), "ADMIN") == 0 ? ROLE_ADMIN_KEY
-								     : ROLE_VENDOR_KEY;
+	conn_role role =
+		strcmp(db_get_str(res, 0, 1), "ADMIN") == 0 ? ROLE_ADMIN_KEY : ROLE_VENDOR_KEY;
 	/* A key that authenticates replaces whatever key the connection had. */
 	c->role = role;
 	snprintf(c->key_id, sizeof(c->key_id), "%s", ctx->key.id);
@@ -106,7 +106,7 @@ void rpc_authenticate(rpc_call *call)
 	 * loop turn at the earliest. */
 	conn *c = call->conn;
 	c->auth_pending = true;
-	const char *params[] = {ctx->key.id};
+	const char *params[] = { ctx->key.id };
 	if (rpc_query(call,
 		      "SELECT vendor_id, role, secret_hash, revoked_at IS NOT NULL"
 		      " FROM api_keys WHERE id = $1",
@@ -179,8 +179,8 @@ void rpc_create_vendor(rpc_call *call)
 		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
 		return;
 	}
-	const char *params[] = {ctx->vendor_id, name,     ctx->key.id, hash,    created,
-				rec.scope,      rec.key,  rec.call,    rec.hash, rec.response_hex};
+	const char *params[] = { ctx->vendor_id, name,    ctx->key.id, hash,     created,
+				 rec.scope,      rec.key, rec.call,    rec.hash, rec.response_hex };
 	if (db_write(call->srv->db,
 		     "WITH v AS (INSERT INTO vendors (id, name, created_at) VALUES ($1, $2, $5)"
 		     "  RETURNING id),"
@@ -251,7 +251,7 @@ void rpc_create_api_key(rpc_call *call)
 		return;
 	}
 	key_hash(&ctx->key, hash);
-	const char *params[] = {ctx->key.id, has_vendor ? in->vendor_id : NULL, role, hash};
+	const char *params[] = { ctx->key.id, has_vendor ? in->vendor_id : NULL, role, hash };
 	rpc_query(call,
 		  "INSERT INTO api_keys (id, vendor_id, role, secret_hash)"
 		  " SELECT $1, $2, $3, $4"
@@ -303,7 +303,7 @@ void rpc_revoke_api_key(rpc_call *call)
 			 "key_id must be 16 lower-case hex digits");
 		return;
 	}
-	const char *params[] = {key_id};
+	const char *params[] = { key_id };
 	/* Revoking twice is not an error: the first revocation time stays. */
 	rpc_query(call,
 		  "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())"
@@ -364,9 +364,9 @@ void rpc_register_client_cert(rpc_call *call)
 		return;
 	}
 	call->ctx = fp;
-	const char *params[] = {in->key_id, len ? fp : NULL};
-	rpc_query(call, "UPDATE api_keys SET cert_sha256 = $2 WHERE id = $1 RETURNING id", 2, params,
-		  register_cert_done);
+	const char *params[] = { in->key_id, len ? fp : NULL };
+	rpc_query(call, "UPDATE api_keys SET cert_sha256 = $2 WHERE id = $1 RETURNING id", 2,
+		  params, register_cert_done);
 }
 
 /* ------------------------------------------------------------ ListVendors */
@@ -409,7 +409,7 @@ void rpc_list_vendors(rpc_call *call)
 	}
 	char limit[16];
 	rpc_page_query_limit(in->limit, limit, sizeof(limit));
-	const char *params[] = {in->page_token, limit};
+	const char *params[] = { in->page_token, limit };
 	rpc_query(call,
 		  "SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint"
 		  " FROM vendors WHERE id > $1 ORDER BY id LIMIT $2",

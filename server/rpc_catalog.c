@@ -28,7 +28,8 @@ static int check_product(rpc_call *call, const Fairpay__V1__Product *p)
 	} else if (!text_valid_name(p->name, RPC_NAME_MAX)) {
 		bad = "product.name", why = "name must be 1 to 200 bytes of UTF-8";
 	} else if (!text_valid_currency(p->currency)) {
-		bad = "product.currency", why = "currency must be three upper-case letters (ISO 4217)";
+		bad = "product.currency",
+		why = "currency must be three upper-case letters (ISO 4217)";
 	} else if (!money_ok(p->suggested_price_minor)) {
 		bad = "product.suggested_price_minor", why = "must be 0 to 10^15 minor units";
 	} else if (!money_ok(p->unit_price_minor)) {
@@ -79,23 +80,25 @@ void rpc_put_product(rpc_call *call)
 	 * gives it back set (and the rules never see it unset). */
 	const char *tier =
 		conv_enum_name(conv_tier_names, (int)fp_product_min_tier((fp_tier)p->min_tier));
-	const char *params[] = {call->vendor_id, p->sku, p->name, p->currency, sp, unit, list, min,
-				tier, period};
+	const char *params[] = {
+		call->vendor_id, p->sku, p->name, p->currency, sp, unit, list, min, tier, period
+	};
 	/* xmax is 0 only on a row this statement inserted. */
-	rpc_query(call,
-		  "INSERT INTO products AS p (vendor_id, sku, name, currency, suggested_price_minor,"
-		  " unit_price_minor, list_price_minor, minimum_price_minor, min_tier, period_days)"
-		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-		  " ON CONFLICT (vendor_id, sku) DO UPDATE SET name = EXCLUDED.name,"
-		  " currency = EXCLUDED.currency,"
-		  " suggested_price_minor = EXCLUDED.suggested_price_minor,"
-		  " unit_price_minor = EXCLUDED.unit_price_minor,"
-		  " list_price_minor = EXCLUDED.list_price_minor,"
-		  " minimum_price_minor = EXCLUDED.minimum_price_minor,"
-		  " min_tier = EXCLUDED.min_tier, period_days = EXCLUDED.period_days,"
-		  " version = p.version + 1, updated_at = now()"
-		  " RETURNING " CONV_PRODUCT_COLS ", xmax = 0",
-		  10, params, put_product_done);
+	rpc_query(
+		call,
+		"INSERT INTO products AS p (vendor_id, sku, name, currency, suggested_price_minor,"
+		" unit_price_minor, list_price_minor, minimum_price_minor, min_tier, period_days)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+		" ON CONFLICT (vendor_id, sku) DO UPDATE SET name = EXCLUDED.name,"
+		" currency = EXCLUDED.currency,"
+		" suggested_price_minor = EXCLUDED.suggested_price_minor,"
+		" unit_price_minor = EXCLUDED.unit_price_minor,"
+		" list_price_minor = EXCLUDED.list_price_minor,"
+		" minimum_price_minor = EXCLUDED.minimum_price_minor,"
+		" min_tier = EXCLUDED.min_tier, period_days = EXCLUDED.period_days,"
+		" version = p.version + 1, updated_at = now()"
+		" RETURNING " CONV_PRODUCT_COLS ", xmax = 0",
+		10, params, put_product_done);
 }
 
 static void get_product_done(void *arg, db_status st, PGresult *res)
@@ -126,9 +129,10 @@ void rpc_get_product(rpc_call *call)
 			 "sku must be 1 to 64 bytes of A-Z a-z 0-9 . _ -");
 		return;
 	}
-	const char *params[] = {call->vendor_id, sku};
-	rpc_query(call, "SELECT " CONV_PRODUCT_COLS " FROM products WHERE vendor_id = $1 AND sku = $2",
-		  2, params, get_product_done);
+	const char *params[] = { call->vendor_id, sku };
+	rpc_query(call,
+		  "SELECT " CONV_PRODUCT_COLS " FROM products WHERE vendor_id = $1 AND sku = $2", 2,
+		  params, get_product_done);
 }
 
 static void list_products_done(void *arg, db_status st, PGresult *res)
@@ -163,7 +167,7 @@ void rpc_list_products(rpc_call *call)
 	}
 	char limit[16];
 	rpc_page_query_limit(in->limit, limit, sizeof(limit));
-	const char *params[] = {call->vendor_id, in->page_token, limit};
+	const char *params[] = { call->vendor_id, in->page_token, limit };
 	rpc_query(call,
 		  "SELECT " CONV_PRODUCT_COLS " FROM products WHERE vendor_id = $1 AND sku > $2"
 		  " ORDER BY sku LIMIT $3",
@@ -202,7 +206,7 @@ static void get_policy_done(void *arg, db_status st, PGresult *res)
 
 void rpc_get_policy(rpc_call *call)
 {
-	const char *params[] = {call->vendor_id};
+	const char *params[] = { call->vendor_id };
 	rpc_query(call, POLICY_READ, 1, params, get_policy_done);
 }
 
@@ -213,10 +217,10 @@ typedef struct policy_ctx {
 
 static void put_policy_read(rpc_call *call);
 
-#define MERGE(field, FIELD)                                                         \
-	do {                                                                        \
+#define MERGE(field, FIELD)                                                               \
+	do {                                                                              \
 		if (in->opt_##field##_case == FAIRPAY__V1__POLICY__OPT_##FIELD##_##FIELD) \
-			p->field = in->field;                                       \
+			p->field = in->field;                                             \
 	} while (0)
 
 /* Apply the fields set in the request over the stored policy. */
@@ -348,45 +352,63 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 	snprintf(v[14], 32, "%lld", (long long)p->offer_ttl_seconds);
 	snprintf(v[15], 32, "%lld", (long long)p->payment_window_seconds);
 	snprintf(v[16], 32, "%lld", (long long)read_version);
-	const char *params[] = {call->vendor_id, conv_enforcement_names[p->enforcement],
-				v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
-				v[11], reasons, v[12], v[13], v[14], v[15], v[16]};
+	const char *params[] = { call->vendor_id,
+				 conv_enforcement_names[p->enforcement],
+				 v[0],
+				 v[1],
+				 v[2],
+				 v[3],
+				 v[4],
+				 v[5],
+				 v[6],
+				 v[7],
+				 v[8],
+				 v[9],
+				 v[10],
+				 v[11],
+				 reasons,
+				 v[12],
+				 v[13],
+				 v[14],
+				 v[15],
+				 v[16] };
 	/* Written whole, and only over the version that was read: a
 	 * concurrent PutPolicy makes this one merge again rather than lose
 	 * the other's fields. */
-	rpc_query(call,
-		  "INSERT INTO policies AS p (vendor_id, enforcement, prior_score_bp, alpha_bp,"
-		  " probation_payments, trusted_score_bp, fair_score_bp, low_score_bp, generous_bp,"
-		  " max_open_defaults, restricted_minimum_bp, probation_credit_minor,"
-		  " standard_credit_minor, trusted_credit_minor, excusing_reasons, excused_floor_bp,"
-		  " late_penalty_bp, offer_ttl_seconds, payment_window_seconds, version)"
-		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-		  " string_to_array($15, ',')::text[], $16, $17, $18, $19, $20::bigint + 1)"
-		  " ON CONFLICT (vendor_id) DO UPDATE SET enforcement = EXCLUDED.enforcement,"
-		  " prior_score_bp = EXCLUDED.prior_score_bp, alpha_bp = EXCLUDED.alpha_bp,"
-		  " probation_payments = EXCLUDED.probation_payments,"
-		  " trusted_score_bp = EXCLUDED.trusted_score_bp,"
-		  " fair_score_bp = EXCLUDED.fair_score_bp, low_score_bp = EXCLUDED.low_score_bp,"
-		  " generous_bp = EXCLUDED.generous_bp,"
-		  " max_open_defaults = EXCLUDED.max_open_defaults,"
-		  " restricted_minimum_bp = EXCLUDED.restricted_minimum_bp,"
-		  " probation_credit_minor = EXCLUDED.probation_credit_minor,"
-		  " standard_credit_minor = EXCLUDED.standard_credit_minor,"
-		  " trusted_credit_minor = EXCLUDED.trusted_credit_minor,"
-		  " excusing_reasons = EXCLUDED.excusing_reasons,"
-		  " excused_floor_bp = EXCLUDED.excused_floor_bp,"
-		  " late_penalty_bp = EXCLUDED.late_penalty_bp,"
-		  " offer_ttl_seconds = EXCLUDED.offer_ttl_seconds,"
-		  " payment_window_seconds = EXCLUDED.payment_window_seconds,"
-		  " version = EXCLUDED.version, updated_at = now()"
-		  " WHERE p.version = $20::bigint"
-		  " RETURNING version",
-		  20, params, put_policy_written);
+	rpc_query(
+		call,
+		"INSERT INTO policies AS p (vendor_id, enforcement, prior_score_bp, alpha_bp,"
+		" probation_payments, trusted_score_bp, fair_score_bp, low_score_bp, generous_bp,"
+		" max_open_defaults, restricted_minimum_bp, probation_credit_minor,"
+		" standard_credit_minor, trusted_credit_minor, excusing_reasons, excused_floor_bp,"
+		" late_penalty_bp, offer_ttl_seconds, payment_window_seconds, version)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+		" string_to_array($15, ',')::text[], $16, $17, $18, $19, $20::bigint + 1)"
+		" ON CONFLICT (vendor_id) DO UPDATE SET enforcement = EXCLUDED.enforcement,"
+		" prior_score_bp = EXCLUDED.prior_score_bp, alpha_bp = EXCLUDED.alpha_bp,"
+		" probation_payments = EXCLUDED.probation_payments,"
+		" trusted_score_bp = EXCLUDED.trusted_score_bp,"
+		" fair_score_bp = EXCLUDED.fair_score_bp, low_score_bp = EXCLUDED.low_score_bp,"
+		" generous_bp = EXCLUDED.generous_bp,"
+		" max_open_defaults = EXCLUDED.max_open_defaults,"
+		" restricted_minimum_bp = EXCLUDED.restricted_minimum_bp,"
+		" probation_credit_minor = EXCLUDED.probation_credit_minor,"
+		" standard_credit_minor = EXCLUDED.standard_credit_minor,"
+		" trusted_credit_minor = EXCLUDED.trusted_credit_minor,"
+		" excusing_reasons = EXCLUDED.excusing_reasons,"
+		" excused_floor_bp = EXCLUDED.excused_floor_bp,"
+		" late_penalty_bp = EXCLUDED.late_penalty_bp,"
+		" offer_ttl_seconds = EXCLUDED.offer_ttl_seconds,"
+		" payment_window_seconds = EXCLUDED.payment_window_seconds,"
+		" version = EXCLUDED.version, updated_at = now()"
+		" WHERE p.version = $20::bigint"
+		" RETURNING version",
+		20, params, put_policy_written);
 }
 
 static void put_policy_read(rpc_call *call)
 {
-	const char *params[] = {call->vendor_id};
+	const char *params[] = { call->vendor_id };
 	rpc_query(call, POLICY_READ, 1, params, put_policy_loaded);
 }
 

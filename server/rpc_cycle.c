@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "conv.h"
 #include "idem.h"
 #include "log.h"
@@ -26,7 +28,14 @@
 #define CYCLE_BACKOFF_MS 8 /* most a retry waits, times the attempt, capped */
 #define DETAIL_LEN 320
 
-typedef enum cyc_kind { CYC_CREATE, CYC_ACCEPT, CYC_DECLINE, CYC_PAY, CYC_REVIEW, CYC_GET } cyc_kind;
+typedef enum cyc_kind {
+	CYC_CREATE,
+	CYC_ACCEPT,
+	CYC_DECLINE,
+	CYC_PAY,
+	CYC_REVIEW,
+	CYC_GET
+} cyc_kind;
 
 /* A cycle call between its read and its write. */
 typedef struct cyc {
@@ -36,8 +45,8 @@ typedef struct cyc {
 	store_stmt stmt;
 	store_change ch;
 	store_rep after;
-	store_offer offer;   /* the new or changed offer */
-	store_offer next;    /* rule 12's next offer */
+	store_offer offer; /* the new or changed offer */
+	store_offer next;  /* rule 12's next offer */
 	store_payment pay;
 	char detail[STORE_WRITE_EVENTS][DETAIL_LEN];
 	/* the request, validated */
@@ -214,9 +223,9 @@ static void cyc_ok(rpc_call *call)
 	rpc_ok(call);
 }
 
-#define cyc_fail(call, ...)                  \
-	do {                                 \
-		cyc_free((call)->ctx);       \
+#define cyc_fail(call, ...)                    \
+	do {                                   \
+		cyc_free((call)->ctx);         \
 		rpc_fail((call), __VA_ARGS__); \
 	} while (0)
 
@@ -262,8 +271,8 @@ static void offer_created_detail(char *out, const store_offer *o)
 static int make_offer(rpc_call *call, const store_state *st, const store_rep *rep,
 		      const fp_overrides *ov, const char *customer, int64_t at_us, store_offer *o)
 {
-	fp_standing standing = {rep->score_bp, rep->payments, rep->open_defaults,
-				rep->credit_used_minor};
+	fp_standing standing = { rep->score_bp, rep->payments, rep->open_defaults,
+				 rep->credit_used_minor };
 	fp_terms t;
 	const char *field = NULL;
 	if (fp_offer_terms(&st->policy, &st->product.terms, &standing, ov, &t, &field) != 0) {
@@ -304,17 +313,18 @@ static int accept_offer(rpc_call *call, const fp_policy *pol, store_rep *rep, st
 		overridden |= o->reasons[i] == FP_OFFER_REASON_VENDOR_OVERRIDE;
 	if (fairpay && pol->enforcement == FP_ENFORCEMENT_ENFORCE && !overridden &&
 	    !fp_credit_fits(rep->credit_used_minor, o->suggested_price_minor, limit)) {
-		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
-			 "offer %s no longer fits the FairPay credit: %lld used + %lld suggested is "
-			 "over the %lld limit of tier %s",
-			 o->id, (long long)rep->credit_used_minor,
-			 (long long)o->suggested_price_minor, (long long)limit, tier_name(tier));
+		cyc_fail(
+			call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
+			"offer %s no longer fits the FairPay credit: %lld used + %lld suggested is "
+			"over the %lld limit of tier %s",
+			o->id, (long long)rep->credit_used_minor,
+			(long long)o->suggested_price_minor, (long long)limit, tier_name(tier));
 		return -1;
 	}
 	int64_t used = fairpay ? sat_add(rep->credit_used_minor, o->suggested_price_minor)
 			       : rep->credit_used_minor;
-	rep->offers_accepted = rep->offers_accepted < INT32_MAX ? rep->offers_accepted + 1
-								: INT32_MAX;
+	rep->offers_accepted =
+		rep->offers_accepted < INT32_MAX ? rep->offers_accepted + 1 : INT32_MAX;
 	rep->credit_used_minor = used;
 	o->status = FP_OFFER_STATUS_ACCEPTED;
 	o->pay_by_us = at_us + pol->payment_window_seconds * 1000000;
@@ -371,19 +381,20 @@ static int decide_create(rpc_call *call, cyc *c, int64_t now)
 {
 	store_state *st = &c->st;
 	if (!st->product.exists) {
-		cyc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "sku", "no product with sku %s", c->sku);
+		cyc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "sku", "no product with sku %s",
+			 c->sku);
 		return -1;
 	}
 	bool has_ov = c->ov.has_mode || c->ov.has_suggested_price || c->ov.has_minimum_price;
-	if (make_offer(call, st, &st->rep, has_ov ? &c->ov : NULL, c->customer_id, now, &c->offer) !=
-	    0)
+	if (make_offer(call, st, &st->rep, has_ov ? &c->ov : NULL, c->customer_id, now,
+		       &c->offer) != 0)
 		return -1;
 	c->after = st->rep;
 	if (!st->rep.exists)
 		c->after.updated_us = now;
 	offer_created_detail(c->detail[0], &c->offer);
 	c->ch.insert_offer = &c->offer;
-	c->ch.events[0] = (store_event){"OFFER_CREATED", c->offer.id, NULL, c->detail[0]};
+	c->ch.events[0] = (store_event){ "OFFER_CREATED", c->offer.id, NULL, c->detail[0] };
 
 	Fairpay__V1__CreateOfferResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__create_offer_response__init(r);
@@ -406,7 +417,7 @@ static int decide_accept(rpc_call *call, cyc *c, int64_t now)
 	c->ch.update_offer = &c->offer;
 	c->ch.update_offer_from = FP_OFFER_STATUS_OPEN;
 	c->ch.update_offer_accepted_us = now;
-	c->ch.events[0] = (store_event){"OFFER_ACCEPTED", c->offer.id, NULL, c->detail[0]};
+	c->ch.events[0] = (store_event){ "OFFER_ACCEPTED", c->offer.id, NULL, c->detail[0] };
 
 	Fairpay__V1__AcceptOfferResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__accept_offer_response__init(r);
@@ -427,7 +438,7 @@ static int decide_decline(rpc_call *call, cyc *c, int64_t now)
 	c->ch.update_offer = &c->offer;
 	c->ch.update_offer_from = FP_OFFER_STATUS_OPEN;
 	c->ch.update_offer_closed_us = now;
-	c->ch.events[0] = (store_event){"OFFER_DECLINED", c->offer.id, NULL, ""};
+	c->ch.events[0] = (store_event){ "OFFER_DECLINED", c->offer.id, NULL, "" };
 
 	Fairpay__V1__DeclineOfferResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__decline_offer_response__init(r);
@@ -551,8 +562,8 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 		 late ? ", late" : "");
 	reputation_detail(c->detail[1], pol, &st->rep, a);
 	c->ch.insert_payment = p;
-	c->ch.events[0] = (store_event){"PAYMENT_RECEIVED", o->id, p->id, c->detail[0]};
-	c->ch.events[1] = (store_event){"REPUTATION_CHANGED", o->id, p->id, c->detail[1]};
+	c->ch.events[0] = (store_event){ "PAYMENT_RECEIVED", o->id, p->id, c->detail[0] };
+	c->ch.events[1] = (store_event){ "REPUTATION_CHANGED", o->id, p->id, c->detail[1] };
 
 	Fairpay__V1__SubmitPaymentResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__submit_payment_response__init(r);
@@ -564,12 +575,12 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 		c->next.period_index = o->period_index + 1;
 		snprintf(c->next.previous_offer_id, sizeof(c->next.previous_offer_id), "%s", o->id);
 		offer_created_detail(c->detail[2], &c->next);
-		c->ch.events[2] = (store_event){"OFFER_CREATED", c->next.id, NULL, c->detail[2]};
+		c->ch.events[2] = (store_event){ "OFFER_CREATED", c->next.id, NULL, c->detail[2] };
 		if (fp_mode_is_fairpay(c->next.mode)) {
 			if (accept_offer(call, pol, a, &c->next, t, c->detail[3]) != 0)
 				return -1;
 			c->ch.events[3] =
-				(store_event){"OFFER_ACCEPTED", c->next.id, NULL, c->detail[3]};
+				(store_event){ "OFFER_ACCEPTED", c->next.id, NULL, c->detail[3] };
 		}
 		c->ch.insert_offer2 = &c->next;
 		r->next_offer = offer_msg(call, &c->next);
@@ -613,8 +624,8 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 	c->ch.update_payment = p;
 	c->ch.review_note = c->note;
 	c->ch.at_us = t;
-	c->ch.events[0] = (store_event){"PAYMENT_REVIEWED", p->offer_id, p->id, c->detail[0]};
-	c->ch.events[1] = (store_event){"REPUTATION_CHANGED", p->offer_id, p->id, c->detail[1]};
+	c->ch.events[0] = (store_event){ "PAYMENT_REVIEWED", p->offer_id, p->id, c->detail[0] };
+	c->ch.events[1] = (store_event){ "REPUTATION_CHANGED", p->offer_id, p->id, c->detail[1] };
 
 	Fairpay__V1__ReviewPaymentResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__review_payment_response__init(r);
@@ -663,7 +674,12 @@ static void write_done(void *arg, db_status status, PGresult *res)
 	/* Calls that collided would collide again in step: wait a random
 	 * while, longer after each attempt. */
 	int span = CYCLE_BACKOFF_MS * (c->attempt < 8 ? c->attempt : 8);
-	struct timeval tv = {0, (rand() % (span * 1000 + 1))};
+	/* Each process draws its own jitter: servers sharing a database must
+	 * not back off in step. */
+	uint32_t r = 0;
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint32_t)c->attempt;
+	struct timeval tv = { 0, (suseconds_t)(r % (uint32_t)(span * 1000 + 1)) };
 	if (event_base_once(call->srv->base, -1, EV_TIMEOUT, retry_cb, call, &tv) != 0)
 		cyc_load(call);
 }
@@ -725,11 +741,11 @@ static void load_done(void *arg, db_status status, PGresult *res)
 	}
 	if (rc != 0)
 		return; /* refused: already answered */
-	const char *customer = c->kind == CYC_CREATE ? c->customer_id
-			     : c->kind == CYC_REVIEW ? c->st.payment.customer_id
-						     : c->st.offer.customer_id;
-	c->ch.rep = (store_rep_write){call->vendor_id, customer, &c->st.rep, &c->after,
-				      c->st.policy.prior_score_bp};
+	const char *customer = c->kind == CYC_CREATE   ? c->customer_id
+			       : c->kind == CYC_REVIEW ? c->st.payment.customer_id
+						       : c->st.offer.customer_id;
+	c->ch.rep = (store_rep_write){ call->vendor_id, customer, &c->st.rep, &c->after,
+				       c->st.policy.prior_score_bp };
 	if (idem_prepare(call, &c->ch.idem) != 0) {
 		cyc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
 		return;
@@ -748,19 +764,19 @@ static void cyc_load(rpc_call *call)
 	cyc *c = call->ctx;
 	switch (c->kind) {
 	case CYC_CREATE: {
-		const char *params[] = {call->vendor_id, c->customer_id, c->sku, "f"};
+		const char *params[] = { call->vendor_id, c->customer_id, c->sku, "f" };
 		rpc_query(call, store_sql_load_customer, 4, params, load_done);
 		return;
 	}
 	case CYC_REVIEW: {
-		const char *params[] = {call->vendor_id, c->offer_id};
+		const char *params[] = { call->vendor_id, c->offer_id };
 		rpc_query(call, store_sql_load_payment, 2, params, load_done);
 		return;
 	}
 	default: {
 		/* A late payment replays the history: load it only then. */
-		const char *params[] = {call->vendor_id, c->offer_id,
-					c->kind == CYC_PAY ? "t" : "f"};
+		const char *params[] = { call->vendor_id, c->offer_id,
+					 c->kind == CYC_PAY ? "t" : "f" };
 		rpc_query(call, store_sql_load_offer, 3, params, load_done);
 		return;
 	}
@@ -788,7 +804,7 @@ void rpc_create_offer(rpc_call *call)
 			 "sku must be 1 to 64 bytes of A-Z a-z 0-9 . _ -");
 		return;
 	}
-	fp_overrides o = {0};
+	fp_overrides o = { 0 };
 	if (ov != NULL) {
 		o.has_mode = ov->opt_mode_case == FAIRPAY__V1__OFFER_OVERRIDES__OPT_MODE_MODE;
 		o.has_suggested_price =
@@ -802,14 +818,15 @@ void rpc_create_offer(rpc_call *call)
 				 "mode must be FAIRPAY, FAIRPAY_MINIMUM or SET_PRICE");
 			return;
 		}
-		if (o.has_suggested_price && (ov->suggested_price_minor < 0 ||
-					      ov->suggested_price_minor > RPC_MONEY_MAX)) {
+		if (o.has_suggested_price &&
+		    (ov->suggested_price_minor < 0 || ov->suggested_price_minor > RPC_MONEY_MAX)) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
-				 "overrides.suggested_price_minor", "must be 0 to 10^15 minor units");
+				 "overrides.suggested_price_minor",
+				 "must be 0 to 10^15 minor units");
 			return;
 		}
-		if (o.has_minimum_price && (ov->minimum_price_minor < 0 ||
-					    ov->minimum_price_minor > RPC_MONEY_MAX)) {
+		if (o.has_minimum_price &&
+		    (ov->minimum_price_minor < 0 || ov->minimum_price_minor > RPC_MONEY_MAX)) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
 				 "overrides.minimum_price_minor", "must be 0 to 10^15 minor units");
 			return;
@@ -940,8 +957,8 @@ static void get_reputation_done(void *arg, db_status st, PGresult *res)
 	}
 	Fairpay__V1__GetReputationResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__get_reputation_response__init(r);
-	r->reputation = reputation_msg(call, &s.policy, call->req->get_reputation->customer_id,
-				       &s.rep);
+	r->reputation =
+		reputation_msg(call, &s.policy, call->req->get_reputation->customer_id, &s.rep);
 	store_state_free(&s);
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_REPUTATION;
 	call->resp.get_reputation = r;
@@ -953,7 +970,7 @@ void rpc_get_reputation(rpc_call *call)
 	const char *customer = call->req->get_reputation->customer_id;
 	if (check_customer(call, customer) != 0)
 		return;
-	const char *params[] = {call->vendor_id, customer, NULL, "t"};
+	const char *params[] = { call->vendor_id, customer, NULL, "t" };
 	rpc_query(call, store_sql_load_customer, 4, params, get_reputation_done);
 }
 
@@ -1004,7 +1021,7 @@ void rpc_list_customer_events(rpc_call *call)
 	char after[24], limit[16];
 	snprintf(after, sizeof(after), "%llu", (unsigned long long)in->after_id);
 	rpc_page_query_limit(in->limit, limit, sizeof(limit));
-	const char *params[] = {call->vendor_id, in->customer_id, after, limit};
+	const char *params[] = { call->vendor_id, in->customer_id, after, limit };
 	rpc_query(call,
 		  "SELECT id, kind, customer_id, coalesce(offer_id, ''), coalesce(payment_id, ''),"
 		  " detail, (extract(epoch FROM at) * 1000)::bigint FROM events"

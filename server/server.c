@@ -62,8 +62,8 @@ static void begin_shutdown(srv *s, const char *signame)
 		conn_begin_drain(c);
 		c = next;
 	}
-	struct timeval tv = {s->cfg->shutdown_timeout_ms / 1000,
-			     (s->cfg->shutdown_timeout_ms % 1000) * 1000};
+	struct timeval tv = { s->cfg->shutdown_timeout_ms / 1000,
+			      (s->cfg->shutdown_timeout_ms % 1000) * 1000 };
 	event_add(s->shutdown_timer, &tv);
 	event_active(s->reaper, EV_TIMEOUT, 0);
 }
@@ -89,7 +89,8 @@ void srv_reload_tls(srv *s)
 	 * context and go on with it; new ones get this one. */
 	tls_ctx_free(s->ssl_ctx);
 	s->ssl_ctx = ctx;
-	log_info(0, "SIGHUP: reloaded the certificate, key%s", s->cfg->client_ca_file ? " and client CA" : "");
+	log_info(0, "SIGHUP: reloaded the certificate, key%s",
+		 s->cfg->client_ca_file ? " and client CA" : "");
 }
 
 static void stats_cb(evutil_socket_t fd, short what, void *arg)
@@ -102,7 +103,8 @@ void srv_revoke_key(srv *s, const char *key_id)
 {
 	for (conn *c = s->conns; c != NULL; c = c->next) {
 		if (c->role != ROLE_NONE && strcmp(c->key_id, key_id) == 0) {
-			log_info(c->id, "key %s was revoked; the connection is no longer authenticated",
+			log_info(c->id,
+				 "key %s was revoked; the connection is no longer authenticated",
 				 key_id);
 			c->role = ROLE_NONE;
 			c->key_id[0] = '\0';
@@ -132,7 +134,7 @@ static void revoke_timer_cb(evutil_socket_t fd, short what, void *arg)
 	/* Revocations by other servers sharing the database. The window
 	 * overlaps by 10 s because revoked_at is a transaction's start time,
 	 * which may commit after a later one. */
-	const char *params[] = {s->revoke_since};
+	const char *params[] = { s->revoke_since };
 	if (db_query(s->db,
 		     "SELECT id, revoked_at::text FROM api_keys"
 		     " WHERE revoked_at > $1::timestamptz - interval '10 seconds'"
@@ -158,9 +160,13 @@ int srv_init(srv *s, fp_config *cfg)
 		log_error(0, "%s", err);
 		return -1;
 	}
-	db_options dbo = {cfg->db, (int)cfg->db_pool, (int)cfg->db_pipeline,
-			  (int)cfg->db_timeout_ms, cfg->db_role, (int)cfg->db_statement_timeout_ms,
-			  (int)cfg->db_lock_timeout_ms};
+	db_options dbo = { cfg->db,
+			   (int)cfg->db_pool,
+			   (int)cfg->db_pipeline,
+			   (int)cfg->db_timeout_ms,
+			   cfg->db_role,
+			   (int)cfg->db_statement_timeout_ms,
+			   (int)cfg->db_lock_timeout_ms };
 	s->db = db_pool_new(s->base, &dbo);
 	s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
 	s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
@@ -170,18 +176,19 @@ int srv_init(srv *s, fp_config *cfg)
 	s->shutdown_timer = evtimer_new(s->base, shutdown_timeout_cb, s);
 	s->revoke_timer = event_new(s->base, -1, EV_PERSIST, revoke_timer_cb, s);
 	if (s->db == NULL || s->reaper == NULL || s->sig_term == NULL || s->sig_int == NULL ||
-	    s->sig_hup == NULL || s->stats_timer == NULL ||
-	    s->shutdown_timer == NULL || s->revoke_timer == NULL) {
+	    s->sig_hup == NULL || s->stats_timer == NULL || s->shutdown_timer == NULL ||
+	    s->revoke_timer == NULL) {
 		log_error(0, "out of memory");
 		return -1;
 	}
 	event_add(s->sig_term, NULL);
 	event_add(s->sig_int, NULL);
 	event_add(s->sig_hup, NULL);
-	struct timeval st = {s->cfg->stats_interval_ms / 1000, (s->cfg->stats_interval_ms % 1000) * 1000};
+	struct timeval st = { s->cfg->stats_interval_ms / 1000,
+			      (s->cfg->stats_interval_ms % 1000) * 1000 };
 	event_add(s->stats_timer, &st);
-	struct timeval poll = {cfg->revocation_poll_ms / 1000,
-			       (cfg->revocation_poll_ms % 1000) * 1000};
+	struct timeval poll = { cfg->revocation_poll_ms / 1000,
+				(cfg->revocation_poll_ms % 1000) * 1000 };
 	event_add(s->revoke_timer, &poll);
 	if (sweep_start(s) != 0) {
 		log_error(0, "out of memory");
@@ -192,7 +199,7 @@ int srv_init(srv *s, fp_config *cfg)
 		log_error(0, "--listen: '%s' is not HOST:PORT", cfg->listen);
 		return -1;
 	}
-	struct evutil_addrinfo hints = {0}, *ai = NULL;
+	struct evutil_addrinfo hints = { 0 }, *ai = NULL;
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV;

@@ -23,8 +23,8 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
-#include "fairpay.pb-c.h"
 #include "db.h"
+#include "fairpay.pb-c.h"
 #include "key.h"
 #include "stats.h"
 
@@ -39,29 +39,33 @@ typedef enum conn_state {
 	CONN_CLOSED
 } conn_state;
 
-typedef enum conn_role { ROLE_NONE = 0, ROLE_ADMIN_KEY = 1, ROLE_VENDOR_KEY = 2 } conn_role;
+typedef enum conn_role {
+	ROLE_NONE = 0,
+	ROLE_ADMIN_KEY = 1,
+	ROLE_VENDOR_KEY = 2
+} conn_role;
 
 struct conn {
 	srv *srv;
 	uint64_t id;
 	conn_state state;
 	struct bufferevent *bev;
-	struct event *resume;  /* runs conn_process() again on the next turn */
-	struct event *timer;   /* handshake deadline, then idle and slow-reader checks */
+	struct event *resume;   /* runs conn_process() again on the next turn */
+	struct event *timer;    /* handshake deadline, then idle and slow-reader checks */
 	int64_t last_active_ms; /* a whole frame arrived or a reply was queued */
 	int64_t stuck_since_ms; /* replies over --max-output-bytes since; 0 = not */
 	bool inflight_paused;
 	char peer[64];
-	unsigned refs;         /* 1 while linked + 1 per call in flight */
-	unsigned inflight;     /* calls dispatched, reply not yet written */
-	bool reading;          /* EV_READ enabled */
+	unsigned refs;     /* 1 while linked + 1 per call in flight */
+	unsigned inflight; /* calls dispatched, reply not yet written */
+	bool reading;      /* EV_READ enabled */
 	/* Authentication: role ROLE_NONE until an Authenticate succeeds. */
 	conn_role role;
 	char key_id[KEY_ID_LEN + 1];
 	char vendor_id[32];
 	int auth_failures;
-	bool auth_pending;     /* an Authenticate is in flight: later frames wait */
-	conn *prev, *next;     /* the server's list of live connections */
+	bool auth_pending; /* an Authenticate is in flight: later frames wait */
+	conn *prev, *next; /* the server's list of live connections */
 	conn *reap_next;
 	bool reap_queued;
 };
@@ -72,10 +76,10 @@ struct srv {
 	SSL_CTX *ssl_ctx;
 	struct evconnlistener *listener;
 	db_pool *db;
-	conn *conns;           /* live connections */
+	conn *conns; /* live connections */
 	unsigned nconns;
 	uint64_t next_conn_id;
-	conn *reap;            /* closed, waiting to be freed */
+	conn *reap; /* closed, waiting to be freed */
 	struct event *reaper;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stats_timer;

@@ -6,9 +6,9 @@
 #include "log.h"
 
 static const char *const names[STAT_COUNT] = {
-	"connections_refused", "handshake_timeouts", "idle_timeouts",
-	"slow_reader_pauses", "slow_reader_disconnects", "frame_too_large",
-	"protocol_errors", "auth_closes", "inflight_pauses", "wakeup_yields",
+	"connections_refused",     "handshake_timeouts", "idle_timeouts",   "slow_reader_pauses",
+	"slow_reader_disconnects", "frame_too_large",    "protocol_errors", "auth_closes",
+	"inflight_pauses",         "wakeup_yields",
 };
 
 void stats_hit(stats *st, stats_id id, uint64_t conn_id)
@@ -18,9 +18,11 @@ void stats_hit(stats *st, stats_id id, uint64_t conn_id)
 	/* Pipelining clients reach these two all the time by design: they
 	 * show in the summary line, not once per hit. */
 	if (id == STAT_INFLIGHT_PAUSES || id == STAT_WAKEUP_YIELDS)
-		log_debug(conn_id, "limit %s hit (total %llu)", names[id], (unsigned long long)total);
+		log_debug(conn_id, "limit %s hit (total %llu)", names[id],
+			  (unsigned long long)total);
 	else
-		log_info(conn_id, "limit %s hit (total %llu)", names[id], (unsigned long long)total);
+		log_info(conn_id, "limit %s hit (total %llu)", names[id],
+			 (unsigned long long)total);
 }
 
 void stats_log(stats *st, bool only_if_changed)

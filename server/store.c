@@ -20,50 +20,52 @@
 
 #define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 
-#define OFFER_BLOCK                                                                        \
-	"o.id, o.customer_id, o.sku, o.status, o.mode, o.currency, o.suggested_price_minor," \
-	" o.unit_price_minor, o.minimum_price_minor, o.set_price_minor, o.tier,"           \
-	" o.credit_limit_minor, o.credit_used_minor, array_to_string(o.reasons, ','), " US(  \
-		"o.created_at") ", " US("o.expires_at") ", " US("o.pay_by") ", o.period_index," \
-					  " coalesce(o.previous_offer_id, ''), o.vendor_id"
+#define OFFER_BLOCK                                                                               \
+	"o.id, o.customer_id, o.sku, o.status, o.mode, o.currency, o.suggested_price_minor,"      \
+	" o.unit_price_minor, o.minimum_price_minor, o.set_price_minor, o.tier,"                  \
+	" o.credit_limit_minor, o.credit_used_minor, array_to_string(o.reasons, ','), " US(       \
+		"o.created_at") ", " US("o.expires_at") ", " US("o.pay_by") ", o.period_index,"   \
+									    " coalesce(o."        \
+									    "previous_offer_id, " \
+									    "''), o.vendor_id"
 #define OFFER_NULLS "NULL" REPEAT18(", NULL") ", NULL"
 #define REPEAT18(x) x x x x x x x x x x x x x x x x x x
 
-#define PAYMENT_BLOCK                                                                     \
+#define PAYMENT_BLOCK                                                                           \
 	"p.id, p.offer_id, p.customer_id, p.amount_minor, p.currency, p.suggested_price_minor," \
-	" p.usage_units, array_to_string(p.reasons, ','), p.note, p.fairness_bp,"            \
+	" p.usage_units, array_to_string(p.reasons, ','), p.note, p.fairness_bp,"               \
 	" p.raw_fairness_bp, p.verdict, p.review, p.late, " US("p.created_at")
 #define PAYMENT_NULLS "NULL" REPEAT14(", NULL")
 #define REPEAT14(x) x x x x x x x x x x x x x x
 
 #define POLICY_BLOCK "pol.*"
-#define POLICY_JOIN(vendor)                                                                 \
-	" LEFT JOIN LATERAL (SELECT true AS found, " CONV_POLICY_COLS " FROM policies"        \
+#define POLICY_JOIN(vendor)                                                            \
+	" LEFT JOIN LATERAL (SELECT true AS found, " CONV_POLICY_COLS " FROM policies" \
 	" WHERE vendor_id = " vendor ") pol ON true"
 
-#define PRODUCT_BLOCK                                                                    \
-	"pr.sku, pr.currency, pr.suggested_price_minor, pr.list_price_minor,"              \
+#define PRODUCT_BLOCK                                                         \
+	"pr.sku, pr.currency, pr.suggested_price_minor, pr.list_price_minor," \
 	" pr.minimum_price_minor, pr.min_tier, pr.unit_price_minor, pr.period_days"
 
-#define REP_BLOCK                                                                        \
+#define REP_BLOCK                                                                               \
 	"r.xmin::text, r.score_bp, r.payments, r.defaults, r.open_defaults, r.offers_accepted," \
 	" r.total_paid_minor, r.total_suggested_minor, r.credit_used_minor, " US("r.updated_at")
 
 /* The raw fairness of the customer's latest payments, newest first. */
 #define RECENT(vendor, customer)                                                        \
-	"(SELECT string_agg(l.raw_fairness_bp::text, ',' ORDER BY l.created_at DESC,"    \
-	" l.id COLLATE \"C\" DESC) FROM (SELECT x.raw_fairness_bp, x.created_at, x.id"   \
-	" FROM payments x WHERE x.vendor_id = " vendor " AND x.customer_id = " customer   \
+	"(SELECT string_agg(l.raw_fairness_bp::text, ',' ORDER BY l.created_at DESC,"   \
+	" l.id COLLATE \"C\" DESC) FROM (SELECT x.raw_fairness_bp, x.created_at, x.id"  \
+	" FROM payments x WHERE x.vendor_id = " vendor " AND x.customer_id = " customer \
 	" ORDER BY x.created_at DESC, x.id COLLATE \"C\" DESC LIMIT 5) l)"
 
 /* The closed cycles in replay order (rule 7): payments at created_at,
  * defaults still open at closed_at; ties by id, compared bytewise. */
-#define HISTORY(vendor, customer)                                                         \
+#define HISTORY(vendor, customer)                                                              \
 	"(SELECT string_agg(h.k || h.id || ':' || h.f, ',' ORDER BY h.at, h.id COLLATE \"C\")" \
 	" FROM (SELECT 'p' AS k, x.id, x.fairness_bp AS f, x.created_at AS at FROM payments x" \
-	" WHERE x.vendor_id = " vendor " AND x.customer_id = " customer                      \
-	" UNION ALL SELECT 'd', y.id, 0, y.closed_at FROM offers y"                          \
-	" WHERE y.vendor_id = " vendor " AND y.customer_id = " customer                      \
+	" WHERE x.vendor_id = " vendor " AND x.customer_id = " customer                        \
+	" UNION ALL SELECT 'd', y.id, 0, y.closed_at FROM offers y"                            \
+	" WHERE y.vendor_id = " vendor " AND y.customer_id = " customer                        \
 	" AND y.status = 'DEFAULTED') h)"
 
 enum {
@@ -78,35 +80,63 @@ enum {
 };
 
 const char store_sql_load_customer[] =
-	"SELECT " OFFER_NULLS ", " PAYMENT_NULLS ", " POLICY_BLOCK ", " PRODUCT_BLOCK
-	", " REP_BLOCK ", CASE WHEN $4::boolean THEN " RECENT("k.vendor_id", "k.customer_id") " END, NULL"
-	" FROM (SELECT $1::text AS vendor_id, $2::text AS customer_id) k" POLICY_JOIN("k.vendor_id")
-	" LEFT JOIN products pr ON pr.vendor_id = k.vendor_id AND pr.sku = $3"
-	" LEFT JOIN reputations r ON r.vendor_id = k.vendor_id AND r.customer_id = k.customer_id";
+	"SELECT " OFFER_NULLS ", " PAYMENT_NULLS ", " POLICY_BLOCK ", " PRODUCT_BLOCK ", " REP_BLOCK
+	", CASE WHEN $4::boolean THEN " RECENT(
+		"k.vendor_id",
+		"k.customer_id") " END, NULL"
+				 " FROM (SELECT $1::text AS vendor_id, $2::text AS customer_id) "
+				 "k" POLICY_JOIN(
+					 "k.vendor_id") " LEFT JOIN products pr ON pr.vendor_id = "
+							"k.vendor_id AND pr.sku = $3"
+							" LEFT JOIN reputations r ON r.vendor_id = "
+							"k.vendor_id AND r.customer_id = "
+							"k.customer_id";
 
 const char store_sql_load_offer[] =
 	"SELECT " OFFER_BLOCK ", " PAYMENT_NULLS ", " POLICY_BLOCK ", " PRODUCT_BLOCK ", " REP_BLOCK
-	", " RECENT("o.vendor_id", "o.customer_id") ","
-	" CASE WHEN $3::boolean THEN " HISTORY("o.vendor_id", "o.customer_id") " END"
-	" FROM offers o" POLICY_JOIN("o.vendor_id")
-	" LEFT JOIN products pr ON pr.vendor_id = o.vendor_id AND pr.sku = o.sku"
-	" LEFT JOIN reputations r ON r.vendor_id = o.vendor_id AND r.customer_id = o.customer_id"
-	" WHERE o.vendor_id = $1 AND o.id = $2";
+	", " RECENT(
+		"o.vendor_id",
+		"o.customer_id") ","
+				 " CASE WHEN $3::boolean THEN " HISTORY(
+					 "o.vendor_id",
+					 "o.customer_id") " END"
+							  " FROM offers o" POLICY_JOIN(
+								  "o.vendor_id") " LEFT JOIN "
+										 "products pr ON "
+										 "pr.vendor_id = "
+										 "o.vendor_id AND "
+										 "pr.sku = o.sku"
+										 " LEFT JOIN "
+										 "reputations r ON "
+										 "r.vendor_id = "
+										 "o.vendor_id AND "
+										 "r.customer_id = "
+										 "o.customer_id"
+										 " WHERE "
+										 "o.vendor_id = $1 "
+										 "AND o.id = $2";
 
 const char store_sql_load_payment[] =
 	"SELECT " OFFER_NULLS ", " PAYMENT_BLOCK ", " POLICY_BLOCK ", NULL, NULL, NULL, NULL, NULL,"
 	" NULL, NULL, NULL, " REP_BLOCK ", " RECENT("p.vendor_id", "p.customer_id") ", " HISTORY(
-		"p.vendor_id", "p.customer_id") " FROM payments p" POLICY_JOIN("p.vendor_id")
-	" LEFT JOIN reputations r ON r.vendor_id = p.vendor_id AND r.customer_id = p.customer_id"
-	" WHERE p.vendor_id = $1 AND p.id = $2";
+		"p.vendor_id",
+		"p.customer_id") " FROM payments p" POLICY_JOIN("p.vendor_id") " LEFT JOIN "
+									       "reputations r ON "
+									       "r.vendor_id = "
+									       "p.vendor_id AND "
+									       "r.customer_id = "
+									       "p.customer_id"
+									       " WHERE p.vendor_id "
+									       "= $1 AND p.id = $2";
 
 const char store_sql_load_due_defaults[] =
 	"SELECT " OFFER_BLOCK ", " PAYMENT_NULLS ", " POLICY_BLOCK ", NULL, NULL, NULL, NULL, NULL,"
 	" NULL, NULL, NULL, " REP_BLOCK ", NULL, NULL"
 	" FROM (SELECT DISTINCT ON (d.vendor_id, d.customer_id) d.* FROM (SELECT x.* FROM offers x"
 	" WHERE x.status = 'ACCEPTED' AND x.pay_by < now() ORDER BY x.pay_by LIMIT $1) d"
-	" ORDER BY d.vendor_id, d.customer_id, d.pay_by) o" POLICY_JOIN("o.vendor_id")
-	" JOIN reputations r ON r.vendor_id = o.vendor_id AND r.customer_id = o.customer_id";
+	" ORDER BY d.vendor_id, d.customer_id, d.pay_by) o" POLICY_JOIN(
+		"o.vendor_id") " JOIN reputations r ON r.vendor_id = o.vendor_id AND r.customer_id "
+			       "= o.customer_id";
 
 const char store_sql_expire[] =
 	"WITH due AS (SELECT o.vendor_id, o.id FROM offers o JOIN reputations r"
@@ -141,7 +171,8 @@ static void read_offer(const PGresult *res, int row, int c, store_offer *o)
 	copy_str(o->id, sizeof(o->id), res, row, c + 0);
 	copy_str(o->customer_id, sizeof(o->customer_id), res, row, c + 1);
 	copy_str(o->sku, sizeof(o->sku), res, row, c + 2);
-	o->status = (fp_offer_status)conv_enum_value(conv_status_names, db_get_str(res, row, c + 3));
+	o->status =
+		(fp_offer_status)conv_enum_value(conv_status_names, db_get_str(res, row, c + 3));
 	o->mode = (fp_mode)conv_enum_value(conv_mode_names, db_get_str(res, row, c + 4));
 	copy_str(o->currency, sizeof(o->currency), res, row, c + 5);
 	o->suggested_price_minor = db_get_i64(res, row, c + 6);
@@ -185,7 +216,8 @@ static void read_payment(const PGresult *res, int row, int c, store_payment *p)
 	p->note = db_get_str(res, row, c + 8);
 	p->a.fairness_bp = get_i32(res, row, c + 9);
 	p->a.raw_fairness_bp = get_i32(res, row, c + 10);
-	p->a.verdict = (fp_verdict)conv_enum_value(conv_verdict_names, db_get_str(res, row, c + 11));
+	p->a.verdict =
+		(fp_verdict)conv_enum_value(conv_verdict_names, db_get_str(res, row, c + 11));
 	p->a.review = (fp_review)conv_enum_value(conv_review_names, db_get_str(res, row, c + 12));
 	p->late = strcmp(db_get_str(res, row, c + 13), "t") == 0;
 	p->created_us = db_get_i64(res, row, c + 14);
@@ -250,8 +282,8 @@ int store_read_state(const PGresult *res, int row, store_state *st)
 		pr->terms.suggested_price_minor = db_get_i64(res, row, COL_PRODUCT + 2);
 		pr->terms.list_price_minor = db_get_i64(res, row, COL_PRODUCT + 3);
 		pr->terms.minimum_price_minor = db_get_i64(res, row, COL_PRODUCT + 4);
-		pr->terms.min_tier = (fp_tier)conv_enum_value(conv_tier_names,
-							      db_get_str(res, row, COL_PRODUCT + 5));
+		pr->terms.min_tier = (fp_tier)conv_enum_value(
+			conv_tier_names, db_get_str(res, row, COL_PRODUCT + 5));
 		pr->unit_price_minor = db_get_i64(res, row, COL_PRODUCT + 6);
 		pr->period_days = get_i32(res, row, COL_PRODUCT + 7);
 	}
@@ -312,7 +344,8 @@ void store_state_free(store_state *st)
 static const char sql_write[] =
 	"WITH gl AS (SELECT 1 FROM reputations r WHERE $3::text IS NOT NULL"
 	"  AND r.vendor_id = $1 AND r.customer_id = $2 AND r.xmin = $3::text::xid FOR UPDATE),"
-	" gi AS (INSERT INTO reputations SELECT * FROM json_populate_record(NULL::reputations, $4::json)"
+	" gi AS (INSERT INTO reputations SELECT * FROM json_populate_record(NULL::reputations, "
+	"$4::json)"
 	"  WHERE $3::text IS NULL ON CONFLICT DO NOTHING RETURNING 1),"
 	" ol AS (SELECT 1 FROM offers o WHERE $5::text IS NOT NULL AND o.vendor_id = $1"
 	"  AND o.id = $5 AND o.status = $6 FOR UPDATE),"
@@ -327,24 +360,29 @@ static const char sql_write[] =
 	"  WHERE $3::text IS NOT NULL AND r.vendor_id = $1 AND r.customer_id = $2"
 	"  AND EXISTS (SELECT 1 FROM ok)),"
 	" ou AS (UPDATE offers o SET status = x.status,"
-	"  accepted_at = coalesce(x.accepted_at, o.accepted_at), pay_by = coalesce(x.pay_by, o.pay_by),"
-	"  closed_at = coalesce(x.closed_at, o.closed_at), credit_limit_minor = x.credit_limit_minor,"
+	"  accepted_at = coalesce(x.accepted_at, o.accepted_at), pay_by = coalesce(x.pay_by, "
+	"o.pay_by),"
+	"  closed_at = coalesce(x.closed_at, o.closed_at), credit_limit_minor = "
+	"x.credit_limit_minor,"
 	"  credit_used_minor = x.credit_used_minor"
 	"  FROM json_populate_record(NULL::offers, $7::json) x"
 	"  WHERE $7::text IS NOT NULL AND o.vendor_id = $1 AND o.id = x.id"
 	"  AND EXISTS (SELECT 1 FROM ok)),"
 	" oi AS (INSERT INTO offers SELECT * FROM json_populate_recordset(NULL::offers, $8::json)"
 	"  WHERE EXISTS (SELECT 1 FROM ok)),"
-	" pi AS (INSERT INTO payments SELECT * FROM json_populate_recordset(NULL::payments, $9::json)"
+	" pi AS (INSERT INTO payments SELECT * FROM json_populate_recordset(NULL::payments, "
+	"$9::json)"
 	"  WHERE EXISTS (SELECT 1 FROM ok)),"
 	" pu AS (UPDATE payments p SET fairness_bp = x.fairness_bp, verdict = x.verdict,"
 	"  review = x.review, reviewed_at = x.reviewed_at, review_note = x.review_note"
 	"  FROM json_populate_record(NULL::payments, $10::json) x"
 	"  WHERE $10::text IS NOT NULL AND p.vendor_id = $1 AND p.id = x.id"
 	"  AND EXISTS (SELECT 1 FROM ok)),"
-	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, payment_id, detail, at)"
+	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, payment_id, detail, "
+	"at)"
 	"  SELECT x.vendor_id, x.customer_id, x.kind, x.offer_id, x.payment_id, x.detail, x.at"
-	"  FROM json_populate_recordset(NULL::events, $11::json) x WHERE EXISTS (SELECT 1 FROM ok)),"
+	"  FROM json_populate_recordset(NULL::events, $11::json) x WHERE EXISTS (SELECT 1 FROM "
+	"ok)),"
 	" id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
 	"  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
 	"  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
@@ -394,8 +432,7 @@ static json_t *offer_json(const char *vendor, const store_offer *o, int64_t acce
 {
 	json_t *reasons = json_array();
 	for (size_t i = 0; i < o->n_reasons; i++)
-		json_array_append_new(reasons,
-				      json_string(conv_offer_reason_names[o->reasons[i]]));
+		json_array_append_new(reasons, json_string(conv_offer_reason_names[o->reasons[i]]));
 	json_t *j = json_object();
 	json_object_set_new(j, "vendor_id", json_string(vendor));
 	json_object_set_new(j, "id", json_string(o->id));
@@ -416,9 +453,9 @@ static json_t *offer_json(const char *vendor, const store_offer *o, int64_t acce
 	json_object_set_new(j, "expires_at", ts_json(o->expires_us));
 	json_object_set_new(j, "pay_by", ts_json(o->pay_by_us));
 	json_object_set_new(j, "period_index", json_integer(o->period_index));
-	json_object_set_new(j, "previous_offer_id", o->previous_offer_id[0]
-							    ? json_string(o->previous_offer_id)
-							    : json_null());
+	json_object_set_new(j, "previous_offer_id",
+			    o->previous_offer_id[0] ? json_string(o->previous_offer_id)
+						    : json_null());
 	json_object_set_new(j, "accepted_at", ts_json(accepted_us));
 	json_object_set_new(j, "closed_at", ts_json(closed_us));
 	return j;
@@ -496,29 +533,29 @@ void store_write(store_stmt *s, const store_change *ch)
 	if (ch->update_offer != NULL) {
 		s->params[4] = ch->update_offer->id;
 		s->params[5] = conv_status_names[ch->update_offer_from];
-		s->params[6] = dump(s, offer_json(vendor, ch->update_offer,
-						  ch->update_offer_accepted_us,
-						  ch->update_offer_closed_us));
+		s->params[6] =
+			dump(s, offer_json(vendor, ch->update_offer, ch->update_offer_accepted_us,
+					   ch->update_offer_closed_us));
 	}
 	json_t *offers = json_array();
 	if (ch->insert_offer != NULL)
 		json_array_append_new(offers, offer_json(vendor, ch->insert_offer, 0, 0));
 	if (ch->insert_offer2 != NULL)
-		json_array_append_new(offers,
-				      offer_json(vendor, ch->insert_offer2,
-						 ch->insert_offer2->status == FP_OFFER_STATUS_ACCEPTED
-							 ? ch->insert_offer2->created_us
-							 : 0,
-						 0));
+		json_array_append_new(
+			offers, offer_json(vendor, ch->insert_offer2,
+					   ch->insert_offer2->status == FP_OFFER_STATUS_ACCEPTED
+						   ? ch->insert_offer2->created_us
+						   : 0,
+					   0));
 	s->params[7] = dump(s, offers);
 	json_t *payments = json_array();
 	if (ch->insert_payment != NULL)
 		json_array_append_new(payments, payment_json(vendor, ch->insert_payment, NULL, 0));
 	s->params[8] = dump(s, payments);
 	if (ch->update_payment != NULL)
-		s->params[9] = dump(s, payment_json(vendor, ch->update_payment,
-						    ch->review_note ? ch->review_note : "",
-						    ch->at_us));
+		s->params[9] =
+			dump(s, payment_json(vendor, ch->update_payment,
+					     ch->review_note ? ch->review_note : "", ch->at_us));
 	json_t *events = json_array();
 	for (int i = 0; i < STORE_WRITE_EVENTS; i++) {
 		const store_event *e = &ch->events[i];
@@ -528,12 +565,12 @@ void store_write(store_stmt *s, const store_change *ch)
 		json_object_set_new(j, "vendor_id", json_string(vendor));
 		json_object_set_new(j, "customer_id", json_string(ch->rep.customer_id));
 		json_object_set_new(j, "kind", json_string(e->kind));
-		json_object_set_new(j, "offer_id", e->offer_id && e->offer_id[0]
-							   ? json_string(e->offer_id)
-							   : json_null());
-		json_object_set_new(j, "payment_id", e->payment_id && e->payment_id[0]
-							     ? json_string(e->payment_id)
-							     : json_null());
+		json_object_set_new(j, "offer_id",
+				    e->offer_id && e->offer_id[0] ? json_string(e->offer_id)
+								  : json_null());
+		json_object_set_new(j, "payment_id",
+				    e->payment_id && e->payment_id[0] ? json_string(e->payment_id)
+								      : json_null());
 		json_object_set_new(j, "detail", json_string(e->detail ? e->detail : ""));
 		json_object_set_new(j, "at", ts_json(ch->at_us));
 		json_array_append_new(events, j);

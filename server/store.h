@@ -41,7 +41,7 @@ typedef struct store_rep {
 	int64_t total_paid_minor;
 	int64_t total_suggested_minor;
 	int64_t credit_used_minor;
-	int64_t updated_us; /* 0 = never */
+	int64_t updated_us;                /* 0 = never */
 	int32_t recent[FP_EXPLAIN_RECENT]; /* raw fairness of the latest payments, newest first */
 	size_t n_recent;
 } store_rep;
@@ -91,7 +91,7 @@ typedef struct store_payment {
 	int64_t suggested_price_minor;
 	int64_t usage_units;
 	uint32_t reasons; /* FP_REASON_BIT() mask */
-	const char *note;  /* points into the call's request or the result */
+	const char *note; /* points into the call's request or the result */
 	fp_assessment a;
 	bool late;
 	int64_t created_us;

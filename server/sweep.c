@@ -33,7 +33,9 @@ static void round_end(sweep_round *r)
 	srv *s = r->s;
 	s->sweeping = false;
 	if (r->expired || r->defaulted || r->removed)
-		log_info(0, "sweep: %lld offers expired, %lld defaulted, %lld idempotency records removed",
+		log_info(0,
+			 "sweep: %lld offers expired, %lld defaulted, %lld idempotency records "
+			 "removed",
 			 r->expired, r->defaulted, r->removed);
 	/* A full batch means more are due: go on without waiting a tick. */
 	if (r->full && !s->stopping)
@@ -57,7 +59,7 @@ static void step_idem(sweep_round *r)
 {
 	char batch[16];
 	snprintf(batch, sizeof(batch), "%lld", (long long)r->s->cfg->sweep_batch);
-	const char *params[] = {batch};
+	const char *params[] = { batch };
 	if (db_query(r->s->db, store_sql_idem_expire, 1, params, idem_done, r) != 0)
 		round_end(r);
 }
@@ -109,8 +111,8 @@ static int default_one(sweep_round *r, const PGresult *res, int row)
 	d->offer.status = FP_OFFER_STATUS_DEFAULTED;
 	snprintf(d->detail[0], sizeof(d->detail[0]), "unpaid, suggested %lld",
 		 (long long)o->suggested_price_minor);
-	fp_tier t0 = fp_tier_of(pol, d->st.rep.score_bp, d->st.rep.payments,
-				d->st.rep.open_defaults);
+	fp_tier t0 =
+		fp_tier_of(pol, d->st.rep.score_bp, d->st.rep.payments, d->st.rep.open_defaults);
 	fp_tier t1 = fp_tier_of(pol, a->score_bp, a->payments, a->open_defaults);
 	if (t0 == t1)
 		snprintf(d->detail[1], sizeof(d->detail[1]), "score %d -> %d, tier %s",
@@ -118,14 +120,14 @@ static int default_one(sweep_round *r, const PGresult *res, int row)
 	else
 		snprintf(d->detail[1], sizeof(d->detail[1]), "score %d -> %d, tier %s -> %s",
 			 d->st.rep.score_bp, a->score_bp, conv_tier_names[t0], conv_tier_names[t1]);
-	store_change ch = {0};
-	ch.rep = (store_rep_write){o->vendor_id, o->customer_id, &d->st.rep, a,
-				   pol->prior_score_bp};
+	store_change ch = { 0 };
+	ch.rep = (store_rep_write){ o->vendor_id, o->customer_id, &d->st.rep, a,
+				    pol->prior_score_bp };
 	ch.update_offer = &d->offer;
 	ch.update_offer_from = FP_OFFER_STATUS_ACCEPTED;
 	ch.update_offer_closed_us = t;
-	ch.events[0] = (store_event){"OFFER_DEFAULTED", o->id, NULL, d->detail[0]};
-	ch.events[1] = (store_event){"REPUTATION_CHANGED", o->id, NULL, d->detail[1]};
+	ch.events[0] = (store_event){ "OFFER_DEFAULTED", o->id, NULL, d->detail[0] };
+	ch.events[1] = (store_event){ "REPUTATION_CHANGED", o->id, NULL, d->detail[1] };
 	ch.at_us = t;
 	store_write(&d->stmt, &ch);
 	char lock_key[STORE_CUSTOMER_LEN + 40];
@@ -170,7 +172,7 @@ static void expire_done(void *arg, db_status st, PGresult *res)
 	}
 	char batch[16];
 	snprintf(batch, sizeof(batch), "%lld", (long long)r->s->cfg->sweep_batch);
-	const char *params[] = {batch};
+	const char *params[] = { batch };
 	if (db_query(r->s->db, store_sql_load_due_defaults, 1, params, defaults_loaded, r) != 0)
 		step_idem(r);
 }
@@ -186,7 +188,7 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 	r->s = s;
 	char batch[16];
 	snprintf(batch, sizeof(batch), "%lld", (long long)s->cfg->sweep_batch);
-	const char *params[] = {batch};
+	const char *params[] = { batch };
 	if (db_write(s->db, store_sql_expire, 1, params, NULL, expire_done, r) != 0) {
 		free(r);
 		return;
@@ -199,8 +201,8 @@ int sweep_start(srv *s)
 	s->sweep_timer = event_new(s->base, -1, EV_PERSIST, sweep_tick, s);
 	if (s->sweep_timer == NULL)
 		return -1;
-	struct timeval tv = {s->cfg->sweep_interval_ms / 1000,
-			     (s->cfg->sweep_interval_ms % 1000) * 1000};
+	struct timeval tv = { s->cfg->sweep_interval_ms / 1000,
+			      (s->cfg->sweep_interval_ms % 1000) * 1000 };
 	event_add(s->sweep_timer, &tv);
 	return 0;
 }

@@ -51,7 +51,8 @@ int ctl_admin_ping(const ctl_args *a)
 		ctl_out_field(stdout, "server_version", p->server_version);
 		ctl_out_field(stdout, "server_time", ctl_out_time(p->server_time_unix_ms, when));
 		printf("round_trip_ms: %" PRId64 ".%03" PRId64 "\n", rtt / 1000, rtt % 1000);
-		ctl_out_field(stdout, "alpn", fp_client_alpn(c)[0] != '\0' ? fp_client_alpn(c) : "-");
+		ctl_out_field(stdout, "alpn",
+			      fp_client_alpn(c)[0] != '\0' ? fp_client_alpn(c) : "-");
 	}
 done:
 	fp_response_free(resp);

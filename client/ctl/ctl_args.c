@@ -194,37 +194,37 @@ static const char *const policy_keys[CTL_POLICY_KEY_COUNT] = {
 
 /* ---------------------------------------------------------------- help texts */
 
-#define CONN_OPTIONS                                                                         \
-	"Connection options (before or after the command words):\n"                          \
-	"  --server HOST:PORT  fairpayd address; [IPv6]:PORT for IPv6\n"                     \
-	"                      (env FAIRPAY_SERVER, default " CTL_DEFAULT_SERVER ")\n"        \
-	"  --ca FILE           CA certificates that verify the server (env FAIRPAY_CA)\n"    \
-	"  --api-key KEY       API key fp_... (env FAIRPAY_API_KEY)\n"                      \
-	"  --cert FILE         client certificate for mutual TLS, instead of a key\n"       \
-	"  --key FILE          its private key (default: read from the --cert file)\n"      \
-	"  --timeout MS        limit on each read and write (default 30000)\n"              \
+#define CONN_OPTIONS                                                                      \
+	"Connection options (before or after the command words):\n"                       \
+	"  --server HOST:PORT  fairpayd address; [IPv6]:PORT for IPv6\n"                  \
+	"                      (env FAIRPAY_SERVER, default " CTL_DEFAULT_SERVER ")\n"    \
+	"  --ca FILE           CA certificates that verify the server (env FAIRPAY_CA)\n" \
+	"  --api-key KEY       API key fp_... (env FAIRPAY_API_KEY)\n"                    \
+	"  --cert FILE         client certificate for mutual TLS, instead of a key\n"     \
+	"  --key FILE          its private key (default: read from the --cert file)\n"    \
+	"  --timeout MS        limit on each read and write (default 30000)\n"            \
 	"  --json              print JSON instead of tables\n"
 
-#define DB_OPTIONS                                                                            \
-	"Database options:\n"                                                                 \
-	"  --db CONNINFO       libpq connection string or URI (env FAIRPAY_DB; when\n"       \
-	"                      neither is set, libpq's PG* variables apply)\n"               \
-	"  --migrations DIR    read NNNN_name.sql files from DIR instead of the\n"           \
-	"                      migrations built into fairpayctl\n"                           \
+#define DB_OPTIONS                                                                     \
+	"Database options:\n"                                                          \
+	"  --db CONNINFO       libpq connection string or URI (env FAIRPAY_DB; when\n" \
+	"                      neither is set, libpq's PG* variables apply)\n"         \
+	"  --migrations DIR    read NNNN_name.sql files from DIR instead of the\n"     \
+	"                      migrations built into fairpayctl\n"                     \
 	"  --json              print JSON instead of tables\n"
 
-#define DB_ONLY_OPTIONS                                                                       \
-	"Database options:\n"                                                                 \
-	"  --db CONNINFO       libpq connection string or URI (env FAIRPAY_DB; when\n"       \
-	"                      neither is set, libpq's PG* variables apply)\n"               \
+#define DB_ONLY_OPTIONS                                                                \
+	"Database options:\n"                                                          \
+	"  --db CONNINFO       libpq connection string or URI (env FAIRPAY_DB; when\n" \
+	"                      neither is set, libpq's PG* variables apply)\n"         \
 	"  --json              print JSON instead of text\n"
 
-#define IDEM_OPTION                                                                           \
-	"  --idempotency-key KEY  the same KEY again (within 24 hours) returns the\n"         \
+#define IDEM_OPTION                                                                   \
+	"  --idempotency-key KEY  the same KEY again (within 24 hours) returns the\n" \
 	"                      first reply and changes nothing: safe to retry\n"
 
-#define OFFER_OUTPUT                                                                          \
-	"Prints the offer as 'name: value' lines (prices with the currency, times in\n"      \
+#define OFFER_OUTPUT                                                                    \
+	"Prints the offer as 'name: value' lines (prices with the currency, times in\n" \
 	"UTC); with --json {\"offer\":{...}} with the fields of fairpay.v1.Offer.\n"
 
 typedef struct usage_text {
@@ -233,50 +233,48 @@ typedef struct usage_text {
 } usage_text;
 
 static const usage_text usage_texts[] = {
-	{ "",
-	  "Usage: fairpayctl [OPTIONS] COMMAND [ARGS]\n"
-	  "\n"
-	  "Administer a FairPay server (fairpayd) and its PostgreSQL database.\n"
-	  "\n"
-	  "Commands:\n"
-	  "  ping                     check that the server answers\n"
-	  "  vendor create NAME       create a vendor and its first API key\n"
-	  "  vendor list              list vendors\n"
-	  "  key create --role ROLE   create an API key (admin, or vendor with --vendor)\n"
-	  "  key revoke KEY_ID        revoke an API key at once\n"
-	  "  key register-cert KEY_ID CERT.pem\n"
-	  "                           let a client certificate authenticate as a key\n"
-	  "  db migrate               apply pending database migrations\n"
-	  "  db status                show which migrations are applied\n"
-	  "  db bootstrap-admin       create an ADMIN key directly in the database\n"
-	  "\n"
-	  "FairPay cycle commands (need a VENDOR key):\n"
-	  "  product put|get|list     manage the catalogue\n"
-	  "  policy get|set           show or change the vendor's FairPay policy\n"
-	  "  offer create|accept|decline|get\n"
-	  "                           make and follow offers to customers\n"
-	  "  pay OFFER_ID             record a customer's payment for an offer\n"
-	  "  review PAYMENT_ID        accept or reject the reasons of a low payment\n"
-	  "  reputation CUSTOMER      show a customer's fairness reputation\n"
-	  "  events CUSTOMER          show a customer's history\n"
-	  "  reputation verify        recompute every reputation from the database\n"
-	  "\n" CONN_OPTIONS "  -h, --help          show help; after command words, help on that command\n"
-	  "  --version           print the version\n"
-	  "\n" DB_OPTIONS "\n"
-	  "Exit status: 0 ok, 1 refused by the server or the database, 2 usage error,\n"
-	  "3 cannot connect.\n" },
-	{ "ping",
-	  "Usage: fairpayctl ping [OPTIONS]\n"
-	  "\n"
-	  "Check that fairpayd answers over TLS; print its version, its clock and the\n"
-	  "round-trip time. Needs no API key.\n"
-	  "\n" CONN_OPTIONS },
-	{ "vendor",
-	  "Usage: fairpayctl vendor create NAME [OPTIONS]\n"
-	  "       fairpayctl vendor list [--limit N] [--page-token T] [OPTIONS]\n"
-	  "\n"
-	  "Manage vendors (needs an ADMIN key). 'fairpayctl vendor COMMAND --help'\n"
-	  "describes each command.\n" },
+	{ "", "Usage: fairpayctl [OPTIONS] COMMAND [ARGS]\n"
+	      "\n"
+	      "Administer a FairPay server (fairpayd) and its PostgreSQL database.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  ping                     check that the server answers\n"
+	      "  vendor create NAME       create a vendor and its first API key\n"
+	      "  vendor list              list vendors\n"
+	      "  key create --role ROLE   create an API key (admin, or vendor with --vendor)\n"
+	      "  key revoke KEY_ID        revoke an API key at once\n"
+	      "  key register-cert KEY_ID CERT.pem\n"
+	      "                           let a client certificate authenticate as a key\n"
+	      "  db migrate               apply pending database migrations\n"
+	      "  db status                show which migrations are applied\n"
+	      "  db bootstrap-admin       create an ADMIN key directly in the database\n"
+	      "\n"
+	      "FairPay cycle commands (need a VENDOR key):\n"
+	      "  product put|get|list     manage the catalogue\n"
+	      "  policy get|set           show or change the vendor's FairPay policy\n"
+	      "  offer create|accept|decline|get\n"
+	      "                           make and follow offers to customers\n"
+	      "  pay OFFER_ID             record a customer's payment for an offer\n"
+	      "  review PAYMENT_ID        accept or reject the reasons of a low payment\n"
+	      "  reputation CUSTOMER      show a customer's fairness reputation\n"
+	      "  events CUSTOMER          show a customer's history\n"
+	      "  reputation verify        recompute every reputation from the database\n"
+	      "\n" CONN_OPTIONS
+	      "  -h, --help          show help; after command words, help on that command\n"
+	      "  --version           print the version\n"
+	      "\n" DB_OPTIONS "\n"
+	      "Exit status: 0 ok, 1 refused by the server or the database, 2 usage error,\n"
+	      "3 cannot connect.\n" },
+	{ "ping", "Usage: fairpayctl ping [OPTIONS]\n"
+		  "\n"
+		  "Check that fairpayd answers over TLS; print its version, its clock and the\n"
+		  "round-trip time. Needs no API key.\n"
+		  "\n" CONN_OPTIONS },
+	{ "vendor", "Usage: fairpayctl vendor create NAME [OPTIONS]\n"
+		    "       fairpayctl vendor list [--limit N] [--page-token T] [OPTIONS]\n"
+		    "\n"
+		    "Manage vendors (needs an ADMIN key). 'fairpayctl vendor COMMAND --help'\n"
+		    "describes each command.\n" },
 	{ "vendor create",
 	  "Usage: fairpayctl vendor create NAME [OPTIONS]\n"
 	  "\n"
@@ -297,13 +295,12 @@ static const usage_text usage_texts[] = {
 	  "  --limit N           vendors per page, 1-1000 (default: the server's, 100)\n"
 	  "  --page-token T      continue where a previous page ended\n"
 	  "\n" CONN_OPTIONS },
-	{ "key",
-	  "Usage: fairpayctl key create --role admin|vendor [--vendor ID] [OPTIONS]\n"
-	  "       fairpayctl key revoke KEY_ID [OPTIONS]\n"
-	  "       fairpayctl key register-cert KEY_ID (CERT.pem | --fingerprint HEX)\n"
-	  "\n"
-	  "Manage API keys (needs an ADMIN key). 'fairpayctl key COMMAND --help'\n"
-	  "describes each command.\n" },
+	{ "key", "Usage: fairpayctl key create --role admin|vendor [--vendor ID] [OPTIONS]\n"
+		 "       fairpayctl key revoke KEY_ID [OPTIONS]\n"
+		 "       fairpayctl key register-cert KEY_ID (CERT.pem | --fingerprint HEX)\n"
+		 "\n"
+		 "Manage API keys (needs an ADMIN key). 'fairpayctl key COMMAND --help'\n"
+		 "describes each command.\n" },
 	{ "key create",
 	  "Usage: fairpayctl key create --role admin|vendor [--vendor ID] [OPTIONS]\n"
 	  "\n"
@@ -336,19 +333,16 @@ static const usage_text usage_texts[] = {
 	  "\n"
 	  "  --fingerprint HEX   the SHA-256 as 64 hex digits (any case, ':' between\n"
 	  "                      bytes allowed); --fingerprint '' removes the key's\n"
-	  "                      certificate\n"
-	  IDEM_OPTION
-	  "\n"
+	  "                      certificate\n" IDEM_OPTION "\n"
 	  "Prints 'key_id: ...' and 'cert_sha256: ...' ('-' once removed); with --json\n"
 	  "{\"key_id\",\"cert_sha256\"} (\"\" once removed).\n"
 	  "\n" CONN_OPTIONS },
-	{ "db",
-	  "Usage: fairpayctl db migrate [--db CONNINFO] [--migrations DIR]\n"
-	  "       fairpayctl db status [--db CONNINFO] [--migrations DIR]\n"
-	  "       fairpayctl db bootstrap-admin [--db CONNINFO]\n"
-	  "\n"
-	  "Work on the database directly, without fairpayd. 'fairpayctl db COMMAND\n"
-	  "--help' describes each command.\n" },
+	{ "db", "Usage: fairpayctl db migrate [--db CONNINFO] [--migrations DIR]\n"
+		"       fairpayctl db status [--db CONNINFO] [--migrations DIR]\n"
+		"       fairpayctl db bootstrap-admin [--db CONNINFO]\n"
+		"\n"
+		"Work on the database directly, without fairpayd. 'fairpayctl db COMMAND\n"
+		"--help' describes each command.\n" },
 	{ "db migrate",
 	  "Usage: fairpayctl db migrate [--db CONNINFO] [--migrations DIR]\n"
 	  "\n"
@@ -370,13 +364,12 @@ static const usage_text usage_texts[] = {
 	  "new installation. The key is printed once, as the last line of the output.\n"
 	  "Refuses to run before 'fairpayctl db migrate'.\n"
 	  "\n" DB_OPTIONS },
-	{ "product",
-	  "Usage: fairpayctl product put SKU --name N --currency C --sp N [OPTIONS]\n"
-	  "       fairpayctl product get SKU [OPTIONS]\n"
-	  "       fairpayctl product list [--limit N] [--page-token T] [OPTIONS]\n"
-	  "\n"
-	  "Manage the vendor's products (needs a VENDOR key). 'fairpayctl product\n"
-	  "COMMAND --help' describes each command.\n" },
+	{ "product", "Usage: fairpayctl product put SKU --name N --currency C --sp N [OPTIONS]\n"
+		     "       fairpayctl product get SKU [OPTIONS]\n"
+		     "       fairpayctl product list [--limit N] [--page-token T] [OPTIONS]\n"
+		     "\n"
+		     "Manage the vendor's products (needs a VENDOR key). 'fairpayctl product\n"
+		     "COMMAND --help' describes each command.\n" },
 	{ "product put",
 	  "Usage: fairpayctl product put SKU --name N --currency C --sp N\n"
 	  "           [--unit-price N] [--list-price N] [--minimum N] [--min-tier TIER]\n"
@@ -393,18 +386,16 @@ static const usage_text usage_texts[] = {
 	  "  --minimum N         minimum price (default 0: none)\n"
 	  "  --min-tier TIER     lowest tier offered FairPay terms: FIXED_PRICE,\n"
 	  "                      RESTRICTED (default), PROBATION, STANDARD or TRUSTED\n"
-	  "  --period-days N     > 0: recurring, one FairPay cycle per period (default 0)\n"
-	  IDEM_OPTION
-	  "\n"
+	  "  --period-days N     > 0: recurring, one FairPay cycle per period (default "
+	  "0)\n" IDEM_OPTION "\n"
 	  "Prints the stored product as 'name: value' lines and 'created: yes|no'; with\n"
 	  "--json {\"product\":{...},\"created\":BOOL}.\n"
 	  "\n" CONN_OPTIONS },
-	{ "product get",
-	  "Usage: fairpayctl product get SKU [OPTIONS]\n"
-	  "\n"
-	  "Print the product SKU as 'name: value' lines; with --json\n"
-	  "{\"product\":{...}} with the fields of fairpay.v1.Product.\n"
-	  "\n" CONN_OPTIONS },
+	{ "product get", "Usage: fairpayctl product get SKU [OPTIONS]\n"
+			 "\n"
+			 "Print the product SKU as 'name: value' lines; with --json\n"
+			 "{\"product\":{...}} with the fields of fairpay.v1.Product.\n"
+			 "\n" CONN_OPTIONS },
 	{ "product list",
 	  "Usage: fairpayctl product list [--limit N] [--page-token T] [OPTIONS]\n"
 	  "\n"
@@ -415,19 +406,17 @@ static const usage_text usage_texts[] = {
 	  "  --limit N           products per page, 1-1000 (default: the server's, 100)\n"
 	  "  --page-token T      continue where a previous page ended\n"
 	  "\n" CONN_OPTIONS },
-	{ "policy",
-	  "Usage: fairpayctl policy get [OPTIONS]\n"
-	  "       fairpayctl policy set KEY=VALUE... [OPTIONS]\n"
-	  "\n"
-	  "Show or change the vendor's FairPay policy (needs a VENDOR key).\n"
-	  "'fairpayctl policy COMMAND --help' describes each command.\n" },
-	{ "policy get",
-	  "Usage: fairpayctl policy get [OPTIONS]\n"
-	  "\n"
-	  "Print the vendor's policy, one 'field: value' line per Policy field (a\n"
-	  "vendor that never set one has the defaults, version 0); with --json\n"
-	  "{\"policy\":{...}}.\n"
-	  "\n" CONN_OPTIONS },
+	{ "policy", "Usage: fairpayctl policy get [OPTIONS]\n"
+		    "       fairpayctl policy set KEY=VALUE... [OPTIONS]\n"
+		    "\n"
+		    "Show or change the vendor's FairPay policy (needs a VENDOR key).\n"
+		    "'fairpayctl policy COMMAND --help' describes each command.\n" },
+	{ "policy get", "Usage: fairpayctl policy get [OPTIONS]\n"
+			"\n"
+			"Print the vendor's policy, one 'field: value' line per Policy field (a\n"
+			"vendor that never set one has the defaults, version 0); with --json\n"
+			"{\"policy\":{...}}.\n"
+			"\n" CONN_OPTIONS },
 	{ "policy set",
 	  "Usage: fairpayctl policy set KEY=VALUE... [--idempotency-key KEY] [OPTIONS]\n"
 	  "\n"
@@ -445,9 +434,7 @@ static const usage_text usage_texts[] = {
 	  "                      GREAT_VALUE, OTHER); 'excusing_reasons=' for none\n"
 	  "\n"
 	  "Numbers are whole and not negative; the server checks their ranges and\n"
-	  "changes nothing when one is out of range.\n"
-	  IDEM_OPTION
-	  "\n" CONN_OPTIONS },
+	  "changes nothing when one is out of range.\n" IDEM_OPTION "\n" CONN_OPTIONS },
 	{ "offer",
 	  "Usage: fairpayctl offer create CUSTOMER SKU [--mode MODE] [--sp N] [--minimum N]\n"
 	  "       fairpayctl offer accept OFFER_ID\n"
@@ -466,67 +453,57 @@ static const usage_text usage_texts[] = {
 	  "\n"
 	  "  --mode MODE         FAIRPAY, FAIRPAY_MINIMUM or SET_PRICE\n"
 	  "  --sp N              suggested price in minor units\n"
-	  "  --minimum N         minimum price in minor units\n"
-	  IDEM_OPTION
-	  "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
+	  "  --minimum N         minimum price in minor units\n" IDEM_OPTION "\n" OFFER_OUTPUT
+	  "\n" CONN_OPTIONS },
 	{ "offer accept",
 	  "Usage: fairpayctl offer accept OFFER_ID [--idempotency-key KEY] [OPTIONS]\n"
 	  "\n"
 	  "Accept an OPEN offer for the customer: the payment window starts (pay_by)\n"
-	  "and a FairPay offer takes its SP from the customer's FairPay credit.\n"
-	  IDEM_OPTION
+	  "and a FairPay offer takes its SP from the customer's FairPay credit.\n" IDEM_OPTION
 	  "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
 	{ "offer decline",
 	  "Usage: fairpayctl offer decline OFFER_ID [--idempotency-key KEY] [OPTIONS]\n"
 	  "\n"
-	  "Decline an OPEN offer for the customer.\n"
-	  IDEM_OPTION
-	  "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
-	{ "offer get",
-	  "Usage: fairpayctl offer get OFFER_ID [OPTIONS]\n"
-	  "\n"
-	  "Print an offer.\n"
-	  "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
-	{ "pay",
-	  "Usage: fairpayctl pay OFFER_ID (--amount N | --differential BP) [--usage N]\n"
-	  "           [--reason R]... [--note TEXT] [--idempotency-key KEY] [OPTIONS]\n"
-	  "\n"
-	  "Record what the customer paid for an offer (ACCEPTED; a SET_PRICE offer\n"
-	  "also while OPEN; a DEFAULTED one as a late payment). Needs a VENDOR key.\n"
-	  "\n"
-	  "  --amount N          the amount paid, in minor units\n"
-	  "  --differential BP   or the amount relative to the SP, in basis points:\n"
-	  "                      -2000 = 20% below, 1000 = 10% above (at least -10000)\n"
-	  "  --usage N           usage units, for a product priced per unit\n"
-	  "  --reason R          why the customer paid what they paid; repeat it or\n"
-	  "                      give a comma list: DID_NOT_USE, POOR_QUALITY,\n"
-	  "                      NOT_AS_DESCRIBED, TECHNICAL_PROBLEM, CANNOT_AFFORD,\n"
-	  "                      GREAT_VALUE, OTHER (any case)\n"
-	  "  --note TEXT         the customer's words, up to 1000 bytes\n"
-	  IDEM_OPTION
-	  "\n"
-	  "Prints the payment (amount, SP, fairness, raw fairness, verdict, review,\n"
-	  "late), the customer's updated reputation and, for a recurring product, the\n"
-	  "next cycle's offer, each under its own heading; with --json\n"
-	  "{\"payment\":{...},\"reputation\":{...},\"next_offer\":{...}|null,\n"
-	  "\"replayed\":BOOL}.\n"
+	  "Decline an OPEN offer for the customer.\n" IDEM_OPTION "\n" OFFER_OUTPUT
 	  "\n" CONN_OPTIONS },
-	{ "review",
-	  "Usage: fairpayctl review PAYMENT_ID (--accept | --reject) [--note TEXT]\n"
-	  "           [--idempotency-key KEY] [OPTIONS]\n"
-	  "\n"
-	  "Decide on a payment whose reasons excused a low amount (review PENDING):\n"
-	  "--accept counts it as at least fair, --reject at its raw fairness. The\n"
-	  "customer's score is recomputed. Needs a VENDOR key.\n"
-	  "\n"
-	  "  --accept            accept the customer's reasons\n"
-	  "  --reject            reject them\n"
-	  "  --note TEXT         the reviewer's note, up to 1000 bytes\n"
-	  IDEM_OPTION
-	  "\n"
-	  "Prints the payment and the updated reputation; with --json\n"
-	  "{\"payment\":{...},\"reputation\":{...},\"replayed\":BOOL}.\n"
-	  "\n" CONN_OPTIONS },
+	{ "offer get", "Usage: fairpayctl offer get OFFER_ID [OPTIONS]\n"
+		       "\n"
+		       "Print an offer.\n"
+		       "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
+	{ "pay", "Usage: fairpayctl pay OFFER_ID (--amount N | --differential BP) [--usage N]\n"
+		 "           [--reason R]... [--note TEXT] [--idempotency-key KEY] [OPTIONS]\n"
+		 "\n"
+		 "Record what the customer paid for an offer (ACCEPTED; a SET_PRICE offer\n"
+		 "also while OPEN; a DEFAULTED one as a late payment). Needs a VENDOR key.\n"
+		 "\n"
+		 "  --amount N          the amount paid, in minor units\n"
+		 "  --differential BP   or the amount relative to the SP, in basis points:\n"
+		 "                      -2000 = 20% below, 1000 = 10% above (at least -10000)\n"
+		 "  --usage N           usage units, for a product priced per unit\n"
+		 "  --reason R          why the customer paid what they paid; repeat it or\n"
+		 "                      give a comma list: DID_NOT_USE, POOR_QUALITY,\n"
+		 "                      NOT_AS_DESCRIBED, TECHNICAL_PROBLEM, CANNOT_AFFORD,\n"
+		 "                      GREAT_VALUE, OTHER (any case)\n"
+		 "  --note TEXT         the customer's words, up to 1000 bytes\n" IDEM_OPTION "\n"
+		 "Prints the payment (amount, SP, fairness, raw fairness, verdict, review,\n"
+		 "late), the customer's updated reputation and, for a recurring product, the\n"
+		 "next cycle's offer, each under its own heading; with --json\n"
+		 "{\"payment\":{...},\"reputation\":{...},\"next_offer\":{...}|null,\n"
+		 "\"replayed\":BOOL}.\n"
+		 "\n" CONN_OPTIONS },
+	{ "review", "Usage: fairpayctl review PAYMENT_ID (--accept | --reject) [--note TEXT]\n"
+		    "           [--idempotency-key KEY] [OPTIONS]\n"
+		    "\n"
+		    "Decide on a payment whose reasons excused a low amount (review PENDING):\n"
+		    "--accept counts it as at least fair, --reject at its raw fairness. The\n"
+		    "customer's score is recomputed. Needs a VENDOR key.\n"
+		    "\n"
+		    "  --accept            accept the customer's reasons\n"
+		    "  --reject            reject them\n"
+		    "  --note TEXT         the reviewer's note, up to 1000 bytes\n" IDEM_OPTION "\n"
+		    "Prints the payment and the updated reputation; with --json\n"
+		    "{\"payment\":{...},\"reputation\":{...},\"replayed\":BOOL}.\n"
+		    "\n" CONN_OPTIONS },
 	{ "reputation",
 	  "Usage: fairpayctl reputation CUSTOMER [OPTIONS]\n"
 	  "       fairpayctl reputation verify [--db CONNINFO] [--vendor ID]\n"
@@ -557,21 +534,19 @@ static const usage_text usage_texts[] = {
 	  "\"missing\":[...]}.\n"
 	  "\n"
 	  "  --vendor ID         check one vendor only (v_...)\n"
-	  "\n" DB_ONLY_OPTIONS
-	  "\n"
+	  "\n" DB_ONLY_OPTIONS "\n"
 	  "Exit status: 0 no difference, 1 differences (or a query failed), 3 the\n"
 	  "database cannot be reached.\n" },
-	{ "events",
-	  "Usage: fairpayctl events CUSTOMER [--after ID] [--limit N] [OPTIONS]\n"
-	  "\n"
-	  "List a customer's events, oldest first, as a table (ID, AT, KIND, OFFER,\n"
-	  "PAYMENT, DETAIL). Needs a VENDOR key. When more follow, the --after value\n"
-	  "of the next page is printed to stderr. With --json\n"
-	  "{\"events\":[...],\"next_after_id\":N}.\n"
-	  "\n"
-	  "  --after ID          only events after this id (default 0: from the start)\n"
-	  "  --limit N           events per page, 1-1000 (default: the server's, 100)\n"
-	  "\n" CONN_OPTIONS },
+	{ "events", "Usage: fairpayctl events CUSTOMER [--after ID] [--limit N] [OPTIONS]\n"
+		    "\n"
+		    "List a customer's events, oldest first, as a table (ID, AT, KIND, OFFER,\n"
+		    "PAYMENT, DETAIL). Needs a VENDOR key. When more follow, the --after value\n"
+		    "of the next page is printed to stderr. With --json\n"
+		    "{\"events\":[...],\"next_after_id\":N}.\n"
+		    "\n"
+		    "  --after ID          only events after this id (default 0: from the start)\n"
+		    "  --limit N           events per page, 1-1000 (default: the server's, 100)\n"
+		    "\n" CONN_OPTIONS },
 };
 
 /* Return the usage text for a topic ("" = the whole program), or NULL. */
@@ -602,8 +577,8 @@ const char *ctl_args_policy_key(ctl_policy_key k)
 
 /* ---------------------------------------------------------------- parsing */
 
-__attribute__((format(printf, 3, 4))) static void err_fmt(char *err, size_t size,
-							   const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void err_fmt(char *err, size_t size, const char *fmt,
+							  ...)
 {
 	va_list ap;
 	if (size == 0)
@@ -664,11 +639,14 @@ static int opt_int(const char *const val[OPT_COUNT], opt_id id, int64_t min, int
 		return 0;
 	if (parse_int(val[id], min, max, &o->v) != 0) {
 		if (max == INT64_MAX)
-			err_fmt(err, err_size, "--%s needs a whole number of at least %" PRId64
-				", not '%s'", opt_defs[id].name, min, val[id]);
+			err_fmt(err, err_size,
+				"--%s needs a whole number of at least %" PRId64 ", not '%s'",
+				opt_defs[id].name, min, val[id]);
 		else
-			err_fmt(err, err_size, "--%s needs a whole number between %" PRId64
-				" and %" PRId64 ", not '%s'", opt_defs[id].name, min, max, val[id]);
+			err_fmt(err, err_size,
+				"--%s needs a whole number between %" PRId64 " and %" PRId64
+				", not '%s'",
+				opt_defs[id].name, min, max, val[id]);
 		return -1;
 	}
 	o->set = true;
@@ -676,8 +654,8 @@ static int opt_int(const char *const val[OPT_COUNT], opt_id id, int64_t min, int
 }
 
 /* Parse the value of an enum option into *o, or list the names it takes. */
-static int opt_enum(const char *const val[OPT_COUNT], opt_id id, const ctl_enum *e,
-		    ctl_opt_int *o, char *err, size_t err_size)
+static int opt_enum(const char *const val[OPT_COUNT], opt_id id, const ctl_enum *e, ctl_opt_int *o,
+		    char *err, size_t err_size)
 {
 	char names[256];
 	int v = 0;
@@ -695,8 +673,7 @@ static int opt_enum(const char *const val[OPT_COUNT], opt_id id, const ctl_enum 
 }
 
 /* Parse `policy set`'s KEY=VALUE words into out->policy. */
-static int parse_policy(const char *const *words, int n, ctl_args *out, char *err,
-			size_t err_size)
+static int parse_policy(const char *const *words, int n, ctl_args *out, char *err, size_t err_size)
 {
 	ctl_policy_edit *pe = &out->policy;
 	for (int i = 0; i < n; i++) {
@@ -756,8 +733,10 @@ static int parse_policy(const char *const *words, int n, ctl_args *out, char *er
 		case CTL_POLICY_OFFER_TTL_SECONDS:
 		case CTL_POLICY_PAYMENT_WINDOW_SECONDS:
 			if (parse_int(v, 0, INT64_MAX, &pe->value[key]) != 0) {
-				err_fmt(err, err_size, "policy key '%s' needs a whole number of at "
-					"least 0, not '%s'", name, v);
+				err_fmt(err, err_size,
+					"policy key '%s' needs a whole number of at "
+					"least 0, not '%s'",
+					name, v);
 				return -1;
 			}
 			break;
@@ -781,7 +760,8 @@ static const cmd_def *cmd_find(const char *group, const char *verb)
 	for (size_t i = 0; i < N_CMDS; i++) {
 		if (strcmp(cmd_defs[i].group, group) != 0)
 			continue;
-		if (verb == NULL || (cmd_defs[i].verb != NULL && strcmp(cmd_defs[i].verb, verb) == 0))
+		if (verb == NULL ||
+		    (cmd_defs[i].verb != NULL && strcmp(cmd_defs[i].verb, verb) == 0))
 			return &cmd_defs[i];
 	}
 	return NULL;
@@ -803,7 +783,8 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 	if (out->server == NULL)
 		out->server = CTL_DEFAULT_SERVER;
 	out->ca = nonempty(val[OPT_CA]) != NULL ? val[OPT_CA] : nonempty(env->ca);
-	out->api_key = nonempty(val[OPT_API_KEY]) != NULL ? val[OPT_API_KEY] : nonempty(env->api_key);
+	out->api_key =
+		nonempty(val[OPT_API_KEY]) != NULL ? val[OPT_API_KEY] : nonempty(env->api_key);
 	out->cert = nonempty(val[OPT_CERT]);
 	out->key = nonempty(val[OPT_KEY]);
 	out->json = seen[OPT_JSON];
@@ -864,8 +845,8 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 	    opt_int(val, OPT_MINIMUM, 0, INT64_MAX, &out->minimum, err, err_size) != 0 ||
 	    opt_int(val, OPT_PERIOD_DAYS, 0, INT32_MAX, &out->period_days, err, err_size) != 0 ||
 	    opt_int(val, OPT_AMOUNT, 0, INT64_MAX, &out->amount, err, err_size) != 0 ||
-	    opt_int(val, OPT_DIFFERENTIAL, -10000, INT32_MAX, &out->differential, err,
-		    err_size) != 0 ||
+	    opt_int(val, OPT_DIFFERENTIAL, -10000, INT32_MAX, &out->differential, err, err_size) !=
+		    0 ||
 	    opt_int(val, OPT_USAGE, 0, INT64_MAX, &out->usage, err, err_size) != 0 ||
 	    opt_enum(val, OPT_MIN_TIER, &ctl_enum_tier, &out->min_tier, err, err_size) != 0 ||
 	    opt_enum(val, OPT_MODE, &ctl_enum_offer_mode, &out->mode, err, err_size) != 0)
@@ -995,7 +976,8 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 	if (def->remote) {
 		if (out->ca == NULL) {
 			err_fmt(err, err_size,
-				"no CA file to verify the server: give --ca FILE or set FAIRPAY_CA");
+				"no CA file to verify the server: give --ca FILE or set "
+				"FAIRPAY_CA");
 			return CTL_PARSE_USAGE;
 		}
 		if (def->cmd != CTL_CMD_PING && out->api_key == NULL && out->cert == NULL) {
@@ -1010,8 +992,8 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 }
 
 /* Parse argv[1..argc) into out. */
-ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env,
-				ctl_args *out, char *err, size_t err_size)
+ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env, ctl_args *out,
+				char *err, size_t err_size)
 {
 	static const ctl_env no_env = { NULL, NULL, NULL, NULL };
 	const char *val[OPT_COUNT] = { NULL };
@@ -1148,8 +1130,8 @@ ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env
 
 	for (int id = 0; id < OPT_COUNT; id++) {
 		if (seen[id] && !opt_defs[id].global && (def->opts & OPT_BIT(id)) == 0) {
-			err_fmt(err, err_size, "option --%s does not apply to '%s'", opt_defs[id].name,
-				def->topic);
+			err_fmt(err, err_size, "option --%s does not apply to '%s'",
+				opt_defs[id].name, def->topic);
 			return CTL_PARSE_USAGE;
 		}
 	}

@@ -57,7 +57,11 @@ typedef enum ctl_parse_result {
 	CTL_PARSE_USAGE    /* print err and a hint for out->topic to stderr, exit 2 */
 } ctl_parse_result;
 
-typedef enum ctl_role { CTL_ROLE_NONE = 0, CTL_ROLE_ADMIN, CTL_ROLE_VENDOR } ctl_role;
+typedef enum ctl_role {
+	CTL_ROLE_NONE = 0,
+	CTL_ROLE_ADMIN,
+	CTL_ROLE_VENDOR
+} ctl_role;
 
 /* The fields of fairpay.v1.Policy that `policy set` can change, in proto
  * order; the KEY of KEY=VALUE is the field's name (ctl_args_policy_key). */
@@ -138,33 +142,33 @@ typedef struct ctl_args {
 	const char *page_token; /* vendor/product list --page-token */
 
 	/* the FairPay cycle (vendor calls) */
-	const char *idempotency_key; /* --idempotency-key on mutating calls; NULL = none */
-	const char *sku;             /* product put/get SKU, offer create CUSTOMER SKU */
-	const char *customer_id;     /* offer create, reputation, events CUSTOMER */
-	const char *offer_id;        /* offer accept/decline/get ID, pay OFFER_ID */
-	const char *payment_id;      /* review PAYMENT_ID */
-	const char *currency;        /* product put --currency */
-	ctl_opt_int sp;              /* product put / offer create --sp */
-	ctl_opt_int unit_price;      /* product put --unit-price */
-	ctl_opt_int list_price;      /* product put --list-price */
-	ctl_opt_int minimum;         /* product put / offer create --minimum */
-	ctl_opt_int min_tier;        /* product put --min-tier, a Tier number */
-	ctl_opt_int period_days;     /* product put --period-days */
-	ctl_opt_int mode;            /* offer create --mode, an OfferMode number */
-	ctl_opt_int amount;          /* pay --amount */
-	ctl_opt_int differential;    /* pay --differential (basis points) */
-	ctl_opt_int usage;           /* pay --usage */
+	const char *idempotency_key;  /* --idempotency-key on mutating calls; NULL = none */
+	const char *sku;              /* product put/get SKU, offer create CUSTOMER SKU */
+	const char *customer_id;      /* offer create, reputation, events CUSTOMER */
+	const char *offer_id;         /* offer accept/decline/get ID, pay OFFER_ID */
+	const char *payment_id;       /* review PAYMENT_ID */
+	const char *currency;         /* product put --currency */
+	ctl_opt_int sp;               /* product put / offer create --sp */
+	ctl_opt_int unit_price;       /* product put --unit-price */
+	ctl_opt_int list_price;       /* product put --list-price */
+	ctl_opt_int minimum;          /* product put / offer create --minimum */
+	ctl_opt_int min_tier;         /* product put --min-tier, a Tier number */
+	ctl_opt_int period_days;      /* product put --period-days */
+	ctl_opt_int mode;             /* offer create --mode, an OfferMode number */
+	ctl_opt_int amount;           /* pay --amount */
+	ctl_opt_int differential;     /* pay --differential (basis points) */
+	ctl_opt_int usage;            /* pay --usage */
 	int reasons[CTL_MAX_REASONS]; /* pay --reason, PaymentReason numbers, no duplicates */
 	size_t n_reasons;
-	const char *note;   /* pay, review --note; NULL = none */
-	bool accept;        /* review: --accept (true) or --reject (false) */
-	uint64_t after_id;  /* events --after */
+	const char *note;       /* pay, review --note; NULL = none */
+	bool accept;            /* review: --accept (true) or --reject (false) */
+	uint64_t after_id;      /* events --after */
 	ctl_policy_edit policy; /* policy set */
 } ctl_args;
 
 /* Parse argv[1..argc) into out; on CTL_PARSE_USAGE, err holds a one-line message. */
-ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env,
-				ctl_args *out, char *err, size_t err_size);
+ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env, ctl_args *out,
+				char *err, size_t err_size);
 
 /* Return the usage text for a topic ("" = the whole program), or NULL. */
 const char *ctl_args_usage(const char *topic);

@@ -111,8 +111,8 @@ static void policy_put(Fairpay__V1__Policy *p, ctl_policy_key k, int64_t v)
 }
 
 /* Fill req and p from `policy set`'s KEY=VALUE pairs. */
-void ctl_build_policy(const ctl_args *a, Fairpay__V1__PutPolicyRequest *req,
-		      Fairpay__V1__Policy *p, Fairpay__V1__PaymentReason reasons[CTL_MAX_REASONS])
+void ctl_build_policy(const ctl_args *a, Fairpay__V1__PutPolicyRequest *req, Fairpay__V1__Policy *p,
+		      Fairpay__V1__PaymentReason reasons[CTL_MAX_REASONS])
 {
 	const ctl_policy_edit *pe = &a->policy;
 	for (int k = 0; k < CTL_POLICY_KEY_COUNT; k++)
@@ -128,7 +128,7 @@ void ctl_build_policy(const ctl_args *a, Fairpay__V1__PutPolicyRequest *req,
 	req->policy = p;
 }
 
-#define OVERRIDE_SP_SET                                                                      \
+#define OVERRIDE_SP_SET \
 	FAIRPAY__V1__OFFER_OVERRIDES__OPT_SUGGESTED_PRICE_MINOR_SUGGESTED_PRICE_MINOR
 
 /* Fill ov from `offer create`'s overrides. */

@@ -16,8 +16,8 @@ void ctl_build_product(const ctl_args *a, Fairpay__V1__Product *p);
 /* Fill req and p (both initialised) from `policy set`'s KEY=VALUE pairs:
  * only the keys given are set (their opt_*_case), and excusing_reasons only
  * with set_excusing_reasons. reasons holds the list. */
-void ctl_build_policy(const ctl_args *a, Fairpay__V1__PutPolicyRequest *req,
-		      Fairpay__V1__Policy *p, Fairpay__V1__PaymentReason reasons[CTL_MAX_REASONS]);
+void ctl_build_policy(const ctl_args *a, Fairpay__V1__PutPolicyRequest *req, Fairpay__V1__Policy *p,
+		      Fairpay__V1__PaymentReason reasons[CTL_MAX_REASONS]);
 
 /* Fill ov (initialised) from `offer create`'s --mode, --sp and --minimum;
  * return true when any was given (the request carries overrides then). */

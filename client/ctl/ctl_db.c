@@ -20,12 +20,11 @@
 #include "ctl_out.h"
 #include "key.h"
 
-static const char sql_create_table[] =
-	"CREATE TABLE IF NOT EXISTS schema_migrations ("
-	" version integer PRIMARY KEY,"
-	" name text NOT NULL,"
-	" checksum text NOT NULL,"
-	" applied_at timestamptz NOT NULL DEFAULT now())";
+static const char sql_create_table[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+				       " version integer PRIMARY KEY,"
+				       " name text NOT NULL,"
+				       " checksum text NOT NULL,"
+				       " applied_at timestamptz NOT NULL DEFAULT now())";
 
 static const char sql_select_applied[] =
 	"SELECT version, name, checksum,"
@@ -44,10 +43,10 @@ static const char *const mig_state_names[] = { "pending", "applied", "changed", 
 /* One version as files and database see it. */
 typedef struct mig_row {
 	int version;
-	const char *name;                    /* the file's, else the recorded one */
+	const char *name; /* the file's, else the recorded one */
 	mig_state state;
-	const char *applied_at;              /* NULL when pending */
-	const struct ctl_migration *file;    /* NULL when missing */
+	const char *applied_at;                        /* NULL when pending */
+	const struct ctl_migration *file;              /* NULL when missing */
 	char checksum[CTL_MIGRATION_CHECKSUM_LEN + 1]; /* of the file */
 } mig_row;
 
@@ -171,7 +170,8 @@ static PGconn *db_connect(const ctl_args *a)
 		return NULL;
 	}
 	/* "relation already exists, skipping" and the like are noise here. */
-	if (db_exec(conn, "SET client_min_messages = warning", "cannot configure the session") != 0) {
+	if (db_exec(conn, "SET client_min_messages = warning", "cannot configure the session") !=
+	    0) {
 		PQfinish(conn);
 		return NULL;
 	}
@@ -215,7 +215,7 @@ static int plan_build(const ctl_migration_set *set, const PGresult *applied, mig
 	while (i < set->count || j < napplied) {
 		const struct ctl_migration *f = i < set->count ? &set->items[i] : NULL;
 		int row = j < napplied ? (int)j : -1;
-		int av = row >= 0 ? atoi(PQgetvalue(applied, row, 0)) : 0;
+		int av = row >= 0 ? (int)strtol(PQgetvalue(applied, row, 0), NULL, 10) : 0;
 		mig_row *r = &p->rows[p->count++];
 
 		if (f == NULL || (row >= 0 && av < f->version)) {
@@ -520,8 +520,9 @@ static int check_migrated(PGconn *conn, const ctl_migration_set *set)
 	if (keys < 0)
 		goto done;
 	if (!exists || !keys) {
-		fprintf(stderr, "error: the database schema is not migrated (no %s table); run "
-				"'fairpayctl db migrate' first\n",
+		fprintf(stderr,
+			"error: the database schema is not migrated (no %s table); run "
+			"'fairpayctl db migrate' first\n",
 			exists ? "api_keys" : "schema_migrations");
 		goto done;
 	}

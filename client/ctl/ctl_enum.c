@@ -7,9 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define ENUM(var, prefix, ...)                                                              \
-	static const char *const var##_names[] = { NULL, __VA_ARGS__ };                     \
-	const ctl_enum var = { prefix, var##_names,                                          \
+#define ENUM(var, prefix, ...)                                          \
+	static const char *const var##_names[] = { NULL, __VA_ARGS__ }; \
+	const ctl_enum var = { prefix, var##_names,                     \
 			       (int)(sizeof(var##_names) / sizeof(var##_names[0])) }
 
 ENUM(ctl_enum_tier, "TIER_", "FIXED_PRICE", "RESTRICTED", "PROBATION", "STANDARD", "TRUSTED");
@@ -19,8 +19,8 @@ ENUM(ctl_enum_offer_status, "OFFER_STATUS_", "OPEN", "ACCEPTED", "PAID", "DECLIN
 ENUM(ctl_enum_offer_mode, "OFFER_MODE_", "FAIRPAY", "FAIRPAY_MINIMUM", "SET_PRICE");
 ENUM(ctl_enum_offer_reason, "OFFER_REASON_", "PROBATION", "CREDIT_LIMIT", "LOW_SCORE",
      "OPEN_DEFAULTS", "TIER_REQUIRED", "PRODUCT_MINIMUM", "VENDOR_OVERRIDE", "VOLUNTARY_MODE");
-ENUM(ctl_enum_payment_reason, "PAYMENT_REASON_", "DID_NOT_USE", "POOR_QUALITY",
-     "NOT_AS_DESCRIBED", "TECHNICAL_PROBLEM", "CANNOT_AFFORD", "GREAT_VALUE", "OTHER");
+ENUM(ctl_enum_payment_reason, "PAYMENT_REASON_", "DID_NOT_USE", "POOR_QUALITY", "NOT_AS_DESCRIBED",
+     "TECHNICAL_PROBLEM", "CANNOT_AFFORD", "GREAT_VALUE", "OTHER");
 ENUM(ctl_enum_verdict, "VERDICT_", "GENEROUS", "FAIR", "LOW", "UNFAIR");
 ENUM(ctl_enum_review, "REVIEW_", "NOT_NEEDED", "PENDING", "ACCEPTED", "REJECTED");
 ENUM(ctl_enum_event_kind, "EVENT_KIND_", "OFFER_CREATED", "OFFER_ACCEPTED", "OFFER_DECLINED",

@@ -36,8 +36,7 @@ const char *ctl_enum_name(const ctl_enum *e, int v, char buf[CTL_ENUM_BUF]);
 
 /* Parse one name (case-insensitive, prefix optional, '-' as '_') into *out
  * (1..count-1). Returns 0, or -1 for anything else, "UNSPECIFIED" included. */
-int ctl_enum_parse(const ctl_enum *e, const char *s, int *out)
-	__attribute__((warn_unused_result));
+int ctl_enum_parse(const ctl_enum *e, const char *s, int *out) __attribute__((warn_unused_result));
 
 /* Parse a comma-separated list of names, appending to values[0..*n) (so that
  * several lists can be merged) and skipping duplicates and empty items (""

@@ -55,7 +55,8 @@ static int finish_output(int rc)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (errno != EPIPE)
-			fprintf(stderr, "fairpayctl: cannot write the output: %s\n", strerror(errno));
+			fprintf(stderr, "fairpayctl: cannot write the output: %s\n",
+				strerror(errno));
 		if (rc == CTL_EXIT_OK)
 			rc = CTL_EXIT_REFUSED;
 	}

@@ -17,8 +17,8 @@
 /* Far above any schema change; a larger file is a mistake (a dump?). */
 #define CTL_MIGRATION_MAX_BYTES (64L * 1024 * 1024)
 
-__attribute__((format(printf, 3, 4))) static void err_fmt(char *err, size_t size,
-							   const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void err_fmt(char *err, size_t size, const char *fmt,
+							  ...)
 {
 	va_list ap;
 	if (size == 0)
@@ -111,7 +111,8 @@ static int read_file(const char *path, char **data, size_t *len, char *err, size
 		goto done;
 	}
 	if (st.st_size > CTL_MIGRATION_MAX_BYTES) {
-		err_fmt(err, err_size, "%s is larger than %ld bytes", path, CTL_MIGRATION_MAX_BYTES);
+		err_fmt(err, err_size, "%s is larger than %ld bytes", path,
+			CTL_MIGRATION_MAX_BYTES);
 		goto done;
 	}
 	size_t size = (size_t)st.st_size;
@@ -249,6 +250,7 @@ void ctl_migrations_free(ctl_migration_set *set)
 		return;
 	if (set->owned) {
 		for (size_t i = 0; i < set->count; i++) {
+			/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): count is 0 while items is NULL (the set was cleared) */
 			free((char *)set->items[i].name);
 			free((char *)set->items[i].sql);
 		}

@@ -97,8 +97,9 @@ int ctl_remote_call(fp_client *c, const ctl_args *a, Fairpay__V1__Request *req,
 	}
 	/* stderr, so that stdout is the reply whether replayed or not. */
 	if (r->replayed)
-		fprintf(stderr, "note: replayed: this is the reply first given for idempotency "
-				"key %s; nothing was changed now\n",
+		fprintf(stderr,
+			"note: replayed: this is the reply first given for idempotency "
+			"key %s; nothing was changed now\n",
 			a->idempotency_key != NULL ? a->idempotency_key : "(none)");
 	*resp = r;
 	return CTL_EXIT_OK;

@@ -197,10 +197,9 @@ void ctl_show_product_json(FILE *f, const Fairpay__V1__Product *p)
 /* Print products as a table. */
 int ctl_show_product_table(FILE *f, Fairpay__V1__Product *const *items, size_t n)
 {
-	static const char *const headers[] = { "SKU",	  "NAME",	 "CURRENCY",
-					       "SP",	  "UNIT_PRICE",	 "LIST_PRICE",
-					       "MINIMUM", "MIN_TIER",	 "PERIOD_DAYS",
-					       "VERSION" };
+	static const char *const headers[] = { "SKU",         "NAME",       "CURRENCY", "SP",
+					       "UNIT_PRICE",  "LIST_PRICE", "MINIMUM",  "MIN_TIER",
+					       "PERIOD_DAYS", "VERSION" };
 	ctl_table *t = ctl_table_new(10, headers);
 	int rc = -1;
 	if (t == NULL)
@@ -216,9 +215,11 @@ int ctl_show_product_table(FILE *f, Fairpay__V1__Product *const *items, size_t n
 		snprintf(period, sizeof(period), "%" PRId32, p->period_days);
 		snprintf(version, sizeof(version), "%" PRId64, p->version);
 		const char *cells[] = {
-			p->sku, p->name, p->currency, sp, unit, list, min,
-			ctl_enum_name(&ctl_enum_tier, shown_min_tier(p), tier),
-			period, version
+			p->sku,      p->name,
+			p->currency, sp,
+			unit,        list,
+			min,         ctl_enum_name(&ctl_enum_tier, shown_min_tier(p), tier),
+			period,      version
 		};
 		if (ctl_table_add(t, cells) != 0)
 			goto done;
@@ -232,7 +233,12 @@ done:
 
 /* ---------------------------------------------------------------- policies */
 
-typedef enum pf_kind { PF_ENFORCEMENT, PF_I32, PF_I64, PF_REASONS } pf_kind;
+typedef enum pf_kind {
+	PF_ENFORCEMENT,
+	PF_I32,
+	PF_I64,
+	PF_REASONS
+} pf_kind;
 
 /* The Policy fields in proto order. Each optional field is a one-member
  * oneof: its case (an int-sized enum, NOT_SET = 0) says whether it is set. */
@@ -243,9 +249,11 @@ typedef struct policy_field {
 	size_t value_off;
 } policy_field;
 
-#define PF(field, kind)                                                                     \
-	{ #field, kind, offsetof(Fairpay__V1__Policy, opt_##field##_case),                    \
-	  offsetof(Fairpay__V1__Policy, field) }
+#define PF(field, kind)                                                          \
+	{                                                                        \
+#field, kind, offsetof(Fairpay__V1__Policy, opt_##field##_case), \
+			offsetof(Fairpay__V1__Policy, field)                     \
+	}
 
 static const policy_field policy_fields[] = {
 	PF(enforcement, PF_ENFORCEMENT),
@@ -357,8 +365,7 @@ void ctl_show_offer(FILE *f, const char *ind, const Fairpay__V1__Offer *o)
 	kv_enum(f, ind, "tier", &ctl_enum_tier, o->tier);
 	kv_money(f, ind, "credit_limit", o->credit_limit_minor, o->currency);
 	kv_money(f, ind, "credit_used", o->credit_used_minor, o->currency);
-	kv_enum_list(f, ind, "reasons", &ctl_enum_offer_reason, AS_INTS(o->reasons),
-		     o->n_reasons);
+	kv_enum_list(f, ind, "reasons", &ctl_enum_offer_reason, AS_INTS(o->reasons), o->n_reasons);
 	kv_time(f, ind, "created_at", o->created_at_unix_ms);
 	kv_time(f, ind, "expires_at", o->expires_at_unix_ms);
 	kv_time(f, ind, "pay_by", o->pay_by_unix_ms);

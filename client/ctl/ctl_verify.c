@@ -46,15 +46,16 @@ static const struct {
 	{ "fp_verify_pay",
 	  "DECLARE fp_verify_pay NO SCROLL CURSOR FOR"
 	  " SELECT vendor_id, customer_id, id, fairness_bp, amount_minor,"
-	  " suggested_price_minor, " MICROS("created_at")
-	  " FROM payments WHERE " VENDOR_FILTER
-	  " ORDER BY " KEY_ORDER ", created_at, id COLLATE \"C\"" },
+	  " suggested_price_minor, " MICROS("created_at") " FROM payments WHERE " VENDOR_FILTER
+							  " ORDER BY " KEY_ORDER
+							  ", created_at, id COLLATE \"C\"" },
 	{ "fp_verify_offer",
 	  "DECLARE fp_verify_offer NO SCROLL CURSOR FOR"
 	  " SELECT vendor_id, customer_id, id, status, mode, suggested_price_minor,"
 	  " COALESCE(" MICROS("closed_at") ", 0)"
-	  " FROM offers WHERE status IN ('DEFAULTED', 'ACCEPTED') AND " VENDOR_FILTER
-	  " ORDER BY " KEY_ORDER ", closed_at, id COLLATE \"C\"" },
+					   " FROM offers WHERE status IN ('DEFAULTED', 'ACCEPTED') "
+					   "AND " VENDOR_FILTER " ORDER BY " KEY_ORDER
+					   ", closed_at, id COLLATE \"C\"" },
 	{ "fp_verify_event",
 	  "DECLARE fp_verify_event NO SCROLL CURSOR FOR"
 	  " SELECT vendor_id, customer_id,"
@@ -64,7 +65,13 @@ static const struct {
 	  " GROUP BY vendor_id, customer_id ORDER BY " KEY_ORDER },
 };
 
-enum { S_REP, S_PAY, S_OFFER, S_EVENT, S_COUNT };
+enum {
+	S_REP,
+	S_PAY,
+	S_OFFER,
+	S_EVENT,
+	S_COUNT
+};
 
 /* One cursor and the batch of rows fetched from it. */
 typedef struct stream {
@@ -253,8 +260,8 @@ static void judge(verify *v, const char *vendor, const char *customer, bool has_
 			if (v->differences > 0)
 				fputc(',', stdout);
 			json_who(stdout, vendor, customer);
-			printf(",\"field\":\"%s\",\"stored\":%" PRId64
-			       ",\"recomputed\":%" PRId64 "}",
+			printf(",\"field\":\"%s\",\"stored\":%" PRId64 ",\"recomputed\":%" PRId64
+			       "}",
 			       name, stored[f], want[f]);
 		} else {
 			print_who(vendor, customer);

@@ -86,7 +86,7 @@ static void err_clear(fp_client *c)
 }
 
 __attribute__((format(printf, 3, 4))) static void err_set(fp_client *c, fp_error_kind kind,
-							   const char *fmt, ...)
+							  const char *fmt, ...)
 {
 	va_list ap;
 	c->err_kind = kind;
@@ -346,7 +346,8 @@ static int tls_make_ctx(fp_client *c, const fp_client_options *opts)
 			err_openssl(buf, sizeof(buf)));
 		return -1;
 	}
-	SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(c->ctx,
+			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_load_verify_locations(c->ctx, opts->ca_file, NULL) != 1) {
 		err_set(c, FP_ERR_CONNECT, "cannot load CA file %s: %s", opts->ca_file,
@@ -466,7 +467,8 @@ static int tls_handshake(fp_client *c, const char *name)
 		}
 	} else {
 		SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (SSL_set_tlsext_host_name(c->ssl, name) != 1 || SSL_set1_host(c->ssl, name) != 1) {
+		if (SSL_set_tlsext_host_name(c->ssl, name) != 1 ||
+		    SSL_set1_host(c->ssl, name) != 1) {
 			err_set(c, FP_ERR_CONNECT, "cannot verify host name %s: %s", name,
 				err_openssl(buf, sizeof(buf)));
 			return -1;
@@ -715,8 +717,7 @@ done:
 }
 
 /* Connect to "HOST:PORT", "[IPv6]:PORT", or a bare host on the default port. */
-FP_EXPORT int fp_client_connect_addr(fp_client *c, const char *addr,
-				     const fp_client_options *opts)
+FP_EXPORT int fp_client_connect_addr(fp_client *c, const char *addr, const fp_client_options *opts)
 {
 	char host[256];
 	const char *port = FP_DEFAULT_PORT;
@@ -803,8 +804,7 @@ done:
 }
 
 /* Send a request and wait for its reply. */
-FP_EXPORT int fp_client_call(fp_client *c, Fairpay__V1__Request *req,
-			     Fairpay__V1__Response **resp)
+FP_EXPORT int fp_client_call(fp_client *c, Fairpay__V1__Request *req, Fairpay__V1__Response **resp)
 {
 	Fairpay__V1__Response *r = NULL;
 	uint64_t id = 0;

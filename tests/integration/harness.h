@@ -408,8 +408,8 @@ int64_t h_percentile(int64_t *v, size_t n, double p);
 typedef struct h_tls_opts {
 	int min_version; /* e.g. TLS1_2_VERSION */
 	int max_version;
-	const char *cert_file; /* client certificate (mutual TLS) */
-	const char *key_file;  /* its key; default: cert_file */
+	const char *cert_file;          /* client certificate (mutual TLS) */
+	const char *key_file;           /* its key; default: cert_file */
 	struct ssl_session_st *session; /* resume this session */
 	const void *early_data;         /* written as TLS 1.3 early data */
 	size_t early_len;

@@ -181,9 +181,9 @@ static void test_options_before_or_after_words(void **state)
 			       "--api-key", "k"),
 			 CTL_PARSE_RUN);
 	ctl_args first = A;
-	assert_int_equal(PARSE(NULL, "vendor", "--ca=c", "list", "--json", "--limit=5",
-			       "--api-key=k"),
-			 CTL_PARSE_RUN);
+	assert_int_equal(
+		PARSE(NULL, "vendor", "--ca=c", "list", "--json", "--limit=5", "--api-key=k"),
+		CTL_PARSE_RUN);
 	assert_int_equal(A.cmd, CTL_CMD_VENDOR_LIST);
 	assert_int_equal(A.cmd, first.cmd);
 	assert_true(A.json && first.json);
@@ -295,7 +295,8 @@ static void test_key_register_cert_args(void **state)
 	assert_null(A.cert_pem);
 	assert_true(A.has_fingerprint);
 	assert_string_equal(A.fingerprint, unit_cert_sha256);
-	assert_int_equal(PARSE(&env_admin, "--fingerprint=02:66:2E:14:24:FC:9A:E1:28:8C:89:24:33:"
+	assert_int_equal(PARSE(&env_admin,
+			       "--fingerprint=02:66:2E:14:24:FC:9A:E1:28:8C:89:24:33:"
 			       "18:76:15:91:71:EB:63:F5:47:FC:09:C8:D7:4C:2F:B2:A3:AA:45",
 			       "key", "register-cert", "k1", "--json"),
 			 CTL_PARSE_RUN);
@@ -325,7 +326,7 @@ static void test_key_register_cert_args(void **state)
 
 	/* Malformed fingerprints are refused before anything is sent. */
 	static const char *const bad[] = {
-		"02662e1424fc9ae1288c8924331876159171eb63f547fc09c8d74c2fb2a3aa4", /* 63 */
+		"02662e1424fc9ae1288c8924331876159171eb63f547fc09c8d74c2fb2a3aa4",   /* 63 */
 		"02662e1424fc9ae1288c8924331876159171eb63f547fc09c8d74c2fb2a3aa455", /* 65 */
 		"g2662e1424fc9ae1288c8924331876159171eb63f547fc09c8d74c2fb2a3aa45",
 		"02:66:2E:14:24:FC:9A:E1:28:8C:89:24:33:18:76:15:91:71:EB:63:F5:47:FC:09:C8:D7:4C:"
@@ -574,8 +575,8 @@ static void test_enum_lists(void **state)
 			 -1);
 	assert_string_equal(bad, "happy");
 	n = 0;
-	assert_int_equal(ctl_enum_parse_list(&ctl_enum_payment_reason, "OTHER,GREAT_VALUE", vals,
-					     1, &n, NULL, 0),
+	assert_int_equal(ctl_enum_parse_list(&ctl_enum_payment_reason, "OTHER,GREAT_VALUE", vals, 1,
+					     &n, NULL, 0),
 			 -1);
 	char names[256];
 	ctl_enum_list(&ctl_enum_verdict, "|", names, sizeof(names));
@@ -681,9 +682,9 @@ static void test_product_put(void **state)
 	assert_int_equal(p.min_tier, FAIRPAY__V1__TIER__TIER_STANDARD);
 	assert_int_equal(p.period_days, 30);
 
-	assert_int_equal(PARSE(&env_vendor, "product", "put", "m", "--currency", "EUR", "--sp",
-			       "1"),
-			 CTL_PARSE_USAGE);
+	assert_int_equal(
+		PARSE(&env_vendor, "product", "put", "m", "--currency", "EUR", "--sp", "1"),
+		CTL_PARSE_USAGE);
 	assert_non_null(strstr(E, "--name"));
 	assert_null(strstr(E, "--sp"));
 	assert_int_equal(PARSE(&env_vendor, "product", "put", "m"), CTL_PARSE_USAGE);
@@ -714,9 +715,9 @@ static void test_product_put(void **state)
 
 static void test_product_list(void **state)
 {
-	assert_int_equal(PARSE(&env_vendor, "product", "list", "--limit", "7", "--page-token",
-			       "book-1"),
-			 CTL_PARSE_RUN);
+	assert_int_equal(
+		PARSE(&env_vendor, "product", "list", "--limit", "7", "--page-token", "book-1"),
+		CTL_PARSE_RUN);
 	assert_int_equal(A.cmd, CTL_CMD_PRODUCT_LIST);
 	assert_int_equal(A.limit, 7);
 	assert_string_equal(A.page_token, "book-1");
@@ -757,8 +758,9 @@ static void test_policy_set(void **state)
 	for (int k = 0; k < CTL_POLICY_KEY_COUNT; k++) {
 		char word[64];
 		snprintf(word, sizeof(word), "%s=%s", ctl_args_policy_key((ctl_policy_key)k),
-			 k == CTL_POLICY_ENFORCEMENT ? "ENFORCE"
-			 : k == CTL_POLICY_EXCUSING_REASONS ? "OTHER" : "77");
+			 k == CTL_POLICY_ENFORCEMENT        ? "ENFORCE"
+			 : k == CTL_POLICY_EXCUSING_REASONS ? "OTHER"
+							    : "77");
 		assert_int_equal(PARSE(&env_vendor, "policy", "set", word), CTL_PARSE_RUN);
 		Fairpay__V1__Policy one = FAIRPAY__V1__POLICY__INIT;
 		Fairpay__V1__PutPolicyRequest r1 = FAIRPAY__V1__PUT_POLICY_REQUEST__INIT;
@@ -771,8 +773,9 @@ static void test_policy_set(void **state)
 		char want[80];
 		const char *key = ctl_args_policy_key((ctl_policy_key)k);
 		if (k == CTL_POLICY_ENFORCEMENT)
-			snprintf(want, sizeof(want), "{\"enforcement\":\"ENFORCE\","
-						     "\"excusing_reasons\":[],\"version\":0}");
+			snprintf(want, sizeof(want),
+				 "{\"enforcement\":\"ENFORCE\","
+				 "\"excusing_reasons\":[],\"version\":0}");
 		else if (k == CTL_POLICY_EXCUSING_REASONS)
 			snprintf(want, sizeof(want),
 				 "{\"excusing_reasons\":[\"OTHER\"],\"version\":0}");
@@ -826,9 +829,9 @@ static void test_policy_set_errors(void **state)
 		{ "=5", "''" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(PARSE(&env_vendor, "policy", "set", "prior_score_bp=1",
-				       bad[i].word),
-				 CTL_PARSE_USAGE);
+		assert_int_equal(
+			PARSE(&env_vendor, "policy", "set", "prior_score_bp=1", bad[i].word),
+			CTL_PARSE_USAGE);
 		if (strstr(E, bad[i].named) == NULL)
 			fail_msg("'%s': message '%s' does not name %s", bad[i].word, E,
 				 bad[i].named);
@@ -845,7 +848,7 @@ static void test_policy_set_errors(void **state)
 	all[0] = "policy";
 	all[1] = "set";
 	for (int k = 0; k < CTL_POLICY_KEY_COUNT; k++) {
-		const char *value = k == CTL_POLICY_ENFORCEMENT	      ? "enforce"
+		const char *value = k == CTL_POLICY_ENFORCEMENT        ? "enforce"
 				    : k == CTL_POLICY_EXCUSING_REASONS ? ""
 								       : "1";
 		snprintf(words[k], sizeof(words[k]), "%s=%s",
@@ -1019,13 +1022,13 @@ static void test_events_args(void **state)
 /* ---------------------------------------------------------------- output */
 
 /* Run a printer into a string (free it). */
-#define CAPTURE(out, call)                                                                   \
-	do {                                                                                 \
-		size_t cap_len_ = 0;                                                         \
-		FILE *f = open_memstream(&(out), &cap_len_);                                 \
-		assert_non_null(f);                                                          \
-		call;                                                                        \
-		fclose(f);                                                                   \
+#define CAPTURE(out, call)                                   \
+	do {                                                 \
+		size_t cap_len_ = 0;                         \
+		FILE *f = open_memstream(&(out), &cap_len_); \
+		assert_non_null(f);                          \
+		call;                                        \
+		fclose(f);                                   \
 	} while (0)
 
 static void test_show_offer(void **state)
@@ -1333,7 +1336,9 @@ static void test_recompute_orders_cycles(void **state)
 static void test_recompute_long_history(void **state)
 {
 	/* Longer than the replay's chunk: the same as one replay of all. */
-	enum { N = 1000 };
+	enum {
+		N = 1000
+	};
 	static int32_t fairness[N];
 	ctl_recompute r = { 0 };
 	fp_policy p;
@@ -1345,9 +1350,9 @@ static void test_recompute_long_history(void **state)
 	/* Fed newest first, at times before the epoch (negative). */
 	for (int i = N - 1; i >= 0; i--) {
 		snprintf(id, sizeof(id), "p_%016x", i);
-		assert_int_equal(ctl_recompute_payment(&r, (int64_t)(i - N) * 1000, id, fairness[i],
-						       1, 1),
-				 0);
+		assert_int_equal(
+			ctl_recompute_payment(&r, (int64_t)(i - N) * 1000, id, fairness[i], 1, 1),
+			0);
 	}
 	ctl_recompute_result(&r, &p, out);
 	assert_int_equal(out[CTL_REP_SCORE_BP], fp_score_replay(&p, fairness, N));

@@ -26,20 +26,20 @@ typedef struct fp_client fp_client;
 /* Where an error came from: the server's status, or the local side. */
 typedef enum fp_error_kind {
 	FP_ERR_NONE = 0,
-	FP_ERR_SERVER,    /* the server answered a non-OK status */
-	FP_ERR_CONNECT,   /* TCP connect, TLS handshake or verification failed */
-	FP_ERR_IO,        /* the connection broke or timed out */
-	FP_ERR_PROTOCOL,  /* the server sent something that does not decode */
-	FP_ERR_USAGE      /* the caller passed something invalid */
+	FP_ERR_SERVER,   /* the server answered a non-OK status */
+	FP_ERR_CONNECT,  /* TCP connect, TLS handshake or verification failed */
+	FP_ERR_IO,       /* the connection broke or timed out */
+	FP_ERR_PROTOCOL, /* the server sent something that does not decode */
+	FP_ERR_USAGE     /* the caller passed something invalid */
 } fp_error_kind;
 
 typedef struct fp_client_options {
-	const char *ca_file;      /* PEM CA bundle to verify the server; required */
-	const char *cert_file;    /* optional client certificate (mutual TLS) */
-	const char *key_file;     /* its private key */
-	const char *server_name;  /* name to verify; default: the host */
-	int timeout_ms;           /* per read/write; 0 = 30000 */
-	uint32_t max_frame;       /* largest reply accepted; 0 = 16 MiB */
+	const char *ca_file;     /* PEM CA bundle to verify the server; required */
+	const char *cert_file;   /* optional client certificate (mutual TLS) */
+	const char *key_file;    /* its private key */
+	const char *server_name; /* name to verify; default: the host */
+	int timeout_ms;          /* per read/write; 0 = 30000 */
+	uint32_t max_frame;      /* largest reply accepted; 0 = 16 MiB */
 } fp_client_options;
 
 /* Create an unconnected client. Returns NULL only when out of memory. */
