@@ -19,6 +19,9 @@
 #define DB_BACKOFF_MAX_MS 2000
 #define DB_CONNECT_TIMEOUT_S 5
 #define DB_GROUP_MAX 64
+/* Statement texts the pool prepares once per connection (the server has a
+ * few dozen, all string literals); more are sent unprepared. */
+#define DB_STATEMENTS_MAX 128
 
 typedef struct db_req {
 	struct db_req *next;
@@ -34,6 +37,8 @@ typedef struct db_req {
 	bool ended;         /* all its results are in */
 	bool last_in_group; /* a sync follows it */
 	char *lock_key;     /* writes are sent in this order (NULL sorts first) */
+	bool preparing;     /* the results of its statement's Parse come first */
+	int stmt_id;        /* the pool's number of its statement, or -1 */
 } db_req;
 
 typedef enum dbc_state {
@@ -55,6 +60,7 @@ typedef struct db_conn {
 	db_req *head, *tail; /* sent, awaiting results */
 	int inflight;
 	int write_groups; /* groups of writes sent, at most one at a time */
+	bool prepared[DB_STATEMENTS_MAX]; /* which of the pool's statements it has */
 } db_conn;
 
 struct db_pool {
@@ -71,6 +77,8 @@ struct db_pool {
 	struct event *kick;
 	struct event *tick;
 	int64_t down_since_ms; /* 0 while some connection is ready */
+	const char *statements[DB_STATEMENTS_MAX]; /* prepared as "fp<index>" */
+	int n_statements;
 	bool freeing;
 };
 
@@ -159,6 +167,7 @@ static void dbc_broken(db_conn *dc, const char *reason)
 	dc->head = dc->tail = NULL;
 	dc->inflight = 0;
 	dc->write_groups = 0;
+	memset(dc->prepared, 0, sizeof(dc->prepared));
 	while (r != NULL) {
 		db_req *next = r->next;
 		PQclear(r->res);
@@ -288,7 +297,9 @@ static void dbc_read_results(db_conn *dc)
 			if (++nulls > 1)
 				break;
 			db_req *cur = dbc_current(dc);
-			if (cur != NULL)
+			if (cur != NULL && cur->preparing)
+				cur->preparing = false; /* the Parse's results ended */
+			else if (cur != NULL)
 				cur->ended = true;
 			continue;
 		}
@@ -299,7 +310,13 @@ static void dbc_read_results(db_conn *dc)
 			continue;
 		}
 		db_req *cur = dbc_current(dc);
-		if (cur != NULL && cur->res == NULL)
+		/* A failed Parse is the request's result (what follows it in
+		 * the pipeline is aborted); a successful one is dropped. */
+		if (cur != NULL && cur->preparing && PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    cur->stmt_id >= 0)
+			dc->prepared[cur->stmt_id] = false; /* never parsed: parse it next time */
+		if (cur != NULL && cur->res == NULL &&
+		    (!cur->preparing || PQresultStatus(res) != PGRES_COMMAND_OK))
 			cur->res = res;
 		else
 			PQclear(res);
@@ -396,11 +413,40 @@ static void dbc_connect(db_conn *dc)
 	dbc_poll_wait(dc, PGRES_POLLING_WRITING);
 }
 
+/* The pool's number for a statement text, registering it; -1 when the
+ * registry is full (the text is then sent unprepared). */
+static int pool_statement(db_pool *p, const char *sql)
+{
+	for (int i = 0; i < p->n_statements; i++)
+		if (p->statements[i] == sql)
+			return i;
+	if (p->n_statements == DB_STATEMENTS_MAX)
+		return -1;
+	p->statements[p->n_statements] = sql;
+	return p->n_statements++;
+}
+
 static int dbc_send_one(db_conn *dc, db_req *r, bool sync)
 {
-	if (!PQsendQueryParams(dc->pg, r->sql, r->nparams, NULL, (const char *const *)r->params,
-			       NULL, NULL, 0) ||
-	    (sync && !PQpipelineSync(dc->pg)))
+	/* Each text is parsed and planned once per connection (generic
+	 * plans: plan_cache_mode is set for the session), then only bound and
+	 * executed: the database's CPU goes to the work, not to the SQL. */
+	int id = pool_statement(dc->pool, r->sql);
+	char name[16];
+	snprintf(name, sizeof(name), "fp%d", id);
+	r->preparing = false;
+	r->stmt_id = id;
+	if (id >= 0 && !dc->prepared[id]) {
+		if (!PQsendPrepare(dc->pg, name, r->sql, r->nparams, NULL))
+			return -1;
+		dc->prepared[id] = true;
+		r->preparing = true;
+	}
+	int ok = id >= 0 ? PQsendQueryPrepared(dc->pg, name, r->nparams,
+					       (const char *const *)r->params, NULL, NULL, 0)
+			 : PQsendQueryParams(dc->pg, r->sql, r->nparams, NULL,
+					     (const char *const *)r->params, NULL, NULL, 0);
+	if (!ok || (sync && !PQpipelineSync(dc->pg)))
 		return -1;
 	r->last_in_group = sync;
 	r->ended = false;
@@ -574,7 +620,9 @@ db_pool *db_pool_new(struct event_base *base, const db_options *opts)
 	size_t olen = (opts->role ? strlen(opts->role) : 0) + 96;
 	p->options = malloc(olen);
 	if (p->options != NULL) {
-		int w = snprintf(p->options, olen, "-c statement_timeout=%d -c lock_timeout=%d",
+		int w = snprintf(p->options, olen,
+				 "-c statement_timeout=%d -c lock_timeout=%d"
+				 " -c plan_cache_mode=force_generic_plan",
 				 opts->statement_timeout_ms, opts->lock_timeout_ms);
 		if (opts->role != NULL && opts->role[0] != '\0' && w > 0)
 			snprintf(p->options + w, olen - (size_t)w, " -c role=%s", opts->role);
