@@ -35,6 +35,7 @@ typedef struct fp_config {
 	int64_t stats_interval_ms;
 	char *db_role; /* PostgreSQL role for the server's sessions; "" = login role */
 	int64_t sweep_batch;
+	int64_t cache_entries; /* bound of the row cache; 0 = off */
 	char *log_level;
 	bool help;
 	bool version;

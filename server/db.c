@@ -59,7 +59,7 @@ typedef struct db_conn {
 	int backoff_ms;
 	db_req *head, *tail; /* sent, awaiting results */
 	int inflight;
-	int write_groups; /* groups of writes sent, at most one at a time */
+	int write_groups;                 /* groups of writes sent, at most one at a time */
 	bool prepared[DB_STATEMENTS_MAX]; /* which of the pool's statements it has */
 } db_conn;
 
@@ -76,9 +76,10 @@ struct db_pool {
 	db_req *done_head, *done_tail;   /* finished, callback not yet run */
 	struct event *kick;
 	struct event *tick;
-	int64_t down_since_ms; /* 0 while some connection is ready */
+	int64_t down_since_ms;                     /* 0 while some connection is ready */
 	const char *statements[DB_STATEMENTS_MAX]; /* prepared as "fp<index>" */
 	int n_statements;
+	struct db_listener *listener;
 	bool freeing;
 };
 
@@ -605,6 +606,179 @@ static void pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* ---------------------------------------------------------------- LISTEN
+ *
+ * One more connection, outside the pipeline, that only listens:
+ *   CONNECTING -> LISTENING (LISTEN sent) -> READY -> (lost) -> WAITING ...
+ * The callback hears every notification on the channel, whether one of this
+ * pool's own sessions sent it, and NULL whenever the channel is lost (what
+ * was announced meanwhile is unknown) or "" once it is listening again. */
+typedef enum dbl_state {
+	DBL_WAITING = 0,
+	DBL_CONNECTING,
+	DBL_LISTENING,
+	DBL_READY
+} dbl_state;
+
+typedef struct db_listener {
+	db_pool *pool;
+	char *channel;
+	db_notify_cb cb;
+	void *arg;
+	dbl_state state;
+	PGconn *pg;
+	struct event *io;
+	struct event *retry;
+	int backoff_ms;
+} db_listener;
+
+static void dbl_connect(db_listener *l);
+
+static void dbl_lost(db_listener *l, const char *why)
+{
+	bool was_ready = l->state == DBL_READY;
+	if (was_ready)
+		log_warn(0, "database notifications lost: %.200s", why);
+	event_del(l->io);
+	PQfinish(l->pg);
+	l->pg = NULL;
+	l->state = DBL_WAITING;
+	l->cb(l->arg, NULL, false);
+	struct timeval tv = { l->backoff_ms / 1000, (l->backoff_ms % 1000) * 1000 };
+	l->backoff_ms =
+		l->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : l->backoff_ms * 2;
+	event_add(l->retry, &tv);
+}
+
+static bool pool_owns_backend(const db_pool *p, int pid)
+{
+	for (int i = 0; i < p->size; i++)
+		if (p->conns[i].state == DBC_READY && PQbackendPID(p->conns[i].pg) == pid)
+			return true;
+	return false;
+}
+
+static void dbl_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	db_listener *l = arg;
+	if (what & EV_TIMEOUT) {
+		dbl_lost(l, "connect timed out");
+		return;
+	}
+	if (l->state == DBL_CONNECTING) {
+		PostgresPollingStatusType st = PQconnectPoll(l->pg);
+		if (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
+			struct timeval tv = { DB_CONNECT_TIMEOUT_S, 0 };
+			event_del(l->io);
+			event_assign(l->io, l->pool->base, PQsocket(l->pg),
+				     st == PGRES_POLLING_READING ? EV_READ : EV_WRITE, dbl_io_cb,
+				     l);
+			event_add(l->io, &tv);
+			return;
+		}
+		if (st != PGRES_POLLING_OK) {
+			dbl_lost(l, PQerrorMessage(l->pg));
+			return;
+		}
+		char *ch = PQescapeIdentifier(l->pg, l->channel, strlen(l->channel));
+		char sql[160];
+		snprintf(sql, sizeof(sql), "LISTEN %s", ch ? ch : "fairpay");
+		PQfreemem(ch);
+		if (!PQsendQuery(l->pg, sql)) {
+			dbl_lost(l, PQerrorMessage(l->pg));
+			return;
+		}
+		l->state = DBL_LISTENING;
+		event_del(l->io);
+		event_assign(l->io, l->pool->base, PQsocket(l->pg), EV_READ | EV_PERSIST, dbl_io_cb,
+			     l);
+		event_add(l->io, NULL);
+		return;
+	}
+	if (!PQconsumeInput(l->pg)) {
+		dbl_lost(l, PQerrorMessage(l->pg));
+		return;
+	}
+	while (l->state == DBL_LISTENING && !PQisBusy(l->pg)) {
+		PGresult *res = PQgetResult(l->pg);
+		if (res == NULL) {
+			l->state = DBL_READY;
+			l->backoff_ms = DB_BACKOFF_MIN_MS;
+			l->cb(l->arg, "", false);
+			break;
+		}
+		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+		if (!ok) {
+			dbl_lost(l, PQerrorMessage(l->pg));
+			return;
+		}
+	}
+	PGnotify *n;
+	while (l->state == DBL_READY && (n = PQnotifies(l->pg)) != NULL) {
+		l->cb(l->arg, n->extra, pool_owns_backend(l->pool, n->be_pid));
+		PQfreemem(n);
+	}
+	if (l->state != DBL_WAITING && PQstatus(l->pg) == CONNECTION_BAD)
+		dbl_lost(l, PQerrorMessage(l->pg));
+}
+
+static void dbl_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	dbl_connect(arg);
+}
+
+static void dbl_connect(db_listener *l)
+{
+	const char *const keys[] = { "dbname", "options", NULL };
+	const char *const values[] = { l->pool->conninfo, l->pool->options, NULL };
+	l->pg = PQconnectStartParams(keys, values, 1);
+	if (l->pg == NULL || PQstatus(l->pg) == CONNECTION_BAD) {
+		dbl_lost(l, l->pg ? PQerrorMessage(l->pg) : "out of memory");
+		return;
+	}
+	l->state = DBL_CONNECTING;
+	struct timeval tv = { DB_CONNECT_TIMEOUT_S, 0 };
+	event_assign(l->io, l->pool->base, PQsocket(l->pg), EV_WRITE, dbl_io_cb, l);
+	event_add(l->io, &tv);
+}
+
+static void dbl_free(db_listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->io)
+		event_free(l->io);
+	if (l->retry)
+		event_free(l->retry);
+	PQfinish(l->pg);
+	free(l->channel);
+	free(l);
+}
+
+int db_listen(db_pool *p, const char *channel, db_notify_cb cb, void *arg)
+{
+	if (p->listener != NULL)
+		return -1;
+	db_listener *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -1;
+	l->pool = p;
+	l->cb = cb;
+	l->arg = arg;
+	l->backoff_ms = DB_BACKOFF_MIN_MS;
+	l->channel = strdup(channel);
+	l->io = event_new(p->base, -1, 0, NULL, NULL);
+	l->retry = evtimer_new(p->base, dbl_retry_cb, l);
+	if (l->channel == NULL || l->io == NULL || l->retry == NULL) {
+		dbl_free(l);
+		return -1;
+	}
+	p->listener = l;
+	dbl_connect(l);
+	return 0;
+}
+
 db_pool *db_pool_new(struct event_base *base, const db_options *opts)
 {
 	db_pool *p = calloc(1, sizeof(*p));
@@ -660,6 +834,8 @@ void db_pool_free(db_pool *p)
 	if (p == NULL)
 		return;
 	p->freeing = true;
+	dbl_free(p->listener);
+	p->listener = NULL;
 	for (int i = 0; p->conns != NULL && i < p->size; i++) {
 		db_conn *dc = &p->conns[i];
 		if (dc->io)

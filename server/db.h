@@ -58,6 +58,15 @@ int db_query(db_pool *pool, const char *sql, int nparams, const char *const *par
 int db_write(db_pool *pool, const char *sql, int nparams, const char *const *params,
 	     const char *lock_key, db_cb cb, void *arg) __attribute__((warn_unused_result));
 
+/* Hears a notification (payload; own: one of this pool's sessions sent
+ * it), or NULL when the channel was lost (whatever was announced meanwhile
+ * is unknown), or "" when it is listening again. */
+typedef void (*db_notify_cb)(void *arg, const char *payload, bool own);
+
+/* LISTEN on channel on a connection of its own, reconnecting with backoff. */
+int db_listen(db_pool *pool, const char *channel, db_notify_cb cb, void *arg)
+	__attribute__((warn_unused_result));
+
 /* Number of connections ready for queries. */
 int db_ready_count(const db_pool *pool);
 

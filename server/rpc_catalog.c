@@ -3,8 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "cache.h"
 #include "conv.h"
+#include "idem.h"
 #include "rpc.h"
+#include "store.h"
 #include "text.h"
 
 #define PERIOD_DAYS_MAX 3660
@@ -60,6 +65,9 @@ static void put_product_done(void *arg, db_status st, PGresult *res)
 	fairpay__v1__put_product_response__init(r);
 	r->product = conv_product(call, res, 0, 0);
 	r->created = strcmp(db_get_str(res, 0, CONV_PRODUCT_NCOLS), "t") == 0;
+	char key[STORE_KEY_LEN];
+	store_key_product(key, sizeof(key), call->vendor_id, r->product->sku);
+	cache_del(call->srv->cache, key);
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_PUT_PRODUCT;
 	call->resp.put_product = r;
 	rpc_ok(call);
@@ -80,25 +88,34 @@ void rpc_put_product(rpc_call *call)
 	 * gives it back set (and the rules never see it unset). */
 	const char *tier =
 		conv_enum_name(conv_tier_names, (int)fp_product_min_tier((fp_tier)p->min_tier));
-	const char *params[] = {
+	const char *params[11] = {
 		call->vendor_id, p->sku, p->name, p->currency, sp, unit, list, min, tier, period
 	};
+	/* Other servers' caches drop the product when this commits. */
+	char key[STORE_KEY_LEN];
+	store_key_product(key, sizeof(key), call->vendor_id, p->sku);
+	json_t *keys = json_pack("[s]", key);
+	char *notify = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
+	json_decref(keys);
+	params[10] = notify ? notify : "[]";
 	/* xmax is 0 only on a row this statement inserted. */
-	rpc_query(
-		call,
-		"INSERT INTO products AS p (vendor_id, sku, name, currency, suggested_price_minor,"
-		" unit_price_minor, list_price_minor, minimum_price_minor, min_tier, period_days)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-		" ON CONFLICT (vendor_id, sku) DO UPDATE SET name = EXCLUDED.name,"
-		" currency = EXCLUDED.currency,"
-		" suggested_price_minor = EXCLUDED.suggested_price_minor,"
-		" unit_price_minor = EXCLUDED.unit_price_minor,"
-		" list_price_minor = EXCLUDED.list_price_minor,"
-		" minimum_price_minor = EXCLUDED.minimum_price_minor,"
-		" min_tier = EXCLUDED.min_tier, period_days = EXCLUDED.period_days,"
-		" version = p.version + 1, updated_at = now()"
-		" RETURNING " CONV_PRODUCT_COLS ", xmax = 0",
-		10, params, put_product_done);
+	rpc_query(call,
+		  "WITH w AS (INSERT INTO products AS p (vendor_id, sku, name, currency, "
+		  "suggested_price_minor,"
+		  " unit_price_minor, list_price_minor, minimum_price_minor, min_tier, period_days)"
+		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+		  " ON CONFLICT (vendor_id, sku) DO UPDATE SET name = EXCLUDED.name,"
+		  " currency = EXCLUDED.currency,"
+		  " suggested_price_minor = EXCLUDED.suggested_price_minor,"
+		  " unit_price_minor = EXCLUDED.unit_price_minor,"
+		  " list_price_minor = EXCLUDED.list_price_minor,"
+		  " minimum_price_minor = EXCLUDED.minimum_price_minor,"
+		  " min_tier = EXCLUDED.min_tier, period_days = EXCLUDED.period_days,"
+		  " version = p.version + 1, updated_at = now()"
+		  " RETURNING " CONV_PRODUCT_COLS ", xmax = 0)"
+		  " SELECT w.*, pg_notify('" CACHE_CHANNEL "', $11) FROM w",
+		  11, params, put_product_done);
+	free(notify);
 }
 
 static void get_product_done(void *arg, db_status st, PGresult *res)
@@ -187,6 +204,16 @@ static void policy_from_result(const PGresult *res, fp_policy *p)
 		conv_policy_from_row(res, 0, 0, p);
 }
 
+static void policy_reply(rpc_call *call, const fp_policy *p)
+{
+	Fairpay__V1__GetPolicyResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__get_policy_response__init(r);
+	r->policy = conv_policy_to_pb(call, p);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_POLICY;
+	call->resp.get_policy = r;
+	rpc_ok(call);
+}
+
 static void get_policy_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
@@ -194,18 +221,29 @@ static void get_policy_done(void *arg, db_status st, PGresult *res)
 		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
 		return;
 	}
-	fp_policy p;
-	policy_from_result(res, &p);
-	Fairpay__V1__GetPolicyResponse *r = rpc_alloc(call, sizeof(*r));
-	fairpay__v1__get_policy_response__init(r);
-	r->policy = conv_policy_to_pb(call, &p);
-	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_POLICY;
-	call->resp.get_policy = r;
-	rpc_ok(call);
+	store_policy pol = { PQntuples(res) == 1, { 0 } };
+	policy_from_result(res, &pol.policy);
+	/* Kept unless another server's change was heard while reading. */
+	if (cache_generation(call->srv->cache) == *(unsigned long long *)call->ctx) {
+		char key[STORE_KEY_LEN];
+		store_key_policy(key, sizeof(key), call->vendor_id);
+		cache_put(call->srv->cache, key, &pol, sizeof(pol));
+	}
+	policy_reply(call, &pol.policy);
 }
 
 void rpc_get_policy(rpc_call *call)
 {
+	char key[STORE_KEY_LEN];
+	store_policy pol;
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	if (cache_get(call->srv->cache, key, &pol, sizeof(pol))) {
+		policy_reply(call, &pol.policy);
+		return;
+	}
+	unsigned long long *gen = rpc_alloc(call, sizeof(*gen));
+	*gen = cache_generation(call->srv->cache);
+	call->ctx = gen;
 	const char *params[] = { call->vendor_id };
 	rpc_query(call, POLICY_READ, 1, params, get_policy_done);
 }
@@ -295,6 +333,10 @@ static void put_policy_written(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
 	policy_ctx *ctx = call->ctx;
+	if (st == DB_ERROR && idem_is_conflict(call, res)) {
+		idem_again(call);
+		return;
+	}
 	if (st != DB_OK) {
 		rpc_fail_db(call, st, res);
 		return;
@@ -302,6 +344,8 @@ static void put_policy_written(void *arg, db_status st, PGresult *res)
 	if (PQntuples(res) != 1) {
 		/* Another writer changed the policy since we read it: merge
 		 * again over its version. */
+		call->idem_recorded = false;
+		call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT__NOT_SET;
 		if (++ctx->tries >= POLICY_WRITE_TRIES) {
 			rpc_fail(call, FAIRPAY__V1__CODE__ABORTED, NULL,
 				 "the policy is being changed concurrently; try again");
@@ -310,12 +354,11 @@ static void put_policy_written(void *arg, db_status st, PGresult *res)
 		put_policy_read(call);
 		return;
 	}
-	ctx->merged.version = db_get_i64(res, 0, 0);
-	Fairpay__V1__PutPolicyResponse *r = rpc_alloc(call, sizeof(*r));
-	fairpay__v1__put_policy_response__init(r);
-	r->policy = conv_policy_to_pb(call, &ctx->merged);
-	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_PUT_POLICY;
-	call->resp.put_policy = r;
+	/* This server's cache takes the new policy at once. */
+	char key[STORE_KEY_LEN];
+	store_policy pol = { true, ctx->merged };
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	cache_put(call->srv->cache, key, &pol, sizeof(pol));
 	rpc_ok(call);
 }
 
@@ -372,12 +415,40 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 				 v[14],
 				 v[15],
 				 v[16] };
+	/* The reply is known before the write (the version read, plus one),
+	 * so the write records it under an idempotency key, and announces the
+	 * change to the other servers' caches, in the same statement. */
+	p->version = read_version + 1;
+	Fairpay__V1__PutPolicyResponse *resp = rpc_alloc(call, sizeof(*resp));
+	fairpay__v1__put_policy_response__init(resp);
+	resp->policy = conv_policy_to_pb(call, p);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_PUT_POLICY;
+	call->resp.put_policy = resp;
+	store_idem rec;
+	if (idem_prepare(call, &rec) != 0) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
+		return;
+	}
+	char key[STORE_KEY_LEN];
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	json_t *keys = json_pack("[s]", key);
+	char *notify = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
+	json_decref(keys);
+	const char *all[26];
+	memcpy(all, params, sizeof(params));
+	all[20] = rec.scope;
+	all[21] = rec.key;
+	all[22] = rec.call;
+	all[23] = rec.hash;
+	all[24] = rec.response_hex;
+	all[25] = notify ? notify : "[]";
 	/* Written whole, and only over the version that was read: a
 	 * concurrent PutPolicy makes this one merge again rather than lose
 	 * the other's fields. */
-	rpc_query(
-		call,
-		"INSERT INTO policies AS p (vendor_id, enforcement, prior_score_bp, alpha_bp,"
+	int rc = db_write(
+		call->srv->db,
+		"WITH w AS (INSERT INTO policies AS p (vendor_id, enforcement, prior_score_bp, "
+		"alpha_bp,"
 		" probation_payments, trusted_score_bp, fair_score_bp, low_score_bp, generous_bp,"
 		" max_open_defaults, restricted_minimum_bp, probation_credit_minor,"
 		" standard_credit_minor, trusted_credit_minor, excusing_reasons, excused_floor_bp,"
@@ -402,8 +473,16 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 		" payment_window_seconds = EXCLUDED.payment_window_seconds,"
 		" version = EXCLUDED.version, updated_at = now()"
 		" WHERE p.version = $20::bigint"
-		" RETURNING version",
-		20, params, put_policy_written);
+		" RETURNING version),"
+		" i AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, "
+		"response)"
+		"  SELECT $21, $22, $23, $24, 'DONE', $25::bytea FROM w WHERE $22::text IS NOT "
+		"NULL)"
+		" SELECT w.version, pg_notify('" CACHE_CHANNEL "', $26) FROM w",
+		26, all, NULL, put_policy_written, call);
+	free(notify);
+	if (rc != 0)
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
 }
 
 static void put_policy_read(rpc_call *call)

@@ -14,6 +14,9 @@
 
 #include <openssl/rand.h>
 
+#include <jansson.h>
+
+#include "cache.h"
 #include "conv.h"
 #include "idem.h"
 #include "log.h"
@@ -61,9 +64,16 @@ typedef struct cyc {
 	uint32_t reasons;
 	const char *note;
 	bool accept_reasons;
+	/* the cache */
+	bool from_cache;              /* st came from the cache, not the database */
+	bool stale;                   /* a refusal decided on cached rows: read again */
+	bool fresh;                   /* the next read goes to the database */
+	unsigned long long cache_gen; /* the cache's generation when the read began */
+	char *notify;                 /* the keys announced with the write (JSON) */
 } cyc;
 
 static void cyc_load(rpc_call *call);
+static void retry_cb(evutil_socket_t fd, short what, void *arg);
 
 static int check_customer(rpc_call *call, const char *customer_id)
 {
@@ -215,6 +225,8 @@ static void cyc_free(cyc *c)
 {
 	store_state_free(&c->st);
 	store_stmt_free(&c->stmt);
+	free(c->notify);
+	c->notify = NULL;
 }
 
 static void cyc_ok(rpc_call *call)
@@ -223,10 +235,23 @@ static void cyc_ok(rpc_call *call)
 	rpc_ok(call);
 }
 
-#define cyc_fail(call, ...)                    \
+/* Answer with an error and end the call. */
+#define cyc_fail_now(call, ...)                \
 	do {                                   \
 		cyc_free((call)->ctx);         \
 		rpc_fail((call), __VA_ARGS__); \
+	} while (0)
+
+/* Refuse, unless the rows decided on came from the cache: a refusal is
+ * only answered on rows just read from the database (the caller reads
+ * again when stale is set). */
+#define cyc_fail(call, ...)                                \
+	do {                                               \
+		cyc *c_ = (call)->ctx;                     \
+		if (c_->from_cache)                        \
+			c_->stale = true;                  \
+		else                                       \
+			cyc_fail_now((call), __VA_ARGS__); \
 	} while (0)
 
 static void cyc_fail_db(rpc_call *call, db_status st, PGresult *res)
@@ -638,6 +663,129 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 
 /* ------------------------------------------------------------ read, decide, write */
 
+/* ------------------------------------------------------------ the cache */
+
+static const char *cyc_customer(const cyc *c)
+{
+	return c->kind == CYC_CREATE   ? c->customer_id
+	       : c->kind == CYC_REVIEW ? c->st.payment.customer_id
+				       : c->st.offer.customer_id;
+}
+
+/* Fill st from cached rows when all the call needs is there. A review and
+ * a late payment replay history, which is never cached. */
+static bool cyc_from_cache(rpc_call *call, cyc *c)
+{
+	cache *k = call->srv->cache;
+	char key[STORE_KEY_LEN];
+	store_state *st = &c->st;
+	memset(st, 0, sizeof(*st));
+	const char *customer = c->customer_id, *sku = c->sku;
+	if (c->kind == CYC_REVIEW)
+		return false;
+	if (c->kind != CYC_CREATE) {
+		store_key_offer(key, sizeof(key), call->vendor_id, c->offer_id);
+		if (!cache_get(k, key, &st->offer, sizeof(st->offer)))
+			return false;
+		st->offer_found = true;
+		if (c->kind == CYC_GET)
+			return true;
+		if (st->offer.status == FP_OFFER_STATUS_DEFAULTED)
+			return false;
+		customer = st->offer.customer_id;
+		sku = st->offer.sku;
+	}
+	store_policy pol;
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	if (!cache_get(k, key, &pol, sizeof(pol)))
+		return false;
+	st->policy_stored = pol.stored;
+	st->policy = pol.policy;
+	store_key_product(key, sizeof(key), call->vendor_id, sku);
+	if (!cache_get(k, key, &st->product, sizeof(st->product)))
+		return false;
+	store_key_rep(key, sizeof(key), call->vendor_id, customer);
+	return cache_get(k, key, &st->rep, sizeof(st->rep));
+}
+
+/* Keep the rows just read, unless another server's change was heard while
+ * they were read (they may be older than it). */
+static void cyc_cache_fill(rpc_call *call, cyc *c)
+{
+	cache *k = call->srv->cache;
+	if (cache_generation(k) != c->cache_gen)
+		return;
+	char key[STORE_KEY_LEN];
+	const store_state *st = &c->st;
+	if (st->offer_found) {
+		store_key_offer(key, sizeof(key), call->vendor_id, st->offer.id);
+		cache_put(k, key, &st->offer, sizeof(st->offer));
+	}
+	if (c->kind == CYC_GET || c->kind == CYC_REVIEW)
+		return;
+	store_policy pol = { st->policy_stored, st->policy };
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	cache_put(k, key, &pol, sizeof(pol));
+	store_key_product(key, sizeof(key), call->vendor_id,
+			  c->kind == CYC_CREATE ? c->sku : st->offer.sku);
+	cache_put(k, key, &st->product, sizeof(st->product));
+	store_key_rep(key, sizeof(key), call->vendor_id, cyc_customer(c));
+	cache_put(k, key, &st->rep, sizeof(st->rep));
+}
+
+/* The keys of the rows the write changes, announced with it (JSON). */
+static char *cyc_notify_keys(rpc_call *call, cyc *c)
+{
+	char key[STORE_KEY_LEN];
+	json_t *a = json_array();
+	store_key_rep(key, sizeof(key), call->vendor_id, cyc_customer(c));
+	json_array_append_new(a, json_string(key));
+	if (c->ch.insert_offer || c->ch.update_offer) {
+		store_key_offer(key, sizeof(key), call->vendor_id, c->offer.id);
+		json_array_append_new(a, json_string(key));
+	}
+	if (c->ch.insert_offer2) {
+		store_key_offer(key, sizeof(key), call->vendor_id, c->next.id);
+		json_array_append_new(a, json_string(key));
+	}
+	char *text = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return text;
+}
+
+/* After the write: keep what this server just committed, or forget it
+ * when the outcome is unknown or another server's change came between. */
+static void cyc_cache_written(rpc_call *call, cyc *c, bool committed, const char *xmin)
+{
+	cache *k = call->srv->cache;
+	char key[STORE_KEY_LEN];
+	bool keep = committed && cache_generation(k) == c->cache_gen && xmin != NULL && *xmin;
+	store_key_rep(key, sizeof(key), call->vendor_id, cyc_customer(c));
+	if (keep && c->kind != CYC_REVIEW) {
+		store_rep r = c->after;
+		r.exists = true;
+		snprintf(r.xmin, sizeof(r.xmin), "%s", xmin);
+		cache_put(k, key, &r, sizeof(r));
+	} else {
+		cache_del(k, key);
+	}
+	bool changed = c->ch.insert_offer != NULL || c->ch.update_offer != NULL;
+	const store_offer *offers[2] = { changed ? &c->offer : NULL,
+					 c->ch.insert_offer2 ? &c->next : NULL };
+	for (int i = 0; i < 2; i++) {
+		if (offers[i] == NULL)
+			continue;
+		store_key_offer(key, sizeof(key), call->vendor_id, offers[i]->id);
+		if (keep) {
+			/* Every row of one transaction has its id as xmin. */
+			store_offer o = *offers[i];
+			snprintf(o.xmin, sizeof(o.xmin), "%s", xmin);
+			cache_put(k, key, &o, sizeof(o));
+		} else
+			cache_del(k, key);
+	}
+}
+
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	cyc_load(arg);
@@ -647,6 +795,8 @@ static void write_done(void *arg, db_status status, PGresult *res)
 {
 	rpc_call *call = arg;
 	cyc *c = call->ctx;
+	bool written = status == DB_OK && PQntuples(res) == 1 && db_get_i64(res, 0, 0) == 1;
+	cyc_cache_written(call, c, written, written ? db_get_str(res, 0, 1) : NULL);
 	if (status == DB_ERROR && idem_is_conflict(call, res)) {
 		/* Another server recorded this key first: answer its reply. */
 		cyc_free(c);
@@ -657,15 +807,16 @@ static void write_done(void *arg, db_status status, PGresult *res)
 		cyc_fail_db(call, status == DB_OK ? DB_ERROR : status, res);
 		return;
 	}
-	if (db_get_i64(res, 0, 0) == 1) {
+	if (written) {
 		cyc_ok(call);
 		return;
 	}
+	c->fresh = true;
 	/* The customer changed since the read: read and decide again. */
 	if (++c->attempt >= CYCLE_ATTEMPTS) {
-		cyc_fail(call, FAIRPAY__V1__CODE__ABORTED, NULL,
-			 "the customer changed %d times while this call ran; try again",
-			 CYCLE_ATTEMPTS);
+		cyc_fail_now(call, FAIRPAY__V1__CODE__ABORTED, NULL,
+			     "the customer changed %d times while this call ran; try again",
+			     CYCLE_ATTEMPTS);
 		return;
 	}
 	cyc_free(c);
@@ -684,6 +835,8 @@ static void write_done(void *arg, db_status status, PGresult *res)
 		cyc_load(call);
 }
 
+static void cyc_decide(rpc_call *call, cyc *c);
+
 static void load_done(void *arg, db_status status, PGresult *res)
 {
 	rpc_call *call = arg;
@@ -694,18 +847,25 @@ static void load_done(void *arg, db_status status, PGresult *res)
 	}
 	if (PQntuples(res) == 0) {
 		if (c->kind == CYC_REVIEW)
-			cyc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "payment_id", "no payment %s",
-				 c->offer_id);
+			cyc_fail_now(call, FAIRPAY__V1__CODE__NOT_FOUND, "payment_id",
+				     "no payment %s", c->offer_id);
 		else
-			cyc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "offer_id", "no offer %s",
-				 c->offer_id);
+			cyc_fail_now(call, FAIRPAY__V1__CODE__NOT_FOUND, "offer_id", "no offer %s",
+				     c->offer_id);
 		return;
 	}
 	if (store_read_state(res, 0, &c->st) != 0) {
 		log_error(call->conn_id, "%s: a row of an unexpected shape", call->route->name);
-		cyc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
+		cyc_fail_now(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 		return;
 	}
+	cyc_cache_fill(call, c);
+	cyc_decide(call, c);
+}
+
+/* Decide on the rows in c->st and write, or answer. */
+static void cyc_decide(rpc_call *call, cyc *c)
+{
 	if (c->kind == CYC_GET) {
 		Fairpay__V1__GetOfferResponse *r = rpc_alloc(call, sizeof(*r));
 		fairpay__v1__get_offer_response__init(r);
@@ -739,32 +899,56 @@ static void load_done(void *arg, db_status status, PGresult *res)
 	case CYC_GET:
 		break;
 	}
-	if (rc != 0)
+	if (rc != 0) {
+		if (c->stale) {
+			/* Refused on cached rows: decide again on fresh ones. */
+			c->stale = false;
+			c->fresh = true;
+			call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT__NOT_SET;
+			store_state_free(&c->st);
+			/* From the next loop turn: the read never nests in a decision. */
+			struct timeval next_turn = { 0, 0 };
+			if (event_base_once(call->srv->base, -1, EV_TIMEOUT, retry_cb, call,
+					    &next_turn) != 0)
+				cyc_fail_now(call, FAIRPAY__V1__CODE__INTERNAL, NULL,
+					     "internal error (out of memory)");
+		}
 		return; /* refused: already answered */
-	const char *customer = c->kind == CYC_CREATE   ? c->customer_id
-			       : c->kind == CYC_REVIEW ? c->st.payment.customer_id
-						       : c->st.offer.customer_id;
+	}
+	const char *customer = cyc_customer(c);
 	c->ch.rep = (store_rep_write){ call->vendor_id, customer, &c->st.rep, &c->after,
 				       c->st.policy.prior_score_bp };
 	if (idem_prepare(call, &c->ch.idem) != 0) {
-		cyc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
+		cyc_fail_now(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
 		return;
 	}
+	free(c->notify);
+	c->notify = cyc_notify_keys(call, c);
+	c->ch.notify = c->notify;
 	store_write(&c->stmt, &c->ch);
 	/* Writes of one customer queue behind each other in a group. */
 	char lock_key[STORE_CUSTOMER_LEN + 40];
 	snprintf(lock_key, sizeof(lock_key), "%s/%s", call->vendor_id, customer);
 	if (db_write(call->srv->db, c->stmt.sql, c->stmt.n, c->stmt.params, lock_key, write_done,
 		     call) != 0)
-		cyc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
+		cyc_fail_now(call, FAIRPAY__V1__CODE__INTERNAL, NULL,
+			     "internal error (out of memory)");
 }
 
 static void cyc_load(rpc_call *call)
 {
 	cyc *c = call->ctx;
+	c->cache_gen = cache_generation(call->srv->cache);
+	c->from_cache = false;
+	if (!c->fresh && cyc_from_cache(call, c)) {
+		c->from_cache = true;
+		cyc_decide(call, c);
+		return;
+	}
+	c->fresh = false;
 	switch (c->kind) {
 	case CYC_CREATE: {
-		const char *params[] = { call->vendor_id, c->customer_id, c->sku, "f" };
+		const char *params[] = { call->vendor_id, c->customer_id, c->sku, "t" };
 		rpc_query(call, store_sql_load_customer, 4, params, load_done);
 		return;
 	}
@@ -943,6 +1127,16 @@ void rpc_review_payment(rpc_call *call)
 
 /* ------------------------------------------------------------ reputation, events */
 
+static void reputation_reply(rpc_call *call, const fp_policy *pol, const store_rep *rep)
+{
+	Fairpay__V1__GetReputationResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__get_reputation_response__init(r);
+	r->reputation = reputation_msg(call, pol, call->req->get_reputation->customer_id, rep);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_REPUTATION;
+	call->resp.get_reputation = r;
+	rpc_ok(call);
+}
+
 static void get_reputation_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
@@ -955,14 +1149,18 @@ static void get_reputation_done(void *arg, db_status st, PGresult *res)
 		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 		return;
 	}
-	Fairpay__V1__GetReputationResponse *r = rpc_alloc(call, sizeof(*r));
-	fairpay__v1__get_reputation_response__init(r);
-	r->reputation =
-		reputation_msg(call, &s.policy, call->req->get_reputation->customer_id, &s.rep);
+	cache *k = call->srv->cache;
+	if (cache_generation(k) == *(unsigned long long *)call->ctx) {
+		char key[STORE_KEY_LEN];
+		store_policy pol = { s.policy_stored, s.policy };
+		store_key_policy(key, sizeof(key), call->vendor_id);
+		cache_put(k, key, &pol, sizeof(pol));
+		store_key_rep(key, sizeof(key), call->vendor_id,
+			      call->req->get_reputation->customer_id);
+		cache_put(k, key, &s.rep, sizeof(s.rep));
+	}
+	reputation_reply(call, &s.policy, &s.rep);
 	store_state_free(&s);
-	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_REPUTATION;
-	call->resp.get_reputation = r;
-	rpc_ok(call);
 }
 
 void rpc_get_reputation(rpc_call *call)
@@ -970,6 +1168,24 @@ void rpc_get_reputation(rpc_call *call)
 	const char *customer = call->req->get_reputation->customer_id;
 	if (check_customer(call, customer) != 0)
 		return;
+	/* From the cache when it holds the row and the policy: this server's
+	 * own commits are in it at once, other servers' leave it when they
+	 * are announced. */
+	cache *k = call->srv->cache;
+	char key[STORE_KEY_LEN];
+	store_policy pol;
+	store_rep rep;
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	if (cache_get(k, key, &pol, sizeof(pol))) {
+		store_key_rep(key, sizeof(key), call->vendor_id, customer);
+		if (cache_get(k, key, &rep, sizeof(rep))) {
+			reputation_reply(call, &pol.policy, &rep);
+			return;
+		}
+	}
+	unsigned long long *gen = rpc_alloc(call, sizeof(*gen));
+	*gen = cache_generation(k);
+	call->ctx = gen;
 	const char *params[] = { call->vendor_id, customer, NULL, "t" };
 	rpc_query(call, store_sql_load_customer, 4, params, get_reputation_done);
 }

@@ -8,6 +8,9 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <jansson.h>
+
+#include "cache.h"
 #include "log.h"
 #include "server.h"
 #include "sweep.h"
@@ -93,6 +96,37 @@ void srv_reload_tls(srv *s)
 		 s->cfg->client_ca_file ? " and client CA" : "");
 }
 
+/* Another server's commit changed rows: drop them. Our own commits updated
+ * the cache already. Without the channel nothing can be trusted. */
+static void cache_notified(void *arg, const char *payload, bool own)
+{
+	srv *s = arg;
+	if (payload == NULL) {
+		cache_clear(s->cache, true);
+		return;
+	}
+	if (payload[0] == '\0') {
+		cache_on(s->cache);
+		return;
+	}
+	if (own)
+		return;
+	cache_bump(s->cache);
+	json_t *keys = json_loads(payload, 0, NULL);
+	size_t i;
+	json_t *k;
+	if (!json_is_array(keys)) {
+		cache_clear(s->cache, false); /* not ours to read: be safe */
+	} else {
+		json_array_foreach(keys, i, k)
+		{
+			if (json_is_string(k))
+				cache_del(s->cache, json_string_value(k));
+		}
+	}
+	json_decref(keys);
+}
+
 static void stats_cb(evutil_socket_t fd, short what, void *arg)
 {
 	srv *s = arg;
@@ -168,6 +202,14 @@ int srv_init(srv *s, fp_config *cfg)
 			   (int)cfg->db_statement_timeout_ms,
 			   (int)cfg->db_lock_timeout_ms };
 	s->db = db_pool_new(s->base, &dbo);
+	/* Off until the announcements of other servers' commits are heard. */
+	s->cache = cache_new((size_t)cfg->cache_entries);
+	if (s->cache == NULL ||
+	    (s->db != NULL && db_listen(s->db, CACHE_CHANNEL, cache_notified, s) != 0)) {
+		log_error(0, "out of memory");
+		return -1;
+	}
+	cache_clear(s->cache, true);
 	s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
 	s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
 	s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
@@ -236,6 +278,8 @@ void srv_cleanup(srv *s)
 	/* Queries still pending complete first, with DB_UNAVAILABLE, while
 	 * the connections they answer still exist. */
 	db_pool_free(s->db);
+	cache_free(s->cache);
+	s->cache = NULL;
 	s->db = NULL;
 	while (s->conns != NULL) {
 		conn *c = s->conns;

@@ -76,7 +76,8 @@ struct srv {
 	SSL_CTX *ssl_ctx;
 	struct evconnlistener *listener;
 	db_pool *db;
-	conn *conns; /* live connections */
+	struct cache *cache; /* rows read and written here; see cache.h */
+	conn *conns;         /* live connections */
 	unsigned nconns;
 	uint64_t next_conn_id;
 	conn *reap; /* closed, waiting to be freed */

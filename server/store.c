@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "cache.h"
 #include "conv.h"
 #include "db.h"
 
@@ -27,8 +28,9 @@
 		"o.created_at") ", " US("o.expires_at") ", " US("o.pay_by") ", o.period_index,"   \
 									    " coalesce(o."        \
 									    "previous_offer_id, " \
-									    "''), o.vendor_id"
-#define OFFER_NULLS "NULL" REPEAT18(", NULL") ", NULL"
+									    "''), o.vendor_id, "  \
+									    "o.xmin::text"
+#define OFFER_NULLS "NULL" REPEAT18(", NULL") ", NULL, NULL"
 #define REPEAT18(x) x x x x x x x x x x x x x x x x x x
 
 #define PAYMENT_BLOCK                                                                           \
@@ -70,7 +72,7 @@
 
 enum {
 	COL_OFFER = 0,
-	COL_PAYMENT = COL_OFFER + 20,
+	COL_PAYMENT = COL_OFFER + 21,
 	COL_POLICY = COL_PAYMENT + 15, /* found, then CONV_POLICY_NCOLS */
 	COL_PRODUCT = COL_POLICY + 1 + CONV_POLICY_NCOLS,
 	COL_REP = COL_PRODUCT + 8,
@@ -97,7 +99,7 @@ const char store_sql_load_offer[] =
 	", " RECENT(
 		"o.vendor_id",
 		"o.customer_id") ","
-				 " CASE WHEN $3::boolean THEN " HISTORY(
+				 " CASE WHEN $3::boolean AND o.status = 'DEFAULTED' THEN " HISTORY(
 					 "o.vendor_id",
 					 "o.customer_id") " END"
 							  " FROM offers o" POLICY_JOIN(
@@ -132,7 +134,8 @@ const char store_sql_load_payment[] =
 const char store_sql_load_due_defaults[] =
 	"SELECT " OFFER_BLOCK ", " PAYMENT_NULLS ", " POLICY_BLOCK ", NULL, NULL, NULL, NULL, NULL,"
 	" NULL, NULL, NULL, " REP_BLOCK ", NULL, NULL"
-	" FROM (SELECT DISTINCT ON (d.vendor_id, d.customer_id) d.* FROM (SELECT x.* FROM offers x"
+	" FROM (SELECT DISTINCT ON (d.vendor_id, d.customer_id) d.* FROM (SELECT x.*, x.xmin FROM "
+	"offers x"
 	" WHERE x.status = 'ACCEPTED' AND x.pay_by < now() ORDER BY x.pay_by LIMIT $1) d"
 	" ORDER BY d.vendor_id, d.customer_id, d.pay_by) o" POLICY_JOIN(
 		"o.vendor_id") " JOIN reputations r ON r.vendor_id = o.vendor_id AND r.customer_id "
@@ -148,7 +151,8 @@ const char store_sql_expire[] =
 	"  RETURNING o.vendor_id, o.customer_id, o.id),"
 	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, detail)"
 	"  SELECT vendor_id, customer_id, 'OFFER_EXPIRED', id, '' FROM up)"
-	" SELECT count(*) FROM up";
+	" SELECT up.vendor_id, up.id, pg_notify('" CACHE_CHANNEL "',"
+	"  json_build_array('o/' || up.vendor_id || '/' || up.id)::text) FROM up";
 
 const char store_sql_idem_expire[] =
 	"WITH gone AS (DELETE FROM idempotency i WHERE (i.vendor_id, i.key) IN ("
@@ -201,6 +205,7 @@ static void read_offer(const PGresult *res, int row, int c, store_offer *o)
 	o->period_index = get_i32(res, row, c + 17);
 	copy_str(o->previous_offer_id, sizeof(o->previous_offer_id), res, row, c + 18);
 	copy_str(o->vendor_id, sizeof(o->vendor_id), res, row, c + 19);
+	copy_str(o->xmin, sizeof(o->xmin), res, row, c + 20);
 }
 
 static void read_payment(const PGresult *res, int row, int c, store_payment *p)
@@ -346,9 +351,9 @@ static const char sql_write[] =
 	"  AND r.vendor_id = $1 AND r.customer_id = $2 AND r.xmin = $3::text::xid FOR UPDATE),"
 	" gi AS (INSERT INTO reputations SELECT * FROM json_populate_record(NULL::reputations, "
 	"$4::json)"
-	"  WHERE $3::text IS NULL ON CONFLICT DO NOTHING RETURNING 1),"
+	"  WHERE $3::text IS NULL ON CONFLICT DO NOTHING RETURNING xmin::text AS x),"
 	" ol AS (SELECT 1 FROM offers o WHERE $5::text IS NOT NULL AND o.vendor_id = $1"
-	"  AND o.id = $5 AND o.status = $6 FOR UPDATE),"
+	"  AND o.id = $5 AND o.xmin = $6::text::xid FOR UPDATE),"
 	" ok AS (SELECT 1 AS one FROM (SELECT 1 FROM gl UNION ALL SELECT 1 FROM gi) g"
 	"  WHERE $5::text IS NULL OR EXISTS (SELECT 1 FROM ol)),"
 	" ru AS (UPDATE reputations r SET score_bp = x.score_bp, payments = x.payments,"
@@ -358,7 +363,7 @@ static const char sql_write[] =
 	"  credit_used_minor = x.credit_used_minor, updated_at = x.updated_at"
 	"  FROM json_populate_record(NULL::reputations, $4::json) x"
 	"  WHERE $3::text IS NOT NULL AND r.vendor_id = $1 AND r.customer_id = $2"
-	"  AND EXISTS (SELECT 1 FROM ok)),"
+	"  AND EXISTS (SELECT 1 FROM ok) RETURNING r.xmin::text AS x),"
 	" ou AS (UPDATE offers o SET status = x.status,"
 	"  accepted_at = coalesce(x.accepted_at, o.accepted_at), pay_by = coalesce(x.pay_by, "
 	"o.pay_by),"
@@ -386,7 +391,8 @@ static const char sql_write[] =
 	" id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
 	"  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
 	"  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
-	" SELECT count(*) FROM ok";
+	" SELECT (SELECT count(*) FROM ok), coalesce((SELECT x FROM ru), (SELECT x FROM gi)),"
+	" (SELECT count(pg_notify('" CACHE_CHANNEL "', $17)) FROM ok WHERE $17::text IS NOT NULL)";
 
 static const char sql_idem_only[] =
 	"INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
@@ -524,7 +530,8 @@ void store_write(store_stmt *s, const store_change *ch)
 {
 	memset(s, 0, sizeof(*s));
 	s->sql = sql_write;
-	s->n = 16;
+	s->n = 17;
+	s->params[16] = ch->notify;
 	const char *vendor = ch->rep.vendor_id;
 	s->params[0] = vendor;
 	s->params[1] = ch->rep.customer_id;
@@ -532,7 +539,7 @@ void store_write(store_stmt *s, const store_change *ch)
 	s->params[3] = dump(s, rep_json(&ch->rep));
 	if (ch->update_offer != NULL) {
 		s->params[4] = ch->update_offer->id;
-		s->params[5] = conv_status_names[ch->update_offer_from];
+		s->params[5] = ch->update_offer->xmin;
 		s->params[6] =
 			dump(s, offer_json(vendor, ch->update_offer, ch->update_offer_accepted_us,
 					   ch->update_offer_closed_us));
@@ -604,4 +611,24 @@ void store_stmt_free(store_stmt *s)
 	for (int i = 0; i < s->n_owned; i++)
 		free(s->owned[i]);
 	s->n_owned = 0;
+}
+
+void store_key_rep(char *out, size_t len, const char *vendor, const char *customer)
+{
+	snprintf(out, len, "r/%s/%s", vendor, customer);
+}
+
+void store_key_offer(char *out, size_t len, const char *vendor, const char *offer_id)
+{
+	snprintf(out, len, "o/%s/%s", vendor, offer_id);
+}
+
+void store_key_policy(char *out, size_t len, const char *vendor)
+{
+	snprintf(out, len, "p/%s", vendor);
+}
+
+void store_key_product(char *out, size_t len, const char *vendor, const char *sku)
+{
+	snprintf(out, len, "s/%s/%s", vendor, sku);
 }

@@ -58,6 +58,7 @@ typedef struct store_product {
 
 /* An offers row. */
 typedef struct store_offer {
+	char xmin[24]; /* the row version the guard checks */
 	char vendor_id[STORE_ID_LEN];
 	char id[STORE_ID_LEN];
 	char customer_id[STORE_CUSTOMER_LEN];
@@ -133,8 +134,9 @@ extern const char store_sql_load_payment[];
  * customer; $1 the batch size. Same layout as the loads. */
 extern const char store_sql_load_due_defaults[];
 /* The sweeper: expire OPEN offers past expires_at ($1 at most), each with
- * its OFFER_EXPIRED event, under the customer's row lock (SKIP LOCKED);
- * answers the count. Expiry changes no reputation: no rule to run. */
+ * its OFFER_EXPIRED event, under the customer's row lock (SKIP LOCKED),
+ * announcing each (store_key_offer()); answers vendor_id, id per offer.
+ * Expiry changes no reputation: no rule to run. */
 extern const char store_sql_expire[];
 /* The sweeper: drop idempotency records past their 24 hours ($1 at most). */
 extern const char store_sql_idem_expire[];
@@ -151,7 +153,7 @@ void store_state_free(store_state *st);
 
 /* A statement and its parameters. Parameters point into the change that
  * was written and into texts the statement owns (store_stmt_free()). */
-#define STORE_MAX_PARAMS 16
+#define STORE_MAX_PARAMS 17
 typedef struct store_stmt {
 	const char *sql;
 	int n;
@@ -195,10 +197,10 @@ typedef struct store_event {
  * reputation guard. */
 typedef struct store_change {
 	store_rep_write rep;
-	const store_offer *insert_offer;  /* a new offer */
-	const store_offer *insert_offer2; /* rule 12's next offer */
-	const store_offer *update_offer;  /* new status etc. of an existing offer */
-	fp_offer_status update_offer_from;
+	const store_offer *insert_offer;   /* a new offer */
+	const store_offer *insert_offer2;  /* rule 12's next offer */
+	const store_offer *update_offer;   /* new status etc. of an existing offer */
+	fp_offer_status update_offer_from; /* as read; the guard checks its version (xmin) */
 	int64_t update_offer_closed_us;
 	int64_t update_offer_accepted_us;
 	const store_payment *insert_payment;
@@ -206,17 +208,36 @@ typedef struct store_change {
 	const char *review_note;
 	store_event events[STORE_WRITE_EVENTS];
 	store_idem idem;
-	int64_t at_us; /* the events' time */
+	int64_t at_us;      /* the events' time */
+	const char *notify; /* announced to other servers on commit (NULL: nothing) */
 } store_change;
 
 /* Fill stmt with the one statement that writes ch. It answers one row with
- * one column: 1 when written, 0 when the guard found the reputation changed
- * (nothing written; read again). A concurrent record of the same
+ * three columns: 1 when written, 0 when the guard found the reputation
+ * changed (nothing written; read again); the reputation row's new version
+ * (xmin); and whether ch->notify was announced. A concurrent record of the same
  * idempotency key fails it with SQLSTATE 23505. */
 void store_write(store_stmt *stmt, const store_change *ch);
 
 /* Fill stmt with an idempotency record on its own (a refused call's reply). */
 void store_write_idem_only(store_stmt *stmt, const store_idem *idem);
+
+/* ---------------------------------------------------------------- cache keys
+ *
+ * The keys under which rows are cached and announced (cache.h). Vendor ids,
+ * offer ids and SKUs hold no '/', so each key names one row. */
+#define STORE_KEY_LEN (STORE_CUSTOMER_LEN + 48)
+
+/* A policy as cached: the stored row, or the defaults (stored = false). */
+typedef struct store_policy {
+	bool stored;
+	fp_policy policy;
+} store_policy;
+
+void store_key_rep(char *out, size_t len, const char *vendor, const char *customer);
+void store_key_offer(char *out, size_t len, const char *vendor, const char *offer_id);
+void store_key_policy(char *out, size_t len, const char *vendor);
+void store_key_product(char *out, size_t len, const char *vendor, const char *sku);
 
 /* ---------------------------------------------------------------- helpers */
 

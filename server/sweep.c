@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "cache.h"
 #include "conv.h"
 #include "log.h"
 #include "store.h"
@@ -26,6 +29,8 @@ typedef struct sweep_default {
 	store_offer offer;
 	store_stmt stmt;
 	char detail[2][320];
+	char keys[2][STORE_KEY_LEN]; /* the reputation's and the offer's */
+	char *notify;
 } sweep_default;
 
 static void round_end(sweep_round *r)
@@ -73,7 +78,11 @@ static void default_written(void *arg, db_status st, PGresult *res)
 	else if (st == DB_ERROR)
 		log_error(0, "sweep (default of %s) failed: %s", d->offer.id,
 			  PQresultErrorMessage(res));
-	/* 0: the customer changed since the read; the next round sees it. */
+	/* 0: the customer changed since the read; the next round sees it.
+	 * Either way this server forgets the rows (the next read fills them). */
+	cache_del(r->s->cache, d->keys[0]);
+	cache_del(r->s->cache, d->keys[1]);
+	free(d->notify);
 	store_stmt_free(&d->stmt);
 	store_state_free(&d->st);
 	free(d);
@@ -129,11 +138,18 @@ static int default_one(sweep_round *r, const PGresult *res, int row)
 	ch.events[0] = (store_event){ "OFFER_DEFAULTED", o->id, NULL, d->detail[0] };
 	ch.events[1] = (store_event){ "REPUTATION_CHANGED", o->id, NULL, d->detail[1] };
 	ch.at_us = t;
+	store_key_rep(d->keys[0], sizeof(d->keys[0]), o->vendor_id, o->customer_id);
+	store_key_offer(d->keys[1], sizeof(d->keys[1]), o->vendor_id, o->id);
+	json_t *keys = json_pack("[ss]", d->keys[0], d->keys[1]);
+	d->notify = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
+	json_decref(keys);
+	ch.notify = d->notify;
 	store_write(&d->stmt, &ch);
 	char lock_key[STORE_CUSTOMER_LEN + 40];
 	snprintf(lock_key, sizeof(lock_key), "%s/%s", o->vendor_id, o->customer_id);
 	if (db_write(r->s->db, d->stmt.sql, d->stmt.n, d->stmt.params, lock_key, default_written,
 		     d) != 0) {
+		free(d->notify);
 		store_stmt_free(&d->stmt);
 		store_state_free(&d->st);
 		free(d);
@@ -165,8 +181,15 @@ static void expire_done(void *arg, db_status st, PGresult *res)
 {
 	sweep_round *r = arg;
 	if (st == DB_OK) {
-		r->expired = db_get_i64(res, 0, 0);
+		r->expired = PQntuples(res);
 		r->full |= r->expired >= r->s->cfg->sweep_batch;
+		/* Other servers hear of it; this one forgets at once. */
+		char key[STORE_KEY_LEN];
+		for (int i = 0; i < PQntuples(res); i++) {
+			store_key_offer(key, sizeof(key), db_get_str(res, i, 0),
+					db_get_str(res, i, 1));
+			cache_del(r->s->cache, key);
+		}
 	} else if (st == DB_ERROR) {
 		log_error(0, "sweep (expiry) failed: %s", PQresultErrorMessage(res));
 	}

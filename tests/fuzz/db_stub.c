@@ -101,6 +101,11 @@ int db_write(db_pool *pool, const char *sql, int nparams, const char *const *par
 	return db_query(pool, sql, nparams, params, cb, arg);
 }
 
+int db_listen(db_pool *pool, const char *channel, db_notify_cb cb, void *arg)
+{
+	return 0; /* nothing is ever announced: the cache stays off */
+}
+
 static PGresult *make_result(int ncols, const char *const *values)
 {
 	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);

@@ -728,10 +728,18 @@ static void test_kill_postgres_backends(void **state)
 	for (int round = 1; round <= BACKEND_KILLS; round++) {
 		h_sleep_ms(random_ms(200, 800));
 		int pids[64];
+		/* After a SIGKILL the whole cluster restarts: payments the
+		 * backends committed just before can be acknowledged before the
+		 * server has reconnected. Wait for its sessions (30 s). */
 		int n = server_backends(pids, 64);
+		for (int64_t t0 = h_now_ms(); n == 0 && h_now_ms() - t0 < 30000;) {
+			h_sleep_ms(50);
+			n = server_backends(pids, 64);
+		}
 		int before = atomic_load(&L.acked);
 		if (n == 0)
-			fail_msg("round %d: the server has no PostgreSQL backend", round);
+			fail_msg("round %d: the server has no PostgreSQL backend after 30 s",
+				 round);
 		if (round % 2 == 1) {
 			/* Every backend of the server, politely. */
 			terminate_backends(pids, n);
