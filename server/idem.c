@@ -334,3 +334,34 @@ bool idem_finish(rpc_call *call)
 		return false;
 	return true;
 }
+
+void idem_write(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb)
+{
+	store_idem rec;
+	const char *all[32];
+	if (nparams + 5 > 32 || idem_prepare(call, &rec) != 0) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
+		return;
+	}
+	memcpy(all, params, (size_t)nparams * sizeof(*params));
+	all[nparams] = rec.scope;
+	all[nparams + 1] = rec.key;
+	all[nparams + 2] = rec.call;
+	all[nparams + 3] = rec.hash;
+	all[nparams + 4] = rec.response_hex;
+	if (db_write(call->srv->db, sql, nparams + 5, all, NULL, cb, call) != 0)
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
+}
+
+bool idem_write_failed(rpc_call *call, db_status st, const PGresult *res, bool changed)
+{
+	if (st == DB_ERROR && idem_is_conflict(call, res)) {
+		idem_again(call);
+		return true;
+	}
+	/* Nothing changed, so the record was not written with it: the
+	 * refusal that the handler answers is recorded on its own. */
+	if (!changed)
+		call->idem_recorded = false;
+	return false;
+}

@@ -36,6 +36,26 @@ void idem_again(rpc_call *call);
  * member NULL when the call has no key. -1 if the reply cannot be packed. */
 int idem_prepare(rpc_call *call, store_idem *out) __attribute__((warn_unused_result));
 
+/* The part of a write statement that records the reply: a WITH item that
+ * inserts the record once for the rows `from` returns, with parameters
+ * p1-p5 (scope, key, call, request hash, response) as idem_write() passes
+ * them. */
+#define IDEM_RECORD_CTE(from, p1, p2, p3, p4, p5)                                       \
+	" idem AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state," \
+	" response) SELECT " p1 ", " p2 ", " p3 ", " p4 ", 'DONE', " p5 "::bytea"       \
+	" WHERE " p2 "::text IS NOT NULL AND EXISTS (SELECT 1 FROM " from "))"
+
+/* Queue a single-statement write whose reply the handler has already put in
+ * call->resp: params (nparams of them) are followed by the five of the
+ * reply's record, which sql writes with IDEM_RECORD_CTE. cb gets the call.
+ * When the write cannot be queued the call is answered with an error. */
+void idem_write(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb);
+
+/* In a write's callback: answer from the record when the write failed on
+ * the key being recorded already (true: the call is answered), else make
+ * sure a refusal that follows is recorded on its own. */
+bool idem_write_failed(rpc_call *call, db_status st, const PGresult *res, bool changed);
+
 /* Tell whether a failed write failed on the key already being recorded. */
 bool idem_is_conflict(const rpc_call *call, const PGresult *res);
 

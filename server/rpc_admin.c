@@ -126,11 +126,8 @@ static void create_vendor_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
 	vendor_ctx *ctx = call->ctx;
-	if (st == DB_ERROR && idem_is_conflict(call, res)) {
-		/* Another server recorded this key first: answer its reply. */
-		idem_again(call);
+	if (idem_write_failed(call, st, res, st == DB_OK))
 		return;
-	}
 	if (st != DB_OK || PQntuples(res) != 1) {
 		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
 		return;
@@ -174,24 +171,14 @@ void rpc_create_vendor(rpc_call *call)
 	r->key_id = ctx->key.id;
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_CREATE_VENDOR;
 	call->resp.create_vendor = r;
-	store_idem rec;
-	if (idem_prepare(call, &rec) != 0) {
-		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
-		return;
-	}
-	const char *params[] = { ctx->vendor_id, name,    ctx->key.id, hash,     created,
-				 rec.scope,      rec.key, rec.call,    rec.hash, rec.response_hex };
-	if (db_write(call->srv->db,
-		     "WITH v AS (INSERT INTO vendors (id, name, created_at) VALUES ($1, $2, $5)"
-		     "  RETURNING id),"
-		     " k AS (INSERT INTO api_keys (id, vendor_id, role, secret_hash, created_at)"
-		     "  SELECT $3, v.id, 'VENDOR', $4, $5 FROM v RETURNING 1),"
-		     " i AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state,"
-		     "  response) SELECT $6, $7, $8, $9, 'DONE', $10::bytea FROM k"
-		     "  WHERE $7::text IS NOT NULL)"
-		     " SELECT count(*) FROM k",
-		     10, params, NULL, create_vendor_done, call) != 0)
-		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
+	const char *params[] = { ctx->vendor_id, name, ctx->key.id, hash, created };
+	idem_write(call,
+		   "WITH v AS (INSERT INTO vendors (id, name, created_at) VALUES ($1, $2, $5)"
+		   "  RETURNING id),"
+		   " k AS (INSERT INTO api_keys (id, vendor_id, role, secret_hash, created_at)"
+		   "  SELECT $3, v.id, 'VENDOR', $4, $5 FROM v RETURNING 1)," IDEM_RECORD_CTE(
+			   "k", "$6", "$7", "$8", "$9", "$10") " SELECT count(*) FROM k",
+		   5, params, create_vendor_done);
 }
 
 /* ------------------------------------------------------------ CreateApiKey */
@@ -200,21 +187,18 @@ static void create_key_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
 	vendor_ctx *ctx = call->ctx;
+	bool changed = st == DB_OK && PQntuples(res) == 1;
+	if (idem_write_failed(call, st, res, changed))
+		return;
 	if (st != DB_OK) {
 		rpc_fail_db(call, st, res);
 		return;
 	}
-	if (PQntuples(res) != 1) {
+	if (!changed) {
 		rpc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "vendor_id", "no vendor %s",
 			 call->req->create_api_key->vendor_id);
 		return;
 	}
-	Fairpay__V1__CreateApiKeyResponse *r = rpc_alloc(call, sizeof(*r));
-	fairpay__v1__create_api_key_response__init(r);
-	r->key_id = ctx->key.id;
-	r->api_key = ctx->key_text;
-	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_CREATE_API_KEY;
-	call->resp.create_api_key = r;
 	log_info(call->conn_id, "created key %s", ctx->key.id);
 	rpc_ok(call);
 }
@@ -251,13 +235,21 @@ void rpc_create_api_key(rpc_call *call)
 		return;
 	}
 	key_hash(&ctx->key, hash);
+	/* The reply is known before the write, which records it. */
+	Fairpay__V1__CreateApiKeyResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__create_api_key_response__init(r);
+	r->key_id = ctx->key.id;
+	r->api_key = ctx->key_text;
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_CREATE_API_KEY;
+	call->resp.create_api_key = r;
 	const char *params[] = { ctx->key.id, has_vendor ? in->vendor_id : NULL, role, hash };
-	rpc_query(call,
-		  "INSERT INTO api_keys (id, vendor_id, role, secret_hash)"
-		  " SELECT $1, $2, $3, $4"
-		  " WHERE $2::text IS NULL OR EXISTS (SELECT 1 FROM vendors WHERE id = $2)"
-		  " RETURNING id",
-		  4, params, create_key_done);
+	idem_write(call,
+		   "WITH k AS (INSERT INTO api_keys (id, vendor_id, role, secret_hash)"
+		   "  SELECT $1, $2, $3, $4"
+		   "  WHERE $2::text IS NULL OR EXISTS (SELECT 1 FROM vendors WHERE id = $2)"
+		   "  RETURNING id)," IDEM_RECORD_CTE("k", "$5", "$6", "$7", "$8",
+						      "$9") " SELECT id FROM k",
+		   4, params, create_key_done);
 }
 
 /* ------------------------------------------------------------ RevokeApiKey */
@@ -266,11 +258,14 @@ static void revoke_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
 	const char *key_id = call->req->revoke_api_key->key_id;
+	bool changed = st == DB_OK && PQntuples(res) == 1;
+	if (idem_write_failed(call, st, res, changed))
+		return;
 	if (st != DB_OK) {
 		rpc_fail_db(call, st, res);
 		return;
 	}
-	if (PQntuples(res) != 1) {
+	if (!changed) {
 		rpc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "key_id", "no API key %s", key_id);
 		return;
 	}
@@ -278,10 +273,6 @@ static void revoke_done(void *arg, db_status st, PGresult *res)
 	 * within --revocation-poll-ms. */
 	srv_revoke_key(call->srv, key_id);
 	log_info(call->conn_id, "revoked key %s", key_id);
-	Fairpay__V1__RevokeApiKeyResponse *r = rpc_alloc(call, sizeof(*r));
-	fairpay__v1__revoke_api_key_response__init(r);
-	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_REVOKE_API_KEY;
-	call->resp.revoke_api_key = r;
 	rpc_ok(call);
 }
 
@@ -303,12 +294,17 @@ void rpc_revoke_api_key(rpc_call *call)
 			 "key_id must be 16 lower-case hex digits");
 		return;
 	}
+	Fairpay__V1__RevokeApiKeyResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__revoke_api_key_response__init(r);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_REVOKE_API_KEY;
+	call->resp.revoke_api_key = r;
 	const char *params[] = { key_id };
 	/* Revoking twice is not an error: the first revocation time stays. */
-	rpc_query(call,
-		  "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())"
-		  " WHERE id = $1 RETURNING id",
-		  1, params, revoke_done);
+	idem_write(call,
+		   "WITH k AS (UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())"
+		   "  WHERE id = $1 RETURNING id)," IDEM_RECORD_CTE("k", "$2", "$3", "$4", "$5",
+								    "$6") " SELECT id FROM k",
+		   1, params, revoke_done);
 }
 
 /* ------------------------------------------------------------ RegisterClientCert */
@@ -316,6 +312,9 @@ void rpc_revoke_api_key(rpc_call *call)
 static void register_cert_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
+	bool changed = st == DB_OK && PQntuples(res) == 1;
+	if (idem_write_failed(call, st, res, changed))
+		return;
 	if (st == DB_ERROR && strcmp(db_sqlstate(res), "23505") == 0) {
 		rpc_fail(call, FAIRPAY__V1__CODE__ALREADY_EXISTS, "cert_sha256",
 			 "this certificate is registered on another key");
@@ -325,7 +324,7 @@ static void register_cert_done(void *arg, db_status st, PGresult *res)
 		rpc_fail_db(call, st, res);
 		return;
 	}
-	if (PQntuples(res) != 1) {
+	if (!changed) {
 		rpc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "key_id", "no API key %s",
 			 call->req->register_client_cert->key_id);
 		return;
@@ -333,10 +332,6 @@ static void register_cert_done(void *arg, db_status st, PGresult *res)
 	log_info(call->conn_id, "client certificate %s for key %s",
 		 ((char *)call->ctx)[0] ? "registered" : "removed",
 		 call->req->register_client_cert->key_id);
-	Fairpay__V1__RegisterClientCertResponse *r = rpc_alloc(call, sizeof(*r));
-	fairpay__v1__register_client_cert_response__init(r);
-	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_REGISTER_CLIENT_CERT;
-	call->resp.register_client_cert = r;
 	rpc_ok(call);
 }
 
@@ -364,9 +359,15 @@ void rpc_register_client_cert(rpc_call *call)
 		return;
 	}
 	call->ctx = fp;
+	Fairpay__V1__RegisterClientCertResponse *r = rpc_alloc(call, sizeof(*r));
+	fairpay__v1__register_client_cert_response__init(r);
+	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_REGISTER_CLIENT_CERT;
+	call->resp.register_client_cert = r;
 	const char *params[] = { in->key_id, len ? fp : NULL };
-	rpc_query(call, "UPDATE api_keys SET cert_sha256 = $2 WHERE id = $1 RETURNING id", 2,
-		  params, register_cert_done);
+	idem_write(call,
+		   "WITH k AS (UPDATE api_keys SET cert_sha256 = $2 WHERE id = $1 RETURNING "
+		   "id)," IDEM_RECORD_CTE("k", "$3", "$4", "$5", "$6", "$7") " SELECT id FROM k",
+		   2, params, register_cert_done);
 }
 
 /* ------------------------------------------------------------ ListVendors */

@@ -54,23 +54,115 @@ static int check_product(rpc_call *call, const Fairpay__V1__Product *p)
 	return -1;
 }
 
+#define PRODUCT_WRITE_TRIES 10
+
+static void put_product_read(rpc_call *call);
+
 static void put_product_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
-	if (st != DB_OK || PQntuples(res) != 1) {
-		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
+	bool changed = st == DB_OK && PQntuples(res) == 1 && db_get_i64(res, 0, 0) == 1;
+	if (idem_write_failed(call, st, res, changed))
+		return;
+	if (st != DB_OK) {
+		rpc_fail_db(call, st, res);
 		return;
 	}
+	if (!changed) {
+		/* Another writer changed the product since we read it. */
+		int *tries = call->ctx;
+		if (++*tries >= PRODUCT_WRITE_TRIES) {
+			rpc_fail(call, FAIRPAY__V1__CODE__ABORTED, NULL,
+				 "the product is being changed concurrently; try again");
+			return;
+		}
+		call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT__NOT_SET;
+		put_product_read(call);
+		return;
+	}
+	char key[STORE_KEY_LEN];
+	store_key_product(key, sizeof(key), call->vendor_id, call->resp.put_product->product->sku);
+	cache_del(call->srv->cache, key);
+	rpc_ok(call);
+}
+
+/* Write the product over the version read (0: none yet), with the reply
+ * built first so that the write records it and announces the change. */
+static void put_product_loaded(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	if (st != DB_OK) {
+		rpc_fail_db(call, st, res);
+		return;
+	}
+	const Fairpay__V1__Product *p = call->req->put_product->product;
+	int64_t read_version = PQntuples(res) == 1 ? db_get_i64(res, 0, 0) : 0;
+	/* An unset min_tier is stored as the tier it stands for, so that a read
+	 * gives it back set (and the rules never see it unset). */
+	fp_tier min_tier = fp_product_min_tier((fp_tier)p->min_tier);
+	Fairpay__V1__Product *out = rpc_alloc(call, sizeof(*out));
+	*out = *p;
+	out->min_tier = (Fairpay__V1__Tier)min_tier;
+	out->version = read_version + 1;
 	Fairpay__V1__PutProductResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__put_product_response__init(r);
-	r->product = conv_product(call, res, 0, 0);
-	r->created = strcmp(db_get_str(res, 0, CONV_PRODUCT_NCOLS), "t") == 0;
-	char key[STORE_KEY_LEN];
-	store_key_product(key, sizeof(key), call->vendor_id, r->product->sku);
-	cache_del(call->srv->cache, key);
+	r->product = out;
+	r->created = read_version == 0;
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_PUT_PRODUCT;
 	call->resp.put_product = r;
-	rpc_ok(call);
+
+	char sp[24], unit[24], list[24], min[24], period[16], version[24];
+	snprintf(sp, sizeof(sp), "%lld", (long long)p->suggested_price_minor);
+	snprintf(unit, sizeof(unit), "%lld", (long long)p->unit_price_minor);
+	snprintf(list, sizeof(list), "%lld", (long long)p->list_price_minor);
+	snprintf(min, sizeof(min), "%lld", (long long)p->minimum_price_minor);
+	snprintf(period, sizeof(period), "%d", p->period_days);
+	snprintf(version, sizeof(version), "%lld", (long long)read_version);
+	/* Other servers' caches drop the product when this commits. */
+	char key[STORE_KEY_LEN];
+	store_key_product(key, sizeof(key), call->vendor_id, p->sku);
+	json_t *keys = json_pack("[s]", key);
+	char *notify = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
+	json_decref(keys);
+	const char *params[] = { call->vendor_id,
+				 p->sku,
+				 p->name,
+				 p->currency,
+				 sp,
+				 unit,
+				 list,
+				 min,
+				 conv_enum_name(conv_tier_names, (int)min_tier),
+				 period,
+				 version,
+				 notify ? notify : "[]" };
+	idem_write(call,
+		   "WITH w AS (INSERT INTO products AS p (vendor_id, sku, name, currency,"
+		   "  suggested_price_minor, unit_price_minor, list_price_minor,"
+		   "  minimum_price_minor, min_tier, period_days, version)"
+		   "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::bigint + 1)"
+		   "  ON CONFLICT (vendor_id, sku) DO UPDATE SET name = EXCLUDED.name,"
+		   "  currency = EXCLUDED.currency,"
+		   "  suggested_price_minor = EXCLUDED.suggested_price_minor,"
+		   "  unit_price_minor = EXCLUDED.unit_price_minor,"
+		   "  list_price_minor = EXCLUDED.list_price_minor,"
+		   "  minimum_price_minor = EXCLUDED.minimum_price_minor,"
+		   "  min_tier = EXCLUDED.min_tier, period_days = EXCLUDED.period_days,"
+		   "  version = EXCLUDED.version, updated_at = now()"
+		   "  WHERE p.version = $11::bigint RETURNING 1)," IDEM_RECORD_CTE(
+			   "w", "$13", "$14", "$15", "$16",
+			   "$17") " SELECT count(*), (SELECT count(pg_notify('" CACHE_CHANNEL
+				  "', $12)) FROM w)"
+				  " FROM w",
+		   12, params, put_product_done);
+	free(notify);
+}
+
+static void put_product_read(rpc_call *call)
+{
+	const char *params[] = { call->vendor_id, call->req->put_product->product->sku };
+	rpc_query(call, "SELECT version FROM products WHERE vendor_id = $1 AND sku = $2", 2, params,
+		  put_product_loaded);
 }
 
 void rpc_put_product(rpc_call *call)
@@ -78,44 +170,8 @@ void rpc_put_product(rpc_call *call)
 	const Fairpay__V1__Product *p = call->req->put_product->product;
 	if (check_product(call, p) != 0)
 		return;
-	char sp[24], unit[24], list[24], min[24], period[16];
-	snprintf(sp, sizeof(sp), "%lld", (long long)p->suggested_price_minor);
-	snprintf(unit, sizeof(unit), "%lld", (long long)p->unit_price_minor);
-	snprintf(list, sizeof(list), "%lld", (long long)p->list_price_minor);
-	snprintf(min, sizeof(min), "%lld", (long long)p->minimum_price_minor);
-	snprintf(period, sizeof(period), "%d", p->period_days);
-	/* An unset min_tier is stored as the tier it stands for, so that a read
-	 * gives it back set (and the rules never see it unset). */
-	const char *tier =
-		conv_enum_name(conv_tier_names, (int)fp_product_min_tier((fp_tier)p->min_tier));
-	const char *params[11] = {
-		call->vendor_id, p->sku, p->name, p->currency, sp, unit, list, min, tier, period
-	};
-	/* Other servers' caches drop the product when this commits. */
-	char key[STORE_KEY_LEN];
-	store_key_product(key, sizeof(key), call->vendor_id, p->sku);
-	json_t *keys = json_pack("[s]", key);
-	char *notify = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
-	json_decref(keys);
-	params[10] = notify ? notify : "[]";
-	/* xmax is 0 only on a row this statement inserted. */
-	rpc_query(call,
-		  "WITH w AS (INSERT INTO products AS p (vendor_id, sku, name, currency, "
-		  "suggested_price_minor,"
-		  " unit_price_minor, list_price_minor, minimum_price_minor, min_tier, period_days)"
-		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-		  " ON CONFLICT (vendor_id, sku) DO UPDATE SET name = EXCLUDED.name,"
-		  " currency = EXCLUDED.currency,"
-		  " suggested_price_minor = EXCLUDED.suggested_price_minor,"
-		  " unit_price_minor = EXCLUDED.unit_price_minor,"
-		  " list_price_minor = EXCLUDED.list_price_minor,"
-		  " minimum_price_minor = EXCLUDED.minimum_price_minor,"
-		  " min_tier = EXCLUDED.min_tier, period_days = EXCLUDED.period_days,"
-		  " version = p.version + 1, updated_at = now()"
-		  " RETURNING " CONV_PRODUCT_COLS ", xmax = 0)"
-		  " SELECT w.*, pg_notify('" CACHE_CHANNEL "', $11) FROM w",
-		  11, params, put_product_done);
-	free(notify);
+	call->ctx = rpc_alloc(call, sizeof(int));
+	put_product_read(call);
 }
 
 static void get_product_done(void *arg, db_status st, PGresult *res)
@@ -333,10 +389,8 @@ static void put_policy_written(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
 	policy_ctx *ctx = call->ctx;
-	if (st == DB_ERROR && idem_is_conflict(call, res)) {
-		idem_again(call);
+	if (idem_write_failed(call, st, res, st == DB_OK && PQntuples(res) == 1))
 		return;
-	}
 	if (st != DB_OK) {
 		rpc_fail_db(call, st, res);
 		return;
@@ -344,7 +398,6 @@ static void put_policy_written(void *arg, db_status st, PGresult *res)
 	if (PQntuples(res) != 1) {
 		/* Another writer changed the policy since we read it: merge
 		 * again over its version. */
-		call->idem_recorded = false;
 		call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT__NOT_SET;
 		if (++ctx->tries >= POLICY_WRITE_TRIES) {
 			rpc_fail(call, FAIRPAY__V1__CODE__ABORTED, NULL,
@@ -424,29 +477,19 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 	resp->policy = conv_policy_to_pb(call, p);
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_PUT_POLICY;
 	call->resp.put_policy = resp;
-	store_idem rec;
-	if (idem_prepare(call, &rec) != 0) {
-		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (reply)");
-		return;
-	}
 	char key[STORE_KEY_LEN];
 	store_key_policy(key, sizeof(key), call->vendor_id);
 	json_t *keys = json_pack("[s]", key);
 	char *notify = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
 	json_decref(keys);
-	const char *all[26];
+	const char *all[21];
 	memcpy(all, params, sizeof(params));
-	all[20] = rec.scope;
-	all[21] = rec.key;
-	all[22] = rec.call;
-	all[23] = rec.hash;
-	all[24] = rec.response_hex;
-	all[25] = notify ? notify : "[]";
+	all[20] = notify ? notify : "[]";
 	/* Written whole, and only over the version that was read: a
 	 * concurrent PutPolicy makes this one merge again rather than lose
 	 * the other's fields. */
-	int rc = db_write(
-		call->srv->db,
+	idem_write(
+		call,
 		"WITH w AS (INSERT INTO policies AS p (vendor_id, enforcement, prior_score_bp, "
 		"alpha_bp,"
 		" probation_payments, trusted_score_bp, fair_score_bp, low_score_bp, generous_bp,"
@@ -473,16 +516,11 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 		" payment_window_seconds = EXCLUDED.payment_window_seconds,"
 		" version = EXCLUDED.version, updated_at = now()"
 		" WHERE p.version = $20::bigint"
-		" RETURNING version),"
-		" i AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, "
-		"response)"
-		"  SELECT $21, $22, $23, $24, 'DONE', $25::bytea FROM w WHERE $22::text IS NOT "
-		"NULL)"
-		" SELECT w.version, pg_notify('" CACHE_CHANNEL "', $26) FROM w",
-		26, all, NULL, put_policy_written, call);
+		" RETURNING version)," IDEM_RECORD_CTE(
+			"w", "$22", "$23", "$24", "$25",
+			"$26") " SELECT w.version, pg_notify('" CACHE_CHANNEL "', $21) FROM w",
+		21, all, put_policy_written);
 	free(notify);
-	if (rc != 0)
-		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
 }
 
 static void put_policy_read(rpc_call *call)
