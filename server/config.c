@@ -65,6 +65,9 @@ static const cfg_opt options[] = {
 	  "log the limit counters this often when they changed" },
 	{ "db-role", CFG_STR, OFF(db_role), "fairpay_app", 0, 0, "ROLE",
 	  "PostgreSQL role the server's sessions run as (\"\" = the login role)" },
+	{ "workers", CFG_INT, OFF(workers), "0", 0, 256, "N",
+	  "event loops (processes) sharing the port, each with its own connections, pool and "
+	  "cache; 0 = one per processor" },
 	{ "cache-entries", CFG_INT, OFF(cache_entries), "100000", 0, 100000000, "N",
 	  "rows (reputations, offers, policies, products) kept in memory; 0 = none" },
 	{ "sweep-interval-ms", CFG_INT, OFF(sweep_interval_ms), "250", 10, 3600000, "MS",

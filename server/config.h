@@ -36,6 +36,7 @@ typedef struct fp_config {
 	char *db_role; /* PostgreSQL role for the server's sessions; "" = login role */
 	int64_t sweep_batch;
 	int64_t cache_entries; /* bound of the row cache; 0 = off */
+	int64_t workers;       /* processes sharing the port; 0 = one per processor */
 	char *log_level;
 	bool help;
 	bool version;

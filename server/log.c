@@ -8,6 +8,12 @@
 #include <time.h>
 
 static log_level min_level = LOG_INFO;
+static int worker_id; /* 0: the only process; else which of --workers */
+
+void log_set_worker(int id)
+{
+	worker_id = id;
+}
 static const char *const level_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 
 void log_set_level(log_level level)
@@ -40,10 +46,13 @@ void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
 	struct tm tm;
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s conn=%llu ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (long)(tv.tv_usec / 1000), level_names[level],
-			 (unsigned long long)conn_id);
+	char worker[24] = "";
+	if (worker_id > 0)
+		snprintf(worker, sizeof(worker), "worker=%d ", worker_id);
+	int n = snprintf(
+		line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %sconn=%llu ",
+		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		(long)(tv.tv_usec / 1000), level_names[level], worker, (unsigned long long)conn_id);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	va_list ap;

@@ -15,6 +15,9 @@ typedef enum log_level {
 	LOG_ERROR
 } log_level;
 
+/* Name this process's worker in every line (0: a single process). */
+void log_set_worker(int id);
+
 /* Set the lowest level that is written. */
 void log_set_level(log_level level);
 

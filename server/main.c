@@ -8,14 +8,26 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "workers.h"
+
+/* One server: this process's event loop, until a signal ends it. */
+static int run_server(fp_config *cfg, int worker_id)
+{
+	srv s;
+	int rc = 1;
+	if (srv_init(&s, cfg) == 0) {
+		srv_run(&s);
+		rc = s.exit_code;
+	}
+	srv_cleanup(&s);
+	return rc;
+}
 
 int main(int argc, char **argv)
 {
 	fp_config cfg;
 	char err[512];
 	int rc = 1;
-	srv s;
-	bool started = false;
 
 	cfg_defaults(&cfg);
 	if (cfg_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
@@ -50,14 +62,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	OPENSSL_init_ssl(0, NULL);
 
-	started = true;
-	if (srv_init(&s, &cfg) != 0)
-		goto done;
-	srv_run(&s);
-	rc = 0;
+	rc = workers_run(&cfg, cfg.workers > 0 ? (int)cfg.workers : workers_default(), run_server);
 done:
-	if (started)
-		srv_cleanup(&s);
 	cfg_free(&cfg);
 	return rc;
 }

@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "cache.h"
 #include "idem.h"
 #include "key.h"
 #include "log.h"
@@ -300,11 +301,14 @@ void rpc_revoke_api_key(rpc_call *call)
 	call->resp.revoke_api_key = r;
 	const char *params[] = { key_id };
 	/* Revoking twice is not an error: the first revocation time stays. */
-	idem_write(call,
-		   "WITH k AS (UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())"
-		   "  WHERE id = $1 RETURNING id)," IDEM_RECORD_CTE("k", "$2", "$3", "$4", "$5",
-								    "$6") " SELECT id FROM k",
-		   1, params, revoke_done);
+	idem_write(
+		call,
+		"WITH k AS (UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())"
+		"  WHERE id = $1 RETURNING id)," IDEM_RECORD_CTE("k", "$2", "$3", "$4", "$5", "$6")
+		/* Other servers and workers revoke at once too. */
+		" SELECT id, pg_notify('" CACHE_CHANNEL "', json_build_array('k/' || id)::text)"
+		" FROM k",
+		1, params, revoke_done);
 }
 
 /* ------------------------------------------------------------ RegisterClientCert */

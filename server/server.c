@@ -120,8 +120,14 @@ static void cache_notified(void *arg, const char *payload, bool own)
 	} else {
 		json_array_foreach(keys, i, k)
 		{
-			if (json_is_string(k))
-				cache_del(s->cache, json_string_value(k));
+			const char *key = json_string_value(k);
+			if (key == NULL)
+				continue;
+			/* "k/<key id>": a revoked API key. */
+			if (strncmp(key, "k/", 2) == 0)
+				srv_revoke_key(s, key + 2);
+			else
+				cache_del(s->cache, key);
 		}
 	}
 	json_decref(keys);
@@ -250,10 +256,12 @@ int srv_init(srv *s, fp_config *cfg)
 		log_error(0, "--listen %s: %s", cfg->listen, evutil_gai_strerror(gai));
 		return -1;
 	}
-	s->listener = evconnlistener_new_bind(s->base, accept_cb, s,
-					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-						      LEV_OPT_CLOSE_ON_EXEC,
-					      1024, ai->ai_addr, (int)ai->ai_addrlen);
+	s->listener = evconnlistener_new_bind(
+		s->base, accept_cb, s,
+		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+			/* --workers: every worker binds the port. */
+			(cfg->workers != 1 ? LEV_OPT_REUSEABLE_PORT : 0),
+		1024, ai->ai_addr, (int)ai->ai_addrlen);
 	evutil_freeaddrinfo(ai);
 	if (s->listener == NULL) {
 		log_error(0, "cannot listen on %s: %s", cfg->listen,

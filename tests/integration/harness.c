@@ -643,6 +643,10 @@ static h_server *server_start_v(const char *port, const char *conninfo, va_list 
 	argv[argc++] = cert;
 	argv[argc++] = "--key";
 	argv[argc++] = key;
+	/* One process unless the test asks for workers (a later flag wins):
+	 * tests that kill, count or trace "the server" mean one process. */
+	argv[argc++] = "--workers";
+	argv[argc++] = "1";
 	for (char *a = va_arg(ap, char *); a != NULL; a = va_arg(ap, char *)) {
 		if (argc >= 70)
 			fail_msg("too many server arguments");
