@@ -47,6 +47,7 @@ conns=${BENCH_CONNECTIONS:-16}
 depth=${BENCH_DEPTH:-8}
 customers=${BENCH_CUSTOMERS:-10000}
 pool=${BENCH_DB_POOL:-4}
+workers=${BENCH_WORKERS:-0} # fairpayd's default: one per processor
 sku="bench-sku"
 sp=1000
 credit=1000000000000 # 10^12: no customer ever reaches its FairPay credit limit
@@ -67,6 +68,7 @@ say() {
 	echo "bench: $*" >&2
 }
 
+[[ $workers =~ ^[0-9]+$ ]] || die "BENCH_WORKERS must be a whole number (got '$workers')"
 for v in duration warmup reads_duration conns depth customers pool; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number (got '${!v}')"
 done
@@ -251,8 +253,14 @@ db_commits() { # transactions committed in the bench database so far
 cpu_mark() { # prints: machine_busy_ticks machine_total_ticks fairpayd_ticks cluster_ticks
 	local srv_ticks=0
 	if [ -n "$srv_pid" ] && [ -r "/proc/$srv_pid/stat" ]; then
-		# Fields after the ")" that ends the command name: utime is the 12th.
-		srv_ticks=$(sed 's/^.*) //' "/proc/$srv_pid/stat" | awk '{print $12 + $13}')
+		# The supervisor and its workers (--workers): fields after the
+		# ")" that ends the command name, utime is the 12th.
+		local p pids="$srv_pid"
+		pids+=" $(cat "/proc/$srv_pid/task/$srv_pid/children" 2>/dev/null || true)"
+		for p in $pids; do
+			[ -r "/proc/$p/stat" ] || continue
+			srv_ticks=$((srv_ticks + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+		done
 	fi
 	awk -v s="$srv_ticks" -v d="$(db_ticks)" '/^cpu /{t = 0; for (i = 2; i <= NF; i++) t += $i;
 		printf "%.0f %.0f %.0f %.0f\n", t - $5 - $6, t, s, d; exit}' /proc/stat
@@ -287,7 +295,7 @@ srv_args=()
 srv_start() { # start fairpayd on a free port and wait until it answers
 	port=$(free_port)
 	srv_args=(--listen "127.0.0.1:$port" --db "$conninfo" --cert "$certs/server.pem"
-		--key "$certs/server.key" --db-pool "$pool")
+		--key "$certs/server.key" --db-pool "$pool" --workers "$workers")
 	"$srv" "${srv_args[@]}" >>"$log" 2>&1 &
 	srv_pid=$!
 	for _ in $(seq 1 100); do
@@ -396,6 +404,7 @@ psql_q -c "ANALYZE"
 # before, which are taken off.
 echo
 echo "== 1. FairPay cycles through fairpayd: $conns connections x depth $depth, ${duration} s"
+log_mark=$(wc -l <"$log")
 srv_start
 commits_before=$(db_commits)
 mark=$(cpu_mark)
@@ -406,6 +415,11 @@ set -e
 cpu_delta "$mark" "$(cpu_mark)" >"$work/cycles.cpu"
 srv_stop
 commits_after=$(db_commits)
+# Each worker's last line: the writes it committed and the transactions
+# that committed them (group commit), from the server's own counters.
+read -r writes write_commits < <(tail -n +"$((log_mark + 1))" "$log" |
+	sed -nE 's/.*db totals: writes=([0-9]+) commits=([0-9]+).*/\1 \2/p' |
+	awk '{w += $1; c += $2} END {print w + 0, c + 0}')
 cpu_report "$(cat "$work/cycles.cpu")" srv | tee -a "$work/cycles.txt"
 [ "$rc" = 0 ] || warnings+=("fairpay-bench cycles exited $rc (errors above)")
 [ -s "$work/cycles.txt" ] || die "fairpay-bench printed nothing"
@@ -413,6 +427,9 @@ cpu_report "$(cat "$work/cycles.cpu")" srv | tee -a "$work/cycles.txt"
 echo
 echo "== 2. GetReputation through fairpayd: $conns connections x depth $depth, ${reads_duration} s"
 srv_start
+# The same reads first, unmeasured: the figure is the steady state, with
+# the rows in the cache, not a freshly started server filling it.
+load reads "$warmup" >"$work/reads-warmup.txt" || true
 mark=$(cpu_mark)
 set +e
 load reads "$reads_duration" | keep_tee "$work/reads.txt"
@@ -646,7 +663,7 @@ row() { # row LABEL FAIRPAYD CEILING WHICH RATIO
 
 echo
 echo "== summary ($(nproc) cpus, $cpu; PostgreSQL $pgversion, durable commits)"
-echo "fairpayd: $conns connections x depth $depth, --db-pool $pool; ceilings: pgbench -M prepared" \
+echo "fairpayd: $conns connections x depth $depth, --db-pool $pool, --workers $workers (0: one per cpu); ceilings: pgbench -M prepared" \
 	"-c $conns -j 2 on the same database${app_role:+, as role $app_role}"
 row "" fairpayd ceiling "which ceiling" "fairpayd/ceiling"
 row "cycles/s" "$srv_cps" "$a_cps" "A   plain SQL, 1 cycle/xact" "$(ratio "$srv_cps" "$a_cps")"
@@ -658,11 +675,13 @@ row "database CPU/cycle (us)" "$db_srv" "$db_a16" "A$batch" "$(ratio "$db_srv" "
 row "database CPU/read (us)" "$db_srv_read" "$db_b" "B" "$(ratio "$db_srv_read" "$db_b")"
 row "fairpayd CPU/cycle (us)" "$(cpu_us cycles 3 "$srv_cycles")"
 row "fairpayd CPU/read (us)" "$(cpu_us reads 3 "$srv_reads")"
-row "calls per commit" "$(calc "a / b" "$srv_calls" "$commits" 2)" 3 \
+row "writes per commit" "$(calc "a / b" "$writes" "$write_commits" 2)" 3 \
 	"A ($((3 * batch)) in A$batch)"
-echo "  database CPU: every process of the cluster, from /proc; calls per commit: the $srv_calls"
-echo "  calls answered in the cycles phase over its $commits commits (pg_stat_database.xact_commit"
-echo "  $commits_before -> $commits_after, less $psql_commits of the psql that read it)"
+row "calls per transaction" "$(calc "a / b" "$srv_calls" "$commits" 2)"
+echo "  database CPU: every process of the cluster, from /proc. writes per commit: the server's"
+echo "  $writes writes over the $write_commits transactions that committed them (group commit)."
+echo "  calls per transaction: the $srv_calls calls answered over every transaction of the phase,"
+echo "  reads included ($commits: pg_stat_database.xact_commit, less $psql_commits of its own psql)"
 echo "cpu during the phases (machine busy; postgres and fairpayd, % of one core):"
 for phase in cycles reads A "A$batch" B; do
 	with_srv=""

@@ -80,6 +80,7 @@ struct db_pool {
 	const char *statements[DB_STATEMENTS_MAX]; /* prepared as "fp<index>" */
 	int n_statements;
 	struct db_listener *listener;
+	uint64_t writes_committed, write_commits; /* group commit at work */
 	bool freeing;
 };
 
@@ -266,6 +267,10 @@ static void dbc_group_done(db_conn *dc)
 			queue_front(&p->wpend_head, &p->wpend_tail, m);
 		}
 		return;
+	}
+	if (first->write && all_ok) {
+		p->writes_committed += (uint64_t)n;
+		p->write_commits++;
 	}
 	for (db_req *m = first; m != NULL;) {
 		db_req *next = m->next;
@@ -936,4 +941,10 @@ int db_ready_count(const db_pool *p)
 	for (int i = 0; i < p->size; i++)
 		n += p->conns[i].state == DBC_READY;
 	return n;
+}
+
+void db_write_counts(const db_pool *p, uint64_t *writes, uint64_t *commits)
+{
+	*writes = p ? p->writes_committed : 0;
+	*commits = p ? p->write_commits : 0;
 }

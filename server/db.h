@@ -67,6 +67,9 @@ typedef void (*db_notify_cb)(void *arg, const char *payload, bool own);
 int db_listen(db_pool *pool, const char *channel, db_notify_cb cb, void *arg)
 	__attribute__((warn_unused_result));
 
+/* Writes committed so far, and the transactions that committed them. */
+void db_write_counts(const db_pool *pool, uint64_t *writes, uint64_t *commits);
+
 /* Number of connections ready for queries. */
 int db_ready_count(const db_pool *pool);
 

@@ -278,6 +278,10 @@ void srv_run(srv *s)
 		 TLS_ALPN);
 	event_base_dispatch(s->base);
 	stats_log(&s->stats, false);
+	uint64_t writes = 0, commits = 0;
+	db_write_counts(s->db, &writes, &commits);
+	log_info(0, "db totals: writes=%llu commits=%llu", (unsigned long long)writes,
+		 (unsigned long long)commits);
 	log_info(0, "stopped");
 }
 
