@@ -199,6 +199,7 @@ static Fairpay__V1__Reputation *reputation_msg(rpc_call *call, const fp_policy *
 	m->credit_limit_minor = fp_credit_limit(pol, tier);
 	m->credit_used_minor = r->credit_used_minor;
 	m->updated_at_unix_ms = r->exists ? ms(r->updated_us) : 0;
+	m->currency = rpc_strdup(call, r->currency);
 	int32_t at_sp = 0;
 	for (size_t i = 0; i < r->n_recent; i++)
 		at_sp += r->recent[i] >= FP_BP_ONE;
@@ -364,6 +365,18 @@ static int accept_offer(rpc_call *call, const fp_policy *pol, store_rep *rep, st
 	return 0;
 }
 
+/* An offer whose money cannot join the customer's (from before currencies
+ * were fixed per customer) is refused rather than summed. */
+static int require_currency(rpc_call *call, const store_rep *rep, const store_offer *o)
+{
+	if (rep->currency[0] == '\0' || strcmp(rep->currency, o->currency) == 0)
+		return 0;
+	cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
+		 "offer %s is in %s; customer %s pays in %s", o->id, o->currency, o->customer_id,
+		 rep->currency);
+	return -1;
+}
+
 static int require_open(rpc_call *call, const store_offer *o, int64_t now_us)
 {
 	if (o->status != FP_OFFER_STATUS_OPEN) {
@@ -410,6 +423,13 @@ static int decide_create(rpc_call *call, cyc *c, int64_t now)
 			 c->sku);
 		return -1;
 	}
+	/* A customer's money is kept in one currency: the first offer's. */
+	if (st->rep.currency[0] && strcmp(st->rep.currency, st->product.currency) != 0) {
+		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "sku",
+			 "customer %s pays in %s; product %s is priced in %s", c->customer_id,
+			 st->rep.currency, c->sku, st->product.currency);
+		return -1;
+	}
 	bool has_ov = c->ov.has_mode || c->ov.has_suggested_price || c->ov.has_minimum_price;
 	if (make_offer(call, st, &st->rep, has_ov ? &c->ov : NULL, c->customer_id, now,
 		       &c->offer) != 0)
@@ -417,6 +437,8 @@ static int decide_create(rpc_call *call, cyc *c, int64_t now)
 	c->after = st->rep;
 	if (!st->rep.exists)
 		c->after.updated_us = now;
+	if (!c->after.currency[0])
+		snprintf(c->after.currency, sizeof(c->after.currency), "%s", st->product.currency);
 	offer_created_detail(c->detail[0], &c->offer);
 	c->ch.insert_offer = &c->offer;
 	c->ch.events[0] = (store_event){ "OFFER_CREATED", c->offer.id, NULL, c->detail[0] };
@@ -432,9 +454,12 @@ static int decide_create(rpc_call *call, cyc *c, int64_t now)
 static int decide_accept(rpc_call *call, cyc *c, int64_t now)
 {
 	store_state *st = &c->st;
-	if (require_open(call, &st->offer, now) != 0)
+	if (require_open(call, &st->offer, now) != 0 ||
+	    require_currency(call, &st->rep, &st->offer) != 0)
 		return -1;
 	c->after = st->rep;
+	if (!c->after.currency[0])
+		snprintf(c->after.currency, sizeof(c->after.currency), "%s", st->offer.currency);
 	c->offer = st->offer;
 	if (accept_offer(call, &st->policy, &c->after, &c->offer, now, c->detail[0]) != 0)
 		return -1;
@@ -501,6 +526,8 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 			 "offer %s is %s and cannot be paid", o->id, conv_status_names[o->status]);
 		return -1;
 	}
+	if (require_currency(call, &st->rep, o) != 0)
+		return -1;
 	bool late = o->status == FP_OFFER_STATUS_DEFAULTED;
 	/* Rule 1, held to the 10^15 of every other amount so that rule 2 fits. */
 	int64_t sp = 0;
@@ -559,6 +586,8 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 
 	store_rep *a = &c->after;
 	*a = st->rep;
+	if (!a->currency[0])
+		snprintf(a->currency, sizeof(a->currency), "%s", o->currency);
 	a->payments = a->payments < INT32_MAX ? a->payments + 1 : INT32_MAX;
 	a->total_paid_minor = sat_add(a->total_paid_minor, amount);
 	a->total_suggested_minor = sat_add(a->total_suggested_minor, sp);

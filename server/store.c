@@ -51,7 +51,8 @@
 
 #define REP_BLOCK                                                                               \
 	"r.xmin::text, r.score_bp, r.payments, r.defaults, r.open_defaults, r.offers_accepted," \
-	" r.total_paid_minor, r.total_suggested_minor, r.credit_used_minor, " US("r.updated_at")
+	" r.total_paid_minor, r.total_suggested_minor, r.credit_used_minor, " US(               \
+		"r.updated_at") ", coalesce(r.currency, '')"
 
 /* The raw fairness of the customer's latest payments, newest first. */
 #define RECENT(vendor, customer)                                                        \
@@ -76,7 +77,7 @@ enum {
 	COL_POLICY = COL_PAYMENT + 15, /* found, then CONV_POLICY_NCOLS */
 	COL_PRODUCT = COL_POLICY + 1 + CONV_POLICY_NCOLS,
 	COL_REP = COL_PRODUCT + 8,
-	COL_RECENT = COL_REP + 10,
+	COL_RECENT = COL_REP + 11,
 	COL_HISTORY = COL_RECENT + 1,
 	COL_COUNT = COL_HISTORY + 1,
 };
@@ -305,6 +306,7 @@ int store_read_state(const PGresult *res, int row, store_state *st)
 		r->total_suggested_minor = db_get_i64(res, row, COL_REP + 7);
 		r->credit_used_minor = db_get_i64(res, row, COL_REP + 8);
 		r->updated_us = db_get_i64(res, row, COL_REP + 9);
+		copy_str(r->currency, sizeof(r->currency), res, row, COL_REP + 10);
 	} else {
 		r->score_bp = st->policy.prior_score_bp;
 	}
@@ -360,7 +362,8 @@ static const char sql_write[] =
 	"  defaults = x.defaults, open_defaults = x.open_defaults,"
 	"  offers_accepted = x.offers_accepted, total_paid_minor = x.total_paid_minor,"
 	"  total_suggested_minor = x.total_suggested_minor,"
-	"  credit_used_minor = x.credit_used_minor, updated_at = x.updated_at"
+	"  credit_used_minor = x.credit_used_minor, updated_at = x.updated_at,"
+	"  currency = x.currency"
 	"  FROM json_populate_record(NULL::reputations, $4::json) x"
 	"  WHERE $3::text IS NOT NULL AND r.vendor_id = $1 AND r.customer_id = $2"
 	"  AND EXISTS (SELECT 1 FROM ok) RETURNING r.xmin::text AS x),"
@@ -511,6 +514,7 @@ static json_t *rep_json(const store_rep_write *w)
 	json_object_set_new(j, "total_suggested_minor", json_integer(r->total_suggested_minor));
 	json_object_set_new(j, "credit_used_minor", json_integer(r->credit_used_minor));
 	json_object_set_new(j, "updated_at", ts_json(r->updated_us));
+	json_object_set_new(j, "currency", r->currency[0] ? json_string(r->currency) : json_null());
 	return j;
 }
 

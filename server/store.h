@@ -42,6 +42,7 @@ typedef struct store_rep {
 	int64_t total_suggested_minor;
 	int64_t credit_used_minor;
 	int64_t updated_us;                /* 0 = never */
+	char currency[4];                  /* of its money: fixed by the first offer ("" before) */
 	int32_t recent[FP_EXPLAIN_RECENT]; /* raw fairness of the latest payments, newest first */
 	size_t n_recent;
 } store_rep;

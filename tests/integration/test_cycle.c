@@ -1817,6 +1817,51 @@ static void test_clean_shutdown(void **state)
 	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
 }
 
+static void test_one_currency_per_customer(void **state)
+{
+	char *vid = NULL;
+	fp_client *c = vendor("two currencies", &vid);
+	h_product(c, "usd-plan", 1000, 1200);
+	Fairpay__V1__Product p = FAIRPAY__V1__PRODUCT__INIT;
+	p.sku = "eur-plan";
+	p.name = "EUR plan";
+	p.currency = "EUR";
+	p.suggested_price_minor = 900;
+	p.list_price_minor = 1100;
+	h_must(h_put_product(c, &p, NULL), "PutProduct");
+
+	/* Before any offer a customer has no currency. */
+	resp_t *r = h_reputation(c, "dora");
+	assert_string_equal(r->get_reputation->reputation->currency, "");
+	fp_response_free(r);
+	/* The first offer fixes it; the credit and totals are in it. */
+	r = h_cycle(c, "dora", "usd-plan", 1000);
+	assert_string_equal(r->submit_payment->reputation->currency, "USD");
+	assert_int_equal(r->submit_payment->reputation->total_paid_minor, 1000);
+	fp_response_free(r);
+	/* An offer in another currency would add euros to dollars: refused,
+	 * and nothing is written. */
+	h_assert_code(h_create_offer(c, "dora", "eur-plan", NULL, NULL), H_PRECONDITION);
+	h_assert_field("sku");
+	assert_true(h_contains(h_last_message(), "USD"));
+	char *sql = h_fmt("SELECT count(*) FROM offers WHERE vendor_id = '%s' AND customer_id = "
+			  "'dora' AND currency = 'EUR'",
+			  vid);
+	assert_int_equal(h_sql_int(T.db, sql), 0);
+	free(sql);
+	/* Another customer may pay in euros. */
+	r = h_cycle(c, "emil", "eur-plan", 900);
+	assert_string_equal(r->submit_payment->reputation->currency, "EUR");
+	assert_int_equal(r->submit_payment->reputation->total_suggested_minor, 900);
+	fp_response_free(r);
+	r = h_reputation(c, "dora");
+	assert_string_equal(r->get_reputation->reputation->currency, "USD");
+	assert_int_equal(r->get_reputation->reputation->total_paid_minor, 1000);
+	fp_response_free(r);
+	fp_client_free(c);
+	free(vid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1838,6 +1883,7 @@ int main(void)
 		cmocka_unit_test(test_voluntary),
 		cmocka_unit_test(test_transitions),
 		cmocka_unit_test(test_recurring),
+		cmocka_unit_test(test_one_currency_per_customer),
 		cmocka_unit_test(test_clean_shutdown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
