@@ -125,7 +125,7 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
 
 # Integration tests drive the real fairpayd through the client library.
-$(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $(BUILD)/libfairpay.a
+$(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $(BUILD)/libfairpay.a $(BUILD)/obj/server/fp_rules.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL) -pthread
 

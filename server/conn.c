@@ -16,9 +16,10 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "clock.h"
+#include "dispatch.h"
 #include "frame.h"
 #include "log.h"
-#include "rpc.h"
 #include "server.h"
 #include "tls.h"
 
@@ -32,13 +33,6 @@ static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_process(conn *c);
-
-int64_t conn_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void arm_timer(conn *c, int64_t delay_ms)
 {
@@ -158,7 +152,7 @@ static void update_reading(conn *c)
 	if (over && c->stuck_since_ms == 0) {
 		/* A client that does not read its replies: pause it, and
 		 * give it --slow-reader-timeout-ms to catch up. */
-		c->stuck_since_ms = conn_now_ms();
+		c->stuck_since_ms = clock_mono_ms();
 		stats_hit(&c->srv->stats, STAT_SLOW_READER_PAUSES, c->id);
 		arm_timer(c, cfg->slow_reader_timeout_ms);
 	} else if (!over) {
@@ -244,7 +238,7 @@ void conn_send_response(conn *c, const Fairpay__V1__Response *resp)
 		return; /* the client went away; the reply has nowhere to go */
 	if (frame_write(bufferevent_get_output(c->bev), &resp->base) != 0)
 		log_error(c->id, "cannot frame a response (id %llu)", (unsigned long long)resp->id);
-	c->last_active_ms = conn_now_ms();
+	c->last_active_ms = clock_mono_ms();
 }
 
 /* Send one id-0 error reply and close once it is written. */
@@ -327,7 +321,7 @@ static void conn_process(conn *c)
 		}
 		Fairpay__V1__Request *req = fairpay__v1__request__unpack(NULL, len, body);
 		frame_consume(in, len);
-		c->last_active_ms = conn_now_ms();
+		c->last_active_ms = clock_mono_ms();
 		if (req == NULL) {
 			conn_protocol_error(c, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
 					    "frame does not decode as a fairpay.v1.Request");
@@ -341,7 +335,7 @@ static void conn_process(conn *c)
 		}
 		handled++;
 		c->inflight++;
-		rpc_dispatch(c, req);
+		dispatch_request(c, req);
 	}
 	update_reading(c);
 	maybe_finish(c);
@@ -378,7 +372,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	conn *c = arg;
 	const fp_config *cfg = c->srv->cfg;
-	int64_t now = conn_now_ms();
+	int64_t now = clock_mono_ms();
 	if (c->state == CONN_HANDSHAKE) {
 		stats_hit(&c->srv->stats, STAT_HANDSHAKE_TIMEOUTS, c->id);
 		log_info(c->id, "TLS handshake with %s not done in %lld ms; closing", c->peer,
@@ -465,7 +459,7 @@ static void handshake_done(conn *c)
 	 * timeouts would be reset by every trickled byte. */
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	conn_set_state(c, CONN_OPEN);
-	c->last_active_ms = conn_now_ms();
+	c->last_active_ms = clock_mono_ms();
 	arm_timer(c, cfg->idle_timeout_ms);
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	log_debug(c->id, "TLS established with %s (%s, %s%s)", c->peer, SSL_get_version(ssl),

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define DB_TICK_MS 50
@@ -85,13 +86,6 @@ struct db_pool {
 };
 
 static const char *const state_names[] = { "DOWN", "CONNECTING", "READY", "WAITING" };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void dbc_set_state(db_conn *dc, dbc_state next)
 {
@@ -178,7 +172,7 @@ static void dbc_broken(db_conn *dc, const char *reason)
 		r = next;
 	}
 	if (db_ready_count(p) == 0 && p->down_since_ms == 0) {
-		p->down_since_ms = now_ms();
+		p->down_since_ms = clock_mono_ms();
 		log_error(0, "database unavailable: %s", why);
 	}
 	struct timeval tv = { dc->backoff_ms / 1000, (dc->backoff_ms % 1000) * 1000 };
@@ -361,7 +355,7 @@ static void dbc_ready(db_conn *dc)
 	dc->backoff_ms = DB_BACKOFF_MIN_MS;
 	if (p->down_since_ms != 0) {
 		log_info(0, "database available again after %lld ms",
-			 (long long)(now_ms() - p->down_since_ms));
+			 (long long)(clock_mono_ms() - p->down_since_ms));
 		p->down_since_ms = 0;
 	}
 	pool_dispatch(p);
@@ -591,7 +585,7 @@ static void pool_kick_cb(evutil_socket_t fd, short what, void *arg)
 static void pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	db_pool *p = arg;
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	db_req **heads[2] = { &p->pend_head, &p->wpend_head };
 	db_req **tails[2] = { &p->pend_tail, &p->wpend_tail };
 	for (int k = 0; k < 2; k++) {
@@ -814,7 +808,7 @@ db_pool *db_pool_new(struct event_base *base, const db_options *opts)
 		goto fail;
 	struct timeval tv = { 0, DB_TICK_MS * 1000 };
 	event_add(p->tick, &tv);
-	p->down_since_ms = now_ms();
+	p->down_since_ms = clock_mono_ms();
 	for (int i = 0; i < p->size; i++) {
 		db_conn *dc = &p->conns[i];
 		dc->pool = p;
@@ -908,7 +902,7 @@ static int pool_enqueue(db_pool *p, const char *sql, int nparams, const char *co
 	r->cb = cb;
 	r->arg = arg;
 	r->write = lock_key != NULL;
-	r->deadline_ms = now_ms() + p->timeout_ms - DB_TICK_MS;
+	r->deadline_ms = clock_mono_ms() + p->timeout_ms - DB_TICK_MS;
 	db_req **head = r->write ? &p->wpend_head : &p->pend_head;
 	db_req **tail = r->write ? &p->wpend_tail : &p->pend_tail;
 	if (*tail)

@@ -218,6 +218,8 @@ void idem_begin(rpc_call *call)
 		return;
 	}
 	call->idem_name = name;
+	call->end_hook = idem_finish;
+	call->release_hook = idem_release;
 	lookup(call);
 }
 

@@ -4,8 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
+
+#include "clock.h"
 
 static log_level min_level = LOG_INFO;
 static int worker_id; /* 0: the only process; else which of --workers */
@@ -42,17 +43,18 @@ void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
 	if (level < min_level)
 		return;
 	char line[1024];
-	struct timeval tv;
+	int64_t us = clock_wall_us();
+	time_t sec = (time_t)(us / 1000000);
 	struct tm tm;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
+	gmtime_r(&sec, &tm);
 	char worker[24] = "";
 	if (worker_id > 0)
 		snprintf(worker, sizeof(worker), "worker=%d ", worker_id);
-	int n = snprintf(
-		line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %sconn=%llu ",
-		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		(long)(tv.tv_usec / 1000), level_names[level], worker, (unsigned long long)conn_id);
+	int n = snprintf(line, sizeof(line),
+			 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %sconn=%llu ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (long)(us % 1000000 / 1000), level_names[level], worker,
+			 (unsigned long long)conn_id);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	va_list ap;

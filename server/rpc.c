@@ -1,13 +1,12 @@
-/* Call dispatch, the authentication gate and replies (see rpc.h). */
+/* A call's memory, its replies and its database errors (see rpc.h). */
 #include "rpc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
-#include "idem.h"
+#include "clock.h"
 #include "key.h"
 #include "log.h"
 
@@ -15,38 +14,6 @@ struct rpc_mem {
 	rpc_mem *next;
 	max_align_t data[];
 };
-
-#define ROUTE(field, name, access, mutating, fn) \
-	[FAIRPAY__V1__REQUEST__CALL_##field] = { name, access, mutating, fn }
-
-/* One row per call of PROTOCOL.md: who may make it, whether it changes
- * state, and its handler. */
-static const rpc_route routes[] = {
-	ROUTE(PING, "Ping", RPC_ANYONE, false, rpc_ping),
-	ROUTE(AUTHENTICATE, "Authenticate", RPC_ANYONE, false, rpc_authenticate),
-	ROUTE(CREATE_VENDOR, "CreateVendor", RPC_ADMIN, true, rpc_create_vendor),
-	ROUTE(CREATE_API_KEY, "CreateApiKey", RPC_ADMIN, true, rpc_create_api_key),
-	ROUTE(REVOKE_API_KEY, "RevokeApiKey", RPC_ADMIN, true, rpc_revoke_api_key),
-	ROUTE(LIST_VENDORS, "ListVendors", RPC_ADMIN, false, rpc_list_vendors),
-	ROUTE(REGISTER_CLIENT_CERT, "RegisterClientCert", RPC_ADMIN, true,
-	      rpc_register_client_cert),
-	ROUTE(PUT_PRODUCT, "PutProduct", RPC_VENDOR, true, rpc_put_product),
-	ROUTE(GET_PRODUCT, "GetProduct", RPC_VENDOR, false, rpc_get_product),
-	ROUTE(LIST_PRODUCTS, "ListProducts", RPC_VENDOR, false, rpc_list_products),
-	ROUTE(PUT_POLICY, "PutPolicy", RPC_VENDOR, true, rpc_put_policy),
-	ROUTE(GET_POLICY, "GetPolicy", RPC_VENDOR, false, rpc_get_policy),
-	ROUTE(CREATE_OFFER, "CreateOffer", RPC_VENDOR, true, rpc_create_offer),
-	ROUTE(ACCEPT_OFFER, "AcceptOffer", RPC_VENDOR, true, rpc_accept_offer),
-	ROUTE(DECLINE_OFFER, "DeclineOffer", RPC_VENDOR, true, rpc_decline_offer),
-	ROUTE(GET_OFFER, "GetOffer", RPC_VENDOR, false, rpc_get_offer),
-	ROUTE(SUBMIT_PAYMENT, "SubmitPayment", RPC_VENDOR, true, rpc_submit_payment),
-	ROUTE(REVIEW_PAYMENT, "ReviewPayment", RPC_VENDOR, true, rpc_review_payment),
-	ROUTE(GET_REPUTATION, "GetReputation", RPC_VENDOR, false, rpc_get_reputation),
-	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false,
-	      rpc_list_customer_events),
-};
-
-#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
 void rpc_new_id(char *out, size_t size, const char *prefix)
 {
@@ -57,13 +24,6 @@ void rpc_new_id(char *out, size_t size, const char *prefix)
 		abort();
 	}
 	memcpy(out, prefix, plen);
-}
-
-int64_t rpc_now_ms(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 unsigned rpc_list_limit(uint32_t limit)
@@ -122,7 +82,8 @@ static void call_free(rpc_call *call)
 void rpc_release(rpc_call *call)
 {
 	conn *c = call->conn;
-	idem_release(call);
+	if (call->release_hook != NULL)
+		call->release_hook(call);
 	if (call->close_after && conn_alive(c))
 		conn_close_after_flush(c);
 	conn_call_done(c);
@@ -146,7 +107,7 @@ static void call_end(rpc_call *call)
 		call->status.field = "";
 	/* With an idempotency key the reply goes out only once it is
 	 * recorded, so that a retry finds it. */
-	if (idem_finish(call))
+	if (call->end_hook != NULL && call->end_hook(call))
 		return;
 	rpc_send(call);
 }
@@ -220,7 +181,7 @@ int rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *p
 	return -1;
 }
 
-void rpc_dispatch(conn *c, Fairpay__V1__Request *req)
+rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req)
 {
 	rpc_call *call = calloc(1, sizeof(*call));
 	if (call == NULL) {
@@ -237,34 +198,5 @@ void rpc_dispatch(conn *c, Fairpay__V1__Request *req)
 	call->role = c->role;
 	snprintf(call->vendor_id, sizeof(call->vendor_id), "%s", c->vendor_id);
 	snprintf(call->key_id, sizeof(call->key_id), "%s", c->key_id);
-
-	size_t idx = (size_t)req->call_case;
-	if (idx >= N_ROUTES || routes[idx].handler == NULL) {
-		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "call", "unknown call");
-		return;
-	}
-	const rpc_route *r = &routes[idx];
-	call->route = r;
-	log_debug(c->id, "%s id=%llu", r->name, (unsigned long long)req->id);
-	if (strlen(req->idempotency_key) > RPC_IDEMPOTENCY_KEY_MAX) {
-		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "idempotency_key",
-			 "idempotency_key is longer than %d bytes", RPC_IDEMPOTENCY_KEY_MAX);
-		return;
-	}
-	if (r->access != RPC_ANYONE && call->role == ROLE_NONE) {
-		rpc_fail(call, FAIRPAY__V1__CODE__UNAUTHENTICATED, NULL,
-			 "%s needs an authenticated connection: call Authenticate first", r->name);
-		return;
-	}
-	if ((r->access == RPC_ADMIN && call->role != ROLE_ADMIN_KEY) ||
-	    (r->access == RPC_VENDOR && call->role != ROLE_VENDOR_KEY)) {
-		rpc_fail(call, FAIRPAY__V1__CODE__PERMISSION_DENIED, NULL, "%s needs a%s key",
-			 r->name, r->access == RPC_ADMIN ? "n ADMIN" : " VENDOR");
-		return;
-	}
-	if (r->mutating && req->idempotency_key[0] != '\0') {
-		idem_begin(call); /* runs the handler unless it replays */
-		return;
-	}
-	r->handler(call);
+	return call;
 }

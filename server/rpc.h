@@ -1,10 +1,9 @@
-/* rpc_: one call from decoding to reply.
+/* rpc_: one call from its request to its reply.
  *
- * rpc_dispatch() checks the envelope, the authentication gate and the role
- * from a table with one row per call, then runs the call's handler. A handler
- * either answers at once or issues database queries and answers from their
- * callbacks; rpc_ok()/rpc_fail() send the reply (dropped if the client went
- * away) and free everything the call allocated. */
+ * dispatch_request() (dispatch.h) makes the call and runs its handler. A
+ * handler either answers at once or issues database queries and answers
+ * from their callbacks; rpc_ok()/rpc_fail() send the reply (dropped if the
+ * client went away) and free everything the call allocated. */
 #ifndef FP_RPC_H
 #define FP_RPC_H
 
@@ -37,6 +36,11 @@ typedef struct rpc_call {
 	bool idem_replay_only; /* looked up again after a conflicting write */
 	char *idem_hash;       /* the request's digest */
 	char *idem_name;       /* "scope/key" while in this server's in-flight set */
+	/* Steps that dispatch took (idem.c) run as the call ends: end_hook
+	 * before the reply is sent (true: it sends it), release_hook as the
+	 * call is freed. */
+	bool (*end_hook)(struct rpc_call *call);
+	void (*release_hook)(struct rpc_call *call);
 } rpc_call;
 
 typedef void (*rpc_handler)(rpc_call *call);
@@ -54,8 +58,8 @@ typedef struct rpc_route {
 	rpc_handler handler;
 } rpc_route;
 
-/* Run one decoded request; takes ownership of req. */
-void rpc_dispatch(conn *c, Fairpay__V1__Request *req);
+/* A call for req on connection c (referenced until the call ends). */
+rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req);
 
 /* Allocate zeroed memory that lives as long as the call. */
 void *rpc_alloc(rpc_call *call, size_t size);
@@ -85,9 +89,6 @@ int rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *p
 
 /* Write a new random id: prefix and 16 hex digits (size >= prefix + 17). */
 void rpc_new_id(char *out, size_t size, const char *prefix);
-
-/* Milliseconds since the Unix epoch. */
-int64_t rpc_now_ms(void);
 
 /* Handlers: rpc_admin.c */
 void rpc_ping(rpc_call *call);

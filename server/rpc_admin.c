@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "idem.h"
 #include "key.h"
 #include "log.h"
@@ -21,7 +22,7 @@ void rpc_ping(rpc_call *call)
 	Fairpay__V1__PingResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__ping_response__init(r);
 	r->server_version = "fairpayd " FP_VERSION;
-	r->server_time_unix_ms = rpc_now_ms();
+	r->server_time_unix_ms = clock_wall_ms();
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_PING;
 	call->resp.ping = r;
 	rpc_ok(call);
@@ -157,7 +158,7 @@ void rpc_create_vendor(rpc_call *call)
 	key_hash(&ctx->key, hash);
 	/* The reply is complete before the write, so that the write records it
 	 * (under an idempotency key) in the same statement. */
-	int64_t now_us = store_now_us();
+	int64_t now_us = clock_wall_us();
 	char created[40];
 	store_ts(now_us, created, sizeof(created));
 	Fairpay__V1__Vendor *v = rpc_alloc(call, sizeof(*v));

@@ -8,6 +8,7 @@
 #include "cache.h"
 #include "conv.h"
 #include "idem.h"
+#include "names.h"
 #include "rpc.h"
 #include "store.h"
 #include "text.h"
@@ -43,7 +44,7 @@ static int check_product(rpc_call *call, const Fairpay__V1__Product *p)
 		bad = "product.list_price_minor", why = "must be 0 to 10^15 minor units";
 	} else if (!money_ok(p->minimum_price_minor)) {
 		bad = "product.minimum_price_minor", why = "must be 0 to 10^15 minor units";
-	} else if (p->min_tier != 0 && conv_enum_name(conv_tier_names, p->min_tier) == NULL) {
+	} else if (p->min_tier != 0 && names_known(NAMES_TIER, p->min_tier) == NULL) {
 		bad = "product.min_tier", why = "min_tier is not a known Tier";
 	} else if (p->period_days < 0 || p->period_days > PERIOD_DAYS_MAX) {
 		bad = "product.period_days", why = "period_days must be 0 to 3660";
@@ -132,7 +133,7 @@ static void put_product_loaded(void *arg, db_status st, PGresult *res)
 				 unit,
 				 list,
 				 min,
-				 conv_enum_name(conv_tier_names, (int)min_tier),
+				 names_known(NAMES_TIER, (int)min_tier),
 				 period,
 				 version,
 				 notify ? notify : "[]" };
@@ -250,14 +251,14 @@ void rpc_list_products(rpc_call *call)
 /* ------------------------------------------------------------ policy */
 
 /* The stored policy; no row means the defaults (fp_policy_defaults(), version 0). */
-#define POLICY_READ "SELECT " CONV_POLICY_COLS " FROM policies WHERE vendor_id = $1"
+#define POLICY_READ "SELECT " STORE_POLICY_COLS " FROM policies WHERE vendor_id = $1"
 
 static void policy_from_result(const PGresult *res, fp_policy *p)
 {
 	if (PQntuples(res) == 0)
 		fp_policy_defaults(p);
 	else
-		conv_policy_from_row(res, 0, 0, p);
+		store_policy_from_row(res, 0, 0, p);
 }
 
 static void policy_reply(rpc_call *call, const fp_policy *p)
@@ -322,7 +323,7 @@ static int merge_policy(rpc_call *call, const Fairpay__V1__PutPolicyRequest *req
 {
 	const Fairpay__V1__Policy *in = req->policy;
 	if (in->opt_enforcement_case == FAIRPAY__V1__POLICY__OPT_ENFORCEMENT_ENFORCEMENT) {
-		if (conv_enum_name(conv_enforcement_names, in->enforcement) == NULL) {
+		if (names_known(NAMES_ENFORCEMENT, in->enforcement) == NULL) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "policy.enforcement",
 				 "enforcement must be ENFORCE or VOLUNTARY");
 			return -1;
@@ -374,11 +375,11 @@ static void reasons_text(uint32_t mask, char *out, size_t len)
 {
 	size_t used = 0;
 	out[0] = '\0';
-	for (int r = 1; conv_payment_reason_names[r] != NULL; r++) {
+	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++) {
 		if (!(mask & FP_REASON_BIT(r)))
 			continue;
 		int n = snprintf(out + used, len - used, "%s%s", used ? "," : "",
-				 conv_payment_reason_names[r]);
+				 names_of(NAMES_PAYMENT_REASON, r));
 		if (n < 0 || (size_t)n >= len - used)
 			break;
 		used += (size_t)n;
@@ -449,7 +450,7 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 	snprintf(v[15], 32, "%lld", (long long)p->payment_window_seconds);
 	snprintf(v[16], 32, "%lld", (long long)read_version);
 	const char *params[] = { call->vendor_id,
-				 conv_enforcement_names[p->enforcement],
+				 names_of(NAMES_ENFORCEMENT, p->enforcement),
 				 v[0],
 				 v[1],
 				 v[2],

@@ -17,9 +17,11 @@
 #include <jansson.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "conv.h"
 #include "idem.h"
 #include "log.h"
+#include "names.h"
 #include "rpc.h"
 #include "store.h"
 #include "text.h"
@@ -265,7 +267,7 @@ static void cyc_fail_db(rpc_call *call, db_status st, PGresult *res)
 
 static const char *tier_name(fp_tier t)
 {
-	return conv_tier_names[t];
+	return names_of(NAMES_TIER, t);
 }
 
 static void reputation_detail(char *out, const fp_policy *pol, const store_rep *before,
@@ -287,10 +289,10 @@ static void offer_created_detail(char *out, const store_offer *o)
 	size_t used = 0;
 	for (size_t i = 0; i < o->n_reasons && used < sizeof(reasons); i++)
 		used += (size_t)snprintf(reasons + used, sizeof(reasons) - used, "%s%s",
-					 i ? "," : "", conv_offer_reason_names[o->reasons[i]]);
+					 i ? "," : "", names_of(NAMES_OFFER_REASON, o->reasons[i]));
 	snprintf(out, DETAIL_LEN, "sku %s, mode %s, suggested %lld, tier %s, reasons %s", o->sku,
-		 conv_mode_names[o->mode], (long long)o->suggested_price_minor, tier_name(o->tier),
-		 o->n_reasons ? reasons : "none");
+		 names_of(NAMES_MODE, o->mode), (long long)o->suggested_price_minor,
+		 tier_name(o->tier), o->n_reasons ? reasons : "none");
 }
 
 /* Make an OPEN offer on rule 10's terms for the standing in rep. */
@@ -381,7 +383,7 @@ static int require_open(rpc_call *call, const store_offer *o, int64_t now_us)
 {
 	if (o->status != FP_OFFER_STATUS_OPEN) {
 		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
-			 "offer %s is %s, not OPEN", o->id, conv_status_names[o->status]);
+			 "offer %s is %s, not OPEN", o->id, names_of(NAMES_STATUS, o->status));
 		return -1;
 	}
 	if (o->expires_us < now_us) {
@@ -523,7 +525,8 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 	if (o->status != FP_OFFER_STATUS_OPEN && o->status != FP_OFFER_STATUS_ACCEPTED &&
 	    o->status != FP_OFFER_STATUS_DEFAULTED) {
 		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "offer_id",
-			 "offer %s is %s and cannot be paid", o->id, conv_status_names[o->status]);
+			 "offer %s is %s and cannot be paid", o->id,
+			 names_of(NAMES_STATUS, o->status));
 		return -1;
 	}
 	if (require_currency(call, &st->rep, o) != 0)
@@ -612,7 +615,7 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 	snprintf(c->detail[0], DETAIL_LEN,
 		 "amount %lld, suggested %lld, fairness %d (raw %d), verdict %s, review %s%s",
 		 (long long)amount, (long long)sp, p->a.fairness_bp, p->a.raw_fairness_bp,
-		 conv_verdict_names[p->a.verdict], conv_review_names[p->a.review],
+		 names_of(NAMES_VERDICT, p->a.verdict), names_of(NAMES_REVIEW, p->a.review),
 		 late ? ", late" : "");
 	reputation_detail(c->detail[1], pol, &st->rep, a);
 	c->ch.insert_payment = p;
@@ -656,7 +659,7 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 	if (p->a.review != FP_REVIEW_PENDING) {
 		cyc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, "payment_id",
 			 "payment %s is not waiting for a review (review %s)", p->id,
-			 conv_review_names[p->a.review]);
+			 names_of(NAMES_REVIEW, p->a.review));
 		return -1;
 	}
 	fp_assessment a;
@@ -673,7 +676,8 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 	c->after.score_bp = replay_score(st, p->id, false, a.fairness_bp, false);
 	c->after.updated_us = t;
 	snprintf(c->detail[0], DETAIL_LEN, "%s: fairness %d, verdict %s",
-		 conv_review_names[a.review], a.fairness_bp, conv_verdict_names[a.verdict]);
+		 names_of(NAMES_REVIEW, a.review), a.fairness_bp,
+		 names_of(NAMES_VERDICT, a.verdict));
 	reputation_detail(c->detail[1], pol, &st->rep, &c->after);
 	c->ch.update_payment = p;
 	c->ch.review_note = c->note;
@@ -904,10 +908,11 @@ static void cyc_decide(rpc_call *call, cyc *c)
 		cyc_ok(call);
 		return;
 	}
-	int64_t now = store_now_us();
+	int64_t now = clock_wall_us();
 	memset(&c->ch, 0, sizeof(c->ch));
 	memset(c->detail, 0, sizeof(c->detail));
 	c->ch.at_us = now;
+	bool from_cache = c->from_cache;
 	int rc = -1;
 	switch (c->kind) {
 	case CYC_CREATE:
@@ -928,8 +933,10 @@ static void cyc_decide(rpc_call *call, cyc *c)
 	case CYC_GET:
 		break;
 	}
+	/* A refusal on rows from the database was answered, and the call
+	 * (c with it) is gone; one on cached rows was not (c->stale). */
 	if (rc != 0) {
-		if (c->stale) {
+		if (from_cache && c->stale) {
 			/* Refused on cached rows: decide again on fresh ones. */
 			c->stale = false;
 			c->fresh = true;
@@ -1026,7 +1033,7 @@ void rpc_create_offer(rpc_call *call)
 		o.has_minimum_price =
 			ov->opt_minimum_price_minor_case ==
 			FAIRPAY__V1__OFFER_OVERRIDES__OPT_MINIMUM_PRICE_MINOR_MINIMUM_PRICE_MINOR;
-		if (o.has_mode && conv_enum_name(conv_mode_names, ov->mode) == NULL) {
+		if (o.has_mode && names_known(NAMES_MODE, ov->mode) == NULL) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "overrides.mode",
 				 "mode must be FAIRPAY, FAIRPAY_MINIMUM or SET_PRICE");
 			return;
@@ -1236,8 +1243,7 @@ static void list_events_done(void *arg, db_status st, PGresult *res)
 		fairpay__v1__event__init(e);
 		int row = (int)i;
 		e->id = (uint64_t)db_get_i64(res, row, 0);
-		e->kind = (Fairpay__V1__EventKind)conv_enum_value(conv_event_names,
-								  db_get_str(res, row, 1));
+		e->kind = (Fairpay__V1__EventKind)names_value(NAMES_EVENT, db_get_str(res, row, 1));
 		e->customer_id = rpc_strdup(call, db_get_str(res, row, 2));
 		e->offer_id = rpc_strdup(call, db_get_str(res, row, 3));
 		e->payment_id = rpc_strdup(call, db_get_str(res, row, 4));

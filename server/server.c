@@ -58,7 +58,7 @@ static void begin_shutdown(srv *s, const char *signame)
 		s->listener = NULL;
 	}
 	event_del(s->revoke_timer);
-	sweep_stop(s);
+	sweep_stop(s->sweeper);
 	conn *c = s->conns;
 	while (c != NULL) {
 		conn *next = c->next; /* c may leave the list */
@@ -238,7 +238,8 @@ int srv_init(srv *s, fp_config *cfg)
 	struct timeval poll = { cfg->revocation_poll_ms / 1000,
 				(cfg->revocation_poll_ms % 1000) * 1000 };
 	event_add(s->revoke_timer, &poll);
-	if (sweep_start(s) != 0) {
+	s->sweeper = sweep_new(s->base, s->db, s->cache, cfg->sweep_interval_ms, cfg->sweep_batch);
+	if (s->sweeper == NULL) {
 		log_error(0, "out of memory");
 		return -1;
 	}
@@ -290,6 +291,9 @@ void srv_cleanup(srv *s)
 	/* Queries still pending complete first, with DB_UNAVAILABLE, while
 	 * the connections they answer still exist. */
 	db_pool_free(s->db);
+	/* After the pool: a round in flight was answered by it. */
+	sweep_free(s->sweeper);
+	s->sweeper = NULL;
 	cache_free(s->cache);
 	s->cache = NULL;
 	s->db = NULL;
@@ -315,7 +319,6 @@ void srv_cleanup(srv *s)
 		event_free(s->shutdown_timer);
 	if (s->revoke_timer)
 		event_free(s->revoke_timer);
-	sweep_stop(s);
 	tls_ctx_free(s->ssl_ctx);
 	if (s->base)
 		event_base_free(s->base);

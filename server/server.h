@@ -89,8 +89,7 @@ struct srv {
 	struct event *revoke_timer;
 	bool revoke_polling;
 	char revoke_since[64]; /* PostgreSQL timestamptz text of the newest revocation seen */
-	struct event *sweep_timer;
-	bool sweeping;
+	struct sweeper *sweeper;
 	bool stopping;
 	int exit_code;
 };
@@ -145,7 +144,6 @@ bool conn_alive(const conn *c);
 void conn_reap(srv *s);
 
 /* Milliseconds of a monotonic clock. */
-int64_t conn_now_ms(void);
 
 /* Free a connection that is still linked (at exit). */
 void conn_destroy(conn *c);

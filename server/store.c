@@ -9,8 +9,8 @@
 #include <jansson.h>
 
 #include "cache.h"
-#include "conv.h"
 #include "db.h"
+#include "names.h"
 
 /* ---------------------------------------------------------------- reads
  *
@@ -41,8 +41,8 @@
 #define REPEAT14(x) x x x x x x x x x x x x x x
 
 #define POLICY_BLOCK "pol.*"
-#define POLICY_JOIN(vendor)                                                            \
-	" LEFT JOIN LATERAL (SELECT true AS found, " CONV_POLICY_COLS " FROM policies" \
+#define POLICY_JOIN(vendor)                                                             \
+	" LEFT JOIN LATERAL (SELECT true AS found, " STORE_POLICY_COLS " FROM policies" \
 	" WHERE vendor_id = " vendor ") pol ON true"
 
 #define PRODUCT_BLOCK                                                         \
@@ -74,8 +74,8 @@
 enum {
 	COL_OFFER = 0,
 	COL_PAYMENT = COL_OFFER + 21,
-	COL_POLICY = COL_PAYMENT + 15, /* found, then CONV_POLICY_NCOLS */
-	COL_PRODUCT = COL_POLICY + 1 + CONV_POLICY_NCOLS,
+	COL_POLICY = COL_PAYMENT + 15, /* found, then STORE_POLICY_NCOLS */
+	COL_PRODUCT = COL_POLICY + 1 + STORE_POLICY_NCOLS,
 	COL_REP = COL_PRODUCT + 8,
 	COL_RECENT = COL_REP + 11,
 	COL_HISTORY = COL_RECENT + 1,
@@ -176,15 +176,14 @@ static void read_offer(const PGresult *res, int row, int c, store_offer *o)
 	copy_str(o->id, sizeof(o->id), res, row, c + 0);
 	copy_str(o->customer_id, sizeof(o->customer_id), res, row, c + 1);
 	copy_str(o->sku, sizeof(o->sku), res, row, c + 2);
-	o->status =
-		(fp_offer_status)conv_enum_value(conv_status_names, db_get_str(res, row, c + 3));
-	o->mode = (fp_mode)conv_enum_value(conv_mode_names, db_get_str(res, row, c + 4));
+	o->status = (fp_offer_status)names_value(NAMES_STATUS, db_get_str(res, row, c + 3));
+	o->mode = (fp_mode)names_value(NAMES_MODE, db_get_str(res, row, c + 4));
 	copy_str(o->currency, sizeof(o->currency), res, row, c + 5);
 	o->suggested_price_minor = db_get_i64(res, row, c + 6);
 	o->unit_price_minor = db_get_i64(res, row, c + 7);
 	o->minimum_price_minor = db_get_i64(res, row, c + 8);
 	o->set_price_minor = db_get_i64(res, row, c + 9);
-	o->tier = (fp_tier)conv_enum_value(conv_tier_names, db_get_str(res, row, c + 10));
+	o->tier = (fp_tier)names_value(NAMES_TIER, db_get_str(res, row, c + 10));
 	o->credit_limit_minor = db_get_i64(res, row, c + 11);
 	o->credit_used_minor = db_get_i64(res, row, c + 12);
 	const char *p = db_get_str(res, row, c + 13);
@@ -193,7 +192,7 @@ static void read_offer(const PGresult *res, int row, int c, store_offer *o)
 		size_t len = strcspn(p, ",");
 		char name[32];
 		snprintf(name, sizeof(name), "%.*s", (int)len, p);
-		int v = conv_enum_value(conv_offer_reason_names, name);
+		int v = names_value(NAMES_OFFER_REASON, name);
 		if (v != 0)
 			o->reasons[o->n_reasons++] = (fp_offer_reason)v;
 		p += len;
@@ -218,13 +217,12 @@ static void read_payment(const PGresult *res, int row, int c, store_payment *p)
 	copy_str(p->currency, sizeof(p->currency), res, row, c + 4);
 	p->suggested_price_minor = db_get_i64(res, row, c + 5);
 	p->usage_units = db_get_i64(res, row, c + 6);
-	p->reasons = conv_reason_mask(db_get_str(res, row, c + 7));
+	p->reasons = store_reason_mask(db_get_str(res, row, c + 7));
 	p->note = db_get_str(res, row, c + 8);
 	p->a.fairness_bp = get_i32(res, row, c + 9);
 	p->a.raw_fairness_bp = get_i32(res, row, c + 10);
-	p->a.verdict =
-		(fp_verdict)conv_enum_value(conv_verdict_names, db_get_str(res, row, c + 11));
-	p->a.review = (fp_review)conv_enum_value(conv_review_names, db_get_str(res, row, c + 12));
+	p->a.verdict = (fp_verdict)names_value(NAMES_VERDICT, db_get_str(res, row, c + 11));
+	p->a.review = (fp_review)names_value(NAMES_REVIEW, db_get_str(res, row, c + 12));
 	p->late = strcmp(db_get_str(res, row, c + 13), "t") == 0;
 	p->created_us = db_get_i64(res, row, c + 14);
 }
@@ -278,7 +276,7 @@ int store_read_state(const PGresult *res, int row, store_state *st)
 	fp_policy_defaults(&st->policy);
 	if (!db_is_null(res, row, COL_POLICY)) {
 		st->policy_stored = true;
-		conv_policy_from_row(res, row, COL_POLICY + 1, &st->policy);
+		store_policy_from_row(res, row, COL_POLICY + 1, &st->policy);
 	}
 	store_product *pr = &st->product;
 	if (!db_is_null(res, row, COL_PRODUCT)) {
@@ -288,8 +286,8 @@ int store_read_state(const PGresult *res, int row, store_state *st)
 		pr->terms.suggested_price_minor = db_get_i64(res, row, COL_PRODUCT + 2);
 		pr->terms.list_price_minor = db_get_i64(res, row, COL_PRODUCT + 3);
 		pr->terms.minimum_price_minor = db_get_i64(res, row, COL_PRODUCT + 4);
-		pr->terms.min_tier = (fp_tier)conv_enum_value(
-			conv_tier_names, db_get_str(res, row, COL_PRODUCT + 5));
+		pr->terms.min_tier =
+			(fp_tier)names_value(NAMES_TIER, db_get_str(res, row, COL_PRODUCT + 5));
 		pr->unit_price_minor = db_get_i64(res, row, COL_PRODUCT + 6);
 		pr->period_days = get_i32(res, row, COL_PRODUCT + 7);
 	}
@@ -415,13 +413,6 @@ void store_ts(int64_t us, char *out, size_t len)
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
 }
 
-int64_t store_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int64_t store_next_us(const store_rep *rep, int64_t now_us)
 {
 	return rep->exists && rep->updated_us >= now_us ? rep->updated_us + 1 : now_us;
@@ -441,20 +432,21 @@ static json_t *offer_json(const char *vendor, const store_offer *o, int64_t acce
 {
 	json_t *reasons = json_array();
 	for (size_t i = 0; i < o->n_reasons; i++)
-		json_array_append_new(reasons, json_string(conv_offer_reason_names[o->reasons[i]]));
+		json_array_append_new(reasons,
+				      json_string(names_of(NAMES_OFFER_REASON, o->reasons[i])));
 	json_t *j = json_object();
 	json_object_set_new(j, "vendor_id", json_string(vendor));
 	json_object_set_new(j, "id", json_string(o->id));
 	json_object_set_new(j, "customer_id", json_string(o->customer_id));
 	json_object_set_new(j, "sku", json_string(o->sku));
-	json_object_set_new(j, "status", json_string(conv_status_names[o->status]));
-	json_object_set_new(j, "mode", json_string(conv_mode_names[o->mode]));
+	json_object_set_new(j, "status", json_string(names_of(NAMES_STATUS, o->status)));
+	json_object_set_new(j, "mode", json_string(names_of(NAMES_MODE, o->mode)));
 	json_object_set_new(j, "currency", json_string(o->currency));
 	json_object_set_new(j, "suggested_price_minor", json_integer(o->suggested_price_minor));
 	json_object_set_new(j, "unit_price_minor", json_integer(o->unit_price_minor));
 	json_object_set_new(j, "minimum_price_minor", json_integer(o->minimum_price_minor));
 	json_object_set_new(j, "set_price_minor", json_integer(o->set_price_minor));
-	json_object_set_new(j, "tier", json_string(conv_tier_names[o->tier]));
+	json_object_set_new(j, "tier", json_string(names_of(NAMES_TIER, o->tier)));
 	json_object_set_new(j, "credit_limit_minor", json_integer(o->credit_limit_minor));
 	json_object_set_new(j, "credit_used_minor", json_integer(o->credit_used_minor));
 	json_object_set_new(j, "reasons", reasons);
@@ -476,7 +468,8 @@ static json_t *payment_json(const char *vendor, const store_payment *p, const ch
 	json_t *reasons = json_array();
 	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++)
 		if (p->reasons & FP_REASON_BIT(r))
-			json_array_append_new(reasons, json_string(conv_payment_reason_names[r]));
+			json_array_append_new(reasons,
+					      json_string(names_of(NAMES_PAYMENT_REASON, r)));
 	json_t *j = json_object();
 	json_object_set_new(j, "vendor_id", json_string(vendor));
 	json_object_set_new(j, "id", json_string(p->id));
@@ -490,8 +483,8 @@ static json_t *payment_json(const char *vendor, const store_payment *p, const ch
 	json_object_set_new(j, "note", json_string(p->note ? p->note : ""));
 	json_object_set_new(j, "fairness_bp", json_integer(p->a.fairness_bp));
 	json_object_set_new(j, "raw_fairness_bp", json_integer(p->a.raw_fairness_bp));
-	json_object_set_new(j, "verdict", json_string(conv_verdict_names[p->a.verdict]));
-	json_object_set_new(j, "review", json_string(conv_review_names[p->a.review]));
+	json_object_set_new(j, "verdict", json_string(names_of(NAMES_VERDICT, p->a.verdict)));
+	json_object_set_new(j, "review", json_string(names_of(NAMES_REVIEW, p->a.review)));
 	json_object_set_new(j, "late", json_boolean(p->late));
 	json_object_set_new(j, "created_at", ts_json(p->created_us));
 	json_object_set_new(j, "reviewed_at", ts_json(reviewed_us));
@@ -635,4 +628,44 @@ void store_key_policy(char *out, size_t len, const char *vendor)
 void store_key_product(char *out, size_t len, const char *vendor, const char *sku)
 {
 	snprintf(out, len, "s/%s/%s", vendor, sku);
+}
+
+uint32_t store_reason_mask(const char *list)
+{
+	uint32_t mask = 0;
+	const char *p = list;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		int r = names_value_n(NAMES_PAYMENT_REASON, p, len);
+		if (r != 0)
+			mask |= FP_REASON_BIT(r);
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return mask;
+}
+
+void store_policy_from_row(const PGresult *res, int row, int col, fp_policy *p)
+{
+	p->enforcement =
+		(fp_enforcement)names_value(NAMES_ENFORCEMENT, db_get_str(res, row, col + 0));
+	p->prior_score_bp = get_i32(res, row, col + 1);
+	p->alpha_bp = get_i32(res, row, col + 2);
+	p->probation_payments = get_i32(res, row, col + 3);
+	p->trusted_score_bp = get_i32(res, row, col + 4);
+	p->fair_score_bp = get_i32(res, row, col + 5);
+	p->low_score_bp = get_i32(res, row, col + 6);
+	p->generous_bp = get_i32(res, row, col + 7);
+	p->max_open_defaults = get_i32(res, row, col + 8);
+	p->restricted_minimum_bp = get_i32(res, row, col + 9);
+	p->probation_credit_minor = db_get_i64(res, row, col + 10);
+	p->standard_credit_minor = db_get_i64(res, row, col + 11);
+	p->trusted_credit_minor = db_get_i64(res, row, col + 12);
+	p->excusing_reasons = store_reason_mask(db_get_str(res, row, col + 13));
+	p->excused_floor_bp = get_i32(res, row, col + 14);
+	p->late_penalty_bp = get_i32(res, row, col + 15);
+	p->offer_ttl_seconds = db_get_i64(res, row, col + 16);
+	p->payment_window_seconds = db_get_i64(res, row, col + 17);
+	p->version = db_get_i64(res, row, col + 18);
 }

@@ -120,6 +120,21 @@ typedef struct store_state {
 	size_t n_history;
 } store_state;
 
+/* Columns of a policy row, in the order store_policy_from_row() reads. */
+#define STORE_POLICY_COLS                                                                      \
+	"enforcement, prior_score_bp, alpha_bp, probation_payments, trusted_score_bp,"         \
+	" fair_score_bp, low_score_bp, generous_bp, max_open_defaults, restricted_minimum_bp," \
+	" probation_credit_minor, standard_credit_minor, trusted_credit_minor,"                \
+	" array_to_string(excusing_reasons, ','), excused_floor_bp, late_penalty_bp,"          \
+	" offer_ttl_seconds, payment_window_seconds, version"
+#define STORE_POLICY_NCOLS 19
+
+/* Read a policy row (STORE_POLICY_COLS) starting at column col. */
+void store_policy_from_row(const PGresult *res, int row, int col, fp_policy *out);
+
+/* Turn a comma-joined list of payment reason names into an FP_REASON_BIT() mask. */
+uint32_t store_reason_mask(const char *list);
+
 /* ---------------------------------------------------------------- reads */
 
 /* CreateOffer, GetReputation: $1 vendor, $2 customer, $3 sku (NULL: none),
@@ -249,8 +264,5 @@ void store_ts(int64_t us, char *out, size_t len);
  * so that the history's order is the order in which it was applied even when
  * servers' clocks differ. */
 int64_t store_next_us(const store_rep *rep, int64_t now_us);
-
-/* Microseconds since the Unix epoch. */
-int64_t store_now_us(void);
 
 #endif

@@ -8,14 +8,25 @@
 #include <jansson.h>
 
 #include "cache.h"
-#include "conv.h"
+#include "clock.h"
 #include "log.h"
+#include "names.h"
 #include "store.h"
 
 /* One round: expire, then default (the rules in C, one write per
  * customer), then drop old idempotency records. */
+struct sweeper {
+	struct event_base *base;
+	db_pool *db;
+	cache *cache;
+	int64_t batch;
+	struct event *timer;
+	bool sweeping; /* a round is in flight */
+	bool stopping;
+};
+
 typedef struct sweep_round {
-	srv *s;
+	sweeper *s;
 	long long expired, defaulted, removed;
 	int writes_pending;
 	bool full; /* a step took a whole batch: more are due */
@@ -35,7 +46,7 @@ typedef struct sweep_default {
 
 static void round_end(sweep_round *r)
 {
-	srv *s = r->s;
+	sweeper *s = r->s;
 	s->sweeping = false;
 	if (r->expired || r->defaulted || r->removed)
 		log_info(0,
@@ -44,7 +55,7 @@ static void round_end(sweep_round *r)
 			 r->expired, r->defaulted, r->removed);
 	/* A full batch means more are due: go on without waiting a tick. */
 	if (r->full && !s->stopping)
-		event_active(s->sweep_timer, EV_TIMEOUT, 0);
+		event_active(s->timer, EV_TIMEOUT, 0);
 	free(r);
 }
 
@@ -53,7 +64,7 @@ static void idem_done(void *arg, db_status st, PGresult *res)
 	sweep_round *r = arg;
 	if (st == DB_OK) {
 		r->removed = db_get_i64(res, 0, 0);
-		r->full |= r->removed >= r->s->cfg->sweep_batch;
+		r->full |= r->removed >= r->s->batch;
 	} else if (st == DB_ERROR) {
 		log_error(0, "sweep (idempotency) failed: %s", PQresultErrorMessage(res));
 	}
@@ -63,7 +74,7 @@ static void idem_done(void *arg, db_status st, PGresult *res)
 static void step_idem(sweep_round *r)
 {
 	char batch[16];
-	snprintf(batch, sizeof(batch), "%lld", (long long)r->s->cfg->sweep_batch);
+	snprintf(batch, sizeof(batch), "%lld", (long long)r->s->batch);
 	const char *params[] = { batch };
 	if (db_query(r->s->db, store_sql_idem_expire, 1, params, idem_done, r) != 0)
 		round_end(r);
@@ -105,7 +116,7 @@ static int default_one(sweep_round *r, const PGresult *res, int row)
 	}
 	const fp_policy *pol = &d->st.policy;
 	const store_offer *o = &d->st.offer;
-	int64_t t = store_next_us(&d->st.rep, store_now_us());
+	int64_t t = store_next_us(&d->st.rep, clock_wall_us());
 	store_rep *a = &d->after;
 	*a = d->st.rep;
 	a->defaults = a->defaults < INT32_MAX ? a->defaults + 1 : INT32_MAX;
@@ -125,10 +136,11 @@ static int default_one(sweep_round *r, const PGresult *res, int row)
 	fp_tier t1 = fp_tier_of(pol, a->score_bp, a->payments, a->open_defaults);
 	if (t0 == t1)
 		snprintf(d->detail[1], sizeof(d->detail[1]), "score %d -> %d, tier %s",
-			 d->st.rep.score_bp, a->score_bp, conv_tier_names[t1]);
+			 d->st.rep.score_bp, a->score_bp, names_of(NAMES_TIER, t1));
 	else
 		snprintf(d->detail[1], sizeof(d->detail[1]), "score %d -> %d, tier %s -> %s",
-			 d->st.rep.score_bp, a->score_bp, conv_tier_names[t0], conv_tier_names[t1]);
+			 d->st.rep.score_bp, a->score_bp, names_of(NAMES_TIER, t0),
+			 names_of(NAMES_TIER, t1));
 	store_change ch = { 0 };
 	ch.rep = (store_rep_write){ o->vendor_id, o->customer_id, &d->st.rep, a,
 				    pol->prior_score_bp };
@@ -169,7 +181,7 @@ static void defaults_loaded(void *arg, db_status st, PGresult *res)
 		return;
 	}
 	int n = PQntuples(res);
-	r->full |= n >= r->s->cfg->sweep_batch;
+	r->full |= n >= r->s->batch;
 	for (int i = 0; i < n; i++)
 		if (default_one(r, res, i) != 0)
 			log_error(0, "sweep: could not default an offer (row %d)", i);
@@ -182,7 +194,7 @@ static void expire_done(void *arg, db_status st, PGresult *res)
 	sweep_round *r = arg;
 	if (st == DB_OK) {
 		r->expired = PQntuples(res);
-		r->full |= r->expired >= r->s->cfg->sweep_batch;
+		r->full |= r->expired >= r->s->batch;
 		/* Other servers hear of it; this one forgets at once. */
 		char key[STORE_KEY_LEN];
 		for (int i = 0; i < PQntuples(res); i++) {
@@ -194,7 +206,7 @@ static void expire_done(void *arg, db_status st, PGresult *res)
 		log_error(0, "sweep (expiry) failed: %s", PQresultErrorMessage(res));
 	}
 	char batch[16];
-	snprintf(batch, sizeof(batch), "%lld", (long long)r->s->cfg->sweep_batch);
+	snprintf(batch, sizeof(batch), "%lld", (long long)r->s->batch);
 	const char *params[] = { batch };
 	if (db_query(r->s->db, store_sql_load_due_defaults, 1, params, defaults_loaded, r) != 0)
 		step_idem(r);
@@ -202,7 +214,7 @@ static void expire_done(void *arg, db_status st, PGresult *res)
 
 static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 {
-	srv *s = arg;
+	sweeper *s = arg;
 	if (s->sweeping || s->stopping)
 		return;
 	sweep_round *r = calloc(1, sizeof(*r));
@@ -210,7 +222,7 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	r->s = s;
 	char batch[16];
-	snprintf(batch, sizeof(batch), "%lld", (long long)s->cfg->sweep_batch);
+	snprintf(batch, sizeof(batch), "%lld", (long long)s->batch);
 	const char *params[] = { batch };
 	if (db_write(s->db, store_sql_expire, 1, params, NULL, expire_done, r) != 0) {
 		free(r);
@@ -219,21 +231,38 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 	s->sweeping = true;
 }
 
-int sweep_start(srv *s)
+sweeper *sweep_new(struct event_base *base, db_pool *db, cache *rows, int64_t interval_ms,
+		   int64_t batch)
 {
-	s->sweep_timer = event_new(s->base, -1, EV_PERSIST, sweep_tick, s);
-	if (s->sweep_timer == NULL)
-		return -1;
-	struct timeval tv = { s->cfg->sweep_interval_ms / 1000,
-			      (s->cfg->sweep_interval_ms % 1000) * 1000 };
-	event_add(s->sweep_timer, &tv);
-	return 0;
+	sweeper *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	w->base = base;
+	w->db = db;
+	w->cache = rows;
+	w->batch = batch;
+	w->timer = event_new(base, -1, EV_PERSIST, sweep_tick, w);
+	if (w->timer == NULL) {
+		free(w);
+		return NULL;
+	}
+	struct timeval tv = { interval_ms / 1000, (interval_ms % 1000) * 1000 };
+	event_add(w->timer, &tv);
+	return w;
 }
 
-void sweep_stop(srv *s)
+void sweep_stop(sweeper *w)
 {
-	if (s->sweep_timer != NULL) {
-		event_free(s->sweep_timer);
-		s->sweep_timer = NULL;
-	}
+	if (w == NULL)
+		return;
+	w->stopping = true;
+	event_del(w->timer);
+}
+
+void sweep_free(sweeper *w)
+{
+	if (w == NULL)
+		return;
+	event_free(w->timer);
+	free(w);
 }

@@ -10,12 +10,24 @@
 #ifndef FP_SWEEP_H
 #define FP_SWEEP_H
 
-#include "server.h"
+#include <stdint.h>
 
-/* Start sweeping on the server's loop; -1 when out of memory. */
-int sweep_start(srv *s) __attribute__((warn_unused_result));
+#include <event2/event.h>
 
-/* Stop sweeping. Accepts a server that never started. */
-void sweep_stop(srv *s);
+#include "cache.h"
+#include "db.h"
+
+typedef struct sweeper sweeper;
+
+/* Start sweeping every interval_ms, batch rows per step, on base; NULL when
+ * out of memory. Rows it changes leave the cache rows (NULL: none). */
+sweeper *sweep_new(struct event_base *base, db_pool *db, cache *rows, int64_t interval_ms,
+		   int64_t batch);
+
+/* Start no new round; a round in flight finishes (or fails with the pool). */
+void sweep_stop(sweeper *w);
+
+/* Free the sweeper once the pool is gone (no round can call back). Accepts NULL. */
+void sweep_free(sweeper *w);
 
 #endif

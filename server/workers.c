@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define WORKERS_MAX 256
@@ -21,13 +22,6 @@ typedef struct worker {
 	pid_t pid; /* 0: not running */
 	int status;
 } worker;
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int workers_default(void)
 {
@@ -75,7 +69,7 @@ int workers_run(fp_config *cfg, int n, workers_main run)
 	pid_t self = getpid();
 	for (int i = 0; i < n; i++) {
 		w[i].pid = spawn(cfg, i + 1, run, &old, self);
-		w[i].started_ms = mono_ms();
+		w[i].started_ms = clock_mono_ms();
 		if (w[i].pid < 0) {
 			log_error(0, "cannot start worker %d: %s", i + 1, strerror(errno));
 			signal_all(w, n, SIGTERM);
@@ -116,7 +110,7 @@ int workers_run(fp_config *cfg, int n, workers_main run)
 				/* Exiting with an error as it starts means it cannot
 				 * start; being killed is never that. */
 				bool at_start = WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
-						mono_ms() - w[i].started_ms < RESTART_MIN_MS;
+						clock_mono_ms() - w[i].started_ms < RESTART_MIN_MS;
 				log_error(0, "worker %d (pid %d) %s %d%s", i + 1, (int)pid,
 					  WIFSIGNALED(status) ? "died of signal" : "exited",
 					  WIFSIGNALED(status) ? WTERMSIG(status)
@@ -136,9 +130,9 @@ int workers_run(fp_config *cfg, int n, workers_main run)
 		}
 		/* Start again the workers that died, each at most once a second. */
 		for (int i = 0; i < n && !stopping; i++) {
-			if (w[i].pid != 0 || mono_ms() - w[i].started_ms < RESTART_MIN_MS)
+			if (w[i].pid != 0 || clock_mono_ms() - w[i].started_ms < RESTART_MIN_MS)
 				continue;
-			w[i].started_ms = mono_ms();
+			w[i].started_ms = clock_mono_ms();
 			w[i].pid = spawn(cfg, i + 1, run, &old, self);
 			if (w[i].pid < 0)
 				w[i].pid = 0;

@@ -129,7 +129,8 @@ void ctl_recompute_result(ctl_recompute *r, const fp_policy *p, int64_t out[CTL_
 	int32_t fairness[256];
 	int32_t score = p->prior_score_bp;
 
-	qsort(r->cycles, r->n_cycles, sizeof(r->cycles[0]), cycle_cmp);
+	if (r->n_cycles > 1)
+		qsort(r->cycles, r->n_cycles, sizeof(r->cycles[0]), cycle_cmp);
 	/* fp_score_replay() over the whole history, a chunk at a time: a
 	 * replay continues from the score the previous chunk reached. */
 	fp_policy chunk = *p;

@@ -2,6 +2,7 @@
  * targets link the server's modules with this file instead of db.c, so
  * requests reach their handlers and nothing leaves the process. */
 #include "db_stub.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "conv.h"
 #include "db.h"
 #include "fp_rules.h"
+#include "names.h"
 
 /* A chain longer than this (a callback that queues again and again) is a
  * bug in the caller: PutPolicy, the longest, needs four. */
@@ -59,7 +61,7 @@ void db_pool_free(db_pool *pool)
 /* The few queries whose answer lets a call go further than a refusal. */
 static stub_answer answer_for(const char *sql)
 {
-	static const char policy_read[] = "SELECT " CONV_POLICY_COLS " FROM policies WHERE";
+	static const char policy_read[] = "SELECT " STORE_POLICY_COLS " FROM policies WHERE";
 	if (strncmp(sql, policy_read, sizeof(policy_read) - 1) == 0)
 		return ANSWER_POLICY;
 	/* The idempotency look-up: no record, so the call runs. */
@@ -131,14 +133,14 @@ static PGresult *make_result(int ncols, const char *const *values)
 	return res;
 }
 
-/* One row of CONV_POLICY_COLS holding the default policy, as stored. */
+/* One row of STORE_POLICY_COLS holding the default policy, as stored. */
 static PGresult *policy_row(void)
 {
 	fp_policy p;
 	fp_policy_defaults(&p);
 	p.version = 1;
-	char v[CONV_POLICY_NCOLS][160];
-	snprintf(v[0], sizeof(v[0]), "%s", conv_enforcement_names[p.enforcement]);
+	char v[STORE_POLICY_NCOLS][160];
+	snprintf(v[0], sizeof(v[0]), "%s", names_of(NAMES_ENFORCEMENT, p.enforcement));
 	snprintf(v[1], sizeof(v[1]), "%d", p.prior_score_bp);
 	snprintf(v[2], sizeof(v[2]), "%d", p.alpha_bp);
 	snprintf(v[3], sizeof(v[3]), "%d", p.probation_payments);
@@ -153,21 +155,21 @@ static PGresult *policy_row(void)
 	snprintf(v[12], sizeof(v[12]), "%lld", (long long)p.trusted_credit_minor);
 	size_t used = 0;
 	v[13][0] = '\0';
-	for (int r = 1; conv_payment_reason_names[r] != NULL; r++) {
+	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++) {
 		if (!(p.excusing_reasons & FP_REASON_BIT(r)))
 			continue;
 		used += (size_t)snprintf(v[13] + used, sizeof(v[13]) - used, "%s%s",
-					 used ? "," : "", conv_payment_reason_names[r]);
+					 used ? "," : "", names_of(NAMES_PAYMENT_REASON, r));
 	}
 	snprintf(v[14], sizeof(v[14]), "%d", p.excused_floor_bp);
 	snprintf(v[15], sizeof(v[15]), "%d", p.late_penalty_bp);
 	snprintf(v[16], sizeof(v[16]), "%lld", (long long)p.offer_ttl_seconds);
 	snprintf(v[17], sizeof(v[17]), "%lld", (long long)p.payment_window_seconds);
 	snprintf(v[18], sizeof(v[18]), "%lld", (long long)p.version);
-	const char *values[CONV_POLICY_NCOLS];
-	for (int i = 0; i < CONV_POLICY_NCOLS; i++)
+	const char *values[STORE_POLICY_NCOLS];
+	for (int i = 0; i < STORE_POLICY_NCOLS; i++)
 		values[i] = v[i];
-	return make_result(CONV_POLICY_NCOLS, values);
+	return make_result(STORE_POLICY_NCOLS, values);
 }
 
 size_t db_stub_run(void)

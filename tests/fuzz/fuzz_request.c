@@ -1,4 +1,4 @@
-/* libFuzzer target: one decoded Request through rpc_dispatch().
+/* libFuzzer target: one decoded Request through dispatch_request().
  *
  * The first byte of the input sets the scene, the rest is the Request as it
  * would arrive in a frame:
@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "db_stub.h"
+#include "dispatch.h"
 #include "fairpay.pb-c.h"
 #include "log.h"
 #include "rpc.h"
@@ -92,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reset_conn(ctl);
 	db_stub_set_mode((ctl & CTL_DEFER) ? DB_STUB_DEFER : DB_STUB_REFUSE);
 	fuzz_conn.inflight++;
-	rpc_dispatch(&fuzz_conn, req); /* takes req */
+	dispatch_request(&fuzz_conn, req); /* takes req */
 	db_stub_run();
 	check(db_stub_pending() == 0, "a query is left unanswered");
 	check(fuzz_conn.refs == FUZZ_REFS, "the call did not drop its connection reference once");

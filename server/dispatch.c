@@ -1,0 +1,74 @@
+/* Routing a decoded request to its handler (see dispatch.h). */
+#include "dispatch.h"
+
+#include <string.h>
+
+#include "idem.h"
+#include "log.h"
+
+#define ROUTE(field, name, access, mutating, fn) \
+	[FAIRPAY__V1__REQUEST__CALL_##field] = { name, access, mutating, fn }
+
+/* One row per call of PROTOCOL.md: who may make it, whether it changes
+ * state, and its handler. */
+static const rpc_route routes[] = {
+	ROUTE(PING, "Ping", RPC_ANYONE, false, rpc_ping),
+	ROUTE(AUTHENTICATE, "Authenticate", RPC_ANYONE, false, rpc_authenticate),
+	ROUTE(CREATE_VENDOR, "CreateVendor", RPC_ADMIN, true, rpc_create_vendor),
+	ROUTE(CREATE_API_KEY, "CreateApiKey", RPC_ADMIN, true, rpc_create_api_key),
+	ROUTE(REVOKE_API_KEY, "RevokeApiKey", RPC_ADMIN, true, rpc_revoke_api_key),
+	ROUTE(LIST_VENDORS, "ListVendors", RPC_ADMIN, false, rpc_list_vendors),
+	ROUTE(REGISTER_CLIENT_CERT, "RegisterClientCert", RPC_ADMIN, true,
+	      rpc_register_client_cert),
+	ROUTE(PUT_PRODUCT, "PutProduct", RPC_VENDOR, true, rpc_put_product),
+	ROUTE(GET_PRODUCT, "GetProduct", RPC_VENDOR, false, rpc_get_product),
+	ROUTE(LIST_PRODUCTS, "ListProducts", RPC_VENDOR, false, rpc_list_products),
+	ROUTE(PUT_POLICY, "PutPolicy", RPC_VENDOR, true, rpc_put_policy),
+	ROUTE(GET_POLICY, "GetPolicy", RPC_VENDOR, false, rpc_get_policy),
+	ROUTE(CREATE_OFFER, "CreateOffer", RPC_VENDOR, true, rpc_create_offer),
+	ROUTE(ACCEPT_OFFER, "AcceptOffer", RPC_VENDOR, true, rpc_accept_offer),
+	ROUTE(DECLINE_OFFER, "DeclineOffer", RPC_VENDOR, true, rpc_decline_offer),
+	ROUTE(GET_OFFER, "GetOffer", RPC_VENDOR, false, rpc_get_offer),
+	ROUTE(SUBMIT_PAYMENT, "SubmitPayment", RPC_VENDOR, true, rpc_submit_payment),
+	ROUTE(REVIEW_PAYMENT, "ReviewPayment", RPC_VENDOR, true, rpc_review_payment),
+	ROUTE(GET_REPUTATION, "GetReputation", RPC_VENDOR, false, rpc_get_reputation),
+	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false,
+	      rpc_list_customer_events),
+};
+
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+void dispatch_request(conn *c, Fairpay__V1__Request *req)
+{
+	rpc_call *call = rpc_call_new(c, req);
+
+	size_t idx = (size_t)req->call_case;
+	if (idx >= N_ROUTES || routes[idx].handler == NULL) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "call", "unknown call");
+		return;
+	}
+	const rpc_route *r = &routes[idx];
+	call->route = r;
+	log_debug(c->id, "%s id=%llu", r->name, (unsigned long long)req->id);
+	if (strlen(req->idempotency_key) > RPC_IDEMPOTENCY_KEY_MAX) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "idempotency_key",
+			 "idempotency_key is longer than %d bytes", RPC_IDEMPOTENCY_KEY_MAX);
+		return;
+	}
+	if (r->access != RPC_ANYONE && call->role == ROLE_NONE) {
+		rpc_fail(call, FAIRPAY__V1__CODE__UNAUTHENTICATED, NULL,
+			 "%s needs an authenticated connection: call Authenticate first", r->name);
+		return;
+	}
+	if ((r->access == RPC_ADMIN && call->role != ROLE_ADMIN_KEY) ||
+	    (r->access == RPC_VENDOR && call->role != ROLE_VENDOR_KEY)) {
+		rpc_fail(call, FAIRPAY__V1__CODE__PERMISSION_DENIED, NULL, "%s needs a%s key",
+			 r->name, r->access == RPC_ADMIN ? "n ADMIN" : " VENDOR");
+		return;
+	}
+	if (r->mutating && req->idempotency_key[0] != '\0') {
+		idem_begin(call); /* runs the handler unless it replays */
+		return;
+	}
+	r->handler(call);
+}

@@ -1,0 +1,17 @@
+/* dispatch_: one decoded request to its handler, the session layer's entry.
+ *
+ * dispatch_request() checks the envelope, the authentication gate and the
+ * role from a table with one row per call, takes the idempotency step
+ * (idem.h) for a keyed mutating call, then runs the call's handler. The
+ * transport (conn) hands it whole decoded requests and knows nothing of
+ * calls. */
+#ifndef FP_DISPATCH_H
+#define FP_DISPATCH_H
+
+#include "fairpay.pb-c.h"
+#include "server.h"
+
+/* Run one decoded request; takes ownership of req. */
+void dispatch_request(conn *c, Fairpay__V1__Request *req);
+
+#endif
