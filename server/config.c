@@ -38,7 +38,7 @@ static const cfg_opt options[] = {
 	  "requests in flight per connection" },
 	{ "max-connections", CFG_INT, OFF(max_connections), "10000", 1, 1000000, "N",
 	  "client connections at once" },
-	{ "db-pool", CFG_INT, OFF(db_pool), "4", 1, 64, "N", "PostgreSQL connections" },
+	{ "db-pool", CFG_INT, OFF(db_pool), "4", 1, 64, "N", "PostgreSQL connections in all, shared among the workers (each has at least one)" },
 	{ "db-pipeline", CFG_INT, OFF(db_pipeline), "64", 1, 4096, "N",
 	  "queries in flight per PostgreSQL connection" },
 	{ "db-timeout-ms", CFG_INT, OFF(db_timeout_ms), "1000", 100, 600000, "MS",

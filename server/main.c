@@ -62,7 +62,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	OPENSSL_init_ssl(0, NULL);
 
-	rc = workers_run(&cfg, cfg.workers > 0 ? (int)cfg.workers : workers_default(), run_server);
+	int workers = cfg.workers > 0 ? (int)cfg.workers : workers_default();
+	/* --db-pool is the server's share of the database, whatever the number
+	 * of workers: fewer, fuller write groups commit more per fsync. */
+	if (workers > 1)
+		cfg.db_pool = cfg.db_pool / workers > 0 ? cfg.db_pool / workers : 1;
+	rc = workers_run(&cfg, workers, run_server);
 done:
 	cfg_free(&cfg);
 	return rc;
