@@ -19,7 +19,12 @@ ifeq ($(SAN),fuzz)
 OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
 endif
-CPPFLAGS := -D_GNU_SOURCE -DFP_VERSION=\"$(VERSION)\" -I$(BUILD)/gen -Iserver -Iclient/include -I$(PG_INCLUDE)
+# The server in layers that call downwards only (README, Layout); each
+# directory's .may_include says which headers its files may include.
+SERVER_DIRS := server server/net server/session server/handlers server/store server/jobs \
+	       server/base \
+	       server/rules server/common
+CPPFLAGS := -D_GNU_SOURCE -DFP_VERSION=\"$(VERSION)\" -I$(BUILD)/gen $(SERVER_DIRS:%=-I%) -Iclient/include -I$(PG_INCLUDE)
 CFLAGS   := -std=c11 $(WARN) $(OPT) -MMD -MP
 LDFLAGS  := $(LDSAN)
 LIBS_PB  := -lprotobuf-c
@@ -33,8 +38,8 @@ MIG_C    := $(BUILD)/gen/migrations_embedded.c
 
 # Modules shared by the server and the CLI (pure code: keys, text checks, the
 # FairPay rules).
-SHARED_SRC := server/key.c server/text.c server/fp_rules.c
-SERVER_SRC := $(filter-out $(SHARED_SRC),$(wildcard server/*.c))
+SHARED_SRC := server/common/key.c server/common/text.c server/rules/fp_rules.c
+SERVER_SRC := $(filter-out $(SHARED_SRC),$(foreach d,$(SERVER_DIRS),$(wildcard $(d)/*.c)))
 LIB_SRC    := $(wildcard client/lib/*.c)
 CTL_SRC    := $(wildcard client/ctl/*.c)
 
@@ -53,7 +58,7 @@ BENCH_BIN  := $(BUILD)/fairpay-bench
 # stub replaces (tests/fuzz/db_stub.c): validation runs, nothing is sent.
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_LIB_OBJ := $(filter-out $(BUILD)/obj/server/db.o,$(SERVER_LIB_OBJ)) $(BUILD)/obj/tests/fuzz/db_stub.o
+FUZZ_LIB_OBJ := $(filter-out $(BUILD)/obj/server/store/db.o,$(SERVER_LIB_OBJ)) $(BUILD)/obj/tests/fuzz/db_stub.o
 
 BINS := $(BUILD)/fairpayd $(BUILD)/fairpayctl $(BUILD)/libfairpay.a $(BUILD)/libfairpay.so
 
@@ -125,7 +130,7 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
 
 # Integration tests drive the real fairpayd through the client library.
-$(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $(BUILD)/libfairpay.a $(BUILD)/obj/server/fp_rules.o
+$(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $(BUILD)/libfairpay.a $(BUILD)/obj/server/rules/fp_rules.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL) -pthread
 
@@ -209,7 +214,7 @@ check-includes: $(GEN_H)
 	scripts/check-includes.sh --gen $(BUILD)/gen $(filter -I%,$(CPPFLAGS)) server client
 lint-cppcheck: $(GEN_H)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --suppress=missingIncludeSystem -I$(BUILD)/gen -Iserver -Iclient/include server client
+	  --suppress=missingIncludeSystem -I$(BUILD)/gen $(SERVER_DIRS:%=-I%) -Iclient/include server client
 # The compiler's view of each file (CPPFLAGS: _GNU_SOURCE, the generated and
 # PostgreSQL headers); clang's count of suppressed system-header warnings is
 # left out of the output.

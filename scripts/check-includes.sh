@@ -7,7 +7,7 @@
 # Every directory under the ROOTs (default: server client) that holds .c or .h
 # files has a .may_include listing the project headers its files may include.
 # One pattern a line; `#` starts a comment. A pattern names a header by its
-# path from the repository root (server/key.h, server/rules/*.h); gen/NAME is
+# path from the repository root (server/common/key.h, server/rules/*.h); gen/NAME is
 # a header the build generates (--gen, the build's gen/ directory). `*` and `?`
 # stay within one directory, `**` crosses directories. A pattern in angle
 # brackets (<stdint.h>, <event2/*.h>) names a system header: system headers

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "session.h"
 #include "workers.h"
 
 /* One server: this process's event loop, until a signal ends it. */
@@ -15,7 +16,15 @@ static int run_server(fp_config *cfg, int worker_id)
 {
 	srv s;
 	int rc = 1;
-	if (srv_init(&s, cfg) == 0) {
+	if (srv_init(&s, cfg, &session_handler) == 0) {
+		/* The handlers are in place: signals held while starting (a
+		 * worker's) are delivered now. */
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		srv_run(&s);
 		rc = s.exit_code;
 	}

@@ -183,11 +183,12 @@ static void revoke_timer_cb(evutil_socket_t fd, short what, void *arg)
 		s->revoke_polling = true;
 }
 
-int srv_init(srv *s, fp_config *cfg)
+int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 {
 	char err[512];
 	char host[256], port[16];
 	memset(s, 0, sizeof(*s));
+	s->handler = handler;
 	s->cfg = cfg;
 	snprintf(s->revoke_since, sizeof(s->revoke_since), "-infinity");
 	s->base = event_base_new();

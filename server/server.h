@@ -70,8 +70,26 @@ struct conn {
 	bool reap_queued;
 };
 
+/* What the transport hands up to the session layer (session.c implements
+ * it; conn.c knows nothing of calls, protobuf messages or SQL). The
+ * contract, as PgBouncer's proto_cb:
+ *   on_open  - the TLS handshake completed; the session may look at the
+ *              peer (conn_ssl()) before the first frame is read;
+ *   on_frame - one whole frame's body (valid during the call); true when a
+ *              call was started for it (conn counts it in flight until
+ *              conn_call_done()), false when it was refused and the session
+ *              closed the connection;
+ *   on_error - answer a framing error or a refusal (code of fairpay.v1.Code,
+ *              message) and close after it is written. */
+typedef struct conn_handler {
+	void (*on_open)(conn *c);
+	bool (*on_frame)(conn *c, const uint8_t *body, uint32_t len);
+	void (*on_error)(conn *c, int code, const char *message);
+} conn_handler;
+
 struct srv {
 	struct event_base *base;
+	const conn_handler *handler; /* the session layer */
 	fp_config *cfg;
 	SSL_CTX *ssl_ctx;
 	struct evconnlistener *listener;
@@ -94,8 +112,10 @@ struct srv {
 	int exit_code;
 };
 
-/* Set up the listener, signals and database pool; -1 on failure (logged). */
-int srv_init(srv *s, fp_config *cfg) __attribute__((warn_unused_result));
+/* Set up the listener, signals and database pool, with handler taking what
+ * connections receive; -1 on failure (logged). */
+int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
+	__attribute__((warn_unused_result));
 
 /* Run the loop until shutdown completes. */
 void srv_run(srv *s);
@@ -122,13 +142,16 @@ void conn_ref(conn *c);
 /* Drop a reference; the reaper frees a CLOSED connection at zero. */
 void conn_unref(conn *c);
 
-/* Queue a framed response for the client; dropped when the client is gone. */
-void conn_send_response(conn *c, const Fairpay__V1__Response *resp);
+/* Queue one frame (its body) for the client; dropped when the client is gone. */
+void conn_send_frame(conn *c, const uint8_t *body, size_t len);
+
+/* The TLS session of an open connection. */
+struct ssl_st *conn_ssl(conn *c);
 
 /* A call finished: count it, and resume reading when below the limits. */
 void conn_call_done(conn *c);
 
-/* Answer a protocol error with an id-0 response and close. */
+/* Count and log a protocol error; the session answers it and closes. */
 void conn_protocol_error(conn *c, int code, const char *message);
 
 /* Close the connection after its queued output is written. */
@@ -142,8 +165,6 @@ bool conn_alive(const conn *c);
 
 /* Free every closed connection with no references (the reaper). */
 void conn_reap(srv *s);
-
-/* Milliseconds of a monotonic clock. */
 
 /* Free a connection that is still linked (at exit). */
 void conn_destroy(conn *c);

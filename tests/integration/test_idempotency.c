@@ -321,7 +321,7 @@ static void test_replay_recurring(void **state)
 	free(id);
 }
 
-/* The record's request_hash as the server computes it (server/idem.c):
+/* The record's request_hash as the server computes it (server/handlers/idem.c):
  * SHA-256 of the call's name, a NUL, and the call's packed message. */
 static void request_hash(const char *call, const ProtobufCMessage *msg, char out[65])
 {

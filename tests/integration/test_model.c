@@ -1,7 +1,7 @@
 /* Integration test, model-based: random histories under random policies,
  * driven through two fairpayd processes on one database by several client
  * threads at once, then checked against a sequential replay through the
- * rules library (server/fp_rules.h, linked into the test).
+ * rules library (server/rules/fp_rules.h, linked into the test).
  *
  * Each round makes a fresh vendor with a random policy (thresholds, alpha,
  * prior, probation, credits, excuses, late penalty, ENFORCE or VOLUNTARY) and

@@ -198,7 +198,7 @@ static void test_dead_worker_started_again(void **state)
 static void test_signals_reach_every_worker(void **state)
 {
 	kill(T.srv->pid, SIGHUP);
-	assert_true(h_wait_log(T.srv, "SIGHUP: reloaded", WORKERS, 5000));
+	assert_true(h_wait_log(T.srv, "SIGHUP: reloaded", WORKERS, h_slow() ? 60000 : 5000));
 	int status = h_server_stop(T.srv, SIGTERM);
 	assert_int_equal(status, 0);
 	char *log = h_server_log(T.srv);

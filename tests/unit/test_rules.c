@@ -1,4 +1,4 @@
-/* Unit tests of the FairPay rules (server/fp_rules.c) against the exact
+/* Unit tests of the FairPay rules (server/rules/fp_rules.c) against the exact
  * integer arithmetic of PROTOCOL.md. Expected values are worked out by hand;
  * the comment next to a non-obvious one shows the computation. */
 #include <setjmp.h>

@@ -39,7 +39,14 @@ static pid_t spawn(fp_config *cfg, int id, workers_main run, const sigset_t *old
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);
-	sigprocmask(SIG_SETMASK, old, NULL);
+	/* SIGTERM, SIGINT and SIGHUP stay blocked until the worker's server
+	 * has its handlers (run() unblocks them): a signal passed on while it
+	 * starts waits instead of killing it. */
+	sigset_t held = *old;
+	sigaddset(&held, SIGTERM);
+	sigaddset(&held, SIGINT);
+	sigaddset(&held, SIGHUP);
+	sigprocmask(SIG_SETMASK, &held, NULL);
 	log_set_worker(id);
 	_exit(run(cfg, id));
 }

@@ -38,6 +38,10 @@ void frame_consume(struct evbuffer *in, uint32_t len);
 int frame_write(struct evbuffer *out, const ProtobufCMessage *msg)
 	__attribute__((warn_unused_result));
 
+/* Append body (len bytes, at least 1) to out as one frame; -1 on failure. */
+int frame_write_bytes(struct evbuffer *out, const uint8_t *body, size_t len)
+	__attribute__((warn_unused_result));
+
 /* Write a frame header for len into hdr. */
 void frame_put_header(uint8_t hdr[FRAME_HEADER_LEN], uint32_t len);
 

@@ -17,7 +17,6 @@
 #include <openssl/x509.h>
 
 #include "clock.h"
-#include "dispatch.h"
 #include "frame.h"
 #include "log.h"
 #include "server.h"
@@ -232,33 +231,25 @@ void conn_begin_drain(conn *c)
 	}
 }
 
-void conn_send_response(conn *c, const Fairpay__V1__Response *resp)
+void conn_send_frame(conn *c, const uint8_t *body, size_t len)
 {
 	if (!conn_alive(c))
 		return; /* the client went away; the reply has nowhere to go */
-	if (frame_write(bufferevent_get_output(c->bev), &resp->base) != 0)
-		log_error(c->id, "cannot frame a response (id %llu)", (unsigned long long)resp->id);
+	if (frame_write_bytes(bufferevent_get_output(c->bev), body, len) != 0)
+		log_error(c->id, "cannot frame %zu bytes", len);
 	c->last_active_ms = clock_mono_ms();
 }
 
-/* Send one id-0 error reply and close once it is written. */
-static void error_and_close(conn *c, int code, const char *message)
+struct ssl_st *conn_ssl(conn *c)
 {
-	Fairpay__V1__Status st = FAIRPAY__V1__STATUS__INIT;
-	Fairpay__V1__Response resp = FAIRPAY__V1__RESPONSE__INIT;
-	st.code = code;
-	st.message = (char *)message;
-	resp.id = 0;
-	resp.status = &st;
-	conn_send_response(c, &resp);
-	conn_close_after_flush(c);
+	return bufferevent_openssl_get_ssl(c->bev);
 }
 
 void conn_protocol_error(conn *c, int code, const char *message)
 {
 	log_info(c->id, "protocol error from %s: %s; closing", c->peer, message);
 	stats_hit(&c->srv->stats, STAT_PROTOCOL_ERRORS, c->id);
-	error_and_close(c, code, message);
+	c->srv->handler->on_error(c, code, message);
 }
 
 void conn_call_done(conn *c)
@@ -319,23 +310,16 @@ static void conn_process(conn *c)
 			conn_protocol_error(c, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED, msg);
 			return;
 		}
-		Fairpay__V1__Request *req = fairpay__v1__request__unpack(NULL, len, body);
-		frame_consume(in, len);
 		c->last_active_ms = clock_mono_ms();
-		if (req == NULL) {
-			conn_protocol_error(c, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
-					    "frame does not decode as a fairpay.v1.Request");
-			return;
-		}
-		if (req->call_case == FAIRPAY__V1__REQUEST__CALL__NOT_SET) {
-			fairpay__v1__request__free_unpacked(req, NULL);
-			conn_protocol_error(c, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
-					    "request names no call (unknown or missing)");
+		/* Counted in flight first: the call may end within on_frame. */
+		c->inflight++;
+		bool started = c->srv->handler->on_frame(c, body, len);
+		frame_consume(in, len);
+		if (!started) {
+			c->inflight--;
 			return;
 		}
 		handled++;
-		c->inflight++;
-		dispatch_request(c, req);
 	}
 	update_reading(c);
 	maybe_finish(c);
@@ -403,55 +387,6 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	arm_timer(c, next);
 }
 
-/* A client certificate registered on a key authenticates the connection. */
-static void cert_auth_done(void *arg, db_status st, PGresult *res)
-{
-	conn *c = arg;
-	c->auth_pending = false;
-	if (conn_alive(c)) {
-		if (st == DB_OK && PQntuples(res) == 1) {
-			c->role = strcmp(db_get_str(res, 0, 2), "ADMIN") == 0 ? ROLE_ADMIN_KEY
-									      : ROLE_VENDOR_KEY;
-			snprintf(c->key_id, sizeof(c->key_id), "%s", db_get_str(res, 0, 0));
-			snprintf(c->vendor_id, sizeof(c->vendor_id), "%s", db_get_str(res, 0, 1));
-			log_info(c->id, "authenticated key %s by client certificate", c->key_id);
-		} else if (st == DB_OK) {
-			log_info(c->id, "client certificate of %s is not registered on a key",
-				 c->peer);
-		} else {
-			log_warn(c->id,
-				 "cannot look up the client certificate: database unavailable");
-		}
-		event_active(c->resume, EV_TIMEOUT, 0);
-	}
-	conn_unref(c);
-}
-
-static void cert_auth_start(conn *c, SSL *ssl)
-{
-	X509 *cert = SSL_get0_peer_certificate(ssl);
-	if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
-		return;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	if (X509_digest(cert, EVP_sha256(), md, &len) != 1)
-		return;
-	for (unsigned i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	const char *params[] = { hex };
-	/* Requests wait behind the lookup, as behind an Authenticate. */
-	conn_ref(c);
-	c->auth_pending = true;
-	if (db_query(c->srv->db,
-		     "SELECT id, coalesce(vendor_id, ''), role FROM api_keys"
-		     " WHERE cert_sha256 = $1 AND revoked_at IS NULL",
-		     1, params, cert_auth_done, c) != 0) {
-		c->auth_pending = false;
-		conn_unref(c);
-	}
-}
-
 static void handshake_done(conn *c)
 {
 	const fp_config *cfg = c->srv->cfg;
@@ -466,16 +401,15 @@ static void handshake_done(conn *c)
 		  SSL_get_cipher_name(ssl), SSL_session_reused(ssl) ? ", resumed" : "");
 	if (c->srv->nconns > (unsigned)cfg->max_connections) {
 		stats_hit(&c->srv->stats, STAT_CONNECTIONS_REFUSED, c->id);
-		error_and_close(c, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED,
-				"too many connections; try again later");
+		c->srv->handler->on_error(c, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED,
+					  "too many connections; try again later");
 		return;
 	}
 	if (c->srv->stopping) {
 		conn_begin_drain(c);
 		return;
 	}
-	if (cfg->client_ca_file != NULL)
-		cert_auth_start(c, ssl);
+	c->srv->handler->on_open(c);
 	update_reading(c);
 	conn_process(c); /* bytes that came with the handshake */
 }

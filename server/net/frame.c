@@ -74,3 +74,15 @@ int frame_write(struct evbuffer *out, const ProtobufCMessage *msg)
 	vec.iov_len = FRAME_HEADER_LEN + size;
 	return evbuffer_commit_space(out, &vec, 1) == 0 ? 0 : -1;
 }
+
+int frame_write_bytes(struct evbuffer *out, const uint8_t *body, size_t len)
+{
+	if (len == 0 || len > UINT32_MAX - FRAME_HEADER_LEN)
+		return -1;
+	uint8_t hdr[FRAME_HEADER_LEN];
+	frame_put_header(hdr, (uint32_t)len);
+	if (evbuffer_expand(out, FRAME_HEADER_LEN + len) != 0 ||
+	    evbuffer_add(out, hdr, sizeof(hdr)) != 0)
+		return -1;
+	return evbuffer_add(out, body, len);
+}

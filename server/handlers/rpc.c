@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "key.h"
 #include "log.h"
+#include "reply.h"
 
 struct rpc_mem {
 	rpc_mem *next;
@@ -93,7 +94,7 @@ void rpc_release(rpc_call *call)
 
 void rpc_send(rpc_call *call)
 {
-	conn_send_response(call->conn, &call->resp);
+	reply_send(call->conn, &call->resp);
 	rpc_release(call);
 }
 

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "reply.h"
 
 /* Keys in flight on this server: "scope/key", in a small open list. A
  * server has at most max_connections * max_inflight calls, and keyed calls
@@ -137,7 +138,7 @@ static void replay(rpc_call *call, PGresult *res)
 	}
 	stored->id = call->req->id;
 	stored->replayed = true;
-	conn_send_response(call->conn, stored);
+	reply_send(call->conn, stored);
 	fairpay__v1__response__free_unpacked(stored, NULL);
 	rpc_release(call);
 }
