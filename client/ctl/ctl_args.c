@@ -13,6 +13,7 @@
 
 #include "ctl_cert.h"
 #include "ctl_enum.h"
+#include "limit.h"
 
 /* policy set takes up to one word per Policy field after its two. */
 #define CTL_MAX_WORDS 32
@@ -802,9 +803,9 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		out->timeout_ms = (int)n;
 	}
 	if (val[OPT_LIMIT] != NULL) {
-		if (parse_uint(val[OPT_LIMIT], 1, CTL_MAX_LIMIT, &n) != 0) {
+		if (parse_uint(val[OPT_LIMIT], 1, LIMIT_LIST_MAX, &n) != 0) {
 			err_fmt(err, err_size, "--limit needs a number between 1 and %d",
-				CTL_MAX_LIMIT);
+				LIMIT_LIST_MAX);
 			return CTL_PARSE_USAGE;
 		}
 		out->limit = (uint32_t)n;

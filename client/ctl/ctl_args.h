@@ -21,7 +21,6 @@ enum {
 
 #define CTL_DEFAULT_SERVER "127.0.0.1:7443"
 #define CTL_MAX_TIMEOUT_MS 3600000
-#define CTL_MAX_LIMIT 1000
 
 typedef enum ctl_cmd {
 	CTL_CMD_NONE = 0,

@@ -1,6 +1,8 @@
 /* String checks for request fields (see text.h). */
 #include "text.h"
 
+#include "limit.h"
+
 #include <string.h>
 
 bool text_valid_utf8(const char *s, size_t len)
@@ -57,7 +59,7 @@ bool text_valid_currency(const char *s)
 bool text_valid_sku(const char *s)
 {
 	size_t len = s ? strlen(s) : 0;
-	if (len < 1 || len > 64)
+	if (len < 1 || len > LIMIT_SKU_BYTES)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];

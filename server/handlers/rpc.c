@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "key.h"
+#include "limit.h"
 #include "log.h"
 #include "reply.h"
 
@@ -30,8 +31,8 @@ void rpc_new_id(char *out, size_t size, const char *prefix)
 unsigned rpc_list_limit(uint32_t limit)
 {
 	if (limit == 0)
-		return RPC_LIST_DEFAULT;
-	return limit > RPC_LIST_MAX ? RPC_LIST_MAX : limit;
+		return LIMIT_LIST_DEFAULT;
+	return limit > LIMIT_LIST_MAX ? LIMIT_LIST_MAX : limit;
 }
 
 void rpc_page_query_limit(uint32_t limit, char *buf, size_t len)

@@ -116,16 +116,6 @@ void rpc_review_payment(rpc_call *call);
 void rpc_get_reputation(rpc_call *call);
 void rpc_list_customer_events(rpc_call *call);
 
-/* Limits shared by handlers. Money is capped so that any product of two
- * amounts or an amount and a basis-point factor fits in int64. */
-#define RPC_MONEY_MAX INT64_C(1000000000000000)
-#define RPC_NAME_MAX 200
-#define RPC_CUSTOMER_MAX 128
-#define RPC_NOTE_MAX 1000
-#define RPC_IDEMPOTENCY_KEY_MAX 255
-#define RPC_LIST_DEFAULT 100
-#define RPC_LIST_MAX 1000
-
 /* Clamp a List call's limit as PROTOCOL.md says: 0 means 100, above 1000 is 1000. */
 unsigned rpc_list_limit(uint32_t limit);
 

@@ -10,12 +10,11 @@
 #include "clock.h"
 #include "idem.h"
 #include "key.h"
+#include "limit.h"
 #include "log.h"
 #include "rpc.h"
 #include "store.h"
 #include "text.h"
-
-#define VENDOR_NAME_MAX 200
 
 void rpc_ping(rpc_call *call)
 {
@@ -141,9 +140,9 @@ static void create_vendor_done(void *arg, db_status st, PGresult *res)
 void rpc_create_vendor(rpc_call *call)
 {
 	const char *name = call->req->create_vendor->name;
-	if (!text_valid_name(name, VENDOR_NAME_MAX)) {
+	if (!text_valid_name(name, LIMIT_NAME_BYTES)) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "name",
-			 "name must be 1 to %d bytes of UTF-8", VENDOR_NAME_MAX);
+			 "name must be 1 to %d bytes of UTF-8", LIMIT_NAME_BYTES);
 		return;
 	}
 	vendor_ctx *ctx = rpc_alloc(call, sizeof(*ctx));

@@ -8,17 +8,17 @@
 #include "cache.h"
 #include "conv.h"
 #include "idem.h"
+#include "limit.h"
 #include "names.h"
 #include "rpc.h"
 #include "store.h"
 #include "text.h"
 
-#define PERIOD_DAYS_MAX 3660
 #define POLICY_WRITE_TRIES 3
 
 static bool money_ok(int64_t v)
 {
-	return v >= 0 && v <= RPC_MONEY_MAX;
+	return v >= 0 && v <= LIMIT_MONEY_MAX;
 }
 
 /* ------------------------------------------------------------ products */
@@ -31,7 +31,7 @@ static int check_product(rpc_call *call, const Fairpay__V1__Product *p)
 		bad = "product", why = "product is required";
 	} else if (!text_valid_sku(p->sku)) {
 		bad = "product.sku", why = "sku must be 1 to 64 bytes of A-Z a-z 0-9 . _ -";
-	} else if (!text_valid_name(p->name, RPC_NAME_MAX)) {
+	} else if (!text_valid_name(p->name, LIMIT_NAME_BYTES)) {
 		bad = "product.name", why = "name must be 1 to 200 bytes of UTF-8";
 	} else if (!text_valid_currency(p->currency)) {
 		bad = "product.currency",
@@ -46,7 +46,7 @@ static int check_product(rpc_call *call, const Fairpay__V1__Product *p)
 		bad = "product.minimum_price_minor", why = "must be 0 to 10^15 minor units";
 	} else if (p->min_tier != 0 && names_known(NAMES_TIER, p->min_tier) == NULL) {
 		bad = "product.min_tier", why = "min_tier is not a known Tier";
-	} else if (p->period_days < 0 || p->period_days > PERIOD_DAYS_MAX) {
+	} else if (p->period_days < 0 || p->period_days > LIMIT_PERIOD_DAYS_MAX) {
 		bad = "product.period_days", why = "period_days must be 0 to 3660";
 	}
 	if (bad == NULL)

@@ -20,14 +20,13 @@
 #include "clock.h"
 #include "conv.h"
 #include "idem.h"
+#include "limit.h"
 #include "log.h"
 #include "names.h"
 #include "rpc.h"
 #include "store.h"
 #include "text.h"
 
-#define DIFFERENTIAL_MAX 1000000
-#define USAGE_MAX 1000000000
 #define ID_LEN 19 /* "o_" + 16 hex + NUL */
 #define CYCLE_ATTEMPTS 100
 #define CYCLE_BACKOFF_MS 8 /* most a retry waits, times the attempt, capped */
@@ -79,10 +78,10 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg);
 
 static int check_customer(rpc_call *call, const char *customer_id)
 {
-	if (text_valid_name(customer_id, RPC_CUSTOMER_MAX))
+	if (text_valid_name(customer_id, LIMIT_CUSTOMER_BYTES))
 		return 0;
 	rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "customer_id",
-		 "customer_id must be 1 to %d bytes of UTF-8", RPC_CUSTOMER_MAX);
+		 "customer_id must be 1 to %d bytes of UTF-8", LIMIT_CUSTOMER_BYTES);
 	return -1;
 }
 
@@ -104,10 +103,10 @@ static int check_object_id(rpc_call *call, const char *id, const char *prefix, c
 static int check_note(rpc_call *call, const char *note)
 {
 	size_t len = strlen(note);
-	if (len <= RPC_NOTE_MAX && text_valid_utf8(note, len))
+	if (len <= LIMIT_NOTE_BYTES && text_valid_utf8(note, len))
 		return 0;
 	rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "note",
-		 "note must be at most %d bytes of UTF-8", RPC_NOTE_MAX);
+		 "note must be at most %d bytes of UTF-8", LIMIT_NOTE_BYTES);
 	return -1;
 }
 
@@ -535,7 +534,7 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 	/* Rule 1, held to the 10^15 of every other amount so that rule 2 fits. */
 	int64_t sp = 0;
 	if (fp_cycle_sp(o->suggested_price_minor, o->unit_price_minor, c->usage_units, &sp) != 0 ||
-	    sp > RPC_MONEY_MAX) {
+	    sp > LIMIT_MONEY_MAX) {
 		cyc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "usage_units",
 			 "usage_units %lld at unit price %lld is over 10^15",
 			 (long long)c->usage_units, (long long)o->unit_price_minor);
@@ -544,7 +543,7 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 	/* Rule 2; an amount is at most 10^15 however it was given. */
 	int64_t amount = c->amount_minor;
 	if (!c->by_amount && (fp_amount_from_differential(sp, c->differential_bp, &amount) != 0 ||
-			      amount > RPC_MONEY_MAX)) {
+			      amount > LIMIT_MONEY_MAX)) {
 		cyc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "differential_bp",
 			 "differential_bp %d of the suggested price %lld is over 10^15",
 			 c->differential_bp, (long long)sp);
@@ -1038,15 +1037,15 @@ void rpc_create_offer(rpc_call *call)
 				 "mode must be FAIRPAY, FAIRPAY_MINIMUM or SET_PRICE");
 			return;
 		}
-		if (o.has_suggested_price &&
-		    (ov->suggested_price_minor < 0 || ov->suggested_price_minor > RPC_MONEY_MAX)) {
+		if (o.has_suggested_price && (ov->suggested_price_minor < 0 ||
+					      ov->suggested_price_minor > LIMIT_MONEY_MAX)) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
 				 "overrides.suggested_price_minor",
 				 "must be 0 to 10^15 minor units");
 			return;
 		}
 		if (o.has_minimum_price &&
-		    (ov->minimum_price_minor < 0 || ov->minimum_price_minor > RPC_MONEY_MAX)) {
+		    (ov->minimum_price_minor < 0 || ov->minimum_price_minor > LIMIT_MONEY_MAX)) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT,
 				 "overrides.minimum_price_minor", "must be 0 to 10^15 minor units");
 			return;
@@ -1106,16 +1105,18 @@ void rpc_submit_payment(rpc_call *call)
 		return;
 	switch (in->amount_case) {
 	case FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR:
-		if (in->amount_minor < 0 || in->amount_minor > RPC_MONEY_MAX) {
+		if (in->amount_minor < 0 || in->amount_minor > LIMIT_MONEY_MAX) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "amount_minor",
 				 "amount_minor must be 0 to 10^15 minor units");
 			return;
 		}
 		break;
 	case FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_DIFFERENTIAL_BP:
-		if (in->differential_bp < -10000 || in->differential_bp > DIFFERENTIAL_MAX) {
+		if (in->differential_bp < LIMIT_DIFFERENTIAL_BP_MIN ||
+		    in->differential_bp > LIMIT_DIFFERENTIAL_BP_MAX) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "differential_bp",
-				 "differential_bp must be -10000 to %d", DIFFERENTIAL_MAX);
+				 "differential_bp must be %d to %d", LIMIT_DIFFERENTIAL_BP_MIN,
+				 LIMIT_DIFFERENTIAL_BP_MAX);
 			return;
 		}
 		break;
@@ -1124,9 +1125,9 @@ void rpc_submit_payment(rpc_call *call)
 			 "give exactly one of amount_minor and differential_bp");
 		return;
 	}
-	if (in->usage_units < 0 || in->usage_units > USAGE_MAX) {
+	if (in->usage_units < 0 || in->usage_units > LIMIT_USAGE_UNITS_MAX) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "usage_units",
-			 "usage_units must be 0 to %d", USAGE_MAX);
+			 "usage_units must be 0 to %d", LIMIT_USAGE_UNITS_MAX);
 		return;
 	}
 	uint32_t mask = 0;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "idem.h"
+#include "limit.h"
 #include "log.h"
 
 #define ROUTE(field, name, access, mutating, fn) \
@@ -50,9 +51,9 @@ void dispatch_request(conn *c, Fairpay__V1__Request *req)
 	const rpc_route *r = &routes[idx];
 	call->route = r;
 	log_debug(c->id, "%s id=%llu", r->name, (unsigned long long)req->id);
-	if (strlen(req->idempotency_key) > RPC_IDEMPOTENCY_KEY_MAX) {
+	if (strlen(req->idempotency_key) > LIMIT_IDEMPOTENCY_KEY_BYTES) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "idempotency_key",
-			 "idempotency_key is longer than %d bytes", RPC_IDEMPOTENCY_KEY_MAX);
+			 "idempotency_key is longer than %d bytes", LIMIT_IDEMPOTENCY_KEY_BYTES);
 		return;
 	}
 	if (r->access != RPC_ANYONE && call->role == ROLE_NONE) {

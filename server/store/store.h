@@ -23,10 +23,11 @@
 #include <libpq-fe.h>
 
 #include "fp_rules.h"
+#include "limit.h"
 
-#define STORE_ID_LEN 20        /* "o_" + 16 hex + NUL, with room */
-#define STORE_CUSTOMER_LEN 129 /* 128 bytes + NUL */
-#define STORE_SKU_LEN 65
+#define STORE_ID_LEN 20 /* "o_" + 16 hex + NUL, with room */
+#define STORE_CUSTOMER_LEN (LIMIT_CUSTOMER_BYTES + 1)
+#define STORE_SKU_LEN (LIMIT_SKU_BYTES + 1)
 #define STORE_HISTORY_MAX 100000 /* closed cycles of one customer replayed in memory */
 
 /* A reputations row as read (exists = false: the customer was never seen). */

@@ -1,0 +1,26 @@
+/* LIMIT_: every bound on what a request may carry, written once.
+ *
+ * The server's validation, its row buffers, fairpayctl's argument checks
+ * and docs/protocol-notes.md ("Limits on request fields") all take them
+ * from here; the schema's CHECK constraints are the database's last line
+ * behind them. Money is capped so that any product of an amount and a
+ * basis-point factor fits in int64. */
+#ifndef FP_LIMIT_H
+#define FP_LIMIT_H
+
+#include <stdint.h>
+
+#define LIMIT_MONEY_MAX INT64_C(1000000000000000) /* any amount, minor units (10^15) */
+#define LIMIT_NAME_BYTES 200                      /* a vendor's or a product's name */
+#define LIMIT_CUSTOMER_BYTES 128                  /* customer_id */
+#define LIMIT_SKU_BYTES 64                        /* sku */
+#define LIMIT_NOTE_BYTES 1000                     /* a payment's or a review's note */
+#define LIMIT_IDEMPOTENCY_KEY_BYTES 255           /* Request.idempotency_key */
+#define LIMIT_LIST_DEFAULT 100                    /* a List call's page when limit is 0 */
+#define LIMIT_LIST_MAX 1000                       /* the largest page */
+#define LIMIT_DIFFERENTIAL_BP_MIN (-10000)        /* rule 2: paying nothing */
+#define LIMIT_DIFFERENTIAL_BP_MAX 1000000         /* 100 times the SP */
+#define LIMIT_USAGE_UNITS_MAX 1000000000          /* SubmitPayment.usage_units */
+#define LIMIT_PERIOD_DAYS_MAX 3660                /* a recurring product's period */
+
+#endif
