@@ -142,9 +142,41 @@ vendor_id=$(awk '/^vendor_id:/{print $2}' <<<"$vendor_out")
 vendor_key=$(awk '/^api_key:/{print $2}' <<<"$vendor_out")
 [ -n "$vendor_id" ] && [ -n "$vendor_key" ] ||
 	die "unexpected output of 'fairpayctl vendor create': $vendor_out"
+# The main job, once, so that the demo shows it: a product, then a FairPay
+# cycle for a new customer (offer, accept, pay what she thinks is fair,
+# with a reason) and the reputation that follows.
+ctl_vendor=("$ctl" --server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key")
+cycle_log=$demo/first-cycle.txt
+{
+	echo "\$ fairpayctl product put ebook --name 'A good e-book' --currency EUR --sp 1200 --list-price 1500"
+	"${ctl_vendor[@]}" product put ebook --name "A good e-book" --currency EUR --sp 1200 \
+		--list-price 1500
+	echo
+	echo "\$ fairpayctl offer create alice ebook"
+	offer_out=$("${ctl_vendor[@]}" offer create alice ebook)
+	printf '%s\n' "$offer_out"
+	offer_id=$(awk '/^offer_id:/{print $2}' <<<"$offer_out")
+	echo
+	echo "\$ fairpayctl offer accept $offer_id"
+	"${ctl_vendor[@]}" offer accept "$offer_id"
+	echo
+	echo "\$ fairpayctl pay $offer_id --amount 900 --reason TECHNICAL_PROBLEM --note 'the PDF had broken links'"
+	"${ctl_vendor[@]}" pay "$offer_id" --amount 900 --reason TECHNICAL_PROBLEM \
+		--note "the PDF had broken links"
+	echo
+	echo "\$ fairpayctl reputation alice"
+	"${ctl_vendor[@]}" reputation alice
+} >"$cycle_log" 2>&1 || {
+	cat "$cycle_log" >&2
+	die "the demo's first FairPay cycle failed (above)"
+}
 printf '%s\n' "$admin_key" >"$demo/admin.key"
 printf '%s\n' "$vendor_key" >"$demo/vendor.key"
 chmod 600 "$demo/admin.key" "$demo/vendor.key"
+
+echo
+echo "---- a first FairPay cycle, as Demo Shop (also in $cycle_log)"
+cat "$cycle_log"
 
 cat <<EOF
 
@@ -163,6 +195,9 @@ Paste into another shell:
   fairpayctl vendor list
   fairpayctl key create --role vendor --vendor $vendor_id
   fairpayctl --api-key $vendor_key ping    # as Demo Shop
+  export FAIRPAY_API_KEY=$vendor_key        # from here on as Demo Shop
+  fairpayctl offer create bob ebook         # then: offer accept ID, pay ID --amount N
+  fairpayctl reputation alice
   fairpayctl db status --db "$conninfo"
 
 The admin key is in $demo/admin.key, the Demo Shop key in $demo/vendor.key.

@@ -467,11 +467,12 @@ void ctl_show_reputation(FILE *f, const char *ind, const Fairpay__V1__Reputation
 	kv_i64(f, ind, "defaults", r->defaults);
 	kv_i64(f, ind, "open_defaults", r->open_defaults);
 	kv_i64(f, ind, "offers_accepted", r->offers_accepted);
-	/* A reputation spans products, so its money has no one currency. */
-	kv_i64(f, ind, "credit_limit_minor", r->credit_limit_minor);
-	kv_i64(f, ind, "credit_used_minor", r->credit_used_minor);
-	kv_i64(f, ind, "total_paid_minor", r->total_paid_minor);
-	kv_i64(f, ind, "total_suggested_minor", r->total_suggested_minor);
+	/* A customer pays in one currency, fixed by their first offer ("" before). */
+	kv(f, ind, "currency", r->currency[0] ? r->currency : "-");
+	kv_money(f, ind, "credit_limit", r->credit_limit_minor, r->currency);
+	kv_money(f, ind, "credit_used", r->credit_used_minor, r->currency);
+	kv_money(f, ind, "total_paid", r->total_paid_minor, r->currency);
+	kv_money(f, ind, "total_suggested", r->total_suggested_minor, r->currency);
 	kv_time(f, ind, "updated_at", r->updated_at_unix_ms);
 	fprintf(f, "%sexplanation:%s\n", ind, r->n_explanation == 0 ? " -" : "");
 	for (size_t i = 0; i < r->n_explanation; i++) {
@@ -496,6 +497,7 @@ void ctl_show_reputation_json(FILE *f, const Fairpay__V1__Reputation *r)
 	jw_i64(&j, "offers_accepted", r->offers_accepted);
 	jw_i64(&j, "total_paid_minor", r->total_paid_minor);
 	jw_i64(&j, "total_suggested_minor", r->total_suggested_minor);
+	jw_str(&j, "currency", r->currency);
 	jw_i64(&j, "credit_limit_minor", r->credit_limit_minor);
 	jw_i64(&j, "credit_used_minor", r->credit_used_minor);
 	jw_key(&j, "explanation");

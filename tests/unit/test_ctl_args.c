@@ -1162,6 +1162,7 @@ static void test_show_payment_and_reputation(void **state)
 	r.n_explanation = 2;
 	r.explanation = lines;
 	r.updated_at_unix_ms = 1735689600000;
+	r.currency = "EUR";
 	CAPTURE(text, ctl_show_reputation(f, "  ", &r));
 	assert_string_equal(text, "  customer_id: alice\n"
 				  "  score_bp: 8600\n"
@@ -1170,10 +1171,11 @@ static void test_show_payment_and_reputation(void **state)
 				  "  defaults: 0\n"
 				  "  open_defaults: 0\n"
 				  "  offers_accepted: 1\n"
-				  "  credit_limit_minor: 2000\n"
-				  "  credit_used_minor: 0\n"
-				  "  total_paid_minor: 300\n"
-				  "  total_suggested_minor: 1000\n"
+				  "  currency: EUR\n"
+				  "  credit_limit: 2000 EUR\n"
+				  "  credit_used: 0 EUR\n"
+				  "  total_paid: 300 EUR\n"
+				  "  total_suggested: 1000 EUR\n"
 				  "  updated_at: 2025-01-01T00:00:00Z\n"
 				  "  explanation:\n"
 				  "    You are on probation.\n"
@@ -1184,6 +1186,7 @@ static void test_show_payment_and_reputation(void **state)
 				  "\"tier\":\"PROBATION\",\"payments\":1,\"defaults\":0,"
 				  "\"open_defaults\":0,\"offers_accepted\":1,"
 				  "\"total_paid_minor\":300,\"total_suggested_minor\":1000,"
+				  "\"currency\":\"EUR\","
 				  "\"credit_limit_minor\":2000,\"credit_used_minor\":0,"
 				  "\"explanation\":[\"You are on probation.\","
 				  "\"Bell\\u0007 here\"],"
