@@ -1,5 +1,5 @@
 /* Enum names of the protocol as fairpayctl reads and prints them (see
- * ctl_enum.h). Pure code: libc only. */
+ * ctl_enum.h), from the protobuf-c descriptors. */
 #include "ctl_enum.h"
 
 #include <stdbool.h>
@@ -7,31 +7,26 @@
 #include <string.h>
 #include <strings.h>
 
-#define ENUM(var, prefix, ...)                                          \
-	static const char *const var##_names[] = { NULL, __VA_ARGS__ }; \
-	const ctl_enum var = { prefix, var##_names,                     \
-			       (int)(sizeof(var##_names) / sizeof(var##_names[0])) }
+#include "names.h"
 
-ENUM(ctl_enum_tier, "TIER_", "FIXED_PRICE", "RESTRICTED", "PROBATION", "STANDARD", "TRUSTED");
-ENUM(ctl_enum_enforcement, "ENFORCEMENT_", "ENFORCE", "VOLUNTARY");
-ENUM(ctl_enum_offer_status, "OFFER_STATUS_", "OPEN", "ACCEPTED", "PAID", "DECLINED", "EXPIRED",
-     "DEFAULTED");
-ENUM(ctl_enum_offer_mode, "OFFER_MODE_", "FAIRPAY", "FAIRPAY_MINIMUM", "SET_PRICE");
-ENUM(ctl_enum_offer_reason, "OFFER_REASON_", "PROBATION", "CREDIT_LIMIT", "LOW_SCORE",
-     "OPEN_DEFAULTS", "TIER_REQUIRED", "PRODUCT_MINIMUM", "VENDOR_OVERRIDE", "VOLUNTARY_MODE");
-ENUM(ctl_enum_payment_reason, "PAYMENT_REASON_", "DID_NOT_USE", "POOR_QUALITY", "NOT_AS_DESCRIBED",
-     "TECHNICAL_PROBLEM", "CANNOT_AFFORD", "GREAT_VALUE", "OTHER");
-ENUM(ctl_enum_verdict, "VERDICT_", "GENEROUS", "FAIR", "LOW", "UNFAIR");
-ENUM(ctl_enum_review, "REVIEW_", "NOT_NEEDED", "PENDING", "ACCEPTED", "REJECTED");
-ENUM(ctl_enum_event_kind, "EVENT_KIND_", "OFFER_CREATED", "OFFER_ACCEPTED", "OFFER_DECLINED",
-     "OFFER_EXPIRED", "OFFER_DEFAULTED", "PAYMENT_RECEIVED", "PAYMENT_REVIEWED",
-     "REPUTATION_CHANGED");
+#define ENUM(var, descriptor) const ctl_enum var = { &(descriptor) }
+
+ENUM(ctl_enum_tier, fairpay__v1__tier__descriptor);
+ENUM(ctl_enum_enforcement, fairpay__v1__enforcement__descriptor);
+ENUM(ctl_enum_offer_status, fairpay__v1__offer_status__descriptor);
+ENUM(ctl_enum_offer_mode, fairpay__v1__offer_mode__descriptor);
+ENUM(ctl_enum_offer_reason, fairpay__v1__offer_reason__descriptor);
+ENUM(ctl_enum_payment_reason, fairpay__v1__payment_reason__descriptor);
+ENUM(ctl_enum_verdict, fairpay__v1__verdict__descriptor);
+ENUM(ctl_enum_review, fairpay__v1__review__descriptor);
+ENUM(ctl_enum_event_kind, fairpay__v1__event_kind__descriptor);
 
 /* Return the name of value v. */
 const char *ctl_enum_name(const ctl_enum *e, int v, char buf[CTL_ENUM_BUF])
 {
-	if (v > 0 && v < e->count)
-		return e->names[v];
+	const char *name = names_known(e->d, v);
+	if (name != NULL)
+		return name;
 	if (v == 0)
 		return "UNSPECIFIED";
 	/* A newer server may send a value this build does not know: show it
@@ -59,18 +54,21 @@ static bool name_eq(const char *s, size_t len, const char *name)
 /* Parse s[0..len) into *out. */
 static int parse_n(const ctl_enum *e, const char *s, size_t len, int *out)
 {
-	size_t plen = strlen(e->prefix);
+	size_t plen = names_prefix_len(e->d);
+	int max = names_max(e->d);
 	/* The prefix is optional: "TIER_PROBATION" and "probation" both work. */
-	if (len > plen && strncasecmp(s, e->prefix, plen) == 0) {
-		for (int v = 1; v < e->count; v++) {
-			if (name_eq(s + plen, len - plen, e->names[v])) {
+	if (len > plen && strncasecmp(s, e->d->values[0].name, plen) == 0) {
+		for (int v = 1; v <= max; v++) {
+			const char *name = names_known(e->d, v);
+			if (name != NULL && name_eq(s + plen, len - plen, name)) {
 				*out = v;
 				return 0;
 			}
 		}
 	}
-	for (int v = 1; v < e->count; v++) {
-		if (name_eq(s, len, e->names[v])) {
+	for (int v = 1; v <= max; v++) {
+		const char *name = names_known(e->d, v);
+		if (name != NULL && name_eq(s, len, name)) {
 			*out = v;
 			return 0;
 		}
@@ -124,8 +122,12 @@ void ctl_enum_list(const ctl_enum *e, const char *sep, char *buf, size_t size)
 	if (size == 0)
 		return;
 	buf[0] = '\0';
-	for (int v = 1; v < e->count && used < size; v++) {
-		int w = snprintf(buf + used, size - used, "%s%s", v > 1 ? sep : "", e->names[v]);
+	int max = names_max(e->d);
+	for (int v = 1; v <= max && used < size; v++) {
+		const char *name = names_known(e->d, v);
+		if (name == NULL)
+			continue;
+		int w = snprintf(buf + used, size - used, "%s%s", v > 1 ? sep : "", name);
 		if (w < 0)
 			break;
 		used += (size_t)w;

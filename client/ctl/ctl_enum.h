@@ -3,19 +3,18 @@
  * PROTOCOL.md lets clients match enum values by the name after the protobuf
  * prefix ("PROBATION" for TIER_PROBATION); fairpayctl prints exactly those
  * names and reads them case-insensitively, with or without the prefix and
- * with '-' for '_'. The tables are plain C (no protobuf), so that the command
- * line parser stays free of generated code; the numbers are the proto's,
- * which tests/unit/test_ctl_args.c checks against the generated descriptors. */
+ * with '-' for '_'. The names and numbers are the protobuf-c descriptors'
+ * (names.h): proto/fairpay.proto is the one place they are written. */
 #ifndef FP_CTL_ENUM_H
 #define FP_CTL_ENUM_H
 
 #include <stddef.h>
 
-/* One enum: its proto prefix and its names by number (index 0 unused). */
+#include "fairpay.pb-c.h"
+
+/* One enum of the protocol. */
 typedef struct ctl_enum {
-	const char *prefix;       /* e.g. "TIER_" */
-	const char *const *names; /* names[v] without the prefix; names[0] = NULL */
-	int count;                /* highest value + 1 */
+	const ProtobufCEnumDescriptor *d;
 } ctl_enum;
 
 extern const ctl_enum ctl_enum_tier;

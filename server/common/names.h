@@ -20,6 +20,12 @@
 #define NAMES_REVIEW (&fairpay__v1__review__descriptor)
 #define NAMES_EVENT (&fairpay__v1__event_kind__descriptor)
 
+/* The length of the enum's prefix ("TIER_" for Tier). */
+size_t names_prefix_len(const ProtobufCEnumDescriptor *d);
+
+/* The largest value of the enum. */
+int names_max(const ProtobufCEnumDescriptor *d);
+
 /* The name of value v ("" for the zero value and unknown values). */
 const char *names_of(const ProtobufCEnumDescriptor *d, int v);
 
