@@ -137,15 +137,12 @@ void rpc_fail(rpc_call *call, int code, const char *field, const char *fmt, ...)
 	call_end(call);
 }
 
-/* SQLSTATEs our SQL functions raise for a refused request (see
- * migrations/0002), and the status each one means. */
+/* SQLSTATEs that say "try again" rather than "broken", and the status each
+ * one means; the rules refuse in C, never in SQL. */
 static const struct {
 	const char *sqlstate;
 	int code;
 } sql_codes[] = {
-	{ "FPNTF", FAIRPAY__V1__CODE__NOT_FOUND },
-	{ "FPPRE", FAIRPAY__V1__CODE__FAILED_PRECONDITION },
-	{ "FPARG", FAIRPAY__V1__CODE__INVALID_ARGUMENT },
 	{ "40001", FAIRPAY__V1__CODE__ABORTED },     /* serialization failure */
 	{ "40P01", FAIRPAY__V1__CODE__ABORTED },     /* deadlock detected */
 	{ "55P03", FAIRPAY__V1__CODE__ABORTED },     /* lock_timeout: another call holds the row */

@@ -11,12 +11,14 @@
  * events, every recurring cycle has exactly one successor, and
  * `fairpayctl reputation verify` finds no difference.
  *
- * A call whose first attempt died with the server can leave its
- * idempotency record IN_FLIGHT; a retry then answers ABORTED until the
- * record is a minute old. A worker that sees ABORTED for stuck_ms() takes a new
- * key, and when the step turns out to be done already (FAILED_PRECONDITION)
- * it reads the offer to learn where the cycle stands. Such payments are
- * stored but were never acknowledged to the client; they are counted apart.
+ * A call's idempotency record is written with its change, so a retry after
+ * a kill finds the first reply or runs the call (test_idem_crash.c holds the
+ * server to that). This test stays tolerant of the older behaviour, where a
+ * key could be left IN_FLIGHT: a worker that sees ABORTED for stuck_ms()
+ * takes a new key, and when the step turns out to be done already
+ * (FAILED_PRECONDITION) it reads the offer to learn where the cycle stands;
+ * such payments would be stored but never acknowledged, counted apart. It
+ * does check that no record is ever left IN_FLIGHT.
  *
  * Worker threads use h_rclient only (nothing there fails the test); they
  * record what went wrong and the main thread, which also kills and restarts,
@@ -675,6 +677,8 @@ static void check_everything(load *L, const char *vid, const char *phase, int ro
 		"successor per paid monthly cycle, reputation verify exit 0\n",
 		phase);
 	print_message("%s: idempotency records still IN_FLIGHT: %lld\n", phase, in_flight);
+	/* Records are written with their change: none is ever in flight. */
+	assert_int_equal(in_flight, 0);
 	print_message("%s: verify: %s", phase, out);
 	/* Everything stored but not acknowledged is explained by the workers. */
 	if (stored < (long long)found)
