@@ -363,7 +363,7 @@ static const char sql_write[] =
 	"  credit_used_minor = x.credit_used_minor, updated_at = x.updated_at,"
 	"  currency = x.currency"
 	"  FROM json_populate_record(NULL::reputations, $4::json) x"
-	"  WHERE $3::text IS NOT NULL AND $18::boolean AND r.vendor_id = $1 AND r.customer_id = $2"
+	"  WHERE $3::text IS NOT NULL AND r.vendor_id = $1 AND r.customer_id = $2"
 	"  AND EXISTS (SELECT 1 FROM ok) RETURNING r.xmin::text AS x),"
 	" ou AS (UPDATE offers o SET status = x.status,"
 	"  accepted_at = coalesce(x.accepted_at, o.accepted_at), pay_by = coalesce(x.pay_by, "
@@ -392,7 +392,7 @@ static const char sql_write[] =
 	" id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
 	"  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
 	"  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
-	" SELECT (SELECT count(*) FROM ok), coalesce((SELECT x FROM ru), (SELECT x FROM gi), $3),"
+	" SELECT (SELECT count(*) FROM ok), coalesce((SELECT x FROM ru), (SELECT x FROM gi)),"
 	" (SELECT count(pg_notify('" CACHE_CHANNEL "', $17)) FROM ok WHERE $17::text IS NOT NULL)";
 
 static const char sql_idem_only[] =
@@ -523,26 +523,12 @@ static const char *dump(store_stmt *s, json_t *j)
 	return text;
 }
 
-/* Whether the reputation row would change (the guard's lock alone does not). */
-static bool rep_changed(const store_rep *a, const store_rep *b)
-{
-	return !a->exists || a->score_bp != b->score_bp || a->payments != b->payments ||
-	       a->defaults != b->defaults || a->open_defaults != b->open_defaults ||
-	       a->offers_accepted != b->offers_accepted ||
-	       a->total_paid_minor != b->total_paid_minor ||
-	       a->total_suggested_minor != b->total_suggested_minor ||
-	       a->credit_used_minor != b->credit_used_minor || a->updated_us != b->updated_us ||
-	       strcmp(a->currency, b->currency) != 0;
-}
-
 void store_write(store_stmt *s, const store_change *ch)
 {
 	memset(s, 0, sizeof(*s));
 	s->sql = sql_write;
-	s->n = 18;
+	s->n = 17;
 	s->params[16] = ch->notify;
-	/* A change that leaves the reputation as it was only locks its row. */
-	s->params[17] = rep_changed(ch->rep.before, ch->rep.after) ? "t" : "f";
 	const char *vendor = ch->rep.vendor_id;
 	s->params[0] = vendor;
 	s->params[1] = ch->rep.customer_id;

@@ -170,7 +170,7 @@ void store_state_free(store_state *st);
 
 /* A statement and its parameters. Parameters point into the change that
  * was written and into texts the statement owns (store_stmt_free()). */
-#define STORE_MAX_PARAMS 18
+#define STORE_MAX_PARAMS 17
 typedef struct store_stmt {
 	const char *sql;
 	int n;
