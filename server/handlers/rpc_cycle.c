@@ -269,19 +269,6 @@ static const char *tier_name(fp_tier t)
 	return names_of(NAMES_TIER, t);
 }
 
-static void reputation_detail(char *out, const fp_policy *pol, const store_rep *before,
-			      const store_rep *after)
-{
-	fp_tier t0 = fp_tier_of(pol, before->score_bp, before->payments, before->open_defaults);
-	fp_tier t1 = fp_tier_of(pol, after->score_bp, after->payments, after->open_defaults);
-	if (t0 == t1)
-		snprintf(out, DETAIL_LEN, "score %d -> %d, tier %s", before->score_bp,
-			 after->score_bp, tier_name(t1));
-	else
-		snprintf(out, DETAIL_LEN, "score %d -> %d, tier %s -> %s", before->score_bp,
-			 after->score_bp, tier_name(t0), tier_name(t1));
-}
-
 static void offer_created_detail(char *out, const store_offer *o)
 {
 	char reasons[200] = "";
@@ -616,7 +603,7 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 		 (long long)amount, (long long)sp, p->a.fairness_bp, p->a.raw_fairness_bp,
 		 names_of(NAMES_VERDICT, p->a.verdict), names_of(NAMES_REVIEW, p->a.review),
 		 late ? ", late" : "");
-	reputation_detail(c->detail[1], pol, &st->rep, a);
+	store_reputation_detail(c->detail[1], DETAIL_LEN, pol, &st->rep, a);
 	c->ch.insert_payment = p;
 	c->ch.events[0] = (store_event){ "PAYMENT_RECEIVED", o->id, p->id, c->detail[0] };
 	c->ch.events[1] = (store_event){ "REPUTATION_CHANGED", o->id, p->id, c->detail[1] };
@@ -677,7 +664,7 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 	snprintf(c->detail[0], DETAIL_LEN, "%s: fairness %d, verdict %s",
 		 names_of(NAMES_REVIEW, a.review), a.fairness_bp,
 		 names_of(NAMES_VERDICT, a.verdict));
-	reputation_detail(c->detail[1], pol, &st->rep, &c->after);
+	store_reputation_detail(c->detail[1], DETAIL_LEN, pol, &st->rep, &c->after);
 	c->ch.update_payment = p;
 	c->ch.review_note = c->note;
 	c->ch.at_us = t;

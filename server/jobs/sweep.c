@@ -10,7 +10,6 @@
 #include "cache.h"
 #include "clock.h"
 #include "log.h"
-#include "names.h"
 #include "store.h"
 
 /* One round: expire, then default (the rules in C, one write per
@@ -131,16 +130,7 @@ static int default_one(sweep_round *r, const PGresult *res, int row)
 	d->offer.status = FP_OFFER_STATUS_DEFAULTED;
 	snprintf(d->detail[0], sizeof(d->detail[0]), "unpaid, suggested %lld",
 		 (long long)o->suggested_price_minor);
-	fp_tier t0 =
-		fp_tier_of(pol, d->st.rep.score_bp, d->st.rep.payments, d->st.rep.open_defaults);
-	fp_tier t1 = fp_tier_of(pol, a->score_bp, a->payments, a->open_defaults);
-	if (t0 == t1)
-		snprintf(d->detail[1], sizeof(d->detail[1]), "score %d -> %d, tier %s",
-			 d->st.rep.score_bp, a->score_bp, names_of(NAMES_TIER, t1));
-	else
-		snprintf(d->detail[1], sizeof(d->detail[1]), "score %d -> %d, tier %s -> %s",
-			 d->st.rep.score_bp, a->score_bp, names_of(NAMES_TIER, t0),
-			 names_of(NAMES_TIER, t1));
+	store_reputation_detail(d->detail[1], sizeof(d->detail[1]), pol, &d->st.rep, a);
 	store_change ch = { 0 };
 	ch.rep = (store_rep_write){ o->vendor_id, o->customer_id, &d->st.rep, a,
 				    pol->prior_score_bp };

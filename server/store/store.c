@@ -669,3 +669,16 @@ void store_policy_from_row(const PGresult *res, int row, int col, fp_policy *p)
 	p->payment_window_seconds = db_get_i64(res, row, col + 17);
 	p->version = db_get_i64(res, row, col + 18);
 }
+
+void store_reputation_detail(char *out, size_t len, const fp_policy *pol, const store_rep *before,
+			     const store_rep *after)
+{
+	fp_tier t0 = fp_tier_of(pol, before->score_bp, before->payments, before->open_defaults);
+	fp_tier t1 = fp_tier_of(pol, after->score_bp, after->payments, after->open_defaults);
+	if (t0 == t1)
+		snprintf(out, len, "score %d -> %d, tier %s", before->score_bp, after->score_bp,
+			 names_of(NAMES_TIER, t1));
+	else
+		snprintf(out, len, "score %d -> %d, tier %s -> %s", before->score_bp,
+			 after->score_bp, names_of(NAMES_TIER, t0), names_of(NAMES_TIER, t1));
+}

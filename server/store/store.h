@@ -258,6 +258,11 @@ void store_key_product(char *out, size_t len, const char *vendor, const char *sk
 
 /* ---------------------------------------------------------------- helpers */
 
+/* Write the detail of a REPUTATION_CHANGED event: the score's move and the
+ * tier, or the tier's move. */
+void store_reputation_detail(char *out, size_t len, const fp_policy *pol, const store_rep *before,
+			     const store_rep *after);
+
 /* Format microseconds since the epoch as a timestamptz literal (UTC). */
 void store_ts(int64_t us, char *out, size_t len);
 
