@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <openssl/ssl.h>
 
@@ -30,6 +31,40 @@ static int run_server(fp_config *cfg, int worker_id)
 	}
 	srv_cleanup(&s);
 	return rc;
+}
+
+/* Descriptors a worker needs besides its clients': the listener, the
+ * database pool and its LISTEN connection, the event loop's own, the log. */
+#define FDS_BESIDES_CLIENTS 32
+
+/* Take every descriptor the hard limit allows (the soft one is often 1024),
+ * and say so when even that is short of what the caps let clients open. */
+static void raise_fd_limit(const fp_config *cfg, int workers)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t need = (rlim_t)(cfg->max_connections / workers + cfg->db_pool + FDS_BESIDES_CLIENTS);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warn(0,
+			 "open file limit %llu is below the %llu descriptors a worker needs for "
+			 "--max-connections %lld; accepts will pause when it is reached "
+			 "(raise it: ulimit -n, or LimitNOFILE= in the unit file)",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+			 (long long)cfg->max_connections);
+}
+
+/* The connection caps are the server's, whatever the number of workers:
+ * each worker enforces its share (rounded up). The kernel spreads
+ * connections across workers evenly, by a hash of their addresses. */
+static int64_t share(int64_t total, int workers)
+{
+	return total == 0 ? 0 : (total + workers - 1) / workers;
 }
 
 int main(int argc, char **argv)
@@ -72,6 +107,12 @@ int main(int argc, char **argv)
 	OPENSSL_init_ssl(0, NULL);
 
 	int workers = cfg.workers > 0 ? (int)cfg.workers : workers_default();
+	if (cfg.max_unauthenticated == 0)
+		cfg.max_unauthenticated = cfg.max_connections / 2 > 0 ? cfg.max_connections / 2 : 1;
+	raise_fd_limit(&cfg, workers);
+	cfg.max_connections = share(cfg.max_connections, workers);
+	cfg.max_unauthenticated = share(cfg.max_unauthenticated, workers);
+	cfg.max_connections_per_source = share(cfg.max_connections_per_source, workers);
 	/* --db-pool is the server's share of the database, whatever the number
 	 * of workers: fewer, fuller write groups commit more per fsync. */
 	if (workers > 1)

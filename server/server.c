@@ -1,5 +1,6 @@
 /* The server: listener, signals, graceful shutdown, the reaper and the
  * revocation poll (see server.h). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +12,18 @@
 #include <jansson.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "log.h"
 #include "server.h"
 #include "sweep.h"
+#include "tally.h"
 #include "tls.h"
+
+/* Out of descriptors, the listener pauses this long: the kernel would
+ * report the same error at once on every loop turn otherwise. */
+#define ACCEPT_PAUSE_MS 100
+/* At most one log line per this many ms about failed accepts. */
+#define ACCEPT_LOG_EVERY_MS 1000
 
 static void reaper_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -30,10 +39,37 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	conn_accept(arg, fd, addr, addrlen);
 }
 
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	srv *s = arg;
+	if (s->listener != NULL)
+		evconnlistener_enable(s->listener);
+}
+
+/* Usually EMFILE or ENFILE: keep serving the connections we have, stop
+ * accepting for a moment (the pending connection stays in the backlog
+ * until descriptors are free), and say so once a second at most. */
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	/* Usually EMFILE: keep serving the connections we have. */
-	log_error(0, "accept failed: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	srv *s = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	stats_hit(&s->stats, STAT_ACCEPT_ERRORS, 0);
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		evconnlistener_disable(l);
+		struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+		event_add(s->accept_resume, &tv);
+	}
+	int64_t now = clock_mono_ms();
+	if (s->accept_error_logged_ms != 0 &&
+	    now - s->accept_error_logged_ms < ACCEPT_LOG_EVERY_MS) {
+		s->accept_errors_quiet++;
+		return;
+	}
+	log_error(0, "accept failed: %s (%llu more not logged); %u connections open",
+		  evutil_socket_error_to_string(err), (unsigned long long)s->accept_errors_quiet,
+		  s->nconns);
+	s->accept_error_logged_ms = now;
+	s->accept_errors_quiet = 0;
 }
 
 static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -58,6 +94,7 @@ static void begin_shutdown(srv *s, const char *signame)
 		s->listener = NULL;
 	}
 	event_del(s->revoke_timer);
+	event_del(s->accept_resume);
 	sweep_stop(s->sweeper);
 	conn *c = s->conns;
 	while (c != NULL) {
@@ -146,9 +183,7 @@ void srv_revoke_key(srv *s, const char *key_id)
 			log_info(c->id,
 				 "key %s was revoked; the connection is no longer authenticated",
 				 key_id);
-			c->role = ROLE_NONE;
-			c->key_id[0] = '\0';
-			c->vendor_id[0] = '\0';
+			conn_drop_identity(c);
 		}
 	}
 }
@@ -224,9 +259,13 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 	s->stats_timer = event_new(s->base, -1, EV_PERSIST, stats_cb, s);
 	s->shutdown_timer = evtimer_new(s->base, shutdown_timeout_cb, s);
 	s->revoke_timer = event_new(s->base, -1, EV_PERSIST, revoke_timer_cb, s);
+	s->accept_resume = evtimer_new(s->base, accept_resume_cb, s);
+	s->sources = tally_new();
+	s->keys = tally_new();
 	if (s->db == NULL || s->reaper == NULL || s->sig_term == NULL || s->sig_int == NULL ||
 	    s->sig_hup == NULL || s->stats_timer == NULL || s->shutdown_timer == NULL ||
-	    s->revoke_timer == NULL) {
+	    s->revoke_timer == NULL || s->accept_resume == NULL || s->sources == NULL ||
+	    s->keys == NULL) {
 		log_error(0, "out of memory");
 		return -1;
 	}
@@ -320,6 +359,10 @@ void srv_cleanup(srv *s)
 		event_free(s->shutdown_timer);
 	if (s->revoke_timer)
 		event_free(s->revoke_timer);
+	if (s->accept_resume)
+		event_free(s->accept_resume);
+	tally_free(s->sources);
+	tally_free(s->keys);
 	tls_ctx_free(s->ssl_ctx);
 	if (s->base)
 		event_base_free(s->base);

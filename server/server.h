@@ -56,9 +56,12 @@ struct conn {
 	int64_t stuck_since_ms; /* replies over --max-output-bytes since; 0 = not */
 	bool inflight_paused;
 	char peer[64];
-	unsigned refs;     /* 1 while linked + 1 per call in flight */
-	unsigned inflight; /* calls dispatched, reply not yet written */
-	bool reading;      /* EV_READ enabled */
+	char source[48];         /* the peer's address without the port (per-source cap) */
+	int64_t unauth_since_ms; /* accepted, or lost its key: --auth-timeout-ms runs from here */
+	size_t reserved;         /* bytes the calls in flight may still add (conn_reserve) */
+	unsigned refs;           /* 1 while linked + 1 per call in flight */
+	unsigned inflight;       /* calls dispatched, reply not yet written */
+	bool reading;            /* EV_READ enabled */
 	/* Authentication: role ROLE_NONE until an Authenticate succeeds. */
 	conn_role role;
 	char key_id[KEY_ID_LEN + 1];
@@ -97,6 +100,12 @@ struct srv {
 	struct cache *cache; /* rows read and written here; see cache.h */
 	conn *conns;         /* live connections */
 	unsigned nconns;
+	unsigned nunauth;            /* of which not authenticated (handshakes included) */
+	struct tally *sources;       /* connections per client address */
+	struct tally *keys;          /* authenticated connections per API key id */
+	struct event *accept_resume; /* the listener paused by EMFILE resumes */
+	int64_t accept_error_logged_ms;
+	uint64_t accept_errors_quiet; /* failures not logged since then */
 	uint64_t next_conn_id;
 	conn *reap; /* closed, waiting to be freed */
 	struct event *reaper;
@@ -141,6 +150,21 @@ void conn_ref(conn *c);
 
 /* Drop a reference; the reaper frees a CLOSED connection at zero. */
 void conn_unref(conn *c);
+
+/* Set who the connection speaks for (ROLE_NONE: nobody, and the
+ * authentication deadline starts again). False, and nothing changes, when
+ * key_id already has --max-connections-per-key connections. */
+bool conn_set_identity(conn *c, conn_role role, const char *key_id, const char *vendor_id)
+	__attribute__((warn_unused_result));
+
+/* Forget the connection's identity (a failed Authenticate, a revoked key). */
+void conn_drop_identity(conn *c);
+
+/* Budget for replies: a call in flight reserves what its reply may take,
+ * and no more frames are read while the queued replies plus the
+ * reservations reach --max-output-bytes; the reply releases it. */
+void conn_reserve(conn *c, size_t bytes);
+void conn_release(conn *c, size_t bytes);
 
 /* Queue one frame (its body) for the client; dropped when the client is gone. */
 void conn_send_frame(conn *c, const uint8_t *body, size_t len);

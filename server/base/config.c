@@ -38,6 +38,16 @@ static const cfg_opt options[] = {
 	  "requests in flight per connection" },
 	{ "max-connections", CFG_INT, OFF(max_connections), "10000", 1, 1000000, "N",
 	  "client connections at once" },
+	{ "max-connections-per-source", CFG_INT, OFF(max_connections_per_source), "1000", 0,
+	  1000000, "N", "client connections from one address; 0 = no cap" },
+	{ "max-unauthenticated", CFG_INT, OFF(max_unauthenticated), "0", 0, 1000000, "N",
+	  "connections not yet authenticated (TLS handshake included); 0 = half of "
+	  "--max-connections" },
+	{ "max-connections-per-key", CFG_INT, OFF(max_connections_per_key), "1000", 0, 1000000, "N",
+	  "connections authenticated with one API key; 0 = no cap" },
+	{ "auth-timeout-ms", CFG_INT, OFF(auth_timeout_ms), "10000", 100, 600000, "MS",
+	  "close a connection not authenticated this long after its accept (or after it lost "
+	  "its key)" },
 	{ "db-pool", CFG_INT, OFF(db_pool), "4", 1, 64, "N",
 	  "PostgreSQL connections in all, shared among the workers (each has at least one)" },
 	{ "db-pipeline", CFG_INT, OFF(db_pipeline), "64", 1, 4096, "N",

@@ -19,6 +19,10 @@ typedef struct fp_config {
 	int64_t max_frame;    /* bytes */
 	int64_t max_inflight; /* requests per connection */
 	int64_t max_connections;
+	int64_t max_connections_per_source; /* 0 = no cap */
+	int64_t max_unauthenticated;        /* 0 = half of max_connections */
+	int64_t max_connections_per_key;    /* 0 = no cap */
+	int64_t auth_timeout_ms;
 	int64_t db_pool;                 /* PostgreSQL connections */
 	int64_t db_pipeline;             /* queries in flight per PostgreSQL connection */
 	int64_t db_timeout_ms;           /* wait for the database before UNAVAILABLE */

@@ -6,18 +6,26 @@
 #include "log.h"
 
 static const char *const names[STAT_COUNT] = {
-	"connections_refused",     "handshake_timeouts", "idle_timeouts",   "slow_reader_pauses",
-	"slow_reader_disconnects", "frame_too_large",    "protocol_errors", "auth_closes",
+	"connections_refused",     "handshake_timeouts",
+	"idle_timeouts",           "slow_reader_pauses",
+	"slow_reader_disconnects", "frame_too_large",
+	"protocol_errors",         "auth_closes",
 	"inflight_pauses",         "wakeup_yields",
+	"source_cap_refusals",     "unauth_cap_refusals",
+	"key_cap_refusals",        "auth_timeouts",
+	"accept_errors",
 };
 
 void stats_hit(stats *st, stats_id id, uint64_t conn_id)
 {
 	uint64_t total = ++st->value[id];
 	st->changed = true;
-	/* Pipelining clients reach these two all the time by design: they
-	 * show in the summary line, not once per hit. */
-	if (id == STAT_INFLIGHT_PAUSES || id == STAT_WAKEUP_YIELDS)
+	/* Pipelining clients reach the first two all the time by design, and
+	 * a flood of connections would turn the others into a flood of log
+	 * lines: they show in the summary line, not once per hit. */
+	if (id == STAT_INFLIGHT_PAUSES || id == STAT_WAKEUP_YIELDS ||
+	    id == STAT_SOURCE_CAP_REFUSALS || id == STAT_UNAUTH_CAP_REFUSALS ||
+	    id == STAT_ACCEPT_ERRORS)
 		log_debug(conn_id, "limit %s hit (total %llu)", names[id],
 			  (unsigned long long)total);
 	else

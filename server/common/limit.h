@@ -23,4 +23,13 @@
 #define LIMIT_USAGE_UNITS_MAX 1000000000          /* SubmitPayment.usage_units */
 #define LIMIT_PERIOD_DAYS_MAX 3660                /* a recurring product's period */
 
+/* What a call in flight may add to its connection's memory, reserved
+ * against --max-output-bytes before its frame is taken (see conn_reserve):
+ * its request and state, and its reply. A List call reserves per row asked
+ * for, up to LIMIT_LIST_REPLY_BYTES, and ends its page early (with a page
+ * token) rather than pass what it reserved. */
+#define LIMIT_CALL_BYTES 4096              /* a call's state and its reply, List rows aside */
+#define LIMIT_LIST_ROW_BYTES 2048          /* reserved per row a List call asks for */
+#define LIMIT_LIST_REPLY_BYTES (256 << 10) /* the largest List reply */
+
 #endif

@@ -88,6 +88,8 @@ void rpc_release(rpc_call *call)
 		call->release_hook(call);
 	if (call->close_after && conn_alive(c))
 		conn_close_after_flush(c);
+	/* The reply is in the output buffer, counted there now. */
+	conn_release(c, call->reserved);
 	conn_call_done(c);
 	conn_unref(c);
 	call_free(call);
@@ -180,7 +182,25 @@ int rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *p
 	return -1;
 }
 
-rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req)
+void rpc_reserve_page(rpc_call *call, uint32_t limit)
+{
+	size_t want = (size_t)rpc_list_limit(limit) * LIMIT_LIST_ROW_BYTES;
+	call->page_budget = want < LIMIT_LIST_REPLY_BYTES ? want : LIMIT_LIST_REPLY_BYTES;
+	call->reserved += call->page_budget;
+	conn_reserve(call->conn, call->page_budget);
+}
+
+bool rpc_page_fits(rpc_call *call, size_t *used, size_t row_bytes)
+{
+	/* A row's tag and length prefix: at most 1 + 5 bytes. */
+	size_t next = *used + row_bytes + 6;
+	if (*used != 0 && next > call->page_budget)
+		return false;
+	*used = next;
+	return true;
+}
+
+rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req, size_t frame_len)
 {
 	rpc_call *call = calloc(1, sizeof(*call));
 	if (call == NULL) {
@@ -197,5 +217,7 @@ rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req)
 	call->role = c->role;
 	snprintf(call->vendor_id, sizeof(call->vendor_id), "%s", c->vendor_id);
 	snprintf(call->key_id, sizeof(call->key_id), "%s", c->key_id);
+	call->reserved = frame_len + LIMIT_CALL_BYTES;
+	conn_reserve(c, call->reserved);
 	return call;
 }

@@ -28,8 +28,10 @@ typedef struct rpc_call {
 	conn_role role; /* the caller, as of dispatch */
 	char vendor_id[32];
 	char key_id[KEY_ID_LEN + 1];
-	bool close_after; /* close the connection after this reply */
-	void *ctx;        /* the handler's state between queries */
+	bool close_after;   /* close the connection after this reply */
+	size_t reserved;    /* against the connection's output budget (conn_reserve) */
+	size_t page_budget; /* a List call: bytes its rows may take (rpc_reserve_page) */
+	void *ctx;          /* the handler's state between queries */
 	/* Under an idempotency key (idem.c): */
 	bool idem_active;      /* the call runs and its reply is to be recorded */
 	bool idem_recorded;    /* a write records the reply */
@@ -58,8 +60,17 @@ typedef struct rpc_route {
 	rpc_handler handler;
 } rpc_route;
 
-/* A call for req on connection c (referenced until the call ends). */
-rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req);
+/* A call for req (frame_len bytes on the wire) on connection c, referenced
+ * until the call ends; its request and reply are reserved against the
+ * connection's output budget until then. */
+rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req, size_t frame_len);
+
+/* A List call asking for limit rows reserves room for its page. */
+void rpc_reserve_page(rpc_call *call, uint32_t limit);
+
+/* Whether one more row of row_bytes (packed) fits the page, counting it in
+ * *used when it does; the first row always fits. */
+bool rpc_page_fits(rpc_call *call, size_t *used, size_t row_bytes);
 
 /* Allocate zeroed memory that lives as long as the call. */
 void *rpc_alloc(rpc_call *call, size_t size);

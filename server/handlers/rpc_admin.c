@@ -42,6 +42,10 @@ static void auth_refuse(rpc_call *call)
 {
 	conn *c = call->conn;
 	c->auth_failures++;
+	/* Whoever the connection spoke for before, it speaks for nobody now:
+	 * a client that sends a key expects that key's rights, not the
+	 * previous one's. */
+	conn_drop_identity(c);
 	/* One message for every cause, so that a caller cannot tell an
 	 * unknown key from a wrong secret or a revoked key. */
 	if (c->auth_failures >= 3) {
@@ -75,9 +79,12 @@ static void auth_done(void *arg, db_status st, PGresult *res)
 	conn_role role =
 		strcmp(db_get_str(res, 0, 1), "ADMIN") == 0 ? ROLE_ADMIN_KEY : ROLE_VENDOR_KEY;
 	/* A key that authenticates replaces whatever key the connection had. */
-	c->role = role;
-	snprintf(c->key_id, sizeof(c->key_id), "%s", ctx->key.id);
-	snprintf(c->vendor_id, sizeof(c->vendor_id), "%s", vendor_id);
+	if (!conn_set_identity(c, role, ctx->key.id, vendor_id)) {
+		rpc_fail(call, FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED, "api_key",
+			 "key %s already has %lld connections; close one first", ctx->key.id,
+			 (long long)call->srv->cfg->max_connections_per_key);
+		return;
+	}
 	c->auth_failures = 0;
 	log_info(call->conn_id, "authenticated key %s (%s%s%s)", ctx->key.id,
 		 role == ROLE_ADMIN_KEY ? "ADMIN" : "VENDOR", vendor_id[0] ? ", vendor " : "",
@@ -388,6 +395,7 @@ static void list_vendors_done(void *arg, db_status st, PGresult *res)
 	Fairpay__V1__ListVendorsResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__list_vendors_response__init(r);
 	r->vendors = rpc_alloc(call, (n ? n : 1) * sizeof(*r->vendors));
+	size_t used = 0;
 	for (unsigned i = 0; i < n; i++) {
 		Fairpay__V1__Vendor *v = rpc_alloc(call, sizeof(*v));
 		fairpay__v1__vendor__init(v);
@@ -395,6 +403,10 @@ static void list_vendors_done(void *arg, db_status st, PGresult *res)
 		v->name = rpc_strdup(call, db_get_str(res, (int)i, 1));
 		v->created_at_unix_ms = db_get_i64(res, (int)i, 2);
 		r->vendors[i] = v;
+		if (!rpc_page_fits(call, &used, fairpay__v1__vendor__get_packed_size(v))) {
+			n = i; /* the rest on the next page */
+			more = true;
+		}
 	}
 	r->n_vendors = n;
 	/* One row past the page says there is another page. */
@@ -414,6 +426,7 @@ void rpc_list_vendors(rpc_call *call)
 	}
 	char limit[16];
 	rpc_page_query_limit(in->limit, limit, sizeof(limit));
+	rpc_reserve_page(call, in->limit);
 	const char *params[] = { in->page_token, limit };
 	rpc_query(call,
 		  "SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint"

@@ -221,8 +221,15 @@ static void list_products_done(void *arg, db_status st, PGresult *res)
 	Fairpay__V1__ListProductsResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__list_products_response__init(r);
 	r->products = rpc_alloc(call, (n ? n : 1) * sizeof(*r->products));
-	for (unsigned i = 0; i < n; i++)
+	size_t used = 0;
+	for (unsigned i = 0; i < n; i++) {
 		r->products[i] = conv_product(call, res, (int)i, 0);
+		if (!rpc_page_fits(call, &used,
+				   fairpay__v1__product__get_packed_size(r->products[i]))) {
+			n = i; /* the rest on the next page */
+			more = true;
+		}
+	}
 	r->n_products = n;
 	/* One row past the page says there is another page. */
 	r->next_page_token = more ? r->products[n - 1]->sku : "";
@@ -241,6 +248,7 @@ void rpc_list_products(rpc_call *call)
 	}
 	char limit[16];
 	rpc_page_query_limit(in->limit, limit, sizeof(limit));
+	rpc_reserve_page(call, in->limit);
 	const char *params[] = { call->vendor_id, in->page_token, limit };
 	rpc_query(call,
 		  "SELECT " CONV_PRODUCT_COLS " FROM products WHERE vendor_id = $1 AND sku > $2"

@@ -1226,6 +1226,7 @@ static void list_events_done(void *arg, db_status st, PGresult *res)
 	Fairpay__V1__ListCustomerEventsResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__list_customer_events_response__init(r);
 	r->events = rpc_alloc(call, (n ? n : 1) * sizeof(*r->events));
+	size_t used = 0;
 	for (unsigned i = 0; i < n; i++) {
 		Fairpay__V1__Event *e = rpc_alloc(call, sizeof(*e));
 		fairpay__v1__event__init(e);
@@ -1238,6 +1239,10 @@ static void list_events_done(void *arg, db_status st, PGresult *res)
 		e->detail = rpc_strdup(call, db_get_str(res, row, 5));
 		e->at_unix_ms = db_get_i64(res, row, 6);
 		r->events[i] = e;
+		if (!rpc_page_fits(call, &used, fairpay__v1__event__get_packed_size(e))) {
+			n = i; /* the rest on the next page */
+			more = true;
+		}
 	}
 	r->n_events = n;
 	/* One row past the page says there is more. */
@@ -1260,6 +1265,7 @@ void rpc_list_customer_events(rpc_call *call)
 	char after[24], limit[16];
 	snprintf(after, sizeof(after), "%llu", (unsigned long long)in->after_id);
 	rpc_page_query_limit(in->limit, limit, sizeof(limit));
+	rpc_reserve_page(call, in->limit);
 	const char *params[] = { call->vendor_id, in->customer_id, after, limit };
 	rpc_query(call,
 		  "SELECT id, kind, customer_id, coalesce(offer_id, ''), coalesce(payment_id, ''),"

@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "log.h"
 #include "server.h"
+#include "tally.h"
 #include "tls.h"
 
 /* How long a closing connection waits for the client's EOF, so that the
@@ -76,6 +77,11 @@ void conn_set_state(conn *c, conn_state next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	s->nconns--;
+	tally_del(s->sources, c->source);
+	if (c->role == ROLE_NONE)
+		s->nunauth--;
+	else
+		tally_del(s->keys, c->key_id);
 	if (c->bev != NULL) {
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
@@ -97,6 +103,58 @@ void conn_unref(conn *c)
 {
 	if (--c->refs == 0)
 		reap_later(c);
+}
+
+static void rearm_timer(conn *c);
+
+static bool set_identity(conn *c, conn_role role, const char *key_id, const char *vendor_id)
+{
+	srv *s = c->srv;
+	if (c->state == CONN_CLOSED)
+		return true; /* its counts are gone already; a reply has nowhere to go */
+	bool was_anonymous = c->role == ROLE_NONE;
+	bool same_key = !was_anonymous && role != ROLE_NONE && strcmp(c->key_id, key_id) == 0;
+	if (role != ROLE_NONE && !same_key &&
+	    !tally_add(s->keys, key_id, (unsigned)s->cfg->max_connections_per_key)) {
+		stats_hit(&s->stats, STAT_KEY_CAP_REFUSALS, c->id);
+		return false;
+	}
+	if (!was_anonymous && !same_key)
+		tally_del(s->keys, c->key_id);
+	if (was_anonymous && role != ROLE_NONE)
+		s->nunauth--;
+	else if (!was_anonymous && role == ROLE_NONE)
+		s->nunauth++;
+	c->role = role;
+	snprintf(c->key_id, sizeof(c->key_id), "%s", key_id);
+	snprintf(c->vendor_id, sizeof(c->vendor_id), "%s", vendor_id);
+	if (role == ROLE_NONE && !was_anonymous) {
+		/* A fresh deadline to authenticate again. */
+		c->unauth_since_ms = clock_mono_ms();
+		if (c->state == CONN_OPEN)
+			rearm_timer(c);
+	}
+	return true;
+}
+
+bool conn_set_identity(conn *c, conn_role role, const char *key_id, const char *vendor_id)
+{
+	return set_identity(c, role, key_id, vendor_id);
+}
+
+void conn_drop_identity(conn *c)
+{
+	set_identity(c, ROLE_NONE, "", ""); /* no cap on being nobody */
+}
+
+void conn_reserve(conn *c, size_t bytes)
+{
+	c->reserved += bytes;
+}
+
+void conn_release(conn *c, size_t bytes)
+{
+	c->reserved = bytes < c->reserved ? c->reserved - bytes : 0;
 }
 
 void conn_destroy(conn *c)
@@ -148,6 +206,7 @@ static void update_reading(conn *c)
 	const fp_config *cfg = c->srv->cfg;
 	size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
 	bool over = out >= (size_t)cfg->max_output_bytes;
+	bool budget_spent = out + c->reserved >= (size_t)cfg->max_output_bytes;
 	if (over && c->stuck_since_ms == 0) {
 		/* A client that does not read its replies: pause it, and
 		 * give it --slow-reader-timeout-ms to catch up. */
@@ -159,7 +218,7 @@ static void update_reading(conn *c)
 	}
 	if (c->inflight < (unsigned)cfg->max_inflight)
 		c->inflight_paused = false;
-	set_reading(c, c->inflight < (unsigned)cfg->max_inflight && !over);
+	set_reading(c, c->inflight < (unsigned)cfg->max_inflight && !budget_spent);
 }
 
 static void linger_read_cb(struct bufferevent *bev, void *arg)
@@ -277,7 +336,8 @@ static void conn_process(conn *c)
 		/* Resumed by conn_call_done() or the write callback. A
 		 * pending Authenticate is a barrier: requests pipelined behind
 		 * it must see its outcome. */
-		if (c->auth_pending || evbuffer_get_length(out) >= (size_t)cfg->max_output_bytes)
+		if (c->auth_pending ||
+		    evbuffer_get_length(out) + c->reserved >= (size_t)cfg->max_output_bytes)
 			break;
 		if (c->inflight >= (unsigned)cfg->max_inflight) {
 			if (!c->inflight_paused) {
@@ -348,9 +408,35 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	maybe_finish(c);
 }
 
+/* The deadline to authenticate of an unauthenticated connection; INT64_MAX
+ * when it has none (authenticated, or an Authenticate in flight). */
+static int64_t auth_deadline(const conn *c)
+{
+	if (c->role != ROLE_NONE || c->auth_pending)
+		return INT64_MAX;
+	return c->unauth_since_ms + c->srv->cfg->auth_timeout_ms;
+}
+
+/* Arm the timer for the earliest deadline of an open connection. */
+static void rearm_timer(conn *c)
+{
+	const fp_config *cfg = c->srv->cfg;
+	int64_t now = clock_mono_ms();
+	int64_t at = c->last_active_ms + cfg->idle_timeout_ms;
+	if (at <= now)
+		at = now + cfg->idle_timeout_ms; /* idle but busy: look again later */
+	if (c->stuck_since_ms != 0 && c->stuck_since_ms + cfg->slow_reader_timeout_ms < at)
+		at = c->stuck_since_ms + cfg->slow_reader_timeout_ms;
+	int64_t auth_at = auth_deadline(c);
+	if (auth_at < at)
+		at = auth_at;
+	arm_timer(c, at - now);
+}
+
 /* The deadlines of a connection, checked when its timer fires: the
  * handshake's (absolute from accept, so trickled bytes do not extend it),
- * then the idle one (reset by whole frames and replies only) and the slow
+ * the one to authenticate (absolute too: a Ping does not extend it), then
+ * the idle one (reset by whole frames and replies only) and the slow
  * reader's. */
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -366,6 +452,16 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->state != CONN_OPEN && c->state != CONN_DRAINING)
 		return;
+	if (c->state == CONN_OPEN && now >= auth_deadline(c)) {
+		char msg[128];
+		stats_hit(&c->srv->stats, STAT_AUTH_TIMEOUTS, c->id);
+		log_info(c->id, "%s did not authenticate within %lld ms; closing", c->peer,
+			 (long long)cfg->auth_timeout_ms);
+		snprintf(msg, sizeof(msg), "not authenticated within %lld ms; closing",
+			 (long long)cfg->auth_timeout_ms);
+		c->srv->handler->on_error(c, FAIRPAY__V1__CODE__UNAUTHENTICATED, msg);
+		return;
+	}
 	if (c->stuck_since_ms != 0 && now - c->stuck_since_ms >= cfg->slow_reader_timeout_ms) {
 		stats_hit(&c->srv->stats, STAT_SLOW_READER_DISCONNECTS, c->id);
 		log_info(c->id, "%s has not read its replies for %lld ms; closing", c->peer,
@@ -381,10 +477,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_set_state(c, CONN_CLOSED);
 		return;
 	}
-	int64_t next = now >= idle_at ? cfg->idle_timeout_ms : idle_at - now;
-	if (c->stuck_since_ms != 0 && c->stuck_since_ms + cfg->slow_reader_timeout_ms - now < next)
-		next = c->stuck_since_ms + cfg->slow_reader_timeout_ms - now;
-	arm_timer(c, next);
+	rearm_timer(c);
 }
 
 static void handshake_done(conn *c)
@@ -395,7 +488,7 @@ static void handshake_done(conn *c)
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	conn_set_state(c, CONN_OPEN);
 	c->last_active_ms = clock_mono_ms();
-	arm_timer(c, cfg->idle_timeout_ms);
+	rearm_timer(c);
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	log_debug(c->id, "TLS established with %s (%s, %s%s)", c->peer, SSL_get_version(ssl),
 		  SSL_get_cipher_name(ssl), SSL_session_reused(ssl) ? ", resumed" : "");
@@ -451,18 +544,19 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	conn_set_state(c, CONN_CLOSED);
 }
 
-static void format_peer(const struct sockaddr *addr, char *out, size_t len)
+/* "host:port" into out, and the host alone into host (INET6_ADDRSTRLEN). */
+static void format_peer(const struct sockaddr *addr, char *out, size_t len, char *host)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
+	snprintf(host, INET6_ADDRSTRLEN, "?");
 	if (addr->sa_family == AF_INET) {
 		const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		inet_ntop(AF_INET, &a->sin_addr, host, INET6_ADDRSTRLEN);
 		port = ntohs(a->sin_port);
 		snprintf(out, len, "%s:%d", host, port);
 	} else if (addr->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		inet_ntop(AF_INET6, &a->sin6_addr, host, INET6_ADDRSTRLEN);
 		port = ntohs(a->sin6_port);
 		snprintf(out, len, "[%s]:%d", host, port);
 	} else {
@@ -470,10 +564,34 @@ static void format_peer(const struct sockaddr *addr, char *out, size_t len)
 	}
 }
 
+/* The caps checked before any TLS work: per source address, and on
+ * connections not yet authenticated (so that slow or silent handshakes
+ * cannot take every slot). A refused connection is closed at once: before
+ * the handshake there is no way to send it a reply. */
+static bool admit(srv *s, const char *source)
+{
+	const fp_config *cfg = s->cfg;
+	if (s->nunauth >= (unsigned)cfg->max_unauthenticated) {
+		stats_hit(&s->stats, STAT_UNAUTH_CAP_REFUSALS, 0);
+		return false;
+	}
+	if (!tally_add(s->sources, source, (unsigned)cfg->max_connections_per_source)) {
+		stats_hit(&s->stats, STAT_SOURCE_CAP_REFUSALS, 0);
+		return false;
+	}
+	return true;
+}
+
 void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int addrlen)
 {
 	const fp_config *cfg = s->cfg;
 	SSL *ssl = NULL;
+	char peer[64], source[INET6_ADDRSTRLEN];
+	format_peer(addr, peer, sizeof(peer), source);
+	if (!admit(s, source)) {
+		close(fd);
+		return;
+	}
 	conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		goto fail;
@@ -496,7 +614,9 @@ void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int ad
 	c->id = ++s->next_conn_id;
 	c->state = CONN_HANDSHAKE;
 	c->refs = 1;
-	format_peer(addr, c->peer, sizeof(c->peer));
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	snprintf(c->source, sizeof(c->source), "%s", source);
+	c->unauth_since_ms = clock_mono_ms();
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	/* The input buffer holds at most a few whole frames: the limit is
 	 * checked on each header before its body is read. */
@@ -514,12 +634,14 @@ void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int ad
 		s->conns->prev = c;
 	s->conns = c;
 	s->nconns++;
+	s->nunauth++;
 	c->reading = false;
 	set_reading(c, true);
 	log_debug(c->id, "accepted %s (%u connections)", c->peer, s->nconns);
 	return;
 fail:
 	log_error(0, "cannot accept a connection: out of memory");
+	tally_del(s->sources, source);
 	SSL_free(ssl);
 	if (c != NULL) {
 		if (c->bev != NULL)

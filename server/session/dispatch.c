@@ -39,9 +39,9 @@ static const rpc_route routes[] = {
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
-void dispatch_request(conn *c, Fairpay__V1__Request *req)
+void dispatch_request(conn *c, Fairpay__V1__Request *req, size_t frame_len)
 {
-	rpc_call *call = rpc_call_new(c, req);
+	rpc_call *call = rpc_call_new(c, req, frame_len);
 
 	size_t idx = (size_t)req->call_case;
 	if (idx >= N_ROUTES || routes[idx].handler == NULL) {

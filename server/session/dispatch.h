@@ -11,7 +11,8 @@
 #include "fairpay.pb-c.h"
 #include "server.h"
 
-/* Run one decoded request; takes ownership of req. */
-void dispatch_request(conn *c, Fairpay__V1__Request *req);
+/* Run one decoded request (frame_len bytes on the wire); takes ownership
+ * of req. */
+void dispatch_request(conn *c, Fairpay__V1__Request *req, size_t frame_len);
 
 #endif

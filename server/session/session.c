@@ -41,7 +41,7 @@ static bool session_frame(conn *c, const uint8_t *body, uint32_t len)
 				    "request names no call (unknown or missing)");
 		return false;
 	}
-	dispatch_request(c, req);
+	dispatch_request(c, req, len);
 	return true;
 }
 
@@ -52,11 +52,18 @@ static void cert_auth_done(void *arg, db_status st, PGresult *res)
 	c->auth_pending = false;
 	if (conn_alive(c)) {
 		if (st == DB_OK && PQntuples(res) == 1) {
-			c->role = strcmp(db_get_str(res, 0, 2), "ADMIN") == 0 ? ROLE_ADMIN_KEY
-									      : ROLE_VENDOR_KEY;
-			snprintf(c->key_id, sizeof(c->key_id), "%s", db_get_str(res, 0, 0));
-			snprintf(c->vendor_id, sizeof(c->vendor_id), "%s", db_get_str(res, 0, 1));
-			log_info(c->id, "authenticated key %s by client certificate", c->key_id);
+			conn_role role = strcmp(db_get_str(res, 0, 2), "ADMIN") == 0
+						 ? ROLE_ADMIN_KEY
+						 : ROLE_VENDOR_KEY;
+			if (conn_set_identity(c, role, db_get_str(res, 0, 0),
+					      db_get_str(res, 0, 1)))
+				log_info(c->id, "authenticated key %s by client certificate",
+					 c->key_id);
+			else
+				log_info(c->id,
+					 "client certificate of key %s not used: the key has "
+					 "--max-connections-per-key connections",
+					 db_get_str(res, 0, 0));
 		} else if (st == DB_OK) {
 			log_info(c->id, "client certificate of %s is not registered on a key",
 				 c->peer);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -599,6 +600,15 @@ bool h_server_alive(h_server *s)
 	return !reap_if_exited(s);
 }
 
+/* The descriptor limit (soft and hard) of the next server started; 0:
+ * inherited. */
+static long server_nofile;
+
+void h_server_nofile(long n)
+{
+	server_nofile = n;
+}
+
 /* Start fairpayd on port (NULL: a free one) with the extra arguments in ap. */
 static h_server *server_start_v(const char *port, const char *conninfo, va_list ap)
 {
@@ -662,6 +672,11 @@ static h_server *server_start_v(const char *port, const char *conninfo, va_list 
 		fail_msg("fork: %s", strerror(errno));
 	if (pid == 0) {
 		signal(SIGPIPE, SIG_DFL);
+		if (server_nofile > 0) {
+			struct rlimit rl = { (rlim_t)server_nofile, (rlim_t)server_nofile };
+			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+				_exit(126);
+		}
 		dup2(logfd, STDERR_FILENO);
 		dup2(logfd, STDOUT_FILENO);
 		close(logfd);
@@ -675,6 +690,7 @@ static h_server *server_start_v(const char *port, const char *conninfo, va_list 
 		_exit(127);
 	}
 	close(logfd);
+	server_nofile = 0; /* the next server's only */
 	s->pid = pid;
 	s->running = true;
 	register_server(s);
@@ -991,11 +1007,34 @@ struct h_tls {
 	SSL *ssl;
 };
 
+/* The address raw connections come from (h_set_source); INADDR_ANY: the
+ * kernel's choice, 127.0.0.1. */
+static struct in_addr source_addr = { INADDR_ANY };
+
+void h_set_source(const char *ip)
+{
+	source_addr.s_addr = INADDR_ANY;
+	if (ip != NULL && inet_pton(AF_INET, ip, &source_addr) != 1)
+		fail_msg("h_set_source: '%s' is not an IPv4 address", ip);
+}
+
 static int tcp_connect_raw(const char *port)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	/* Not inherited by the servers a test starts later. */
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	if (source_addr.s_addr != INADDR_ANY) {
+		struct sockaddr_in from = { 0 };
+		from.sin_family = AF_INET;
+		from.sin_addr = source_addr;
+		if (bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+	}
 	struct sockaddr_in sa = { 0 };
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -1693,7 +1732,6 @@ int h_rc_call(h_rclient *rc, Fairpay__V1__Request *req, Fairpay__V1__Response **
 
 /* What this block needs beyond the headers at the top. */
 #include <dirent.h>
-#include <sys/resource.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>

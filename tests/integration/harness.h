@@ -117,6 +117,10 @@ h_server *h_server_start_on(const char *port, const char *conninfo, ...) __attri
  * under valgrind, valgrind's), or -1 when it cannot be read. */
 long h_server_rss_kb(const h_server *s);
 
+/* The next server started gets this descriptor limit, soft and hard (0: the
+ * test's own). */
+void h_server_nofile(long n);
+
 /* Send sig (0: send nothing) and wait up to 30 s for the server to exit;
  * returns its exit status (128 + signal when killed by one). */
 int h_server_stop(h_server *s, int sig);
@@ -249,6 +253,10 @@ int h_tls_version(h_tls *t);
 
 /* Close and free. Accepts NULL. */
 void h_tls_close(h_tls *t);
+
+/* Raw connections (h_tcp_connect, h_tls_*) come from ip from now on, e.g.
+ * "127.0.0.2" to be another client address on loopback; NULL: the default. */
+void h_set_source(const char *ip);
 
 /* A plain TCP connection to 127.0.0.1:port; fails the test on error. */
 int h_tcp_connect(const char *port);
