@@ -242,7 +242,8 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 			   (int)cfg->db_timeout_ms,
 			   cfg->db_role,
 			   (int)cfg->db_statement_timeout_ms,
-			   (int)cfg->db_lock_timeout_ms };
+			   (int)cfg->db_lock_timeout_ms,
+			   (int)cfg->db_vendor_share_pct };
 	s->db = db_pool_new(s->base, &dbo);
 	/* Off until the announcements of other servers' commits are heard. */
 	s->cache = cache_new((size_t)cfg->cache_entries);
@@ -321,8 +322,9 @@ void srv_run(srv *s)
 	stats_log(&s->stats, false);
 	uint64_t writes = 0, commits = 0;
 	db_write_counts(s->db, &writes, &commits);
-	log_info(0, "db totals: writes=%llu commits=%llu", (unsigned long long)writes,
-		 (unsigned long long)commits);
+	log_info(0, "db totals: writes=%llu commits=%llu vendor_share_holds=%llu",
+		 (unsigned long long)writes, (unsigned long long)commits,
+		 (unsigned long long)db_tenant_holds(s->db));
 	log_info(0, "stopped");
 }
 

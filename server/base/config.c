@@ -54,6 +54,10 @@ static const cfg_opt options[] = {
 	  "queries in flight per PostgreSQL connection" },
 	{ "db-timeout-ms", CFG_INT, OFF(db_timeout_ms), "1000", 100, 600000, "MS",
 	  "wait for the database before answering UNAVAILABLE" },
+	{ "db-vendor-share", CFG_INT, OFF(db_vendor_share_pct), "50", 0, 100, "PCT",
+	  "of the pool's query slots (--db-pool x --db-pipeline), the most one vendor's calls "
+	  "hold at once; the rest wait in the vendor's own queue; 0 = no share, one queue for "
+	  "all" },
 	{ "db-statement-timeout-ms", CFG_INT, OFF(db_statement_timeout_ms), "5000", 100, 600000,
 	  "MS", "longest run of one SQL statement (statement_timeout)" },
 	{ "db-lock-timeout-ms", CFG_INT, OFF(db_lock_timeout_ms), "2000", 10, 600000, "MS",

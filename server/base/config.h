@@ -28,6 +28,7 @@ typedef struct fp_config {
 	int64_t db_timeout_ms;           /* wait for the database before UNAVAILABLE */
 	int64_t db_statement_timeout_ms; /* statement_timeout of the server's sessions */
 	int64_t db_lock_timeout_ms;      /* lock_timeout of the server's sessions */
+	int64_t db_vendor_share_pct;     /* one vendor's share of the pool's query slots */
 	int64_t handshake_timeout_ms;
 	int64_t idle_timeout_ms;
 	int64_t shutdown_timeout_ms;

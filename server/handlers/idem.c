@@ -177,10 +177,10 @@ static void lookup_done(void *arg, db_status st, PGresult *res)
 	if (strcmp(db_get_str(res, 0, 3), "t") == 0) {
 		/* Past its 24 hours: the key is free again. */
 		const char *params[] = { scope(call), call->req->idempotency_key };
-		if (db_query(call->srv->db,
-			     "DELETE FROM idempotency WHERE vendor_id = $1 AND key = $2"
-			     " AND expires_at < now()",
-			     2, params, expired_done, call) != 0)
+		if (db_query_for(call->srv->db, rpc_tenant(call),
+				 "DELETE FROM idempotency WHERE vendor_id = $1 AND key = $2"
+				 " AND expires_at < now()",
+				 2, params, expired_done, call) != 0)
 			rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 		return;
 	}
@@ -333,7 +333,8 @@ bool idem_finish(rpc_call *call)
 			   call->idem_hash, response_hex(call) };
 	store_stmt stmt;
 	store_write_idem_only(&stmt, &rec);
-	if (db_write(call->srv->db, stmt.sql, stmt.n, stmt.params, NULL, refusal_done, call) != 0)
+	if (db_write_for(call->srv->db, rpc_tenant(call), stmt.sql, stmt.n, stmt.params, NULL,
+			 refusal_done, call) != 0)
 		return false;
 	return true;
 }
@@ -352,7 +353,8 @@ void idem_write(rpc_call *call, const char *sql, int nparams, const char *const 
 	all[nparams + 2] = rec.call;
 	all[nparams + 3] = rec.hash;
 	all[nparams + 4] = rec.response_hex;
-	if (db_write(call->srv->db, sql, nparams + 5, all, NULL, cb, call) != 0)
+	if (db_write_for(call->srv->db, rpc_tenant(call), sql, nparams + 5, all, NULL, cb, call) !=
+	    0)
 		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
 }
 

@@ -174,9 +174,17 @@ void rpc_fail_db(rpc_call *call, db_status st, PGresult *res)
 	rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 }
 
+const char *rpc_tenant(const rpc_call *call)
+{
+	if (call->vendor_id[0] != '\0')
+		return call->vendor_id;
+	/* ADMIN keys share one queue, and so do clients not yet known. */
+	return call->role == ROLE_ADMIN_KEY ? "admin" : "-";
+}
+
 int rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb)
 {
-	if (db_query(call->srv->db, sql, nparams, params, cb, call) == 0)
+	if (db_query_for(call->srv->db, rpc_tenant(call), sql, nparams, params, cb, call) == 0)
 		return 0;
 	rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
 	return -1;

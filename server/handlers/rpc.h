@@ -94,6 +94,10 @@ void rpc_release(rpc_call *call);
 /* End the call for a failed query: UNAVAILABLE, or INTERNAL (logged). */
 void rpc_fail_db(rpc_call *call, db_status st, PGresult *res);
 
+/* Whose share of the database pool the call's queries take (db_query_for):
+ * its vendor, "admin" for ADMIN keys, "-" before authentication. */
+const char *rpc_tenant(const rpc_call *call);
+
 /* Run a query for the call; cb gets the call as its arg. On failure to queue,
  * the call fails. */
 int rpc_query(rpc_call *call, const char *sql, int nparams, const char *const *params, db_cb cb);

@@ -951,8 +951,8 @@ static void cyc_decide(rpc_call *call, cyc *c)
 	/* Writes of one customer queue behind each other in a group. */
 	char lock_key[STORE_CUSTOMER_LEN + 40];
 	snprintf(lock_key, sizeof(lock_key), "%s/%s", call->vendor_id, customer);
-	if (db_write(call->srv->db, c->stmt.sql, c->stmt.n, c->stmt.params, lock_key, write_done,
-		     call) != 0)
+	if (db_write_for(call->srv->db, rpc_tenant(call), c->stmt.sql, c->stmt.n, c->stmt.params,
+			 lock_key, write_done, call) != 0)
 		cyc_fail_now(call, FAIRPAY__V1__CODE__INTERNAL, NULL,
 			     "internal error (out of memory)");
 }

@@ -92,10 +92,11 @@ static void cert_auth_start(conn *c, SSL *ssl)
 	/* Requests wait behind the lookup, as behind an Authenticate. */
 	conn_ref(c);
 	c->auth_pending = true;
-	if (db_query(c->srv->db,
-		     "SELECT id, coalesce(vendor_id, ''), role FROM api_keys"
-		     " WHERE cert_sha256 = $1 AND revoked_at IS NULL",
-		     1, params, cert_auth_done, c) != 0) {
+	/* Before authentication: the unauthenticated clients' share. */
+	if (db_query_for(c->srv->db, "-",
+			 "SELECT id, coalesce(vendor_id, ''), role FROM api_keys"
+			 " WHERE cert_sha256 = $1 AND revoked_at IS NULL",
+			 1, params, cert_auth_done, c) != 0) {
 		c->auth_pending = false;
 		conn_unref(c);
 	}

@@ -7,6 +7,7 @@
  * that closes it. */
 #include "db.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@
 /* Statement texts the pool prepares once per connection (the server has a
  * few dozen, all string literals); more are sent unprepared. */
 #define DB_STATEMENTS_MAX 128
+#define DB_TENANT_SLOTS 256 /* hash buckets of the tenant table */
+
+typedef struct db_tenant db_tenant;
 
 typedef struct db_req {
 	struct db_req *next;
@@ -38,9 +42,21 @@ typedef struct db_req {
 	bool ended;         /* all its results are in */
 	bool last_in_group; /* a sync follows it */
 	char *lock_key;     /* writes are sent in this order (NULL sorts first) */
+	db_tenant *tenant;  /* whose work it is; NULL: the server's own, no share */
+	bool admitted;      /* counted in its tenant's share (not held back) */
 	bool preparing;     /* the results of its statement's Parse come first */
 	int stmt_id;        /* the pool's number of its statement, or -1 */
 } db_req;
+
+/* One vendor's (or the unauthenticated clients') work in the pool: what it
+ * has in the pool's queues or in flight, and what waits beyond its share. */
+struct db_tenant {
+	db_tenant *next; /* hash chain */
+	db_pool *pool;
+	unsigned admitted;
+	db_req *held_head, *held_tail;
+	char name[];
+};
 
 typedef enum dbc_state {
 	DBC_DOWN = 0,
@@ -82,6 +98,9 @@ struct db_pool {
 	int n_statements;
 	struct db_listener *listener;
 	uint64_t writes_committed, write_commits; /* group commit at work */
+	unsigned tenant_share;                    /* queries one tenant may have admitted */
+	db_tenant *tenants[DB_TENANT_SLOTS];
+	uint64_t tenant_holds; /* queries held back by their tenant's share */
 	bool freeing;
 };
 
@@ -105,9 +124,12 @@ static void req_free(db_req *r)
 	free(r);
 }
 
+static void tenant_done(db_req *r);
+
 static void req_run(db_req *r, db_status st)
 {
 	r->cb(r->arg, st, st == DB_UNAVAILABLE ? NULL : r->res);
+	tenant_done(r);
 	req_free(r);
 }
 
@@ -132,6 +154,131 @@ static void req_finish(db_req *r)
 		st = (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) ? DB_OK : DB_ERROR;
 	}
 	req_run(r, st);
+}
+
+/* ---------------------------------------------------------------- tenants
+ *
+ * Fairness between vendors: one tenant may have at most tenant_share
+ * queries in the pool's queues and in flight together; the rest wait in the
+ * tenant's own queue, in order, and enter the pool's queues one for each of
+ * its queries that completes. A vendor that floods the pool then waits
+ * behind itself, and another vendor's query finds the queues short. */
+
+static size_t tenant_hash(const char *name)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (const unsigned char *c = (const unsigned char *)name; *c != '\0'; c++) {
+		h ^= *c;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h % DB_TENANT_SLOTS);
+}
+
+static db_tenant *tenant_get(db_pool *p, const char *name)
+{
+	db_tenant **pp = &p->tenants[tenant_hash(name)];
+	for (db_tenant *t = *pp; t != NULL; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	size_t len = strlen(name);
+	db_tenant *t = calloc(1, sizeof(*t) + len + 1);
+	if (t == NULL)
+		return NULL;
+	memcpy(t->name, name, len + 1);
+	t->pool = p;
+	t->next = *pp;
+	*pp = t;
+	return t;
+}
+
+static void tenant_forget(db_tenant *t)
+{
+	db_tenant **pp = &t->pool->tenants[tenant_hash(t->name)];
+	while (*pp != t)
+		pp = &(*pp)->next;
+	*pp = t->next;
+	free(t);
+}
+
+static void queue_back(db_pool *p, db_req *r)
+{
+	db_req **head = r->write ? &p->wpend_head : &p->pend_head;
+	db_req **tail = r->write ? &p->wpend_tail : &p->pend_tail;
+	r->next = NULL;
+	if (*tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+/* r's callback ran: its place in the share goes to the tenant's next held
+ * query, and a tenant with nothing left is forgotten. */
+static void tenant_done(db_req *r)
+{
+	db_tenant *t = r->tenant;
+	if (t == NULL)
+		return;
+	r->tenant = NULL;
+	db_pool *p = t->pool;
+	if (r->admitted) {
+		t->admitted--;
+		if (t->held_head != NULL && !p->freeing) {
+			db_req *next = t->held_head;
+			t->held_head = next->next;
+			if (t->held_head == NULL)
+				t->held_tail = NULL;
+			next->admitted = true;
+			t->admitted++;
+			queue_back(p, next);
+			event_active(p->kick, EV_TIMEOUT, 0);
+		}
+	}
+	if (t->admitted == 0 && t->held_head == NULL)
+		tenant_forget(t);
+}
+
+/* Into the pool's queues, or the tenant's own when it is at its share. */
+static void tenant_admit(db_pool *p, db_req *r)
+{
+	db_tenant *t = r->tenant;
+	if (t == NULL || t->admitted < p->tenant_share) {
+		if (t != NULL)
+			t->admitted++;
+		r->admitted = true;
+		queue_back(p, r);
+		return;
+	}
+	p->tenant_holds++;
+	r->next = NULL;
+	if (t->held_tail)
+		t->held_tail->next = r;
+	else
+		t->held_head = r;
+	t->held_tail = r;
+}
+
+/* Held queries past their deadline complete with DB_UNAVAILABLE, as queued
+ * ones do. */
+static void tenants_expire(db_pool *p, int64_t now)
+{
+	for (size_t i = 0; i < DB_TENANT_SLOTS; i++) {
+		for (db_tenant *t = p->tenants[i]; t != NULL; t = t->next) {
+			db_req **link = &t->held_head;
+			db_req *last = NULL;
+			while (*link != NULL) {
+				db_req *r = *link;
+				if (r->deadline_ms <= now) {
+					*link = r->next;
+					req_defer(p, r);
+				} else {
+					last = r;
+					link = &r->next;
+				}
+			}
+			t->held_tail = last;
+		}
+	}
 }
 
 static void dbc_connect(db_conn *dc);
@@ -603,6 +750,7 @@ static void pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		*tails[k] = last;
 	}
+	tenants_expire(p, now);
 }
 
 /* ---------------------------------------------------------------- LISTEN
@@ -787,6 +935,12 @@ db_pool *db_pool_new(struct event_base *base, const db_options *opts)
 	p->size = opts->pool_size;
 	p->depth = opts->pipeline_depth;
 	p->timeout_ms = opts->timeout_ms;
+	/* At least one query each, whatever the share; 0: no share at all. */
+	p->tenant_share = (unsigned)((int64_t)p->size * p->depth * opts->tenant_share_pct / 100);
+	if (opts->tenant_share_pct == 0)
+		p->tenant_share = UINT_MAX;
+	else if (p->tenant_share < 1)
+		p->tenant_share = 1;
 	p->conninfo = strdup(opts->conninfo ? opts->conninfo : "");
 	/* Every statement is bounded, so that one slow call or a lock held
 	 * elsewhere cannot hold a pool connection's queue for long. */
@@ -860,6 +1014,20 @@ void db_pool_free(db_pool *p)
 			r = next;
 		}
 	}
+	/* What is left: queries held back by their tenant's share. */
+	for (size_t i = 0; i < DB_TENANT_SLOTS; i++) {
+		while (p->tenants[i] != NULL) {
+			db_tenant *t = p->tenants[i];
+			db_req *r = t->held_head;
+			tenant_forget(t);
+			while (r != NULL) {
+				db_req *next = r->next;
+				r->tenant = NULL;
+				req_run(r, DB_UNAVAILABLE);
+				r = next;
+			}
+		}
+	}
 	if (p->kick)
 		event_free(p->kick);
 	if (p->tick)
@@ -870,8 +1038,8 @@ void db_pool_free(db_pool *p)
 	free(p);
 }
 
-static int pool_enqueue(db_pool *p, const char *sql, int nparams, const char *const *params,
-			db_cb cb, void *arg, const char *lock_key)
+static int pool_enqueue(db_pool *p, const char *tenant, const char *sql, int nparams,
+			const char *const *params, db_cb cb, void *arg, const char *lock_key)
 {
 	if (p->freeing)
 		return -1;
@@ -882,7 +1050,8 @@ static int pool_enqueue(db_pool *p, const char *sql, int nparams, const char *co
 	if (r == NULL)
 		return -1;
 	if ((nparams > 0 && (r->params = malloc(bytes)) == NULL) ||
-	    (lock_key != NULL && (r->lock_key = strdup(lock_key)) == NULL)) {
+	    (lock_key != NULL && (r->lock_key = strdup(lock_key)) == NULL) ||
+	    (tenant != NULL && (r->tenant = tenant_get(p, tenant)) == NULL)) {
 		req_free(r);
 		return -1;
 	}
@@ -903,13 +1072,7 @@ static int pool_enqueue(db_pool *p, const char *sql, int nparams, const char *co
 	r->arg = arg;
 	r->write = lock_key != NULL;
 	r->deadline_ms = clock_mono_ms() + p->timeout_ms - DB_TICK_MS;
-	db_req **head = r->write ? &p->wpend_head : &p->pend_head;
-	db_req **tail = r->write ? &p->wpend_tail : &p->pend_tail;
-	if (*tail)
-		(*tail)->next = r;
-	else
-		*head = r;
-	*tail = r;
+	tenant_admit(p, r);
 	/* Sending happens on the next loop turn too: a burst of queries from
 	 * one read callback then leaves in one flush (and writes in one
 	 * group). */
@@ -920,13 +1083,30 @@ static int pool_enqueue(db_pool *p, const char *sql, int nparams, const char *co
 int db_query(db_pool *p, const char *sql, int nparams, const char *const *params, db_cb cb,
 	     void *arg)
 {
-	return pool_enqueue(p, sql, nparams, params, cb, arg, NULL);
+	return pool_enqueue(p, NULL, sql, nparams, params, cb, arg, NULL);
+}
+
+int db_query_for(db_pool *p, const char *tenant, const char *sql, int nparams,
+		 const char *const *params, db_cb cb, void *arg)
+{
+	return pool_enqueue(p, tenant, sql, nparams, params, cb, arg, NULL);
 }
 
 int db_write(db_pool *p, const char *sql, int nparams, const char *const *params,
 	     const char *lock_key, db_cb cb, void *arg)
 {
-	return pool_enqueue(p, sql, nparams, params, cb, arg, lock_key ? lock_key : "");
+	return pool_enqueue(p, NULL, sql, nparams, params, cb, arg, lock_key ? lock_key : "");
+}
+
+int db_write_for(db_pool *p, const char *tenant, const char *sql, int nparams,
+		 const char *const *params, const char *lock_key, db_cb cb, void *arg)
+{
+	return pool_enqueue(p, tenant, sql, nparams, params, cb, arg, lock_key ? lock_key : "");
+}
+
+uint64_t db_tenant_holds(const db_pool *p)
+{
+	return p->tenant_holds;
 }
 
 int db_ready_count(const db_pool *p)

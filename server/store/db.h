@@ -36,6 +36,7 @@ typedef struct db_options {
 	const char *role;         /* set as the session's role; NULL or "" = the login role */
 	int statement_timeout_ms; /* every statement's bound (statement_timeout) */
 	int lock_timeout_ms;      /* the longest wait for a row lock (lock_timeout) */
+	int tenant_share_pct; /* of size x depth, the most one tenant holds at once; 0: no cap */
 } db_options;
 
 /* Create the pool and start connecting. */
@@ -49,6 +50,15 @@ void db_pool_free(db_pool *pool);
 int db_query(db_pool *pool, const char *sql, int nparams, const char *const *params, db_cb cb,
 	     void *arg) __attribute__((warn_unused_result));
 
+/* The same on behalf of a tenant (a vendor, or any name that groups one
+ * party's work): a tenant has at most its share of the pool's slots (size x
+ * depth x tenant_share_pct / 100) queued or in flight at once; its other
+ * queries wait, in order and within the same deadline, until one of its own
+ * completes. db_query and db_write are the server's own work, never held. */
+int db_query_for(db_pool *pool, const char *tenant, const char *sql, int nparams,
+		 const char *const *params, db_cb cb, void *arg)
+	__attribute__((warn_unused_result));
+
 /* Queue a single-statement write. Writes that wait together are sent as one
  * transaction on one connection (group commit), in lock_key order; the
  * callback of each runs once the transaction ended, with its own result. A
@@ -57,6 +67,14 @@ int db_query(db_pool *pool, const char *sql, int nparams, const char *const *par
  * DB_UNAVAILABLE the write may or may not have committed. */
 int db_write(db_pool *pool, const char *sql, int nparams, const char *const *params,
 	     const char *lock_key, db_cb cb, void *arg) __attribute__((warn_unused_result));
+
+/* db_write on behalf of a tenant (see db_query_for). */
+int db_write_for(db_pool *pool, const char *tenant, const char *sql, int nparams,
+		 const char *const *params, const char *lock_key, db_cb cb, void *arg)
+	__attribute__((warn_unused_result));
+
+/* Queries held back so far because their tenant was at its share. */
+uint64_t db_tenant_holds(const db_pool *pool);
 
 /* Hears a notification (payload; own: one of this pool's sessions sent
  * it), or NULL when the channel was lost (whatever was announced meanwhile

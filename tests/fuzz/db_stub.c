@@ -103,6 +103,23 @@ int db_write(db_pool *pool, const char *sql, int nparams, const char *const *par
 	return db_query(pool, sql, nparams, params, cb, arg);
 }
 
+int db_query_for(db_pool *pool, const char *tenant, const char *sql, int nparams,
+		 const char *const *params, db_cb cb, void *arg)
+{
+	return db_query(pool, sql, nparams, params, cb, arg);
+}
+
+int db_write_for(db_pool *pool, const char *tenant, const char *sql, int nparams,
+		 const char *const *params, const char *lock_key, db_cb cb, void *arg)
+{
+	return db_query(pool, sql, nparams, params, cb, arg);
+}
+
+uint64_t db_tenant_holds(const db_pool *pool)
+{
+	return 0;
+}
+
 void db_write_counts(const db_pool *pool, uint64_t *writes, uint64_t *commits)
 {
 	*writes = 0;

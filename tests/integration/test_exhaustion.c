@@ -15,7 +15,9 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,6 +409,117 @@ static void test_reply_budget_bounds_memory(void **state)
 	h_server_free(s);
 }
 
+/* ---------------------------------------------------------------- vendor share */
+
+#define N_FLOODERS 4
+#define FLOOD_DEPTH 128
+#define N_VICTIM_CALLS 100
+
+typedef struct flood_arg {
+	h_tls *t; /* authenticated as the flooding vendor */
+	atomic_bool *stop;
+	long calls, unavailable;
+} flood_arg;
+
+/* A vendor that pipelines expensive List calls as fast as they come back. */
+static void *flood(void *p)
+{
+	flood_arg *a = p;
+	h_tls *t = a->t;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	Fairpay__V1__ListCustomerEventsRequest list =
+		FAIRPAY__V1__LIST_CUSTOMER_EVENTS_REQUEST__INIT;
+	list.customer_id = "history";
+	list.limit = 1000;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_CUSTOMER_EVENTS;
+	req.list_customer_events = &list;
+	while (!atomic_load(a->stop)) {
+		for (int i = 0; i < FLOOD_DEPTH; i++) {
+			req.id = (uint64_t)(i + 1);
+			h_tls_write_request(t, &req);
+		}
+		for (int i = 0; i < FLOOD_DEPTH; i++) {
+			Fairpay__V1__Response *resp = NULL;
+			if (h_tls_read(t, 30000, &resp) != H_READ_FRAME)
+				fail_msg("the flooding vendor lost its connection");
+			a->calls++;
+			a->unavailable += resp->status->code == FAIRPAY__V1__CODE__UNAVAILABLE;
+			fairpay__v1__response__free_unpacked(resp, NULL);
+		}
+	}
+	return NULL;
+}
+
+/* While vendor A floods: N_VICTIM_CALLS calls of vendor B, one at a time;
+ * returns how many answered UNAVAILABLE. */
+static int victim_errors(const char *share, long *flood_calls, long *flood_unavailable)
+{
+	/* A large output budget: each flooding connection keeps 128 calls in
+	 * the pool's queue, not the few its replies' budget allows. */
+	h_server *s = h_server_start(T.db, "--db-pool", "1", "--db-pipeline", "4",
+				     "--db-timeout-ms", "300", "--db-vendor-share", share,
+				     "--max-output-bytes", "268435456", NULL);
+	fp_client *admin = h_connect_auth(s, T.admin_key);
+	char *key_a = NULL;
+	fp_client *a = h_vendor_client(s, admin, "flooding vendor", NULL, &key_a);
+	fp_client *b = h_vendor_client(s, admin, "quiet vendor", NULL, NULL);
+	fp_client_free(admin);
+	h_product(a, "big", 1000, 1500);
+	for (int i = 0; i < 250; i++)
+		fp_response_free(h_cycle(a, "history", "big", 900));
+	fp_client_free(a);
+
+	atomic_bool stop = false;
+	pthread_t th[N_FLOODERS];
+	flood_arg args[N_FLOODERS];
+	for (int i = 0; i < N_FLOODERS; i++) {
+		/* Authenticated before any flood, so that none waits behind it. */
+		args[i] = (flood_arg){ h_tls_connect(s->port), &stop, 0, 0 };
+		assert_int_equal(raw_auth(args[i].t, key_a), H_OK);
+	}
+	for (int i = 0; i < N_FLOODERS; i++)
+		pthread_create(&th[i], NULL, flood, &args[i]);
+	h_sleep_ms(500); /* the flood builds up */
+	int errors = 0;
+	for (int i = 0; i < N_VICTIM_CALLS; i++) {
+		int code = h_list_events(b, "someone", 0, 10, NULL);
+		if (code == FAIRPAY__V1__CODE__UNAVAILABLE)
+			errors++;
+		else
+			h_assert_code(code, H_OK);
+	}
+	atomic_store(&stop, true);
+	*flood_calls = *flood_unavailable = 0;
+	for (int i = 0; i < N_FLOODERS; i++) {
+		pthread_join(th[i], NULL);
+		h_tls_close(args[i].t);
+		*flood_calls += args[i].calls;
+		*flood_unavailable += args[i].unavailable;
+	}
+	fp_client_free(b);
+	free(key_a);
+	assert_int_equal(h_server_stop(s, SIGTERM), 0);
+	h_server_free(s);
+	return errors;
+}
+
+/* A vendor flooding the pool with expensive calls waits behind itself: the
+ * other vendor's calls are answered, none UNAVAILABLE. Without the share
+ * (one queue for all) they time out behind the flood. */
+static void test_vendor_share(void **state)
+{
+	long calls_on = 0, unav_on = 0, calls_off = 0, unav_off = 0;
+	int with_share = victim_errors("50", &calls_on, &unav_on);
+	int without = victim_errors("0", &calls_off, &unav_off);
+	print_message("quiet vendor: %d of %d calls UNAVAILABLE with --db-vendor-share 50, %d "
+		      "without; flooding vendor: %ld of %ld and %ld of %ld\n",
+		      with_share, N_VICTIM_CALLS, without, unav_on, calls_on, unav_off, calls_off);
+	if (h_slow())
+		return; /* under valgrind every query is slow: the figures only */
+	assert_int_equal(with_share, 0);
+	assert_true(without > N_VICTIM_CALLS / 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +529,7 @@ int main(void)
 		cmocka_unit_test(test_connections_per_key),
 		cmocka_unit_test(test_emfile_does_not_spin),
 		cmocka_unit_test(test_reply_budget_bounds_memory),
+		cmocka_unit_test(test_vendor_share),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
