@@ -197,11 +197,11 @@ static void login_check_done(void *arg, db_status st, PGresult *res)
 	const char *why = db_get_str(res, 0, 1);
 	if (why[0] != '\0')
 		log_warn(0,
-			 "the database login role %s %s: it should not, since then any "
-			 "statement of the server (a bug, an injected one) can SET ROLE NONE and "
-			 "rewrite or erase the event ledger, or the schema. Log in as a role that "
-			 "holds only the grants of fairpay_app and is not a member of the owner; "
-			 "run the migrations as the owner (README: Database roles)",
+			 "the database login role %s %s, which it should not: any statement "
+			 "of the server (a bug, an injected one) can then SET ROLE NONE and "
+			 "rewrite or erase the event ledger or the schema. Log in as a role that "
+			 "holds only the grants of fairpay_app and is not a member of the owner, "
+			 "and run the migrations as the owner (README: Database roles)",
 			 db_get_str(res, 0, 0), why);
 }
 
