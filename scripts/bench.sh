@@ -175,7 +175,11 @@ echo "fairpay: $(cat VERSION 2>/dev/null || echo ?), build $build"
 say "starting PostgreSQL in $pgdir"
 pgport=$(env -u FP_PG_FAST "$pgsh" start "$pgdir")
 "$pgsh" createdb "$pgdir" "$db"
+# Migrations and the script's own SQL as postgres, the owner; fairpayd and
+# the ceilings as fairpayd, the role the server logs in as (pg.sh
+# server-login). The cluster listens on its socket only.
 conninfo="host=$pgdir/sock port=$pgport user=postgres dbname=$db"
+srv_conninfo="host=$pgdir/sock port=$pgport user=fairpayd dbname=$db"
 pm_pid=$(head -n 1 "$pgdir/data/postmaster.pid")
 psql_q() {
 	"$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$pgdir/sock" -p "$pgport" -U postgres \
@@ -194,11 +198,12 @@ say "applying migrations"
 	{ cat "$work/migrate.log" >&2; die "fairpayctl db migrate failed"; }
 echo "migrations: $(psql_q -c "SELECT string_agg(version::text, ', ' ORDER BY version)
 	FROM schema_migrations" 2>/dev/null || echo '?')"
+"$pgsh" server-login "$pgdir"
 # The ceilings run as the role fairpayd works as (its --db-role default),
 # so that they too are held to the grants of migrations/0003.
 app_role=fairpay_app
 if [ "$(psql_q -c "SELECT count(*) FROM pg_roles WHERE rolname = '$app_role'")" != 1 ]; then
-	echo "role: $app_role does not exist; the ceilings run as postgres"
+	echo "role: $app_role does not exist; the ceilings run as fairpayd itself"
 	app_role=""
 fi
 
@@ -226,12 +231,13 @@ db_ticks() { # CPU ticks used so far by the cluster
 		else if (f[2] == pm) t += f[12] + f[13] }
 		END {printf "%.0f\n", t}'
 }
-# Client sessions of the bench database: every client logs in as postgres.
+# Client sessions of the bench database: clients log in as postgres (psql)
+# or fairpayd (the server, pgbench).
 db_sessions() {
 	local n=0 p
 	for p in $(db_children); do
 		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)" in
-		"postgres: postgres $db "*) n=$((n + 1)) ;;
+		"postgres: postgres $db "* | "postgres: fairpayd $db "*) n=$((n + 1)) ;;
 		esac
 	done
 	echo "$n"
@@ -294,7 +300,7 @@ psql_commits=$(((c1 - c0) < (c2 - c1) ? (c1 - c0) : (c2 - c1)))
 srv_args=()
 srv_start() { # start fairpayd on a free port and wait until it answers
 	port=$(free_port)
-	srv_args=(--listen "127.0.0.1:$port" --db "$conninfo" --cert "$certs/server.pem"
+	srv_args=(--listen "127.0.0.1:$port" --db "$srv_conninfo" --cert "$certs/server.pem"
 		--key "$certs/server.key" --db-pool "$pool" --workers "$workers")
 	"$srv" "${srv_args[@]}" >>"$log" 2>&1 &
 	srv_pid=$!
@@ -578,7 +584,7 @@ ceiling() {
 	set +e
 	PGOPTIONS="-c plan_cache_mode=force_generic_plan${app_role:+ -c role=$app_role}" \
 		"$pgbin/pgbench" -n -M prepared -c "$conns" -j 2 -T "$secs" "$@" -f "$script" \
-		"${pgbench_vars[@]}" -h "$pgdir/sock" -p "$pgport" -U postgres "$db" \
+		"${pgbench_vars[@]}" -h "$pgdir/sock" -p "$pgport" -U fairpayd "$db" \
 		>"$work/$name.txt" 2>&1
 	rc=$?
 	set -e

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh: a complete throwaway fairpay in one command (`make demo`).
 #
-# Starts a private PostgreSQL cluster, applies the migrations, makes test
+# Starts a private PostgreSQL cluster (on its socket only), applies the
+# migrations as the owner, makes the role fairpayd logs in as, makes test
 # certificates and an admin key, runs fairpayd on 127.0.0.1:7443 (FP_DEMO_PORT
 # to change it), creates the vendor "Demo Shop", prints commands to paste into
 # another shell, then follows the server log until Ctrl-C. Everything lives in
@@ -98,10 +99,15 @@ trap 'exit 143' TERM
 echo "demo: starting PostgreSQL" >&2
 pgport=$("$pgsh" start "$pgdir")
 "$pgsh" createdb "$pgdir" fairpay
+# The cluster listens on its socket only (mode 0700). The migrations run as
+# postgres, the owner of the tables; fairpayd logs in as fairpayd, a role
+# with the grants of fairpay_app and nothing more (scripts/pg.sh).
 conninfo="host=$pgdir/sock port=$pgport user=postgres dbname=fairpay"
+srv_conninfo="host=$pgdir/sock port=$pgport user=fairpayd dbname=fairpay"
 
 echo "demo: applying migrations" >&2
 "$ctl" db migrate --db "$conninfo" >/dev/null
+"$pgsh" server-login "$pgdir"
 "$root/scripts/gencerts.sh" "$certs"
 admin_key=$("$ctl" db bootstrap-admin --db "$conninfo" | tail -n 1)
 case "$admin_key" in
@@ -110,7 +116,7 @@ fp_*) ;;
 esac
 
 echo "demo: starting fairpayd on 127.0.0.1:$port" >&2
-"$srv" --listen "127.0.0.1:$port" --db "$conninfo" \
+"$srv" --listen "127.0.0.1:$port" --db "$srv_conninfo" \
 	--cert "$certs/server.pem" --key "$certs/server.key" >"$log" 2>&1 &
 srv_pid=$!
 echo "$srv_pid" >"$demo/fairpayd.pid"
@@ -182,7 +188,8 @@ cat <<EOF
 
 fairpay demo is running
   fairpayd    127.0.0.1:$port  (pid $srv_pid, log $log)
-  PostgreSQL  $pgdir  (port $pgport, database fairpay)
+  PostgreSQL  $pgdir  (socket $pgdir/sock, port $pgport, database fairpay;
+              fairpayd logs in as fairpayd, the migrations ran as postgres)
   vendor      Demo Shop  $vendor_id
 
 Paste into another shell:

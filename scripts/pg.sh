@@ -2,9 +2,15 @@
 # pg.sh: throwaway PostgreSQL clusters for the demo and the tests.
 #
 # A cluster lives entirely in one directory DIR: DIR/data (the cluster),
-# DIR/sock (its unix socket), DIR/log (server log), DIR/port (its TCP port on
-# 127.0.0.1), DIR/fast (FP_PG_FAST). Nothing touches the system cluster or the
-# default port, so several clusters (and a system PostgreSQL) run side by side.
+# DIR/sock (its unix socket), DIR/log (server log), DIR/port (the port, which
+# only names the socket file), DIR/fast (FP_PG_FAST). Nothing touches the
+# system cluster or the default port, so several clusters (and a system
+# PostgreSQL) run side by side.
+#
+# The cluster listens on its socket only, never on TCP, and DIR/sock is mode
+# 0700, owned by the user the cluster runs as: connections need no password
+# (trust), so only that user (and root) may reach the socket. Connect with
+# `host=DIR/sock port=PORT` (pg.sh conninfo).
 #
 #   pg.sh start DIR [PORT]   initdb if needed, start, wait until ready, print the port
 #   pg.sh stop DIR           fast shutdown; no error when not running
@@ -13,12 +19,18 @@
 #   pg.sh port DIR           print the port
 #   pg.sh conninfo DIR       print a libpq connection string for the cluster
 #   pg.sh createdb DIR NAME  create database NAME (no error when it exists)
+#   pg.sh server-login DIR   create the role fairpayd logs in as (see below)
 #
 # FP_PG_FAST=1 turns durability off (fsync, synchronous_commit,
 # full_page_writes): for tests, whose clusters are thrown away anyway. The
 # setting sticks to DIR: later starts without FP_PG_FAST keep it.
 # PostgreSQL refuses to run as root, so when we are root every server-side
 # command runs as user postgres.
+#
+# server-login makes (when missing) the LOGIN role fairpayd, a member of
+# fairpay_app (the NOLOGIN role of migrations/0003, made here too when the
+# migrations have not run yet) and of nothing else: fairpayd logs in as it,
+# while the migrations run as postgres, the owner of the tables.
 set -euo pipefail
 
 die() {
@@ -27,7 +39,7 @@ die() {
 }
 
 usage() {
-	sed -n '9,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '15,22p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -55,28 +67,10 @@ as_pg() {
 	fi
 }
 
-# A random port in 20000-32767 that nothing listens on: below the usual
-# ephemeral range, so outgoing connections do not take it from us later.
-# This only makes a clash unlikely; start retries with another port when
-# postgres still cannot bind (another process won the race).
+# A random port in 20000-32767. It only names the socket file, in a
+# directory of the cluster's own, so no other process can hold it.
 free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
-		if command -v python3 >/dev/null 2>&1; then
-			python3 - "$p" 2>/dev/null <<'EOF' || continue
-import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.close()
-EOF
-		elif (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			continue # something answered: in use
-		fi
-		echo "$p"
-		return 0
-	done
-	die "no free TCP port found"
+	echo $((20000 + (RANDOM * 32768 + RANDOM) % 12768))
 }
 
 # Absolute path of DIR (created when missing).
@@ -122,9 +116,10 @@ write_conf() {
 	local dir=$1 port=$2
 	{
 		echo "# written by scripts/pg.sh at each start"
-		echo "listen_addresses = '127.0.0.1'"
+		echo "listen_addresses = ''"
 		echo "port = $port"
 		echo "unix_socket_directories = '$dir/sock'"
+		echo "unix_socket_permissions = 0700"
 		echo "max_connections = 200"
 		if [ "$(fast_mode "$dir")" = 1 ]; then
 			echo "fsync = off"
@@ -157,13 +152,17 @@ cmd_start() {
 	if [ ! -f "$dir/data/PG_VERSION" ]; then
 		local sync=()
 		[ "$(fast_mode "$dir")" = 1 ] && sync=(--no-sync)
-		as_pg "$BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C \
+		as_pg "$BIN/initdb" -D "$dir/data" -U postgres --auth-local=trust \
+			--auth-host=reject -E UTF8 --locale=C \
 			"${sync[@]}" >"$dir/initdb.log" 2>&1 ||
 			{ cat "$dir/initdb.log" >&2; die "initdb failed"; }
 		echo "include_if_exists = 'fairpay.conf'" |
 			as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
 	fi
+	# The socket's directory is the cluster's lock: trust is safe only
+	# while nobody else can reach the socket.
 	as_pg mkdir -p "$dir/sock"
+	as_pg chmod 700 "$dir/sock"
 
 	# Keep the port of an earlier start, so that a restarted cluster has the
 	# same conninfo as before; an explicit PORT wins.
@@ -175,22 +174,13 @@ cmd_start() {
 		port=$(free_port)
 	fi
 
-	for _ in 1 2 3 4 5; do
-		write_conf "$dir" "$port"
-		echo "$port" >"$dir/port"
-		if as_pg "$BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >/dev/null 2>&1; then
-			break
-		fi
-		# Lost a race for the port: take another, unless the caller chose it.
-		if [ -z "$want_port" ] && tail -n 20 "$dir/log" 2>/dev/null |
-			grep -qE 'could not (bind|create listen socket)|Address already in use'; then
-			port=$(free_port)
-			continue
-		fi
+	write_conf "$dir" "$port"
+	echo "$port" >"$dir/port"
+	if ! as_pg "$BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >/dev/null 2>&1; then
 		tail -n 20 "$dir/log" >&2 2>/dev/null || true
 		die "PostgreSQL did not start (log: $dir/log)"
-	done
-	is_running "$dir" || die "PostgreSQL did not start after 5 tries (log: $dir/log)"
+	fi
+	is_running "$dir" || die "PostgreSQL did not start (log: $dir/log)"
 
 	for _ in $(seq 1 300); do
 		if "$BIN/pg_isready" -q -h "$dir/sock" -p "$port" -U postgres -d postgres; then
@@ -235,6 +225,24 @@ cmd_createdb() {
 	"$BIN/createdb" -h "$dir/sock" -p "$port" -U postgres "$name"
 }
 
+# The role fairpayd logs in as: LOGIN, a member of fairpay_app only, no
+# other attribute. Cluster-wide, so once per cluster is enough; repeatable.
+cmd_server_login() {
+	local dir port
+	[ $# -ge 1 ] || usage
+	dir=$(cluster_dir "$1")
+	port=$(cluster_port "$dir")
+	"$BIN/psql" -X -q -At -h "$dir/sock" -p "$port" -U postgres -d postgres \
+		-v ON_ERROR_STOP=1 >/dev/null <<'EOF'
+SET client_min_messages = warning;
+SELECT 'CREATE ROLE fairpay_app NOLOGIN'
+	WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fairpay_app') \gexec
+SELECT 'CREATE ROLE fairpayd LOGIN'
+	WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fairpayd') \gexec
+GRANT fairpay_app TO fairpayd;
+EOF
+}
+
 [ $# -ge 1 ] || usage
 BIN=$(pg_bindir)
 cmd=$1
@@ -247,6 +255,7 @@ status) [ $# -ge 1 ] || usage; [ -d "$1" ] && is_running "$(cluster_dir "$1")" ;
 port) [ $# -ge 1 ] || usage; cluster_port "$(cluster_dir "$1")" ;;
 conninfo) cmd_conninfo "$@" ;;
 createdb) cmd_createdb "$@" ;;
+server-login) cmd_server_login "$@" ;;
 -h | --help | help) usage ;;
 *) usage ;;
 esac

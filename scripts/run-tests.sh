@@ -12,7 +12,10 @@
 #   FP_TMP     scratch directory, removed at the end unless FP_KEEP=1
 #   FP_CERTS   ca.pem/.key, server.pem/.key, client.pem/.key (scripts/gencerts.sh)
 #   FP_PGDATA  the cluster's scripts/pg.sh directory (tests may stop/start it)
-#   FP_PGHOST  its unix socket directory;  FP_PGPORT  its TCP port on 127.0.0.1
+#   FP_PGHOST  its unix socket directory (mode 0700; the cluster listens on no
+#              TCP port);  FP_PGPORT  its port, which names the socket file
+# The cluster has the role fairpayd logs in as (scripts/pg.sh server-login);
+# the tests connect as postgres, the owner, which also runs the migrations.
 # A test that starts a long-running process should write its pid into
 # $FP_TMP/pids/NAME.pid; anyway each binary runs in its own session, and
 # whatever it leaves behind is killed when it ends.
@@ -154,6 +157,7 @@ ensure_pg() {
 
 "$FP_ROOT/scripts/gencerts.sh" "$FP_CERTS" || setup_failed "could not generate certificates"
 ensure_pg || setup_failed "could not start PostgreSQL"
+"$PGSH" server-login "$FP_PGDATA" || setup_failed "could not create the role fairpayd logs in as"
 if [ $VALGRIND = 1 ]; then
 	command -v valgrind >/dev/null 2>&1 || setup_failed "valgrind is not installed (make deps)"
 	export FP_VALGRIND=1

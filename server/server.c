@@ -201,9 +201,59 @@ static void revoke_poll_done(void *arg, db_status st, PGresult *res)
 		snprintf(s->revoke_since, sizeof(s->revoke_since), "%s", db_get_str(res, n - 1, 1));
 }
 
+/* Why the login role is no boundary, in words (or "" when it is one): a
+ * superuser, or a member of the owner of the tables, undoes --db-role with
+ * SET ROLE NONE or RESET ROLE, and then no grant holds the server back. */
+#define LOGIN_CHECK_SQL                                                              \
+	"SELECT session_user::text, CASE"                                            \
+	" WHEN r.rolsuper THEN 'is a superuser'"                                     \
+	" WHEN c.oid IS NULL THEN ''"                                                \
+	" WHEN pg_has_role(session_user, c.relowner, 'MEMBER')"                      \
+	"  THEN 'owns the tables (is, or is a member of, their owner '"              \
+	"   || c.relowner::regrole::text || ')'"                                     \
+	" WHEN has_table_privilege(session_user, c.oid, 'UPDATE, DELETE, TRUNCATE')" \
+	"  THEN 'may update, delete or truncate the event ledger'"                   \
+	" ELSE '' END"                                                               \
+	" FROM pg_roles r LEFT JOIN pg_class c ON c.oid = to_regclass('events')"     \
+	" WHERE r.rolname = session_user"
+
+static void login_check_done(void *arg, db_status st, PGresult *res)
+{
+	srv *s = arg;
+	s->login_checking = false;
+	if (st == DB_UNAVAILABLE)
+		return; /* asked again on the next revocation poll */
+	s->login_checked = true;
+	if (st != DB_OK || PQntuples(res) != 1) {
+		log_debug(0, "database login role not checked: %s",
+			  st == DB_OK ? "no row" : PQresultErrorMessage(res));
+		return;
+	}
+	const char *why = db_get_str(res, 0, 1);
+	if (why[0] != '\0')
+		log_warn(0,
+			 "the database login role %s %s, which it should not: any statement "
+			 "of the server (a bug, an injected one) can then SET ROLE NONE and "
+			 "rewrite or erase the event ledger or the schema. Log in as a role that "
+			 "holds only the grants of fairpay_app and is not a member of the owner, "
+			 "and run the migrations as the owner (README: Database roles)",
+			 db_get_str(res, 0, 0), why);
+}
+
+/* Check once, as the database first answers, what the login role may do.
+ * One worker says it for all. */
+static void login_check(srv *s)
+{
+	if (s->login_checked || s->login_checking || s->stopping || log_worker() > 1)
+		return;
+	if (db_query(s->db, LOGIN_CHECK_SQL, 0, NULL, login_check_done, s) == 0)
+		s->login_checking = true;
+}
+
 static void revoke_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	srv *s = arg;
+	login_check(s);
 	if (s->revoke_polling || s->stopping)
 		return;
 	/* Revocations by other servers sharing the database. The window
@@ -279,6 +329,7 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 	struct timeval poll = { cfg->revocation_poll_ms / 1000,
 				(cfg->revocation_poll_ms % 1000) * 1000 };
 	event_add(s->revoke_timer, &poll);
+	login_check(s);
 	s->sweeper = sweep_new(s->base, s->db, s->cache, cfg->sweep_interval_ms, cfg->sweep_batch);
 	if (s->sweeper == NULL) {
 		log_error(0, "out of memory");

@@ -116,6 +116,8 @@ struct srv {
 	struct event *revoke_timer;
 	bool revoke_polling;
 	char revoke_since[64]; /* PostgreSQL timestamptz text of the newest revocation seen */
+	bool login_checking;   /* the check of the database login role is in flight */
+	bool login_checked;    /* ...and was answered */
 	struct sweeper *sweeper;
 	bool stopping;
 	int exit_code;

@@ -15,6 +15,12 @@ void log_set_worker(int id)
 {
 	worker_id = id;
 }
+
+int log_worker(void)
+{
+	return worker_id;
+}
+
 static const char *const level_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 
 void log_set_level(log_level level)

@@ -18,6 +18,9 @@ typedef enum log_level {
 /* Name this process's worker in every line (0: a single process). */
 void log_set_worker(int id);
 
+/* The worker named by log_set_worker() (0: a single process). */
+int log_worker(void);
+
 /* Set the lowest level that is written. */
 void log_set_level(log_level level);
 

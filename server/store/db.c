@@ -546,8 +546,8 @@ static void dbc_connect(db_conn *dc)
 	dbc_set_state(dc, DBC_CONNECTING);
 	/* The conninfo is expanded as dbname; "options" after it sets the
 	 * role for the whole session, before any query can run. */
-	const char *const keys[] = { "dbname", "options", NULL };
-	const char *const values[] = { dc->pool->conninfo, dc->pool->options, NULL };
+	const char *const keys[] = { "dbname", "options", "fallback_application_name", NULL };
+	const char *const values[] = { dc->pool->conninfo, dc->pool->options, "fairpayd", NULL };
 	dc->pg = PQconnectStartParams(keys, values, 1);
 	if (dc->pg == NULL) {
 		dbc_broken(dc, "out of memory");
@@ -877,8 +877,8 @@ static void dbl_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 static void dbl_connect(db_listener *l)
 {
-	const char *const keys[] = { "dbname", "options", NULL };
-	const char *const values[] = { l->pool->conninfo, l->pool->options, NULL };
+	const char *const keys[] = { "dbname", "options", "fallback_application_name", NULL };
+	const char *const values[] = { l->pool->conninfo, l->pool->options, "fairpayd", NULL };
 	l->pg = PQconnectStartParams(keys, values, 1);
 	if (l->pg == NULL || PQstatus(l->pg) == CONNECTION_BAD) {
 		dbl_lost(l, l->pg ? PQerrorMessage(l->pg) : "out of memory");

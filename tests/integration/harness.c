@@ -53,6 +53,7 @@ static struct {
 	char certs[PATH_MAX];
 	char ca[PATH_MAX];
 	bool pg_stopped;
+	const char *server_login; /* NULL: the conninfo's own user */
 	h_server *servers[MAX_SERVERS];
 	char last_message[1024];
 	char last_field[256];
@@ -209,6 +210,7 @@ static void init(void)
 	if (mkdir(pids, 0755) != 0 && errno != EEXIST)
 		fail_msg("mkdir %s: %s", pids, strerror(errno));
 	H.opts.ca_file = H.ca;
+	H.server_login = H_SERVER_LOGIN;
 	H.opts.timeout_ms = h_slow() ? SLOW_CLIENT_TIMEOUT_MS : CLIENT_TIMEOUT_MS;
 	atexit(cleanup_at_exit);
 	H.ready = true;
@@ -294,6 +296,17 @@ char *h_db_create(const char *name)
 	free(create);
 	PQfinish(pg);
 	return pg_conninfo(name);
+}
+
+char *h_conninfo_as(const char *conninfo, const char *role)
+{
+	return h_fmt("%s user=%s", conninfo, role);
+}
+
+void h_server_login(const char *role)
+{
+	init();
+	H.server_login = role;
 }
 
 char *h_sql(const char *conninfo, const char *sql)
@@ -647,8 +660,10 @@ static h_server *server_start_v(const char *port, const char *conninfo, va_list 
 	argv[argc++] = bin;
 	argv[argc++] = "--listen";
 	argv[argc++] = s->addr;
+	char *login =
+		H.server_login != NULL ? h_conninfo_as(conninfo, H.server_login) : strdup(conninfo);
 	argv[argc++] = "--db";
-	argv[argc++] = (char *)conninfo;
+	argv[argc++] = login;
 	argv[argc++] = "--cert";
 	argv[argc++] = cert;
 	argv[argc++] = "--key";
@@ -704,6 +719,7 @@ static h_server *server_start_v(const char *port, const char *conninfo, va_list 
 	free(cert);
 	free(key);
 	free(vg_log);
+	free(login);
 
 	/* Ready means served: a TLS client can connect and get a Ping answered. */
 	int ready_ms = h_slow() ? SLOW_SERVER_READY_MS : SERVER_READY_MS;

@@ -71,8 +71,21 @@ bool h_contains(const char *hay, const char *needle);
 /* ---------------------------------------------------------------- database */
 
 /* Drop and create database name; returns its malloc'ed conninfo
- * "host=.. port=.. user=postgres dbname=NAME". */
+ * "host=.. port=.. user=postgres dbname=NAME": the owner's, who migrates. */
 char *h_db_create(const char *name);
+
+/* The role every fairpayd the harness starts logs in as, made by
+ * `scripts/pg.sh server-login` (scripts/run-tests.sh runs it): a LOGIN role
+ * that is a member of fairpay_app and of nothing else. */
+#define H_SERVER_LOGIN "fairpayd"
+
+/* A malloc'ed conninfo (keyword=value form) with user=role appended: libpq
+ * takes the last value of a keyword. */
+char *h_conninfo_as(const char *conninfo, const char *role);
+
+/* Log the servers started from now on in as role; NULL: as their conninfo
+ * says (the owner, for h_db_create's). H_SERVER_LOGIN until changed. */
+void h_server_login(const char *role);
 
 /* Apply the migrations with `fairpayctl db migrate`. */
 void h_migrate(const char *conninfo);
@@ -102,8 +115,9 @@ int h_run(const char *cmd, char **output);
 /* A malloc'ed shell command line "'$FP_BUILD/fairpayctl'" to append to. */
 char *h_ctl(void);
 
-/* Start fairpayd on a free port with the test certificates; extra arguments
- * follow, ended by NULL. Returns once a client can connect and Ping. Under
+/* Start fairpayd on a free port with the test certificates, logged in to
+ * conninfo's database as h_server_login's role; extra arguments follow,
+ * ended by NULL. Returns once a client can connect and Ping. Under
  * h_slow() it runs under valgrind memcheck, with its log in
  * $FP_TMP/valgrind-PID.log and exit status 99 on any error or definite
  * leak. */

@@ -7,7 +7,9 @@
  * none of A's data and change none of A's rows. Keys of the wrong role get
  * PERMISSION_DENIED. Finally the role fairpayd runs as (fairpay_app, made by
  * migrations/0003_app_role.sql) may read and append the ledger but never
- * rewrite it, and the server really works as that role. */
+ * rewrite it, and the server really works as that role; it logs in as a
+ * role that is no more than that (so that leaving the role gains nothing),
+ * and says at start when it logs in as one that is more. */
 /* cmocka needs these four headers first, in this order. */
 /* clang-format off */
 #include <stdarg.h>
@@ -996,9 +998,13 @@ static void test_server_runs_as_app_role(void **state)
 	/* Take SELECT on products from fairpay_app: the server now fails... */
 	free(h_sql(db, "REVOKE SELECT ON products FROM fairpay_app"));
 	expect_get_product(s, key, false);
-	/* ...while one started with --db-role "" (its login role) does not... */
+	/* ...while one that logs in as the owner with --db-role "" (the login
+	 * role itself) does not; it says that it should not log in so... */
+	h_server_login(NULL);
 	h_server *s2 = h_server_start(db, "--db-role", "", NULL);
+	h_server_login(H_SERVER_LOGIN);
 	expect_get_product(s2, key, true);
+	assert_true(h_wait_log(s2, "WARN", 1, 10000));
 	h_server_free(s2);
 	/* ...and the privilege back makes it work again. */
 	free(h_sql(db, "GRANT SELECT ON products TO fairpay_app"));
@@ -1019,6 +1025,145 @@ static void test_server_runs_as_app_role(void **state)
 	free(db);
 }
 
+/* The role the server's sessions logged in as (their session user), read
+ * from pg_stat_activity: fairpayd names its sessions "fairpayd". */
+static char *server_login_role(const char *db)
+{
+	char *role = NULL;
+	for (int i = 0; i < 200 && role == NULL; i++) {
+		role = h_sql(db, "SELECT string_agg(DISTINCT usename::text, ',') "
+				 "FROM pg_stat_activity WHERE datname = current_database() "
+				 "AND application_name = 'fairpayd'");
+		if (role == NULL)
+			h_sleep_ms(50);
+	}
+	if (role == NULL)
+		fail_msg("no session of fairpayd in pg_stat_activity");
+	if (strchr(role, ',') != NULL)
+		fail_msg("fairpayd logs in as several roles: %s", role);
+	return role;
+}
+
+/* What leaving the role would give a session of the server: nothing on the
+ * ledger, and no way to the owner. */
+static void expect_ledger_locked(PGconn *pg, const char *owner)
+{
+	pg_denied(pg, "UPDATE events SET detail = detail");
+	pg_denied(pg, "DELETE FROM events");
+	pg_denied(pg, "TRUNCATE events");
+	pg_denied(pg, "ALTER TABLE events DISABLE TRIGGER events_no_update_delete");
+	char *to_owner = h_fmt("SET ROLE %s", owner);
+	char st[8], msg[512];
+	pg_try(pg, to_owner, st, sizeof(st), msg, sizeof(msg));
+	if (st[0] == '\0')
+		fail_msg("%s: succeeded", to_owner);
+	free(to_owner);
+}
+
+/* The server logs in as a role that is no more than fairpay_app: a session
+ * of it that leaves --db-role (SET ROLE NONE, RESET ROLE) still can neither
+ * update nor delete the ledger. */
+static void test_server_login_is_a_boundary(void **state)
+{
+	char *login = server_login_role(T.db);
+	printf("fairpayd logs in as %s\n", login);
+	char *owner = h_sql(T.db, "SELECT relowner::regrole::text FROM pg_class "
+				  "WHERE oid = 'events'::regclass");
+	assert_non_null(owner);
+	long long events = h_sql_int(T.db, "SELECT count(*) FROM events");
+	assert_true(events > 0);
+	char *before = vendor_rows(T.a_id);
+	char *ci = h_conninfo_as(T.db, login);
+	PGconn *pg = pg_connect(ci);
+	PGresult *r = PQexec(pg, "SELECT session_user, current_user");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), login);
+	PQclear(r);
+	pg_ok(pg, "SET ROLE fairpay_app");
+	expect_ledger_locked(pg, owner);
+	pg_ok(pg, "SET ROLE NONE");
+	expect_ledger_locked(pg, owner);
+	pg_ok(pg, "RESET ROLE");
+	expect_ledger_locked(pg, owner);
+	/* Still the login role, and the ledger is whole. */
+	r = PQexec(pg, "SELECT current_user, count(*) FROM events");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), login);
+	assert_int_equal(atoll(PQgetvalue(r, 0, 1)), events);
+	PQclear(r);
+	PQfinish(pg);
+	char *after = vendor_rows(T.a_id);
+	assert_rows_equal(before, after, "the login role probes");
+	/* Nor is the role more than that in other ways. */
+	char *q = h_fmt("SELECT (rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls "
+			"OR pg_has_role(rolname, '%s', 'MEMBER'))::int FROM pg_roles "
+			"WHERE rolname = '%s'",
+			owner, login);
+	if (h_sql_int(T.db, q) != 0)
+		fail_msg("fairpayd's login role %s is a superuser, may create roles or "
+			 "databases, or is a member of the owner %s",
+			 login, owner);
+	free(q);
+
+	/* A server on such a role does not warn. */
+	assert_int_equal(h_log_count(T.srv, "database login role"), 0);
+	free(before);
+	free(after);
+	free(ci);
+	free(owner);
+	free(login);
+}
+
+/* Start a server logged in as role (the default --db-role) and wait for its
+ * WARN line about the login role, which must say why. */
+static void expect_login_warning(const char *role, const char *why)
+{
+	h_server_login(role);
+	h_server *s = h_server_start(T.db, NULL);
+	h_server_login(H_SERVER_LOGIN);
+	char *line = h_fmt("WARN  conn=0 the database login role %s %s", role, why);
+	bool seen = h_wait_log(s, line, 1, 10000);
+	char *log = h_server_log(s);
+	if (!seen)
+		fail_msg("no '%s' in the log of a server logged in as %s:\n%s", line, role, log);
+	if (!h_contains(log, "SET ROLE NONE"))
+		fail_msg("the warning does not say why:\n%s", log);
+	/* It still serves. */
+	fp_client *c = h_connect_auth(s, T.admin_key);
+	h_must(h_list_vendors(c, NULL, 0, NULL), "ListVendors");
+	fp_client_free(c);
+	assert_int_equal(h_server_stop(s, SIGTERM), 0);
+	h_server_free(s);
+	free(log);
+	free(line);
+}
+
+/* Drop the roles test_owner_login_warns makes, with their grants here. */
+static void drop_probe_roles(void)
+{
+	free(h_sql(T.db, "DO $$ DECLARE r text; BEGIN FOREACH r IN ARRAY "
+			 "ARRAY['fp_it_owner_member', 'fp_it_ledger_editor'] LOOP "
+			 "IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN "
+			 "EXECUTE format('DROP OWNED BY %I', r); "
+			 "EXECUTE format('DROP ROLE %I', r); END IF; END LOOP; END $$"));
+}
+
+/* A server that logs in as a superuser, as the owner or with rights on the
+ * ledger still runs, and says at start why it should not. */
+static void test_owner_login_warns(void **state)
+{
+	expect_login_warning("postgres", "is a superuser");
+	/* Roles belong to the cluster: made afresh, dropped at the end. */
+	drop_probe_roles();
+	free(h_sql(T.db, "CREATE ROLE fp_it_owner_member LOGIN IN ROLE postgres"));
+	free(h_sql(T.db, "CREATE ROLE fp_it_ledger_editor LOGIN IN ROLE fairpay_app"));
+	free(h_sql(T.db, "GRANT DELETE ON events TO fp_it_ledger_editor"));
+	expect_login_warning("fp_it_owner_member", "owns the tables");
+	expect_login_warning("fp_it_ledger_editor",
+			     "may update, delete or truncate the event ledger");
+	drop_probe_roles();
+}
+
 static void test_clean_shutdown(void **state)
 {
 	assert_true(h_server_alive(T.srv));
@@ -1034,6 +1179,8 @@ int main(void)
 		cmocka_unit_test(test_vendor_key_denied_admin_calls),
 		cmocka_unit_test(test_app_role_privileges),
 		cmocka_unit_test(test_server_runs_as_app_role),
+		cmocka_unit_test(test_server_login_is_a_boundary),
+		cmocka_unit_test(test_owner_login_warns),
 		cmocka_unit_test(test_clean_shutdown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
