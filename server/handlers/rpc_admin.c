@@ -42,6 +42,13 @@ static void auth_refuse(rpc_call *call)
 {
 	conn *c = call->conn;
 	c->auth_failures++;
+	/* A refused key also ends the identity the connection had: a caller
+	 * that tried to switch keys must not go on as the earlier one. */
+	if (c->role != ROLE_NONE)
+		log_info(call->conn_id, "key %s no longer authenticates the connection", c->key_id);
+	c->role = ROLE_NONE;
+	c->key_id[0] = '\0';
+	c->vendor_id[0] = '\0';
 	/* One message for every cause, so that a caller cannot tell an
 	 * unknown key from a wrong secret or a revoked key. */
 	if (c->auth_failures >= 3) {
