@@ -15,9 +15,10 @@ typedef struct fp_config {
 	char *db;     /* libpq conninfo; "" = PG* environment */
 	char *cert_file;
 	char *key_file;
-	char *client_ca_file; /* NULL: no mutual TLS */
-	int64_t max_frame;    /* bytes */
-	int64_t max_inflight; /* requests per connection */
+	char *client_ca_file;        /* NULL: no mutual TLS */
+	int64_t tls_ticket_rotate_s; /* a session ticket key's period */
+	int64_t max_frame;           /* bytes */
+	int64_t max_inflight;        /* requests per connection */
 	int64_t max_connections;
 	int64_t db_pool;                 /* PostgreSQL connections */
 	int64_t db_pipeline;             /* queries in flight per PostgreSQL connection */
