@@ -19,14 +19,26 @@ ifeq ($(SAN),fuzz)
 OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
 endif
+# Hardening, in every build: stack protector, position-independent
+# executables, full RELRO with immediate binding; _FORTIFY_SOURCE (it needs
+# an optimizing build) only without sanitizers, whose interceptors it would
+# bypass. scripts/check-hardening.sh (make check-hardening, part of make
+# lint) checks the result.
+HARDEN   := -fstack-protector-strong -fPIE
+ifeq ($(SAN),)
+HARDEN   += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2
+endif
+LDHARDEN := -Wl,-z,relro,-z,now
 # The server in layers that call downwards only (README, Layout); each
 # directory's .may_include says which headers its files may include.
 SERVER_DIRS := server server/net server/session server/handlers server/store server/jobs \
 	       server/base \
 	       server/rules server/common
 CPPFLAGS := -D_GNU_SOURCE -DFP_VERSION=\"$(VERSION)\" -I$(BUILD)/gen $(SERVER_DIRS:%=-I%) -Iclient/include -I$(PG_INCLUDE)
-CFLAGS   := -std=c11 $(WARN) $(OPT) -MMD -MP
-LDFLAGS  := $(LDSAN)
+CFLAGS   := -std=c11 $(WARN) $(OPT) $(HARDEN) -MMD -MP
+LDFLAGS  := $(LDSAN) $(LDHARDEN)
+# Executables only (not libfairpay.so).
+LDEXE    := -pie
 LIBS_PB  := -lprotobuf-c
 LIBS_SSL := -lssl -lcrypto
 LIBS_EV  := -levent_openssl -levent
@@ -77,7 +89,7 @@ help:
 	@echo "make valgrind   the integration tests with fairpayd under valgrind memcheck"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 60)"
 	@echo "make bench      load generator against a fresh server and database"
-	@echo "make format     clang-format the sources;  make lint: includes, cppcheck, clang-tidy, format"
+	@echo "make format     clang-format the sources;  make lint: includes, cppcheck, clang-tidy, format, hardening"
 
 deps:
 	@scripts/deps.sh
@@ -98,22 +110,29 @@ $(MIG_C): scripts/embed-migrations.sh migrations $(wildcard migrations/*.sql)
 	scripts/embed-migrations.sh migrations > $@
 
 # ---------------------------------------------------------------- objects
-$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
+# Objects are rebuilt when the compiler or its flags change (a SAN=... or
+# hardening change must not leave stale objects behind).
+FLAGS_STAMP := $(BUILD)/.flags
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CPPFLAGS) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CPPFLAGS) $(CFLAGS)' > $@
+.PHONY: FORCE
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(GEN_H) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@
-$(BUILD)/pic/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
+$(BUILD)/pic/gen/%.o: $(BUILD)/gen/%.c $(GEN_H) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -fPIC -c $< -o $@
-$(BUILD)/obj/%.o: %.c $(GEN_H)
+$(BUILD)/obj/%.o: %.c $(GEN_H) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
-$(BUILD)/pic/%.o: %.c $(GEN_H)
+$(BUILD)/pic/%.o: %.c $(GEN_H) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
 # ---------------------------------------------------------------- binaries
 $(BUILD)/fairpayd: $(SERVER_OBJ)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
 
 $(BUILD)/libfairpay.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -121,18 +140,18 @@ $(BUILD)/libfairpay.so: $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libfairpay.so.1 $^ -o $@ $(LIBS_PB) $(LIBS_SSL)
 
 $(BUILD)/fairpayctl: $(CTL_OBJ) $(BUILD)/libfairpay.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
 
 # ---------------------------------------------------------------- tests
 # Unit tests link the server's modules (minus main) and run without any service.
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ -lcmocka $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
 
 # Integration tests drive the real fairpayd through the client library.
 $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $(BUILD)/libfairpay.a $(BUILD)/obj/server/rules/fp_rules.o
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL) -pthread
+	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL) -pthread
 
 tests: $(BINS) $(UNIT_BIN) $(ITEST_BIN)
 
@@ -151,7 +170,7 @@ valgrind: deps
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) -fsanitize=fuzzer $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
 
 fuzzers: $(FUZZ_BIN)
 # Keep the fuzz objects: rebuilding them all for every target costs minutes.
@@ -168,7 +187,7 @@ demo: deps
 	FP_BUILD=$(BUILD) scripts/demo.sh
 
 $(BENCH_BIN): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/libfairpay.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_PB) $(LIBS_SSL) -lpthread
+	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_PB) $(LIBS_SSL) -lpthread
 
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
@@ -207,7 +226,11 @@ format-check:
 # Every check a script can make: include direction and cycles, cppcheck,
 # clang-tidy, formatting. `make -k lint` runs them all even when one fails.
 lint: deps
-	$(MAKE) check-includes lint-cppcheck lint-tidy format-check
+	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening
+# The binaries are built with the hardening flags (PIE, RELRO, BIND_NOW,
+# stack protector, fortified calls): readelf says so, checksec-style.
+check-hardening: $(BUILD)/fairpayd $(BUILD)/fairpayctl
+	scripts/check-hardening.sh $^
 # Who may include what (.may_include in each source directory) and no new
 # include cycle between modules (scripts/include-cycles.allow).
 check-includes: $(GEN_H)
@@ -223,7 +246,7 @@ lint-tidy: $(GEN_H)
 	@out=$$(clang-tidy --quiet $(TIDY_SRC) -- $(CPPFLAGS) -std=c11 2>&1); rc=$$?; \
 	  printf '%s\n' "$$out" | grep -v -E '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$$' || true; \
 	  [ $$rc -eq 0 ] && echo "clang-tidy: no findings"; exit $$rc
-.PHONY: format-check check-includes lint-cppcheck lint-tidy
+.PHONY: format-check check-includes lint-cppcheck lint-tidy check-hardening
 
 clean:
 	rm -rf build build-asan build-fuzz

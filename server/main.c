@@ -10,6 +10,7 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "tls.h"
 #include "workers.h"
 
 /* One server: this process's event loop, until a signal ends it. */
@@ -105,6 +106,11 @@ int main(int argc, char **argv)
 	/* A client that vanishes mid-write must not kill the server. */
 	signal(SIGPIPE, SIG_IGN);
 	OPENSSL_init_ssl(0, NULL);
+	/* Before the workers are forked: they share the ticket keys. */
+	if (tls_tickets_init(cfg.tls_ticket_rotate_s) != 0) {
+		fprintf(stderr, "fairpayd: cannot map memory for the TLS ticket keys\n");
+		goto done;
+	}
 
 	int workers = cfg.workers > 0 ? (int)cfg.workers : workers_default();
 	if (cfg.max_unauthenticated == 0)

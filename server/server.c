@@ -29,8 +29,17 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
 {
 	srv *s = arg;
 	conn_reap(s);
-	if (s->stopping && s->conns == NULL && s->reap == NULL)
+	/* The sweeper's round in flight ends too: cut off, its callbacks
+	 * would come from the pool's teardown instead. */
+	if (s->stopping && s->conns == NULL && s->reap == NULL && !sweep_busy(s->sweeper))
 		event_base_loopexit(s->base, NULL);
+}
+
+/* The sweeper's last round ended: the loop may be done. */
+static void sweeper_idle(void *arg)
+{
+	srv *s = arg;
+	event_active(s->reaper, EV_TIMEOUT, 0);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
@@ -88,14 +97,15 @@ static void begin_shutdown(srv *s, const char *signame)
 		return;
 	}
 	s->stopping = true;
-	log_info(0, "%s: no longer accepting; finishing %u connections", signame, s->nconns);
+	log_info(0, "%s: no longer accepting; finishing %u connections%s", signame, s->nconns,
+		 sweep_busy(s->sweeper) ? " and the sweeper's round" : "");
 	if (s->listener != NULL) {
 		evconnlistener_free(s->listener);
 		s->listener = NULL;
 	}
 	event_del(s->revoke_timer);
 	event_del(s->accept_resume);
-	sweep_stop(s->sweeper);
+	sweep_stop(s->sweeper, sweeper_idle, s);
 	conn *c = s->conns;
 	while (c != NULL) {
 		conn *next = c->next; /* c may leave the list */

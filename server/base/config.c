@@ -32,6 +32,8 @@ static const cfg_opt options[] = {
 	{ "key", CFG_STR, OFF(key_file), NULL, 0, 0, "FILE", "server private key (PEM)" },
 	{ "client-ca", CFG_STR, OFF(client_ca_file), NULL, 0, 0, "FILE",
 	  "CA for client certificates (mutual TLS)" },
+	{ "tls-ticket-rotate-s", CFG_INT, OFF(tls_ticket_rotate_s), "3600", 1, 86400, "S",
+	  "draw a new session ticket key this often; a ticket resumes for one to two periods" },
 	{ "max-frame", CFG_INT, OFF(max_frame), "65536", 64, 16 << 20, "BYTES",
 	  "largest request frame" },
 	{ "max-inflight", CFG_INT, OFF(max_inflight), "128", 1, 65536, "N",

@@ -15,9 +15,10 @@ typedef struct fp_config {
 	char *db;     /* libpq conninfo; "" = PG* environment */
 	char *cert_file;
 	char *key_file;
-	char *client_ca_file; /* NULL: no mutual TLS */
-	int64_t max_frame;    /* bytes */
-	int64_t max_inflight; /* requests per connection */
+	char *client_ca_file;        /* NULL: no mutual TLS */
+	int64_t tls_ticket_rotate_s; /* a session ticket key's period */
+	int64_t max_frame;           /* bytes */
+	int64_t max_inflight;        /* requests per connection */
 	int64_t max_connections;
 	int64_t max_connections_per_source; /* 0 = no cap */
 	int64_t max_unauthenticated;        /* 0 = half of max_connections */

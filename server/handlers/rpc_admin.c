@@ -42,9 +42,10 @@ static void auth_refuse(rpc_call *call)
 {
 	conn *c = call->conn;
 	c->auth_failures++;
-	/* Whoever the connection spoke for before, it speaks for nobody now:
-	 * a client that sends a key expects that key's rights, not the
-	 * previous one's. */
+	/* A refused key also ends the identity the connection had: a caller
+	 * that tried to switch keys must not go on as the earlier one. */
+	if (c->role != ROLE_NONE)
+		log_info(call->conn_id, "key %s no longer authenticates the connection", c->key_id);
 	conn_drop_identity(c);
 	/* One message for every cause, so that a caller cannot tell an
 	 * unknown key from a wrong secret or a revoked key. */

@@ -19,9 +19,12 @@ struct sweeper {
 	db_pool *db;
 	cache *cache;
 	int64_t batch;
-	struct event *timer;
-	bool sweeping; /* a round is in flight */
+	struct event *timer; /* NULL once freed */
+	bool sweeping;       /* a round is in flight */
 	bool stopping;
+	bool freed; /* sweep_free() came during a round: the round frees it */
+	sweep_idle_cb idle;
+	void *idle_arg;
 };
 
 typedef struct sweep_round {
@@ -46,16 +49,25 @@ typedef struct sweep_default {
 static void round_end(sweep_round *r)
 {
 	sweeper *s = r->s;
+	bool r_full = r->full;
 	s->sweeping = false;
 	if (r->expired || r->defaulted || r->removed)
 		log_info(0,
 			 "sweep: %lld offers expired, %lld defaulted, %lld idempotency records "
 			 "removed",
 			 r->expired, r->defaulted, r->removed);
-	/* A full batch means more are due: go on without waiting a tick. */
-	if (r->full && !s->stopping)
-		event_active(s->timer, EV_TIMEOUT, 0);
 	free(r);
+	if (s->freed) {
+		free(s);
+		return;
+	}
+	/* A full batch means more are due: go on without waiting a tick. */
+	if (!s->stopping) {
+		if (r_full)
+			event_active(s->timer, EV_TIMEOUT, 0);
+	} else if (s->idle != NULL) {
+		s->idle(s->idle_arg);
+	}
 }
 
 static void idem_done(void *arg, db_status st, PGresult *res)
@@ -241,12 +253,19 @@ sweeper *sweep_new(struct event_base *base, db_pool *db, cache *rows, int64_t in
 	return w;
 }
 
-void sweep_stop(sweeper *w)
+void sweep_stop(sweeper *w, sweep_idle_cb idle, void *arg)
 {
 	if (w == NULL)
 		return;
 	w->stopping = true;
+	w->idle = idle;
+	w->idle_arg = arg;
 	event_del(w->timer);
+}
+
+bool sweep_busy(const sweeper *w)
+{
+	return w != NULL && w->sweeping;
 }
 
 void sweep_free(sweeper *w)
@@ -254,5 +273,12 @@ void sweep_free(sweeper *w)
 	if (w == NULL)
 		return;
 	event_free(w->timer);
+	w->timer = NULL;
+	w->stopping = true;
+	w->idle = NULL;
+	if (w->sweeping) {
+		w->freed = true;
+		return;
+	}
 	free(w);
 }

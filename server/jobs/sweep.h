@@ -10,6 +10,7 @@
 #ifndef FP_SWEEP_H
 #define FP_SWEEP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -24,10 +25,18 @@ typedef struct sweeper sweeper;
 sweeper *sweep_new(struct event_base *base, db_pool *db, cache *rows, int64_t interval_ms,
 		   int64_t batch);
 
-/* Start no new round; a round in flight finishes (or fails with the pool). */
-void sweep_stop(sweeper *w);
+/* Called once the round in flight at sweep_stop() has ended. */
+typedef void (*sweep_idle_cb)(void *arg);
 
-/* Free the sweeper once the pool is gone (no round can call back). Accepts NULL. */
+/* Start no new round; a round in flight finishes (or fails with the pool),
+ * then idle(arg) runs (idle may be NULL). */
+void sweep_stop(sweeper *w, sweep_idle_cb idle, void *arg);
+
+/* True while a round waits for the database. */
+bool sweep_busy(const sweeper *w);
+
+/* Free the sweeper. A round still in flight (its queries not yet answered
+ * by the pool) frees it when it ends instead. Accepts NULL. */
 void sweep_free(sweeper *w);
 
 #endif

@@ -400,6 +400,39 @@ static void test_failures_indistinguishable(void **state)
 	fp_client_free(admin);
 }
 
+/* A refused Authenticate on an authenticated connection drops the identity
+ * it had, whether the key is malformed (refused before any lookup) or has a
+ * wrong secret (refused after it). */
+static void test_failure_drops_identity(void **state)
+{
+	fp_client *admin = h_connect_auth(T.srv, T.admin_key);
+	char *vendor_key = NULL;
+	h_assert_code(h_create_vendor(admin, "identity dropped", NULL, &vendor_key, NULL),
+		      FAIRPAY__V1__CODE__OK);
+	char *wrong_secret = strdup(vendor_key);
+	assert_non_null(wrong_secret);
+	size_t n = strlen(wrong_secret);
+	wrong_secret[n - 1] = wrong_secret[n - 1] == '0' ? '1' : '0';
+	const char *bad[] = { "fp_nonsense", wrong_secret };
+	for (size_t i = 0; i < N(bad); i++) {
+		fp_client *c = h_connect(T.srv);
+		h_assert_code(h_auth(c, vendor_key, NULL, NULL), FAIRPAY__V1__CODE__OK);
+		h_assert_code(h_get_policy(c, NULL), FAIRPAY__V1__CODE__OK);
+		h_assert_code(h_auth(c, bad[i], NULL, NULL), FAIRPAY__V1__CODE__UNAUTHENTICATED);
+		h_assert_code(h_get_policy(c, NULL), FAIRPAY__V1__CODE__UNAUTHENTICATED);
+		/* A good key authenticates it again. */
+		h_assert_code(h_auth(c, vendor_key, NULL, NULL), FAIRPAY__V1__CODE__OK);
+		h_assert_code(h_get_policy(c, NULL), FAIRPAY__V1__CODE__OK);
+		fp_client_free(c);
+	}
+	/* The same for an ADMIN connection. */
+	h_assert_code(h_auth(admin, wrong_secret, NULL, NULL), FAIRPAY__V1__CODE__UNAUTHENTICATED);
+	h_assert_code(h_list_vendors(admin, NULL, 1, NULL), FAIRPAY__V1__CODE__UNAUTHENTICATED);
+	free(wrong_secret);
+	free(vendor_key);
+	fp_client_free(admin);
+}
+
 static void test_revocation_on_live_connection(void **state)
 {
 	fp_client *admin = h_connect_auth(T.srv, T.admin_key);
@@ -507,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_three_failed_attempts_close),
 		cmocka_unit_test(test_two_failures_then_success),
 		cmocka_unit_test(test_failures_indistinguishable),
+		cmocka_unit_test(test_failure_drops_identity),
 		cmocka_unit_test(test_revocation_on_live_connection),
 		cmocka_unit_test(test_revocation_across_servers),
 		cmocka_unit_test(test_clean_shutdown),

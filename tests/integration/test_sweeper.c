@@ -341,6 +341,141 @@ static void test_max_open_defaults(void **state)
 	fp_client_free(c);
 }
 
+/* Requests on one raw connection, written as one TLS record so that the
+ * server receives all of them or none. */
+#define BACKLOG_CLIENTS 4
+#define BACKLOG_CALLS 16
+
+static void write_offers(h_tls *t, uint64_t first_id, const char *customer)
+{
+	uint8_t buf[BACKLOG_CALLS * 128];
+	size_t used = 0;
+	for (int i = 0; i < BACKLOG_CALLS; i++) {
+		Fairpay__V1__CreateOfferRequest co = FAIRPAY__V1__CREATE_OFFER_REQUEST__INIT;
+		co.customer_id = (char *)customer;
+		co.sku = "basic";
+		Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+		req.id = first_id + (uint64_t)i;
+		req.call_case = FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER;
+		req.create_offer = &co;
+		size_t n = fairpay__v1__request__get_packed_size(&req);
+		assert_true(used + 4 + n <= sizeof(buf));
+		buf[used] = (uint8_t)(n >> 24);
+		buf[used + 1] = (uint8_t)(n >> 16);
+		buf[used + 2] = (uint8_t)(n >> 8);
+		buf[used + 3] = (uint8_t)n;
+		fairpay__v1__request__pack(&req, buf + used + 4);
+		used += 4 + n;
+	}
+	h_tls_write(t, buf, used);
+}
+
+/* SIGTERM while the sweeper works through a backlog (a full batch in flight,
+ * more due at once) and clients wait for replies: every call received is
+ * answered, then the server exits 0. */
+static void test_sigterm_with_sweeper_backlog(void **state)
+{
+	h_server *s =
+		h_server_start(T.db, "--sweep-interval-ms", "10", "--sweep-batch", "10", NULL);
+	fp_client *admin = h_connect_auth(s, T.admin_key);
+	char *vid = NULL, *key = NULL;
+	fp_client *c = h_vendor_client(s, admin, "backlog", &vid, &key);
+	h_product(c, "basic", 1000, 1200);
+
+	/* Accepted offers of 30 customers due to default, and 20000 open
+	 * offers past their expiry: hundreds of full rounds. */
+	for (int i = 0; i < 30; i++) {
+		char customer[32];
+		snprintf(customer, sizeof(customer), "debtor-%02d", i);
+		char *id = h_offer(c, customer, "basic");
+		h_accept(c, id);
+		free(id);
+	}
+	char *sql = h_fmt("INSERT INTO offers (vendor_id, id, customer_id, sku, mode, currency,"
+			  " suggested_price_minor, tier, created_at, expires_at)"
+			  " SELECT vendor_id, 'o_f' || lpad(to_hex(g), 15, '0'), customer_id, sku,"
+			  " mode, currency, suggested_price_minor, tier,"
+			  " now() - interval '1 hour', now() - interval '1 minute'"
+			  " FROM offers, generate_series(1, 20000) g"
+			  " WHERE vendor_id = '%s' AND customer_id = 'debtor-00'",
+			  vid);
+	free(h_sql(T.db, sql));
+	free(sql);
+	sql = h_fmt("UPDATE offers SET pay_by = now() - interval '1 second' WHERE vendor_id = '%s'"
+		    " AND status = 'ACCEPTED'",
+		    vid);
+	free(h_sql(T.db, sql));
+	free(sql);
+	/* The sweeper is at work: the first offers expire. */
+	sql = h_fmt("SELECT count(*) FROM offers WHERE vendor_id = '%s' AND status = 'EXPIRED'",
+		    vid);
+	int64_t until = h_now_ms() + WAIT_MS;
+	while (h_sql_int(T.db, sql) == 0 && h_now_ms() < until)
+		h_sleep_ms(10);
+	assert_true(h_sql_int(T.db, sql) > 0);
+	free(sql);
+
+	h_tls *t[BACKLOG_CLIENTS];
+	int replies[BACKLOG_CLIENTS];
+	for (int i = 0; i < BACKLOG_CLIENTS; i++) {
+		t[i] = h_tls_connect(s->port);
+		h_assert_code(h_tls_auth(t[i], 1, key), H_OK);
+		char customer[32];
+		snprintf(customer, sizeof(customer), "caller-%d", i);
+		write_offers(t[i], 100, customer);
+	}
+	/* Each connection's first reply: its requests are in the server. */
+	for (int i = 0; i < BACKLOG_CLIENTS; i++) {
+		Fairpay__V1__Response *r = NULL;
+		assert_int_equal(h_tls_read(t[i], 10000, &r), H_READ_FRAME);
+		assert_int_equal(r->status ? (int)r->status->code : H_OK, H_OK);
+		fairpay__v1__response__free_unpacked(r, NULL);
+		replies[i] = 1;
+	}
+	assert_int_equal(kill(s->pid, SIGTERM), 0);
+	for (int i = 0; i < BACKLOG_CLIENTS; i++) {
+		Fairpay__V1__Response *r = NULL;
+		h_read got;
+		while ((got = h_tls_read(t[i], 10000, &r)) == H_READ_FRAME) {
+			if (r->status != NULL && r->status->code != H_OK)
+				fail_msg("connection %d, request %llu: %s (%s)", i,
+					 (unsigned long long)r->id, h_code_name(r->status->code),
+					 r->status->message);
+			fairpay__v1__response__free_unpacked(r, NULL);
+			r = NULL;
+			replies[i]++;
+		}
+		if (replies[i] != BACKLOG_CALLS)
+			fail_msg("connection %d: %d of %d replies, then %d", i, replies[i],
+				 BACKLOG_CALLS, (int)got);
+		h_tls_close(t[i]);
+	}
+	int status = h_server_stop(s, 0);
+	char *log = h_server_log(s);
+	if (status != 0)
+		fail_msg("exit status %d after SIGTERM; log:\n%s", status, log);
+	/* The round in flight at SIGTERM ended before the server stopped. */
+	const char *term = strstr(log, "SIGTERM: no longer accepting");
+	assert_non_null(term);
+	const char *waited = strstr(term, "and the sweeper's round");
+	const char *stopped = strstr(term, " stopped");
+	const char *swept = strstr(term, " sweep: ");
+	if (waited == NULL || stopped == NULL || swept == NULL || swept > stopped)
+		fail_msg("the sweeper's round did not end before the server stopped:\n%s", term);
+	free(log);
+	/* It stopped with offers still due: the backlog was there. */
+	sql = h_fmt("SELECT count(*) FROM offers WHERE vendor_id = '%s' AND status = 'OPEN'"
+		    " AND expires_at < now()",
+		    vid);
+	assert_true(h_sql_int(T.db, sql) > 0);
+	free(sql);
+	fp_client_free(c);
+	fp_client_free(admin);
+	h_server_free(s);
+	free(vid);
+	free(key);
+}
+
 static void test_clean_shutdown(void **state)
 {
 	assert_true(h_server_alive(T.srv));
@@ -360,6 +495,8 @@ int main(void)
 		cmocka_unit_test(test_accept_past_expiry_before_sweep),
 		cmocka_unit_test(test_max_open_defaults),
 		cmocka_unit_test(test_clean_shutdown),
+		/* Its own server, with the shared one stopped: none but it sweeps. */
+		cmocka_unit_test(test_sigterm_with_sweeper_backlog),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,6 @@
 /* Integration tests of fairpayd's TLS hardening: the Mozilla intermediate
- * profile as sslscan sees it, no 0-RTT, session resumption (also keeping a
+ * profile as sslscan sees it (ECDHE only for TLS 1.2), no 0-RTT, session
+ * resumption (ticket keys that rotate, shared by the workers; also keeping a
  * client certificate's identity), mutual TLS with certificates registered by
  * RegisterClientCert (through the library and `fairpayctl key
  * register-cert`), certificate reload on SIGHUP, and clients that vanish
@@ -136,8 +137,6 @@ static const char *const mozilla_intermediate_tls12[] = {
 	"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
 	"ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
 	"ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-	"DHE-RSA-AES128-GCM-SHA256",     "DHE-RSA-AES256-GCM-SHA384",
-	"DHE-RSA-CHACHA20-POLY1305",
 };
 static const char *const tls13_suites[] = {
 	"TLS_AES_128_GCM_SHA256",
@@ -402,6 +401,135 @@ static void test_session_resumption(void **state)
 	resume_once(T.plain, TLS1_3_VERSION, "TLS 1.3");
 	resume_once(T.plain, TLS1_2_VERSION, "TLS 1.2");
 	resume_once(T.mtls, TLS1_3_VERSION, "TLS 1.3 with --client-ca, no certificate");
+}
+
+/* ---------------------------------------------------------------- ECDHE only */
+
+/* With an RSA certificate (the DHE-RSA suites' kind), a client that offers
+ * only DHE suites gets no TLS 1.2 handshake; ECDHE-RSA works. */
+static void test_dhe_only_client_refused(void **state)
+{
+	const char *tmp = h_tmp_dir();
+	const char *certs = h_certs_dir();
+	char *cmd = h_fmt(
+		"set -e; cd %s; "
+		"openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key "
+		"2>/dev/null; "
+		"openssl req -new -key rsa.key -subj /CN=127.0.0.1 -out rsa.csr 2>/dev/null; "
+		"printf 'subjectAltName=IP:127.0.0.1\n' > rsa.ext; "
+		"openssl x509 -req -in rsa.csr -CA %s/ca.pem -CAkey %s/ca.key -CAcreateserial "
+		"-days 2 -extfile rsa.ext -out rsa.pem 2>/dev/null",
+		tmp, certs, certs);
+	assert_int_equal(h_run(cmd, NULL), 0);
+	free(cmd);
+	char *cert = h_path(tmp, "rsa.pem");
+	char *key = h_path(tmp, "rsa.key");
+	h_server *s = h_server_start(T.db, "--cert", cert, "--key", key, NULL);
+	const char *dhe = "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"
+			  "DHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-SHA256:DHE-RSA-AES256-SHA256";
+	const char *ciphers[] = { dhe, "ECDHE-RSA-AES128-GCM-SHA256" };
+	for (int i = 0; i < 2; i++) {
+		cmd = h_fmt(
+			"openssl s_client -connect 127.0.0.1:%s -tls1_2 -cipher '%s' "
+			"-CAfile %s/ca.pem -verify_return_error -alpn fairpay/1 </dev/null 2>&1",
+			s->port, ciphers[i], certs);
+		char *out = NULL;
+		int rc = h_run(cmd, &out);
+		if (i == 0 && (rc == 0 || !h_contains(out, "Cipher is (NONE)")))
+			fail_msg("a DHE-only client negotiated (exit %d):\n%s", rc, out);
+		if (i == 1 &&
+		    (rc != 0 || !h_contains(out, "Cipher is ECDHE-RSA-AES128-GCM-SHA256")))
+			fail_msg("ECDHE-RSA failed (exit %d):\n%s", rc, out);
+		free(out);
+		free(cmd);
+	}
+	assert_int_equal(h_server_stop(s, SIGTERM), 0);
+	h_server_free(s);
+	free(cert);
+	free(key);
+}
+
+/* ---------------------------------------------------------------- ticket key rotation */
+
+/* Sleep until 150 ms into the next period of period_ms on the monotonic
+ * clock (the server's periods start at multiples of it too). */
+static void sleep_into_next_period(int64_t period_ms)
+{
+	int64_t now = h_now_ms();
+	h_sleep_ms((int)(period_ms - now % period_ms + 150));
+}
+
+/* A new connection with version v and the session sess (NULL: none);
+ * returns whether it resumed. *out (when not NULL) gets its session. */
+static bool connect_resume(const char *port, int v, SSL_SESSION *sess, SSL_SESSION **out)
+{
+	h_tls_opts o = { 0 };
+	o.min_version = o.max_version = v;
+	o.session = sess;
+	char err[1024];
+	h_tls *t = h_tls_open(port, &o, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("TLS %x: %s", v, err);
+	bool reused = SSL_session_reused(h_tls_ssl(t)) == 1;
+	/* TLS 1.3 tickets come after the handshake: a reply takes them in. */
+	h_assert_code(h_tls_ping(t, 1), FAIRPAY__V1__CODE__OK);
+	if (out != NULL)
+		*out = h_tls_session(t);
+	h_tls_shutdown_close(t);
+	return reused;
+}
+
+/* A ticket resumes in the period it was issued in and the next one, and no
+ * longer once its key is dropped, two rotations later. */
+static void test_ticket_key_rotation(void **state)
+{
+	int64_t period_s = h_slow() ? 6 : 2;
+	char *rotate = h_fmt("%lld", (long long)period_s);
+	h_server *s = h_server_start(T.db, "--tls-ticket-rotate-s", rotate, NULL);
+	const int versions[] = { TLS1_3_VERSION, TLS1_2_VERSION };
+	SSL_SESSION *sess[2] = { NULL, NULL };
+	sleep_into_next_period(period_s * 1000);
+	for (int i = 0; i < 2; i++) {
+		assert_false(connect_resume(s->port, versions[i], NULL, &sess[i]));
+		assert_int_equal(SSL_SESSION_is_resumable(sess[i]), 1);
+	}
+	/* One rotation: the previous key still decrypts. */
+	sleep_into_next_period(period_s * 1000);
+	for (int i = 0; i < 2; i++)
+		if (!connect_resume(s->port, versions[i], sess[i], NULL))
+			fail_msg("TLS %x: a ticket of the previous key did not resume",
+				 versions[i]);
+	/* Two: its key is gone. */
+	sleep_into_next_period(period_s * 1000);
+	for (int i = 0; i < 2; i++)
+		if (connect_resume(s->port, versions[i], sess[i], NULL))
+			fail_msg("TLS %x: a ticket of a dropped key resumed", versions[i]);
+	for (int i = 0; i < 2; i++)
+		SSL_SESSION_free(sess[i]);
+	char *log = h_server_log(s);
+	assert_true(h_contains(log, "session ticket keys rotated"));
+	free(log);
+	assert_int_equal(h_server_stop(s, SIGTERM), 0);
+	h_server_free(s);
+	free(rotate);
+}
+
+/* With --workers, every worker decrypts every worker's tickets: a client
+ * resumes whichever worker its new connection reaches. */
+static void test_ticket_keys_shared_by_workers(void **state)
+{
+	h_server *s = h_server_start(T.db, "--workers", "2", NULL);
+	SSL_SESSION *sess = NULL;
+	assert_false(connect_resume(s->port, TLS1_3_VERSION, NULL, &sess));
+	int resumed = 0;
+	for (int i = 0; i < 16; i++)
+		resumed += connect_resume(s->port, TLS1_3_VERSION, sess, NULL);
+	SSL_SESSION_free(sess);
+	/* Each connection reaches a worker by the hash of its address and
+	 * port: unshared keys would fail about half of them. */
+	assert_int_equal(resumed, 16);
+	assert_int_equal(h_server_stop(s, SIGTERM), 0);
+	h_server_free(s);
 }
 
 /* ---------------------------------------------------------------- mutual TLS */
@@ -986,6 +1114,9 @@ int main(void)
 		cmocka_unit_test(test_sslscan_profile),
 		cmocka_unit_test(test_no_early_data),
 		cmocka_unit_test(test_session_resumption),
+		cmocka_unit_test(test_dhe_only_client_refused),
+		cmocka_unit_test(test_ticket_key_rotation),
+		cmocka_unit_test(test_ticket_keys_shared_by_workers),
 		cmocka_unit_test(test_mtls_register_via_library),
 		cmocka_unit_test(test_mtls_register_via_ctl),
 		cmocka_unit_test(test_mtls_without_certificate),
