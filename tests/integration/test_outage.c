@@ -407,7 +407,9 @@ static void test_postgres_outage_under_load(void **state)
 	int64_t recovery[OUTAGES], first[OUTAGES];
 	long unavailable_total = 0;
 
-	fp_client *probe = h_connect(T.srv);
+	/* Authenticated before the first outage: it lives longer than
+	 * --auth-timeout-ms, which Pings do not extend. */
+	fp_client *probe = h_connect_auth(T.srv, T.admin_key);
 	for (int o = 0; o < OUTAGES; o++) {
 		long unavailable_before = LIVE_TOTAL(w, unavailable);
 		long ok_before = LIVE_TOTAL(w, ok);
