@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reset_conn(ctl);
 	db_stub_set_mode((ctl & CTL_DEFER) ? DB_STUB_DEFER : DB_STUB_REFUSE);
 	fuzz_conn.inflight++;
-	dispatch_request(&fuzz_conn, req); /* takes req */
+	dispatch_request(&fuzz_conn, req, data + 1, size - 1); /* takes req */
 	db_stub_run();
 	check(db_stub_pending() == 0, "a query is left unanswered");
 	check(fuzz_conn.refs == FUZZ_REFS, "the call did not drop its connection reference once");
