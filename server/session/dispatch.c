@@ -1,6 +1,8 @@
 /* Routing a decoded request to its handler (see dispatch.h). */
 #include "dispatch.h"
 
+#include <string.h>
+
 #include "idem.h"
 #include "log.h"
 #include "wirestr.h"
@@ -42,7 +44,17 @@ static bool refuse_bad_strings(rpc_call *call, const uint8_t *body, size_t len)
 {
 	wirestr_bad bad;
 	const char *f = bad.field;
-	switch (wirestr_check(&fairpay__v1__request__descriptor, body, len, &bad)) {
+	wirestr_result r = wirestr_check(&fairpay__v1__request__descriptor, body, len, &bad);
+	if (r == WIRESTR_OK)
+		return false;
+	if (call->req->call_case == FAIRPAY__V1__REQUEST__CALL_AUTHENTICATE &&
+	    strcmp(f, "api_key") == 0) {
+		/* A malformed key is one more failed attempt, answered as every
+		 * other one (PROTOCOL.md: three close the connection). */
+		rpc_auth_refuse(call);
+		return true;
+	}
+	switch (r) {
 	case WIRESTR_OK:
 		return false;
 	case WIRESTR_TOO_LONG:
@@ -79,8 +91,6 @@ void dispatch_request(conn *c, Fairpay__V1__Request *req, const uint8_t *body, s
 		log_debug(c->id, "%s id=%llu key=\"%s\"", r->name, (unsigned long long)req->id,
 			  log_escape(k, req->idempotency_key));
 	}
-	if (refuse_bad_strings(call, body, len))
-		return;
 	if (r->access != RPC_ANYONE && call->role == ROLE_NONE) {
 		rpc_fail(call, FAIRPAY__V1__CODE__UNAUTHENTICATED, NULL,
 			 "%s needs an authenticated connection: call Authenticate first", r->name);
@@ -92,6 +102,10 @@ void dispatch_request(conn *c, Fairpay__V1__Request *req, const uint8_t *body, s
 			 r->name, r->access == RPC_ADMIN ? "n ADMIN" : " VENDOR");
 		return;
 	}
+	/* After the gates: a caller that may not make the call hears that,
+	 * whatever the call carries. */
+	if (refuse_bad_strings(call, body, len))
+		return;
 	if (r->mutating && req->idempotency_key[0] != '\0') {
 		idem_begin(call); /* runs the handler unless it replays */
 		return;

@@ -1,9 +1,9 @@
 /* dispatch_: one decoded request to its handler, the session layer's entry.
  *
- * dispatch_request() checks the envelope, every string field of the request
- * (wirestr.h), the authentication gate and the role from a table with one
- * row per call, takes the idempotency step (idem.h) for a keyed mutating
- * call, then runs the call's handler. The
+ * dispatch_request() checks the envelope, the authentication gate and the
+ * role from a table with one row per call, then every string field of the
+ * request (wirestr.h), takes the idempotency step (idem.h) for a keyed
+ * mutating call, then runs the call's handler. The
  * transport (conn) hands it whole decoded requests and knows nothing of
  * calls. */
 #ifndef FP_DISPATCH_H

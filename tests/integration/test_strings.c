@@ -294,6 +294,50 @@ static void test_overlong(void **state)
 	free(k);
 }
 
+static void test_gates_first_and_bad_api_keys(void **state)
+{
+	char field[64];
+	/* Before authentication any call but Ping and Authenticate hears
+	 * UNAUTHENTICATED, whatever it carries. */
+	h_tls *t = h_tls_connect(T.srv->port);
+	Fairpay__V1__GetReputationRequest gr = FAIRPAY__V1__GET_REPUTATION_REQUEST__INIT;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	gr.customer_id = "aXb";
+	req.id = 20;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_GET_REPUTATION;
+	req.get_reputation = &gr;
+	assert_int_equal(raw_with_nul(t, &req, field, sizeof(field)),
+			 FAIRPAY__V1__CODE__UNAUTHENTICATED);
+
+	/* A good key with a NUL and more after it does not authenticate, and
+	 * three bad keys close the connection as three wrong ones do. */
+	char *key = h_fmt("%sXmore", T.v_key);
+	Fairpay__V1__AuthenticateRequest a = FAIRPAY__V1__AUTHENTICATE_REQUEST__INIT;
+	a.api_key = key;
+	req.id = 21;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_AUTHENTICATE;
+	req.authenticate = &a;
+	assert_int_equal(raw_with_nul(t, &req, field, sizeof(field)),
+			 FAIRPAY__V1__CODE__UNAUTHENTICATED);
+	assert_string_equal(field, "api_key");
+	char *longkey = h_fmt("%s%0300dX", T.v_key, 0);
+	a.api_key = longkey;
+	req.id = 22;
+	assert_int_equal(raw_with_nul(t, &req, field, sizeof(field)),
+			 FAIRPAY__V1__CODE__UNAUTHENTICATED);
+	a.api_key = "fp_\xff";
+	req.id = 23;
+	h_tls_write_request(t, &req);
+	resp_t *resp = NULL;
+	assert_int_equal(h_tls_read(t, 5000, &resp), H_READ_FRAME);
+	assert_int_equal(resp->status->code, FAIRPAY__V1__CODE__UNAUTHENTICATED);
+	fairpay__v1__response__free_unpacked(resp, NULL);
+	h_tls_expect_closed(t, 5000);
+	h_tls_close(t);
+	free(longkey);
+	free(key);
+}
+
 static void test_key_logged_on_one_line(void **state)
 {
 	const char *forged = "2026-01-01T00:00:00.000Z ERROR conn=0 forged";
@@ -371,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_customer_id_with_nul),
 		cmocka_unit_test(test_names_and_notes_not_utf8),
 		cmocka_unit_test(test_overlong),
+		cmocka_unit_test(test_gates_first_and_bad_api_keys),
 		cmocka_unit_test(test_key_logged_on_one_line),
 		cmocka_unit_test(test_ctl_reports),
 		cmocka_unit_test(test_clean_shutdown),
