@@ -44,6 +44,92 @@ int log_enabled(log_level level)
 	return level >= min_level;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (2 to 4 bytes, within
+ * avail) and its code point; 0 when there is none. */
+static size_t utf8_seq(const unsigned char *p, size_t avail, unsigned *cp)
+{
+	size_t n;
+	unsigned v;
+	unsigned min;
+	if ((p[0] & 0xE0) == 0xC0)
+		n = 2, v = p[0] & 0x1Fu, min = 0x80;
+	else if ((p[0] & 0xF0) == 0xE0)
+		n = 3, v = p[0] & 0x0Fu, min = 0x800;
+	else if ((p[0] & 0xF8) == 0xF0)
+		n = 4, v = p[0] & 0x07u, min = 0x10000;
+	else
+		return 0;
+	if (n > avail)
+		return 0;
+	for (size_t k = 1; k < n; k++) {
+		if ((p[k] & 0xC0) != 0x80)
+			return 0;
+		v = (v << 6) | (p[k] & 0x3Fu);
+	}
+	if (v < min || (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF)
+		return 0;
+	*cp = v;
+	return n;
+}
+
+/* Escape one byte of 0x00-0x1F or 0x7F at out; the characters written. */
+static size_t escape_control(char *out, unsigned char c)
+{
+	switch (c) {
+	case '\n':
+		return (size_t)sprintf(out, "\\n");
+	case '\r':
+		return (size_t)sprintf(out, "\\r");
+	case '\t':
+		return (size_t)sprintf(out, "\\t");
+	default:
+		return (size_t)sprintf(out, "\\x%02x", c);
+	}
+}
+
+const char *log_escape(char buf[LOG_ESCAPE_SIZE], const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t len = strnlen((const char *)p, LOG_ESCAPE_SHOWN + 1);
+	size_t shown = len > LOG_ESCAPE_SHOWN ? LOG_ESCAPE_SHOWN : len;
+	size_t i = 0;
+	size_t o = 0;
+	while (i < shown) {
+		unsigned char c = p[i];
+		unsigned cp = 0;
+		size_t n;
+		if (c == '\\' || c == '"') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+			i++;
+		} else if (c < 0x20 || c == 0x7F) {
+			o += escape_control(buf + o, c);
+			i++;
+		} else if (c < 0x80) {
+			buf[o++] = (char)c;
+			i++;
+		} else if ((n = utf8_seq(p + i, shown - i, &cp)) == 0) {
+			/* Not UTF-8 (or cut at the bound): shown byte by byte. */
+			o += (size_t)sprintf(buf + o, "\\x%02x", c);
+			i++;
+		} else if ((cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029) {
+			/* Line breaks to some readers of the log. */
+			o += (size_t)sprintf(buf + o, "\\u%04x", cp);
+			i += n;
+		} else {
+			memcpy(buf + o, p + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	if (len > shown) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
 {
 	if (level < min_level)
@@ -63,13 +149,28 @@ void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
 			 (unsigned long long)conn_id);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
+	char msg[sizeof(line)];
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (m < 0)
 		return;
-	size_t len = strlen(line);
+	/* A control character that no log_escape() caught still cannot split
+	 * the line. */
+	size_t len = (size_t)n;
+	for (const char *q = msg; *q != '\0'; q++) {
+		unsigned char c = (unsigned char)*q;
+		char esc[8];
+		size_t k = 1;
+		esc[0] = *q;
+		if (c < 0x20 || c == 0x7F)
+			k = escape_control(esc, c);
+		if (len + k > sizeof(line) - 1)
+			break;
+		memcpy(line + len, esc, k);
+		len += k;
+	}
 	line[len++] = '\n';
 	/* One write per line keeps lines whole when several processes share
 	 * stderr. */

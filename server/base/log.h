@@ -2,7 +2,12 @@
  *
  * Each line carries a UTC timestamp, the level and the connection id (0 for
  * the server itself), so an operator can follow one client through the log.
- * Secrets (API keys, key hashes) are never passed to these functions. */
+ * Secrets (API keys, key hashes) are never passed to these functions.
+ *
+ * A line is one line: every string a client chose (idempotency keys, ids,
+ * names, and PostgreSQL's error texts, which may echo them) goes through
+ * log_escape(), and log_write() escapes any control character left in a
+ * message, so that no input can forge or split a line. */
 #ifndef FP_LOG_H
 #define FP_LOG_H
 
@@ -29,6 +34,17 @@ int log_parse_level(const char *name, log_level *out) __attribute__((warn_unused
 
 /* True when a message at level would be written. */
 int log_enabled(log_level level);
+
+/* At most this many bytes of a string are shown by log_escape(). */
+#define LOG_ESCAPE_SHOWN 256
+/* log_escape()'s buffer: 4 characters per byte shown at worst, "...", NUL. */
+#define LOG_ESCAPE_SIZE (4 * LOG_ESCAPE_SHOWN + 4)
+
+/* Write s into buf for a log line and return buf: backslash and double quote
+ * as \\ and \", \n \r \t, other control characters and bytes that are not
+ * UTF-8 as \xNN, C1 controls and U+2028/U+2029 as \uNNNN; the first
+ * LOG_ESCAPE_SHOWN bytes of s, then "..." when there was more. NULL is "". */
+const char *log_escape(char buf[LOG_ESCAPE_SIZE], const char *s);
 
 /* Write one line. Use the macros below. */
 void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)

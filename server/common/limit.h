@@ -16,6 +16,7 @@
 #define LIMIT_SKU_BYTES 64                        /* sku */
 #define LIMIT_NOTE_BYTES 1000                     /* a payment's or a review's note */
 #define LIMIT_IDEMPOTENCY_KEY_BYTES 255           /* Request.idempotency_key */
+#define LIMIT_TEXT_BYTES 256                      /* any other request string: ids, keys, tokens */
 #define LIMIT_LIST_DEFAULT 100                    /* a List call's page when limit is 0 */
 #define LIMIT_LIST_MAX 1000                       /* the largest page */
 #define LIMIT_DIFFERENTIAL_BP_MIN (-10000)        /* rule 2: paying nothing */

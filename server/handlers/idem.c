@@ -131,8 +131,9 @@ static void replay(rpc_call *call, PGresult *res)
 		bytes ? fairpay__v1__response__unpack(NULL, len, bytes) : NULL;
 	PQfreemem(bytes);
 	if (stored == NULL) {
-		log_error(call->conn_id, "idempotency record for key %s does not decode",
-			  call->req->idempotency_key);
+		char k[LOG_ESCAPE_SIZE];
+		log_error(call->conn_id, "idempotency record for key \"%s\" does not decode",
+			  log_escape(k, call->req->idempotency_key));
 		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 		return;
 	}
@@ -310,9 +311,11 @@ static void refusal_done(void *arg, db_status st, PGresult *res)
 		idem_again(call);
 		return;
 	}
-	if (st != DB_OK)
-		log_warn(call->conn_id, "could not record the reply for idempotency key %s",
-			 call->req->idempotency_key);
+	if (st != DB_OK) {
+		char k[LOG_ESCAPE_SIZE];
+		log_warn(call->conn_id, "could not record the reply for idempotency key \"%s\"",
+			 log_escape(k, call->req->idempotency_key));
+	}
 	rpc_send(call);
 }
 

@@ -134,8 +134,13 @@ void rpc_fail(rpc_call *call, int code, const char *field, const char *fmt, ...)
 	call->status.code = code;
 	call->status.message = rpc_strdup(call, msg);
 	call->status.field = field ? rpc_strdup(call, field) : "";
-	log_debug(call->conn_id, "%s id=%llu: %s (%s)", call->route ? call->route->name : "?",
-		  (unsigned long long)call->req->id, msg, field ? field : "");
+	if (log_enabled(LOG_DEBUG)) {
+		/* The message may quote the request. */
+		char m[LOG_ESCAPE_SIZE], f[LOG_ESCAPE_SIZE];
+		log_debug(call->conn_id, "%s id=%llu: %s (%s)",
+			  call->route ? call->route->name : "?", (unsigned long long)call->req->id,
+			  log_escape(m, msg), log_escape(f, field));
+	}
 	call_end(call);
 }
 
@@ -169,8 +174,10 @@ void rpc_fail_db(rpc_call *call, db_status st, PGresult *res)
 		rpc_fail(call, sql_codes[i].code, field, "%s", msg ? msg : "refused");
 		return;
 	}
+	/* PostgreSQL's text may echo the request's values, over several lines. */
+	char e[LOG_ESCAPE_SIZE];
 	log_error(call->conn_id, "%s: database error %s: %s", call->route->name, db_sqlstate(res),
-		  res ? PQresultErrorMessage(res) : "no result");
+		  log_escape(e, res ? PQresultErrorMessage(res) : "no result"));
 	rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 }
 

@@ -108,6 +108,8 @@ void rpc_new_id(char *out, size_t size, const char *prefix);
 /* Handlers: rpc_admin.c */
 void rpc_ping(rpc_call *call);
 void rpc_authenticate(rpc_call *call);
+/* Refuse an Authenticate as for a wrong key: one more failed attempt. */
+void rpc_auth_refuse(rpc_call *call);
 void rpc_create_vendor(rpc_call *call);
 void rpc_create_api_key(rpc_call *call);
 void rpc_revoke_api_key(rpc_call *call);

@@ -58,6 +58,11 @@ static void auth_refuse(rpc_call *call)
 	rpc_fail(call, FAIRPAY__V1__CODE__UNAUTHENTICATED, "api_key", "invalid API key");
 }
 
+void rpc_auth_refuse(rpc_call *call)
+{
+	auth_refuse(call);
+}
+
 static void auth_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;

@@ -77,7 +77,9 @@ static void idem_done(void *arg, db_status st, PGresult *res)
 		r->removed = db_get_i64(res, 0, 0);
 		r->full |= r->removed >= r->s->batch;
 	} else if (st == DB_ERROR) {
-		log_error(0, "sweep (idempotency) failed: %s", PQresultErrorMessage(res));
+		char e[LOG_ESCAPE_SIZE];
+		log_error(0, "sweep (idempotency) failed: %s",
+			  log_escape(e, PQresultErrorMessage(res)));
 	}
 	round_end(r);
 }
@@ -97,9 +99,11 @@ static void default_written(void *arg, db_status st, PGresult *res)
 	sweep_round *r = d->round;
 	if (st == DB_OK && PQntuples(res) == 1 && db_get_i64(res, 0, 0) == 1)
 		r->defaulted++;
-	else if (st == DB_ERROR)
+	else if (st == DB_ERROR) {
+		char e[LOG_ESCAPE_SIZE];
 		log_error(0, "sweep (default of %s) failed: %s", d->offer.id,
-			  PQresultErrorMessage(res));
+			  log_escape(e, PQresultErrorMessage(res)));
+	}
 	/* 0: the customer changed since the read; the next round sees it.
 	 * Either way this server forgets the rows (the next read fills them). */
 	cache_del(r->s->cache, d->keys[0]);
@@ -177,8 +181,10 @@ static void defaults_loaded(void *arg, db_status st, PGresult *res)
 {
 	sweep_round *r = arg;
 	if (st != DB_OK) {
+		char e[LOG_ESCAPE_SIZE];
 		if (st == DB_ERROR)
-			log_error(0, "sweep (defaults) failed: %s", PQresultErrorMessage(res));
+			log_error(0, "sweep (defaults) failed: %s",
+				  log_escape(e, PQresultErrorMessage(res)));
 		step_idem(r);
 		return;
 	}
@@ -205,7 +211,8 @@ static void expire_done(void *arg, db_status st, PGresult *res)
 			cache_del(r->s->cache, key);
 		}
 	} else if (st == DB_ERROR) {
-		log_error(0, "sweep (expiry) failed: %s", PQresultErrorMessage(res));
+		char e[LOG_ESCAPE_SIZE];
+		log_error(0, "sweep (expiry) failed: %s", log_escape(e, PQresultErrorMessage(res)));
 	}
 	char batch[16];
 	snprintf(batch, sizeof(batch), "%lld", (long long)r->s->batch);

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "idem.h"
-#include "limit.h"
 #include "log.h"
+#include "wirestr.h"
 
 #define ROUTE(field, name, access, mutating, fn) \
 	[FAIRPAY__V1__REQUEST__CALL_##field] = { name, access, mutating, fn }
@@ -39,9 +39,45 @@ static const rpc_route routes[] = {
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
-void dispatch_request(conn *c, Fairpay__V1__Request *req, size_t frame_len)
+/* Refuse a request with a bad string field (wirestr.h); true if it did. */
+static bool refuse_bad_strings(rpc_call *call, const uint8_t *body, size_t len)
 {
-	rpc_call *call = rpc_call_new(c, req, frame_len);
+	wirestr_bad bad;
+	const char *f = bad.field;
+	wirestr_result r = wirestr_check(&fairpay__v1__request__descriptor, body, len, &bad);
+	if (r == WIRESTR_OK)
+		return false;
+	if (call->req->call_case == FAIRPAY__V1__REQUEST__CALL_AUTHENTICATE &&
+	    strcmp(f, "api_key") == 0) {
+		/* A malformed key is one more failed attempt, answered as every
+		 * other one (PROTOCOL.md: three close the connection). */
+		rpc_auth_refuse(call);
+		return true;
+	}
+	switch (r) {
+	case WIRESTR_OK:
+		return false;
+	case WIRESTR_TOO_LONG:
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, f,
+			 "%s is longer than %zu bytes", f, bad.max);
+		break;
+	case WIRESTR_NUL:
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, f, "%s contains a NUL byte", f);
+		break;
+	case WIRESTR_UTF8:
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, f, "%s is not valid UTF-8", f);
+		break;
+	case WIRESTR_MALFORMED:
+		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, NULL,
+			 "the request does not decode");
+		break;
+	}
+	return true;
+}
+
+void dispatch_request(conn *c, Fairpay__V1__Request *req, const uint8_t *body, size_t len)
+{
+	rpc_call *call = rpc_call_new(c, req, len);
 
 	size_t idx = (size_t)req->call_case;
 	if (idx >= N_ROUTES || routes[idx].handler == NULL) {
@@ -50,11 +86,10 @@ void dispatch_request(conn *c, Fairpay__V1__Request *req, size_t frame_len)
 	}
 	const rpc_route *r = &routes[idx];
 	call->route = r;
-	log_debug(c->id, "%s id=%llu", r->name, (unsigned long long)req->id);
-	if (strlen(req->idempotency_key) > LIMIT_IDEMPOTENCY_KEY_BYTES) {
-		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "idempotency_key",
-			 "idempotency_key is longer than %d bytes", LIMIT_IDEMPOTENCY_KEY_BYTES);
-		return;
+	if (log_enabled(LOG_DEBUG)) {
+		char k[LOG_ESCAPE_SIZE];
+		log_debug(c->id, "%s id=%llu key=\"%s\"", r->name, (unsigned long long)req->id,
+			  log_escape(k, req->idempotency_key));
 	}
 	if (r->access != RPC_ANYONE && call->role == ROLE_NONE) {
 		rpc_fail(call, FAIRPAY__V1__CODE__UNAUTHENTICATED, NULL,
@@ -67,6 +102,10 @@ void dispatch_request(conn *c, Fairpay__V1__Request *req, size_t frame_len)
 			 r->name, r->access == RPC_ADMIN ? "n ADMIN" : " VENDOR");
 		return;
 	}
+	/* After the gates: a caller that may not make the call hears that,
+	 * whatever the call carries. */
+	if (refuse_bad_strings(call, body, len))
+		return;
 	if (r->mutating && req->idempotency_key[0] != '\0') {
 		idem_begin(call); /* runs the handler unless it replays */
 		return;

@@ -1,8 +1,9 @@
 /* dispatch_: one decoded request to its handler, the session layer's entry.
  *
  * dispatch_request() checks the envelope, the authentication gate and the
- * role from a table with one row per call, takes the idempotency step
- * (idem.h) for a keyed mutating call, then runs the call's handler. The
+ * role from a table with one row per call, then every string field of the
+ * request (wirestr.h), takes the idempotency step (idem.h) for a keyed
+ * mutating call, then runs the call's handler. The
  * transport (conn) hands it whole decoded requests and knows nothing of
  * calls. */
 #ifndef FP_DISPATCH_H
@@ -11,8 +12,8 @@
 #include "fairpay.pb-c.h"
 #include "server.h"
 
-/* Run one decoded request (frame_len bytes on the wire); takes ownership
- * of req. */
-void dispatch_request(conn *c, Fairpay__V1__Request *req, size_t frame_len);
+/* Run one decoded request, body[0..len) the bytes it was decoded from (its
+ * string fields are checked there); takes ownership of req. */
+void dispatch_request(conn *c, Fairpay__V1__Request *req, const uint8_t *body, size_t len);
 
 #endif

@@ -41,7 +41,7 @@ static bool session_frame(conn *c, const uint8_t *body, uint32_t len)
 				    "request names no call (unknown or missing)");
 		return false;
 	}
-	dispatch_request(c, req, len);
+	dispatch_request(c, req, body, len);
 	return true;
 }
 

@@ -12,6 +12,7 @@
 #include "db.h"
 #include "fp_rules.h"
 #include "names.h"
+#include "text.h"
 
 /* A chain longer than this (a callback that queues again and again) is a
  * bug in the caller: PutPolicy, the longest, needs four. */
@@ -37,6 +38,7 @@ struct db_pool {
 static db_stub_mode mode = DB_STUB_REFUSE;
 static stub_req *queue_head, *queue_tail;
 static size_t queued;
+static size_t asked; /* db_query() calls, refused ones too */
 
 void db_stub_set_mode(db_stub_mode m)
 {
@@ -46,6 +48,11 @@ void db_stub_set_mode(db_stub_mode m)
 size_t db_stub_pending(void)
 {
 	return queued;
+}
+
+size_t db_stub_asked(void)
+{
+	return asked;
 }
 
 db_pool *db_pool_new(struct event_base *base, const db_options *opts)
@@ -76,10 +83,19 @@ int db_query(db_pool *pool, const char *sql, int nparams, const char *const *par
 	/* The real pool copies every parameter here: read them all, so that
 	 * a parameter that is not a valid string shows under ASan. */
 	size_t total = strlen(sql);
-	for (int i = 0; i < nparams; i++)
-		total += params[i] ? strlen(params[i]) : 0;
+	for (int i = 0; i < nparams; i++) {
+		size_t len = params[i] ? strlen(params[i]) : 0;
+		/* PostgreSQL refuses a text parameter that is not UTF-8 with an
+		 * ERROR: validation must have stopped it. */
+		if (!text_valid_utf8(params[i], len)) {
+			fprintf(stderr, "db_stub: parameter $%d is not UTF-8\n", i + 1);
+			abort();
+		}
+		total += len;
+	}
 	if (pool == NULL || total == 0)
 		abort(); /* a query without SQL or pool is a caller's bug */
+	asked++;
 	if (mode == DB_STUB_REFUSE)
 		return -1;
 	stub_req *r = calloc(1, sizeof(*r));

@@ -6,7 +6,8 @@
  * and db_stub_run() answers them later, as the event loop would: the policy
  * read gets the default policy and a new idempotency key is granted, so the
  * checks that need stored state (PutPolicy's merge, handlers under an
- * idempotency key) run too; every other query completes with DB_UNAVAILABLE. */
+ * idempotency key) run too; every other query completes with DB_UNAVAILABLE. Either
+ * way a parameter that is not UTF-8 aborts: PostgreSQL would refuse it. */
 #ifndef FP_DB_STUB_H
 #define FP_DB_STUB_H
 
@@ -26,5 +27,8 @@ size_t db_stub_run(void);
 
 /* Number of queries queued and not yet answered. */
 size_t db_stub_pending(void);
+
+/* Number of db_query() and db_write() calls so far, refused ones too. */
+size_t db_stub_asked(void);
 
 #endif

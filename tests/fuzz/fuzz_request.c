@@ -10,7 +10,10 @@
  * role gate and every handler's validation run with no socket and no
  * database. After each input every call must have ended exactly once: the
  * connection's reference and in-flight counts are back where they were and
- * no query is left. LeakSanitizer checks that the call freed everything. */
+ * no query is left. A request with a bad string field (wirestr.h) must be
+ * refused before any query, and no query may carry a parameter that is not
+ * UTF-8 (db_stub.c). LeakSanitizer checks that the call freed everything. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
+#include "wirestr.h"
 
 #define CTL_ROLE_MASK 0x03u
 #define CTL_DEFER 0x04u
@@ -92,9 +96,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	reset_conn(ctl);
 	db_stub_set_mode((ctl & CTL_DEFER) ? DB_STUB_DEFER : DB_STUB_REFUSE);
+	wirestr_bad bad;
+	bool bad_strings = wirestr_check(&fairpay__v1__request__descriptor, data + 1, size - 1,
+					 &bad) != WIRESTR_OK;
+	size_t asked = db_stub_asked();
 	fuzz_conn.inflight++;
-	dispatch_request(&fuzz_conn, req, size); /* takes req */
+	dispatch_request(&fuzz_conn, req, data + 1, size - 1); /* takes req */
 	db_stub_run();
+	check(!bad_strings || db_stub_asked() == asked, "a request with a bad string made a query");
 	check(db_stub_pending() == 0, "a query is left unanswered");
 	check(fuzz_conn.refs == FUZZ_REFS, "the call did not drop its connection reference once");
 	check(fuzz_conn.inflight == FUZZ_INFLIGHT, "the call did not end exactly once");

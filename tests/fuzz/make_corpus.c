@@ -96,6 +96,36 @@ static void request(const char *name, uint8_t ctl, Fairpay__V1__Request *req)
 	free(buf);
 }
 
+/* One fuzz_request seed from req with its only 'X' byte made a NUL: the
+ * bytes of a string with a NUL inside, which the client library cannot send. */
+static void request_nul(const char *name, uint8_t ctl, Fairpay__V1__Request *req)
+{
+	size_t len = fairpay__v1__request__get_packed_size(req);
+	uint8_t *buf = malloc(len + 1);
+	if (buf == NULL)
+		die("malloc");
+	fairpay__v1__request__pack(req, buf);
+	uint8_t *x = memchr(buf, 'X', len);
+	if (x == NULL || memchr(x + 1, 'X', len - (size_t)(x + 1 - buf)) != NULL) {
+		fprintf(stderr, "make_corpus: %s: not exactly one X\n", name);
+		exit(1);
+	}
+	*x = 0;
+	request_raw(name, ctl, buf, len);
+	free(buf);
+}
+
+/* A malloc'ed string of n times c. */
+static char *repeat(char c, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (s == NULL)
+		die("malloc");
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
 /* A fuzz_frame seed: a header saying hdr_len, then len bytes of body. */
 static void frame(const char *name, uint32_t hdr_len, const uint8_t *body, size_t len)
 {
@@ -404,6 +434,84 @@ static void cycle_calls(void)
 	}
 }
 
+/* Strings that the wire check refuses (wirestr.h), and some at its edges. */
+static void bad_strings(void)
+{
+	{
+		NEW_REQUEST(r, CREATE_OFFER, CreateOfferRequest, CREATE_OFFER_REQUEST);
+		r_call.customer_id = "cust-1";
+		r_call.sku = "basic";
+		r.create_offer = &r_call;
+		r.idempotency_key = "\xff\xfe";
+		request("key_ff_fe", V | D, &r);
+		r.idempotency_key = "k\xc0\x80";
+		request("key_overlong_nul", V | D, &r);
+		r.idempotency_key = "k\n2026-01-01T00:00:00.000Z ERROR forged\r\"\\";
+		request("key_control_chars", V | D, &r);
+		char *k = repeat('k', 256);
+		r.idempotency_key = k;
+		request("key_256", V | D, &r);
+		k[255] = '\0';
+		request("key_255", V | D, &r);
+		free(k);
+		r.idempotency_key = "keyXnul";
+		request_nul("key_nul", V | D, &r);
+		r.idempotency_key = "";
+		r_call.customer_id = "aXb";
+		request_nul("customer_nul", V | D, &r);
+		r_call.customer_id = "\xed\xa0\x80";
+		request("customer_surrogate", V | D, &r);
+		char *c = repeat('c', 129);
+		r_call.customer_id = c;
+		request("customer_129", V | D, &r);
+		c[128] = '\0';
+		request("customer_128", V | D, &r);
+		free(c);
+	}
+	{
+		NEW_REQUEST(r, PUT_PRODUCT, PutProductRequest, PUT_PRODUCT_REQUEST);
+		Fairpay__V1__Product p = FAIRPAY__V1__PRODUCT__INIT;
+		p.sku = "s";
+		p.name = "shopXevil";
+		p.currency = "EUR";
+		p.suggested_price_minor = 100;
+		r_call.product = &p;
+		r.put_product = &r_call;
+		request_nul("product_name_nul", V | D, &r);
+		p.name = "caf\xe9";
+		request("product_name_latin1", V | D, &r);
+		p.name = "ok";
+		p.currency = "E\xf4\x90\x80\x80";
+		request("product_currency_past_10ffff", V | D, &r);
+	}
+	{
+		NEW_REQUEST(r, SUBMIT_PAYMENT, SubmitPaymentRequest, SUBMIT_PAYMENT_REQUEST);
+		r_call.offer_id = OFFER_ID;
+		r_call.amount_case = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR;
+		r_call.amount_minor = 100;
+		char *note = repeat('n', 1001);
+		r_call.note = note;
+		r.submit_payment = &r_call;
+		request("note_1001", V | D, &r);
+		note[1000] = '\0';
+		memcpy(note + 997, "\xe2\x82", 2); /* cut short at the end */
+		request("note_cut_utf8", V | D, &r);
+		free(note);
+	}
+	{
+		NEW_REQUEST(r, AUTHENTICATE, AuthenticateRequest, AUTHENTICATE_REQUEST);
+		char *key = repeat('f', 257);
+		r_call.api_key = key;
+		r.authenticate = &r_call;
+		request("api_key_257", N | D, &r);
+		free(key);
+	}
+	/* An unknown field holding bytes that are not UTF-8 is never read: a
+	 * Ping with field 99 (length-delimited) ff fe. */
+	static const uint8_t unknown_bytes[] = { 0x9a, 0x06, 0x02, 0xff, 0xfe, 0x52, 0x00 };
+	request_raw("unknown_field_not_utf8", N, unknown_bytes, sizeof(unknown_bytes));
+}
+
 /* Inputs that are not one well-formed call. */
 static void odd_requests(void)
 {
@@ -461,6 +569,7 @@ int main(int argc, char **argv)
 	admin_calls();
 	catalog_calls();
 	cycle_calls();
+	bad_strings();
 	odd_requests();
 	frames();
 	/* A call added to the schema needs its seeds here. */

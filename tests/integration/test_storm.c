@@ -496,8 +496,11 @@ static void bad_build(void)
 	for (int i = 0; i < 3; i++) {
 		fairpay__v1__accept_offer_request__init(&B.accept[i]);
 		B.accept[i].offer_id = (char *)ids[i];
-		/* An empty id may be answered as missing or as required. */
-		b = bad_add("AcceptOffer", i == 0 ? INVALID | NOT_FOUND : NOT_FOUND);
+		/* An empty id may be answered as missing or as required; one
+		 * over every string's bound (limit.h) is refused as input. */
+		b = bad_add("AcceptOffer", i == 0   ? INVALID | NOT_FOUND
+					   : i == 1 ? INVALID
+						    : NOT_FOUND);
 		b->req.call_case = FAIRPAY__V1__REQUEST__CALL_ACCEPT_OFFER;
 		b->req.accept_offer = &B.accept[i];
 	}

@@ -1,0 +1,127 @@
+/* Unit tests of what the log writes of client strings: log_escape()'s exact
+ * output (control characters, quotes, backslashes, bytes that are not UTF-8,
+ * the bound) and log_write()'s guard that keeps every message on one line. */
+/* cmocka needs these four headers first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static void expect(const char *in, const char *want)
+{
+	char buf[LOG_ESCAPE_SIZE];
+	const char *got = log_escape(buf, in);
+	assert_ptr_equal(got, buf);
+	if (strcmp(got, want) != 0)
+		fail_msg("log_escape: want [%s], got [%s]", want, got);
+}
+
+static void test_escape_exact(void **state)
+{
+	expect("", "");
+	expect(NULL, "");
+	expect("plain key-1_2.3", "plain key-1_2.3");
+	expect("a\nb", "a\\nb");
+	expect("a\r\nb\tc", "a\\r\\nb\\tc");
+	expect("say \"hi\"", "say \\\"hi\\\"");
+	expect("back\\slash", "back\\\\slash");
+	expect("\x01\x1f\x7f", "\\x01\\x1f\\x7f");
+	expect("\x1b[31mred", "\\x1b[31mred");
+	/* Bytes that are not UTF-8. */
+	expect("\xff\xfe", "\\xff\\xfe");
+	expect("caf\xe9", "caf\\xe9");
+	expect("\xc0\x80", "\\xc0\\x80");          /* overlong NUL */
+	expect("\xed\xa0\x80", "\\xed\\xa0\\x80"); /* a surrogate */
+	expect("\xe2\x82", "\\xe2\\x82");          /* cut short */
+	/* UTF-8 stays readable, but not what some readers take for a line break. */
+	expect("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	expect("a\xc2\x85z", "a\\u0085z");
+	expect("a\xe2\x80\xa8z\xe2\x80\xa9", "a\\u2028z\\u2029");
+}
+
+static void test_escape_bound(void **state)
+{
+	char in[LOG_ESCAPE_SHOWN + 2];
+	char want[LOG_ESCAPE_SHOWN + 4];
+	memset(in, 'k', LOG_ESCAPE_SHOWN);
+	in[LOG_ESCAPE_SHOWN] = '\0';
+	expect(in, in); /* exactly the bound: all of it */
+	in[LOG_ESCAPE_SHOWN] = 'z';
+	in[LOG_ESCAPE_SHOWN + 1] = '\0';
+	memset(want, 'k', LOG_ESCAPE_SHOWN);
+	strcpy(want + LOG_ESCAPE_SHOWN, "...");
+	expect(in, want);
+	/* The worst case fills the buffer and no more. */
+	char worst[LOG_ESCAPE_SHOWN + 10];
+	memset(worst, '\x01', sizeof(worst) - 1);
+	worst[sizeof(worst) - 1] = '\0';
+	char buf[LOG_ESCAPE_SIZE];
+	size_t n = strlen(log_escape(buf, worst));
+	assert_int_equal(n, 4 * LOG_ESCAPE_SHOWN + 3);
+	assert_int_equal(n, LOG_ESCAPE_SIZE - 1);
+	assert_string_equal(buf + n - 3, "...");
+	/* A character cut by the bound is shown as its bytes, never half. */
+	char cut[LOG_ESCAPE_SHOWN + 3];
+	memset(cut, 'k', LOG_ESCAPE_SHOWN - 1);
+	memcpy(cut + LOG_ESCAPE_SHOWN - 1, "\xc3\xa9", 3);
+	log_escape(buf, cut);
+	assert_string_equal(buf + LOG_ESCAPE_SHOWN - 1, "\\xc3...");
+}
+
+/* What log_write puts on stderr for one message. */
+static char *captured(const char *fmt, const char *arg)
+{
+	char path[] = "/tmp/fp-test-log-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	log_write(LOG_WARN, 9, fmt, arg);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	char *out = calloc(1, 4096);
+	assert_non_null(out);
+	assert_true(pread(fd, out, 4095, 0) >= 0);
+	close(fd);
+	unlink(path);
+	return out;
+}
+
+static void test_write_one_line(void **state)
+{
+	/* A string that no call site escaped still cannot split the line. */
+	char *out = captured("key %s done", "k\n2026-01-01T00:00:00.000Z ERROR conn=1 forged\r");
+	assert_non_null(strstr(out, " WARN  conn=9 key k\\n2026-01-01T00:00:00.000Z ERROR conn=1 "
+				    "forged\\r done\n"));
+	assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1); /* one line */
+	free(out);
+	/* What log_escape wrote is kept as it is. */
+	char buf[LOG_ESCAPE_SIZE];
+	out = captured("key \"%s\"", log_escape(buf, "a\nb\\"));
+	assert_non_null(strstr(out, "key \"a\\nb\\\\\"\n"));
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_escape_exact),
+		cmocka_unit_test(test_escape_bound),
+		cmocka_unit_test(test_write_one_line),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
