@@ -13,6 +13,7 @@
 
 #include "cache.h"
 #include "clock.h"
+#include "feed.h"
 #include "log.h"
 #include "server.h"
 #include "sweep.h"
@@ -22,6 +23,9 @@
 /* Out of descriptors, the listener pauses this long: the kernel would
  * report the same error at once on every loop turn otherwise. */
 #define ACCEPT_PAUSE_MS 100
+/* While readers wait on the event feed, its horizon is read this often, so
+ * that they hear of other servers' commits within about two of these. */
+#define FEED_POLL_MS 20
 /* At most one log line per this many ms about failed accepts. */
 #define ACCEPT_LOG_EVERY_MS 1000
 
@@ -105,6 +109,8 @@ static void begin_shutdown(srv *s, const char *signame)
 	}
 	event_del(s->revoke_timer);
 	event_del(s->accept_resume);
+	/* Long polls answer now with what they have. */
+	feed_release_all(s->feed);
 	sweep_stop(s->sweeper, sweeper_idle, s);
 	conn *c = s->conns;
 	while (c != NULL) {
@@ -321,12 +327,13 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 	s->shutdown_timer = evtimer_new(s->base, shutdown_timeout_cb, s);
 	s->revoke_timer = event_new(s->base, -1, EV_PERSIST, revoke_timer_cb, s);
 	s->accept_resume = evtimer_new(s->base, accept_resume_cb, s);
+	s->feed = s->db != NULL ? feed_new(s->base, s->db, FEED_POLL_MS) : NULL;
 	s->sources = tally_new();
 	s->keys = tally_new();
 	if (s->db == NULL || s->reaper == NULL || s->sig_term == NULL || s->sig_int == NULL ||
 	    s->sig_hup == NULL || s->stats_timer == NULL || s->shutdown_timer == NULL ||
 	    s->revoke_timer == NULL || s->accept_resume == NULL || s->sources == NULL ||
-	    s->keys == NULL) {
+	    s->keys == NULL || s->feed == NULL) {
 		log_error(0, "out of memory");
 		return -1;
 	}
@@ -394,6 +401,10 @@ void srv_cleanup(srv *s)
 	/* Queries still pending complete first, with DB_UNAVAILABLE, while
 	 * the connections they answer still exist. */
 	db_pool_free(s->db);
+	/* After the pool (a round in flight was answered by it), before the
+	 * connections (a reader still waiting is answered). */
+	feed_free(s->feed);
+	s->feed = NULL;
 	/* After the pool: a round in flight was answered by it. */
 	sweep_free(s->sweeper);
 	s->sweeper = NULL;

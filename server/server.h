@@ -98,6 +98,7 @@ struct srv {
 	struct evconnlistener *listener;
 	db_pool *db;
 	struct cache *cache; /* rows read and written here; see cache.h */
+	struct feed *feed;   /* the event feed's horizon and its waiting readers */
 	conn *conns;         /* live connections */
 	unsigned nconns;
 	unsigned nunauth;            /* of which not authenticated (handshakes included) */

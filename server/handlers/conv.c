@@ -69,3 +69,30 @@ Fairpay__V1__Product *conv_product(rpc_call *call, const PGresult *res, int row,
 	m->version = db_get_i64(res, row, c + 9);
 	return m;
 }
+
+Fairpay__V1__Event **conv_event_page(rpc_call *call, const PGresult *res, unsigned n, size_t *count,
+				     bool *more)
+{
+	Fairpay__V1__Event **events = rpc_alloc(call, (n ? n : 1) * sizeof(*events));
+	size_t used = 0;
+	unsigned i = 0;
+	for (; i < n; i++) {
+		Fairpay__V1__Event *e = rpc_alloc(call, sizeof(*e));
+		fairpay__v1__event__init(e);
+		int row = (int)i;
+		e->id = (uint64_t)db_get_i64(res, row, 0);
+		e->kind = (Fairpay__V1__EventKind)names_value(NAMES_EVENT, db_get_str(res, row, 1));
+		e->customer_id = get_str(call, res, row, 2);
+		e->offer_id = get_str(call, res, row, 3);
+		e->payment_id = get_str(call, res, row, 4);
+		e->detail = get_str(call, res, row, 5);
+		e->at_unix_ms = db_get_i64(res, row, 6);
+		if (!rpc_page_fits(call, &used, fairpay__v1__event__get_packed_size(e))) {
+			*more = true; /* the rest on the next page */
+			break;
+		}
+		events[i] = e;
+	}
+	*count = i;
+	return events;
+}

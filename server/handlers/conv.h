@@ -6,6 +6,8 @@
 #ifndef FP_CONV_H
 #define FP_CONV_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fp_rules.h"
@@ -16,6 +18,17 @@
 	"sku, name, currency, suggested_price_minor, unit_price_minor, list_price_minor," \
 	" minimum_price_minor, min_tier, period_days, version"
 #define CONV_PRODUCT_NCOLS 10
+
+/* Columns of an event row. */
+#define CONV_EVENT_COLS                                                                    \
+	"id, kind, customer_id, coalesce(offer_id, ''), coalesce(payment_id, ''), detail," \
+	" (extract(epoch FROM at) * 1000)::bigint"
+
+/* The Event messages of rows [0, n) of CONV_EVENT_COLS, as many as the
+ * call's page budget holds (rpc_page_fits); *more is set when it stopped
+ * early. Returns the array, *count the events in it. */
+Fairpay__V1__Event **conv_event_page(rpc_call *call, const PGresult *res, unsigned n, size_t *count,
+				     bool *more);
 
 /* Build a Policy message with every field present. */
 Fairpay__V1__Policy *conv_policy_to_pb(rpc_call *call, const fp_policy *p);

@@ -1225,28 +1225,9 @@ static void list_events_done(void *arg, db_status st, PGresult *res)
 	unsigned n = rpc_page_size(call->req->list_customer_events->limit, PQntuples(res), &more);
 	Fairpay__V1__ListCustomerEventsResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__list_customer_events_response__init(r);
-	r->events = rpc_alloc(call, (n ? n : 1) * sizeof(*r->events));
-	size_t used = 0;
-	for (unsigned i = 0; i < n; i++) {
-		Fairpay__V1__Event *e = rpc_alloc(call, sizeof(*e));
-		fairpay__v1__event__init(e);
-		int row = (int)i;
-		e->id = (uint64_t)db_get_i64(res, row, 0);
-		e->kind = (Fairpay__V1__EventKind)names_value(NAMES_EVENT, db_get_str(res, row, 1));
-		e->customer_id = rpc_strdup(call, db_get_str(res, row, 2));
-		e->offer_id = rpc_strdup(call, db_get_str(res, row, 3));
-		e->payment_id = rpc_strdup(call, db_get_str(res, row, 4));
-		e->detail = rpc_strdup(call, db_get_str(res, row, 5));
-		e->at_unix_ms = db_get_i64(res, row, 6);
-		r->events[i] = e;
-		if (!rpc_page_fits(call, &used, fairpay__v1__event__get_packed_size(e))) {
-			n = i; /* the rest on the next page */
-			more = true;
-		}
-	}
-	r->n_events = n;
+	r->events = conv_event_page(call, res, n, &r->n_events, &more);
 	/* One row past the page says there is more. */
-	r->next_after_id = more ? r->events[n - 1]->id : 0;
+	r->next_after_id = more ? r->events[r->n_events - 1]->id : 0;
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_LIST_CUSTOMER_EVENTS;
 	call->resp.list_customer_events = r;
 	rpc_ok(call);
@@ -1268,8 +1249,7 @@ void rpc_list_customer_events(rpc_call *call)
 	rpc_reserve_page(call, in->limit);
 	const char *params[] = { call->vendor_id, in->customer_id, after, limit };
 	rpc_query(call,
-		  "SELECT id, kind, customer_id, coalesce(offer_id, ''), coalesce(payment_id, ''),"
-		  " detail, (extract(epoch FROM at) * 1000)::bigint FROM events"
+		  "SELECT " CONV_EVENT_COLS " FROM events"
 		  " WHERE vendor_id = $1 AND customer_id = $2 AND id > $3"
 		  " ORDER BY id LIMIT $4",
 		  4, params, list_events_done);

@@ -35,6 +35,7 @@ static const rpc_route routes[] = {
 	ROUTE(GET_REPUTATION, "GetReputation", RPC_VENDOR, false, rpc_get_reputation),
 	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false,
 	      rpc_list_customer_events),
+	ROUTE(LIST_EVENTS, "ListEvents", RPC_VENDOR, false, rpc_list_events),
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

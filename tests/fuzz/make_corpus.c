@@ -432,6 +432,25 @@ static void cycle_calls(void)
 		r.list_customer_events = &r_call;
 		request("list_customer_events_after_max", V, &r);
 	}
+	{
+		NEW_REQUEST(r, LIST_EVENTS, ListEventsRequest, LIST_EVENTS_REQUEST);
+		static Fairpay__V1__EventKind kinds[] = {
+			FAIRPAY__V1__EVENT_KIND__EVENT_KIND_OFFER_CREATED,
+			(Fairpay__V1__EventKind)77
+		};
+		r_call.after_id = 10;
+		r_call.wait_ms = 1000;
+		r.list_events = &r_call;
+		request("list_events_wait", V, &r);
+		r_call.kinds = kinds;
+		r_call.n_kinds = 1;
+		request("list_events_kind", V, &r);
+		r_call.n_kinds = 2;
+		request("list_events_unknown_kind", V, &r);
+		r_call.n_kinds = 0;
+		r_call.wait_ms = 30001;
+		request("list_events_wait_too_long", V, &r);
+	}
 }
 
 /* Strings that the wire check refuses (wirestr.h), and some at its edges. */

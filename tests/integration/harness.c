@@ -1424,6 +1424,9 @@ int h_vcall(fp_client *c, Fairpay__V1__Request__CallCase cc, void *msg, const ch
 	case FAIRPAY__V1__REQUEST__CALL_LIST_CUSTOMER_EVENTS:
 		req.list_customer_events = msg;
 		break;
+	case FAIRPAY__V1__REQUEST__CALL_LIST_EVENTS:
+		req.list_events = msg;
+		break;
 	default:
 		fail_msg("h_vcall: %d is not a vendor call", (int)cc);
 	}
@@ -1553,6 +1556,16 @@ int h_get_reputation(fp_client *c, const char *customer, Fairpay__V1__Response *
 	Fairpay__V1__GetReputationRequest m = FAIRPAY__V1__GET_REPUTATION_REQUEST__INIT;
 	m.customer_id = (char *)customer;
 	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_GET_REPUTATION, &m, NULL, resp);
+}
+
+int h_feed(fp_client *c, uint64_t after_id, uint32_t limit, uint32_t wait_ms,
+	   Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__ListEventsRequest m = FAIRPAY__V1__LIST_EVENTS_REQUEST__INIT;
+	m.after_id = after_id;
+	m.limit = limit;
+	m.wait_ms = wait_ms;
+	return h_vcall(c, FAIRPAY__V1__REQUEST__CALL_LIST_EVENTS, &m, NULL, resp);
 }
 
 int h_list_events(fp_client *c, const char *customer, uint64_t after_id, uint32_t limit,

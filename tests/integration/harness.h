@@ -350,6 +350,9 @@ int h_review_payment(fp_client *c, const char *payment_id, bool accept, const ch
 int h_get_reputation(fp_client *c, const char *customer, Fairpay__V1__Response **resp);
 int h_list_events(fp_client *c, const char *customer, uint64_t after_id, uint32_t limit,
 		  Fairpay__V1__Response **resp);
+/* ListEvents: the vendor's feed above after_id, waiting up to wait_ms. */
+int h_feed(fp_client *c, uint64_t after_id, uint32_t limit, uint32_t wait_ms,
+	   Fairpay__V1__Response **resp);
 
 /* Shortcuts that fail the test unless every call answers OK. */
 
