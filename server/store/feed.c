@@ -63,6 +63,7 @@ struct feed {
 	feed_waiter *waiters;
 	struct event *timer;  /* polls while readers wait; their deadlines */
 	struct event *wakeup; /* answers woken waiters on a loop turn of their own */
+	struct event *kick;   /* starts the next round on a loop turn of its own */
 	bool ok;              /* the round in flight has not failed */
 };
 
@@ -92,23 +93,28 @@ static void unlink_waiter(feed *f, feed_waiter *w)
 	w->prev = w->next = NULL;
 }
 
-/* Answer the waiters marked to wake, and those whose deadline passed. */
+/* Answer the waiters marked to wake, and those whose deadline passed. They
+ * leave the list first: a callback may park its reader again. */
 static void answer_waiters(feed *f, int64_t now)
 {
-	feed_waiter *w = f->waiters;
-	while (w != NULL) {
-		feed_waiter *next = w->next;
+	feed_waiter *due = NULL;
+	feed_waiter *next = NULL;
+	for (feed_waiter *w = f->waiters; w != NULL; w = next) {
+		next = w->next;
 		if (w->wake || w->deadline_ms <= now) {
 			unlink_waiter(f, w);
-			bool timed_out = !w->wake;
-			feed_wait_cb cb = w->cb;
-			void *arg = w->arg;
-			free(w);
-			cb(arg, timed_out, f->horizon);
-			w = f->waiters; /* the callback may have changed the list */
-			continue;
+			w->next = due;
+			due = w;
 		}
-		w = next;
+	}
+	while (due != NULL) {
+		feed_waiter *w = due;
+		due = w->next;
+		bool timed_out = !w->wake;
+		feed_wait_cb cb = w->cb;
+		void *arg = w->arg;
+		free(w);
+		cb(arg, timed_out, f->horizon);
 	}
 }
 
@@ -125,7 +131,7 @@ static void end_round(feed *f)
 	}
 	answer_waiters(f, clock_mono_ms());
 	if (f->next_syncs != NULL)
-		start_round(f);
+		event_active(f->kick, EV_TIMEOUT, 0);
 	arm_timer(f);
 }
 
@@ -253,6 +259,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	arm_timer(f);
 }
 
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	start_round(arg);
+}
+
 static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
 {
 	feed *f = arg;
@@ -270,7 +281,8 @@ feed *feed_new(struct event_base *base, db_pool *db, int poll_ms)
 	f->poll_ms = poll_ms;
 	f->timer = evtimer_new(base, timer_cb, f);
 	f->wakeup = event_new(base, -1, 0, wakeup_cb, f);
-	if (f->timer == NULL || f->wakeup == NULL) {
+	f->kick = event_new(base, -1, 0, kick_cb, f);
+	if (f->timer == NULL || f->wakeup == NULL || f->kick == NULL) {
 		feed_free(f);
 		return NULL;
 	}
@@ -348,5 +360,7 @@ void feed_free(feed *f)
 		event_free(f->timer);
 	if (f->wakeup)
 		event_free(f->wakeup);
+	if (f->kick)
+		event_free(f->kick);
 	free(f);
 }
