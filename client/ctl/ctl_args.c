@@ -53,6 +53,8 @@ typedef enum opt_id {
 	OPT_REJECT,
 	OPT_AFTER,
 	OPT_FINGERPRINT,
+	OPT_FOLLOW,
+	OPT_KINDS,
 	OPT_COUNT
 } opt_id;
 
@@ -97,6 +99,8 @@ static const opt_def opt_defs[OPT_COUNT] = {
 	[OPT_REJECT] = { "reject", false, false },
 	[OPT_AFTER] = { "after", true, false },
 	[OPT_FINGERPRINT] = { "fingerprint", true, false },
+	[OPT_FOLLOW] = { "follow", false, false },
+	[OPT_KINDS] = { "kinds", true, false },
 };
 
 #define OPT_BIT(id) (UINT64_C(1) << (id))
@@ -108,6 +112,8 @@ static const opt_def opt_defs[OPT_COUNT] = {
 
 /* nargs of a command that takes one or more arguments. */
 #define NARGS_SOME (-1)
+/* nargs of a command that takes none or one. */
+#define NARGS_OPTIONAL (-2)
 
 typedef struct cmd_def {
 	const char *group; /* first command word */
@@ -165,8 +171,10 @@ static const cmd_def cmd_defs[] = {
 	{ "reputation", NULL, "reputation", CTL_CMD_REPUTATION, true, 0, 1, "CUSTOMER" },
 	{ "reputation", "verify", "reputation verify", CTL_CMD_REPUTATION_VERIFY, false,
 	  OPT_BIT(OPT_DB) | OPT_BIT(OPT_VENDOR), 0, NULL },
-	{ "events", NULL, "events", CTL_CMD_EVENTS, true, OPT_BIT(OPT_AFTER) | OPT_BIT(OPT_LIMIT),
-	  1, "CUSTOMER" },
+	/* Without CUSTOMER: the vendor's feed. */
+	{ "events", NULL, "events", CTL_CMD_EVENTS, true,
+	  OPT_BIT(OPT_AFTER) | OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_FOLLOW) | OPT_BIT(OPT_KINDS),
+	  NARGS_OPTIONAL, "CUSTOMER" },
 };
 
 /* The KEY of `policy set KEY=VALUE`: the Policy field names. */
@@ -258,7 +266,8 @@ static const usage_text usage_texts[] = {
 	      "  pay OFFER_ID             record a customer's payment for an offer\n"
 	      "  review PAYMENT_ID        accept or reject the reasons of a low payment\n"
 	      "  reputation CUSTOMER      show a customer's fairness reputation\n"
-	      "  events CUSTOMER          show a customer's history\n"
+	      "  events [CUSTOMER]        show a customer's history, or the vendor's feed\n"
+	      "                           (--follow: as it happens)\n"
 	      "  reputation verify        recompute every reputation from the database\n"
 	      "\n" CONN_OPTIONS
 	      "  -h, --help          show help; after command words, help on that command\n"
@@ -538,15 +547,20 @@ static const usage_text usage_texts[] = {
 	  "\n" DB_ONLY_OPTIONS "\n"
 	  "Exit status: 0 no difference, 1 differences (or a query failed), 3 the\n"
 	  "database cannot be reached.\n" },
-	{ "events", "Usage: fairpayctl events CUSTOMER [--after ID] [--limit N] [OPTIONS]\n"
+	{ "events", "Usage: fairpayctl events [CUSTOMER] [--after ID] [--limit N] [OPTIONS]\n"
+		    "       fairpayctl events --follow [--after ID] [--kinds K,...] [OPTIONS]\n"
 		    "\n"
-		    "List a customer's events, oldest first, as a table (ID, AT, KIND, OFFER,\n"
-		    "PAYMENT, DETAIL). Needs a VENDOR key. When more follow, the --after value\n"
-		    "of the next page is printed to stderr. With --json\n"
-		    "{\"events\":[...],\"next_after_id\":N}.\n"
+		    "List a customer's events, or without CUSTOMER the vendor's event feed,\n"
+		    "oldest first, as a table (ID, AT, KIND, CUSTOMER, OFFER, PAYMENT, DETAIL).\n"
+		    "Needs a VENDOR key. When more follow, the --after value of the next page\n"
+		    "is printed to stderr. With --json {\"events\":[...],\"next_after_id\":N}.\n"
 		    "\n"
 		    "  --after ID          only events after this id (default 0: from the start)\n"
 		    "  --limit N           events per page, 1-1000 (default: the server's, 100)\n"
+		    "  --kinds K,...       the feed: only these kinds (e.g. payment_received)\n"
+		    "  --follow            the feed: wait for new events and print each as it\n"
+		    "                      commits, until interrupted; with --json one object\n"
+		    "                      per line\n"
 		    "\n" CONN_OPTIONS },
 };
 
@@ -865,6 +879,18 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		}
 		out->after_id = (uint64_t)after;
 	}
+	out->follow = seen[OPT_FOLLOW];
+	if (val[OPT_KINDS] != NULL) {
+		char names[512];
+		char bad[64];
+		if (ctl_enum_parse_list(&ctl_enum_event_kind, val[OPT_KINDS], out->kinds,
+					CTL_MAX_KINDS, &out->n_kinds, bad, sizeof(bad)) != 0) {
+			ctl_enum_list(&ctl_enum_event_kind, ", ", names, sizeof(names));
+			err_fmt(err, err_size, "--kinds must be a list of %s, not '%s'", names,
+				bad);
+			return CTL_PARSE_USAGE;
+		}
+	}
 	for (int i = 0; i < n_reason_opts; i++) {
 		char names[256];
 		char bad[64];
@@ -929,8 +955,15 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		}
 		break;
 	case CTL_CMD_REPUTATION:
-	case CTL_CMD_EVENTS:
 		out->customer_id = args[0];
+		break;
+	case CTL_CMD_EVENTS:
+		out->customer_id = nargs > 0 ? args[0] : NULL;
+		if (out->customer_id != NULL && (seen[OPT_FOLLOW] || seen[OPT_KINDS])) {
+			err_fmt(err, err_size,
+				"--follow and --kinds read the vendor's feed: leave out CUSTOMER");
+			return CTL_PARSE_USAGE;
+		}
 		break;
 	case CTL_CMD_KEY_REVOKE:
 		out->key_id = args[0];
@@ -1137,13 +1170,14 @@ ctl_parse_result ctl_args_parse(int argc, char *const argv[], const ctl_env *env
 		}
 	}
 	int nargs = nwords - used;
-	int need = def->nargs == NARGS_SOME ? 1 : def->nargs;
+	int need = def->nargs == NARGS_SOME ? 1 : def->nargs == NARGS_OPTIONAL ? 0 : def->nargs;
+	int most = def->nargs == NARGS_OPTIONAL ? 1 : def->nargs;
 	if (nargs < need) {
 		err_fmt(err, err_size, "'%s' needs %s", def->topic, def->argname);
 		return CTL_PARSE_USAGE;
 	}
-	if (def->nargs != NARGS_SOME && nargs > def->nargs) {
-		err_fmt(err, err_size, "unexpected argument '%s'", words[used + def->nargs]);
+	if (def->nargs != NARGS_SOME && nargs > most) {
+		err_fmt(err, err_size, "unexpected argument '%s'", words[used + most]);
 		return CTL_PARSE_USAGE;
 	}
 	return fill(def, val, seen, reason_opts, n_reason_opts, words + used, nargs, env, out, err,

@@ -88,6 +88,7 @@ typedef enum ctl_policy_key {
 
 /* Number of PaymentReason values (1-7). */
 #define CTL_MAX_REASONS 7
+#define CTL_MAX_KINDS 16
 
 /* What `policy set KEY=VALUE...` asks to change: only the keys given. */
 typedef struct ctl_policy_edit {
@@ -159,9 +160,12 @@ typedef struct ctl_args {
 	ctl_opt_int usage;            /* pay --usage */
 	int reasons[CTL_MAX_REASONS]; /* pay --reason, PaymentReason numbers, no duplicates */
 	size_t n_reasons;
-	const char *note;       /* pay, review --note; NULL = none */
-	bool accept;            /* review: --accept (true) or --reject (false) */
-	uint64_t after_id;      /* events --after */
+	const char *note;  /* pay, review --note; NULL = none */
+	bool accept;       /* review: --accept (true) or --reject (false) */
+	uint64_t after_id; /* events --after */
+	bool follow;       /* events --follow: wait for new events, print them as they come */
+	int kinds[CTL_MAX_KINDS]; /* events --kinds, EventKind numbers, no duplicates */
+	size_t n_kinds;
 	ctl_policy_edit policy; /* policy set */
 } ctl_args;
 

@@ -381,9 +381,78 @@ done:
 	return rc;
 }
 
-/* Print one page of a customer's events. */
+/* The feed's long polls wait this long, well within the client's timeout. */
+static uint32_t feed_wait_ms(const ctl_args *a)
+{
+	int timeout = a->timeout_ms > 0 ? a->timeout_ms : FP_CLIENT_DEFAULT_TIMEOUT_MS;
+	int wait = timeout - 2000;
+	if (wait > 25000)
+		wait = 25000;
+	return wait > 100 ? (uint32_t)wait : 100;
+}
+
+/* The vendor's feed: one page, or with --follow every event as it commits,
+ * on one connection, until interrupted or the connection fails. */
+static int feed_events(const ctl_args *a)
+{
+	fp_client *c = NULL;
+	int rc = ctl_remote_open(a, true, &c);
+	Fairpay__V1__ListEventsRequest le = FAIRPAY__V1__LIST_EVENTS_REQUEST__INIT;
+	Fairpay__V1__EventKind kinds[CTL_MAX_KINDS];
+	for (size_t i = 0; i < a->n_kinds; i++)
+		kinds[i] = (Fairpay__V1__EventKind)a->kinds[i];
+	le.kinds = kinds;
+	le.n_kinds = a->n_kinds;
+	le.after_id = a->after_id;
+	le.limit = a->limit;
+	le.wait_ms = a->follow ? feed_wait_ms(a) : 0;
+	while (rc == CTL_EXIT_OK) {
+		Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+		Fairpay__V1__Response *resp = NULL;
+		req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_EVENTS;
+		req.list_events = &le;
+		rc = ctl_remote_call(c, a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_EVENTS, &resp);
+		if (rc != CTL_EXIT_OK)
+			break;
+		const Fairpay__V1__ListEventsResponse *r = resp->list_events;
+		if (a->follow && a->json) {
+			for (size_t i = 0; i < r->n_events; i++) {
+				ctl_show_event_json(stdout, r->events[i]);
+				fputc('\n', stdout);
+			}
+		} else if (a->json) {
+			fputs("{\"events\":[", stdout);
+			for (size_t i = 0; i < r->n_events; i++) {
+				if (i > 0)
+					fputc(',', stdout);
+				ctl_show_event_json(stdout, r->events[i]);
+			}
+			printf("],\"next_after_id\":%" PRIu64 "}\n", r->next_after_id);
+		} else if (r->n_events > 0 &&
+			   ctl_show_event_table(stdout, r->events, r->n_events) != 0) {
+			fprintf(stderr, "error: out of memory\n");
+			rc = CTL_EXIT_REFUSED;
+		}
+		fflush(stdout);
+		bool full = a->limit > 0 ? r->n_events >= a->limit : r->n_events >= 100;
+		if (!a->follow && full && !a->json)
+			fprintf(stderr,
+				"more events may follow; next page with --after %" PRIu64 "\n",
+				r->next_after_id);
+		le.after_id = r->next_after_id;
+		fp_response_free(resp);
+		if (!a->follow)
+			break;
+	}
+	fp_client_free(c);
+	return rc;
+}
+
+/* Print one page of a customer's events, or the vendor's feed. */
 int ctl_cycle_events(const ctl_args *a)
 {
+	if (a->customer_id == NULL)
+		return feed_events(a);
 	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
 	Fairpay__V1__ListCustomerEventsRequest le = FAIRPAY__V1__LIST_CUSTOMER_EVENTS_REQUEST__INIT;
 	Fairpay__V1__Response *resp = NULL;

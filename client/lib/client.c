@@ -40,7 +40,6 @@
 
 #define FP_EXPORT __attribute__((visibility("default")))
 
-#define FP_DEFAULT_TIMEOUT_MS 30000
 #define FP_DEFAULT_MAX_FRAME (16u * 1024u * 1024u)
 #define FP_DEFAULT_PORT "7443"
 #define FP_FRAME_HEADER_LEN 4
@@ -647,7 +646,7 @@ FP_EXPORT fp_client *fp_client_new(void)
 		return NULL;
 	c->fd = -1;
 	c->next_id = 1;
-	c->timeout_ms = FP_DEFAULT_TIMEOUT_MS;
+	c->timeout_ms = FP_CLIENT_DEFAULT_TIMEOUT_MS;
 	c->max_frame = FP_DEFAULT_MAX_FRAME;
 	return c;
 }
@@ -690,7 +689,7 @@ FP_EXPORT int fp_client_connect(fp_client *c, const char *host, const char *port
 		err_set(c, FP_ERR_USAGE, "already connected");
 		return -1;
 	}
-	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : FP_DEFAULT_TIMEOUT_MS;
+	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : FP_CLIENT_DEFAULT_TIMEOUT_MS;
 	c->max_frame = opts->max_frame > 0 ? opts->max_frame : FP_DEFAULT_MAX_FRAME;
 	if (OPENSSL_init_ssl(0, NULL) != 1) {
 		err_set(c, FP_ERR_CONNECT, "cannot initialise OpenSSL");

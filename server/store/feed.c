@@ -1,11 +1,11 @@
 /* The event feed's horizon and its waiting readers (see feed.h).
  *
  * A round is a small state machine:
- *   IDLE -> SEQUENCE (last id read) -> SNAPSHOT (running transactions read)
- *        -> VENDORS (which vendors' events the horizon passed; only when
- *           someone waits and the horizon moved) -> IDLE
- * Each round leaves a candidate (L, xmax of its snapshot); a candidate
- * becomes the horizon once a later snapshot's xmin reaches its xmax. */
+ *   IDLE -> SEQUENCE (last id L read) -> XID (a fresh xid X taken, and the
+ *        oldest running xid read) -> VENDORS (which vendors' events the
+ *        horizon passed; only when someone waits and it moved) -> IDLE
+ * Each round leaves a candidate (L, X); it becomes the horizon once a later
+ * round finds no transaction older than X still running. */
 #include "feed.h"
 
 #include <inttypes.h>
@@ -17,13 +17,13 @@
 #include "log.h"
 
 /* Candidates kept; when more are waiting, the oldest goes (a newer one
- * covers it: its L and xmax are at least as large). */
+ * covers it: its L and X are at least as large). */
 #define FEED_CANDIDATES 32
 
 typedef enum feed_state {
 	FEED_IDLE = 0,
 	FEED_SEQUENCE,
-	FEED_SNAPSHOT,
+	FEED_XID,
 	FEED_VENDORS
 } feed_state;
 
@@ -31,6 +31,8 @@ typedef struct feed_sync_req {
 	struct feed_sync_req *next;
 	feed_sync_cb cb;
 	void *arg;
+	bool started;   /* a round started after the request */
+	int64_t target; /* that round's L: answered once the horizon reaches it */
 } feed_sync_req;
 
 struct feed_waiter {
@@ -45,7 +47,7 @@ struct feed_waiter {
 
 typedef struct feed_candidate {
 	int64_t last_id;
-	uint64_t xmax;
+	uint64_t xid; /* taken after last_id was read */
 } feed_candidate;
 
 struct feed {
@@ -58,8 +60,7 @@ struct feed {
 	int64_t moved_from;    /* the horizon before this round moved it */
 	feed_candidate cand[FEED_CANDIDATES];
 	int ncand;
-	feed_sync_req *next_syncs; /* for a round not started yet */
-	feed_sync_req *cur_syncs;  /* for the round in flight */
+	feed_sync_req *syncs; /* readers waiting for a fresh horizon */
 	feed_waiter *waiters;
 	struct event *timer;  /* polls while readers wait; their deadlines */
 	struct event *wakeup; /* answers woken waiters on a loop turn of their own */
@@ -69,8 +70,11 @@ struct feed {
 
 static const char sql_last_id[] =
 	"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_id_seq";
-static const char sql_snapshot[] =
-	"SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text FROM pg_current_snapshot() s";
+/* A new xid X bounds every transaction running now, which a snapshot's
+ * xmax does not (it is one past the latest *completed* xid). The statement
+ * writes nothing, so its commit is not waited for. */
+static const char sql_xid[] = "SELECT pg_current_xact_id()::text,"
+			      " pg_snapshot_xmin(pg_current_snapshot())::text";
 static const char sql_vendors[] =
 	"SELECT DISTINCT vendor_id FROM events WHERE id > $1 AND id <= $2";
 
@@ -118,19 +122,31 @@ static void answer_waiters(feed *f, int64_t now)
 	}
 }
 
+/* Answer the readers whose fresh horizon is reached (or cannot be: the
+ * round failed); the rest need another round. */
 static void end_round(feed *f)
 {
 	f->state = FEED_IDLE;
-	feed_sync_req *s = f->cur_syncs;
-	f->cur_syncs = NULL;
-	while (s != NULL) {
-		feed_sync_req *next = s->next;
+	feed_sync_req *done = NULL;
+	feed_sync_req **link = &f->syncs;
+	while (*link != NULL) {
+		feed_sync_req *s = *link;
+		if (s->started && (!f->ok || (s->target >= 0 && f->horizon >= s->target))) {
+			*link = s->next;
+			s->next = done;
+			done = s;
+		} else {
+			link = &s->next;
+		}
+	}
+	while (done != NULL) {
+		feed_sync_req *s = done;
+		done = s->next;
 		s->cb(s->arg, f->ok, f->horizon);
 		free(s);
-		s = next;
 	}
 	answer_waiters(f, clock_mono_ms());
-	if (f->next_syncs != NULL)
+	if (f->syncs != NULL)
 		event_active(f->kick, EV_TIMEOUT, 0);
 	arm_timer(f);
 }
@@ -158,7 +174,7 @@ static void vendors_done(void *arg, db_status st, PGresult *res)
 	end_round(f);
 }
 
-static void snapshot_done(void *arg, db_status st, PGresult *res)
+static void xid_done(void *arg, db_status st, PGresult *res)
 {
 	feed *f = arg;
 	if (st != DB_OK || PQntuples(res) != 1) {
@@ -166,19 +182,15 @@ static void snapshot_done(void *arg, db_status st, PGresult *res)
 		end_round(f);
 		return;
 	}
-	uint64_t xmin = parse_u64(db_get_str(res, 0, 0));
-	uint64_t xmax = parse_u64(db_get_str(res, 0, 1));
-	if (f->ncand == FEED_CANDIDATES) {
-		memmove(&f->cand[0], &f->cand[1], sizeof(f->cand[0]) * (FEED_CANDIDATES - 1));
-		f->ncand--;
-	}
-	f->cand[f->ncand++] = (feed_candidate){ f->round_last_id, xmax };
-	/* Every candidate whose running transactions have all ended is safe;
-	 * this round's own one too when nothing was running. */
+	uint64_t xid = parse_u64(db_get_str(res, 0, 0));
+	uint64_t xmin = parse_u64(db_get_str(res, 0, 1));
+	/* Every earlier candidate whose transactions have all ended (none
+	 * older than its xid runs) is safe. This round's xmin was read before
+	 * its own xid existed: its candidate waits for the next round. */
 	int64_t horizon = f->horizon;
 	int kept = 0;
 	for (int i = 0; i < f->ncand; i++) {
-		if (xmin >= f->cand[i].xmax) {
+		if (xmin >= f->cand[i].xid) {
 			if (f->cand[i].last_id > horizon)
 				horizon = f->cand[i].last_id;
 		} else {
@@ -186,6 +198,11 @@ static void snapshot_done(void *arg, db_status st, PGresult *res)
 		}
 	}
 	f->ncand = kept;
+	if (f->ncand == FEED_CANDIDATES) {
+		memmove(&f->cand[0], &f->cand[1], sizeof(f->cand[0]) * (FEED_CANDIDATES - 1));
+		f->ncand--;
+	}
+	f->cand[f->ncand++] = (feed_candidate){ f->round_last_id, xid };
 	f->moved_from = f->horizon;
 	bool moved = horizon > f->horizon;
 	f->horizon = horizon;
@@ -211,10 +228,13 @@ static void last_id_done(void *arg, db_status st, PGresult *res)
 		return;
 	}
 	f->round_last_id = db_get_i64(res, 0, 0);
-	/* A query of its own, sent after the first answered: the snapshot
-	 * must be taken after the sequence was read. */
-	f->state = FEED_SNAPSHOT;
-	if (db_query(f->db, sql_snapshot, 0, NULL, snapshot_done, f) != 0) {
+	for (feed_sync_req *s = f->syncs; s != NULL; s = s->next)
+		if (s->started && s->target < 0)
+			s->target = f->round_last_id;
+	/* A query of its own, sent after the first answered: the xid must be
+	 * taken after the sequence was read. */
+	f->state = FEED_XID;
+	if (db_query(f->db, sql_xid, 0, NULL, xid_done, f) != 0) {
 		f->ok = false;
 		end_round(f);
 	}
@@ -226,8 +246,8 @@ static void start_round(feed *f)
 		return;
 	f->state = FEED_SEQUENCE;
 	f->ok = true;
-	f->cur_syncs = f->next_syncs;
-	f->next_syncs = NULL;
+	for (feed_sync_req *s = f->syncs; s != NULL; s = s->next)
+		s->started = true;
 	if (db_query(f->db, sql_last_id, 0, NULL, last_id_done, f) != 0) {
 		f->ok = false;
 		end_round(f);
@@ -301,8 +321,9 @@ int feed_sync(feed *f, feed_sync_cb cb, void *arg)
 		return -1;
 	s->cb = cb;
 	s->arg = arg;
-	s->next = f->next_syncs;
-	f->next_syncs = s;
+	s->target = -1;
+	s->next = f->syncs;
+	f->syncs = s;
 	start_round(f); /* or the next one, once the one in flight ends */
 	return 0;
 }
@@ -345,16 +366,13 @@ void feed_free(feed *f)
 	if (f == NULL)
 		return;
 	feed_release_all(f);
-	feed_sync_req *lists[2] = { f->next_syncs, f->cur_syncs };
-	f->next_syncs = f->cur_syncs = NULL;
-	for (int k = 0; k < 2; k++) {
-		feed_sync_req *s = lists[k];
-		while (s != NULL) {
-			feed_sync_req *next = s->next;
-			s->cb(s->arg, false, f->horizon);
-			free(s);
-			s = next;
-		}
+	feed_sync_req *s = f->syncs;
+	f->syncs = NULL;
+	while (s != NULL) {
+		feed_sync_req *next = s->next;
+		s->cb(s->arg, false, f->horizon);
+		free(s);
+		s = next;
 	}
 	if (f->timer)
 		event_free(f->timer);

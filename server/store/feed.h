@@ -7,17 +7,20 @@
  * ids up to a horizon below which nothing can still commit:
  *
  *   1. read the sequence's last value L;
- *   2. then take a snapshot S of the running transactions;
- *   3. once every transaction running at S has ended (the oldest running
- *      transaction is younger than S's xmax), every id <= L has committed
- *      or never will: L is the horizon.
+ *   2. then take a new transaction id X (every transaction running now has
+ *      an older one);
+ *   3. once no transaction older than X is running (a later round reads
+ *      the oldest running xid), every id <= L has committed or never will:
+ *      L is the horizon.
  *
  * Step 3 holds because a transaction has its xid before it takes an event
  * id (the write statements lock or change a row before they insert events,
- * see store.c), so one that took an id <= L before step 1 was running at S
- * or had ended. The horizon is the same for every vendor and every server
- * on the database; rounds of these two queries run while someone waits, and
- * for each reader that asks for a fresh horizon.
+ * see store.c), so one that took an id <= L before step 1 has an xid older
+ * than X. (A snapshot's xmax would not do as X: it is one past the latest
+ * *completed* xid, and a younger transaction may be running.) The horizon
+ * is the same for every vendor and every server on the database; rounds
+ * run while someone waits, and for each reader that asks for a fresh
+ * horizon (one that reaches the L of a round started after it asked).
  *
  * Waiting readers park here, holding no database connection: a waiter is
  * woken when the horizon passes its cursor and one of the new events is its

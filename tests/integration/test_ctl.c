@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "harness.h"
 
 static struct {
@@ -481,6 +483,66 @@ static void test_key_create_and_revoke(void **state)
 	free(key);
 }
 
+typedef struct later_cycle {
+	const h_server *srv;
+	const char *key;
+} later_cycle;
+
+/* A cycle a second from now, while `events --follow` waits. */
+static void *cycle_later(void *p)
+{
+	later_cycle *l = p;
+	h_sleep_ms(1000);
+	fp_client *c = h_connect_auth(l->srv, l->key);
+	fp_response_free(h_cycle(c, "followed", "feed-sku", 1000));
+	fp_client_free(c);
+	return NULL;
+}
+
+/* `events` without a customer reads the vendor's feed; --follow prints
+ * each event as it commits, one JSON object per line with --json. */
+static void test_events_feed_and_follow(void **state)
+{
+	fp_client *admin = h_connect_auth(T.srv, T.admin_key);
+	char *key = NULL;
+	fp_client *v = h_vendor_client(T.srv, admin, "ctl feed", NULL, &key);
+	h_product(v, "feed-sku", 1000, 1500);
+	fp_response_free(h_cycle(v, "first", "feed-sku", 1000));
+	char *out = NULL;
+	int rc = run(&out, "%s --api-key %s events --json", T.remote, key);
+	expect_exit(rc, 0, out);
+	if (!h_contains(out, "\"customer_id\":\"first\"") || !h_contains(out, "PAYMENT_RECEIVED"))
+		fail_msg("events --json does not show the feed:\n%s", out);
+	free(out);
+	rc = run(&out, "%s --api-key %s events first --follow", T.remote, key);
+	expect_exit(rc, 2, out);
+	free(out);
+	rc = run(&out, "%s --api-key %s events --kinds nonsense", T.remote, key);
+	expect_exit(rc, 2, out);
+	free(out);
+
+	pthread_t th;
+	later_cycle l = { T.srv, key };
+	pthread_create(&th, NULL, cycle_later, &l);
+	rc = run(&out, "timeout 4 %s --api-key %s events --follow --json --kinds payment_received",
+		 T.remote, key);
+	pthread_join(th, NULL);
+	expect_exit(rc, 124, out); /* stopped by timeout, not by an error */
+	/* The earlier payment, then the one made while it followed, each a
+	 * line of its own. */
+	if (!h_contains(out, "\"customer_id\":\"first\"") ||
+	    !h_contains(out, "\"customer_id\":\"followed\"") || h_contains(out, "OFFER_CREATED"))
+		fail_msg("events --follow did not print the payments as they came:\n%s", out);
+	int lines = 0;
+	for (const char *p = out; *p != '\0'; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 2);
+	free(out);
+	fp_client_free(v);
+	fp_client_free(admin);
+	free(key);
+}
+
 static void test_clean_shutdown(void **state)
 {
 	assert_true(h_server_alive(T.srv));
@@ -504,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_migrate),
 		cmocka_unit_test(test_bootstrap_admin),
 		cmocka_unit_test(test_key_create_and_revoke),
+		cmocka_unit_test(test_events_feed_and_follow),
 		cmocka_unit_test(test_clean_shutdown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -211,12 +211,14 @@ static void test_long_poll(void **state)
 		args[i] = (poll_arg){ a, key, end, 10000, -1, 0, 0 };
 		pthread_create(&th[i], NULL, long_poll, &args[i]);
 	}
-	h_sleep_ms(500);
+	h_sleep_ms(h_server_sanitized(a) ? 2000 : 1000);
+	/* A call that always reads the database: were the polls holding the
+	 * pool's one connection, it would wait --db-timeout-ms and answer
+	 * UNAVAILABLE. */
 	t0 = h_now_ms();
-	h_assert_code(h_get_reputation(va, "warm", NULL), H_OK);
+	h_assert_code(h_list_events(va, "warm", 0, 10, NULL), H_OK);
 	int64_t served = h_now_ms() - t0;
 	print_message("a call beside %d parked polls: %lld ms\n", N_POLLS, (long long)served);
-	assert_true(served < 1000);
 
 	int64_t committed = 0;
 	char *offer = h_offer(v, "bob", "sku"); /* on B */

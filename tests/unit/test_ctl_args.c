@@ -621,8 +621,9 @@ static void test_cycle_commands_are_remote(void **state)
 	assert_non_null(strstr(E, "OFFER_ID"));
 	assert_int_equal(PARSE(&env_vendor, "offer", "frob", "x"), CTL_PARSE_USAGE);
 	assert_string_equal(A.topic, "offer");
-	assert_int_equal(PARSE(&env_vendor, "events"), CTL_PARSE_USAGE);
-	assert_non_null(strstr(E, "CUSTOMER"));
+	/* Without a customer: the vendor's feed. */
+	assert_int_equal(PARSE(&env_vendor, "events"), CTL_PARSE_RUN);
+	assert_null(A.customer_id);
 	assert_int_equal(PARSE(&env_vendor, "events", "a", "b"), CTL_PARSE_USAGE);
 	assert_non_null(strstr(E, "'b'"));
 }
@@ -1015,6 +1016,19 @@ static void test_events_args(void **state)
 			 CTL_PARSE_USAGE);
 	assert_int_equal(PARSE(&env_vendor, "events", "alice", "--after", "x"), CTL_PARSE_USAGE);
 	assert_non_null(strstr(E, "--after"));
+	/* The feed: --follow and --kinds, which a customer's history takes neither of. */
+	assert_int_equal(PARSE(&env_vendor, "events", "--follow", "--kinds",
+			       "payment_received,OFFER_CREATED,payment-received"),
+			 CTL_PARSE_RUN);
+	assert_true(A.follow);
+	assert_null(A.customer_id);
+	assert_int_equal(A.n_kinds, 2);
+	assert_int_equal(A.kinds[0], FAIRPAY__V1__EVENT_KIND__EVENT_KIND_PAYMENT_RECEIVED);
+	assert_int_equal(A.kinds[1], FAIRPAY__V1__EVENT_KIND__EVENT_KIND_OFFER_CREATED);
+	assert_int_equal(PARSE(&env_vendor, "events", "--kinds", "paid"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "'paid'"));
+	assert_int_equal(PARSE(&env_vendor, "events", "alice", "--follow"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "CUSTOMER"));
 }
 
 /* ---------------------------------------------------------------- output */

@@ -33,12 +33,15 @@ typedef enum fp_error_kind {
 	FP_ERR_USAGE     /* the caller passed something invalid */
 } fp_error_kind;
 
+/* The timeout of each read and write when fp_client_options.timeout_ms is 0. */
+#define FP_CLIENT_DEFAULT_TIMEOUT_MS 30000
+
 typedef struct fp_client_options {
 	const char *ca_file;     /* PEM CA bundle to verify the server; required */
 	const char *cert_file;   /* optional client certificate (mutual TLS) */
 	const char *key_file;    /* its private key */
 	const char *server_name; /* name to verify; default: the host */
-	int timeout_ms;          /* per read/write; 0 = 30000 */
+	int timeout_ms;          /* per read/write; 0 = FP_CLIENT_DEFAULT_TIMEOUT_MS */
 	uint32_t max_frame;      /* largest reply accepted; 0 = 16 MiB */
 } fp_client_options;
 
