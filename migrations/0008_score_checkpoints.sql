@@ -11,16 +11,21 @@
 --
 -- The checkpoints are a replay under one policy's prior_score_bp and
 -- alpha_bp, recorded on the reputation row (checkpoints_prior_bp,
--- checkpoints_alpha_bp). NULL there, or a policy that has changed since,
--- means they cannot be trusted: the next review or late payment of that
--- customer replays the whole history and writes them all again. Rows from
--- before this migration start that way.
+-- checkpoints_alpha_bp), and they hold for the cycles from
+-- (checkpoints_from_at, checkpoints_from_id) on (NULL: from the first).
+-- NULL prior and alpha, or a policy that has changed since, means none can
+-- be trusted: the next review or late payment of that customer replays the
+-- whole history, as before, and writes the checkpoints of its latest cycles
+-- only (a bounded write), which then hold from the first of those on.
+-- Rows from before this migration start that way.
 ALTER TABLE payments ADD COLUMN score_before_bp integer NULL
 	CHECK (score_before_bp BETWEEN 0 AND 20000);
 ALTER TABLE offers ADD COLUMN score_before_bp integer NULL
 	CHECK (score_before_bp BETWEEN 0 AND 20000);
 ALTER TABLE reputations ADD COLUMN checkpoints_prior_bp integer NULL,
-	ADD COLUMN checkpoints_alpha_bp integer NULL;
+	ADD COLUMN checkpoints_alpha_bp integer NULL,
+	ADD COLUMN checkpoints_from_at timestamptz NULL,
+	ADD COLUMN checkpoints_from_id text NULL;
 
 -- The replay reads a customer's defaults still open from a point in time on
 -- (payments have payments_customer_idx).

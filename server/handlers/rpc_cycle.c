@@ -405,8 +405,8 @@ typedef struct history_change {
  * the stored score (so that no writer without checkpoints came between). */
 static bool history_resumable(const store_state *st, const char *id)
 {
-	if (!store_checkpoints_hold(&st->rep, &st->policy) || st->n_history == 0 ||
-	    strcmp(st->history[0].id, id) != 0 || st->history[0].score_before_bp < 0)
+	if (st->n_history == 0 || strcmp(st->history[0].id, id) != 0 ||
+	    !store_checkpoint_holds(&st->rep, &st->policy, &st->history[0]))
 		return false;
 	int32_t s = st->history[0].score_before_bp;
 	for (size_t i = 0; i < st->n_history; i++) {
@@ -419,11 +419,13 @@ static bool history_resumable(const store_state *st, const char *id)
 
 /* Replay rule 7 over the history read with the change applied: from the
  * changed cycle's checkpoint over the cycles from it on, or from the prior
- * over all of them when c->full_history. Set *score to the score after the
- * last cycle and c->replayed to the checkpoints that moved (the appended
- * payment's included). False when the history read cannot be resumed:
- * read all of it and replay again. */
-static bool replay_change(rpc_call *call, cyc *c, const history_change *hc, int32_t *score)
+ * over all of them when c->full_history. Set after's score to the score
+ * after the last cycle and c->replayed to the checkpoints that moved (the
+ * appended payment's included). A full replay writes those of the latest
+ * STORE_CHECKPOINTS_WRITE cycles only, and after's checkpoints then hold
+ * from the first of them on. False when the history read cannot be
+ * resumed: read all of it and replay again. */
+static bool replay_change(rpc_call *call, cyc *c, const history_change *hc, store_rep *after)
 {
 	const store_state *st = &c->st;
 	const fp_policy *pol = &st->policy;
@@ -455,8 +457,17 @@ static bool replay_change(rpc_call *call, cyc *c, const history_change *hc, int3
 		from[m] = n;
 		f[m++] = hc->append_fairness_bp;
 	}
-	*score = fp_score_resume(pol, start, f, m, before);
-	for (size_t j = 0; j < m; j++) {
+	after->score_bp = fp_score_resume(pol, start, f, m, before);
+	size_t first = 0; /* the first cycle whose checkpoint is written */
+	if (c->full_history) {
+		first = m > STORE_CHECKPOINTS_WRITE ? m - STORE_CHECKPOINTS_WRITE : 0;
+		after->checkpoints_prior_bp = pol->prior_score_bp;
+		after->checkpoints_alpha_bp = pol->alpha_bp;
+		after->checkpoints_from_us = first > 0 ? st->history[from[first]].at_us : 0;
+		snprintf(after->checkpoints_from_id, sizeof(after->checkpoints_from_id), "%s",
+			 first > 0 ? st->history[from[first]].id : "");
+	}
+	for (size_t j = first; j < m; j++) {
 		store_cycle_entry *out = &c->replayed[c->n_replayed];
 		if (from[j] == n) {
 			snprintf(out->id, sizeof(out->id), "%s", hc->append_id);
@@ -669,13 +680,9 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 		/* Rule 6: the default leaves the history and the payment closes
 		 * the cycle now, so the score is replayed from the default on. */
 		history_change hc = { o->id, true, 0, p->id, p->a.fairness_bp };
-		if (!replay_change(call, c, &hc, &a->score_bp)) {
+		if (!replay_change(call, c, &hc, a)) {
 			c->reread = true;
 			return -1;
-		}
-		if (c->full_history) {
-			a->checkpoints_prior_bp = pol->prior_score_bp;
-			a->checkpoints_alpha_bp = pol->alpha_bp;
 		}
 	} else {
 		a->score_bp = fp_score_step(a->score_bp, p->a.fairness_bp, pol->alpha_bp);
@@ -753,13 +760,9 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 	/* Rule 7: the payment's fairness changed in place, so the score is
 	 * replayed from it on. */
 	history_change hc = { p->id, false, a.fairness_bp, NULL, 0 };
-	if (!replay_change(call, c, &hc, &c->after.score_bp)) {
+	if (!replay_change(call, c, &hc, &c->after)) {
 		c->reread = true;
 		return -1;
-	}
-	if (c->full_history) {
-		c->after.checkpoints_prior_bp = pol->prior_score_bp;
-		c->after.checkpoints_alpha_bp = pol->alpha_bp;
 	}
 	c->after.updated_us = t;
 	snprintf(c->detail[0], DETAIL_LEN, "%s: fairness %d, verdict %s",

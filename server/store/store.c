@@ -49,12 +49,15 @@
 	"pr.sku, pr.currency, pr.suggested_price_minor, pr.list_price_minor," \
 	" pr.minimum_price_minor, pr.min_tier, pr.unit_price_minor, pr.period_days"
 
-#define REP_BLOCK                                                                               \
-	"r.xmin::text, r.score_bp, r.payments, r.defaults, r.open_defaults, r.offers_accepted," \
-	" r.total_paid_minor, r.total_suggested_minor, r.credit_used_minor, " US(               \
-		"r.updated_at") ", coalesce(r.currency, ''),"                                   \
-				" coalesce(r.checkpoints_prior_bp, -1),"                        \
-				" coalesce(r.checkpoints_alpha_bp, -1)"
+#define REP_BLOCK                                                                                \
+	"r.xmin::text, r.score_bp, r.payments, r.defaults, r.open_defaults, r.offers_accepted,"  \
+	" r.total_paid_minor, r.total_suggested_minor, r.credit_used_minor, " US(                \
+		"r.updated_at") ", coalesce(r.currency, ''),"                                    \
+				" coalesce(r.checkpoints_prior_bp, -1),"                         \
+				" coalesce(r.checkpoints_alpha_bp, -1), coalesce(" US(           \
+					"r.checkpoints_from_at") ", 0),"                         \
+								 " coalesce(r.checkpoints_from_" \
+								 "id, '')"
 
 /* The raw fairness of the customer's latest payments, newest first. */
 #define RECENT(vendor, customer)                                                        \
@@ -65,25 +68,29 @@
 
 /* The closed cycles in replay order (rule 7): payments at created_at,
  * defaults still open at closed_at; ties by id, compared bytewise. Only
- * those from the cycle (at, id) on, each with its checkpoint, as
- * "<k><id>:<fairness>:<score before, or empty>" joined by ','. The bounds
+ * those from the cycle (at, id) on, each with its checkpoint and time, as
+ * "<k><id>:<fairness>:<score before, or empty>:<µs>" joined by ','. The bounds
  * are index conditions (payments_customer_idx, offers_customer_defaults_idx),
  * so the rows before the cycle are never read. */
 #define AFTER(t, id, at, from_id) \
 	t " >= " at " AND (" t " > " at " OR " id " COLLATE \"C\" >= " from_id ")"
-#define HISTORY(vendor, customer, at, from_id)                                                 \
-	"(SELECT string_agg(h.k || h.id || ':' || h.f || ':' || coalesce(h.s::text, ''), ','"  \
-	" ORDER BY h.at, h.id COLLATE \"C\")"                                                  \
-	" FROM (SELECT 'p' AS k, x.id, x.fairness_bp AS f, x.score_before_bp AS s,"            \
-	" x.created_at AS at FROM payments x"                                                  \
-	" WHERE x.vendor_id = " vendor " AND x.customer_id = " customer                        \
-	" AND " AFTER("x.created_at", "x.id", at,                                              \
-		      from_id) " UNION ALL SELECT 'd', y.id, 0,"                               \
-			       " y.score_before_bp, y.closed_at"                               \
-			       " FROM offers y"                                                \
-			       " WHERE y.vendor_id = " vendor " AND y.customer_id = " customer \
-			       " AND y.status = 'DEFAULTED'"                                   \
-			       " AND " AFTER("y.closed_at", "y.id", at, from_id) ") h)"
+#define HISTORY(vendor, customer, at, from_id)                                                   \
+	"(SELECT string_agg(h.k || h.id || ':' || h.f || ':' || coalesce(h.s::text, '') || ':'"  \
+	" || " US("h.at") ", ','"                                                                \
+			  " ORDER BY h.at, h.id COLLATE \"C\")"                                  \
+			  " FROM (SELECT 'p' AS k, x.id, x.fairness_bp AS f, x.score_before_bp " \
+			  "AS s,"                                                                \
+			  " x.created_at AS at FROM payments x"                                  \
+			  " WHERE x.vendor_id = " vendor " AND x.customer_id = " customer        \
+			  " AND " AFTER("x.created_at", "x.id", at,                              \
+					from_id) " UNION ALL SELECT 'd', y.id, 0,"               \
+						 " y.score_before_bp, y.closed_at"               \
+						 " FROM offers y"                                \
+						 " WHERE y.vendor_id = " vendor                  \
+						 " AND y.customer_id = " customer                \
+						 " AND y.status = 'DEFAULTED'"                   \
+						 " AND " AFTER("y.closed_at", "y.id", at,        \
+							       from_id) ") h)"
 /* The start of the history a load reads: the cycle (at, id), or the first
  * one when full (the least time, and '' is the least id). */
 #define FROM_AT(full, at) "(CASE WHEN " full " THEN '-infinity'::timestamptz ELSE " at " END)"
@@ -95,7 +102,7 @@ enum {
 	COL_POLICY = COL_PAYMENT + 15, /* found, then STORE_POLICY_NCOLS */
 	COL_PRODUCT = COL_POLICY + 1 + STORE_POLICY_NCOLS,
 	COL_REP = COL_PRODUCT + 8,
-	COL_RECENT = COL_REP + 13,
+	COL_RECENT = COL_REP + 15,
 	COL_HISTORY = COL_RECENT + 1,
 	COL_COUNT = COL_HISTORY + 1,
 };
@@ -278,13 +285,17 @@ static int read_history(const char *s, store_state *st)
 			return -1;
 		p = end + 1;
 		e->score_before_bp = -1;
-		if (*p != ',' && *p != '\0') {
+		if (*p != ':') {
 			e->score_before_bp = (int32_t)strtol(p, &end, 10);
-			if (end == p || e->score_before_bp < 0)
+			if (end == p || *end != ':' || e->score_before_bp < 0)
 				return -1;
 			p = end;
 		}
-		p += strcspn(p, ",");
+		p++;
+		e->at_us = strtoll(p, &end, 10);
+		if (end == p || (*end != ',' && *end != '\0'))
+			return -1;
+		p = end;
 		if (*p == ',')
 			p++;
 		st->n_history++;
@@ -339,6 +350,9 @@ int store_read_state(const PGresult *res, int row, store_state *st)
 		copy_str(r->currency, sizeof(r->currency), res, row, COL_REP + 10);
 		r->checkpoints_prior_bp = get_i32(res, row, COL_REP + 11);
 		r->checkpoints_alpha_bp = get_i32(res, row, COL_REP + 12);
+		r->checkpoints_from_us = db_get_i64(res, row, COL_REP + 13);
+		copy_str(r->checkpoints_from_id, sizeof(r->checkpoints_from_id), res, row,
+			 COL_REP + 14);
 	} else {
 		r->score_bp = st->policy.prior_score_bp;
 		/* No history: every checkpoint (none) is a replay under it. */
@@ -402,7 +416,8 @@ static const char sql_write[] =
 	"  total_suggested_minor = x.total_suggested_minor,"
 	"  credit_used_minor = x.credit_used_minor, updated_at = x.updated_at,"
 	"  currency = x.currency, checkpoints_prior_bp = x.checkpoints_prior_bp,"
-	"  checkpoints_alpha_bp = x.checkpoints_alpha_bp"
+	"  checkpoints_alpha_bp = x.checkpoints_alpha_bp,"
+	"  checkpoints_from_at = x.checkpoints_from_at, checkpoints_from_id = x.checkpoints_from_id"
 	"  FROM json_populate_record(NULL::reputations, $4::json) x"
 	"  WHERE $3::text IS NOT NULL AND r.vendor_id = $1 AND r.customer_id = $2"
 	"  AND EXISTS (SELECT 1 FROM ok) RETURNING r.xmin::text AS x),"
@@ -462,10 +477,21 @@ void store_ts(int64_t us, char *out, size_t len)
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
 }
 
-bool store_checkpoints_hold(const store_rep *rep, const fp_policy *pol)
+/* Tell whether rep's checkpoints are a replay under pol (from some cycle on). */
+static bool checkpoints_hold(const store_rep *rep, const fp_policy *pol)
 {
 	return rep->checkpoints_prior_bp == pol->prior_score_bp &&
 	       rep->checkpoints_alpha_bp == pol->alpha_bp;
+}
+
+bool store_checkpoint_holds(const store_rep *rep, const fp_policy *pol, const store_cycle_entry *e)
+{
+	if (!checkpoints_hold(rep, pol) || e->score_before_bp < 0)
+		return false;
+	/* In replay order: (at, id), ids compared bytewise. */
+	if (e->at_us != rep->checkpoints_from_us)
+		return e->at_us > rep->checkpoints_from_us;
+	return strcmp(e->id, rep->checkpoints_from_id) >= 0;
 }
 
 void store_checkpoint_append(const fp_policy *pol, const store_rep *before, store_rep *after,
@@ -479,7 +505,7 @@ void store_checkpoint_append(const fp_policy *pol, const store_rep *before, stor
 	e->score_before_bp = before->score_bp;
 	/* A step under another policy than the checkpoints' makes a score
 	 * that no replay from the prior gives: the next replay starts over. */
-	if (!store_checkpoints_hold(before, pol)) {
+	if (!checkpoints_hold(before, pol)) {
 		after->checkpoints_prior_bp = -1;
 		after->checkpoints_alpha_bp = -1;
 	}
@@ -614,6 +640,10 @@ static json_t *rep_json(const store_rep_write *w)
 	json_object_set_new(j, "checkpoints_alpha_bp",
 			    r->checkpoints_alpha_bp >= 0 ? json_integer(r->checkpoints_alpha_bp)
 							 : json_null());
+	json_object_set_new(j, "checkpoints_from_at", ts_json(r->checkpoints_from_us));
+	json_object_set_new(j, "checkpoints_from_id",
+			    r->checkpoints_from_id[0] ? json_string(r->checkpoints_from_id)
+						      : json_null());
 	return j;
 }
 

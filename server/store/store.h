@@ -29,6 +29,9 @@
 #define STORE_CUSTOMER_LEN (LIMIT_CUSTOMER_BYTES + 1)
 #define STORE_SKU_LEN (LIMIT_SKU_BYTES + 1)
 #define STORE_HISTORY_MAX 100000 /* closed cycles of one customer replayed in memory */
+/* Checkpoints a full replay writes: those of the latest cycles, so that the
+ * write stays small however long the history is. */
+#define STORE_CHECKPOINTS_WRITE 1000
 
 /* A reputations row as read (exists = false: the customer was never seen). */
 typedef struct store_rep {
@@ -44,12 +47,16 @@ typedef struct store_rep {
 	int64_t credit_used_minor;
 	int64_t updated_us; /* 0 = never */
 	char currency[4];   /* of its money: fixed by the first offer ("" before) */
-	/* The policy (prior_score_bp, alpha_bp) under which every closed
-	 * cycle's checkpoint (store_cycle_entry.score_before_bp) is the replay
-	 * of rule 7, so that a replay may resume at any cycle; -1 when not
-	 * known (a full replay writes them again). */
+	/* The policy (prior_score_bp, alpha_bp) under which the closed
+	 * cycles' checkpoints (store_cycle_entry.score_before_bp) are the
+	 * replay of rule 7, for the cycles from (checkpoints_from_us,
+	 * checkpoints_from_id) on (0 and "": from the first), so that a replay
+	 * may resume at any of those; -1 when none is known (a full replay
+	 * writes them again). */
 	int32_t checkpoints_prior_bp;
 	int32_t checkpoints_alpha_bp;
+	int64_t checkpoints_from_us;
+	char checkpoints_from_id[STORE_ID_LEN];
 	int32_t recent[FP_EXPLAIN_RECENT]; /* raw fairness of the latest payments, newest first */
 	size_t n_recent;
 } store_rep;
@@ -113,6 +120,7 @@ typedef struct store_cycle_entry {
 	bool is_default;
 	int32_t fairness_bp;
 	int32_t score_before_bp; /* -1: none stored */
+	int64_t at_us;           /* its place in time (the payment's, the default's) */
 } store_cycle_entry;
 
 /* Everything a cycle call reads before it decides. */
@@ -284,9 +292,9 @@ void store_reputation_detail(char *out, size_t len, const fp_policy *pol, const 
 /* Format microseconds since the epoch as a timestamptz literal (UTC). */
 void store_ts(int64_t us, char *out, size_t len);
 
-/* Tell whether rep's checkpoints are a replay of rule 7 under pol (its
- * prior_score_bp and alpha_bp), so that a replay may resume at any cycle. */
-bool store_checkpoints_hold(const store_rep *rep, const fp_policy *pol);
+/* Tell whether rep's checkpoint of cycle e is a replay of rule 7 under pol
+ * (its prior_score_bp and alpha_bp), so that a replay may resume at e. */
+bool store_checkpoint_holds(const store_rep *rep, const fp_policy *pol, const store_cycle_entry *e);
 
 /* Record a closed cycle appended to the customer's history under pol (a
  * payment on time, a default), which moves the score from before->score_bp
