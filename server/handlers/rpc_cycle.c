@@ -31,6 +31,10 @@
 #define CYCLE_ATTEMPTS 100
 #define CYCLE_BACKOFF_MS 8 /* most a retry waits, times the attempt, capped */
 #define DETAIL_LEN 320
+/* What a decide_*() returns, besides 0 (decided) and -1 (refused and
+ * answered), when the history it read cannot be resumed at the changed
+ * cycle: nothing is answered, and the call reads the whole history. */
+#define DECIDE_REREAD 1
 
 typedef enum cyc_kind {
 	CYC_CREATE,
@@ -58,7 +62,6 @@ typedef struct cyc {
 	store_cycle_entry *replayed; /* of the cycles a replay moved (malloc'd) */
 	size_t n_replayed;
 	bool full_history; /* read the whole history, not from the change on */
-	bool reread;       /* the history read was not enough: read it all */
 	/* the request, validated */
 	const char *customer_id;
 	const char *sku;
@@ -680,10 +683,8 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 		/* Rule 6: the default leaves the history and the payment closes
 		 * the cycle now, so the score is replayed from the default on. */
 		history_change hc = { o->id, true, 0, p->id, p->a.fairness_bp };
-		if (!replay_change(call, c, &hc, a)) {
-			c->reread = true;
-			return -1;
-		}
+		if (!replay_change(call, c, &hc, a))
+			return DECIDE_REREAD;
 	} else {
 		a->score_bp = fp_score_step(a->score_bp, p->a.fairness_bp, pol->alpha_bp);
 		store_checkpoint_append(pol, &st->rep, a, &c->appended, p->id, false,
@@ -760,10 +761,8 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 	/* Rule 7: the payment's fairness changed in place, so the score is
 	 * replayed from it on. */
 	history_change hc = { p->id, false, a.fairness_bp, NULL, 0 };
-	if (!replay_change(call, c, &hc, &c->after)) {
-		c->reread = true;
-		return -1;
-	}
+	if (!replay_change(call, c, &hc, &c->after))
+		return DECIDE_REREAD;
 	c->after.updated_us = t;
 	snprintf(c->detail[0], DETAIL_LEN, "%s: fairness %d, verdict %s",
 		 names_of(NAMES_REVIEW, a.review), a.fairness_bp,
@@ -1024,14 +1023,14 @@ static void cyc_decide(rpc_call *call, cyc *c)
 		break;
 	}
 	/* A refusal on rows from the database was answered, and the call
-	 * (c with it) is gone; one on cached rows was not (c->stale). */
+	 * (c with it) is gone; one on cached rows was not (c->stale), nor is
+	 * DECIDE_REREAD. */
 	if (rc != 0) {
-		if ((from_cache && c->stale) || c->reread) {
+		if (rc == DECIDE_REREAD || (from_cache && c->stale)) {
 			/* Refused on cached rows, or the checkpoints read cannot be
 			 * resumed: decide again on fresh rows (the whole history). */
-			c->full_history |= c->reread;
+			c->full_history |= rc == DECIDE_REREAD;
 			c->stale = false;
-			c->reread = false;
 			c->fresh = true;
 			call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT__NOT_SET;
 			store_state_free(&c->st);
