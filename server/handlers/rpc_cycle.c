@@ -83,7 +83,6 @@ typedef struct cyc {
 } cyc;
 
 static void cyc_load(rpc_call *call);
-static const char *cyc_customer(const cyc *c);
 static void retry_cb(evutil_socket_t fd, short what, void *arg);
 
 static int check_customer(rpc_call *call, const char *customer_id)
@@ -484,8 +483,8 @@ static bool replay_change(rpc_call *call, cyc *c, const history_change *hc, stor
 		out->score_before_bp = before[j];
 		c->n_replayed++;
 	}
-	log_debug(call->conn_id, "%s: replayed %zu closed cycles of %s (%s), %zu checkpoints moved",
-		  call->route->name, m, cyc_customer(c),
+	log_debug(call->conn_id, "%s: replayed %zu closed cycles (%s), %zu checkpoints moved",
+		  call->route->name, m,
 		  c->full_history ? "the whole history" : "from the changed one on", c->n_replayed);
 	free(f);
 	free(before);
