@@ -525,9 +525,9 @@ UPDATE reputations SET offers_accepted = :accepted$i, credit_used_minor = :used$
 	updated_at = now()
 	WHERE vendor_id = :vendor AND customer_id = $cust;
 INSERT INTO payments (vendor_id, id, offer_id, customer_id, amount_minor, currency,
-	suggested_price_minor, fairness_bp, raw_fairness_bp, verdict, created_at)
+	suggested_price_minor, fairness_bp, raw_fairness_bp, verdict, created_at, score_before_bp)
 	VALUES (:vendor, $pay, $offer, $cust, :sp, :currency, :sp, 10000, 10000, 'FAIR',
-	clock_timestamp());
+	clock_timestamp(), :${r}score);
 UPDATE offers SET status = 'PAID', closed_at = clock_timestamp()
 	WHERE vendor_id = :vendor AND id = $offer;
 UPDATE reputations SET score_bp = :score$i, payments = :payments$i, total_paid_minor = :paid$i,

@@ -31,6 +31,10 @@
 #define CYCLE_ATTEMPTS 100
 #define CYCLE_BACKOFF_MS 8 /* most a retry waits, times the attempt, capped */
 #define DETAIL_LEN 320
+/* What a decide_*() returns, besides 0 (decided) and -1 (refused and
+ * answered), when the history it read cannot be resumed at the changed
+ * cycle: nothing is answered, and the call reads the whole history. */
+#define DECIDE_REREAD 1
 
 typedef enum cyc_kind {
 	CYC_CREATE,
@@ -53,6 +57,11 @@ typedef struct cyc {
 	store_offer next;  /* rule 12's next offer */
 	store_payment pay;
 	char detail[STORE_WRITE_EVENTS][DETAIL_LEN];
+	/* rule 7's checkpoints the write sets */
+	store_cycle_entry appended;  /* of a cycle appended to the history */
+	store_cycle_entry *replayed; /* of the cycles a replay moved (malloc'd) */
+	size_t n_replayed;
+	bool full_history; /* read the whole history, not from the change on */
 	/* the request, validated */
 	const char *customer_id;
 	const char *sku;
@@ -225,6 +234,9 @@ static Fairpay__V1__Reputation *reputation_msg(rpc_call *call, const fp_policy *
 
 static void cyc_free(cyc *c)
 {
+	free(c->replayed);
+	c->replayed = NULL;
+	c->n_replayed = 0;
 	store_state_free(&c->st);
 	store_stmt_free(&c->stmt);
 	free(c->notify);
@@ -380,25 +392,106 @@ static int require_open(rpc_call *call, const store_offer *o, int64_t now_us)
 	return 0;
 }
 
-/* Replay the history (rule 7) with entry `id` replaced by fairness f (or
- * dropped when drop), then f appended when append. */
-static int32_t replay_score(const store_state *st, const char *id, bool drop, int32_t f,
-			    bool append)
+/* How a review or a late payment changes the customer's history. */
+typedef struct history_change {
+	const char *id;        /* the cycle changed: the payment reviewed, the default paid */
+	bool drop;             /* it leaves the history (rule 6); else it gets fairness_bp */
+	int32_t fairness_bp;   /* its new fairness (rule 5) */
+	const char *append_id; /* a payment closing a cycle now (rule 6), or NULL */
+	int32_t append_fairness_bp;
+} history_change;
+
+/* Tell whether the history read can be resumed at the changed cycle: it
+ * starts there, with the checkpoints of the policy in force, and replaying
+ * it as read from its first checkpoint gives back every checkpoint read and
+ * the stored score (so that no writer without checkpoints came between). */
+static bool history_resumable(const store_state *st, const char *id)
 {
-	int32_t score = st->policy.prior_score_bp;
+	if (st->n_history == 0 || strcmp(st->history[0].id, id) != 0 ||
+	    !store_checkpoint_holds(&st->rep, &st->policy, &st->history[0]))
+		return false;
+	int32_t s = st->history[0].score_before_bp;
 	for (size_t i = 0; i < st->n_history; i++) {
-		const store_cycle_entry *e = &st->history[i];
-		int32_t v = e->fairness_bp;
-		if (strcmp(e->id, id) == 0) {
-			if (drop)
-				continue;
-			v = f;
-		}
-		score = fp_score_step(score, v, st->policy.alpha_bp);
+		if (st->history[i].score_before_bp != s)
+			return false;
+		s = fp_score_step(s, st->history[i].fairness_bp, st->policy.alpha_bp);
 	}
-	if (append)
-		score = fp_score_step(score, f, st->policy.alpha_bp);
-	return score;
+	return s == st->rep.score_bp;
+}
+
+/* Replay rule 7 over the history read with the change applied: from the
+ * changed cycle's checkpoint over the cycles from it on, or from the prior
+ * over all of them when c->full_history. Set after's score to the score
+ * after the last cycle and c->replayed to the checkpoints that moved (the
+ * appended payment's included). A full replay writes those of the latest
+ * STORE_CHECKPOINTS_WRITE cycles only, and after's checkpoints then hold
+ * from the first of them on. False when the history read cannot be
+ * resumed: read all of it and replay again. */
+static bool replay_change(rpc_call *call, cyc *c, const history_change *hc, store_rep *after)
+{
+	const store_state *st = &c->st;
+	const fp_policy *pol = &st->policy;
+	size_t n = st->n_history;
+	free(c->replayed);
+	c->replayed = NULL;
+	c->n_replayed = 0;
+	if (!c->full_history && !history_resumable(st, hc->id))
+		return false;
+	int32_t start = c->full_history ? pol->prior_score_bp : st->history[0].score_before_bp;
+	int32_t *f = malloc((n + 1) * sizeof(*f));
+	int32_t *before = malloc((n + 1) * sizeof(*before));
+	size_t *from = malloc((n + 1) * sizeof(*from)); /* entry of history, n: appended */
+	c->replayed = calloc(n + 1, sizeof(*c->replayed));
+	if (f == NULL || before == NULL || from == NULL || c->replayed == NULL) {
+		log_error(call->conn_id, "out of memory");
+		abort(); /* as rpc_alloc(): no sane way on */
+	}
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		const store_cycle_entry *e = &st->history[i];
+		bool changed = strcmp(e->id, hc->id) == 0;
+		if (changed && hc->drop)
+			continue;
+		from[m] = i;
+		f[m++] = changed ? hc->fairness_bp : e->fairness_bp;
+	}
+	if (hc->append_id != NULL) {
+		from[m] = n;
+		f[m++] = hc->append_fairness_bp;
+	}
+	after->score_bp = fp_score_resume(pol, start, f, m, before);
+	size_t first = 0; /* the first cycle whose checkpoint is written */
+	if (c->full_history) {
+		first = m > STORE_CHECKPOINTS_WRITE ? m - STORE_CHECKPOINTS_WRITE : 0;
+		after->checkpoints_prior_bp = pol->prior_score_bp;
+		after->checkpoints_alpha_bp = pol->alpha_bp;
+		after->checkpoints_from_us = first > 0 ? st->history[from[first]].at_us : 0;
+		snprintf(after->checkpoints_from_id, sizeof(after->checkpoints_from_id), "%s",
+			 first > 0 ? st->history[from[first]].id : "");
+	}
+	for (size_t j = first; j < m; j++) {
+		store_cycle_entry *out = &c->replayed[c->n_replayed];
+		if (from[j] == n) {
+			snprintf(out->id, sizeof(out->id), "%s", hc->append_id);
+			out->is_default = false;
+		} else if (st->history[from[j]].score_before_bp != before[j]) {
+			*out = st->history[from[j]];
+		} else {
+			continue;
+		}
+		out->fairness_bp = f[j];
+		out->score_before_bp = before[j];
+		c->n_replayed++;
+	}
+	log_debug(call->conn_id, "%s: replayed %zu closed cycles (%s), %zu checkpoints moved",
+		  call->route->name, m,
+		  c->full_history ? "the whole history" : "from the changed one on", c->n_replayed);
+	free(f);
+	free(before);
+	free(from);
+	c->ch.checkpoints = c->replayed;
+	c->ch.n_checkpoints = c->n_replayed;
+	return true;
 }
 
 /* ------------------------------------------------------------ decide */
@@ -586,10 +679,17 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 					       : 0;
 	if (late) {
 		a->open_defaults = a->open_defaults > 0 ? a->open_defaults - 1 : 0;
-		/* Rule 6: the default left the history, so only a replay is right. */
-		a->score_bp = replay_score(st, o->id, true, p->a.fairness_bp, true);
+		/* Rule 6: the default leaves the history and the payment closes
+		 * the cycle now, so the score is replayed from the default on. */
+		history_change hc = { o->id, true, 0, p->id, p->a.fairness_bp };
+		if (!replay_change(call, c, &hc, a))
+			return DECIDE_REREAD;
 	} else {
 		a->score_bp = fp_score_step(a->score_bp, p->a.fairness_bp, pol->alpha_bp);
+		store_checkpoint_append(pol, &st->rep, a, &c->appended, p->id, false,
+					p->a.fairness_bp);
+		c->ch.checkpoints = &c->appended;
+		c->ch.n_checkpoints = 1;
 	}
 	a->updated_us = t;
 	/* The latest payments now start with this one. */
@@ -657,9 +757,11 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 	p->a = a;
 	int64_t t = store_next_us(&st->rep, now);
 	c->after = st->rep;
-	/* Rule 7: the payment's fairness changed in place, so only a replay
-	 * is right. */
-	c->after.score_bp = replay_score(st, p->id, false, a.fairness_bp, false);
+	/* Rule 7: the payment's fairness changed in place, so the score is
+	 * replayed from it on. */
+	history_change hc = { p->id, false, a.fairness_bp, NULL, 0 };
+	if (!replay_change(call, c, &hc, &c->after))
+		return DECIDE_REREAD;
 	c->after.updated_us = t;
 	snprintf(c->detail[0], DETAIL_LEN, "%s: fairness %d, verdict %s",
 		 names_of(NAMES_REVIEW, a.review), a.fairness_bp,
@@ -920,10 +1022,13 @@ static void cyc_decide(rpc_call *call, cyc *c)
 		break;
 	}
 	/* A refusal on rows from the database was answered, and the call
-	 * (c with it) is gone; one on cached rows was not (c->stale). */
+	 * (c with it) is gone; one on cached rows was not (c->stale), nor is
+	 * DECIDE_REREAD. */
 	if (rc != 0) {
-		if (from_cache && c->stale) {
-			/* Refused on cached rows: decide again on fresh ones. */
+		if (rc == DECIDE_REREAD || (from_cache && c->stale)) {
+			/* Refused on cached rows, or the checkpoints read cannot be
+			 * resumed: decide again on fresh rows (the whole history). */
+			c->full_history |= rc == DECIDE_REREAD;
 			c->stale = false;
 			c->fresh = true;
 			call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT__NOT_SET;
@@ -975,15 +1080,18 @@ static void cyc_load(rpc_call *call)
 		return;
 	}
 	case CYC_REVIEW: {
-		const char *params[] = { call->vendor_id, c->offer_id };
-		rpc_query(call, store_sql_load_payment, 2, params, load_done);
+		const char *params[] = { call->vendor_id, c->offer_id,
+					 c->full_history ? "t" : "f" };
+		rpc_query(call, store_sql_load_payment, 3, params, load_done);
 		return;
 	}
 	default: {
-		/* A late payment replays the history: load it only then. */
+		/* A late payment replays the history from the default on: load
+		 * it only then. */
 		const char *params[] = { call->vendor_id, c->offer_id,
-					 c->kind == CYC_PAY ? "t" : "f" };
-		rpc_query(call, store_sql_load_offer, 3, params, load_done);
+					 c->kind == CYC_PAY ? "t" : "f",
+					 c->full_history ? "t" : "f" };
+		rpc_query(call, store_sql_load_offer, 4, params, load_done);
 		return;
 	}
 	}

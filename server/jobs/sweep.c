@@ -147,9 +147,13 @@ static int default_one(sweep_round *r, const PGresult *res, int row)
 	snprintf(d->detail[0], sizeof(d->detail[0]), "unpaid, suggested %lld",
 		 (long long)o->suggested_price_minor);
 	store_reputation_detail(d->detail[1], sizeof(d->detail[1]), pol, &d->st.rep, a);
+	store_cycle_entry ck;
+	store_checkpoint_append(pol, &d->st.rep, a, &ck, o->id, true, 0);
 	store_change ch = { 0 };
 	ch.rep = (store_rep_write){ o->vendor_id, o->customer_id, &d->st.rep, a,
 				    pol->prior_score_bp };
+	ch.checkpoints = &ck;
+	ch.n_checkpoints = 1;
 	ch.update_offer = &d->offer;
 	ch.update_offer_from = FP_OFFER_STATUS_ACCEPTED;
 	ch.update_offer_closed_us = t;

@@ -233,6 +233,17 @@ int32_t fp_score_replay(const fp_policy *p, const int32_t *fairness_bp, size_t n
 	return score;
 }
 
+int32_t fp_score_resume(const fp_policy *p, int32_t score_bp, const int32_t *fairness_bp, size_t n,
+			int32_t *before_bp)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (before_bp != NULL)
+			before_bp[i] = score_bp;
+		score_bp = fp_score_step(score_bp, fairness_bp[i], p->alpha_bp);
+	}
+	return score_bp;
+}
+
 fp_tier fp_tier_of(const fp_policy *p, int32_t score_bp, int32_t payments, int32_t open_defaults)
 {
 	if (open_defaults >= p->max_open_defaults || score_bp < p->low_score_bp)

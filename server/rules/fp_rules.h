@@ -247,6 +247,16 @@ int32_t fp_score_step(int32_t score_bp, int32_t fairness_bp, int32_t alpha_bp);
  * prior_score_bp. */
 int32_t fp_score_replay(const fp_policy *p, const int32_t *fairness_bp, size_t n);
 
+/* Resume the replay of rule 7 at a cycle: step score_bp (the exact score
+ * before fairness_bp[0], i.e. fp_score_replay() over the cycles before it)
+ * over the n cycles, writing the score before each to before_bp[i] (when
+ * not NULL), and answer the score after the last. Rule 7 truncates at every
+ * step, so only such a replay from the cycle that changed on equals the
+ * replay from the prior: fp_score_replay(p, f, n) == fp_score_resume(p,
+ * before_bp[k], f + k, n - k, NULL) for every k < n. */
+int32_t fp_score_resume(const fp_policy *p, int32_t score_bp, const int32_t *fairness_bp, size_t n,
+			int32_t *before_bp);
+
 /* Compute the tier (rule 8, first match). VOLUNTARY mode computes it the
  * same way and reports it for information only. */
 fp_tier fp_tier_of(const fp_policy *p, int32_t score_bp, int32_t payments, int32_t open_defaults);

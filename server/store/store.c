@@ -49,10 +49,15 @@
 	"pr.sku, pr.currency, pr.suggested_price_minor, pr.list_price_minor," \
 	" pr.minimum_price_minor, pr.min_tier, pr.unit_price_minor, pr.period_days"
 
-#define REP_BLOCK                                                                               \
-	"r.xmin::text, r.score_bp, r.payments, r.defaults, r.open_defaults, r.offers_accepted," \
-	" r.total_paid_minor, r.total_suggested_minor, r.credit_used_minor, " US(               \
-		"r.updated_at") ", coalesce(r.currency, '')"
+#define REP_BLOCK                                                                                \
+	"r.xmin::text, r.score_bp, r.payments, r.defaults, r.open_defaults, r.offers_accepted,"  \
+	" r.total_paid_minor, r.total_suggested_minor, r.credit_used_minor, " US(                \
+		"r.updated_at") ", coalesce(r.currency, ''),"                                    \
+				" coalesce(r.checkpoints_prior_bp, -1),"                         \
+				" coalesce(r.checkpoints_alpha_bp, -1), coalesce(" US(           \
+					"r.checkpoints_from_at") ", 0),"                         \
+								 " coalesce(r.checkpoints_from_" \
+								 "id, '')"
 
 /* The raw fairness of the customer's latest payments, newest first. */
 #define RECENT(vendor, customer)                                                        \
@@ -62,14 +67,34 @@
 	" ORDER BY x.created_at DESC, x.id COLLATE \"C\" DESC LIMIT 5) l)"
 
 /* The closed cycles in replay order (rule 7): payments at created_at,
- * defaults still open at closed_at; ties by id, compared bytewise. */
-#define HISTORY(vendor, customer)                                                              \
-	"(SELECT string_agg(h.k || h.id || ':' || h.f, ',' ORDER BY h.at, h.id COLLATE \"C\")" \
-	" FROM (SELECT 'p' AS k, x.id, x.fairness_bp AS f, x.created_at AS at FROM payments x" \
-	" WHERE x.vendor_id = " vendor " AND x.customer_id = " customer                        \
-	" UNION ALL SELECT 'd', y.id, 0, y.closed_at FROM offers y"                            \
-	" WHERE y.vendor_id = " vendor " AND y.customer_id = " customer                        \
-	" AND y.status = 'DEFAULTED') h)"
+ * defaults still open at closed_at; ties by id, compared bytewise. Only
+ * those from the cycle (at, id) on, each with its checkpoint and time, as
+ * "<k><id>:<fairness>:<score before, or empty>:<µs>" joined by ','. The bounds
+ * are index conditions (payments_customer_idx, offers_customer_defaults_idx),
+ * so the rows before the cycle are never read. */
+#define AFTER(t, id, at, from_id) \
+	t " >= " at " AND (" t " > " at " OR " id " COLLATE \"C\" >= " from_id ")"
+#define HISTORY(vendor, customer, at, from_id)                                                   \
+	"(SELECT string_agg(h.k || h.id || ':' || h.f || ':' || coalesce(h.s::text, '') || ':'"  \
+	" || " US("h.at") ", ','"                                                                \
+			  " ORDER BY h.at, h.id COLLATE \"C\")"                                  \
+			  " FROM (SELECT 'p' AS k, x.id, x.fairness_bp AS f, x.score_before_bp " \
+			  "AS s,"                                                                \
+			  " x.created_at AS at FROM payments x"                                  \
+			  " WHERE x.vendor_id = " vendor " AND x.customer_id = " customer        \
+			  " AND " AFTER("x.created_at", "x.id", at,                              \
+					from_id) " UNION ALL SELECT 'd', y.id, 0,"               \
+						 " y.score_before_bp, y.closed_at"               \
+						 " FROM offers y"                                \
+						 " WHERE y.vendor_id = " vendor                  \
+						 " AND y.customer_id = " customer                \
+						 " AND y.status = 'DEFAULTED'"                   \
+						 " AND " AFTER("y.closed_at", "y.id", at,        \
+							       from_id) ") h)"
+/* The start of the history a load reads: the cycle (at, id), or the first
+ * one when full (the least time, and '' is the least id). */
+#define FROM_AT(full, at) "(CASE WHEN " full " THEN '-infinity'::timestamptz ELSE " at " END)"
+#define FROM_ID(full, id) "(CASE WHEN " full " THEN ''::text ELSE " id " END)"
 
 enum {
 	COL_OFFER = 0,
@@ -77,7 +102,7 @@ enum {
 	COL_POLICY = COL_PAYMENT + 15, /* found, then STORE_POLICY_NCOLS */
 	COL_PRODUCT = COL_POLICY + 1 + STORE_POLICY_NCOLS,
 	COL_REP = COL_PRODUCT + 8,
-	COL_RECENT = COL_REP + 11,
+	COL_RECENT = COL_REP + 15,
 	COL_HISTORY = COL_RECENT + 1,
 	COL_COUNT = COL_HISTORY + 1,
 };
@@ -101,8 +126,10 @@ const char store_sql_load_offer[] =
 		"o.vendor_id",
 		"o.customer_id") ","
 				 " CASE WHEN $3::boolean AND o.status = 'DEFAULTED' THEN " HISTORY(
-					 "o.vendor_id",
-					 "o.customer_id") " END"
+					 "o.vendor_id", "o.customer_id",
+					 FROM_AT("$4::boolean", "o.closed_at"),
+					 FROM_ID("$4::boolean",
+						 "o.id")) " END"
 							  " FROM offers o" POLICY_JOIN(
 								  "o.vendor_id") " LEFT JOIN "
 										 "products pr ON "
@@ -122,8 +149,9 @@ const char store_sql_load_offer[] =
 const char store_sql_load_payment[] =
 	"SELECT " OFFER_NULLS ", " PAYMENT_BLOCK ", " POLICY_BLOCK ", NULL, NULL, NULL, NULL, NULL,"
 	" NULL, NULL, NULL, " REP_BLOCK ", " RECENT("p.vendor_id", "p.customer_id") ", " HISTORY(
-		"p.vendor_id",
-		"p.customer_id") " FROM payments p" POLICY_JOIN("p.vendor_id") " LEFT JOIN "
+		"p.vendor_id", "p.customer_id", FROM_AT("$3::boolean", "p.created_at"),
+		FROM_ID("$3::boolean",
+			"p.id")) " FROM payments p" POLICY_JOIN("p.vendor_id") " LEFT JOIN "
 									       "reputations r ON "
 									       "r.vendor_id = "
 									       "p.vendor_id AND "
@@ -251,8 +279,23 @@ static int read_history(const char *s, store_state *st)
 		memcpy(e->id, p, idlen);
 		e->id[idlen] = '\0';
 		p += idlen + 1;
-		e->fairness_bp = (int32_t)strtol(p, NULL, 10);
-		p += strcspn(p, ",");
+		char *end = NULL;
+		e->fairness_bp = (int32_t)strtol(p, &end, 10);
+		if (end == p || *end != ':')
+			return -1;
+		p = end + 1;
+		e->score_before_bp = -1;
+		if (*p != ':') {
+			e->score_before_bp = (int32_t)strtol(p, &end, 10);
+			if (end == p || *end != ':' || e->score_before_bp < 0)
+				return -1;
+			p = end;
+		}
+		p++;
+		e->at_us = strtoll(p, &end, 10);
+		if (end == p || (*end != ',' && *end != '\0'))
+			return -1;
+		p = end;
 		if (*p == ',')
 			p++;
 		st->n_history++;
@@ -305,8 +348,16 @@ int store_read_state(const PGresult *res, int row, store_state *st)
 		r->credit_used_minor = db_get_i64(res, row, COL_REP + 8);
 		r->updated_us = db_get_i64(res, row, COL_REP + 9);
 		copy_str(r->currency, sizeof(r->currency), res, row, COL_REP + 10);
+		r->checkpoints_prior_bp = get_i32(res, row, COL_REP + 11);
+		r->checkpoints_alpha_bp = get_i32(res, row, COL_REP + 12);
+		r->checkpoints_from_us = db_get_i64(res, row, COL_REP + 13);
+		copy_str(r->checkpoints_from_id, sizeof(r->checkpoints_from_id), res, row,
+			 COL_REP + 14);
 	} else {
 		r->score_bp = st->policy.prior_score_bp;
+		/* No history: every checkpoint (none) is a replay under it. */
+		r->checkpoints_prior_bp = st->policy.prior_score_bp;
+		r->checkpoints_alpha_bp = st->policy.alpha_bp;
 	}
 	const char *p = db_get_str(res, row, COL_RECENT);
 	while (*p && r->n_recent < FP_EXPLAIN_RECENT) {
@@ -345,7 +396,10 @@ void store_state_free(store_state *st)
  *  $7 offer update (json or NULL)  $8 offers to insert (json array)
  *  $9 payments to insert (json array)  $10 payment review (json or NULL)
  *  $11 events (json array)  $12-$16 idempotency scope, key (NULL: none),
- *  call, request hash, response (bytea hex) */
+ *  call, request hash, response (bytea hex)  $17 the keys to announce
+ *  $18 rule 7's checkpoints of existing closed cycles (json array of
+ *  {k: 'p' or 'd', id, s}); those of the rows $7, $9 and $10 write travel
+ *  in their records, as a row is updated at most once per statement. */
 static const char sql_write[] =
 	"WITH gl AS (SELECT 1 FROM reputations r WHERE $3::text IS NOT NULL"
 	"  AND r.vendor_id = $1 AND r.customer_id = $2 AND r.xmin = $3::text::xid FOR UPDATE),"
@@ -361,7 +415,9 @@ static const char sql_write[] =
 	"  offers_accepted = x.offers_accepted, total_paid_minor = x.total_paid_minor,"
 	"  total_suggested_minor = x.total_suggested_minor,"
 	"  credit_used_minor = x.credit_used_minor, updated_at = x.updated_at,"
-	"  currency = x.currency"
+	"  currency = x.currency, checkpoints_prior_bp = x.checkpoints_prior_bp,"
+	"  checkpoints_alpha_bp = x.checkpoints_alpha_bp,"
+	"  checkpoints_from_at = x.checkpoints_from_at, checkpoints_from_id = x.checkpoints_from_id"
 	"  FROM json_populate_record(NULL::reputations, $4::json) x"
 	"  WHERE $3::text IS NOT NULL AND r.vendor_id = $1 AND r.customer_id = $2"
 	"  AND EXISTS (SELECT 1 FROM ok) RETURNING r.xmin::text AS x),"
@@ -370,7 +426,8 @@ static const char sql_write[] =
 	"o.pay_by),"
 	"  closed_at = coalesce(x.closed_at, o.closed_at), credit_limit_minor = "
 	"x.credit_limit_minor,"
-	"  credit_used_minor = x.credit_used_minor"
+	"  credit_used_minor = x.credit_used_minor,"
+	"  score_before_bp = coalesce(x.score_before_bp, o.score_before_bp)"
 	"  FROM json_populate_record(NULL::offers, $7::json) x"
 	"  WHERE $7::text IS NOT NULL AND o.vendor_id = $1 AND o.id = x.id"
 	"  AND EXISTS (SELECT 1 FROM ok)),"
@@ -380,7 +437,8 @@ static const char sql_write[] =
 	"$9::json)"
 	"  WHERE EXISTS (SELECT 1 FROM ok)),"
 	" pu AS (UPDATE payments p SET fairness_bp = x.fairness_bp, verdict = x.verdict,"
-	"  review = x.review, reviewed_at = x.reviewed_at, review_note = x.review_note"
+	"  review = x.review, reviewed_at = x.reviewed_at, review_note = x.review_note,"
+	"  score_before_bp = coalesce(x.score_before_bp, p.score_before_bp)"
 	"  FROM json_populate_record(NULL::payments, $10::json) x"
 	"  WHERE $10::text IS NOT NULL AND p.vendor_id = $1 AND p.id = x.id"
 	"  AND EXISTS (SELECT 1 FROM ok)),"
@@ -391,7 +449,13 @@ static const char sql_write[] =
 	"ok)),"
 	" id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
 	"  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
-	"  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
+	"  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok)),"
+	" ck AS (SELECT x.k, x.id, x.s FROM json_to_recordset($18::json) AS x(k text, id text, s "
+	"int)),"
+	" cp AS (UPDATE payments p SET score_before_bp = x.s FROM ck x"
+	"  WHERE x.k = 'p' AND p.vendor_id = $1 AND p.id = x.id AND EXISTS (SELECT 1 FROM ok)),"
+	" cd AS (UPDATE offers o SET score_before_bp = x.s FROM ck x"
+	"  WHERE x.k = 'd' AND o.vendor_id = $1 AND o.id = x.id AND EXISTS (SELECT 1 FROM ok))"
 	" SELECT (SELECT count(*) FROM ok), coalesce((SELECT x FROM ru), (SELECT x FROM gi)),"
 	" (SELECT count(pg_notify('" CACHE_CHANNEL "', $17)) FROM ok WHERE $17::text IS NOT NULL)";
 
@@ -411,6 +475,40 @@ void store_ts(int64_t us, char *out, size_t len)
 	gmtime_r(&s, &tm);
 	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
+}
+
+/* Tell whether rep's checkpoints are a replay under pol (from some cycle on). */
+static bool checkpoints_hold(const store_rep *rep, const fp_policy *pol)
+{
+	return rep->checkpoints_prior_bp == pol->prior_score_bp &&
+	       rep->checkpoints_alpha_bp == pol->alpha_bp;
+}
+
+bool store_checkpoint_holds(const store_rep *rep, const fp_policy *pol, const store_cycle_entry *e)
+{
+	if (!checkpoints_hold(rep, pol) || e->score_before_bp < 0)
+		return false;
+	/* In replay order: (at, id), ids compared bytewise. */
+	if (e->at_us != rep->checkpoints_from_us)
+		return e->at_us > rep->checkpoints_from_us;
+	return strcmp(e->id, rep->checkpoints_from_id) >= 0;
+}
+
+void store_checkpoint_append(const fp_policy *pol, const store_rep *before, store_rep *after,
+			     store_cycle_entry *e, const char *id, bool is_default,
+			     int32_t fairness_bp)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->is_default = is_default;
+	e->fairness_bp = fairness_bp;
+	e->score_before_bp = before->score_bp;
+	/* A step under another policy than the checkpoints' makes a score
+	 * that no replay from the prior gives: the next replay starts over. */
+	if (!checkpoints_hold(before, pol)) {
+		after->checkpoints_prior_bp = -1;
+		after->checkpoints_alpha_bp = -1;
+	}
 }
 
 int64_t store_next_us(const store_rep *rep, int64_t now_us)
@@ -492,6 +590,34 @@ static json_t *payment_json(const char *vendor, const store_payment *p, const ch
 	return j;
 }
 
+/* The checkpoint ch sets for closed cycle id, or -1. */
+static int32_t checkpoint_of(const store_change *ch, const char *id, bool is_default)
+{
+	for (size_t i = 0; i < ch->n_checkpoints; i++) {
+		const store_cycle_entry *e = &ch->checkpoints[i];
+		if (e->is_default == is_default && strcmp(e->id, id) == 0)
+			return e->score_before_bp;
+	}
+	return -1;
+}
+
+/* Put a row's checkpoint into its record, when ch sets one. */
+static void set_checkpoint(json_t *j, const store_change *ch, const char *id, bool is_default)
+{
+	int32_t s = checkpoint_of(ch, id, is_default);
+	if (s >= 0)
+		json_object_set_new(j, "score_before_bp", json_integer(s));
+}
+
+/* True when the checkpoint of id travels in a record ($7, $9 or $10). */
+static bool in_record(const store_change *ch, const store_cycle_entry *e)
+{
+	if (e->is_default)
+		return ch->update_offer != NULL && strcmp(ch->update_offer->id, e->id) == 0;
+	return (ch->insert_payment != NULL && strcmp(ch->insert_payment->id, e->id) == 0) ||
+	       (ch->update_payment != NULL && strcmp(ch->update_payment->id, e->id) == 0);
+}
+
 static json_t *rep_json(const store_rep_write *w)
 {
 	const store_rep *r = w->after;
@@ -508,6 +634,16 @@ static json_t *rep_json(const store_rep_write *w)
 	json_object_set_new(j, "credit_used_minor", json_integer(r->credit_used_minor));
 	json_object_set_new(j, "updated_at", ts_json(r->updated_us));
 	json_object_set_new(j, "currency", r->currency[0] ? json_string(r->currency) : json_null());
+	json_object_set_new(j, "checkpoints_prior_bp",
+			    r->checkpoints_prior_bp >= 0 ? json_integer(r->checkpoints_prior_bp)
+							 : json_null());
+	json_object_set_new(j, "checkpoints_alpha_bp",
+			    r->checkpoints_alpha_bp >= 0 ? json_integer(r->checkpoints_alpha_bp)
+							 : json_null());
+	json_object_set_new(j, "checkpoints_from_at", ts_json(r->checkpoints_from_us));
+	json_object_set_new(j, "checkpoints_from_id",
+			    r->checkpoints_from_id[0] ? json_string(r->checkpoints_from_id)
+						      : json_null());
 	return j;
 }
 
@@ -527,7 +663,7 @@ void store_write(store_stmt *s, const store_change *ch)
 {
 	memset(s, 0, sizeof(*s));
 	s->sql = sql_write;
-	s->n = 17;
+	s->n = 18;
 	s->params[16] = ch->notify;
 	const char *vendor = ch->rep.vendor_id;
 	s->params[0] = vendor;
@@ -537,9 +673,10 @@ void store_write(store_stmt *s, const store_change *ch)
 	if (ch->update_offer != NULL) {
 		s->params[4] = ch->update_offer->id;
 		s->params[5] = ch->update_offer->xmin;
-		s->params[6] =
-			dump(s, offer_json(vendor, ch->update_offer, ch->update_offer_accepted_us,
-					   ch->update_offer_closed_us));
+		json_t *o = offer_json(vendor, ch->update_offer, ch->update_offer_accepted_us,
+				       ch->update_offer_closed_us);
+		set_checkpoint(o, ch, ch->update_offer->id, true);
+		s->params[6] = dump(s, o);
 	}
 	json_t *offers = json_array();
 	if (ch->insert_offer != NULL)
@@ -553,13 +690,18 @@ void store_write(store_stmt *s, const store_change *ch)
 					   0));
 	s->params[7] = dump(s, offers);
 	json_t *payments = json_array();
-	if (ch->insert_payment != NULL)
-		json_array_append_new(payments, payment_json(vendor, ch->insert_payment, NULL, 0));
+	if (ch->insert_payment != NULL) {
+		json_t *p = payment_json(vendor, ch->insert_payment, NULL, 0);
+		set_checkpoint(p, ch, ch->insert_payment->id, false);
+		json_array_append_new(payments, p);
+	}
 	s->params[8] = dump(s, payments);
-	if (ch->update_payment != NULL)
-		s->params[9] =
-			dump(s, payment_json(vendor, ch->update_payment,
-					     ch->review_note ? ch->review_note : "", ch->at_us));
+	if (ch->update_payment != NULL) {
+		json_t *p = payment_json(vendor, ch->update_payment,
+					 ch->review_note ? ch->review_note : "", ch->at_us);
+		set_checkpoint(p, ch, ch->update_payment->id, false);
+		s->params[9] = dump(s, p);
+	}
 	json_t *events = json_array();
 	for (int i = 0; i < STORE_WRITE_EVENTS; i++) {
 		const store_event *e = &ch->events[i];
@@ -587,6 +729,16 @@ void store_write(store_stmt *s, const store_change *ch)
 		s->params[14] = ch->idem.hash;
 		s->params[15] = ch->idem.response_hex;
 	}
+	json_t *cks = json_array();
+	for (size_t i = 0; i < ch->n_checkpoints; i++) {
+		const store_cycle_entry *e = &ch->checkpoints[i];
+		if (in_record(ch, e))
+			continue;
+		json_array_append_new(cks,
+				      json_pack("{s:s,s:s,s:i}", "k", e->is_default ? "d" : "p",
+						"id", e->id, "s", (int)e->score_before_bp));
+	}
+	s->params[17] = dump(s, cks);
 }
 
 void store_write_idem_only(store_stmt *s, const store_idem *idem)

@@ -29,6 +29,9 @@
 #define STORE_CUSTOMER_LEN (LIMIT_CUSTOMER_BYTES + 1)
 #define STORE_SKU_LEN (LIMIT_SKU_BYTES + 1)
 #define STORE_HISTORY_MAX 100000 /* closed cycles of one customer replayed in memory */
+/* Checkpoints a full replay writes: those of the latest cycles, so that the
+ * write stays small however long the history is. */
+#define STORE_CHECKPOINTS_WRITE 1000
 
 /* A reputations row as read (exists = false: the customer was never seen). */
 typedef struct store_rep {
@@ -42,8 +45,18 @@ typedef struct store_rep {
 	int64_t total_paid_minor;
 	int64_t total_suggested_minor;
 	int64_t credit_used_minor;
-	int64_t updated_us;                /* 0 = never */
-	char currency[4];                  /* of its money: fixed by the first offer ("" before) */
+	int64_t updated_us; /* 0 = never */
+	char currency[4];   /* of its money: fixed by the first offer ("" before) */
+	/* The policy (prior_score_bp, alpha_bp) under which the closed
+	 * cycles' checkpoints (store_cycle_entry.score_before_bp) are the
+	 * replay of rule 7, for the cycles from (checkpoints_from_us,
+	 * checkpoints_from_id) on (0 and "": from the first), so that a replay
+	 * may resume at any of those; -1 when none is known (a full replay
+	 * writes them again). */
+	int32_t checkpoints_prior_bp;
+	int32_t checkpoints_alpha_bp;
+	int64_t checkpoints_from_us;
+	char checkpoints_from_id[STORE_ID_LEN];
 	int32_t recent[FP_EXPLAIN_RECENT]; /* raw fairness of the latest payments, newest first */
 	size_t n_recent;
 } store_rep;
@@ -100,11 +113,14 @@ typedef struct store_payment {
 	int64_t created_us;
 } store_payment;
 
-/* One closed cycle of a customer's history (rule 7), in replay order. */
+/* One closed cycle of a customer's history (rule 7), in replay order, with
+ * its checkpoint: the score just before it. */
 typedef struct store_cycle_entry {
 	char id[STORE_ID_LEN]; /* the payment's id, or the defaulted offer's */
 	bool is_default;
 	int32_t fairness_bp;
+	int32_t score_before_bp; /* -1: none stored */
+	int64_t at_us;           /* its place in time (the payment's, the default's) */
 } store_cycle_entry;
 
 /* Everything a cycle call reads before it decides. */
@@ -117,7 +133,9 @@ typedef struct store_state {
 	store_offer offer;
 	bool payment_found;
 	store_payment payment;
-	store_cycle_entry *history; /* malloc'd, only when asked for */
+	/* The closed cycles from the one the call changes on, or all of them
+	 * (see the loads); malloc'd, only when asked for. */
+	store_cycle_entry *history;
 	size_t n_history;
 } store_state;
 
@@ -142,9 +160,12 @@ uint32_t store_reason_mask(const char *list);
  * $4 't' to load the latest payments too. */
 extern const char store_sql_load_customer[];
 /* AcceptOffer, DeclineOffer, SubmitPayment, GetOffer: $1 vendor, $2 offer
- * id, $3 't' to load the customer's history too. */
+ * id, $3 't' to load the customer's history too when the offer is
+ * DEFAULTED (a late payment): the closed cycles from that default on, or
+ * all of them when $4 is 't'. */
 extern const char store_sql_load_offer[];
-/* ReviewPayment: $1 vendor, $2 payment id (history always loaded). */
+/* ReviewPayment: $1 vendor, $2 payment id; the history is always loaded:
+ * the closed cycles from that payment on, or all of them when $3 is 't'. */
 extern const char store_sql_load_payment[];
 
 /* The sweeper: ACCEPTED offers past pay_by, oldest first, at most one per
@@ -170,7 +191,7 @@ void store_state_free(store_state *st);
 
 /* A statement and its parameters. Parameters point into the change that
  * was written and into texts the statement owns (store_stmt_free()). */
-#define STORE_MAX_PARAMS 17
+#define STORE_MAX_PARAMS 18
 typedef struct store_stmt {
 	const char *sql;
 	int n;
@@ -227,6 +248,11 @@ typedef struct store_change {
 	store_idem idem;
 	int64_t at_us;      /* the events' time */
 	const char *notify; /* announced to other servers on commit (NULL: nothing) */
+	/* Rule 7's checkpoints to write: score_before_bp of closed cycles
+	 * (existing ones, or the payment inserted, or the offer defaulted), so
+	 * that they always agree with the reputation written. */
+	const store_cycle_entry *checkpoints;
+	size_t n_checkpoints;
 } store_change;
 
 /* Fill stmt with the one statement that writes ch. It answers one row with
@@ -265,6 +291,18 @@ void store_reputation_detail(char *out, size_t len, const fp_policy *pol, const 
 
 /* Format microseconds since the epoch as a timestamptz literal (UTC). */
 void store_ts(int64_t us, char *out, size_t len);
+
+/* Tell whether rep's checkpoint of cycle e is a replay of rule 7 under pol
+ * (its prior_score_bp and alpha_bp), so that a replay may resume at e. */
+bool store_checkpoint_holds(const store_rep *rep, const fp_policy *pol, const store_cycle_entry *e);
+
+/* Record a closed cycle appended to the customer's history under pol (a
+ * payment on time, a default), which moves the score from before->score_bp
+ * to after->score_bp: fill its checkpoint e (the score before it), and
+ * keep after's checkpoints trusted only if they held under pol. */
+void store_checkpoint_append(const fp_policy *pol, const store_rep *before, store_rep *after,
+			     store_cycle_entry *e, const char *id, bool is_default,
+			     int32_t fairness_bp);
 
 /* The time of a customer's next change: now, but always after the last one,
  * so that the history's order is the order in which it was applied even when

@@ -808,6 +808,66 @@ static void test_score_replay_truncation(void **state)
 	assert_int_equal(fp_score_replay(&p, zeros, 3), 2372);
 }
 
+static void test_score_resume(void **state)
+{
+	(void)state;
+	fp_policy p = defaults();
+	const int32_t f[] = { 10000, 0, 10000 };
+	int32_t before[3] = { -1, -1, -1 };
+
+	/* From the prior it is the replay, with the score before each cycle:
+	 * 8000 -> 8600 -> 6020 -> 7214 (test_score_replay). */
+	assert_int_equal(fp_score_resume(&p, 8000, f, 3, before), 7214);
+	assert_int_equal(before[0], 8000);
+	assert_int_equal(before[1], 8600);
+	assert_int_equal(before[2], 6020);
+	/* From a checkpoint: only the cycles from there on. */
+	assert_int_equal(fp_score_resume(&p, before[1], f + 1, 2, NULL), 7214);
+	assert_int_equal(fp_score_resume(&p, before[2], f + 2, 1, NULL), 7214);
+	assert_int_equal(fp_score_resume(&p, 6020, NULL, 0, NULL), 6020);
+}
+
+/* A review (a cycle's fairness changed) and a late payment (a default
+ * dropped, a payment appended) resumed at the changed cycle give the full
+ * replay of the changed history, for random histories and policies. */
+static void test_score_resume_random(void **state)
+{
+	(void)state;
+	enum {
+		N = 60
+	};
+	uint32_t seed = 12345;
+#define NEXT() (seed = seed * 1103515245u + 12345u, (seed >> 8) & 0xffffff)
+	for (int round = 0; round < 300; round++) {
+		fp_policy p = defaults();
+		p.prior_score_bp = (int32_t)(NEXT() % 15001);
+		p.alpha_bp = 1 + (int32_t)(NEXT() % 10000);
+		int32_t f[N + 1], before[N + 1], g[N + 1];
+		size_t n = 1 + NEXT() % N;
+		for (size_t i = 0; i < n; i++)
+			f[i] = NEXT() % 4 == 0 ? 0 : (int32_t)(NEXT() % 20001);
+		int32_t full = fp_score_resume(&p, p.prior_score_bp, f, n, before);
+		assert_int_equal(full, fp_score_replay(&p, f, n));
+		size_t k = NEXT() % n;
+		assert_int_equal(before[k], fp_score_replay(&p, f, k));
+
+		/* Review: f[k] changes in place. */
+		memcpy(g, f, sizeof(f));
+		g[k] = (int32_t)(NEXT() % 20001);
+		assert_int_equal(fp_score_resume(&p, before[k], g + k, n - k, NULL),
+				 fp_score_replay(&p, g, n));
+
+		/* Late payment: entry k leaves, x is appended. */
+		int32_t x = (int32_t)(NEXT() % 20001);
+		memcpy(g, f, sizeof(f));
+		memmove(g + k, g + k + 1, (n - k - 1) * sizeof(g[0]));
+		g[n - 1] = x;
+		assert_int_equal(fp_score_resume(&p, before[k], g + k, n - k, NULL),
+				 fp_score_replay(&p, g, n));
+	}
+#undef NEXT
+}
+
 /* ---------------------------------------------------------------- rule 8 */
 
 static void test_tier_boundaries(void **state)
@@ -1875,6 +1935,8 @@ int main(void)
 		cmocka_unit_test(test_score_fairness_cap),
 		cmocka_unit_test(test_score_replay),
 		cmocka_unit_test(test_score_replay_truncation),
+		cmocka_unit_test(test_score_resume),
+		cmocka_unit_test(test_score_resume_random),
 		cmocka_unit_test(test_tier_boundaries),
 		cmocka_unit_test(test_tier_first_match),
 		cmocka_unit_test(test_credit_limit),
