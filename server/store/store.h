@@ -170,9 +170,9 @@ void store_state_free(store_state *st);
  *
  * ListOffers and ListPayments: one vendor's rows, newest first ((created_at,
  * id) descending, id bytewise), strictly after a position. One fixed
- * statement per combination of filters, each served by its own index
- * (migration 0010), so that a page is an index scan that stops after its
- * rows. Parameters: $1 vendor, $2 the position's created_at (a timestamptz;
+ * statement per combination of filters, each a backward scan of an index of
+ * migration 0010 that stops after its rows (the customer and state filter
+ * scans the customer's index, checking the state). Parameters: $1 vendor, $2 the position's created_at (a timestamptz;
  * "infinity" for the first page), $3 its id ("" for the first page), $4 how
  * many rows, then the filters that are on, in this order: $5 the status
  * (offers) or review (payments) name, then the customer id. */
