@@ -153,6 +153,10 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL) -pthread
 
+# test_lists EXPLAINs the server's own list statements (store.h).
+$(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/server/store/db_result.o \
+	$(BUILD)/obj/server/common/names.o
+
 tests: $(BINS) $(UNIT_BIN) $(ITEST_BIN)
 
 test: deps

@@ -55,6 +55,9 @@ typedef enum opt_id {
 	OPT_FINGERPRINT,
 	OPT_FOLLOW,
 	OPT_KINDS,
+	OPT_STATUS,
+	OPT_REVIEW,
+	OPT_CUSTOMER,
 	OPT_COUNT
 } opt_id;
 
@@ -101,11 +104,15 @@ static const opt_def opt_defs[OPT_COUNT] = {
 	[OPT_FINGERPRINT] = { "fingerprint", true, false },
 	[OPT_FOLLOW] = { "follow", false, false },
 	[OPT_KINDS] = { "kinds", true, false },
+	[OPT_STATUS] = { "status", true, false },
+	[OPT_REVIEW] = { "review", true, false },
+	[OPT_CUSTOMER] = { "customer", true, false },
 };
 
 #define OPT_BIT(id) (UINT64_C(1) << (id))
 #define OPT_DB_BITS (OPT_BIT(OPT_DB) | OPT_BIT(OPT_MIGRATIONS))
 #define OPT_IDEM OPT_BIT(OPT_IDEMPOTENCY_KEY)
+#define OPT_PAGE (OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_PAGE_TOKEN) | OPT_BIT(OPT_CUSTOMER))
 
 /* --reason may be given several times; each may hold a comma list. */
 #define CTL_MAX_REASON_OPTS 16
@@ -161,6 +168,12 @@ static const cmd_def cmd_defs[] = {
 	{ "offer", "decline", "offer decline", CTL_CMD_OFFER_DECLINE, true, OPT_IDEM, 1,
 	  "OFFER_ID" },
 	{ "offer", "get", "offer get", CTL_CMD_OFFER_GET, true, 0, 1, "OFFER_ID" },
+	{ "offer", "list", "offers list", CTL_CMD_OFFERS_LIST, true, OPT_PAGE | OPT_BIT(OPT_STATUS),
+	  0, NULL },
+	{ "offers", "list", "offers list", CTL_CMD_OFFERS_LIST, true,
+	  OPT_PAGE | OPT_BIT(OPT_STATUS), 0, NULL },
+	{ "payments", "list", "payments list", CTL_CMD_PAYMENTS_LIST, true,
+	  OPT_PAGE | OPT_BIT(OPT_REVIEW), 0, NULL },
 	{ "pay", NULL, "pay", CTL_CMD_PAY, true,
 	  OPT_BIT(OPT_AMOUNT) | OPT_BIT(OPT_DIFFERENTIAL) | OPT_BIT(OPT_USAGE) |
 		  OPT_BIT(OPT_REASON) | OPT_BIT(OPT_NOTE) | OPT_IDEM,
@@ -263,8 +276,11 @@ static const usage_text usage_texts[] = {
 	      "  policy get|set           show or change the vendor's FairPay policy\n"
 	      "  offer create|accept|decline|get\n"
 	      "                           make and follow offers to customers\n"
+	      "  offers list              the vendor's offers, newest first\n"
 	      "  pay OFFER_ID             record a customer's payment for an offer\n"
 	      "  review PAYMENT_ID        accept or reject the reasons of a low payment\n"
+	      "  payments list            the vendor's payments; --review pending: the\n"
+	      "                           review queue\n"
 	      "  reputation CUSTOMER      show a customer's fairness reputation\n"
 	      "  events [CUSTOMER]        show a customer's history, or the vendor's feed\n"
 	      "                           (--follow: as it happens)\n"
@@ -450,6 +466,7 @@ static const usage_text usage_texts[] = {
 	  "       fairpayctl offer accept OFFER_ID\n"
 	  "       fairpayctl offer decline OFFER_ID\n"
 	  "       fairpayctl offer get OFFER_ID\n"
+	  "       fairpayctl offers list [--status S] [--customer C] [--limit N]\n"
 	  "\n"
 	  "Make offers to customers and follow them (needs a VENDOR key).\n"
 	  "'fairpayctl offer COMMAND --help' describes each command.\n" },
@@ -547,6 +564,49 @@ static const usage_text usage_texts[] = {
 	  "\n" DB_ONLY_OPTIONS "\n"
 	  "Exit status: 0 no difference, 1 differences (or a query failed), 3 the\n"
 	  "database cannot be reached.\n" },
+	{ "offers", "Usage: fairpayctl offers list [--status S] [--customer C] [--limit N]\n"
+		    "           [--page-token T] [OPTIONS]\n"
+		    "\n"
+		    "'fairpayctl offers list --help' describes the command.\n" },
+	{ "offers list",
+	  "Usage: fairpayctl offers list [--status S] [--customer C] [--limit N]\n"
+	  "           [--page-token T] [OPTIONS]\n"
+	  "\n"
+	  "List the vendor's offers, newest first, as a table (OFFER, CUSTOMER, SKU,\n"
+	  "STATUS, MODE, SP, CURRENCY, TIER, CREATED), one page at a time. Needs a\n"
+	  "VENDOR key. When more pages follow, the token of the next one is printed to\n"
+	  "stderr. With --json {\"offers\":[...],\"next_page_token\":T} on one line.\n"
+	  "'fairpayctl offer list' is the same command.\n"
+	  "\n"
+	  "  --status S          only offers in this state: OPEN, ACCEPTED, PAID,\n"
+	  "                      DECLINED, EXPIRED or DEFAULTED\n"
+	  "  --customer C        only this customer's offers\n"
+	  "  --limit N           offers per page, 1-1000 (default: the server's, 100)\n"
+	  "  --page-token T      continue where a previous page ended (with the same\n"
+	  "                      filters)\n"
+	  "\n" CONN_OPTIONS },
+	{ "payments", "Usage: fairpayctl payments list [--review R] [--customer C] [--limit N]\n"
+		      "           [--page-token T] [OPTIONS]\n"
+		      "\n"
+		      "'fairpayctl payments list --help' describes the command.\n" },
+	{ "payments list",
+	  "Usage: fairpayctl payments list [--review R] [--customer C] [--limit N]\n"
+	  "           [--page-token T] [OPTIONS]\n"
+	  "\n"
+	  "List the vendor's payments, newest first, as a table (PAYMENT, OFFER,\n"
+	  "CUSTOMER, AMOUNT, SP, CURRENCY, FAIRNESS, VERDICT, REVIEW, LATE, CREATED),\n"
+	  "one page at a time; '--review pending' is the review queue (payments whose\n"
+	  "reasons excused them until 'fairpayctl review'). Needs a VENDOR key. When\n"
+	  "more pages follow, the token of the next one is printed to stderr. With\n"
+	  "--json {\"payments\":[...],\"next_page_token\":T} on one line.\n"
+	  "\n"
+	  "  --review R          only payments whose review is pending, accepted,\n"
+	  "                      rejected or none (not needed)\n"
+	  "  --customer C        only this customer's payments\n"
+	  "  --limit N           payments per page, 1-1000 (default: the server's, 100)\n"
+	  "  --page-token T      continue where a previous page ended (with the same\n"
+	  "                      filters)\n"
+	  "\n" CONN_OPTIONS },
 	{ "events", "Usage: fairpayctl events [CUSTOMER] [--after ID] [--limit N] [OPTIONS]\n"
 		    "       fairpayctl events --follow [--after ID] [--kinds K,...] [OPTIONS]\n"
 		    "\n"
@@ -866,6 +926,23 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 	    opt_enum(val, OPT_MIN_TIER, &ctl_enum_tier, &out->min_tier, err, err_size) != 0 ||
 	    opt_enum(val, OPT_MODE, &ctl_enum_offer_mode, &out->mode, err, err_size) != 0)
 		return CTL_PARSE_USAGE;
+	if (opt_enum(val, OPT_STATUS, &ctl_enum_offer_status, &out->state, err, err_size) != 0)
+		return CTL_PARSE_USAGE;
+	if (val[OPT_REVIEW] != NULL) {
+		int v = 0;
+		if (strcasecmp(val[OPT_REVIEW], "none") == 0) {
+			v = FAIRPAY__V1__REVIEW__REVIEW_NOT_NEEDED;
+		} else if (ctl_enum_parse(&ctl_enum_review, val[OPT_REVIEW], &v) != 0) {
+			err_fmt(err, err_size,
+				"--review must be pending, accepted, rejected or none, not '%s'",
+				val[OPT_REVIEW]);
+			return CTL_PARSE_USAGE;
+		}
+		out->state.set = true;
+		out->state.v = v;
+	}
+	if (val[OPT_CUSTOMER] != NULL)
+		out->customer_id = val[OPT_CUSTOMER];
 	if (val[OPT_AFTER] != NULL) {
 		char *end = NULL;
 		errno = 0;

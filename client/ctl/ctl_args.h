@@ -46,7 +46,9 @@ typedef enum ctl_cmd {
 	CTL_CMD_REPUTATION,
 	CTL_CMD_REPUTATION_VERIFY,
 	CTL_CMD_EVENTS,
-	CTL_CMD_KEY_REGISTER_CERT
+	CTL_CMD_KEY_REGISTER_CERT,
+	CTL_CMD_OFFERS_LIST,
+	CTL_CMD_PAYMENTS_LIST
 } ctl_cmd;
 
 typedef enum ctl_parse_result {
@@ -144,7 +146,7 @@ typedef struct ctl_args {
 	/* the FairPay cycle (vendor calls) */
 	const char *idempotency_key;  /* --idempotency-key on mutating calls; NULL = none */
 	const char *sku;              /* product put/get SKU, offer create CUSTOMER SKU */
-	const char *customer_id;      /* offer create, reputation, events CUSTOMER */
+	const char *customer_id;      /* offer create, reputation, events CUSTOMER; --customer */
 	const char *offer_id;         /* offer accept/decline/get ID, pay OFFER_ID */
 	const char *payment_id;       /* review PAYMENT_ID */
 	const char *currency;         /* product put --currency */
@@ -158,6 +160,7 @@ typedef struct ctl_args {
 	ctl_opt_int amount;           /* pay --amount */
 	ctl_opt_int differential;     /* pay --differential (basis points) */
 	ctl_opt_int usage;            /* pay --usage */
+	ctl_opt_int state;            /* offers list --status, payments list --review */
 	int reasons[CTL_MAX_REASONS]; /* pay --reason, PaymentReason numbers, no duplicates */
 	size_t n_reasons;
 	const char *note;  /* pay, review --note; NULL = none */

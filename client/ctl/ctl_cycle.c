@@ -275,6 +275,52 @@ int ctl_cycle_offer_get(const ctl_args *a)
 	return rc;
 }
 
+/* Print one page of the vendor's offers. */
+int ctl_cycle_offers_list(const ctl_args *a)
+{
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	Fairpay__V1__ListOffersRequest lo = FAIRPAY__V1__LIST_OFFERS_REQUEST__INIT;
+	Fairpay__V1__Response *resp = NULL;
+
+	if (a->state.set)
+		lo.status = (Fairpay__V1__OfferStatus)a->state.v;
+	if (a->customer_id != NULL)
+		lo.customer_id = (char *)a->customer_id;
+	if (a->page_token != NULL)
+		lo.page_token = (char *)a->page_token;
+	lo.limit = a->limit;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_OFFERS;
+	req.list_offers = &lo;
+	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_OFFERS, &resp);
+	if (rc != CTL_EXIT_OK)
+		goto done;
+	const Fairpay__V1__ListOffersResponse *r = resp->list_offers;
+	const char *next = r->next_page_token != NULL ? r->next_page_token : "";
+	if (a->json) {
+		fputs("{\"offers\":[", stdout);
+		for (size_t i = 0; i < r->n_offers; i++) {
+			if (i > 0)
+				fputc(',', stdout);
+			ctl_show_offer_json(stdout, r->offers[i]);
+		}
+		fputs("],\"next_page_token\":", stdout);
+		ctl_out_json_string(stdout, next);
+		fputs("}\n", stdout);
+		goto done;
+	}
+	if (ctl_show_offer_table(stdout, r->offers, r->n_offers) != 0) {
+		fprintf(stderr, "error: out of memory\n");
+		rc = CTL_EXIT_REFUSED;
+		goto done;
+	}
+	/* stderr, so that stdout stays one clean table for scripts. */
+	if (next[0] != '\0')
+		ctl_out_field(stderr, "more offers follow; next page with --page-token", next);
+done:
+	fp_response_free(resp);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- payments */
 
 /* Print a payment and a reputation (and, for pay, the next offer) under
@@ -350,6 +396,51 @@ int ctl_cycle_review(const ctl_args *a)
 		const Fairpay__V1__ReviewPaymentResponse *r = resp->review_payment;
 		print_payment_reply(a, resp, r->payment, r->reputation, false, NULL);
 	}
+	fp_response_free(resp);
+	return rc;
+}
+
+/* Print one page of the vendor's payments. */
+int ctl_cycle_payments_list(const ctl_args *a)
+{
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	Fairpay__V1__ListPaymentsRequest lp = FAIRPAY__V1__LIST_PAYMENTS_REQUEST__INIT;
+	Fairpay__V1__Response *resp = NULL;
+
+	if (a->state.set)
+		lp.review = (Fairpay__V1__Review)a->state.v;
+	if (a->customer_id != NULL)
+		lp.customer_id = (char *)a->customer_id;
+	if (a->page_token != NULL)
+		lp.page_token = (char *)a->page_token;
+	lp.limit = a->limit;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_PAYMENTS;
+	req.list_payments = &lp;
+	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_PAYMENTS, &resp);
+	if (rc != CTL_EXIT_OK)
+		goto done;
+	const Fairpay__V1__ListPaymentsResponse *r = resp->list_payments;
+	const char *next = r->next_page_token != NULL ? r->next_page_token : "";
+	if (a->json) {
+		fputs("{\"payments\":[", stdout);
+		for (size_t i = 0; i < r->n_payments; i++) {
+			if (i > 0)
+				fputc(',', stdout);
+			ctl_show_payment_json(stdout, r->payments[i]);
+		}
+		fputs("],\"next_page_token\":", stdout);
+		ctl_out_json_string(stdout, next);
+		fputs("}\n", stdout);
+		goto done;
+	}
+	if (ctl_show_payment_table(stdout, r->payments, r->n_payments) != 0) {
+		fprintf(stderr, "error: out of memory\n");
+		rc = CTL_EXIT_REFUSED;
+		goto done;
+	}
+	if (next[0] != '\0')
+		ctl_out_field(stderr, "more payments follow; next page with --page-token", next);
+done:
 	fp_response_free(resp);
 	return rc;
 }

@@ -34,6 +34,12 @@ int ctl_cycle_offer_decline(const ctl_args *a);
 /* Print an offer. */
 int ctl_cycle_offer_get(const ctl_args *a);
 
+/* Print one page of the vendor's offers, newest first. */
+int ctl_cycle_offers_list(const ctl_args *a);
+
+/* Print one page of the vendor's payments, newest first. */
+int ctl_cycle_payments_list(const ctl_args *a);
+
 /* Record a payment; print it, the reputation and the next offer. */
 int ctl_cycle_pay(const ctl_args *a);
 

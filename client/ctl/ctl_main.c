@@ -42,6 +42,8 @@ static const struct {
 	{ CTL_CMD_OFFER_ACCEPT, ctl_cycle_offer_accept },
 	{ CTL_CMD_OFFER_DECLINE, ctl_cycle_offer_decline },
 	{ CTL_CMD_OFFER_GET, ctl_cycle_offer_get },
+	{ CTL_CMD_OFFERS_LIST, ctl_cycle_offers_list },
+	{ CTL_CMD_PAYMENTS_LIST, ctl_cycle_payments_list },
 	{ CTL_CMD_PAY, ctl_cycle_pay },
 	{ CTL_CMD_REVIEW, ctl_cycle_review },
 	{ CTL_CMD_REPUTATION, ctl_cycle_reputation },

@@ -401,6 +401,39 @@ void ctl_show_offer_json(FILE *f, const Fairpay__V1__Offer *o)
 	jw_end(&j);
 }
 
+/* Print offers as a table. */
+int ctl_show_offer_table(FILE *f, Fairpay__V1__Offer *const *items, size_t n)
+{
+	static const char *const headers[] = { "OFFER", "CUSTOMER", "SKU",  "STATUS", "MODE",
+					       "SP",    "CURRENCY", "TIER", "CREATED" };
+	ctl_table *t = ctl_table_new(9, headers);
+	int rc = -1;
+	if (t == NULL)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		const Fairpay__V1__Offer *o = items[i] != NULL ? items[i] : &empty_offer;
+		char sp[24], when[CTL_OUT_TIME_LEN];
+		char status[CTL_ENUM_BUF], mode[CTL_ENUM_BUF], tier[CTL_ENUM_BUF];
+		snprintf(sp, sizeof(sp), "%" PRId64, o->suggested_price_minor);
+		const char *cells[] = { o->offer_id,
+					o->customer_id,
+					o->sku,
+					ctl_enum_name(&ctl_enum_offer_status, o->status, status),
+					ctl_enum_name(&ctl_enum_offer_mode, o->mode, mode),
+					sp,
+					o->currency,
+					ctl_enum_name(&ctl_enum_tier, o->tier, tier),
+					ctl_out_time(o->created_at_unix_ms, when) };
+		if (ctl_table_add(t, cells) != 0)
+			goto done;
+	}
+	ctl_table_print(t, f);
+	rc = 0;
+done:
+	ctl_table_free(t);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- payments */
 
 static const Fairpay__V1__Payment empty_payment = FAIRPAY__V1__PAYMENT__INIT;
@@ -449,6 +482,44 @@ void ctl_show_payment_json(FILE *f, const Fairpay__V1__Payment *p)
 	jw_bool(&j, "late", p->late);
 	jw_i64(&j, "created_at_unix_ms", p->created_at_unix_ms);
 	jw_end(&j);
+}
+
+/* Print payments as a table. */
+int ctl_show_payment_table(FILE *f, Fairpay__V1__Payment *const *items, size_t n)
+{
+	static const char *const headers[] = { "PAYMENT", "OFFER",    "CUSTOMER", "AMOUNT",
+					       "SP",      "CURRENCY", "FAIRNESS", "VERDICT",
+					       "REVIEW",  "LATE",     "CREATED" };
+	ctl_table *t = ctl_table_new(11, headers);
+	int rc = -1;
+	if (t == NULL)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		const Fairpay__V1__Payment *p = items[i] != NULL ? items[i] : &empty_payment;
+		char amount[24], sp[24], fairness[16], when[CTL_OUT_TIME_LEN];
+		char verdict[CTL_ENUM_BUF], review[CTL_ENUM_BUF];
+		snprintf(amount, sizeof(amount), "%" PRId64, p->amount_minor);
+		snprintf(sp, sizeof(sp), "%" PRId64, p->suggested_price_minor);
+		snprintf(fairness, sizeof(fairness), "%" PRId32, p->fairness_bp);
+		const char *cells[] = { p->payment_id,
+					p->offer_id,
+					p->customer_id,
+					amount,
+					sp,
+					p->currency,
+					fairness,
+					ctl_enum_name(&ctl_enum_verdict, p->verdict, verdict),
+					ctl_enum_name(&ctl_enum_review, p->review, review),
+					p->late ? "yes" : "no",
+					ctl_out_time(p->created_at_unix_ms, when) };
+		if (ctl_table_add(t, cells) != 0)
+			goto done;
+	}
+	ctl_table_print(t, f);
+	rc = 0;
+done:
+	ctl_table_free(t);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- reputations */

@@ -45,11 +45,22 @@ void ctl_show_offer(FILE *f, const char *indent, const Fairpay__V1__Offer *o);
 /* Print an offer as a JSON object (no newline). */
 void ctl_show_offer_json(FILE *f, const Fairpay__V1__Offer *o);
 
+/* Print offers as a table (OFFER, CUSTOMER, SKU, STATUS, MODE, SP, CURRENCY,
+ * TIER, CREATED). Returns 0, or -1 when out of memory. */
+int ctl_show_offer_table(FILE *f, Fairpay__V1__Offer *const *items, size_t n)
+	__attribute__((warn_unused_result));
+
 /* Print a payment as text lines, each prefixed by indent. */
 void ctl_show_payment(FILE *f, const char *indent, const Fairpay__V1__Payment *p);
 
 /* Print a payment as a JSON object (no newline). */
 void ctl_show_payment_json(FILE *f, const Fairpay__V1__Payment *p);
+
+/* Print payments as a table (PAYMENT, OFFER, CUSTOMER, AMOUNT, SP,
+ * CURRENCY, FAIRNESS, VERDICT, REVIEW, LATE, CREATED). Returns 0, or -1 when
+ * out of memory. */
+int ctl_show_payment_table(FILE *f, Fairpay__V1__Payment *const *items, size_t n)
+	__attribute__((warn_unused_result));
 
 /* Print a reputation as text lines, each prefixed by indent; the
  * explanation follows as indented lines under "explanation:". */

@@ -11,6 +11,11 @@ static int32_t get_i32(const PGresult *res, int row, int col)
 	return (int32_t)db_get_i64(res, row, col);
 }
 
+static int64_t ms(int64_t us)
+{
+	return us / 1000;
+}
+
 static char *get_str(rpc_call *call, const PGresult *res, int row, int col)
 {
 	return rpc_strdup(call, db_get_str(res, row, col));
@@ -95,4 +100,58 @@ Fairpay__V1__Event **conv_event_page(rpc_call *call, const PGresult *res, unsign
 	}
 	*count = i;
 	return events;
+}
+
+Fairpay__V1__Offer *conv_offer(rpc_call *call, const store_offer *o)
+{
+	Fairpay__V1__Offer *m = rpc_alloc(call, sizeof(*m));
+	fairpay__v1__offer__init(m);
+	m->offer_id = rpc_strdup(call, o->id);
+	m->customer_id = rpc_strdup(call, o->customer_id);
+	m->sku = rpc_strdup(call, o->sku);
+	m->status = (Fairpay__V1__OfferStatus)o->status;
+	m->mode = (Fairpay__V1__OfferMode)o->mode;
+	m->currency = rpc_strdup(call, o->currency);
+	m->suggested_price_minor = o->suggested_price_minor;
+	m->unit_price_minor = o->unit_price_minor;
+	m->minimum_price_minor = o->minimum_price_minor;
+	m->set_price_minor = o->set_price_minor;
+	m->tier = (Fairpay__V1__Tier)o->tier;
+	m->credit_limit_minor = o->credit_limit_minor;
+	m->credit_used_minor = o->credit_used_minor;
+	m->n_reasons = o->n_reasons;
+	m->reasons = rpc_alloc(call, (o->n_reasons ? o->n_reasons : 1) * sizeof(*m->reasons));
+	for (size_t i = 0; i < o->n_reasons; i++)
+		m->reasons[i] = (Fairpay__V1__OfferReason)o->reasons[i];
+	m->created_at_unix_ms = ms(o->created_us);
+	m->expires_at_unix_ms = ms(o->expires_us);
+	m->pay_by_unix_ms = ms(o->pay_by_us);
+	m->period_index = o->period_index;
+	m->previous_offer_id = rpc_strdup(call, o->previous_offer_id);
+	return m;
+}
+
+Fairpay__V1__Payment *conv_payment(rpc_call *call, const store_payment *p)
+{
+	Fairpay__V1__Payment *m = rpc_alloc(call, sizeof(*m));
+	fairpay__v1__payment__init(m);
+	m->payment_id = rpc_strdup(call, p->id);
+	m->offer_id = rpc_strdup(call, p->offer_id);
+	m->customer_id = rpc_strdup(call, p->customer_id);
+	m->amount_minor = p->amount_minor;
+	m->currency = rpc_strdup(call, p->currency);
+	m->suggested_price_minor = p->suggested_price_minor;
+	m->usage_units = p->usage_units;
+	m->reasons = rpc_alloc(call, (FP_PAYMENT_REASON_MAX + 1) * sizeof(*m->reasons));
+	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++)
+		if (p->reasons & FP_REASON_BIT(r))
+			m->reasons[m->n_reasons++] = (Fairpay__V1__PaymentReason)r;
+	m->note = rpc_strdup(call, p->note ? p->note : "");
+	m->fairness_bp = p->a.fairness_bp;
+	m->raw_fairness_bp = p->a.raw_fairness_bp;
+	m->verdict = (Fairpay__V1__Verdict)p->a.verdict;
+	m->review = (Fairpay__V1__Review)p->a.review;
+	m->late = p->late;
+	m->created_at_unix_ms = ms(p->created_us);
+	return m;
 }

@@ -12,6 +12,7 @@
 
 #include "fp_rules.h"
 #include "rpc.h"
+#include "store.h"
 
 /* Columns of a product row. */
 #define CONV_PRODUCT_COLS                                                                 \
@@ -35,5 +36,11 @@ Fairpay__V1__Policy *conv_policy_to_pb(rpc_call *call, const fp_policy *p);
 
 /* Build a Product message from a row of CONV_PRODUCT_COLS starting at col. */
 Fairpay__V1__Product *conv_product(rpc_call *call, const PGresult *res, int row, int col);
+
+/* Build an Offer message from an offers row as read (store.h). */
+Fairpay__V1__Offer *conv_offer(rpc_call *call, const store_offer *o);
+
+/* Build a Payment message from a payments row as read (store.h). */
+Fairpay__V1__Payment *conv_payment(rpc_call *call, const store_payment *p);
 
 #endif

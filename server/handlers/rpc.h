@@ -136,6 +136,10 @@ void rpc_list_customer_events(rpc_call *call);
 /* rpc_feed.c */
 void rpc_list_events(rpc_call *call);
 
+/* Handlers: rpc_lists.c (the vendor's offers and payments, newest first) */
+void rpc_list_offers(rpc_call *call);
+void rpc_list_payments(rpc_call *call);
+
 /* Clamp a List call's limit as PROTOCOL.md says: 0 means 100, above 1000 is 1000. */
 unsigned rpc_list_limit(uint32_t limit);
 

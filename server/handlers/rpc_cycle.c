@@ -137,60 +137,6 @@ static int64_t ms(int64_t us)
 
 /* ------------------------------------------------------------ messages */
 
-static Fairpay__V1__Offer *offer_msg(rpc_call *call, const store_offer *o)
-{
-	Fairpay__V1__Offer *m = rpc_alloc(call, sizeof(*m));
-	fairpay__v1__offer__init(m);
-	m->offer_id = rpc_strdup(call, o->id);
-	m->customer_id = rpc_strdup(call, o->customer_id);
-	m->sku = rpc_strdup(call, o->sku);
-	m->status = (Fairpay__V1__OfferStatus)o->status;
-	m->mode = (Fairpay__V1__OfferMode)o->mode;
-	m->currency = rpc_strdup(call, o->currency);
-	m->suggested_price_minor = o->suggested_price_minor;
-	m->unit_price_minor = o->unit_price_minor;
-	m->minimum_price_minor = o->minimum_price_minor;
-	m->set_price_minor = o->set_price_minor;
-	m->tier = (Fairpay__V1__Tier)o->tier;
-	m->credit_limit_minor = o->credit_limit_minor;
-	m->credit_used_minor = o->credit_used_minor;
-	m->n_reasons = o->n_reasons;
-	m->reasons = rpc_alloc(call, (o->n_reasons ? o->n_reasons : 1) * sizeof(*m->reasons));
-	for (size_t i = 0; i < o->n_reasons; i++)
-		m->reasons[i] = (Fairpay__V1__OfferReason)o->reasons[i];
-	m->created_at_unix_ms = ms(o->created_us);
-	m->expires_at_unix_ms = ms(o->expires_us);
-	m->pay_by_unix_ms = ms(o->pay_by_us);
-	m->period_index = o->period_index;
-	m->previous_offer_id = rpc_strdup(call, o->previous_offer_id);
-	return m;
-}
-
-static Fairpay__V1__Payment *payment_msg(rpc_call *call, const store_payment *p)
-{
-	Fairpay__V1__Payment *m = rpc_alloc(call, sizeof(*m));
-	fairpay__v1__payment__init(m);
-	m->payment_id = rpc_strdup(call, p->id);
-	m->offer_id = rpc_strdup(call, p->offer_id);
-	m->customer_id = rpc_strdup(call, p->customer_id);
-	m->amount_minor = p->amount_minor;
-	m->currency = rpc_strdup(call, p->currency);
-	m->suggested_price_minor = p->suggested_price_minor;
-	m->usage_units = p->usage_units;
-	m->reasons = rpc_alloc(call, (FP_PAYMENT_REASON_MAX + 1) * sizeof(*m->reasons));
-	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++)
-		if (p->reasons & FP_REASON_BIT(r))
-			m->reasons[m->n_reasons++] = (Fairpay__V1__PaymentReason)r;
-	m->note = rpc_strdup(call, p->note ? p->note : "");
-	m->fairness_bp = p->a.fairness_bp;
-	m->raw_fairness_bp = p->a.raw_fairness_bp;
-	m->verdict = (Fairpay__V1__Verdict)p->a.verdict;
-	m->review = (Fairpay__V1__Review)p->a.review;
-	m->late = p->late;
-	m->created_at_unix_ms = ms(p->created_us);
-	return m;
-}
-
 static Fairpay__V1__Reputation *reputation_msg(rpc_call *call, const fp_policy *pol,
 					       const char *customer, const store_rep *r)
 {
@@ -526,7 +472,7 @@ static int decide_create(rpc_call *call, cyc *c, int64_t now)
 
 	Fairpay__V1__CreateOfferResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__create_offer_response__init(r);
-	r->offer = offer_msg(call, &c->offer);
+	r->offer = conv_offer(call, &c->offer);
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_CREATE_OFFER;
 	call->resp.create_offer = r;
 	return 0;
@@ -552,7 +498,7 @@ static int decide_accept(rpc_call *call, cyc *c, int64_t now)
 
 	Fairpay__V1__AcceptOfferResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__accept_offer_response__init(r);
-	r->offer = offer_msg(call, &c->offer);
+	r->offer = conv_offer(call, &c->offer);
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_ACCEPT_OFFER;
 	call->resp.accept_offer = r;
 	return 0;
@@ -573,7 +519,7 @@ static int decide_decline(rpc_call *call, cyc *c, int64_t now)
 
 	Fairpay__V1__DeclineOfferResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__decline_offer_response__init(r);
-	r->offer = offer_msg(call, &c->offer);
+	r->offer = conv_offer(call, &c->offer);
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_DECLINE_OFFER;
 	call->resp.decline_offer = r;
 	return 0;
@@ -726,10 +672,10 @@ static int decide_pay(rpc_call *call, cyc *c, int64_t now)
 				(store_event){ "OFFER_ACCEPTED", c->next.id, NULL, c->detail[3] };
 		}
 		c->ch.insert_offer2 = &c->next;
-		r->next_offer = offer_msg(call, &c->next);
+		r->next_offer = conv_offer(call, &c->next);
 	}
 	c->ch.at_us = t;
-	r->payment = payment_msg(call, p);
+	r->payment = conv_payment(call, p);
 	r->reputation = reputation_msg(call, pol, o->customer_id, a);
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_SUBMIT_PAYMENT;
 	call->resp.submit_payment = r;
@@ -775,7 +721,7 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 
 	Fairpay__V1__ReviewPaymentResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__review_payment_response__init(r);
-	r->payment = payment_msg(call, p);
+	r->payment = conv_payment(call, p);
 	r->reputation = reputation_msg(call, pol, p->customer_id, &c->after);
 	call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_REVIEW_PAYMENT;
 	call->resp.review_payment = r;
@@ -990,7 +936,7 @@ static void cyc_decide(rpc_call *call, cyc *c)
 	if (c->kind == CYC_GET) {
 		Fairpay__V1__GetOfferResponse *r = rpc_alloc(call, sizeof(*r));
 		fairpay__v1__get_offer_response__init(r);
-		r->offer = offer_msg(call, &c->st.offer);
+		r->offer = conv_offer(call, &c->st.offer);
 		call->resp.result_case = FAIRPAY__V1__RESPONSE__RESULT_GET_OFFER;
 		call->resp.get_offer = r;
 		cyc_ok(call);

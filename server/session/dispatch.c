@@ -36,6 +36,8 @@ static const rpc_route routes[] = {
 	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false,
 	      rpc_list_customer_events),
 	ROUTE(LIST_EVENTS, "ListEvents", RPC_VENDOR, false, rpc_list_events),
+	ROUTE(LIST_OFFERS, "ListOffers", RPC_VENDOR, false, rpc_list_offers),
+	ROUTE(LIST_PAYMENTS, "ListPayments", RPC_VENDOR, false, rpc_list_payments),
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

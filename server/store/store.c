@@ -373,6 +373,60 @@ int store_read_state(const PGresult *res, int row, store_state *st)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- lists */
+
+#define LIST_OFFERS(filters)                                                    \
+	"SELECT " OFFER_BLOCK " FROM offers o WHERE o.vendor_id = $1" filters   \
+	" AND (o.created_at, o.id COLLATE \"C\") < ($2::timestamptz, $3::text)" \
+	" ORDER BY o.created_at DESC, o.id COLLATE \"C\" DESC LIMIT $4"
+#define LIST_PAYMENTS(filters)                                                    \
+	"SELECT " PAYMENT_BLOCK " FROM payments p WHERE p.vendor_id = $1" filters \
+	" AND (p.created_at, p.id COLLATE \"C\") < ($2::timestamptz, $3::text)"   \
+	" ORDER BY p.created_at DESC, p.id COLLATE \"C\" DESC LIMIT $4"
+
+/* Indexed by the STORE_LIST_* bits; each text is its own prepared statement. */
+static const char list_offers_any[] = LIST_OFFERS("");
+static const char list_offers_status[] = LIST_OFFERS(" AND o.status = $5");
+static const char list_offers_customer[] = LIST_OFFERS(" AND o.customer_id = $5");
+static const char list_offers_both[] = LIST_OFFERS(" AND o.status = $5 AND o.customer_id = $6");
+static const char *const list_offers[4] = { list_offers_any, list_offers_status,
+					    list_offers_customer, list_offers_both };
+
+static const char list_payments_any[] = LIST_PAYMENTS("");
+static const char list_payments_review[] = LIST_PAYMENTS(" AND p.review = $5");
+static const char list_payments_customer[] = LIST_PAYMENTS(" AND p.customer_id = $5");
+static const char list_payments_both[] = LIST_PAYMENTS(" AND p.review = $5 AND p.customer_id = $6");
+static const char *const list_payments[4] = { list_payments_any, list_payments_review,
+					      list_payments_customer, list_payments_both };
+
+const char *store_sql_list_offers(unsigned filters)
+{
+	return list_offers[filters & 3u];
+}
+
+const char *store_sql_list_payments(unsigned filters)
+{
+	return list_payments[filters & 3u];
+}
+
+int store_read_offer(const PGresult *res, int row, store_offer *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (row >= PQntuples(res) || PQnfields(res) != COL_PAYMENT - COL_OFFER)
+		return -1;
+	read_offer(res, row, 0, o);
+	return 0;
+}
+
+int store_read_payment(const PGresult *res, int row, store_payment *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (row >= PQntuples(res) || PQnfields(res) != COL_POLICY - COL_PAYMENT)
+		return -1;
+	read_payment(res, row, 0, p);
+	return 0;
+}
+
 void store_state_free(store_state *st)
 {
 	if (st == NULL)

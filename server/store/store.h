@@ -187,6 +187,35 @@ int store_read_state(const PGresult *res, int row, store_state *st)
 /* Free what store_read_state() allocated. Accepts NULL. */
 void store_state_free(store_state *st);
 
+/* ---------------------------------------------------------------- lists
+ *
+ * ListOffers and ListPayments: one vendor's rows, newest first ((created_at,
+ * id) descending, id bytewise), strictly after a position. One fixed
+ * statement per combination of filters, each a backward scan of an index of
+ * migration 0010 that stops after its rows (the customer and state filter
+ * scans the customer's index, checking the state). Parameters: $1 vendor, $2 the position's created_at (a timestamptz;
+ * "infinity" for the first page), $3 its id ("" for the first page), $4 how
+ * many rows, then the filters that are on, in this order: $5 the status
+ * (offers) or review (payments) name, then the customer id. */
+#define STORE_LIST_STATE 1u    /* status or review filter */
+#define STORE_LIST_CUSTOMER 2u /* customer filter */
+
+/* The statement of offers with the filters (STORE_LIST_* bits). */
+const char *store_sql_list_offers(unsigned filters);
+
+/* The statement of payments with the filters (STORE_LIST_* bits). */
+const char *store_sql_list_payments(unsigned filters);
+
+/* Read row `row` of a store_sql_list_offers() result. -1 on a malformed
+ * result. */
+int store_read_offer(const PGresult *res, int row, store_offer *o)
+	__attribute__((warn_unused_result));
+
+/* Read row `row` of a store_sql_list_payments() result; the note points
+ * into res. -1 on a malformed result. */
+int store_read_payment(const PGresult *res, int row, store_payment *p)
+	__attribute__((warn_unused_result));
+
 /* ---------------------------------------------------------------- writes */
 
 /* A statement and its parameters. Parameters point into the change that

@@ -451,6 +451,32 @@ static void cycle_calls(void)
 		r_call.wait_ms = 30001;
 		request("list_events_wait_too_long", V, &r);
 	}
+	{
+		NEW_REQUEST(r, LIST_OFFERS, ListOffersRequest, LIST_OFFERS_REQUEST);
+		r_call.status = FAIRPAY__V1__OFFER_STATUS__OFFER_STATUS_OPEN;
+		r_call.customer_id = "customer-42";
+		r_call.page_token = "o0006480b1f2a10000123456789abcdef";
+		r_call.limit = 50;
+		r.list_offers = &r_call;
+		request("list_offers_filtered", V | D, &r);
+		r_call.status = (Fairpay__V1__OfferStatus)7;
+		request("list_offers_unknown_status", V, &r);
+		r_call.status = 0;
+		r_call.page_token = "p0006480b1f2a10000123456789abcdef";
+		r_call.limit = UINT32_MAX;
+		request("list_offers_payment_token", V, &r);
+	}
+	{
+		NEW_REQUEST(r, LIST_PAYMENTS, ListPaymentsRequest, LIST_PAYMENTS_REQUEST);
+		r_call.review = FAIRPAY__V1__REVIEW__REVIEW_PENDING;
+		r.list_payments = &r_call;
+		request("list_payments_review_queue", V | D, &r);
+		r_call.review = (Fairpay__V1__Review)5;
+		request("list_payments_unknown_review", V, &r);
+		r_call.review = 0;
+		r_call.page_token = "p0006480B1F2A10000123456789ABCDEF";
+		request("list_payments_token_upper_case", V, &r);
+	}
 }
 
 /* Strings that the wire check refuses (wirestr.h), and some at its edges. */

@@ -1375,6 +1375,60 @@ static void test_recompute_long_history(void **state)
 	ctl_recompute_free(&r);
 }
 
+/* offers list and payments list: filters, pages, aliases and refusals. */
+static void test_list_commands(void **state)
+{
+	assert_int_equal(PARSE(&env_admin, "offers", "list", "--status", "open", "--customer",
+			       "ann", "--limit", "5", "--page-token", "-o1"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_OFFERS_LIST);
+	assert_true(A.state.set);
+	assert_int_equal(A.state.v, FAIRPAY__V1__OFFER_STATUS__OFFER_STATUS_OPEN);
+	assert_string_equal(A.customer_id, "ann");
+	assert_int_equal(A.limit, 5);
+	assert_string_equal(A.page_token, "-o1");
+	assert_int_equal(PARSE(&env_admin, "offer", "list"), CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_OFFERS_LIST);
+	assert_false(A.state.set);
+	assert_null(A.customer_id);
+	assert_int_equal(PARSE(&env_admin, "offer", "list", "--help"), CTL_PARSE_HELP);
+	assert_non_null(ctl_args_usage(A.topic));
+
+	static const struct {
+		const char *word;
+		int review;
+	} reviews[] = {
+		{ "pending", FAIRPAY__V1__REVIEW__REVIEW_PENDING },
+		{ "ACCEPTED", FAIRPAY__V1__REVIEW__REVIEW_ACCEPTED },
+		{ "rejected", FAIRPAY__V1__REVIEW__REVIEW_REJECTED },
+		{ "none", FAIRPAY__V1__REVIEW__REVIEW_NOT_NEEDED },
+		{ "not-needed", FAIRPAY__V1__REVIEW__REVIEW_NOT_NEEDED },
+	};
+	for (size_t i = 0; i < sizeof(reviews) / sizeof(reviews[0]); i++) {
+		assert_int_equal(PARSE(&env_admin, "payments", "list", "--review", reviews[i].word),
+				 CTL_PARSE_RUN);
+		assert_int_equal(A.cmd, CTL_CMD_PAYMENTS_LIST);
+		assert_int_equal(A.state.v, reviews[i].review);
+	}
+	assert_int_equal(PARSE(&env_admin, "payments", "list", "--review", "maybe"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--review must be"));
+	assert_int_equal(PARSE(&env_admin, "offers", "list", "--status", "unspecified"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--status must be one of OPEN"));
+	assert_int_equal(PARSE(&env_admin, "payments", "list", "--status", "open"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "offers", "list", "--review", "pending"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "offers", "list", "--limit", "1001"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "offers", "list", "--limit", "-1"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "offers", "list", "extra"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "product", "list", "--customer", "ann"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_ca, "payments", "list"), CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "needs credentials"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1421,6 +1475,7 @@ int main(void)
 		cmocka_unit_test(test_show_policy_product_events),
 		cmocka_unit_test(test_recompute_orders_cycles),
 		cmocka_unit_test(test_recompute_long_history),
+		cmocka_unit_test(test_list_commands),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
