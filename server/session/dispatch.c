@@ -35,6 +35,14 @@ static const rpc_route routes[] = {
 	ROUTE(GET_REPUTATION, "GetReputation", RPC_VENDOR, false, rpc_get_reputation),
 	ROUTE(LIST_CUSTOMER_EVENTS, "ListCustomerEvents", RPC_VENDOR, false,
 	      rpc_list_customer_events),
+	ROUTE(CREATE_WEBHOOK_ENDPOINT, "CreateWebhookEndpoint", RPC_VENDOR, true,
+	      rpc_create_webhook_endpoint),
+	ROUTE(LIST_WEBHOOK_ENDPOINTS, "ListWebhookEndpoints", RPC_VENDOR, false,
+	      rpc_list_webhook_endpoints),
+	ROUTE(DELETE_WEBHOOK_ENDPOINT, "DeleteWebhookEndpoint", RPC_VENDOR, true,
+	      rpc_delete_webhook_endpoint),
+	ROUTE(LIST_WEBHOOK_DELIVERIES, "ListWebhookDeliveries", RPC_VENDOR, false,
+	      rpc_list_webhook_deliveries),
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "db.h"
 #include "names.h"
+#include "outbox.h"
 
 /* ---------------------------------------------------------------- reads
  *
@@ -151,7 +152,8 @@ const char store_sql_expire[] =
 	"  WHERE o.vendor_id = due.vendor_id AND o.id = due.id"
 	"  RETURNING o.vendor_id, o.customer_id, o.id),"
 	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, detail)"
-	"  SELECT vendor_id, customer_id, 'OFFER_EXPIRED', id, '' FROM up)"
+	"  SELECT vendor_id, customer_id, 'OFFER_EXPIRED', id, '' FROM up"
+	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE("ev")
 	" SELECT up.vendor_id, up.id, pg_notify('" CACHE_CHANNEL "',"
 	"  json_build_array('o/' || up.vendor_id || '/' || up.id)::text) FROM up";
 
@@ -388,7 +390,8 @@ static const char sql_write[] =
 	"at)"
 	"  SELECT x.vendor_id, x.customer_id, x.kind, x.offer_id, x.payment_id, x.detail, x.at"
 	"  FROM json_populate_recordset(NULL::events, $11::json) x WHERE EXISTS (SELECT 1 FROM "
-	"ok)),"
+	"ok)"
+	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE("ev") ","
 	" id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
 	"  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
 	"  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
