@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "log.h"
 #include "server.h"
+#include "deliver.h"
 #include "sweep.h"
 #include "tally.h"
 #include "tls.h"
@@ -106,6 +107,7 @@ static void begin_shutdown(srv *s, const char *signame)
 	event_del(s->revoke_timer);
 	event_del(s->accept_resume);
 	sweep_stop(s->sweeper, sweeper_idle, s);
+	deliver_stop(s->deliverer);
 	conn *c = s->conns;
 	while (c != NULL) {
 		conn *next = c->next; /* c may leave the list */
@@ -345,6 +347,16 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 		log_error(0, "out of memory");
 		return -1;
 	}
+	deliver_options dopt = { cfg->webhook_allow_http,    cfg->webhook_allow_private,
+				 cfg->webhook_ca_file,       cfg->webhook_retry_base_ms,
+				 cfg->webhook_retry_max_ms,  cfg->webhook_give_up_s,
+				 cfg->webhook_timeout_ms,    cfg->webhook_poll_ms,
+				 cfg->webhook_per_endpoint,  cfg->webhook_max_inflight };
+	s->deliverer = deliver_new(s->base, s->db, &dopt);
+	if (s->deliverer == NULL) {
+		log_error(0, "cannot start webhook delivery (libcurl)");
+		return -1;
+	}
 
 	if (cfg_split_hostport(cfg->listen, host, sizeof(host), port, sizeof(port)) != 0) {
 		log_error(0, "--listen: '%s' is not HOST:PORT", cfg->listen);
@@ -386,6 +398,10 @@ void srv_run(srv *s)
 	log_info(0, "db totals: writes=%llu commits=%llu vendor_share_holds=%llu",
 		 (unsigned long long)writes, (unsigned long long)commits,
 		 (unsigned long long)db_tenant_holds(s->db));
+	uint64_t delivered = 0, failed = 0;
+	deliver_counts(s->deliverer, &delivered, &failed);
+	log_info(0, "webhook totals: delivered=%llu failed=%llu", (unsigned long long)delivered,
+		 (unsigned long long)failed);
 	log_info(0, "stopped");
 }
 
@@ -397,6 +413,10 @@ void srv_cleanup(srv *s)
 	/* After the pool: a round in flight was answered by it. */
 	sweep_free(s->sweeper);
 	s->sweeper = NULL;
+	/* After the pool too: its records were answered; transfers in flight
+	 * are cut off, their rows leased until another attempt. */
+	deliver_free(s->deliverer);
+	s->deliverer = NULL;
 	cache_free(s->cache);
 	s->cache = NULL;
 	s->db = NULL;
