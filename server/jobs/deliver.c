@@ -65,7 +65,8 @@ struct deliverer {
 	struct event curl_timer;
 	struct event poll_timer;
 	bool claiming;
-	bool more;    /* the last claim took all it could: more may be due */
+	bool more;    /* rows were due at the last claims: claim as deliveries end */
+	bool capped;  /* the claim in flight left out an endpoint at its bound */
 	bool stopping;
 	hook_job *jobs;
 	hook_sock *socks;
@@ -504,8 +505,12 @@ static void claimed(void *arg, db_status st, PGresult *res)
 	}
 	/* Rows were due: more may be, behind an endpoint's bound or the
 	 * total's. Claim again at once, and each time a delivery ends, until
-	 * a claim finds nothing; then the timer takes over. */
-	d->more = n > 0;
+	 * a claim that left no endpoint out finds nothing; then the timer
+	 * takes over. */
+	if (n > 0)
+		d->more = true;
+	else if (!d->capped)
+		d->more = false;
 	if (started > 0 && d->inflight < d->o.max_inflight)
 		event_active(&d->poll_timer, EV_TIMEOUT, 0);
 }
@@ -526,7 +531,9 @@ static void poll_tick(evutil_socket_t fd, short what, void *arg)
 	size_t a = 0, b = 0;
 	ids[a++] = '{';
 	ns[b++] = '{';
+	d->capped = false;
 	for (size_t i = 0; i < d->n_slots; i++) {
+		d->capped |= d->slots[i].n >= d->o.per_endpoint;
 		a += (size_t)sprintf(ids + a, "%s%s", i ? "," : "", d->slots[i].id);
 		b += (size_t)sprintf(ns + b, "%s%d", i ? "," : "", d->slots[i].n);
 	}

@@ -9,10 +9,10 @@
 //
 // node receiver.js --state FILE [--port P] [--cert PEM --key PEM]
 //                  [--secret whsec_...] [--fail-first N] [--status CODE]
-//                  [--hang] [--host 127.0.0.1]
+//                  [--hang] [--delay-ms MS] [--host 127.0.0.1]
 // Without --cert it serves plain HTTP. --fail-first N answers 500 to the
 // first N requests (verified or not), --status answers CODE to every
-// verified one, --hang never answers. A request whose signature does not
+// verified one, --hang never answers, --delay-ms answers that much later. A request whose signature does not
 // verify gets 400. SIGTERM writes the state and exits.
 'use strict';
 
@@ -34,6 +34,7 @@ if (!args.state) throw new Error('--state FILE is required');
 const wh = args.secret ? new Webhook(args.secret) : null;
 let failFirst = Number(args['fail-first'] || 0);
 const status = Number(args.status || 200);
+const delay = Number(args['delay-ms'] || 0);
 const st = { port: 0, requests: 0, verified: 0, bad_signature: 0, answered: {}, ids: {} };
 let dirty = true;
 
@@ -77,9 +78,14 @@ function handle(req, res) {
 				code = status;
 			}
 		}
-		st.answered[code] = (st.answered[code] || 0) + 1;
-		res.writeHead(code, { 'content-type': 'text/plain' });
-		res.end(code < 300 ? 'ok\n' : 'no\n');
+		const answer = () => {
+			st.answered[code] = (st.answered[code] || 0) + 1;
+			dirty = true;
+			res.writeHead(code, { 'content-type': 'text/plain' });
+			res.end(code < 300 ? 'ok\n' : 'no\n');
+		};
+		if (delay > 0) setTimeout(answer, delay);
+		else answer();
 	});
 }
 
