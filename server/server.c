@@ -13,9 +13,9 @@
 
 #include "cache.h"
 #include "clock.h"
+#include "deliver.h"
 #include "log.h"
 #include "server.h"
-#include "deliver.h"
 #include "sweep.h"
 #include "tally.h"
 #include "tls.h"
@@ -347,11 +347,11 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 		log_error(0, "out of memory");
 		return -1;
 	}
-	deliver_options dopt = { cfg->webhook_allow_http,    cfg->webhook_allow_private,
-				 cfg->webhook_ca_file,       cfg->webhook_retry_base_ms,
-				 cfg->webhook_retry_max_ms,  cfg->webhook_give_up_s,
-				 cfg->webhook_timeout_ms,    cfg->webhook_poll_ms,
-				 cfg->webhook_per_endpoint,  cfg->webhook_max_inflight };
+	deliver_options dopt = { cfg->webhook_allow_http,   cfg->webhook_allow_private,
+				 cfg->webhook_ca_file,      cfg->webhook_retry_base_ms,
+				 cfg->webhook_retry_max_ms, cfg->webhook_give_up_s,
+				 cfg->webhook_timeout_ms,   cfg->webhook_poll_ms,
+				 cfg->webhook_per_endpoint, cfg->webhook_max_inflight };
 	s->deliverer = deliver_new(s->base, s->db, &dopt);
 	if (s->deliverer == NULL) {
 		log_error(0, "cannot start webhook delivery (libcurl)");

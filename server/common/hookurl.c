@@ -39,8 +39,8 @@ static const char *v6_class(const struct in6_addr *a)
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
 	if (memcmp(b, mapped, 12) == 0 || memcmp(b, zero, 12) == 0 || memcmp(b, nat64, 12) == 0) {
-		uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-			      (uint32_t)b[14] << 8 | b[15];
+		uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
+			      b[15];
 		return v4_class(v4);
 	}
 	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
@@ -85,8 +85,7 @@ const char *hookurl_host_class(const char *host)
 	return NULL;
 }
 
-hookurl_result hookurl_check(const char *url, bool allow_http, bool allow_private,
-			     const char **why)
+hookurl_result hookurl_check(const char *url, bool allow_http, bool allow_private, const char **why)
 {
 	size_t len = strlen(url);
 	*why = "";
@@ -180,10 +179,11 @@ hookurl_result hookurl_check(const char *url, bool allow_http, bool allow_privat
 	if (!allow_private) {
 		const char *cls = hookurl_host_class(host);
 		if (cls != NULL) {
-			*why = strcmp(cls, "loopback") == 0   ? "url's host is a loopback address"
-			       : strcmp(cls, "private") == 0  ? "url's host is a private address"
-			       : strcmp(cls, "link-local") == 0 ? "url's host is a link-local address"
-							       : "url's host is an unspecified address";
+			*why = strcmp(cls, "loopback") == 0  ? "url's host is a loopback address"
+			       : strcmp(cls, "private") == 0 ? "url's host is a private address"
+			       : strcmp(cls, "link-local") == 0
+				       ? "url's host is a link-local address"
+				       : "url's host is an unspecified address";
 			return HOOKURL_BLOCKED;
 		}
 	}

@@ -25,8 +25,8 @@ typedef enum hookurl_result {
 
 /* Check url as CreateWebhookEndpoint does; *why names the rule it broke
  * (static text). */
-hookurl_result hookurl_check(const char *url, bool allow_http, bool allow_private,
-			     const char **why) __attribute__((warn_unused_result));
+hookurl_result hookurl_check(const char *url, bool allow_http, bool allow_private, const char **why)
+	__attribute__((warn_unused_result));
 
 /* The refused class of an address ("loopback", "private", "link-local",
  * "unspecified"), or NULL when a delivery may connect to it. IPv4-mapped

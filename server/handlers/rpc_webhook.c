@@ -46,8 +46,7 @@ static void kinds_from_text(rpc_call *call, const char *list, Fairpay__V1__Event
 	*n_out = n;
 }
 
-static Fairpay__V1__WebhookEndpoint *endpoint_from_row(rpc_call *call, const PGresult *res,
-						       int row)
+static Fairpay__V1__WebhookEndpoint *endpoint_from_row(rpc_call *call, const PGresult *res, int row)
 {
 	Fairpay__V1__WebhookEndpoint *e = rpc_alloc(call, sizeof(*e));
 	fairpay__v1__webhook_endpoint__init(e);
@@ -284,7 +283,8 @@ static void list_deliveries_done(void *arg, db_status st, PGresult *res)
 		d->at_unix_ms = db_get_i64(res, row, OUTBOX_DL_AT_MS);
 		d->next_attempt_unix_ms = db_get_i64(res, row, OUTBOX_DL_NEXT_MS);
 		r->deliveries[i] = d;
-		if (!rpc_page_fits(call, &used, fairpay__v1__webhook_delivery__get_packed_size(d))) {
+		if (!rpc_page_fits(call, &used,
+				   fairpay__v1__webhook_delivery__get_packed_size(d))) {
 			n = i; /* the rest on the next page */
 			break;
 		}

@@ -4,10 +4,10 @@
 #include "deliver.h"
 
 #include <ctype.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netdb.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -23,8 +23,8 @@
 #include "log.h"
 #include "outbox.h"
 
-#define LEASE_EXTRA_MS 5000 /* a claim's lease: the attempt's timeout and this */
-#define ERROR_MAX 500       /* bytes of an attempt's error kept in the log */
+#define LEASE_EXTRA_MS INT64_C(5000) /* a claim's lease: the attempt's timeout and this */
+#define ERROR_MAX 500                /* bytes of an attempt's error kept in the log */
 #define ID_LEN 32
 
 /* One delivery in flight. */
@@ -65,8 +65,8 @@ struct deliverer {
 	struct event curl_timer;
 	struct event poll_timer;
 	bool claiming;
-	bool more;    /* rows were due at the last claims: claim as deliveries end */
-	bool capped;  /* the claim in flight left out an endpoint at its bound */
+	bool more;   /* rows were due at the last claims: claim as deliveries end */
+	bool capped; /* the claim in flight left out an endpoint at its bound */
 	bool stopping;
 	hook_job *jobs;
 	hook_sock *socks;
@@ -105,16 +105,16 @@ char *deliver_body(const deliver_event *e)
 {
 	char type[64], id[24], ts[64];
 	size_t i = 0;
-	for (; e->kind[i] != '\0' && i < sizeof(type) - 1; i++)
+	for (; i < sizeof(type) - 1 && e->kind[i] != '\0'; i++)
 		type[i] = (char)tolower((unsigned char)e->kind[i]);
 	type[i] = '\0';
 	snprintf(id, sizeof(id), "%lld", (long long)e->id);
 	rfc3339_ms(e->at_ms, ts, sizeof(ts));
-	json_t *root = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:I}}", "type", type,
-				 "timestamp", ts, "data", "id", id, "kind", e->kind, "customer_id",
-				 e->customer_id, "offer_id", e->offer_id, "payment_id",
-				 e->payment_id, "detail", e->detail, "at_unix_ms",
-				 (json_int_t)e->at_ms);
+	json_t *root =
+		json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:I}}", "type", type,
+			  "timestamp", ts, "data", "id", id, "kind", e->kind, "customer_id",
+			  e->customer_id, "offer_id", e->offer_id, "payment_id", e->payment_id,
+			  "detail", e->detail, "at_unix_ms", (json_int_t)e->at_ms);
 	if (root == NULL)
 		return NULL;
 	char *text = json_dumps(root, JSON_COMPACT);
@@ -256,8 +256,8 @@ static void job_done(hook_job *j, CURLcode rc)
 	} else {
 		d->failed++;
 		int64_t now = clock_wall_ms();
-		int64_t at = now + deliver_backoff_ms(j->attempt, d->o.retry_base_ms,
-						      d->o.retry_max_ms);
+		int64_t at =
+			now + deliver_backoff_ms(j->attempt, d->o.retry_base_ms, d->o.retry_max_ms);
 		if (at - j->queued_ms <= d->o.give_up_s * 1000)
 			snprintf(next, sizeof(next), "%lld", (long long)at);
 		else
@@ -271,8 +271,8 @@ static void job_done(hook_job *j, CURLcode rc)
 	char attempt[16], status[16];
 	snprintf(attempt, sizeof(attempt), "%d", j->attempt);
 	snprintf(status, sizeof(status), "%ld", rc == CURLE_OK ? code : 0L);
-	const char *params[] = { j->outbox_id, attempt, status, error, ok ? "t" : "f",
-				 next[0] ? next : NULL };
+	const char *params[] = { j->outbox_id, attempt,        status,
+				 error,        ok ? "t" : "f", next[0] ? next : NULL };
 	if (db_write(d->db, outbox_sql_record, 6, params, NULL, recorded, d) != 0)
 		log_error(0, "webhooks: out of memory recording a delivery");
 	job_free(j);
@@ -542,7 +542,8 @@ static void poll_tick(evutil_socket_t fd, short what, void *arg)
 	char per[16], total[16], lease[24];
 	snprintf(per, sizeof(per), "%lld", (long long)d->o.per_endpoint);
 	snprintf(total, sizeof(total), "%lld", (long long)(d->o.max_inflight - d->inflight));
-	snprintf(lease, sizeof(lease), "%lld", (long long)(d->o.timeout_ms + LEASE_EXTRA_MS));
+	int64_t lease_ms = d->o.timeout_ms + LEASE_EXTRA_MS;
+	snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
 	const char *params[] = { per, ids, ns, total, lease };
 	if (db_query(d->db, outbox_sql_claim, 5, params, claimed, d) == 0)
 		d->claiming = true;
@@ -606,8 +607,12 @@ void deliver_free(deliverer *d)
 	if (d == NULL)
 		return;
 	d->stopping = true;
-	while (d->jobs != NULL)
-		job_free(d->jobs);
+	hook_job *j = d->jobs;
+	while (j != NULL) {
+		hook_job *next = j->next; /* job_free() unlinks j */
+		job_free(j);
+		j = next;
+	}
 	if (d->multi != NULL) {
 		event_del(&d->poll_timer);
 		evtimer_del(&d->curl_timer);

@@ -13,9 +13,8 @@ const char outbox_sql_create_endpoint[] =
 	"  WHERE $8::text IS NOT NULL AND EXISTS (SELECT 1 FROM w))"
 	" SELECT slot FROM w";
 
-const char outbox_sql_list_endpoints[] =
-	"SELECT id, url, array_to_string(kinds, ','), " MS("created_at")
-	" FROM webhook_endpoints WHERE vendor_id = $1 ORDER BY created_at, id";
+const char outbox_sql_list_endpoints[] = "SELECT id, url, array_to_string(kinds, ','), " MS(
+	"created_at") " FROM webhook_endpoints WHERE vendor_id = $1 ORDER BY created_at, id";
 
 const char outbox_sql_delete_endpoint[] =
 	"WITH w AS (DELETE FROM webhook_endpoints WHERE vendor_id = $1 AND id = $2 RETURNING id),"
@@ -25,12 +24,14 @@ const char outbox_sql_delete_endpoint[] =
 	" SELECT id FROM w";
 
 const char outbox_sql_list_deliveries[] =
-	"SELECT d.id, d.event_id, d.attempt, d.http_status, d.error, d.succeeded, " MS("d.at") ", "
-	MS("d.next_attempt_at")
-	" FROM webhook_endpoints w LEFT JOIN LATERAL (SELECT * FROM webhook_deliveries x"
-	"  WHERE x.vendor_id = w.vendor_id AND x.endpoint_id = w.id AND x.id > $3::bigint"
-	"  ORDER BY x.id LIMIT $4::bigint) d ON true"
-	" WHERE w.vendor_id = $1 AND w.id = $2 ORDER BY d.id";
+	"SELECT d.id, d.event_id, d.attempt, d.http_status, d.error, d.succeeded, " MS(
+		"d.at") ", " MS("d.next_attempt_at") " FROM webhook_endpoints w LEFT JOIN LATERAL "
+						     "(SELECT * FROM webhook_deliveries x"
+						     "  WHERE x.vendor_id = w.vendor_id AND "
+						     "x.endpoint_id = w.id AND x.id > $3::bigint"
+						     "  ORDER BY x.id LIMIT $4::bigint) d ON true"
+						     " WHERE w.vendor_id = $1 AND w.id = $2 ORDER "
+						     "BY d.id";
 
 const char outbox_sql_claim[] =
 	"WITH busy AS (SELECT * FROM unnest($2::text[], $3::int[]) AS b (id, n)),"
@@ -45,11 +46,15 @@ const char outbox_sql_claim[] =
 	"  next_attempt_at = now() + $5::bigint * interval '1 millisecond'"
 	"  FROM c WHERE o.id = c.id"
 	"  RETURNING o.id, o.vendor_id, o.endpoint_id, o.attempts, o.created_at, o.event_id)"
-	" SELECT u.id, u.vendor_id, u.endpoint_id, u.attempts, " MS("u.created_at") ","
-	" w.url, w.secret, e.id, e.kind, e.customer_id, coalesce(e.offer_id, ''),"
-	" coalesce(e.payment_id, ''), e.detail, " MS("e.at")
-	" FROM u JOIN webhook_endpoints w ON w.vendor_id = u.vendor_id AND w.id = u.endpoint_id"
-	" JOIN events e ON e.vendor_id = u.vendor_id AND e.id = u.event_id";
+	" SELECT u.id, u.vendor_id, u.endpoint_id, u.attempts, " MS(
+		"u.created_at") ","
+				" w.url, w.secret, e.id, e.kind, e.customer_id, "
+				"coalesce(e.offer_id, ''),"
+				" coalesce(e.payment_id, ''), e.detail, " MS(
+					"e.at") " FROM u JOIN webhook_endpoints w ON w.vendor_id = "
+						"u.vendor_id AND w.id = u.endpoint_id"
+						" JOIN events e ON e.vendor_id = u.vendor_id AND "
+						"e.id = u.event_id";
 
 const char outbox_sql_record[] =
 	"WITH o AS (SELECT id, vendor_id, endpoint_id, event_id FROM webhook_outbox WHERE id = "

@@ -18,9 +18,9 @@
  * (RETURNING vendor_id, id, kind), one outbox row per endpoint of the
  * event's vendor that takes its kind. No endpoint: one index probe of an
  * empty range. */
-#define OUTBOX_QUEUE_CTE(ev)                                                               \
-	" outbox AS (INSERT INTO webhook_outbox (vendor_id, endpoint_id, event_id)"        \
-	"  SELECT e.vendor_id, w.id, e.id FROM " ev " e JOIN webhook_endpoints w"          \
+#define OUTBOX_QUEUE_CTE(ev)                                                        \
+	" outbox AS (INSERT INTO webhook_outbox (vendor_id, endpoint_id, event_id)" \
+	"  SELECT e.vendor_id, w.id, e.id FROM " ev " e JOIN webhook_endpoints w"   \
 	"  ON w.vendor_id = e.vendor_id AND (w.kinds = '{}' OR e.kind = ANY (w.kinds)))"
 
 /* CreateWebhookEndpoint: $1 vendor, $2 id, $3 url, $4 kinds (text[]

@@ -153,9 +153,9 @@ const char store_sql_expire[] =
 	"  RETURNING o.vendor_id, o.customer_id, o.id),"
 	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, detail)"
 	"  SELECT vendor_id, customer_id, 'OFFER_EXPIRED', id, '' FROM up"
-	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE("ev")
-	" SELECT up.vendor_id, up.id, pg_notify('" CACHE_CHANNEL "',"
-	"  json_build_array('o/' || up.vendor_id || '/' || up.id)::text) FROM up";
+	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE(
+		"ev") " SELECT up.vendor_id, up.id, pg_notify('" CACHE_CHANNEL "',"
+		      "  json_build_array('o/' || up.vendor_id || '/' || up.id)::text) FROM up";
 
 const char store_sql_idem_expire[] =
 	"WITH gone AS (DELETE FROM idempotency i WHERE (i.vendor_id, i.key) IN ("
@@ -391,12 +391,16 @@ static const char sql_write[] =
 	"  SELECT x.vendor_id, x.customer_id, x.kind, x.offer_id, x.payment_id, x.detail, x.at"
 	"  FROM json_populate_recordset(NULL::events, $11::json) x WHERE EXISTS (SELECT 1 FROM "
 	"ok)"
-	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE("ev") ","
-	" id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
-	"  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
-	"  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
-	" SELECT (SELECT count(*) FROM ok), coalesce((SELECT x FROM ru), (SELECT x FROM gi)),"
-	" (SELECT count(pg_notify('" CACHE_CHANNEL "', $17)) FROM ok WHERE $17::text IS NOT NULL)";
+	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE(
+		"ev") ","
+		      " id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, "
+		      "response)"
+		      "  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
+		      "  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
+		      " SELECT (SELECT count(*) FROM ok), coalesce((SELECT x FROM ru), (SELECT x "
+		      "FROM gi)),"
+		      " (SELECT count(pg_notify('" CACHE_CHANNEL
+		      "', $17)) FROM ok WHERE $17::text IS NOT NULL)";
 
 static const char sql_idem_only[] =
 	"INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"

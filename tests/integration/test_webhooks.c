@@ -488,10 +488,10 @@ static void test_urls_refused(void **state)
 	h_server *strict = h_server_start(T.db, NULL);
 	fp_client *admin = h_connect_auth(strict, T.admin_key);
 	fp_client *s = h_vendor_client(strict, admin, "hooks-strict", NULL, NULL);
-	const char *refused[] = { "http://example.com/",       "https://127.0.0.1/",
-				  "https://10.0.0.1/",	       "https://[::1]:8443/",
+	const char *refused[] = { "http://example.com/",         "https://127.0.0.1/",
+				  "https://10.0.0.1/",           "https://[::1]:8443/",
 				  "https://[::ffff:127.0.0.1]/", "https://169.254.169.254/x",
-				  "https://192.168.0.1/",      "ftp://example.com/",
+				  "https://192.168.0.1/",        "ftp://example.com/",
 				  "https://user@example.com/" };
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		int code = wh_create(s, refused[i], NULL, 0, NULL, NULL);
@@ -906,10 +906,10 @@ static void test_kill9_mid_stream(void **state)
 		      p.ok, p.failed, miss, total);
 	assert_true(miss > 0); /* it was mid-stream */
 	/* Nothing is delivered while no server runs... */
-	h_server *s2 = h_server_start_on(s->port, T.db, "--webhook-ca-file", ca,
-					 "--webhook-allow-private", "--webhook-retry-base-ms",
-					 "100", "--webhook-poll-ms", "20", "--webhook-timeout-ms",
-					 "1000", NULL);
+	h_server *s2 =
+		h_server_start_on(s->port, T.db, "--webhook-ca-file", ca, "--webhook-allow-private",
+				  "--webhook-retry-base-ms", "100", "--webhook-poll-ms", "20",
+				  "--webhook-timeout-ms", "1000", NULL);
 	/* ...and every committed event arrives after the restart (rows leased
 	 * by the dead server: after their lease, 6 s). */
 	wait_all_delivered(rv, vid, WAIT_MS);

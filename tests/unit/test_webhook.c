@@ -61,25 +61,35 @@ static void test_url_schemes(void **state)
 static void test_url_literal_addresses(void **state)
 {
 	const char *blocked[] = {
-		"https://127.0.0.1/",	     "https://127.1/",
-		"https://2130706433/",	     "https://0x7f.0.0.1/",
-		"https://10.0.0.1/",	     "https://172.16.0.1:8443/",
-		"https://172.31.255.255/",   "https://192.168.1.1/",
-		"https://169.254.169.254/",  "https://0.0.0.0/",
-		"https://100.64.0.1/",	     "https://[::1]/",
-		"https://[::]/",	     "https://[fe80::1%25eth0]/",
-		"https://[fc00::1]/",	     "https://[fd12:3456::1]:8443/",
-		"https://[::ffff:127.0.0.1]/", "https://[::ffff:10.1.2.3]/",
-		"https://[::127.0.0.1]/",    "https://[64:ff9b::a00:1]/",
+		"https://127.0.0.1/",
+		"https://127.1/",
+		"https://2130706433/",
+		"https://0x7f.0.0.1/",
+		"https://10.0.0.1/",
+		"https://172.16.0.1:8443/",
+		"https://172.31.255.255/",
+		"https://192.168.1.1/",
+		"https://169.254.169.254/",
+		"https://0.0.0.0/",
+		"https://100.64.0.1/",
+		"https://[::1]/",
+		"https://[::]/",
+		"https://[fe80::1%25eth0]/",
+		"https://[fc00::1]/",
+		"https://[fd12:3456::1]:8443/",
+		"https://[::ffff:127.0.0.1]/",
+		"https://[::ffff:10.1.2.3]/",
+		"https://[::127.0.0.1]/",
+		"https://[64:ff9b::a00:1]/",
 	};
 	for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
 		if (check(blocked[i], false, false) != HOOKURL_BLOCKED)
 			fail_msg("%s was not refused", blocked[i]);
 		assert_int_equal(check(blocked[i], false, true), HOOKURL_OK);
 	}
-	const char *fine[] = { "https://8.8.8.8/", "https://172.32.0.1/", "https://[2001:db8::1]/",
-			       "https://[::ffff:8.8.8.8]/", "https://localhost/",
-			       "https://192.169.0.1/" };
+	const char *fine[] = { "https://8.8.8.8/",       "https://172.32.0.1/",
+			       "https://[2001:db8::1]/", "https://[::ffff:8.8.8.8]/",
+			       "https://localhost/",     "https://192.169.0.1/" };
 	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
 		if (check(fine[i], false, false) != HOOKURL_OK)
 			fail_msg("%s was refused", fine[i]);
@@ -131,14 +141,14 @@ static void test_signature(void **state)
 			 0);
 	assert_string_not_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 	assert_int_equal(deliver_sign("whsec_!!!", "m", 1, "b", sig, sizeof(sig)), -1);
-	assert_int_equal(deliver_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "m", 1, "b", sig, 10),
-			 -1);
+	assert_int_equal(
+		deliver_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "m", 1, "b", sig, 10), -1);
 }
 
 static void test_body(void **state)
 {
-	deliver_event e = { 42, "PAYMENT_RECEIVED", "alice", "o_1", "", "fairness \"9000\"",
-			    1614265330123 };
+	deliver_event e = { 42, "PAYMENT_RECEIVED",  "alice",      "o_1",
+			    "", "fairness \"9000\"", 1614265330123 };
 	char *body = deliver_body(&e);
 	assert_non_null(body);
 	json_error_t err;
@@ -162,9 +172,9 @@ static void test_body(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_url_schemes),   cmocka_unit_test(test_url_literal_addresses),
-		cmocka_unit_test(test_addr_class),    cmocka_unit_test(test_backoff),
-		cmocka_unit_test(test_signature),     cmocka_unit_test(test_body),
+		cmocka_unit_test(test_url_schemes), cmocka_unit_test(test_url_literal_addresses),
+		cmocka_unit_test(test_addr_class),  cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_signature),   cmocka_unit_test(test_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
