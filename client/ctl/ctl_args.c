@@ -53,6 +53,7 @@ typedef enum opt_id {
 	OPT_REJECT,
 	OPT_AFTER,
 	OPT_FINGERPRINT,
+	OPT_KINDS,
 	OPT_COUNT
 } opt_id;
 
@@ -97,6 +98,7 @@ static const opt_def opt_defs[OPT_COUNT] = {
 	[OPT_REJECT] = { "reject", false, false },
 	[OPT_AFTER] = { "after", true, false },
 	[OPT_FINGERPRINT] = { "fingerprint", true, false },
+	[OPT_KINDS] = { "kinds", true, false },
 };
 
 #define OPT_BIT(id) (UINT64_C(1) << (id))
@@ -167,6 +169,13 @@ static const cmd_def cmd_defs[] = {
 	  OPT_BIT(OPT_DB) | OPT_BIT(OPT_VENDOR), 0, NULL },
 	{ "events", NULL, "events", CTL_CMD_EVENTS, true, OPT_BIT(OPT_AFTER) | OPT_BIT(OPT_LIMIT),
 	  1, "CUSTOMER" },
+	{ "webhook", "create", "webhook create", CTL_CMD_WEBHOOK_CREATE, true,
+	  OPT_BIT(OPT_KINDS) | OPT_IDEM, 1, "URL" },
+	{ "webhook", "list", "webhook list", CTL_CMD_WEBHOOK_LIST, true, 0, 0, NULL },
+	{ "webhook", "delete", "webhook delete", CTL_CMD_WEBHOOK_DELETE, true, OPT_IDEM, 1,
+	  "ENDPOINT_ID" },
+	{ "webhook", "deliveries", "webhook deliveries", CTL_CMD_WEBHOOK_DELIVERIES, true,
+	  OPT_BIT(OPT_AFTER) | OPT_BIT(OPT_LIMIT), 1, "ENDPOINT_ID" },
 };
 
 /* The KEY of `policy set KEY=VALUE`: the Policy field names. */
@@ -259,6 +268,8 @@ static const usage_text usage_texts[] = {
 	      "  review PAYMENT_ID        accept or reject the reasons of a low payment\n"
 	      "  reputation CUSTOMER      show a customer's fairness reputation\n"
 	      "  events CUSTOMER          show a customer's history\n"
+	      "  webhook create|list|delete|deliveries\n"
+	      "                           signed event deliveries to the vendor's URLs\n"
 	      "  reputation verify        recompute every reputation from the database\n"
 	      "\n" CONN_OPTIONS
 	      "  -h, --help          show help; after command words, help on that command\n"
@@ -548,6 +559,23 @@ static const usage_text usage_texts[] = {
 		    "  --after ID          only events after this id (default 0: from the start)\n"
 		    "  --limit N           events per page, 1-1000 (default: the server's, 100)\n"
 		    "\n" CONN_OPTIONS },
+	{ "webhook",
+	  "Usage: fairpayctl webhook create URL [--kinds K,...] [--idempotency-key KEY] [OPTIONS]\n"
+	  "       fairpayctl webhook list [OPTIONS]\n"
+	  "       fairpayctl webhook delete ENDPOINT_ID [--idempotency-key KEY] [OPTIONS]\n"
+	  "       fairpayctl webhook deliveries ENDPOINT_ID [--after ID] [--limit N] [OPTIONS]\n"
+	  "\n"
+	  "Manage the vendor's webhook endpoints (at most 16; needs a VENDOR key). Every\n"
+	  "event of a kind an endpoint takes is POSTed to its https:// URL, signed as\n"
+	  "Standard Webhooks says. 'create' prints the endpoint and its signing secret\n"
+	  "(whsec_...), shown this once only. 'deliveries' lists the endpoint's delivery\n"
+	  "log, oldest first (ID, AT, EVENT, ATTEMPT, STATUS, OK, NEXT, ERROR); when more\n"
+	  "follow, the --after value of the next page is printed to stderr.\n"
+	  "\n"
+	  "  --kinds K,...       only these event kinds (e.g. payment_received); default all\n"
+	  "  --after ID          only deliveries after this id\n"
+	  "  --limit N           deliveries per page, 1-1000 (default: the server's, 100)\n"
+	  "\n" CONN_OPTIONS },
 };
 
 /* Return the usage text for a topic ("" = the whole program), or NULL. */
@@ -865,6 +893,16 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		}
 		out->after_id = (uint64_t)after;
 	}
+	if (val[OPT_KINDS] != NULL) {
+		char names[512];
+		char bad[64];
+		if (ctl_enum_parse_list(&ctl_enum_event_kind, val[OPT_KINDS], out->kinds,
+					CTL_MAX_KINDS, &out->n_kinds, bad, sizeof(bad)) != 0) {
+			ctl_enum_list(&ctl_enum_event_kind, ", ", names, sizeof(names));
+			err_fmt(err, err_size, "--kinds must list %s, not '%s'", names, bad);
+			return CTL_PARSE_USAGE;
+		}
+	}
 	for (int i = 0; i < n_reason_opts; i++) {
 		char names[256];
 		char bad[64];
@@ -934,6 +972,13 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		break;
 	case CTL_CMD_KEY_REVOKE:
 		out->key_id = args[0];
+		break;
+	case CTL_CMD_WEBHOOK_CREATE:
+		out->url = args[0];
+		break;
+	case CTL_CMD_WEBHOOK_DELETE:
+	case CTL_CMD_WEBHOOK_DELIVERIES:
+		out->endpoint_id = args[0];
 		break;
 	case CTL_CMD_KEY_REGISTER_CERT:
 		out->key_id = args[0];

@@ -46,7 +46,11 @@ typedef enum ctl_cmd {
 	CTL_CMD_REPUTATION,
 	CTL_CMD_REPUTATION_VERIFY,
 	CTL_CMD_EVENTS,
-	CTL_CMD_KEY_REGISTER_CERT
+	CTL_CMD_KEY_REGISTER_CERT,
+	CTL_CMD_WEBHOOK_CREATE,
+	CTL_CMD_WEBHOOK_LIST,
+	CTL_CMD_WEBHOOK_DELETE,
+	CTL_CMD_WEBHOOK_DELIVERIES
 } ctl_cmd;
 
 typedef enum ctl_parse_result {
@@ -88,6 +92,8 @@ typedef enum ctl_policy_key {
 
 /* Number of PaymentReason values (1-7). */
 #define CTL_MAX_REASONS 7
+/* Event kinds a webhook endpoint may name (EventKind has fewer). */
+#define CTL_MAX_KINDS 16
 
 /* What `policy set KEY=VALUE...` asks to change: only the keys given. */
 typedef struct ctl_policy_edit {
@@ -159,9 +165,13 @@ typedef struct ctl_args {
 	ctl_opt_int usage;            /* pay --usage */
 	int reasons[CTL_MAX_REASONS]; /* pay --reason, PaymentReason numbers, no duplicates */
 	size_t n_reasons;
-	const char *note;       /* pay, review --note; NULL = none */
-	bool accept;            /* review: --accept (true) or --reject (false) */
-	uint64_t after_id;      /* events --after */
+	const char *note;         /* pay, review --note; NULL = none */
+	bool accept;              /* review: --accept (true) or --reject (false) */
+	uint64_t after_id;        /* events, webhook deliveries --after */
+	const char *url;          /* webhook create URL */
+	const char *endpoint_id;  /* webhook delete/deliveries ID */
+	int kinds[CTL_MAX_KINDS]; /* webhook create --kinds, EventKind numbers */
+	size_t n_kinds;
 	ctl_policy_edit policy; /* policy set */
 } ctl_args;
 

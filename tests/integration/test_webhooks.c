@@ -524,9 +524,14 @@ static void test_urls_refused(void **state)
  * a failed delivery, logged, and nothing reaches the receiver. */
 static void test_name_resolving_to_loopback(void **state)
 {
-	h_server *strict = h_server_start(T.db, "--webhook-retry-base-ms", "200",
+	/* Its own database: every server of a database delivers its outbox,
+	 * and the shared one may reach loopback. */
+	char *db = h_db_create("fp_it_webhooks_strict");
+	h_migrate(db);
+	char *admin_key = h_bootstrap_admin(db);
+	h_server *strict = h_server_start(db, "--webhook-retry-base-ms", "200",
 					  "--webhook-poll-ms", "50", NULL);
-	fp_client *admin = h_connect_auth(strict, T.admin_key);
+	fp_client *admin = h_connect_auth(strict, admin_key);
 	char *vid = NULL;
 	fp_client *c = h_vendor_client(strict, admin, "hooks-localhost", &vid, NULL);
 	h_product(c, "basic", 1000, 1200);
@@ -562,6 +567,8 @@ static void test_name_resolving_to_loopback(void **state)
 	fp_client_free(c);
 	fp_client_free(admin);
 	h_server_free(strict);
+	free(admin_key);
+	free(db);
 }
 
 /* ---------------------------------------------------------------- delivery */
@@ -993,6 +1000,103 @@ static void test_rolled_back_change_not_delivered(void **state)
 	fp_client_free(c);
 }
 
+/* ---------------------------------------------------------------- fairpayctl */
+
+/* Run fairpayctl as the vendor with key; returns its exit status, *out its stdout. */
+static int ctl(const char *key, const char *args, char **out)
+{
+	char *base = h_ctl();
+	char *ca = h_cert_path("ca.pem");
+	char *qca = h_shq(ca), *qkey = h_shq(key);
+	char *cmd = h_fmt("%s --server %s --ca %s --api-key %s %s 2>/dev/null", base, T.srv->addr,
+			  qca, qkey, args);
+	int rc = h_run(cmd, out);
+	free(cmd);
+	free(qkey);
+	free(qca);
+	free(ca);
+	free(base);
+	return rc;
+}
+
+static void test_fairpayctl_webhook(void **state)
+{
+	char *vid = NULL, *key = NULL;
+	fp_client *c = h_vendor_client(T.srv, T.admin, "hooks-ctl", &vid, &key);
+	h_product(c, "basic", 1000, 1200);
+	receiver *rv = receiver_start("", NULL, NULL);
+	char *url = receiver_url(rv);
+	char *args = h_fmt("webhook create %s --kinds payment_received,OFFER_CREATED --json", url);
+	char *out = NULL;
+	assert_int_equal(ctl(key, args, &out), 0);
+	json_t *j = json_loads(out, 0, NULL);
+	if (j == NULL)
+		fail_msg("not JSON: %s", out);
+	json_t *ep = json_object_get(j, "endpoint");
+	char *id = strdup(json_string_value(json_object_get(ep, "endpoint_id")));
+	assert_string_equal(json_string_value(json_object_get(ep, "url")), url);
+	assert_int_equal(json_array_size(json_object_get(ep, "kinds")), 2);
+	assert_int_equal(strncmp(json_string_value(json_object_get(j, "secret")), "whsec_", 6), 0);
+	json_decref(j);
+	free(out);
+
+	out = NULL;
+	assert_int_equal(ctl(key, "webhook list", &out), 0);
+	assert_true(h_contains(out, id));
+	assert_true(h_contains(out, "PAYMENT_RECEIVED,OFFER_CREATED"));
+	free(out);
+
+	/* A cycle: OFFER_CREATED and PAYMENT_RECEIVED reach it. */
+	fp_response_free(h_cycle(c, "cleo", "basic", 1000));
+	int64_t deadline = h_now_ms() + WAIT_MS;
+	while (receiver_answered(rv, "200") < 2 && h_now_ms() < deadline)
+		h_sleep_ms(50);
+	json_t *d = NULL;
+	for (;;) {
+		out = NULL;
+		char *a2 = h_fmt("webhook deliveries %s --json", id);
+		assert_int_equal(ctl(key, a2, &out), 0);
+		free(a2);
+		d = json_loads(out, 0, NULL);
+		free(out);
+		assert_non_null(d);
+		if (json_array_size(json_object_get(d, "deliveries")) >= 2 || h_now_ms() > deadline)
+			break;
+		json_decref(d);
+		h_sleep_ms(50);
+	}
+	assert_int_equal(json_array_size(json_object_get(d, "deliveries")), 2);
+	json_t *first = json_array_get(json_object_get(d, "deliveries"), 0);
+	assert_true(json_is_true(json_object_get(first, "succeeded")));
+	assert_int_equal(json_integer_value(json_object_get(first, "http_status")), 200);
+	json_decref(d);
+	out = NULL;
+	char *a3 = h_fmt("webhook deliveries %s --limit 1", id);
+	assert_int_equal(ctl(key, a3, &out), 0);
+	assert_true(h_contains(out, "ATTEMPT"));
+	free(out);
+	free(a3);
+
+	/* Refusals: exit status 1 from the server, 2 for usage. */
+	assert_int_equal(ctl(key, "webhook create http://example.com/", NULL), 1);
+	assert_int_equal(ctl(key, "webhook create https://example.com/ --kinds nope", NULL), 2);
+	assert_int_equal(ctl(key, "webhook delete we_0000000000000000", NULL), 1);
+	char *a4 = h_fmt("webhook delete %s", id);
+	out = NULL;
+	assert_int_equal(ctl(key, a4, &out), 0);
+	assert_true(h_contains(out, id));
+	free(out);
+	assert_int_equal(ctl(key, a4, NULL), 1);
+	free(a4);
+	free(args);
+	free(url);
+	free(id);
+	receiver_free(rv);
+	free(key);
+	free(vid);
+	fp_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1006,6 +1110,7 @@ int main(void)
 		cmocka_unit_test(test_receiver_down_then_up),
 		cmocka_unit_test(test_slow_endpoint_delays_no_other),
 		cmocka_unit_test(test_rolled_back_change_not_delivered),
+		cmocka_unit_test(test_fairpayctl_webhook),
 		cmocka_unit_test(test_kill9_mid_stream),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
