@@ -23,17 +23,25 @@
 #include "log.h"
 #include "outbox.h"
 
-#define LEASE_EXTRA_MS INT64_C(5000) /* a claim's lease: the attempt's timeout and this */
-#define ERROR_MAX 500                /* bytes of an attempt's error kept in the log */
+/* Rows claimed per endpoint: this many times --webhook-per-endpoint, so
+ * that the next ones are at hand as deliveries end (a claim takes a round
+ * trip to the database); the rest wait here, in claim order. */
+#define QUEUE_FACTOR 4
+/* A claim's lease: long enough for a claimed row to wait for its turn and
+ * be attempted (QUEUE_FACTOR attempts' timeouts), and this. */
+#define LEASE_EXTRA_MS INT64_C(5000)
+#define ERROR_MAX 500 /* bytes of an attempt's error kept in the log */
 #define ID_LEN 32
 
-/* One delivery in flight. */
+/* One claimed delivery: waiting for its endpoint's turn, or in flight. */
 typedef struct hook_job {
 	deliverer *d;
-	struct hook_job *prev, *next;
+	struct hook_job *prev, *next; /* every job, in claim order */
+	bool started;                 /* its transfer is in the multi handle */
 	CURL *easy;
 	struct curl_slist *headers;
 	char *body;
+	char secret[96]; /* the endpoint's, to sign as the attempt starts */
 	char outbox_id[24];
 	char endpoint_id[ID_LEN];
 	char event_id[24];
@@ -50,10 +58,11 @@ typedef struct hook_sock {
 	struct hook_sock *prev, *next;
 } hook_sock;
 
-/* Deliveries in flight to one endpoint. */
+/* Deliveries of one endpoint claimed here. */
 typedef struct ep_slot {
 	char id[ID_LEN];
-	int n;
+	int n;       /* claimed: waiting or in flight */
+	int running; /* in flight */
 } ep_slot;
 
 struct deliverer {
@@ -68,9 +77,9 @@ struct deliverer {
 	bool more;   /* rows were due at the last claims: claim as deliveries end */
 	bool capped; /* the claim in flight left out an endpoint at its bound */
 	bool stopping;
-	hook_job *jobs;
+	hook_job *jobs, *jobs_tail;
 	hook_sock *socks;
-	int inflight;
+	int inflight; /* jobs claimed: waiting or in flight */
 	ep_slot *slots;
 	size_t n_slots, cap_slots;
 	uint64_t delivered, failed;
@@ -186,16 +195,19 @@ static int slot_add(deliverer *d, const char *id)
 		s = &d->slots[d->n_slots++];
 		snprintf(s->id, sizeof(s->id), "%s", id);
 		s->n = 0;
+		s->running = 0;
 	}
 	s->n++;
 	return 0;
 }
 
-static void slot_drop(deliverer *d, const char *id)
+static void slot_drop(deliverer *d, const char *id, bool started)
 {
 	ep_slot *s = slot_find(d, id);
 	if (s == NULL)
 		return;
+	if (started)
+		s->running--;
 	if (--s->n == 0)
 		*s = d->slots[--d->n_slots]; /* order does not matter */
 }
@@ -219,21 +231,27 @@ static void job_free(hook_job *j)
 {
 	deliverer *d = j->d;
 	if (j->easy != NULL) {
-		curl_multi_remove_handle(d->multi, j->easy);
+		if (j->started)
+			curl_multi_remove_handle(d->multi, j->easy);
 		curl_easy_cleanup(j->easy);
 	}
 	curl_slist_free_all(j->headers);
 	free(j->body);
+	OPENSSL_cleanse(j->secret, sizeof(j->secret));
 	if (j->prev)
 		j->prev->next = j->next;
 	else
 		d->jobs = j->next;
 	if (j->next)
 		j->next->prev = j->prev;
-	slot_drop(d, j->endpoint_id);
+	else
+		d->jobs_tail = j->prev;
+	slot_drop(d, j->endpoint_id, j->started);
 	d->inflight--;
 	free(j);
 }
+
+static void pump(deliverer *d);
 
 /* Record the attempt and free the job. */
 static void job_done(hook_job *j, CURLcode rc)
@@ -276,6 +294,7 @@ static void job_done(hook_job *j, CURLcode rc)
 	if (db_write(d->db, outbox_sql_record, 6, params, NULL, recorded, d) != 0)
 		log_error(0, "webhooks: out of memory recording a delivery");
 	job_free(j);
+	pump(d);
 	/* A slot is free: claim again now when rows were left behind. */
 	if (d->more && !d->stopping)
 		event_active(&d->poll_timer, EV_TIMEOUT, 0);
@@ -411,34 +430,20 @@ static int job_start(deliverer *d, const PGresult *res, int row)
 			    db_get_str(res, row, OUTBOX_CLAIM_PAYMENT),
 			    db_get_str(res, row, OUTBOX_CLAIM_DETAIL),
 			    db_get_i64(res, row, OUTBOX_CLAIM_AT_MS) };
-	char msg_id[40], sig[128], h[160];
-	snprintf(msg_id, sizeof(msg_id), "evt_%s", j->event_id);
-	int64_t now_s = clock_wall_ms() / 1000;
+	snprintf(j->secret, sizeof(j->secret), "%s", db_get_str(res, row, OUTBOX_CLAIM_SECRET));
 	j->body = deliver_body(&e);
 	j->easy = curl_easy_init();
-	if (j->body == NULL || j->easy == NULL ||
-	    deliver_sign(db_get_str(res, row, OUTBOX_CLAIM_SECRET), msg_id, now_s, j->body, sig,
-			 sizeof(sig)) != 0) {
+	if (j->body == NULL || j->easy == NULL || slot_add(d, j->endpoint_id) != 0) {
 		if (j->easy)
 			curl_easy_cleanup(j->easy);
 		free(j->body);
+		OPENSSL_cleanse(j->secret, sizeof(j->secret));
 		free(j);
 		return -1;
 	}
-	struct curl_slist *hd = curl_slist_append(NULL, "content-type: application/json");
-	snprintf(h, sizeof(h), "webhook-id: %s", msg_id);
-	hd = hd ? curl_slist_append(hd, h) : NULL;
-	snprintf(h, sizeof(h), "webhook-timestamp: %lld", (long long)now_s);
-	hd = hd ? curl_slist_append(hd, h) : NULL;
-	snprintf(h, sizeof(h), "webhook-signature: %s", sig);
-	hd = hd ? curl_slist_append(hd, h) : NULL;
-	/* No "Expect: 100-continue" round trip. */
-	hd = hd ? curl_slist_append(hd, "Expect:") : NULL;
-	j->headers = hd;
 	CURL *c = j->easy;
 	curl_easy_setopt(c, CURLOPT_URL, db_get_str(res, row, OUTBOX_CLAIM_URL));
 	curl_easy_setopt(c, CURLOPT_PRIVATE, j);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, j->headers);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(j->body));
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)d->o.timeout_ms);
@@ -458,25 +463,61 @@ static int job_start(deliverer *d, const PGresult *res, int row)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, j->errbuf);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "fairpayd/" FP_VERSION);
-	if (hd == NULL || slot_add(d, j->endpoint_id) != 0) {
-		curl_slist_free_all(j->headers);
-		curl_easy_cleanup(j->easy);
-		free(j->body);
-		free(j);
-		return -1;
-	}
-	j->next = d->jobs;
-	if (d->jobs)
-		d->jobs->prev = j;
-	d->jobs = j;
+	/* Last in the queue. */
+	j->prev = d->jobs_tail;
+	if (d->jobs_tail)
+		d->jobs_tail->next = j;
+	else
+		d->jobs = j;
+	d->jobs_tail = j;
 	d->inflight++;
-	if (curl_multi_add_handle(d->multi, c) != CURLM_OK) {
-		curl_easy_cleanup(j->easy);
-		j->easy = NULL;
-		job_free(j);
-		return -1;
-	}
 	return 0;
+}
+
+/* Sign the job as of now and start its transfer; -1 when it cannot. */
+static int job_launch(hook_job *j)
+{
+	deliverer *d = j->d;
+	char msg_id[40], sig[128], h[160];
+	snprintf(msg_id, sizeof(msg_id), "evt_%s", j->event_id);
+	int64_t now_s = clock_wall_ms() / 1000;
+	if (deliver_sign(j->secret, msg_id, now_s, j->body, sig, sizeof(sig)) != 0)
+		return -1;
+	struct curl_slist *hd = curl_slist_append(NULL, "content-type: application/json");
+	snprintf(h, sizeof(h), "webhook-id: %s", msg_id);
+	hd = hd ? curl_slist_append(hd, h) : NULL;
+	snprintf(h, sizeof(h), "webhook-timestamp: %lld", (long long)now_s);
+	hd = hd ? curl_slist_append(hd, h) : NULL;
+	snprintf(h, sizeof(h), "webhook-signature: %s", sig);
+	hd = hd ? curl_slist_append(hd, h) : NULL;
+	/* No "Expect: 100-continue" round trip. */
+	hd = hd ? curl_slist_append(hd, "Expect:") : NULL;
+	if (hd == NULL)
+		return -1;
+	j->headers = hd;
+	curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
+	if (curl_multi_add_handle(d->multi, j->easy) != CURLM_OK)
+		return -1;
+	j->started = true;
+	ep_slot *s = slot_find(d, j->endpoint_id);
+	if (s != NULL)
+		s->running++;
+	return 0;
+}
+
+/* Start waiting jobs, in claim order, while their endpoints have room. */
+static void pump(deliverer *d)
+{
+	hook_job *j = d->jobs;
+	while (j != NULL && !d->stopping) {
+		hook_job *next = j->next;
+		ep_slot *s = j->started ? NULL : slot_find(d, j->endpoint_id);
+		if (s != NULL && s->running < d->o.per_endpoint && job_launch(j) != 0) {
+			log_error(0, "webhooks: could not start a delivery (out of memory?)");
+			job_free(j); /* leased: attempted again when the lease ends */
+		}
+		j = next;
+	}
 }
 
 static void claimed(void *arg, db_status st, PGresult *res)
@@ -501,8 +542,9 @@ static void claimed(void *arg, db_status st, PGresult *res)
 		if (job_start(d, res, i) == 0)
 			started++;
 		else
-			log_error(0, "webhooks: could not start a delivery (out of memory?)");
+			log_error(0, "webhooks: could not take a delivery (out of memory?)");
 	}
+	pump(d);
 	/* Rows were due: more may be, behind an endpoint's bound or the
 	 * total's. Claim again at once, and each time a delivery ends, until
 	 * a claim that left no endpoint out finds nothing; then the timer
@@ -533,16 +575,16 @@ static void poll_tick(evutil_socket_t fd, short what, void *arg)
 	ns[b++] = '{';
 	d->capped = false;
 	for (size_t i = 0; i < d->n_slots; i++) {
-		d->capped |= d->slots[i].n >= d->o.per_endpoint;
+		d->capped |= d->slots[i].n >= d->o.per_endpoint * QUEUE_FACTOR;
 		a += (size_t)sprintf(ids + a, "%s%s", i ? "," : "", d->slots[i].id);
 		b += (size_t)sprintf(ns + b, "%s%d", i ? "," : "", d->slots[i].n);
 	}
 	memcpy(ids + a, "}", 2);
 	memcpy(ns + b, "}", 2);
 	char per[16], total[16], lease[24];
-	snprintf(per, sizeof(per), "%lld", (long long)d->o.per_endpoint);
+	snprintf(per, sizeof(per), "%lld", (long long)(d->o.per_endpoint * QUEUE_FACTOR));
 	snprintf(total, sizeof(total), "%lld", (long long)(d->o.max_inflight - d->inflight));
-	int64_t lease_ms = d->o.timeout_ms + LEASE_EXTRA_MS;
+	int64_t lease_ms = d->o.timeout_ms * QUEUE_FACTOR + LEASE_EXTRA_MS;
 	snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
 	const char *params[] = { per, ids, ns, total, lease };
 	if (db_query(d->db, outbox_sql_claim, 5, params, claimed, d) == 0)

@@ -529,8 +529,8 @@ static void test_name_resolving_to_loopback(void **state)
 	char *db = h_db_create("fp_it_webhooks_strict");
 	h_migrate(db);
 	char *admin_key = h_bootstrap_admin(db);
-	h_server *strict = h_server_start(db, "--webhook-retry-base-ms", "200",
-					  "--webhook-poll-ms", "50", NULL);
+	h_server *strict = h_server_start(db, "--webhook-retry-base-ms", "200", "--webhook-poll-ms",
+					  "50", NULL);
 	fp_client *admin = h_connect_auth(strict, admin_key);
 	char *vid = NULL;
 	fp_client *c = h_vendor_client(strict, admin, "hooks-localhost", &vid, NULL);
