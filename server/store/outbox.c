@@ -35,7 +35,10 @@ const char outbox_sql_list_deliveries[] =
 
 const char outbox_sql_claim[] =
 	"WITH busy AS (SELECT * FROM unnest($2::text[], $3::int[]) AS b (id, n)),"
-	" c AS (SELECT o.id FROM webhook_endpoints w LEFT JOIN busy ON busy.id = w.id"
+	/* Endpoints in random order: when the total bound cuts the claim
+	 * short, no endpoint is always the one left out. */
+	" c AS (SELECT o.id FROM (SELECT id, vendor_id FROM webhook_endpoints ORDER BY random()) w"
+	"  LEFT JOIN busy ON busy.id = w.id"
 	"  CROSS JOIN LATERAL (SELECT x.id FROM webhook_outbox x WHERE x.endpoint_id = w.id"
 	"  AND x.vendor_id = w.vendor_id AND x.next_attempt_at <= now()"
 	"  ORDER BY x.next_attempt_at LIMIT greatest($1::int - coalesce(busy.n, 0), 0)"

@@ -825,8 +825,9 @@ static void test_slow_endpoint_delays_no_other(void **state)
 		worst = dt > worst ? dt : worst;
 	}
 	int64_t t0 = h_now_ms();
-	/* 80 events; the hanging endpoint holds its 8 slots for 2 s each. */
-	wait_all_delivered(rv, vid, 3000);
+	/* Were the answering endpoint held up by the hanging one, its 80
+	 * events would take 2 s timeouts of 8 at a time: 20 s. */
+	wait_all_delivered(rv, vid, 6000);
 	int64_t took = h_now_ms() - t0;
 	print_message("the answering endpoint had all events %lld ms after the last call;"
 		      " slowest cycle %lld ms; the hanging one got %lld requests\n",
