@@ -108,7 +108,8 @@ void rpc_create_webhook_endpoint(rpc_call *call)
 	Fairpay__V1__EventKind *kinds =
 		rpc_alloc(call, (in->n_kinds ? in->n_kinds : 1) * sizeof(*kinds));
 	size_t n_kinds = 0;
-	char *kinds_text = rpc_alloc(call, 2 + in->n_kinds * 40);
+	char *kinds_text =
+		rpc_alloc(call, 3 + in->n_kinds * 40) /* "{", names and commas, "}", NUL */;
 	size_t at = 0;
 	kinds_text[at++] = '{';
 	for (size_t i = 0; i < in->n_kinds; i++) {
