@@ -582,7 +582,8 @@ static void poll_tick(evutil_socket_t fd, short what, void *arg)
 	memcpy(ids + a, "}", 2);
 	memcpy(ns + b, "}", 2);
 	char per[16], total[16], lease[24];
-	snprintf(per, sizeof(per), "%lld", (long long)(d->o.per_endpoint * QUEUE_FACTOR));
+	int64_t per_ep = d->o.per_endpoint * QUEUE_FACTOR;
+	snprintf(per, sizeof(per), "%lld", (long long)per_ep);
 	snprintf(total, sizeof(total), "%lld", (long long)(d->o.max_inflight - d->inflight));
 	int64_t lease_ms = d->o.timeout_ms * QUEUE_FACTOR + LEASE_EXTRA_MS;
 	snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
