@@ -242,6 +242,25 @@ typedef struct usage_text {
 	const char *text;
 } usage_text;
 
+/* One text for the webhook commands. */
+#define WEBHOOK_USAGE                                                                              \
+	"Usage: fairpayctl webhook create URL [--kinds K,...] [--idempotency-key KEY] [OPTIONS]\n" \
+	"       fairpayctl webhook list [OPTIONS]\n"                                               \
+	"       fairpayctl webhook delete ENDPOINT_ID [--idempotency-key KEY] [OPTIONS]\n"         \
+	"       fairpayctl webhook deliveries ENDPOINT_ID [--after ID] [--limit N] [OPTIONS]\n"    \
+	"\n"                                                                                       \
+	"Manage the vendor's webhook endpoints (at most 16; needs a VENDOR key). Every\n"          \
+	"event of a kind an endpoint takes is POSTed to its https:// URL, signed as\n"             \
+	"Standard Webhooks says. 'create' prints the endpoint and its signing secret\n"            \
+	"(whsec_...), shown this once only. 'deliveries' lists the endpoint's delivery\n"          \
+	"log, oldest first (ID, AT, EVENT, ATTEMPT, STATUS, OK, NEXT, ERROR); when more\n"         \
+	"follow, the --after value of the next page is printed to stderr.\n"                       \
+	"\n"                                                                                       \
+	"  --kinds K,...       only these event kinds (e.g. payment_received); default all\n"      \
+	"  --after ID          only deliveries after this id\n"                                    \
+	"  --limit N           deliveries per page, 1-1000 (default: the server's, 100)\n"         \
+	"\n" CONN_OPTIONS
+
 static const usage_text usage_texts[] = {
 	{ "", "Usage: fairpayctl [OPTIONS] COMMAND [ARGS]\n"
 	      "\n"
@@ -559,23 +578,11 @@ static const usage_text usage_texts[] = {
 		    "  --after ID          only events after this id (default 0: from the start)\n"
 		    "  --limit N           events per page, 1-1000 (default: the server's, 100)\n"
 		    "\n" CONN_OPTIONS },
-	{ "webhook",
-	  "Usage: fairpayctl webhook create URL [--kinds K,...] [--idempotency-key KEY] [OPTIONS]\n"
-	  "       fairpayctl webhook list [OPTIONS]\n"
-	  "       fairpayctl webhook delete ENDPOINT_ID [--idempotency-key KEY] [OPTIONS]\n"
-	  "       fairpayctl webhook deliveries ENDPOINT_ID [--after ID] [--limit N] [OPTIONS]\n"
-	  "\n"
-	  "Manage the vendor's webhook endpoints (at most 16; needs a VENDOR key). Every\n"
-	  "event of a kind an endpoint takes is POSTed to its https:// URL, signed as\n"
-	  "Standard Webhooks says. 'create' prints the endpoint and its signing secret\n"
-	  "(whsec_...), shown this once only. 'deliveries' lists the endpoint's delivery\n"
-	  "log, oldest first (ID, AT, EVENT, ATTEMPT, STATUS, OK, NEXT, ERROR); when more\n"
-	  "follow, the --after value of the next page is printed to stderr.\n"
-	  "\n"
-	  "  --kinds K,...       only these event kinds (e.g. payment_received); default all\n"
-	  "  --after ID          only deliveries after this id\n"
-	  "  --limit N           deliveries per page, 1-1000 (default: the server's, 100)\n"
-	  "\n" CONN_OPTIONS },
+	{ "webhook", WEBHOOK_USAGE },
+	{ "webhook create", WEBHOOK_USAGE },
+	{ "webhook list", WEBHOOK_USAGE },
+	{ "webhook delete", WEBHOOK_USAGE },
+	{ "webhook deliveries", WEBHOOK_USAGE },
 };
 
 /* Return the usage text for a topic ("" = the whole program), or NULL. */

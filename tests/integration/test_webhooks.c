@@ -1097,6 +1097,18 @@ static void test_fairpayctl_webhook(void **state)
 	free(out);
 	free(a3);
 
+	/* Help for each command. */
+	const char *cmds[] = { "create", "list", "delete", "deliveries" };
+	for (size_t i = 0; i < 4; i++) {
+		char *base = h_ctl();
+		char *cmd = h_fmt("%s webhook %s --help", base, cmds[i]);
+		out = NULL;
+		assert_int_equal(h_run(cmd, &out), 0);
+		assert_true(h_contains(out, "fairpayctl webhook deliveries ENDPOINT_ID"));
+		free(out);
+		free(cmd);
+		free(base);
+	}
 	/* Refusals: exit status 1 from the server, 2 for usage. */
 	assert_int_equal(ctl(key, "webhook create http://example.com/", NULL), 1);
 	assert_int_equal(ctl(key, "webhook create https://example.com/ --kinds nope", NULL), 2);
