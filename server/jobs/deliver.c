@@ -73,6 +73,9 @@ struct deliverer {
 	CURLM *multi;
 	struct event curl_timer;
 	struct event poll_timer;
+	/* Claims at once (more is due): an event of its own, so that
+	 * activating it never disturbs the timer's schedule. */
+	struct event kick;
 	bool claiming;
 	bool more;   /* rows were due at the last claims: claim as deliveries end */
 	bool capped; /* the claim in flight left out an endpoint at its bound */
@@ -297,7 +300,7 @@ static void job_done(hook_job *j, CURLcode rc)
 	pump(d);
 	/* A slot is free: claim again now when rows were left behind. */
 	if (d->more && !d->stopping)
-		event_active(&d->poll_timer, EV_TIMEOUT, 0);
+		event_active(&d->kick, EV_TIMEOUT, 0);
 }
 
 static void check_done(deliverer *d)
@@ -554,7 +557,7 @@ static void claimed(void *arg, db_status st, PGresult *res)
 	else if (!d->capped)
 		d->more = false;
 	if (started > 0 && d->inflight < d->o.max_inflight)
-		event_active(&d->poll_timer, EV_TIMEOUT, 0);
+		event_active(&d->kick, EV_TIMEOUT, 0);
 }
 
 static void poll_tick(evutil_socket_t fd, short what, void *arg)
@@ -626,6 +629,7 @@ deliverer *deliver_new(struct event_base *base, db_pool *db, const deliver_optio
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)opts->per_endpoint);
 	evtimer_assign(&d->curl_timer, base, curl_timer_fired, d);
 	event_assign(&d->poll_timer, base, -1, EV_PERSIST, poll_tick, d);
+	event_assign(&d->kick, base, -1, 0, poll_tick, d);
 	struct timeval tv = { opts->poll_ms / 1000, (opts->poll_ms % 1000) * 1000 };
 	event_add(&d->poll_timer, &tv);
 	return d;
@@ -637,6 +641,7 @@ void deliver_stop(deliverer *d)
 		return;
 	d->stopping = true;
 	event_del(&d->poll_timer);
+	event_del(&d->kick);
 }
 
 void deliver_counts(const deliverer *d, uint64_t *delivered, uint64_t *failed)
@@ -658,6 +663,7 @@ void deliver_free(deliverer *d)
 	}
 	if (d->multi != NULL) {
 		event_del(&d->poll_timer);
+		event_del(&d->kick);
 		evtimer_del(&d->curl_timer);
 		curl_multi_cleanup(d->multi);
 	}
