@@ -10,6 +10,10 @@
 # measures:
 #   1. FairPay cycles through fairpayd (fairpay-bench --mix cycles),
 #   2. GetReputation reads through fairpayd (--mix reads),
+#   W. cycles again, with one webhook endpoint for PAYMENT_RECEIVED on a
+#      local HTTPS receiver (tests/receiver/, verifying every signature):
+#      the events delivered per second beside the rate the cycles make them,
+#      and how long the backlog takes to drain once the load stops,
 #   A. pgbench running the plain SQL of one cycle (the rows fairpayd writes
 #      for it, without fairpayd), one cycle per transaction, with as many
 #      clients as fairpay-bench has connections: the ceiling of 1,
@@ -29,8 +33,8 @@
 #
 # Environment: BENCH_DURATION (10 s: cycles, A, A16), BENCH_WARMUP (3 s),
 # BENCH_READS_DURATION (5 s: reads, B), BENCH_CONNECTIONS (16), BENCH_DEPTH
-# (8), BENCH_CUSTOMERS (10000), BENCH_DB_POOL (4), BENCH_KEEP=1 keeps the
-# directory, FP_BUILD (build).
+# (8), BENCH_CUSTOMERS (10000), BENCH_DB_POOL (4), BENCH_WEBHOOK_DURATION (5 s:
+# W), BENCH_KEEP=1 keeps the directory, FP_BUILD (build).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -43,6 +47,7 @@ esac
 duration=${BENCH_DURATION:-10}
 warmup=${BENCH_WARMUP:-3}
 reads_duration=${BENCH_READS_DURATION:-5}
+webhook_duration=${BENCH_WEBHOOK_DURATION:-5}
 conns=${BENCH_CONNECTIONS:-16}
 depth=${BENCH_DEPTH:-8}
 customers=${BENCH_CUSTOMERS:-10000}
@@ -137,6 +142,7 @@ cleanup() {
 	[ $cleaned = 1 ] && return
 	cleaned=1
 	srv_kill
+	[ -z "${receiver_pid:-}" ] || kill "$receiver_pid" 2>/dev/null || true
 	if [ -d "$pgdir" ]; then
 		"$pgsh" stop "$pgdir" >/dev/null 2>&1 || "$pgsh" kill "$pgdir" >/dev/null 2>&1 || true
 	fi
@@ -298,10 +304,12 @@ psql_commits=$(((c1 - c0) < (c2 - c1) ? (c1 - c0) : (c2 - c1)))
 # ------------------------------------------------------------ server
 
 srv_args=()
+srv_extra=() # more flags for the next start (phase W)
 srv_start() { # start fairpayd on a free port and wait until it answers
 	port=$(free_port)
 	srv_args=(--listen "127.0.0.1:$port" --db "$srv_conninfo" --cert "$certs/server.pem"
-		--key "$certs/server.key" --db-pool "$pool" --workers "$workers")
+		--key "$certs/server.key" --db-pool "$pool" --workers "$workers"
+		${srv_extra[@]+"${srv_extra[@]}"})
 	"$srv" "${srv_args[@]}" >>"$log" 2>&1 &
 	srv_pid=$!
 	for _ in $(seq 1 100); do
@@ -445,6 +453,82 @@ cpu_delta "$mark" "$(cpu_mark)" >"$work/reads.cpu"
 srv_stop
 cpu_report "$(cat "$work/reads.cpu")" srv | tee -a "$work/reads.txt"
 [ "$rc" = 0 ] || warnings+=("fairpay-bench reads exited $rc (errors above)")
+
+# ------------------------------------------------------------ webhooks
+
+calc() { # calc EXPR A B [DECIMALS]: EXPR of a and b, or "-" when one is missing or b is 0
+	awk -v a="${2:-}" -v b="${3:-}" "BEGIN {if (a == \"\" || b == \"\" || b + 0 == 0) print \"-\";
+		else printf \"%.${4:-1}f\", $1}"
+}
+
+# A local HTTPS receiver (the tests' one: Node, npm standardwebhooks) that
+# verifies every delivery; fairpayd trusts the bench CA and may reach
+# 127.0.0.1. One endpoint takes PAYMENT_RECEIVED: one event per cycle.
+echo
+echo "== W. cycles with a webhook endpoint (PAYMENT_RECEIVED, local HTTPS receiver): ${webhook_duration} s"
+wh_rate="" wh_created="" wh_during="" wh_drain="" wh_total=""
+receiver_dir=$root/tests/receiver
+if ! command -v node >/dev/null 2>&1 || [ ! -d "$receiver_dir/node_modules/standardwebhooks" ]; then
+	warnings+=("phase W skipped: node or tests/receiver/node_modules missing (make deps)")
+else
+	srv_extra=(--webhook-ca-file "$certs/ca.pem" --webhook-allow-private)
+	srv_start
+	srv_extra=()
+	wh_port=$(free_port)
+	wh_out=$(ctl_as "$vendor_key" webhook create "https://127.0.0.1:$wh_port/hook" \
+		--kinds payment_received 2>"$work/webhook-create.err") ||
+		die "fairpayctl webhook create failed: $(cat "$work/webhook-create.err")"
+	wh_id=$(awk '/^endpoint_id:/{print $2}' <<<"$wh_out")
+	wh_secret=$(awk '/^secret:/{print $2}' <<<"$wh_out")
+	node "$receiver_dir/receiver.js" --state "$work/receiver.json" --port "$wh_port" \
+		--cert "$certs/server.pem" --key "$certs/server.key" --secret "$wh_secret" \
+		>>"$work/receiver.log" 2>&1 &
+	receiver_pid=$!
+	for _ in $(seq 1 100); do
+		[ -s "$work/receiver.json" ] && break
+		sleep 0.1
+	done
+	rstate() { # rstate FIELD: a number of the receiver's state
+		node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1]));
+			const v = process.argv[2] === "ids" ? Object.keys(s.ids).length : s[process.argv[2]];
+			console.log(v || 0)' "$work/receiver.json" "$1" 2>/dev/null || echo 0
+	}
+	events_before=$(psql_q -c "SELECT count(*) FROM events WHERE kind = 'PAYMENT_RECEIVED'")
+	t0=$(date +%s.%N)
+	set +e
+	load cycles "$webhook_duration" >"$work/webhook-cycles.txt"
+	rc=$?
+	set -e
+	t1=$(date +%s.%N)
+	sleep 0.1 # the receiver writes its state every 50 ms
+	wh_during=$(rstate ids)
+	wh_created=$(($(psql_q -c "SELECT count(*) FROM events WHERE kind = 'PAYMENT_RECEIVED'") - events_before))
+	# Drain: every event of the phase delivered (at least once), 60 s at most.
+	for _ in $(seq 1 600); do
+		[ "$(rstate ids)" -ge "$wh_created" ] && break
+		sleep 0.1
+	done
+	t2=$(date +%s.%N)
+	wh_total=$(rstate ids)
+	wh_bad=$(rstate bad_signature)
+	wh_rate=$(awk '$1 == "cycles/s:" {print $2; exit}' "$work/webhook-cycles.txt")
+	wh_drain=$(calc "a - b" "$t2" "$t1" 2)
+	wh_secs=$(calc "a - b" "$t1" "$t0" 2)
+	echo "cycles: $wh_rate/s; PAYMENT_RECEIVED events created: $wh_created" \
+		"($(calc "a / b" "$wh_created" "$wh_secs" 0)/s over ${wh_secs} s)"
+	echo "delivered while the load ran: $wh_during ($(calc "a / b" "$wh_during" "$wh_secs" 0)/s);" \
+		"all $wh_total of $wh_created delivered ${wh_drain} s after it stopped" \
+		"($(calc "a / b" "$wh_total" "$(calc "a + b" "$wh_secs" "$wh_drain" 2)" 0)/s overall);" \
+		"bad signatures: $wh_bad"
+	[ "$wh_total" -ge "$wh_created" ] ||
+		warnings+=("webhooks: only $wh_total of $wh_created events delivered 60 s after the load")
+	[ "$wh_bad" = 0 ] || warnings+=("webhooks: $wh_bad deliveries failed verification")
+	[ "$rc" = 0 ] || warnings+=("fairpay-bench cycles (W) exited $rc")
+	ctl_as "$vendor_key" webhook delete "$wh_id" >/dev/null || true
+	kill "$receiver_pid" 2>/dev/null || true
+	wait "$receiver_pid" 2>/dev/null || true
+	srv_stop
+fi
 
 # ------------------------------------------------------------ ceilings (pgbench)
 
@@ -624,10 +708,6 @@ pg_failed() { # pg_failed NAME: failed transactions of a pgbench run, and aborte
 	a=$(grep -c 'aborted in command' "$work/$1.txt" || true)
 	[ "$a" = 0 ] || printf ' (%s clients aborted)' "$a"
 }
-calc() { # calc EXPR A B [DECIMALS]: EXPR of a and b, or "-" when one is missing or b is 0
-	awk -v a="${2:-}" -v b="${3:-}" "BEGIN {if (a == \"\" || b == \"\" || b + 0 == 0) print \"-\";
-		else printf \"%.${4:-1}f\", $1}"
-}
 cpu_us() { # cpu_us PHASE FIELD COUNT: CPU microseconds (field 3 fairpayd, 4 cluster) per unit
 	calc "a * 1000000 / $clk_tck / b" "$(awk -v f="$2" '{print $f}' "$work/$1.cpu")" "$3" 0
 }
@@ -700,6 +780,11 @@ for k in CreateOffer AcceptOffer SubmitPayment cycle; do
 	printf '  %-26s %s\n' "$k" "$(lat "$work/cycles.txt" "$k")"
 done
 printf '  %-26s %s\n' "GetReputation" "$(lat "$work/reads.txt" GetReputation)"
+if [ -n "$wh_created" ]; then
+	printf '%-28s %s\n' "webhooks (W):" "$wh_created events made at $(calc "a / b" "$wh_created" \
+		"$wh_secs" 0)/s (cycles $wh_rate/s); delivered $(calc "a / b" "$wh_during" "$wh_secs" 0)/s\
+ while the load ran, the rest ${wh_drain} s after"
+fi
 printf '%-28s %s\n' "errors (cycles / reads):" \
 	"$(field "$work/cycles.txt" errors) / $(field "$work/reads.txt" errors)"
 printf '%-28s %s\n' "offers not FairPay:" "$(field "$work/cycles.txt" offers_not_fairpay)"

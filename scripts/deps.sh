@@ -16,6 +16,11 @@ packages=(
 	libpq-dev postgresql
 	# rows written as JSON records (json_populate_recordset)
 	libjansson-dev
+	# webhook delivery (libcurl's multi interface)
+	libcurl4-openssl-dev
+	# the tests' webhook receiver (tests/receiver/: Node and npm's
+	# standardwebhooks package, installed below)
+	nodejs npm
 	openssl libssl-dev
 	libcmocka-dev
 	# make fuzz: clang with the libFuzzer and sanitizer runtimes, llvm for
@@ -29,12 +34,34 @@ packages=(
 	clang-tidy clang-format cppcheck
 )
 
+root=$(cd "$(dirname "$0")/.." && pwd -P)
+
+# The receiver's npm packages, at the versions of its package-lock.json,
+# into tests/receiver/node_modules (again only when the lock file changed).
+npm_deps() {
+	local dir=$root/tests/receiver
+	[ -f "$dir/node_modules/.package-lock.json" ] &&
+		cmp -s "$dir/package-lock.json" "$dir/node_modules/.fairpay-lock" && return 0
+	echo "deps.sh: installing the test receiver's npm packages (npm ci)"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) &&
+		cp "$dir/package-lock.json" "$dir/node_modules/.fairpay-lock"
+}
+
 missing=()
 for p in "${packages[@]}"; do
+	# Node from another source (NodeSource's nodejs carries npm): the
+	# commands are what the tests need.
+	case $p in
+	nodejs) command -v node >/dev/null 2>&1 && continue ;;
+	npm) command -v npm >/dev/null 2>&1 && continue ;;
+	esac
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+	npm_deps
+	exit
+fi
 
 command -v apt-get >/dev/null 2>&1 || {
 	echo "deps.sh: apt-get not found; install by hand: ${missing[*]}" >&2
@@ -56,3 +83,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	"${missing[@]}" >/dev/null
+npm_deps

@@ -13,6 +13,7 @@
 
 #include "cache.h"
 #include "clock.h"
+#include "deliver.h"
 #include "feed.h"
 #include "log.h"
 #include "server.h"
@@ -112,6 +113,7 @@ static void begin_shutdown(srv *s, const char *signame)
 	/* Long polls answer now with what they have. */
 	feed_release_all(s->feed);
 	sweep_stop(s->sweeper, sweeper_idle, s);
+	deliver_stop(s->deliverer);
 	conn *c = s->conns;
 	while (c != NULL) {
 		conn *next = c->next; /* c may leave the list */
@@ -352,6 +354,16 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 		log_error(0, "out of memory");
 		return -1;
 	}
+	deliver_options dopt = { cfg->webhook_allow_http,   cfg->webhook_allow_private,
+				 cfg->webhook_ca_file,      cfg->webhook_retry_base_ms,
+				 cfg->webhook_retry_max_ms, cfg->webhook_give_up_s,
+				 cfg->webhook_timeout_ms,   cfg->webhook_poll_ms,
+				 cfg->webhook_per_endpoint, cfg->webhook_max_inflight };
+	s->deliverer = deliver_new(s->base, s->db, &dopt);
+	if (s->deliverer == NULL) {
+		log_error(0, "cannot start webhook delivery (libcurl)");
+		return -1;
+	}
 
 	if (cfg_split_hostport(cfg->listen, host, sizeof(host), port, sizeof(port)) != 0) {
 		log_error(0, "--listen: '%s' is not HOST:PORT", cfg->listen);
@@ -393,6 +405,10 @@ void srv_run(srv *s)
 	log_info(0, "db totals: writes=%llu commits=%llu vendor_share_holds=%llu",
 		 (unsigned long long)writes, (unsigned long long)commits,
 		 (unsigned long long)db_tenant_holds(s->db));
+	uint64_t delivered = 0, failed = 0;
+	deliver_counts(s->deliverer, &delivered, &failed);
+	log_info(0, "webhook totals: delivered=%llu failed=%llu", (unsigned long long)delivered,
+		 (unsigned long long)failed);
 	log_info(0, "stopped");
 }
 
@@ -408,6 +424,10 @@ void srv_cleanup(srv *s)
 	/* After the pool: a round in flight was answered by it. */
 	sweep_free(s->sweeper);
 	s->sweeper = NULL;
+	/* After the pool too: its records were answered; transfers in flight
+	 * are cut off, their rows leased until another attempt. */
+	deliver_free(s->deliverer);
+	s->deliverer = NULL;
 	cache_free(s->cache);
 	s->cache = NULL;
 	s->db = NULL;

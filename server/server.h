@@ -120,6 +120,7 @@ struct srv {
 	bool login_checking;   /* the check of the database login role is in flight */
 	bool login_checked;    /* ...and was answered */
 	struct sweeper *sweeper;
+	struct deliverer *deliverer; /* webhook deliveries (jobs/deliver.h) */
 	bool stopping;
 	int exit_code;
 };

@@ -188,6 +188,13 @@ static const cmd_def cmd_defs[] = {
 	{ "events", NULL, "events", CTL_CMD_EVENTS, true,
 	  OPT_BIT(OPT_AFTER) | OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_FOLLOW) | OPT_BIT(OPT_KINDS),
 	  NARGS_OPTIONAL, "CUSTOMER" },
+	{ "webhook", "create", "webhook create", CTL_CMD_WEBHOOK_CREATE, true,
+	  OPT_BIT(OPT_KINDS) | OPT_IDEM, 1, "URL" },
+	{ "webhook", "list", "webhook list", CTL_CMD_WEBHOOK_LIST, true, 0, 0, NULL },
+	{ "webhook", "delete", "webhook delete", CTL_CMD_WEBHOOK_DELETE, true, OPT_IDEM, 1,
+	  "ENDPOINT_ID" },
+	{ "webhook", "deliveries", "webhook deliveries", CTL_CMD_WEBHOOK_DELIVERIES, true,
+	  OPT_BIT(OPT_AFTER) | OPT_BIT(OPT_LIMIT), 1, "ENDPOINT_ID" },
 };
 
 /* The KEY of `policy set KEY=VALUE`: the Policy field names. */
@@ -254,6 +261,25 @@ typedef struct usage_text {
 	const char *text;
 } usage_text;
 
+/* One text for the webhook commands. */
+#define WEBHOOK_USAGE                                                                              \
+	"Usage: fairpayctl webhook create URL [--kinds K,...] [--idempotency-key KEY] [OPTIONS]\n" \
+	"       fairpayctl webhook list [OPTIONS]\n"                                               \
+	"       fairpayctl webhook delete ENDPOINT_ID [--idempotency-key KEY] [OPTIONS]\n"         \
+	"       fairpayctl webhook deliveries ENDPOINT_ID [--after ID] [--limit N] [OPTIONS]\n"    \
+	"\n"                                                                                       \
+	"Manage the vendor's webhook endpoints (at most 16; needs a VENDOR key). Every\n"          \
+	"event of a kind an endpoint takes is POSTed to its https:// URL, signed as\n"             \
+	"Standard Webhooks says. 'create' prints the endpoint and its signing secret\n"            \
+	"(whsec_...), shown this once only. 'deliveries' lists the endpoint's delivery\n"          \
+	"log, oldest first (ID, AT, EVENT, ATTEMPT, STATUS, OK, NEXT, ERROR); when more\n"         \
+	"follow, the --after value of the next page is printed to stderr.\n"                       \
+	"\n"                                                                                       \
+	"  --kinds K,...       only these event kinds (e.g. payment_received); default all\n"      \
+	"  --after ID          only deliveries after this id\n"                                    \
+	"  --limit N           deliveries per page, 1-1000 (default: the server's, 100)\n"         \
+	"\n" CONN_OPTIONS
+
 static const usage_text usage_texts[] = {
 	{ "", "Usage: fairpayctl [OPTIONS] COMMAND [ARGS]\n"
 	      "\n"
@@ -284,6 +310,8 @@ static const usage_text usage_texts[] = {
 	      "  reputation CUSTOMER      show a customer's fairness reputation\n"
 	      "  events [CUSTOMER]        show a customer's history, or the vendor's feed\n"
 	      "                           (--follow: as it happens)\n"
+	      "  webhook create|list|delete|deliveries\n"
+	      "                           signed event deliveries to the vendor's URLs\n"
 	      "  reputation verify        recompute every reputation from the database\n"
 	      "\n" CONN_OPTIONS
 	      "  -h, --help          show help; after command words, help on that command\n"
@@ -622,6 +650,11 @@ static const usage_text usage_texts[] = {
 		    "                      commits, until interrupted; with --json one object\n"
 		    "                      per line\n"
 		    "\n" CONN_OPTIONS },
+	{ "webhook", WEBHOOK_USAGE },
+	{ "webhook create", WEBHOOK_USAGE },
+	{ "webhook list", WEBHOOK_USAGE },
+	{ "webhook delete", WEBHOOK_USAGE },
+	{ "webhook deliveries", WEBHOOK_USAGE },
 };
 
 /* Return the usage text for a topic ("" = the whole program), or NULL. */
@@ -963,8 +996,7 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		if (ctl_enum_parse_list(&ctl_enum_event_kind, val[OPT_KINDS], out->kinds,
 					CTL_MAX_KINDS, &out->n_kinds, bad, sizeof(bad)) != 0) {
 			ctl_enum_list(&ctl_enum_event_kind, ", ", names, sizeof(names));
-			err_fmt(err, err_size, "--kinds must be a list of %s, not '%s'", names,
-				bad);
+			err_fmt(err, err_size, "--kinds must list %s, not '%s'", names, bad);
 			return CTL_PARSE_USAGE;
 		}
 	}
@@ -1044,6 +1076,13 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		break;
 	case CTL_CMD_KEY_REVOKE:
 		out->key_id = args[0];
+		break;
+	case CTL_CMD_WEBHOOK_CREATE:
+		out->url = args[0];
+		break;
+	case CTL_CMD_WEBHOOK_DELETE:
+	case CTL_CMD_WEBHOOK_DELIVERIES:
+		out->endpoint_id = args[0];
 		break;
 	case CTL_CMD_KEY_REGISTER_CERT:
 		out->key_id = args[0];

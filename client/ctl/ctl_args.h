@@ -48,7 +48,11 @@ typedef enum ctl_cmd {
 	CTL_CMD_EVENTS,
 	CTL_CMD_KEY_REGISTER_CERT,
 	CTL_CMD_OFFERS_LIST,
-	CTL_CMD_PAYMENTS_LIST
+	CTL_CMD_PAYMENTS_LIST,
+	CTL_CMD_WEBHOOK_CREATE,
+	CTL_CMD_WEBHOOK_LIST,
+	CTL_CMD_WEBHOOK_DELETE,
+	CTL_CMD_WEBHOOK_DELIVERIES
 } ctl_cmd;
 
 typedef enum ctl_parse_result {
@@ -90,6 +94,7 @@ typedef enum ctl_policy_key {
 
 /* Number of PaymentReason values (1-7). */
 #define CTL_MAX_REASONS 7
+/* Event kinds a webhook endpoint may name (EventKind has fewer). */
 #define CTL_MAX_KINDS 16
 
 /* What `policy set KEY=VALUE...` asks to change: only the keys given. */
@@ -163,11 +168,13 @@ typedef struct ctl_args {
 	ctl_opt_int state;            /* offers list --status, payments list --review */
 	int reasons[CTL_MAX_REASONS]; /* pay --reason, PaymentReason numbers, no duplicates */
 	size_t n_reasons;
-	const char *note;  /* pay, review --note; NULL = none */
-	bool accept;       /* review: --accept (true) or --reject (false) */
-	uint64_t after_id; /* events --after */
-	bool follow;       /* events --follow: wait for new events, print them as they come */
-	int kinds[CTL_MAX_KINDS]; /* events --kinds, EventKind numbers, no duplicates */
+	const char *note;         /* pay, review --note; NULL = none */
+	bool accept;              /* review: --accept (true) or --reject (false) */
+	uint64_t after_id;        /* events, webhook deliveries --after */
+	const char *url;          /* webhook create URL */
+	const char *endpoint_id;  /* webhook delete/deliveries ID */
+	bool follow;              /* events --follow: print events as they commit */
+	int kinds[CTL_MAX_KINDS]; /* events --kinds, webhook create --kinds: EventKind numbers */
 	size_t n_kinds;
 	ctl_policy_edit policy; /* policy set */
 } ctl_args;

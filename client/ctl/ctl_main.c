@@ -13,6 +13,7 @@
 #include "ctl_cycle.h"
 #include "ctl_db.h"
 #include "ctl_verify.h"
+#include "ctl_webhook.h"
 
 #ifndef FP_VERSION
 #define FP_VERSION "unknown"
@@ -49,6 +50,10 @@ static const struct {
 	{ CTL_CMD_REPUTATION, ctl_cycle_reputation },
 	{ CTL_CMD_REPUTATION_VERIFY, ctl_verify_reputations },
 	{ CTL_CMD_EVENTS, ctl_cycle_events },
+	{ CTL_CMD_WEBHOOK_CREATE, ctl_webhook_create },
+	{ CTL_CMD_WEBHOOK_LIST, ctl_webhook_list },
+	{ CTL_CMD_WEBHOOK_DELETE, ctl_webhook_delete },
+	{ CTL_CMD_WEBHOOK_DELIVERIES, ctl_webhook_deliveries },
 };
 
 /* A failed write to stdout (full disk, closed pipe) must not look like

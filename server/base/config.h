@@ -44,6 +44,17 @@ typedef struct fp_config {
 	int64_t cache_entries; /* bound of the row cache; 0 = off */
 	int64_t workers;       /* processes sharing the port; 0 = one per processor */
 	char *log_level;
+	/* Webhook delivery (jobs/deliver.c) */
+	char *webhook_ca_file;         /* NULL: the system's trust store */
+	bool webhook_allow_http;       /* http:// endpoints too */
+	bool webhook_allow_private;    /* loopback, private, link-local addresses too */
+	int64_t webhook_retry_base_ms; /* the first retry's delay; doubles after */
+	int64_t webhook_retry_max_ms;  /* the longest delay between attempts */
+	int64_t webhook_give_up_s;     /* stop retrying an event this long after it was queued */
+	int64_t webhook_timeout_ms;    /* one attempt's limit */
+	int64_t webhook_poll_ms;       /* how often to look for due deliveries */
+	int64_t webhook_per_endpoint;  /* deliveries in flight per endpoint */
+	int64_t webhook_max_inflight;  /* deliveries in flight in all */
 	bool help;
 	bool version;
 } fp_config;

@@ -24,6 +24,8 @@
 #define LIMIT_USAGE_UNITS_MAX 1000000000          /* SubmitPayment.usage_units */
 #define LIMIT_PERIOD_DAYS_MAX 3660                /* a recurring product's period */
 #define LIMIT_FEED_WAIT_MS 30000                  /* ListEvents.wait_ms */
+#define LIMIT_URL_BYTES 2048                      /* a webhook endpoint's url */
+#define LIMIT_WEBHOOK_ENDPOINTS 16                /* webhook endpoints of one vendor */
 
 /* What a call in flight may add to its connection's memory, reserved
  * against --max-output-bytes before its frame is taken (see conn_reserve):

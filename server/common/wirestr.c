@@ -19,6 +19,7 @@ static const struct {
 	{ "customer_id", LIMIT_CUSTOMER_BYTES },
 	{ "sku", LIMIT_SKU_BYTES },
 	{ "note", LIMIT_NOTE_BYTES },
+	{ "url", LIMIT_URL_BYTES },
 };
 
 size_t wirestr_bound(const char *field_name)

@@ -242,7 +242,7 @@ void idem_release(rpc_call *call)
 }
 
 /* Pack the reply as it will be sent, in bytea hex input form. A new API
- * key is shown once: the record keeps everything of the reply but the
+ * key (or webhook signing secret) is shown once: the record keeps everything of the reply but the
  * secret, so that a replay names what was created and a secret never rests
  * in the database in the clear. */
 static char *response_hex(rpc_call *call)
@@ -258,6 +258,8 @@ static char *response_hex(rpc_call *call)
 		secret = &call->resp.create_vendor->api_key;
 	else if (call->resp.result_case == FAIRPAY__V1__RESPONSE__RESULT_CREATE_API_KEY)
 		secret = &call->resp.create_api_key->api_key;
+	else if (call->resp.result_case == FAIRPAY__V1__RESPONSE__RESULT_CREATE_WEBHOOK_ENDPOINT)
+		secret = &call->resp.create_webhook_endpoint->secret;
 	char *kept = secret ? *secret : NULL;
 	if (secret)
 		*secret = "";

@@ -140,6 +140,12 @@ void rpc_list_events(rpc_call *call);
 void rpc_list_offers(rpc_call *call);
 void rpc_list_payments(rpc_call *call);
 
+/* Handlers: rpc_webhook.c (webhook endpoints and their delivery log) */
+void rpc_create_webhook_endpoint(rpc_call *call);
+void rpc_list_webhook_endpoints(rpc_call *call);
+void rpc_delete_webhook_endpoint(rpc_call *call);
+void rpc_list_webhook_deliveries(rpc_call *call);
+
 /* Clamp a List call's limit as PROTOCOL.md says: 0 means 100, above 1000 is 1000. */
 unsigned rpc_list_limit(uint32_t limit);
 

@@ -38,6 +38,14 @@ static const rpc_route routes[] = {
 	ROUTE(LIST_EVENTS, "ListEvents", RPC_VENDOR, false, rpc_list_events),
 	ROUTE(LIST_OFFERS, "ListOffers", RPC_VENDOR, false, rpc_list_offers),
 	ROUTE(LIST_PAYMENTS, "ListPayments", RPC_VENDOR, false, rpc_list_payments),
+	ROUTE(CREATE_WEBHOOK_ENDPOINT, "CreateWebhookEndpoint", RPC_VENDOR, true,
+	      rpc_create_webhook_endpoint),
+	ROUTE(LIST_WEBHOOK_ENDPOINTS, "ListWebhookEndpoints", RPC_VENDOR, false,
+	      rpc_list_webhook_endpoints),
+	ROUTE(DELETE_WEBHOOK_ENDPOINT, "DeleteWebhookEndpoint", RPC_VENDOR, true,
+	      rpc_delete_webhook_endpoint),
+	ROUTE(LIST_WEBHOOK_DELIVERIES, "ListWebhookDeliveries", RPC_VENDOR, false,
+	      rpc_list_webhook_deliveries),
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

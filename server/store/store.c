@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "db.h"
 #include "names.h"
+#include "outbox.h"
 
 /* ---------------------------------------------------------------- reads
  *
@@ -179,9 +180,10 @@ const char store_sql_expire[] =
 	"  WHERE o.vendor_id = due.vendor_id AND o.id = due.id"
 	"  RETURNING o.vendor_id, o.customer_id, o.id),"
 	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, detail)"
-	"  SELECT vendor_id, customer_id, 'OFFER_EXPIRED', id, '' FROM up)"
-	" SELECT up.vendor_id, up.id, pg_notify('" CACHE_CHANNEL "',"
-	"  json_build_array('o/' || up.vendor_id || '/' || up.id)::text) FROM up";
+	"  SELECT vendor_id, customer_id, 'OFFER_EXPIRED', id, '' FROM up"
+	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE(
+		"ev") " SELECT up.vendor_id, up.id, pg_notify('" CACHE_CHANNEL "',"
+		      "  json_build_array('o/' || up.vendor_id || '/' || up.id)::text) FROM up";
 
 const char store_sql_idem_expire[] =
 	"WITH gone AS (DELETE FROM idempotency i WHERE (i.vendor_id, i.key) IN ("
@@ -500,18 +502,26 @@ static const char sql_write[] =
 	"at)"
 	"  SELECT x.vendor_id, x.customer_id, x.kind, x.offer_id, x.payment_id, x.detail, x.at"
 	"  FROM json_populate_recordset(NULL::events, $11::json) x WHERE EXISTS (SELECT 1 FROM "
-	"ok)),"
-	" id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
-	"  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
-	"  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok)),"
-	" ck AS (SELECT x.k, x.id, x.s FROM json_to_recordset($18::json) AS x(k text, id text, s "
-	"int)),"
-	" cp AS (UPDATE payments p SET score_before_bp = x.s FROM ck x"
-	"  WHERE x.k = 'p' AND p.vendor_id = $1 AND p.id = x.id AND EXISTS (SELECT 1 FROM ok)),"
-	" cd AS (UPDATE offers o SET score_before_bp = x.s FROM ck x"
-	"  WHERE x.k = 'd' AND o.vendor_id = $1 AND o.id = x.id AND EXISTS (SELECT 1 FROM ok))"
-	" SELECT (SELECT count(*) FROM ok), coalesce((SELECT x FROM ru), (SELECT x FROM gi)),"
-	" (SELECT count(pg_notify('" CACHE_CHANNEL "', $17)) FROM ok WHERE $17::text IS NOT NULL)";
+	"ok)"
+	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE(
+		"ev") ","
+		      " id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, "
+		      "response)"
+		      "  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
+		      "  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok)),"
+		      " ck AS (SELECT x.k, x.id, x.s FROM json_to_recordset($18::json) AS x(k "
+		      "text, id text, s "
+		      "int)),"
+		      " cp AS (UPDATE payments p SET score_before_bp = x.s FROM ck x"
+		      "  WHERE x.k = 'p' AND p.vendor_id = $1 AND p.id = x.id AND EXISTS (SELECT 1 "
+		      "FROM ok)),"
+		      " cd AS (UPDATE offers o SET score_before_bp = x.s FROM ck x"
+		      "  WHERE x.k = 'd' AND o.vendor_id = $1 AND o.id = x.id AND EXISTS (SELECT 1 "
+		      "FROM ok))"
+		      " SELECT (SELECT count(*) FROM ok), coalesce((SELECT x FROM ru), (SELECT x "
+		      "FROM gi)),"
+		      " (SELECT count(pg_notify('" CACHE_CHANNEL
+		      "', $17)) FROM ok WHERE $17::text IS NOT NULL)";
 
 static const char sql_idem_only[] =
 	"INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"

@@ -2,8 +2,8 @@
  *
  * PostgreSQL stores and locks; it does not decide. A state-changing call
  * reads what it depends on with one statement (store_load_*), runs the rules
- * in C on what it read, and writes the change, its events and its
- * idempotency record with one statement (store_write_*), guarded by the
+ * in C on what it read, and writes the change, its events, their webhook
+ * outbox rows (outbox.h) and its idempotency record with one statement (store_write_*), guarded by the
  * reputation row it read: the write takes that row's lock and applies only
  * when the row is still the version that was read (its xmin), else it
  * changes nothing and reports 0 so that the caller reads again (optimistic
