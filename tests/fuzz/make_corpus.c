@@ -479,6 +479,55 @@ static void cycle_calls(void)
 	}
 }
 
+static void webhook_calls(void)
+{
+	{
+		NEW_REQUEST(r, CREATE_WEBHOOK_ENDPOINT, CreateWebhookEndpointRequest,
+			    CREATE_WEBHOOK_ENDPOINT_REQUEST);
+		static Fairpay__V1__EventKind kinds[] = {
+			FAIRPAY__V1__EVENT_KIND__EVENT_KIND_PAYMENT_RECEIVED,
+			(Fairpay__V1__EventKind)99
+		};
+		r_call.url = "https://hooks.example.com/fairpay";
+		r_call.kinds = kinds;
+		r_call.n_kinds = 1;
+		r.create_webhook_endpoint = &r_call;
+		r.idempotency_key = "hook-1";
+		request("create_webhook_endpoint", V | D, &r);
+		r_call.n_kinds = 2;
+		request("create_webhook_endpoint_unknown_kind", V, &r);
+		r_call.url = "https://127.0.0.1/";
+		r_call.n_kinds = 0;
+		request("create_webhook_endpoint_loopback", V, &r);
+		r_call.url = "http://hooks.example.com/";
+		request("create_webhook_endpoint_http", V, &r);
+	}
+	{
+		NEW_REQUEST(r, LIST_WEBHOOK_ENDPOINTS, ListWebhookEndpointsRequest,
+			    LIST_WEBHOOK_ENDPOINTS_REQUEST);
+		r.list_webhook_endpoints = &r_call;
+		request("list_webhook_endpoints", V | D, &r);
+	}
+	{
+		NEW_REQUEST(r, DELETE_WEBHOOK_ENDPOINT, DeleteWebhookEndpointRequest,
+			    DELETE_WEBHOOK_ENDPOINT_REQUEST);
+		r_call.endpoint_id = "we_0011223344556677";
+		r.delete_webhook_endpoint = &r_call;
+		request("delete_webhook_endpoint", V | D, &r);
+		r_call.endpoint_id = "we_nothex";
+		request("delete_webhook_endpoint_bad_id", V, &r);
+	}
+	{
+		NEW_REQUEST(r, LIST_WEBHOOK_DELIVERIES, ListWebhookDeliveriesRequest,
+			    LIST_WEBHOOK_DELIVERIES_REQUEST);
+		r_call.endpoint_id = "we_0011223344556677";
+		r_call.after_id = UINT64_MAX;
+		r_call.limit = 5;
+		r.list_webhook_deliveries = &r_call;
+		request("list_webhook_deliveries", V | D, &r);
+	}
+}
+
 /* Strings that the wire check refuses (wirestr.h), and some at its edges. */
 static void bad_strings(void)
 {
@@ -614,6 +663,7 @@ int main(int argc, char **argv)
 	admin_calls();
 	catalog_calls();
 	cycle_calls();
+	webhook_calls();
 	bad_strings();
 	odd_requests();
 	frames();
