@@ -15,7 +15,12 @@
  * that is not OK is counted by call and status code, with the first message
  * seen for each, and makes the exit status 1. After --duration seconds (or
  * SIGINT/SIGTERM) no new request is sent and the replies still owed are read
- * before the figures are printed. */
+ * before the figures are printed.
+ *
+ * In the cycles mix one more connection follows the vendor's event feed
+ * (ListEvents long polls from the feed's end): the feed lag is the time from
+ * an event's timestamp (its transaction's) to the moment the poll answering
+ * it is read, on the same machine's clock. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -532,6 +537,102 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* ------------------------------------------------------------ feed lag */
+
+typedef struct feed_follow {
+	const bench_opts *opts;
+	const bench_shared *shared;
+	pthread_t tid;
+	bench_hist lag; /* microseconds */
+	char err[BENCH_MSG_MAX];
+} feed_follow;
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One ListEvents; NULL with f->err set on failure. */
+static Fairpay__V1__ListEventsResponse *feed_call(feed_follow *f, fp_client *c, uint64_t after,
+						  uint32_t wait_ms, Fairpay__V1__Response **resp)
+{
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	Fairpay__V1__ListEventsRequest le = FAIRPAY__V1__LIST_EVENTS_REQUEST__INIT;
+	le.after_id = after;
+	le.limit = 1000;
+	le.wait_ms = wait_ms;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_EVENTS;
+	req.list_events = &le;
+	if (fp_client_call(c, &req, resp) != 0) {
+		snprintf(f->err, sizeof(f->err), "ListEvents: %s", fp_client_error_message(c));
+		return NULL;
+	}
+	if ((*resp)->status == NULL || (*resp)->status->code != 0 || (*resp)->list_events == NULL) {
+		snprintf(f->err, sizeof(f->err), "ListEvents answered %s",
+			 (*resp)->status ? (*resp)->status->message : "no status");
+		return NULL;
+	}
+	return (*resp)->list_events;
+}
+
+static void *feed_main(void *arg)
+{
+	feed_follow *f = arg;
+	fp_client_options o = { 0 };
+	o.ca_file = f->opts->ca;
+	o.timeout_ms = f->opts->timeout_ms;
+	fp_client *c = fp_client_new();
+	if (c == NULL || fp_client_connect_addr(c, f->opts->server, &o) != 0 ||
+	    fp_client_authenticate(c, f->opts->api_key, NULL, NULL) != 0) {
+		snprintf(f->err, sizeof(f->err), "feed connection: %s",
+			 c ? fp_client_error_message(c) : "out of memory");
+		fp_client_free(c);
+		return NULL;
+	}
+	/* From the feed's end: earlier runs' events are not this run's lag. */
+	uint64_t after = 0;
+	for (;;) {
+		Fairpay__V1__Response *resp = NULL;
+		Fairpay__V1__ListEventsResponse *r = feed_call(f, c, after, 0, &resp);
+		size_t n = r ? r->n_events : 0;
+		if (r != NULL)
+			after = r->next_after_id;
+		fp_response_free(resp);
+		if (r == NULL || n == 0)
+			break;
+	}
+	while (f->err[0] == '\0' && now_ns() < f->shared->deadline_ns) {
+		Fairpay__V1__Response *resp = NULL;
+		Fairpay__V1__ListEventsResponse *r = feed_call(f, c, after, 1000, &resp);
+		if (r != NULL) {
+			int64_t now = wall_ms();
+			for (size_t i = 0; i < r->n_events; i++) {
+				int64_t lag = now - r->events[i]->at_unix_ms;
+				hist_add(&f->lag, lag > 0 ? (uint64_t)lag * 1000 : 0);
+			}
+			after = r->next_after_id;
+		}
+		fp_response_free(resp);
+	}
+	fp_client_free(c);
+	return NULL;
+}
+
+static void print_feed_lag(const feed_follow *f)
+{
+	if (f->err[0] != '\0') {
+		printf("feed_lag: not measured (%s)\n", f->err);
+		return;
+	}
+	printf("feed_lag_ms: p50 %.1f p99 %.1f max %.1f over %" PRIu64
+	       " events (event time to ListEvents answer)\n",
+	       (double)hist_quantile(&f->lag, 0.50) / 1000.0,
+	       (double)hist_quantile(&f->lag, 0.99) / 1000.0, (double)f->lag.max / 1000.0,
+	       f->lag.count);
+}
+
 /* ------------------------------------------------------------ output */
 
 static double per_s(uint64_t n, double seconds)
@@ -875,6 +976,18 @@ int main(int argc, char **argv)
 	double cpu_start = self_cpu_s();
 	int64_t start = now_ns();
 	shared.deadline_ns = start + (int64_t)opts.duration_s * 1000000000;
+	feed_follow *feed = NULL;
+	if (opts.mix == MIX_CYCLES && !opts.json) {
+		feed = calloc(1, sizeof(*feed));
+		if (feed != NULL) {
+			feed->opts = &opts;
+			feed->shared = &shared;
+			if (pthread_create(&feed->tid, NULL, feed_main, feed) != 0) {
+				free(feed);
+				feed = NULL;
+			}
+		}
+	}
 	pthread_barrier_wait(&shared.go);
 	int64_t end = start;
 	for (int i = 0; i < started; i++) {
@@ -899,6 +1012,12 @@ int main(int argc, char **argv)
 		print_json(&opts, total, elapsed, cpu);
 	else
 		print_text(&opts, total, elapsed, cpu);
+	if (feed != NULL) {
+		pthread_join(feed->tid, NULL);
+		print_feed_lag(feed);
+		free(feed);
+		feed = NULL;
+	}
 	fflush(stdout);
 	rc = stats_error_total(total) > 0 || total->conn_errors > 0 || total->bad_replies > 0 ? 1
 											      : 0;
