@@ -385,9 +385,12 @@ keep_tee() {
 }
 
 load() { # load MIX SECONDS: fairpay-bench against the running server
+	# The feed's end, from which the cycles mix measures the feed's lag.
+	local feed_end
+	feed_end=$(psql_q -c "SELECT coalesce(max(id), 0) FROM events")
 	"$bench" --server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key" \
 		--sku "$sku" --connections "$conns" --depth "$depth" --customers "$customers" \
-		--mix "$1" --duration "$2"
+		--mix "$1" --duration "$2" --feed-after "$feed_end"
 }
 
 # Warm-up, then ANALYZE. A fresh database has no statistics, and the plans
@@ -780,6 +783,8 @@ for k in CreateOffer AcceptOffer SubmitPayment cycle; do
 	printf '  %-26s %s\n' "$k" "$(lat "$work/cycles.txt" "$k")"
 done
 printf '  %-26s %s\n' "GetReputation" "$(lat "$work/reads.txt" GetReputation)"
+printf '%-28s %s\n' "feed lag (ListEvents):" \
+	"$(sed -n 's/^feed_lag_ms: //p; s/^feed_lag: //p' "$work/cycles.txt")"
 if [ -n "$wh_created" ]; then
 	printf '%-28s %s\n' "webhooks (W):" "$wh_created events made at $(calc "a / b" "$wh_created" \
 		"$wh_secs" 0)/s (cycles $wh_rate/s); delivered $(calc "a / b" "$wh_during" "$wh_secs" 0)/s\

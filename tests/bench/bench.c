@@ -87,6 +87,7 @@ typedef struct bench_opts {
 	int timeout_ms;
 	bench_mix mix;
 	bool json;
+	uint64_t feed_after; /* the feed's end when the run starts (0: page to it) */
 } bench_opts;
 
 typedef struct bench_hist {
@@ -591,9 +592,10 @@ static void *feed_main(void *arg)
 		fp_client_free(c);
 		return NULL;
 	}
-	/* From the feed's end: earlier runs' events are not this run's lag. */
-	uint64_t after = 0;
-	for (;;) {
+	/* From the feed's end: earlier runs' events are not this run's lag.
+	 * --feed-after saves paging through them. */
+	uint64_t after = f->opts->feed_after;
+	while (f->opts->feed_after == 0) {
 		Fairpay__V1__Response *resp = NULL;
 		Fairpay__V1__ListEventsResponse *r = feed_call(f, c, after, 0, &resp);
 		size_t n = r ? r->n_events : 0;
@@ -769,6 +771,7 @@ static void usage(FILE *f)
 		   "                     [--connections N] [--depth D] [--duration S]\n"
 		   "                     [--customers C] [--mix cycles|reads] [--timeout MS] "
 		   "[--json]\n"
+		   "                     [--feed-after ID]\n"
 		   "\n"
 		   "Load fairpayd with N connections, each keeping D requests in flight, for S\n"
 		   "seconds, then print throughput, latency percentiles per call and every\n"
@@ -780,6 +783,8 @@ static void usage(FILE *f)
 		   "  --duration S      seconds of load (default 10)\n"
 		   "  --customers C     customer ids bench-00000000.. drawn at random (default "
 		   "10000)\n"
+		   "  --feed-after ID   the cycles mix follows the feed from this event id (the\n"
+		   "                    feed's end; default 0: page to the end first)\n"
 		   "  --mix MIX         cycles: CreateOffer, AcceptOffer, SubmitPayment of the\n"
 		   "                    suggested price; reads: GetReputation (default cycles)\n"
 		   "  --timeout MS      limit on each read and write (default 30000)\n"
@@ -820,6 +825,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 		{ "mix", required_argument, NULL, 'm' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "feed-after", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -855,6 +861,9 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 			break;
 		case 'T':
 			rc = parse_int("duration", optarg, 1, BENCH_MAX_DURATION, &o->duration_s);
+			break;
+		case 'f':
+			o->feed_after = strtoull(optarg, NULL, 10);
 			break;
 		case 'C':
 			rc = parse_int("customers", optarg, 1, BENCH_MAX_CUSTOMERS, &o->customers);
