@@ -1074,13 +1074,13 @@ static void test_show_offer(void **state)
 				  "  sku: book-1\n"
 				  "  status: ACCEPTED\n"
 				  "  mode: FAIRPAY_MINIMUM\n"
-				  "  suggested_price: 1000 EUR\n"
-				  "  unit_price: 0 EUR\n"
-				  "  minimum_price: 500 EUR\n"
-				  "  set_price: 0 EUR\n"
+				  "  suggested_price: 10.00 EUR\n"
+				  "  unit_price: 0.00 EUR\n"
+				  "  minimum_price: 5.00 EUR\n"
+				  "  set_price: 0.00 EUR\n"
 				  "  tier: PROBATION\n"
-				  "  credit_limit: 2000 EUR\n"
-				  "  credit_used: 1000 EUR\n"
+				  "  credit_limit: 20.00 EUR\n"
+				  "  credit_used: 10.00 EUR\n"
 				  "  reasons: PROBATION,VENDOR_OVERRIDE\n"
 				  "  created_at: 2025-01-01T00:00:00Z\n"
 				  "  expires_at: 2025-01-02T00:00:00Z\n"
@@ -1137,8 +1137,8 @@ static void test_show_payment_and_reputation(void **state)
 	assert_string_equal(text, "payment_id: p_0123456789abcdef\n"
 				  "offer_id: o_0123456789abcdef\n"
 				  "customer_id: alice\n"
-				  "amount: 300 USD\n"
-				  "suggested_price: 1000 USD\n"
+				  "amount: 3.00 USD\n"
+				  "suggested_price: 10.00 USD\n"
 				  "usage_units: 0\n"
 				  "fairness_bp: 8000\n"
 				  "raw_fairness_bp: 3000\n"
@@ -1184,10 +1184,10 @@ static void test_show_payment_and_reputation(void **state)
 				  "  open_defaults: 0\n"
 				  "  offers_accepted: 1\n"
 				  "  currency: EUR\n"
-				  "  credit_limit: 2000 EUR\n"
-				  "  credit_used: 0 EUR\n"
-				  "  total_paid: 300 EUR\n"
-				  "  total_suggested: 1000 EUR\n"
+				  "  credit_limit: 20.00 EUR\n"
+				  "  credit_used: 0.00 EUR\n"
+				  "  total_paid: 3.00 EUR\n"
+				  "  total_suggested: 10.00 EUR\n"
 				  "  updated_at: 2025-01-01T00:00:00Z\n"
 				  "  explanation:\n"
 				  "    You are on probation.\n"
@@ -1249,7 +1249,7 @@ static void test_show_policy_product_events(void **state)
 	pr.version = 2;
 	CAPTURE(text, ctl_show_product(f, "", &pr));
 	assert_non_null(strstr(text, "name: Bücher\n"));
-	assert_non_null(strstr(text, "suggested_price: 1000 EUR\nunit_price: 0 EUR\n"));
+	assert_non_null(strstr(text, "suggested_price: 10.00 EUR\nunit_price: 0.00 EUR\n"));
 	/* An unspecified min_tier is RESTRICTED (PROTOCOL.md, Product). */
 	assert_non_null(strstr(text, "min_tier: RESTRICTED\nperiod_days: 0\nversion: 2\n"));
 	free(text);
@@ -1258,8 +1258,8 @@ static void test_show_policy_product_events(void **state)
 	free(text);
 	Fairpay__V1__Product *list[] = { &pr, &pr };
 	CAPTURE(text, assert_int_equal(ctl_show_product_table(f, list, 2), 0));
-	assert_non_null(strstr(text, "SKU     NAME    CURRENCY  SP    UNIT_PRICE"));
-	assert_non_null(strstr(text, "book-1  Bücher  EUR       1000  0 "));
+	assert_non_null(strstr(text, "SKU     NAME    SP         UNIT_PRICE  LIST_PRICE  MINIMUM"));
+	assert_non_null(strstr(text, "book-1  Bücher  10.00 EUR  0.00 EUR    12.00 EUR   0.00 EUR "));
 	assert_non_null(strstr(text, "  RESTRICTED  "));
 	assert_null(strstr(text, "PROBATION"));
 	free(text);
