@@ -411,8 +411,16 @@ int ctl_show_offer_table(FILE *f, Fairpay__V1__Offer *const *items, size_t n)
 		char when[CTL_OUT_TIME_LEN];
 		char status[CTL_ENUM_BUF], mode[CTL_ENUM_BUF], tier[CTL_ENUM_BUF];
 		money_format(o->suggested_price_minor, o->currency, sp);
-		money_format(o->minimum_price_minor, o->currency, min);
-		money_format(o->set_price_minor, o->currency, set);
+		/* Each price only where the offer's mode uses it, so that a row
+		 * reads as the terms: "at least 5.00 EUR", or "exactly 12.00 EUR". */
+		if (o->mode == FAIRPAY__V1__OFFER_MODE__OFFER_MODE_FAIRPAY_MINIMUM)
+			money_format(o->minimum_price_minor, o->currency, min);
+		else
+			snprintf(min, sizeof(min), "-");
+		if (o->mode == FAIRPAY__V1__OFFER_MODE__OFFER_MODE_SET_PRICE)
+			money_format(o->set_price_minor, o->currency, set);
+		else
+			snprintf(set, sizeof(set), "-");
 		const char *cells[] = { o->offer_id,
 					o->customer_id,
 					o->sku,

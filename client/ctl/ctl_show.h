@@ -50,7 +50,8 @@ void ctl_show_offer(FILE *f, const char *indent, const Fairpay__V1__Offer *o);
 void ctl_show_offer_json(FILE *f, const Fairpay__V1__Offer *o);
 
 /* Print offers as a table (OFFER, CUSTOMER, SKU, STATUS, MODE, SP, MINIMUM,
- * SET_PRICE, TIER, CREATED). Returns 0, or -1 when out of memory. */
+ * SET_PRICE, TIER, CREATED; MINIMUM and SET_PRICE "-" where the mode does not
+ * use them). Returns 0, or -1 when out of memory. */
 int ctl_show_offer_table(FILE *f, Fairpay__V1__Offer *const *items, size_t n)
 	__attribute__((warn_unused_result));
 

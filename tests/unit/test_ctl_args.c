@@ -1043,6 +1043,48 @@ static void test_events_args(void **state)
 		fclose(f);                                   \
 	} while (0)
 
+/* Tables show money in the currency's major unit, each offer price only
+ * where its mode uses it; JSON keeps minor units. */
+static void test_show_money_tables(void **state)
+{
+	Fairpay__V1__Offer o1 = FAIRPAY__V1__OFFER__INIT, o2 = FAIRPAY__V1__OFFER__INIT;
+	o1.offer_id = "o_1";
+	o1.customer_id = "ken";
+	o1.sku = "s";
+	o1.mode = FAIRPAY__V1__OFFER_MODE__OFFER_MODE_FAIRPAY_MINIMUM;
+	o1.currency = "JPY";
+	o1.suggested_price_minor = 1000;
+	o1.minimum_price_minor = 500;
+	o1.set_price_minor = 1200;
+	o2 = o1;
+	o2.offer_id = "o_2";
+	o2.mode = FAIRPAY__V1__OFFER_MODE__OFFER_MODE_SET_PRICE;
+	o2.currency = "BHD";
+	Fairpay__V1__Offer *offers[] = { &o1, &o2 };
+	char *text = NULL;
+	CAPTURE(text, assert_int_equal(ctl_show_offer_table(f, offers, 2), 0));
+	assert_non_null(strstr(text, "SP         MINIMUM  SET_PRICE  TIER"));
+	assert_non_null(strstr(text, "FAIRPAY_MINIMUM  1000 JPY   500 JPY  -          "));
+	assert_non_null(strstr(text, "SET_PRICE        1.000 BHD  -        1.200 BHD  "));
+	free(text);
+
+	Fairpay__V1__Payment p = FAIRPAY__V1__PAYMENT__INIT;
+	p.payment_id = "p_1";
+	p.offer_id = "o_1";
+	p.customer_id = "ken";
+	p.amount_minor = -1;
+	p.currency = "KWD";
+	p.suggested_price_minor = INT64_MAX;
+	Fairpay__V1__Payment *payments[] = { &p };
+	CAPTURE(text, assert_int_equal(ctl_show_payment_table(f, payments, 1), 0));
+	assert_non_null(strstr(text, "ken       -0.001 KWD  9223372036854775.807 KWD  0 "));
+	free(text);
+	CAPTURE(text, ctl_show_payment_json(f, &p));
+	assert_non_null(strstr(text, "\"amount_minor\":-1,\"currency\":\"KWD\","
+				     "\"suggested_price_minor\":9223372036854775807,"));
+	free(text);
+}
+
 static void test_show_offer(void **state)
 {
 	Fairpay__V1__Offer o = FAIRPAY__V1__OFFER__INIT;
@@ -1471,6 +1513,7 @@ int main(void)
 		cmocka_unit_test(test_reputation_and_verify),
 		cmocka_unit_test(test_events_args),
 		cmocka_unit_test(test_show_offer),
+		cmocka_unit_test(test_show_money_tables),
 		cmocka_unit_test(test_show_payment_and_reputation),
 		cmocka_unit_test(test_show_policy_product_events),
 		cmocka_unit_test(test_recompute_orders_cycles),
