@@ -194,9 +194,9 @@ void ctl_show_product_json(FILE *f, const Fairpay__V1__Product *p)
 /* Print products as a table. */
 int ctl_show_product_table(FILE *f, Fairpay__V1__Product *const *items, size_t n)
 {
-	static const char *const headers[] = { "SKU",     "NAME",     "SP",          "UNIT_PRICE",
-					       "LIST_PRICE", "MINIMUM", "MIN_TIER", "PERIOD_DAYS",
-					       "VERSION" };
+	static const char *const headers[] = { "SKU",        "NAME",        "SP",
+					       "UNIT_PRICE", "LIST_PRICE",  "MINIMUM",
+					       "MIN_TIER",   "PERIOD_DAYS", "VERSION" };
 	ctl_table *t = ctl_table_new(9, headers);
 	int rc = -1;
 	if (t == NULL)
@@ -212,10 +212,15 @@ int ctl_show_product_table(FILE *f, Fairpay__V1__Product *const *items, size_t n
 		money_format(p->minimum_price_minor, p->currency, min);
 		snprintf(period, sizeof(period), "%" PRId32, p->period_days);
 		snprintf(version, sizeof(version), "%" PRId64, p->version);
-		const char *cells[] = {
-			p->sku, p->name, sp, unit, list, min,
-			ctl_enum_name(&ctl_enum_tier, shown_min_tier(p), tier), period, version
-		};
+		const char *cells[] = { p->sku,
+					p->name,
+					sp,
+					unit,
+					list,
+					min,
+					ctl_enum_name(&ctl_enum_tier, shown_min_tier(p), tier),
+					period,
+					version };
 		if (ctl_table_add(t, cells) != 0)
 			goto done;
 	}
@@ -399,8 +404,10 @@ void ctl_show_offer_json(FILE *f, const Fairpay__V1__Offer *o)
 /* Print offers as a table. */
 int ctl_show_offer_table(FILE *f, Fairpay__V1__Offer *const *items, size_t n)
 {
-	static const char *const headers[] = { "OFFER", "CUSTOMER", "SKU",    "STATUS", "MODE",
-					       "SP",    "MINIMUM",  "SET_PRICE", "TIER", "CREATED" };
+	static const char *const headers[] = {
+		"OFFER", "CUSTOMER", "SKU",       "STATUS", "MODE",
+		"SP",    "MINIMUM",  "SET_PRICE", "TIER",   "CREATED"
+	};
 	ctl_table *t = ctl_table_new(10, headers);
 	int rc = -1;
 	if (t == NULL)
@@ -494,8 +501,8 @@ void ctl_show_payment_json(FILE *f, const Fairpay__V1__Payment *p)
 /* Print payments as a table. */
 int ctl_show_payment_table(FILE *f, Fairpay__V1__Payment *const *items, size_t n)
 {
-	static const char *const headers[] = { "PAYMENT", "OFFER",   "CUSTOMER", "AMOUNT",
-					       "SP",      "FAIRNESS", "VERDICT", "REVIEW",
+	static const char *const headers[] = { "PAYMENT", "OFFER",    "CUSTOMER", "AMOUNT",
+					       "SP",      "FAIRNESS", "VERDICT",  "REVIEW",
 					       "LATE",    "CREATED" };
 	ctl_table *t = ctl_table_new(10, headers);
 	int rc = -1;

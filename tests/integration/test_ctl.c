@@ -673,8 +673,9 @@ static void test_money_in_major_units(void **state)
 	free(out);
 
 	/* JSON keeps the minor units. */
-	expect_exit(run(&out, "%s --api-key %s payments list --customer hamad --json", T.remote, key),
-		    0, out);
+	expect_exit(
+		run(&out, "%s --api-key %s payments list --customer hamad --json", T.remote, key),
+		0, out);
 	assert_true(h_contains(out, "\"amount_minor\":1234,\"currency\":\"BHD\","
 				    "\"suggested_price_minor\":1500,"));
 	free(out);
@@ -711,11 +712,11 @@ static void test_json_ends_with_newline(void **state)
 	fp_client *v = h_vendor_client(T.srv, admin, "ctl json", NULL, &key);
 	char *k = h_fmt("--api-key %s", key), *a = h_fmt("--api-key %s", T.admin_key);
 	char *args = NULL;
-#define JSON_OK(...)                                        \
-	do {                                                \
-		args = h_fmt(__VA_ARGS__);                  \
-		free(json_line(args));                      \
-		free(args);                                 \
+#define JSON_OK(...)                       \
+	do {                               \
+		args = h_fmt(__VA_ARGS__); \
+		free(json_line(args));     \
+		free(args);                \
 	} while (0)
 	JSON_OK("%s ping", k);
 	JSON_OK("%s product put jsn --name J --currency EUR --sp 1000", k);

@@ -1301,7 +1301,8 @@ static void test_show_policy_product_events(void **state)
 	Fairpay__V1__Product *list[] = { &pr, &pr };
 	CAPTURE(text, assert_int_equal(ctl_show_product_table(f, list, 2), 0));
 	assert_non_null(strstr(text, "SKU     NAME    SP         UNIT_PRICE  LIST_PRICE  MINIMUM"));
-	assert_non_null(strstr(text, "book-1  Bücher  10.00 EUR  0.00 EUR    12.00 EUR   0.00 EUR "));
+	assert_non_null(
+		strstr(text, "book-1  Bücher  10.00 EUR  0.00 EUR    12.00 EUR   0.00 EUR "));
 	assert_non_null(strstr(text, "  RESTRICTED  "));
 	assert_null(strstr(text, "PROBATION"));
 	free(text);
