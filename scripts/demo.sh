@@ -192,18 +192,20 @@ explanation() {
 		r && /^  explanation:/ { e = 1; next } e && /^    / { sub(/^    /, ""); print; next } { e = 0 }'
 }
 
-# An offer's terms in one line: "FAIRPAY, SP 10.00 EUR (PROBATION)".
+# An offer's terms in one line: "FAIRPAY, SP 10.00 EUR, credit 20.00 EUR
+# (PROBATION)"; the credit is how much FairPay the customer's tier allows.
 terms() {
-	local text=$1 section=$2 mode sp min set reasons
+	local text=$1 section=$2 mode sp min set credit reasons
 	mode=$(section_field "$section" mode <<<"$text")
 	sp=$(section_field "$section" suggested_price <<<"$text")
 	min=$(section_field "$section" minimum_price <<<"$text")
 	set=$(section_field "$section" set_price <<<"$text")
+	credit=$(section_field "$section" credit_limit <<<"$text")
 	reasons=$(section_field "$section" reasons <<<"$text")
 	case $mode in
 	SET_PRICE) printf 'SET_PRICE %s' "$set" ;;
-	FAIRPAY_MINIMUM) printf 'FAIRPAY_MINIMUM, SP %s, at least %s' "$sp" "$min" ;;
-	*) printf '%s, SP %s' "$mode" "$sp" ;;
+	FAIRPAY_MINIMUM) printf 'FAIRPAY_MINIMUM, SP %s, at least %s, credit %s' "$sp" "$min" "$credit" ;;
+	*) printf '%s, SP %s, credit %s' "$mode" "$sp" "$credit" ;;
 	esac
 	[ "$reasons" = - ] || printf ' (%s)' "$reasons"
 }
