@@ -49,6 +49,9 @@ LIBS_CURL := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 GEN_C    := $(BUILD)/gen/fairpay.pb-c.c
 GEN_H    := $(BUILD)/gen/fairpay.pb-c.h
 MIG_C    := $(BUILD)/gen/migrations_embedded.c
+# The Python client's module (client/python/; ignored by git: the .proto is
+# the one source), generated into the package so that it imports from there.
+PY_GEN   := client/python/fairpay/fairpay_pb2.py
 
 # Modules shared by the server and the CLI (pure code: keys, text checks, the
 # FairPay rules).
@@ -80,7 +83,7 @@ BINS := $(BUILD)/fairpayd $(BUILD)/fairpayctl $(BUILD)/libfairpay.a $(BUILD)/lib
 .DELETE_ON_ERROR:
 
 .PHONY: all deps demo test asan valgrind fuzz fuzzers bench tests clean format lint help install
-all: $(BINS)
+all: $(BINS) $(PY_GEN)
 
 help:
 	@echo "make            build fairpayd, fairpayctl, libfairpay (.a and .so) into $(BUILD)/"
@@ -106,6 +109,9 @@ $(BUILD)/gen/fairpay.proto: proto/fairpay.proto
 $(GEN_H): $(GEN_C)
 $(GEN_C): $(BUILD)/gen/fairpay.proto
 	cd $(BUILD)/gen && protoc-c --c_out=. fairpay.proto
+
+$(PY_GEN): proto/fairpay.proto
+	protoc -Iproto --python_out=$(@D) $<
 
 $(MIG_C): scripts/embed-migrations.sh migrations $(wildcard migrations/*.sql)
 	@mkdir -p $(@D)
@@ -159,7 +165,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $
 $(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/server/store/db_result.o \
 	$(BUILD)/obj/server/common/names.o
 
-tests: $(BINS) $(UNIT_BIN) $(ITEST_BIN)
+tests: $(BINS) $(PY_GEN) $(UNIT_BIN) $(ITEST_BIN)
 
 test: deps
 	$(MAKE) tests
