@@ -97,6 +97,9 @@ class _Connection:
         self._max_frame = max_frame
         self._pending: Dict[int, asyncio.Future] = {}
         self.closed = False
+        sslobj = writer.get_extra_info("ssl_object")
+        #: The ALPN protocol the server chose (None: it chose none).
+        self.alpn = sslobj.selected_alpn_protocol() if sslobj is not None else None
         self.dropped_replies = 0  # late replies of calls that gave up
         self._task = asyncio.get_running_loop().create_task(self._read_loop())
 
@@ -117,11 +120,7 @@ class _Connection:
                     reason = ProtocolError(f"reply does not decode: {exc}")
                     return
                 if resp.id == 0:
-                    # The server refuses the connection (a bad frame, an idle
-                    # or authentication timeout, too many connections) and
-                    # closes it: every call in flight may try again.
-                    err = error_for_status(resp.status)
-                    reason = ConnectionLost(f"the server closed the connection: {err}")
+                    reason = self._refusal(resp.status)
                     return
                 fut = self._pending.pop(resp.id, None)
                 if fut is None or fut.done():
@@ -135,6 +134,21 @@ class _Connection:
             reason = ConnectionLost(f"the connection broke: {exc!r}")
         finally:
             self._shut(reason)
+
+    @staticmethod
+    def _refusal(status: Any) -> Error:
+        # The server answers id 0 and closes the connection. INVALID_ARGUMENT:
+        # a request it could not read (a call this server does not know);
+        # sending it again would only fail again. Otherwise (authentication
+        # timeout, too many connections) the calls may try again.
+        err = error_for_status(status)
+        if status.code == pb.INVALID_ARGUMENT:
+            return ProtocolError(
+                f"the server refused a request and closed the connection: {status.message}",
+                code=status.code,
+                field=status.field,
+            )
+        return ConnectionLost(f"the server closed the connection: {err}")
 
     def _shut(self, reason: Error) -> None:
         if self.closed:
@@ -150,6 +164,14 @@ class _Connection:
         """Close the stream; calls in flight fail with ConnectionLost."""
         self._shut(ConnectionLost("the client closed the connection"))
         self._task.cancel()
+
+    async def aclose(self, grace: float = 1.0) -> None:
+        """Close, and wait up to ``grace`` seconds for TLS to say goodbye."""
+        self.close()
+        try:
+            await asyncio.wait_for(self._writer.wait_closed(), grace)
+        except (asyncio.TimeoutError, OSError, ssl.SSLError):
+            self._writer.transport.abort()
 
     async def roundtrip(self, req: Any, deadline: float, what: str) -> Any:
         """Send ``req`` and wait for its Response until ``deadline``."""
@@ -243,14 +265,19 @@ class AsyncClient:
         """Close the connection; calls in flight fail with ConnectionLost."""
         self._closed = True
         if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            await conn.aclose()
 
     async def __aenter__(self) -> "AsyncClient":
         return await self.connect()
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
+
+    @property
+    def alpn(self) -> Optional[str]:
+        """The ALPN protocol of the current connection ("fairpay/1")."""
+        return self._conn.alpn if self._conn is not None else None
 
     @property
     def dropped_replies(self) -> int:
@@ -316,12 +343,10 @@ class AsyncClient:
             raise ConnectError(f"TLS verification of {self._server_hostname} failed: {exc.verify_message}") from exc
         except ssl.SSLError as exc:
             raise ConnectError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from exc
-        sslobj = writer.get_extra_info("ssl_object")
-        alpn = sslobj.selected_alpn_protocol() if sslobj is not None else None
-        if alpn not in (None, ALPN):
-            writer.close()
-            raise ConnectError(f"the server chose ALPN {alpn!r}, not {ALPN!r}")
         conn = _Connection(reader, writer, self._max_frame)
+        if conn.alpn not in (None, ALPN):
+            conn.close()
+            raise ConnectError(f"the server chose ALPN {conn.alpn!r}, not {ALPN!r}")
         self.identity = None
         if self._api_key:
             req = pb.Request(id=next(self._ids))

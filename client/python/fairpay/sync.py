@@ -55,6 +55,16 @@ class Client:
         """Connections made so far."""
         return self._aio.connects
 
+    @property
+    def alpn(self) -> Optional[str]:
+        """The ALPN protocol of the current connection."""
+        return self._aio.alpn
+
+    @property
+    def dropped_replies(self) -> int:
+        """Late replies the current connection dropped."""
+        return self._aio.dropped_replies
+
     def call(
         self,
         call: str,
