@@ -267,6 +267,6 @@ lint-tidy: $(GEN_H)
 .PHONY: format-check check-includes lint-cppcheck lint-tidy check-hardening
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz $(PY_GEN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
