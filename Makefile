@@ -82,12 +82,13 @@ BINS := $(BUILD)/fairpayd $(BUILD)/fairpayctl $(BUILD)/libfairpay.a $(BUILD)/lib
 # A recipe that fails leaves no half-written target behind.
 .DELETE_ON_ERROR:
 
-.PHONY: all deps demo test asan valgrind fuzz fuzzers bench tests clean format lint help install
-all: $(BINS) $(PY_GEN)
+.PHONY: all deps demo test asan valgrind fuzz fuzzers bench tests clean format lint help install python
+all: $(BINS)
 
 help:
 	@echo "make            build fairpayd, fairpayctl, libfairpay (.a and .so) into $(BUILD)/"
 	@echo "make deps       install the Debian packages the build and tests need"
+	@echo "make python     generate the Python client's fairpay_pb2.py (client/python/; make tests does too)"
 	@echo "make demo       throwaway PostgreSQL + certificates + admin key + fairpayd on 127.0.0.1:7443"
 	@echo "make test       every unit and integration test; ends with 'N passed, N failed'"
 	@echo "make asan       the same tests under AddressSanitizer and UBSan"
@@ -112,6 +113,7 @@ $(GEN_C): $(BUILD)/gen/fairpay.proto
 
 $(PY_GEN): proto/fairpay.proto
 	protoc -Iproto --python_out=$(@D) $<
+python: $(PY_GEN)
 
 $(MIG_C): scripts/embed-migrations.sh migrations $(wildcard migrations/*.sql)
 	@mkdir -p $(@D)
@@ -201,7 +203,7 @@ fuzz: deps
 	FP_BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 demo: deps
-	$(MAKE) all
+	$(MAKE) all python
 	FP_BUILD=$(BUILD) scripts/demo.sh
 
 $(BENCH_BIN): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/libfairpay.a

@@ -7,7 +7,8 @@ reputation and its explanation, and prints the PAYMENT_RECEIVED webhook that
 fairpayd delivers to a small HTTP receiver started here, once its signature
 checks out.
 
-Against `make demo` (run from the repository root, after `make`):
+Against `make demo` (from the repository root; the demo also generates the
+client's fairpay_pb2.py):
 
     PYTHONPATH=client/python python3 client/python/examples/checkout.py
 
