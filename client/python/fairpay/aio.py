@@ -345,7 +345,7 @@ class AsyncClient:
             raise ConnectError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from exc
         conn = _Connection(reader, writer, self._max_frame)
         if conn.alpn not in (None, ALPN):
-            conn.close()
+            await conn.aclose()
             raise ConnectError(f"the server chose ALPN {conn.alpn!r}, not {ALPN!r}")
         self.identity = None
         if self._api_key:
@@ -354,10 +354,10 @@ class AsyncClient:
             try:
                 resp = await conn.roundtrip(req, deadline, "Authenticate")
             except Error:
-                conn.close()
+                await conn.aclose()
                 raise
             if resp.status.code != pb.OK:
-                conn.close()
+                await conn.aclose()
                 raise error_for_status(resp.status)
             self.identity = resp.authenticate
         return conn

@@ -9,9 +9,11 @@ Run by scripts/run-tests.sh (it gives the environment harness.py reads).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -46,6 +48,7 @@ class Env:
     admin_key = ""
     vendor_key = ""
     vendor_id = ""
+    vendor_key_id = ""
 
 
 def setUpModule() -> None:  # noqa: N802 - unittest's name
@@ -56,6 +59,7 @@ def setUpModule() -> None:  # noqa: N802 - unittest's name
         made = admin.create_vendor(name="Python Shop")
     Env.vendor_key = made.api_key
     Env.vendor_id = made.vendor.id
+    Env.vendor_key_id = made.key_id
 
 
 def tearDownModule() -> None:  # noqa: N802
@@ -117,6 +121,28 @@ class TlsTests(unittest.TestCase):
         # asked for, and the key still authenticates.
         with vendor_client(client_cert=cert("client.pem"), client_key=cert("client.key")) as c:
             self.assertEqual(c.identity.vendor_id, Env.vendor_id)
+
+
+class MutualTlsTests(unittest.TestCase):
+    def test_registered_client_certificate_authenticates(self) -> None:
+        with open(cert("client.pem")) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        server = harness.Server(Env.db, "--client-ca", cert("ca.pem"))
+        try:
+            with server.client(api_key=Env.admin_key) as admin:
+                admin.register_client_cert(key_id=Env.vendor_key_id, cert_sha256=hashlib.sha256(der).hexdigest())
+            # No API key: the certificate is the vendor's key.
+            with server.client(client_cert=cert("client.pem"), client_key=cert("client.key")) as c:
+                self.assertIsNone(c.identity)
+                self.assertEqual(c.get_policy().policy.prior_score_bp, 8000)
+            # Without it, the same connection is a stranger.
+            with server.client() as c:
+                with self.assertRaises(fairpay.Unauthenticated):
+                    c.get_policy()
+            with server.client(api_key=Env.admin_key) as admin:
+                admin.register_client_cert(key_id=Env.vendor_key_id, cert_sha256="")
+        finally:
+            server.stop()
 
 
 class AuthTests(unittest.TestCase):
