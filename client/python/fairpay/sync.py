@@ -8,6 +8,7 @@ from several threads at once: their calls are pipelined on one connection.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from typing import Any, Coroutine, Optional
 
@@ -78,6 +79,24 @@ class Client:
         return self._run(
             self._aio.call(call, request, timeout=timeout, idempotency_key=idempotency_key, **fields)
         )
+
+    def submit(
+        self,
+        call: str,
+        request: Any = None,
+        *,
+        timeout: Optional[float] = None,
+        idempotency_key: Optional[str] = None,
+        **fields: Any,
+    ) -> "concurrent.futures.Future[Reply]":
+        """Start the call named ``call`` without waiting; return a Future of its Reply.
+
+        Calls submitted together are pipelined on the connection.
+        """
+        if not self._thread.is_alive():
+            raise RuntimeError("the client is closed")
+        coro = self._aio.call(call, request, timeout=timeout, idempotency_key=idempotency_key, **fields)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def close(self) -> None:
         """Close the connection and stop the loop thread."""

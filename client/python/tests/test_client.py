@@ -395,9 +395,7 @@ class ReconnectTests(unittest.TestCase):
             # only; killed, it never runs it. The client's retry (same key)
             # on the restarted server does.
             os.kill(self.server.proc.pid, signal.SIGSTOP)
-            fut = asyncio.run_coroutine_threadsafe(
-                c.aio.call("create_offer", customer_id=cust, sku=self.sku), c._loop
-            )
+            fut = c.submit("create_offer", customer_id=cust, sku=self.sku)
             time.sleep(0.3)
             self.assertFalse(fut.done())
             self.server.stop(signal.SIGKILL)
@@ -431,7 +429,7 @@ class ReconnectTests(unittest.TestCase):
         with self.server.client(api_key=Env.vendor_key, retries=0) as c:
             c.ping()
             os.kill(self.server.proc.pid, signal.SIGSTOP)
-            fut = asyncio.run_coroutine_threadsafe(c.aio.ping(), c._loop)
+            fut = c.submit("ping")
             time.sleep(0.2)
             self.server.stop(signal.SIGKILL)
             with self.assertRaises(fairpay.ConnectionLost) as cm:
@@ -499,6 +497,10 @@ class SyncWrapperTests(unittest.TestCase):
             for t in threads:
                 t.join()
             self.assertEqual(results, {i: f"thread-{i}" for i in range(8)})
+            # Submitted together, answered by id.
+            futs = [c.submit("get_reputation", customer_id=f"sub-{i}") for i in range(20)]
+            got = [f.result(10).response.reputation.customer_id for f in futs]
+            self.assertEqual(got, [f"sub-{i}" for i in range(20)])
             self.assertEqual(c.connects, 1)
         with self.assertRaises(RuntimeError):
             c.ping()
