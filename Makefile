@@ -49,6 +49,9 @@ LIBS_CURL := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 GEN_C    := $(BUILD)/gen/fairpay.pb-c.c
 GEN_H    := $(BUILD)/gen/fairpay.pb-c.h
 MIG_C    := $(BUILD)/gen/migrations_embedded.c
+# The Python client's module (client/python/; ignored by git: the .proto is
+# the one source), generated into the package so that it imports from there.
+PY_GEN   := client/python/fairpay/fairpay_pb2.py
 
 # Modules shared by the server and the CLI (pure code: keys, text checks, the
 # FairPay rules, money for people).
@@ -80,12 +83,13 @@ BINS := $(BUILD)/fairpayd $(BUILD)/fairpayctl $(BUILD)/libfairpay.a $(BUILD)/lib
 # A recipe that fails leaves no half-written target behind.
 .DELETE_ON_ERROR:
 
-.PHONY: all deps demo test asan valgrind fuzz fuzzers bench tests clean format lint help install
+.PHONY: all deps demo test asan valgrind fuzz fuzzers bench tests clean format lint help install python
 all: $(BINS)
 
 help:
 	@echo "make            build fairpayd, fairpayctl, libfairpay (.a and .so) into $(BUILD)/"
 	@echo "make deps       install the Debian packages the build and tests need"
+	@echo "make python     generate the Python client's fairpay_pb2.py (client/python/; make tests does too)"
 	@echo "make demo       throwaway PostgreSQL + certificates + admin key + fairpayd on 127.0.0.1:7443"
 	@echo "make test       every unit and integration test; ends with 'N passed, N failed'"
 	@echo "make asan       the same tests under AddressSanitizer and UBSan"
@@ -107,6 +111,10 @@ $(BUILD)/gen/fairpay.proto: proto/fairpay.proto
 $(GEN_H): $(GEN_C)
 $(GEN_C): $(BUILD)/gen/fairpay.proto
 	cd $(BUILD)/gen && protoc-c --c_out=. fairpay.proto
+
+$(PY_GEN): proto/fairpay.proto
+	protoc -Iproto --python_out=$(@D) $<
+python: $(PY_GEN)
 
 $(MIG_C): scripts/embed-migrations.sh migrations $(wildcard migrations/*.sql)
 	@mkdir -p $(@D)
@@ -160,7 +168,13 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $
 $(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/server/store/db_result.o \
 	$(BUILD)/obj/server/common/names.o
 
-tests: $(BINS) $(UNIT_BIN) $(ITEST_BIN)
+# The Python client's tests run from the build directory's link to them
+# (scripts/run-tests.sh), so that a selection elsewhere can leave them out.
+$(BUILD)/tests/python: | $(PY_GEN)
+	@mkdir -p $(@D)
+	ln -sfn $(abspath client/python/tests) $@
+
+tests: $(BINS) $(PY_GEN) $(UNIT_BIN) $(ITEST_BIN) $(BUILD)/tests/python
 
 test: deps
 	$(MAKE) tests
@@ -190,7 +204,7 @@ fuzz: deps
 	FP_BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 demo: deps
-	$(MAKE) all
+	$(MAKE) all python
 	FP_BUILD=$(BUILD) scripts/demo.sh
 
 $(BENCH_BIN): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/libfairpay.a
@@ -256,6 +270,6 @@ lint-tidy: $(GEN_H)
 .PHONY: format-check check-includes lint-cppcheck lint-tidy check-hardening
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz $(PY_GEN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -119,8 +119,11 @@ fp_*) ;;
 esac
 
 echo "demo: starting fairpayd on 127.0.0.1:$port" >&2
+# Webhooks to receivers on this machine over plain HTTP are allowed: the demo
+# is local, and client/python/examples/checkout.py runs such a receiver.
 "$srv" --listen "127.0.0.1:$port" --db "$srv_conninfo" \
-	--cert "$certs/server.pem" --key "$certs/server.key" >"$log" 2>&1 &
+	--cert "$certs/server.pem" --key "$certs/server.key" \
+	--webhook-allow-private --webhook-allow-http >"$log" 2>&1 &
 srv_pid=$!
 echo "$srv_pid" >"$demo/fairpayd.pid"
 

@@ -32,6 +32,9 @@ packages=(
 	valgrind
 	# make lint (clang-tidy and clang-format 14 on Debian 12)
 	clang-tidy clang-format cppcheck
+	# the Python client (client/python/): protoc makes its fairpay_pb2.py,
+	# python3-protobuf (3.21, as protoc) runs it; its tests use psql
+	protobuf-compiler python3-protobuf
 )
 
 root=$(cd "$(dirname "$0")/.." && pwd -P)
