@@ -303,9 +303,15 @@ format-check:
 	      " clang-format --dry-run FILE shows where)\n", k }'; \
 	exit 1
 # Every check a script can make: include direction and cycles, cppcheck,
-# clang-tidy, formatting. `make -k lint` runs them all even when one fails.
+# clang-tidy, formatting, hardening, the docker files. `make -k lint` runs them all even when one fails.
 lint: deps
-	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening
+	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-docker
+# docker/Dockerfile and docker/compose.yaml against the Makefile, the
+# programs' --help and the repository (no Docker engine runs here); the
+# self-test first shows that the check catches deliberate mistakes.
+check-docker: $(BUILD)/fairpayd $(BUILD)/fairpayctl
+	scripts/check-docker.sh --build $(BUILD) --self-test
+	scripts/check-docker.sh --build $(BUILD)
 # The binaries are built with the hardening flags (PIE, RELRO, BIND_NOW,
 # stack protector, fortified calls): readelf says so, checksec-style.
 check-hardening: $(BUILD)/fairpayd $(BUILD)/fairpayctl
@@ -325,7 +331,7 @@ lint-tidy: $(GEN_H)
 	@out=$$(clang-tidy --quiet $(TIDY_SRC) -- $(CPPFLAGS) -std=c11 2>&1); rc=$$?; \
 	  printf '%s\n' "$$out" | grep -v -E '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$$' || true; \
 	  [ $$rc -eq 0 ] && echo "clang-tidy: no findings"; exit $$rc
-.PHONY: format-check check-includes lint-cppcheck lint-tidy check-hardening
+.PHONY: format-check check-includes lint-cppcheck lint-tidy check-hardening check-docker
 
 clean:
 	rm -rf build build-asan build-fuzz
