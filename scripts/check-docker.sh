@@ -151,7 +151,7 @@ class Context:
             env = {k: v for k, v in os.environ.items()
                    if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
             r = run(["make", "-C", ROOT, "--no-print-directory", "BUILD=" + BUILD, "install",
-                     "DESTDIR=" + dest + destdir, "PREFIX=" + prefix], env=env)
+                     "DESTDIR=" + dest + destdir, "PREFIX=" + prefix] + build_flags(), env=env)
             if r.returncode != 0:
                 sys.exit("check-docker: make install failed:\n" + r.stdout + r.stderr)
             self.installs[key] = dest
@@ -183,6 +183,21 @@ class Context:
 
     def cleanup(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def build_flags():
+    """CC and SAN as BUILD was built with (its .flags), so that make rebuilds nothing."""
+    try:
+        with open(os.path.join(BUILD_ABS, ".flags")) as f:
+            flags = f.read().split()
+    except OSError:
+        return []
+    out = ["CC=" + flags[0]] if flags else []
+    if "-fsanitize=fuzzer-no-link,address,undefined" in flags:
+        out.append("SAN=fuzz")
+    elif "-fsanitize=address,undefined" in flags:
+        out.append("SAN=1")
+    return out
 
 
 def ignored(patterns, rel):

@@ -2,8 +2,9 @@
  * it: the files a DESTDIR install lays out and their modes, the installed
  * header compiling on its own, a program built with `pkg-config fairpay`
  * (shared and static) talking to a live fairpayd, the man pages rendering,
- * `make uninstall` leaving nothing behind, and scripts/check-docker.sh
- * catching deliberate mismatches (its self-test). */
+ * `make uninstall` leaving nothing behind, scripts/check-docker.sh catching
+ * deliberate mismatches (its self-test) and the image's password-file
+ * wrapper. */
 /* cmocka needs these four headers first, in this order. */
 /* clang-format off */
 #include <stdarg.h>
@@ -34,6 +35,7 @@ static struct {
 	char *root;    /* destdir + PREFIX */
 	char *pkgenv;  /* pkg-config's environment for the DESTDIR tree */
 	char *version; /* the VERSION file */
+	const char *cc_san; /* the sanitizers the library was built with, for cc */
 	char *db;
 	char *admin_key;
 	h_server *srv;
@@ -144,15 +146,25 @@ static int setup(void **state)
 	}
 	char *flags = slurp(flags_path);
 	free(flags_path);
-	/* Built with the sanitizers (make asan): make must see SAN=1 too. */
-	const char *san = h_contains(flags, "-fsanitize=address") ? " SAN=1" : "";
+	/* make must see the compiler and SAN the build was made with (its
+	 * .flags: "CC CPPFLAGS CFLAGS"), or it would rebuild everything. */
+	size_t cc_len = strcspn(flags, " ");
+	char *cc = strndup(flags, cc_len);
+	const char *san = h_contains(flags, "-fsanitize=fuzzer") ? " SAN=fuzz"
+			  : h_contains(flags, "-fsanitize=address") ? " SAN=1"
+								    : "";
+	/* An instrumented library needs its runtime in the program too. */
+	T.cc_san = *san != '\0' ? "-fsanitize=address,undefined" : "";
 	free(flags);
 	char *qroot = h_shq(h_root_dir());
 	char *qbuild = h_shq(T.build);
+	char *qcc = h_shq(cc);
 	/* Not the test runner's make: its jobserver is not ours. */
 	T.make = h_fmt("cd %s && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory "
-		       "BUILD=%s%s",
-		       qroot, qbuild, san);
+		       "BUILD=%s CC=%s%s",
+		       qroot, qbuild, qcc, san);
+	free(qcc);
+	free(cc);
 	free(qbuild);
 	free(qroot);
 	T.destdir = h_path(h_tmp_dir(), "install");
@@ -300,8 +312,8 @@ static void build_and_run(const char *exe, const char *link)
 {
 	char *src = h_path(h_root_dir(), "tests/integration/install_client.c");
 	char *out = NULL;
-	int rc = run(&out, "cc -std=c11 -Wall -Wextra -Werror '%s' -o '%s' %s 2>&1", src, exe,
-		     link);
+	int rc = run(&out, "cc -std=c11 -Wall -Wextra -Werror %s '%s' -o '%s' %s 2>&1", T.cc_san,
+		     src, exe, link);
 	expect_exit(rc, 0, out);
 	free(out);
 	free(src);
@@ -421,6 +433,41 @@ static void test_check_docker_self_test(void **state)
 	free(qroot);
 }
 
+/* docker/with-pgpass.sh, the image's entrypoint wrapper: libpq's password
+ * file, private, with the separators escaped, and the program run. */
+static void test_with_pgpass(void **state)
+{
+	char *secret = h_path(h_tmp_dir(), "pgpass-secret");
+	char *pgpass = h_path(h_tmp_dir(), "pgpass");
+	FILE *f = fopen(secret, "w");
+	if (f == NULL)
+		fail_msg("cannot write %s", secret);
+	fputs("pa:ss\\word\n", f);
+	fclose(f);
+	char *out = NULL;
+	int rc = run(&out,
+		     "PGPASSFILE='%s' '%s/docker/with-pgpass.sh' '%s' "
+		     "sh -c 'stat -c %%a \"$PGPASSFILE\"; cat \"$PGPASSFILE\"; echo \"args $*\"' sh x y",
+		     pgpass, h_root_dir(), secret);
+	expect_exit(rc, 0, out);
+	assert_string_equal(out, "600\n*:*:*:*:pa\\:ss\\\\word\nargs x y\n");
+	free(out);
+
+	/* An empty secret is refused before the program runs. */
+	f = fopen(secret, "w");
+	if (f == NULL)
+		fail_msg("cannot write %s", secret);
+	fclose(f);
+	rc = run(&out, "PGPASSFILE='%s' '%s/docker/with-pgpass.sh' '%s' echo ran 2>&1", pgpass,
+		 h_root_dir(), secret);
+	expect_exit(rc, 1, out);
+	if (h_contains(out, "ran") || !h_contains(out, "is empty"))
+		fail_msg("with-pgpass with an empty secret printed:\n%s", out);
+	free(out);
+	free(pgpass);
+	free(secret);
+}
+
 static void test_clean_shutdown(void **state)
 {
 	assert_true(h_server_alive(T.srv));
@@ -438,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_man_pages),
 		cmocka_unit_test(test_uninstall),
 		cmocka_unit_test(test_check_docker_self_test),
+		cmocka_unit_test(test_with_pgpass),
 		cmocka_unit_test(test_clean_shutdown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
