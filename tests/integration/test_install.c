@@ -29,12 +29,12 @@
 #define PREFIX "/usr"
 
 static struct {
-	char *build;   /* BUILD= for make: the real build directory, as built */
-	char *make;    /* "cd ROOT && env -u MAKEFLAGS ... make BUILD=.. [SAN=1]" */
-	char *destdir; /* $FP_TMP/install */
-	char *root;    /* destdir + PREFIX */
-	char *pkgenv;  /* pkg-config's environment for the DESTDIR tree */
-	char *version; /* the VERSION file */
+	char *build;        /* BUILD= for make: the real build directory, as built */
+	char *make;         /* "cd ROOT && env -u MAKEFLAGS ... make BUILD=.. CC=.. [SAN=..]" */
+	char *destdir;      /* $FP_TMP/install */
+	char *root;         /* destdir + PREFIX */
+	char *pkgenv;       /* pkg-config's environment for the DESTDIR tree */
+	char *version;      /* the VERSION file */
 	const char *cc_san; /* the sanitizers the library was built with, for cc */
 	char *db;
 	char *admin_key;
@@ -150,7 +150,7 @@ static int setup(void **state)
 	 * .flags: "CC CPPFLAGS CFLAGS"), or it would rebuild everything. */
 	size_t cc_len = strcspn(flags, " ");
 	char *cc = strndup(flags, cc_len);
-	const char *san = h_contains(flags, "-fsanitize=fuzzer") ? " SAN=fuzz"
+	const char *san = h_contains(flags, "-fsanitize=fuzzer")    ? " SAN=fuzz"
 			  : h_contains(flags, "-fsanitize=address") ? " SAN=1"
 								    : "";
 	/* An instrumented library needs its runtime in the program too. */
@@ -172,8 +172,8 @@ static int setup(void **state)
 	/* The tree as if installed on the system: pkg-config prefixes the
 	 * paths of fairpay.pc with the sysroot; the system's packages stay
 	 * visible through the default search path. */
-	T.pkgenv = h_fmt("PKG_CONFIG_SYSROOT_DIR='%s' PKG_CONFIG_PATH='%s/lib/pkgconfig'", T.destdir,
-			 T.root);
+	T.pkgenv = h_fmt("PKG_CONFIG_SYSROOT_DIR='%s' PKG_CONFIG_PATH='%s/lib/pkgconfig'",
+			 T.destdir, T.root);
 	char *vf = h_path(h_root_dir(), "VERSION");
 	T.version = slurp(vf);
 	free(vf);
@@ -202,8 +202,8 @@ static int teardown(void **state)
 static void test_install_layout(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "rm -rf '%s' && %s install DESTDIR='%s' PREFIX=" PREFIX " 2>&1", T.destdir,
-		     T.make, T.destdir);
+	int rc = run(&out, "rm -rf '%s' && %s install DESTDIR='%s' PREFIX=" PREFIX " 2>&1",
+		     T.destdir, T.make, T.destdir);
 	expect_exit(rc, 0, out);
 	free(out);
 
@@ -319,8 +319,8 @@ static void build_and_run(const char *exe, const char *link)
 	free(src);
 
 	char *ca = h_path(h_certs_dir(), "ca.pem");
-	rc = run(&out, "LD_LIBRARY_PATH='%s/lib' '%s' %s '%s' '%s' 2>&1", T.root, exe,
-		 T.srv->addr, ca, T.admin_key);
+	rc = run(&out, "LD_LIBRARY_PATH='%s/lib' '%s' %s '%s' '%s' 2>&1", T.root, exe, T.srv->addr,
+		 ca, T.admin_key);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, "alpn fairpay/1\n") || !h_contains(out, "ping OK\n") ||
 	    !h_contains(out, "role ROLE_ADMIN\n"))
@@ -360,10 +360,11 @@ static void test_program_static(void **state)
 {
 	/* libfairpay.a, and what it needs from --static (Requires.private). */
 	char *exe = h_path(h_tmp_dir(), "install_client_static");
-	char *link = h_fmt("$(%s pkg-config --cflags fairpay) $(%s pkg-config --libs-only-L fairpay) "
-			   "-Wl,-Bstatic -lfairpay -Wl,-Bdynamic "
-			   "$(%s pkg-config --static --libs-only-l fairpay | sed 's/-lfairpay//')",
-			   T.pkgenv, T.pkgenv, T.pkgenv);
+	char *link =
+		h_fmt("$(%s pkg-config --cflags fairpay) $(%s pkg-config --libs-only-L fairpay) "
+		      "-Wl,-Bstatic -lfairpay -Wl,-Bdynamic "
+		      "$(%s pkg-config --static --libs-only-l fairpay | sed 's/-lfairpay//')",
+		      T.pkgenv, T.pkgenv, T.pkgenv);
 	build_and_run(exe, link);
 	free(link);
 
@@ -445,10 +446,11 @@ static void test_with_pgpass(void **state)
 	fputs("pa:ss\\word\n", f);
 	fclose(f);
 	char *out = NULL;
-	int rc = run(&out,
-		     "PGPASSFILE='%s' '%s/docker/with-pgpass.sh' '%s' "
-		     "sh -c 'stat -c %%a \"$PGPASSFILE\"; cat \"$PGPASSFILE\"; echo \"args $*\"' sh x y",
-		     pgpass, h_root_dir(), secret);
+	int rc = run(
+		&out,
+		"PGPASSFILE='%s' '%s/docker/with-pgpass.sh' '%s' "
+		"sh -c 'stat -c %%a \"$PGPASSFILE\"; cat \"$PGPASSFILE\"; echo \"args $*\"' sh x y",
+		pgpass, h_root_dir(), secret);
 	expect_exit(rc, 0, out);
 	assert_string_equal(out, "600\n*:*:*:*:pa\\:ss\\\\word\nargs x y\n");
 	free(out);
