@@ -273,15 +273,17 @@ install: all man $(PC_FILE)
 	install -m 644 proto/fairpay.proto $(DESTDIR)$(DATADIR)/fairpay/
 	install -m 644 $(BUILD)/man/fairpayd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 $(BUILD)/man/fairpayctl.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
-	install -m 644 $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/docs/
+	install -m 644 $(filter-out docs/%,$(DOCS)) $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(filter docs/%,$(DOCS)) $(DESTDIR)$(DOCDIR)/docs/
 
 uninstall:
 	rm -f $(INSTALLED:%=$(DESTDIR)%)
-	-rmdir $(DESTDIR)$(INCLUDEDIR)/fairpay $(DESTDIR)$(DATADIR)/fairpay $(DESTDIR)$(DOCDIR)/docs \
-	  $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@# Our directories too, unless something else put files in them.
+	rmdir $(DESTDIR)$(INCLUDEDIR)/fairpay $(DESTDIR)$(DATADIR)/fairpay $(DESTDIR)$(DOCDIR)/docs \
+	  $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 .PHONY: man uninstall
 
+# ---------------------------------------------------------------- upkeep
 # What `make format` rewrites and `make format-check` checks: every C file
 # under server/, client/ and tests/, in subdirectories too.
 SOURCES = $(sort $(shell find server client tests -name '*.[ch]'))
@@ -303,7 +305,8 @@ format-check:
 	      " clang-format --dry-run FILE shows where)\n", k }'; \
 	exit 1
 # Every check a script can make: include direction and cycles, cppcheck,
-# clang-tidy, formatting, hardening, the docker files. `make -k lint` runs them all even when one fails.
+# clang-tidy, formatting, hardening, the docker files. `make -k lint` runs
+# them all even when one fails.
 lint: deps
 	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-docker
 # docker/Dockerfile and docker/compose.yaml against the Makefile, the

@@ -22,6 +22,7 @@
 #             only ports fairpayd listens on
 #   health    every health check asks GET /readyz of the admin listener, on
 #             the port --admin-listen gives, with a tool the image has
+#   roles     fairpayd logs in as neither the superuser nor the owner
 #   secrets   no password, conninfo password, API key or PGPASSWORD on a
 #             command line, and no secret-named environment variable but a
 #             *FILE one
@@ -505,9 +506,36 @@ class Checker:
                         self.bad(where, "%s in its %s" % (what, key))
                 continue
             self.check_our_service(where, svc)
+        self.check_logins(services)
         for sname, sec in (doc.get("secrets") or {}).items():
             if isinstance(sec, dict) and sec.get("file"):
                 self.check_host_path("%s: secret %s" % (COMPOSE, sname), sec["file"], secret=True)
+
+    def check_logins(self, services):
+        """fairpayd logs in as neither the superuser nor the owner who migrates."""
+        def user_of(conninfo):
+            m = re.search(r"\buser=(\S+)", conninfo or "") or \
+                re.search(r"^postgres(?:ql)?://([^@:/]+)[@:]", conninfo or "")
+            return m.group(1) if m else None
+
+        others = {}
+        for name, svc in services.items():
+            env = svc.get("environment") or {}
+            if isinstance(env, list):
+                env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+            if str(svc.get("image", "")).startswith("postgres"):
+                others[env.get("POSTGRES_USER", "postgres")] = "the superuser"
+            if user_of(env.get("FAIRPAY_DB")):
+                others.setdefault(user_of(env.get("FAIRPAY_DB")), "the role service %s uses" % name)
+        for name, svc in services.items():
+            cmd = svc.get("command") or []
+            if isinstance(cmd, str):
+                cmd = shlex.split(cmd)
+            for i, a in enumerate(cmd[:-1]):
+                if a == "--db" and user_of(cmd[i + 1]) in others:
+                    u = user_of(cmd[i + 1])
+                    self.bad("%s: service %s" % (COMPOSE, name),
+                             "fairpayd logs in as %s, %s; give it its own login role" % (u, others[u]))
 
     def check_our_service(self, where, svc):
         ep = svc.get("entrypoint")
@@ -636,6 +664,8 @@ MUTATIONS = [
     (DOCKERFILE, '/readyz"]', '/healthz"]', "asks /healthz, not /readyz"),
     (DOCKERFILE, "127.0.0.1:9090/readyz", "127.0.0.1:9091/readyz", "asks port 9091"),
     (COMPOSE, "user=fairpayd\n", "user=fairpayd password=hunter2\n", "password= in a connection string"),
+    (COMPOSE, "user=fairpayd\n", "user=postgres\n", "logs in as postgres, the superuser"),
+    (COMPOSE, "user=fairpayd\n", "user=fairpay_owner\n", "logs in as fairpay_owner, the role service migrate"),
     (COMPOSE, "      PGPASSFILE: /run/fairpay/pgpass\n    secrets: [fairpayd_password]",
      "      PGPASSFILE: /run/fairpay/pgpass\n      PGPASSWORD: hunter2\n    secrets: [fairpayd_password]",
      "environment PGPASSWORD holds a secret"),
