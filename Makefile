@@ -275,6 +275,8 @@ install: all man $(PC_FILE)
 	install -m 644 $(BUILD)/man/fairpayctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(filter-out docs/%,$(DOCS)) $(DESTDIR)$(DOCDIR)/
 	install -m 644 $(filter docs/%,$(DOCS)) $(DESTDIR)$(DOCDIR)/docs/
+	@# Installed for real (not staged) by root: the loader learns of the library.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 uninstall:
 	rm -f $(INSTALLED:%=$(DESTDIR)%)
