@@ -2,7 +2,8 @@
  * read with the reference Prometheus parser (metrics_parse.py) moves by
  * exactly the calls, connections and limit hits made, its histogram counts
  * match its counters, and with --workers 2 any worker answers for all;
- * /healthz and /readyz answer as the database comes and goes; other paths
+ * /healthz and /readyz answer as the database comes and goes and as the
+ * server drains after SIGTERM; other paths
  * are 404, other methods 405, oversized requests refused. */
 /* cmocka needs these four headers first, in this order. */
 /* clang-format off */
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #include "harness.h"
 
@@ -420,6 +423,58 @@ static void test_readiness_follows_the_database(void **state)
 	free(listen);
 }
 
+/* After SIGTERM, while a call still runs, /readyz says 503 (a balancer
+ * sends no more) and /healthz still 200. The call is held on a lock of the
+ * table its query reads. */
+static void test_not_ready_while_draining(void **state)
+{
+	char port[16];
+	h_free_port(port, sizeof(port));
+	char *listen = h_fmt("127.0.0.1:%s", port);
+	h_server *srv = h_server_start(T.db, "--admin-listen", listen, "--db-lock-timeout-ms",
+				       "30000", "--db-statement-timeout-ms", "30000",
+				       "--db-timeout-ms", "30000", "--shutdown-timeout-ms", "30000",
+				       NULL);
+	wait_status(port, "/readyz", 200, 10000);
+	PGconn *pg = PQconnectdb(T.db);
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	PGresult *r = PQexec(pg, "BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+
+	h_tls *t = h_tls_connect(srv->port);
+	Fairpay__V1__AuthenticateRequest auth = FAIRPAY__V1__AUTHENTICATE_REQUEST__INIT;
+	auth.api_key = T.admin_key;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.id = 5;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_AUTHENTICATE;
+	req.authenticate = &auth;
+	h_tls_write_request(t, &req);
+	/* Its query waits on the lock. */
+	int64_t deadline = h_now_ms() + 10000;
+	while (h_sql_int(T.db, "SELECT count(*) FROM pg_locks WHERE NOT granted") == 0) {
+		if (h_now_ms() > deadline)
+			fail_msg("the Authenticate never waited on the lock");
+		h_sleep_ms(20);
+	}
+	assert_int_equal(kill(srv->pid, SIGTERM), 0);
+	wait_status(port, "/readyz", 503, 5000);
+	assert_int_equal(http(port, "GET", "/healthz", NULL), 200);
+	assert_true(h_server_alive(srv));
+
+	r = PQexec(pg, "ROLLBACK");
+	PQclear(r);
+	PQfinish(pg);
+	Fairpay__V1__Response *resp = NULL;
+	assert_int_equal(h_tls_read(t, 10000, &resp), H_READ_FRAME);
+	assert_int_equal(resp->id, 5);
+	fairpay__v1__response__free_unpacked(resp, NULL);
+	h_tls_close(t);
+	assert_int_equal(h_server_stop(srv, 0), 0);
+	h_server_free(srv);
+	free(listen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_paths_methods_and_bounds),
 		cmocka_unit_test(test_workers_sum),
 		cmocka_unit_test(test_readiness_follows_the_database),
+		cmocka_unit_test(test_not_ready_while_draining),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
