@@ -11,7 +11,6 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
-#include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -26,22 +25,15 @@
 #define IDLE_S 10
 
 struct admin {
-	srv *s;
+	db_pool *db;
+	const bool *stopping;
 	struct evhttp *http;
 	struct event *probe;
 	bool probing;
 	bool freed; /* admin_free() came during a probe: the probe frees it */
 };
 
-static const char *code_name(unsigned code)
-{
-	const ProtobufCEnumValue *v =
-		protobuf_c_enum_descriptor_get_value(&fairpay__v1__code__descriptor, (int)code);
-	return v ? v->name : NULL;
-}
-
-static void reply_text(struct evhttp_request *req, int status, const char *reason,
-		       const char *body)
+static void reply_text(struct evhttp_request *req, int status, const char *reason, const char *body)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
@@ -63,7 +55,7 @@ static void serve_metrics(struct evhttp_request *req)
 		reply_text(req, 500, "Internal Server Error", "out of memory\n");
 		return;
 	}
-	int rc = metrics_render(out, dispatch_call_name, code_name);
+	int rc = metrics_render(out);
 	fclose(out);
 	struct evbuffer *b = evbuffer_new();
 	if (rc != 0 || b == NULL || evbuffer_add(b, text, len) != 0) {
@@ -85,7 +77,12 @@ static void handle(struct evhttp_request *req, void *arg)
 {
 	const char *uri = evhttp_request_get_uri(req);
 	size_t plen = strcspn(uri, "?#");
-	enum { METRICS, HEALTHZ, READYZ, NONE } route = NONE;
+	enum {
+		METRICS,
+		HEALTHZ,
+		READYZ,
+		NONE
+	} route = NONE;
 	if (plen == 8 && strncmp(uri, "/metrics", 8) == 0)
 		route = METRICS;
 	else if (plen == 8 && strncmp(uri, "/healthz", 8) == 0)
@@ -130,19 +127,19 @@ static void probe_done(void *arg, db_status st, PGresult *res)
 	bool answered = st == DB_OK && PQntuples(res) == 1;
 	if (answered)
 		metrics_set(METRIC_HOOK_OLDEST_AGE_MS, db_get_i64(res, 0, 0));
-	metrics_set_ready(answered && !a->s->stopping);
+	metrics_set_ready(answered && !*a->stopping);
 }
 
 static void probe_cb(evutil_socket_t fd, short what, void *arg)
 {
 	admin *a = arg;
-	if (a->s->stopping) {
+	if (*a->stopping) {
 		metrics_set_ready(false);
 		return;
 	}
 	if (a->probing)
 		return; /* the database is slow to answer: its timeout will say */
-	if (db_query(a->s->db, outbox_sql_oldest_age_ms, 0, NULL, probe_done, a) == 0)
+	if (db_query(a->db, outbox_sql_oldest_age_ms, 0, NULL, probe_done, a) == 0)
 		a->probing = true;
 	else
 		metrics_set_ready(false);
@@ -183,15 +180,16 @@ done:
 	return fd;
 }
 
-admin *admin_new(srv *s)
+admin *admin_new(struct event_base *base, const fp_config *cfg, db_pool *db, const bool *stopping)
 {
 	admin *a = calloc(1, sizeof(*a));
 	evutil_socket_t fd = -1;
 	if (a == NULL)
 		goto fail;
-	a->s = s;
-	a->http = evhttp_new(s->base);
-	a->probe = event_new(s->base, -1, EV_PERSIST, probe_cb, a);
+	a->db = db;
+	a->stopping = stopping;
+	a->http = evhttp_new(base);
+	a->probe = event_new(base, -1, EV_PERSIST, probe_cb, a);
 	if (a->http == NULL || a->probe == NULL)
 		goto fail;
 	evhttp_set_max_headers_size(a->http, MAX_HEADERS_BYTES);
@@ -204,18 +202,18 @@ admin *admin_new(srv *s)
 						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
 						    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(a->http, handle, a);
-	fd = listen_on(s->cfg->admin_listen, s->cfg->workers != 1);
+	fd = listen_on(cfg->admin_listen, cfg->workers != 1);
 	if (fd < 0)
 		goto fail;
 	if (evhttp_accept_socket(a->http, fd) != 0) {
-		log_error(0, "cannot serve --admin-listen %s", s->cfg->admin_listen);
+		log_error(0, "cannot serve --admin-listen %s", cfg->admin_listen);
 		close(fd);
 		goto fail;
 	}
 	struct timeval tv = { PROBE_MS / 1000, (PROBE_MS % 1000) * 1000 };
 	event_add(a->probe, &tv);
 	probe_cb(-1, 0, a); /* ready as soon as the database first answers */
-	log_info(0, "operators' HTTP on %s (/metrics, /healthz, /readyz)", s->cfg->admin_listen);
+	log_info(0, "operators' HTTP on %s (/metrics, /healthz, /readyz)", cfg->admin_listen);
 	return a;
 fail:
 	if (a != NULL && a->http == NULL)

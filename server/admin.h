@@ -10,13 +10,18 @@
 #ifndef FP_ADMIN_H
 #define FP_ADMIN_H
 
-#include "server.h"
+#include <stdbool.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "db.h"
 
 typedef struct admin admin;
 
-/* Listen on s->cfg->admin_listen and start probing the database for
- * readiness; NULL on failure (logged). */
-admin *admin_new(srv *s);
+/* Listen on cfg->admin_listen on base and probe db for readiness, which
+ * ends once *stopping (the server is draining); NULL on failure (logged). */
+admin *admin_new(struct event_base *base, const fp_config *cfg, db_pool *db, const bool *stopping);
 
 /* Stop listening and free a. Accepts NULL. After the database pool is
  * freed: a probe in flight is answered first. */

@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -117,6 +118,7 @@ int main(int argc, char **argv)
 
 	int workers = cfg.workers > 0 ? (int)cfg.workers : workers_default();
 	/* Before the workers are forked too: a scrape sums their slots. */
+	metrics_names(dispatch_call_name, dispatch_code_name);
 	if (metrics_init(workers) != 0) {
 		fprintf(stderr, "fairpayd: cannot map memory for the metrics\n");
 		goto done;

@@ -395,7 +395,8 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 		return -1;
 	}
 	evconnlistener_set_error_cb(s->listener, accept_error_cb);
-	if (cfg->admin_listen != NULL && (s->admin = admin_new(s)) == NULL)
+	if (cfg->admin_listen != NULL &&
+	    (s->admin = admin_new(s->base, cfg, s->db, &s->stopping)) == NULL)
 		return -1;
 	return 0;
 }

@@ -14,8 +14,8 @@
  * millisecond (a cached read) to the longest a call may wait on the
  * database and then some. */
 static const int64_t bucket_ns[] = {
-	500000,    1000000,    2500000,    5000000,    10000000,   25000000,   50000000,
-	100000000, 250000000,  500000000,  1000000000, 2500000000, 5000000000, 10000000000,
+	500000,    1000000,   2500000,   5000000,    10000000,   25000000,   50000000,
+	100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000,
 };
 #define N_BUCKETS (sizeof(bucket_ns) / sizeof(bucket_ns[0]))
 
@@ -34,6 +34,7 @@ static slot own;           /* without metrics_init */
 static slot *slots = &own; /* n_slots of them */
 static int n_slots = 1;
 static slot *mine = &own;
+static metrics_namer call_namer, code_namer;
 
 /* The simple counters: one row each, rows of one family (a label each)
  * next to each other. NULL family: rendered apart. */
@@ -64,11 +65,15 @@ static const struct {
 	[METRIC_HOOK_DELIVERED] = { "fairpay_webhook_deliveries_total",
 				    "Webhook delivery attempts, by result.",
 				    "result=\"delivered\"" },
-	[METRIC_HOOK_FAILED] = { "fairpay_webhook_deliveries_total", NULL,
-				 "result=\"failed\"" },
-	[METRIC_HOOK_GAVE_UP] = { "fairpay_webhook_deliveries_total", NULL,
-				  "result=\"gave_up\"" },
+	[METRIC_HOOK_FAILED] = { "fairpay_webhook_deliveries_total", NULL, "result=\"failed\"" },
+	[METRIC_HOOK_GAVE_UP] = { "fairpay_webhook_deliveries_total", NULL, "result=\"gave_up\"" },
 };
+
+void metrics_names(metrics_namer call_name, metrics_namer code_name)
+{
+	call_namer = call_name;
+	code_namer = code_name;
+}
 
 int metrics_init(int workers)
 {
@@ -248,23 +253,31 @@ static void seconds(FILE *out, uint64_t ns)
 		(unsigned long long)(ns % 1000000000u));
 }
 
-static const char *call_label(metrics_namer call_name, unsigned call)
+/* The call's label: its name, else its number (0: "unknown"). */
+static const char *call_label(unsigned call, char *buf, size_t len)
 {
-	const char *n = call == 0 ? NULL : call_name(call);
-	return n ? n : "unknown";
+	const char *n = call != 0 && call_namer != NULL ? call_namer(call) : NULL;
+	if (n != NULL)
+		return n;
+	if (call == 0)
+		return "unknown";
+	snprintf(buf, len, "%u", call);
+	return buf;
 }
 
-static void render_calls(FILE *out, metrics_namer call_name, metrics_namer code_name)
+static void render_calls(FILE *out)
 {
-	header(out, "fairpay_requests_total", "counter", "Calls answered, by call and status code.");
+	char num[16];
+	header(out, "fairpay_requests_total", "counter",
+	       "Calls answered, by call and status code.");
 	for (unsigned c = 0; c < METRICS_CALLS; c++) {
 		for (unsigned k = 0; k < METRICS_CODES; k++) {
 			uint64_t n = sum_requests(c, k);
 			if (n == 0)
 				continue;
-			const char *code = code_name(k);
+			const char *code = code_namer != NULL ? code_namer(k) : NULL;
 			fputs("fairpay_requests_total{call=\"", out);
-			put_label(out, call_label(call_name, c));
+			put_label(out, call_label(c, num, sizeof(num)));
 			fputs("\",code=\"", out);
 			if (code != NULL)
 				put_label(out, code);
@@ -281,7 +294,7 @@ static void render_calls(FILE *out, metrics_namer call_name, metrics_namer code_
 			cum += sum_bucket(c, b);
 		if (cum == 0)
 			continue;
-		const char *name = call_label(call_name, c);
+		const char *name = call_label(c, num, sizeof(num));
 		cum = 0;
 		for (size_t b = 0; b <= N_BUCKETS; b++) {
 			cum += sum_bucket(c, b);
@@ -320,9 +333,9 @@ static void render_counters(FILE *out)
 	}
 }
 
-int metrics_render(FILE *out, metrics_namer call_name, metrics_namer code_name)
+int metrics_render(FILE *out)
 {
-	render_calls(out, call_name, code_name);
+	render_calls(out);
 	render_counters(out);
 
 	int workers = 0;
@@ -331,8 +344,7 @@ int metrics_render(FILE *out, metrics_namer call_name, metrics_namer code_name)
 	header(out, "fairpay_workers", "gauge", "Worker processes running.");
 	fprintf(out, "fairpay_workers %d\n", workers);
 	header(out, "fairpay_connections", "gauge", "Client connections open.");
-	fprintf(out, "fairpay_connections %lld\n",
-		(long long)gauge_of(METRIC_CONNECTIONS, false));
+	fprintf(out, "fairpay_connections %lld\n", (long long)gauge_of(METRIC_CONNECTIONS, false));
 
 	header(out, "fairpay_limit_hits_total", "counter",
 	       "Times a limit of the server was reached, by limit.");

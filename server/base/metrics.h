@@ -53,6 +53,10 @@ typedef enum metrics_gauge {
 /* Names of the calls and codes, by number (NULL: not one), for the labels. */
 typedef const char *(*metrics_namer)(unsigned n);
 
+/* Name the calls and codes in the labels (before forking: the workers
+ * inherit it); without, they are numbers. */
+void metrics_names(metrics_namer call_name, metrics_namer code_name);
+
 /* Map the slots of workers processes (plus one for a single process);
  * call once, before forking. -1 when the memory cannot be mapped. */
 int metrics_init(int workers) __attribute__((warn_unused_result));
@@ -84,7 +88,6 @@ _Atomic uint64_t *metrics_limits(void);
 
 /* Write every metric of every worker in the Prometheus text format 0.0.4;
  * -1 when out cannot take it. */
-int metrics_render(FILE *out, metrics_namer call_name, metrics_namer code_name)
-	__attribute__((warn_unused_result));
+int metrics_render(FILE *out) __attribute__((warn_unused_result));
 
 #endif

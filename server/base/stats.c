@@ -49,7 +49,7 @@ void stats_log(stats *st, bool only_if_changed)
 		int n = snprintf(line + used, sizeof(line) - used, "%s%s=%llu", i ? " " : "",
 				 names[i],
 				 (unsigned long long)atomic_load_explicit(&st->value[i],
-									   memory_order_relaxed));
+									  memory_order_relaxed));
 		if (n < 0)
 			break;
 		used += (size_t)n;

@@ -20,4 +20,8 @@ void dispatch_request(conn *c, Fairpay__V1__Request *req, const uint8_t *body, s
  * route table has it; NULL when no route serves it. */
 const char *dispatch_call_name(unsigned call_case);
 
+/* The name of a status code (fairpay.v1.Code: "OK", "NOT_FOUND", ...);
+ * NULL when it has none. */
+const char *dispatch_code_name(unsigned code);
+
 #endif

@@ -143,7 +143,8 @@ static char *scrape(const char *port)
 static double sample(const char *parsed, const char *key)
 {
 	size_t klen = strlen(key);
-	for (const char *p = parsed; p != NULL && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+	for (const char *p = parsed; p != NULL && *p;
+	     p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 		if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
 			return strtod(p + klen + 1, NULL);
 	}
@@ -245,12 +246,10 @@ static void test_counts_match_the_calls(void **state)
 
 	char *after = wait_connections(port, 3);
 	assert_int_equal(requests(after, "Ping", "OK") - requests(before, "Ping", "OK"), 4);
-	assert_int_equal(requests(after, "Authenticate", "OK") -
-				 requests(before, "Authenticate", "OK"),
-			 2);
-	assert_int_equal(requests(after, "CreateVendor", "OK") -
-				 requests(before, "CreateVendor", "OK"),
-			 1);
+	assert_int_equal(
+		requests(after, "Authenticate", "OK") - requests(before, "Authenticate", "OK"), 2);
+	assert_int_equal(
+		requests(after, "CreateVendor", "OK") - requests(before, "CreateVendor", "OK"), 1);
 	assert_int_equal(requests(after, "PutProduct", "OK") - requests(before, "PutProduct", "OK"),
 			 1);
 	assert_int_equal(requests(after, "GetProduct", "NOT_FOUND") -
@@ -263,7 +262,8 @@ static void test_counts_match_the_calls(void **state)
 	assert_int_equal(requests(after, "GetPolicy", "OK"), 0);
 
 	/* The histogram counts each call once, whatever its code. */
-	double n = hist(after, "_count", "GetProduct", NULL) - hist(before, "_count", "GetProduct", NULL);
+	double n = hist(after, "_count", "GetProduct", NULL) -
+		   hist(before, "_count", "GetProduct", NULL);
 	assert_int_equal(n, 4);
 	assert_int_equal(hist(after, "_bucket", "GetProduct", "+Inf"),
 			 hist(after, "_count", "GetProduct", NULL));
@@ -310,8 +310,8 @@ static void test_counts_match_the_calls(void **state)
 	h_tls_expect_closed(t, 5000);
 	h_tls_close(t);
 	char *hit = wait_connections(port, 0);
-	assert_int_equal(must(hit, "fairpay_limit_hits_total{limit=\"frame_too_large\"}") - big_before,
-			 1);
+	assert_int_equal(
+		must(hit, "fairpay_limit_hits_total{limit=\"frame_too_large\"}") - big_before, 1);
 	must(hit, "fairpay_limit_hits_total{limit=\"connections_refused\"}");
 
 	free(before);
@@ -367,7 +367,9 @@ static void test_paths_methods_and_bounds(void **state)
 /* With --workers 2, whichever worker answers a scrape sums both. */
 static void test_workers_sum(void **state)
 {
-	enum { CONNS = 24 };
+	enum {
+		CONNS = 24
+	};
 	char port[16];
 	h_free_port(port, sizeof(port));
 	char *listen = h_fmt("127.0.0.1:%s", port);
@@ -388,7 +390,8 @@ static void test_workers_sum(void **state)
 	for (int k = 0; k < 12; k++) {
 		char *m = wait_connections(port, 0);
 		assert_int_equal(requests(m, "Ping", "OK") - requests(before, "Ping", "OK"), CONNS);
-		assert_int_equal(hist(m, "_count", "Ping", NULL) - hist(before, "_count", "Ping", NULL),
+		assert_int_equal(hist(m, "_count", "Ping", NULL) -
+					 hist(before, "_count", "Ping", NULL),
 				 CONNS);
 		assert_int_equal(must(m, "fairpay_connections_accepted_total{}") -
 					 must(before, "fairpay_connections_accepted_total{}"),
@@ -431,10 +434,10 @@ static void test_not_ready_while_draining(void **state)
 	char port[16];
 	h_free_port(port, sizeof(port));
 	char *listen = h_fmt("127.0.0.1:%s", port);
-	h_server *srv = h_server_start(T.db, "--admin-listen", listen, "--db-lock-timeout-ms",
-				       "30000", "--db-statement-timeout-ms", "30000",
-				       "--db-timeout-ms", "30000", "--shutdown-timeout-ms", "30000",
-				       NULL);
+	h_server *srv =
+		h_server_start(T.db, "--admin-listen", listen, "--db-lock-timeout-ms", "30000",
+			       "--db-statement-timeout-ms", "30000", "--db-timeout-ms", "30000",
+			       "--shutdown-timeout-ms", "30000", NULL);
 	wait_status(port, "/readyz", 200, 10000);
 	PGconn *pg = PQconnectdb(T.db);
 	assert_int_equal(PQstatus(pg), CONNECTION_OK);
