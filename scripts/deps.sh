@@ -61,6 +61,9 @@ packages=(
 	# test_install renders the man pages (man -l); make lint's check-docker
 	# reads docker/compose.yaml
 	man-db python3-yaml
+	# tests/integration/test_metrics.c reads /metrics with the real parser
+	# (tests/integration/metrics_parse.py)
+	python3-prometheus-client
 )
 
 usage() {
