@@ -435,8 +435,8 @@ void ctl_simulate_print(FILE *f, const ctl_simulate_opts *o, const ctl_sim_resul
 	fputs("\nFree riders under FairPay:\n", f);
 	if (r->bounded)
 		fprintf(f,
-			"  loss bound per id: %s (the policy gives a zero payer %d FairPay "
-			"offer%s of SP %s)\n",
+			"  loss bound per id: %s (the policy gives a customer who never pays %d "
+			"FairPay offer%s of SP %s)\n",
 			ctl_simulate_money(r->bound_minor, cur, m1), (int)r->bound_cycles,
 			r->bound_cycles == 1 ? "" : "s",
 			ctl_simulate_money(c->product.suggested_price_minor, cur, m2));
@@ -447,12 +447,14 @@ void ctl_simulate_print(FILE *f, const ctl_simulate_opts *o, const ctl_sim_resul
 			(int)c->cycles);
 	fprintf(f, "  probation credit: %s\n",
 		ctl_simulate_money(c->policy.probation_credit_minor, cur, m3));
-	if (fr->customers > 0)
-		fprintf(f, "  observed max loss per free-rider id: %s%s\n",
-			ctl_simulate_money(fr->max_identity_loss_minor, cur, m1),
-			!r->bounded || fr->max_identity_loss_minor <= r->bound_minor
-				? ""
-				: "  ABOVE THE BOUND");
+	if (fr->customers > 0) {
+		fprintf(f, "  observed max loss per free-rider id: %s\n",
+			ctl_simulate_money(fr->max_identity_loss_minor, cur, m1));
+		if (r->bounded && fr->max_identity_loss_minor > r->bound_minor)
+			fputs("  above the bound: free riders who paid a set price or a minimum\n"
+			      "  earned FairPay terms back (see docs/fairpay.md, Tuning)\n",
+			      f);
+	}
 	if (r->type[CTL_SIM_GAMER].customers > 0)
 		fprintf(f, "  gamers: %" PRId64 " ids for %" PRId64 " people, max loss per id %s\n",
 			r->type[CTL_SIM_GAMER].identities, r->type[CTL_SIM_GAMER].customers,
