@@ -352,6 +352,13 @@ const char *ctl_simulate_money(int64_t minor, const char *currency, char buf[48]
 	return buf;
 }
 
+/* Minor units as a number of major units, for the chart's axis; with
+ * ctl_simulate_money() the only place that knows a currency's decimals. */
+static double sim_major(int64_t minor)
+{
+	return (double)minor / 100.0;
+}
+
 static const char *const sim_pricing_names[CTL_SIM_PRICINGS] = { "fairpay", "pwyw", "set_price" };
 static const char *const sim_pricing_titles[CTL_SIM_PRICINGS] = { "FairPay", "pay what you want",
 								  "set price" };
@@ -555,7 +562,7 @@ int ctl_simulate_svg(const char *path, const ctl_simulate_opts *o, const ctl_sim
 			continue;
 		double v[CTL_SIM_PRICINGS];
 		for (int k = 0; k < CTL_SIM_PRICINGS; k++)
-			v[k] = (double)sim_per(row->by[k].revenue_minor, row->customers) / 100.0;
+			v[k] = sim_major(sim_per(row->by[k].revenue_minor, row->customers));
 		if (ctl_chart_add(ch,
 				  ty < CTL_SIM_TYPES ? ctl_sim_type_name((ctl_sim_type)ty) : "all",
 				  v) != 0)
@@ -575,7 +582,7 @@ int ctl_simulate_svg(const char *path, const ctl_simulate_opts *o, const ctl_sim
 			continue;
 		double v[2];
 		for (int k = 0; k < 2; k++)
-			v[k] = (double)sim_per(row->by[k].loss_minor, row->customers) / 100.0;
+			v[k] = sim_major(sim_per(row->by[k].loss_minor, row->customers));
 		if (ctl_chart_add(ch,
 				  ty < CTL_SIM_TYPES ? ctl_sim_type_name((ctl_sim_type)ty) : "all",
 				  v) != 0)
