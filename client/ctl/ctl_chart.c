@@ -142,6 +142,8 @@ int ctl_chart_add(ctl_chart *c, const char *label, const double *values)
 	if (c->npanels == 0)
 		return -1;
 	chart_panel *p = c->panels[c->npanels - 1];
+	if (p->nseries == 0)
+		return -1; /* ctl_chart_panel() refuses such a panel */
 	for (size_t i = 0; i < p->nseries; i++) {
 		/* Neither NaN nor an infinity: both would make the SVG invalid. */
 		if (!(values[i] == values[i]) || values[i] > 1e300 || values[i] < -1e300)
