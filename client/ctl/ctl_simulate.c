@@ -548,9 +548,18 @@ int ctl_simulate_svg(const char *path, const ctl_simulate_opts *o, const ctl_sim
 	ctl_chart *ch = ctl_chart_new("FairPay simulation", sub);
 	if (ch == NULL)
 		goto done;
+	/* Whole units once the figures reach 100: they fit on the bars, and
+	 * the cents say nothing at that scale. */
+	int64_t top = 0;
+	for (int k = 0; k < CTL_SIM_PRICINGS; k++) {
+		int64_t per = sim_per(r->total.by[k].revenue_minor, r->total.customers);
+		if (per > top)
+			top = per;
+	}
+	int dec = sim_major(top) >= 100 ? 0 : 2;
 	const ctl_chart_panel_spec rev = { "Revenue per customer, by type",
 					   o->currency,
-					   2,
+					   dec,
 					   false,
 					   CTL_SIM_PRICINGS,
 					   sim_pricing_titles };
@@ -570,7 +579,7 @@ int ctl_simulate_svg(const char *path, const ctl_simulate_opts *o, const ctl_sim
 	}
 	const ctl_chart_panel_spec loss = { "Loss per customer (SP minus paid), by type",
 					    o->currency,
-					    2,
+					    dec,
 					    false,
 					    2,
 					    sim_pricing_titles };
