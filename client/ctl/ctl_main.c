@@ -86,9 +86,17 @@ int main(int argc, char **argv)
 	 * give EPIPE, not kill us (see client/lib/client.c). */
 	signal(SIGPIPE, SIG_IGN);
 
-	/* The offline simulator has options of its own and needs no server. */
-	if (argc >= 2 && strcmp(argv[1], "simulate") == 0)
-		return finish_output(ctl_simulate_main(argc - 2, argv + 2));
+	/* The offline simulator has options of its own and needs no server:
+	 * when the first command word is "simulate", every other word is its. */
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			continue;
+		if (strcmp(argv[i], "simulate") != 0)
+			break;
+		for (int j = i; j + 1 < argc; j++)
+			argv[j] = argv[j + 1];
+		return finish_output(ctl_simulate_main(argc - 2, argv + 1));
+	}
 
 	switch (ctl_args_parse(argc, argv, &env, &args, err, sizeof(err))) {
 	case CTL_PARSE_HELP:

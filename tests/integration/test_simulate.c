@@ -118,6 +118,10 @@ static void test_simulate_usage(void **state)
 	assert_int_equal(ctl(&out, true, "simulate fair_score_bp=99999"), 2);
 	assert_true(h_contains(out, "out of range at 'fair_score_bp'"));
 	free(out);
+	/* a flag before the command word is the simulator's too */
+	assert_int_equal(ctl(&out, false, "--json simulate --cycles 2 --customers 1"), 0);
+	assert_true(out[0] == '{' && h_contains(out, "\"cycles\":2,"));
+	free(out);
 	assert_int_equal(ctl(&out, false, "simulate --help"), 0);
 	assert_true(h_contains(out, "Usage: fairpayctl simulate"));
 	free(out);
