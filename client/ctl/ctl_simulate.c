@@ -14,6 +14,7 @@
 #include "ctl_args.h"
 #include "ctl_chart.h"
 #include "ctl_out.h"
+#include "money.h"
 
 const char ctl_simulate_usage[] =
 	"Usage: fairpayctl simulate [--population TYPE=PCT,...] [--customers N]\n"
@@ -333,30 +334,20 @@ int ctl_simulate_parse(int argc, char *const argv[], ctl_simulate_opts *o, char 
 
 /* ---------------------------------------------------------------- output */
 
-/* Format minor units as major units. The one place money is formatted
- * here: two decimals for every currency, thousands separated. */
-const char *ctl_simulate_money(int64_t minor, const char *currency, char buf[48])
+/* Format minor units as major units (server/common/money.c: the
+ * currency's ISO 4217 exponent). */
+const char *ctl_simulate_money(int64_t minor, const char *currency, char buf[MONEY_TEXT_LEN])
 {
-	uint64_t a = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
-	char digits[32];
-	int n = snprintf(digits, sizeof(digits), "%" PRIu64, a / 100);
-	size_t o = 0;
-	if (minor < 0)
-		buf[o++] = '-';
-	for (int i = 0; i < n; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = digits[i];
-	}
-	snprintf(buf + o, 48 - o, ".%02u %s", (unsigned)(a % 100), currency);
-	return buf;
+	return money_format(minor, currency, buf);
 }
 
-/* Minor units as a number of major units, for the chart's axis; with
- * ctl_simulate_money() the only place that knows a currency's decimals. */
-static double sim_major(int64_t minor)
+/* Minor units as a number of major units, for the chart's axis. */
+static double sim_major(int64_t minor, const char *currency)
 {
-	return (double)minor / 100.0;
+	double d = (double)minor;
+	for (int e = money_exponent(currency); e > 0; e--)
+		d /= 10;
+	return d;
 }
 
 static const char *const sim_pricing_names[CTL_SIM_PRICINGS] = { "fairpay", "pwyw", "set_price" };
@@ -374,7 +365,7 @@ static int64_t sim_per(int64_t v, int64_t n)
 
 static int sim_row_cells(ctl_table *t, const char *name, const ctl_sim_row *r, const char *cur)
 {
-	char b[7][48], c[2][24];
+	char b[7][MONEY_TEXT_LEN], c[2][24];
 	snprintf(c[0], sizeof(c[0]), "%" PRId64, r->customers);
 	snprintf(c[1], sizeof(c[1]), "%" PRId64, r->identities);
 	const char *cells[9] = { name, c[0], c[1] };
@@ -388,7 +379,7 @@ static int sim_row_cells(ctl_table *t, const char *name, const ctl_sim_row *r, c
 
 static int sim_loss_cells(ctl_table *t, const char *name, const ctl_sim_row *r, const char *cur)
 {
-	char b[3][48];
+	char b[3][MONEY_TEXT_LEN];
 	const char *cells[4] = {
 		name,
 		ctl_simulate_money(r->by[CTL_SIM_FAIRPAY].loss_minor, cur, b[0]),
@@ -403,7 +394,7 @@ void ctl_simulate_print(FILE *f, const ctl_simulate_opts *o, const ctl_sim_resul
 {
 	const ctl_sim_config *c = &o->sim;
 	const char *cur = o->currency;
-	char m1[48], m2[48], m3[48];
+	char m1[MONEY_TEXT_LEN], m2[MONEY_TEXT_LEN], m3[MONEY_TEXT_LEN];
 	fprintf(f,
 		"%" PRId64 " customers, %d cycles, seed %" PRIu64 "; SP %s, set price %s, "
 		"walk-away %d%%\n\n",
@@ -556,7 +547,7 @@ int ctl_simulate_svg(const char *path, const ctl_simulate_opts *o, const ctl_sim
 		if (per > top)
 			top = per;
 	}
-	int dec = sim_major(top) >= 100 ? 0 : 2;
+	int dec = sim_major(top, o->currency) >= 100 ? 0 : money_exponent(o->currency);
 	const ctl_chart_panel_spec rev = { "Revenue per customer, by type",
 					   o->currency,
 					   dec,
@@ -571,7 +562,8 @@ int ctl_simulate_svg(const char *path, const ctl_simulate_opts *o, const ctl_sim
 			continue;
 		double v[CTL_SIM_PRICINGS];
 		for (int k = 0; k < CTL_SIM_PRICINGS; k++)
-			v[k] = sim_major(sim_per(row->by[k].revenue_minor, row->customers));
+			v[k] = sim_major(sim_per(row->by[k].revenue_minor, row->customers),
+					 o->currency);
 		if (ctl_chart_add(ch,
 				  ty < CTL_SIM_TYPES ? ctl_sim_type_name((ctl_sim_type)ty) : "all",
 				  v) != 0)
@@ -591,7 +583,8 @@ int ctl_simulate_svg(const char *path, const ctl_simulate_opts *o, const ctl_sim
 			continue;
 		double v[2];
 		for (int k = 0; k < 2; k++)
-			v[k] = sim_major(sim_per(row->by[k].loss_minor, row->customers));
+			v[k] = sim_major(sim_per(row->by[k].loss_minor, row->customers),
+					 o->currency);
 		if (ctl_chart_add(ch,
 				  ty < CTL_SIM_TYPES ? ctl_sim_type_name((ctl_sim_type)ty) : "all",
 				  v) != 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "ctl_sim.h"
+#include "money.h"
 
 #define CTL_SIMULATE_CURRENCY "EUR" /* when --currency is not given */
 
@@ -28,8 +29,8 @@ extern const char ctl_simulate_usage[];
 int ctl_simulate_parse(int argc, char *const argv[], ctl_simulate_opts *o, char *err,
 		       size_t err_size) __attribute__((warn_unused_result));
 
-/* Format minor units as major units with the currency: "1,234.50 EUR". */
-const char *ctl_simulate_money(int64_t minor, const char *currency, char buf[48]);
+/* Format minor units as major units with the currency: "1234.50 EUR". */
+const char *ctl_simulate_money(int64_t minor, const char *currency, char buf[MONEY_TEXT_LEN]);
 
 /* Print a result as tables. */
 void ctl_simulate_print(FILE *f, const ctl_simulate_opts *o, const ctl_sim_result *r);

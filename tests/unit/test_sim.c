@@ -269,10 +269,11 @@ static void test_sim_outputs(void **state)
 	(void)state;
 	ctl_simulate_opts o;
 	ctl_sim_result r;
-	char b[48];
-	assert_string_equal(ctl_simulate_money(123456789, "EUR", b), "1,234,567.89 EUR");
+	char b[MONEY_TEXT_LEN];
+	assert_string_equal(ctl_simulate_money(123456789, "EUR", b), "1234567.89 EUR");
 	assert_string_equal(ctl_simulate_money(-5, "USD", b), "-0.05 USD");
 	assert_string_equal(ctl_simulate_money(0, "EUR", b), "0.00 EUR");
+	assert_string_equal(ctl_simulate_money(1000, "JPY", b), "1000 JPY");
 
 	assert_int_equal(PARSE(&o, "--population", "free_rider=100", "--customers", "10",
 			       "--cycles", "5", "--list-price", "1200", "--currency", "USD"),
