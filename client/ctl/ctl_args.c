@@ -313,6 +313,8 @@ static const usage_text usage_texts[] = {
 	      "  webhook create|list|delete|deliveries\n"
 	      "                           signed event deliveries to the vendor's URLs\n"
 	      "  reputation verify        recompute every reputation from the database\n"
+	      "  simulate                 play customer types through a policy offline\n"
+	      "                           (no server; 'fairpayctl simulate --help')\n"
 	      "\n" CONN_OPTIONS
 	      "  -h, --help          show help; after command words, help on that command\n"
 	      "  --version           print the version\n"
@@ -860,6 +862,18 @@ static int parse_policy(const char *const *words, int n, ctl_args *out, char *er
 		}
 		pe->set[key] = true;
 	}
+	return 0;
+}
+
+/* Parse policy KEY=VALUE words into pe. */
+int ctl_args_parse_policy(const char *const *words, int n, ctl_policy_edit *pe, char *err,
+			  size_t err_size)
+{
+	static const ctl_args empty;
+	ctl_args tmp = empty;
+	if (parse_policy(words, n, &tmp, err, err_size) != 0)
+		return -1;
+	*pe = tmp.policy;
 	return 0;
 }
 

@@ -192,4 +192,9 @@ bool ctl_args_is_remote(ctl_cmd cmd);
 /* Return the Policy field name of a policy key, e.g. "alpha_bp". */
 const char *ctl_args_policy_key(ctl_policy_key k);
 
+/* Parse policy KEY=VALUE words as `policy set` takes them into pe; on -1
+ * err holds a one-line message. */
+int ctl_args_parse_policy(const char *const *words, int n, ctl_policy_edit *pe, char *err,
+			  size_t err_size) __attribute__((warn_unused_result));
+
 #endif

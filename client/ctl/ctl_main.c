@@ -12,6 +12,7 @@
 #include "ctl_args.h"
 #include "ctl_cycle.h"
 #include "ctl_db.h"
+#include "ctl_simulate.h"
 #include "ctl_verify.h"
 #include "ctl_webhook.h"
 
@@ -84,6 +85,18 @@ int main(int argc, char **argv)
 	/* OpenSSL writes with write(2): a server closing the connection must
 	 * give EPIPE, not kill us (see client/lib/client.c). */
 	signal(SIGPIPE, SIG_IGN);
+
+	/* The offline simulator has options of its own and needs no server:
+	 * when the first command word is "simulate", every other word is its. */
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			continue;
+		if (strcmp(argv[i], "simulate") != 0)
+			break;
+		for (int j = i; j + 1 < argc; j++)
+			argv[j] = argv[j + 1];
+		return finish_output(ctl_simulate_main(argc - 2, argv + 1));
+	}
 
 	switch (ctl_args_parse(argc, argv, &env, &args, err, sizeof(err))) {
 	case CTL_PARSE_HELP:
