@@ -45,6 +45,8 @@ LIBS_EV  := -levent_openssl -levent
 LIBS_PQ  := -lpq -ljansson
 # Webhook delivery (server/jobs/deliver.c): libcurl's multi interface.
 LIBS_CURL := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+# systemd readiness notifications (server/base/notify.c): libsystemd's sd_notify.
+LIBS_SD  := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 GEN_C    := $(BUILD)/gen/fairpay.pb-c.c
 GEN_H    := $(BUILD)/gen/fairpay.pb-c.h
@@ -134,7 +136,7 @@ $(BUILD)/pic/%.o: %.c $(GEN_H) $(FLAGS_STAMP)
 
 # ---------------------------------------------------------------- binaries
 $(BUILD)/fairpayd: $(SERVER_OBJ)
-	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_SD) $(LIBS_PB) $(LIBS_SSL)
 
 $(BUILD)/libfairpay.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -148,7 +150,7 @@ $(BUILD)/fairpayctl: $(CTL_OBJ) $(BUILD)/libfairpay.a
 # Unit tests link the server's modules (minus main) and run without any service.
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ -lcmocka $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ -lcmocka $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_SD) $(LIBS_PB) $(LIBS_SSL)
 
 # Integration tests drive the real fairpayd through the client library.
 $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $(BUILD)/libfairpay.a $(BUILD)/obj/server/rules/fp_rules.o
@@ -176,7 +178,7 @@ valgrind: deps
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $(LDEXE) -fsanitize=fuzzer $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) -fsanitize=fuzzer $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_SD) $(LIBS_PB) $(LIBS_SSL)
 
 fuzzers: $(FUZZ_BIN)
 # Keep the fuzz objects: rebuilding them all for every target costs minutes.

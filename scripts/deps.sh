@@ -18,6 +18,8 @@ packages=(
 	libjansson-dev
 	# webhook delivery (libcurl's multi interface)
 	libcurl4-openssl-dev
+	# systemd readiness (sd_notify), and systemd-analyze for the unit file
+	libsystemd-dev systemd
 	# the tests' webhook receiver (tests/receiver/: Node and npm's
 	# standardwebhooks package, installed below)
 	nodejs npm
