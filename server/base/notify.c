@@ -3,8 +3,9 @@
 
 #include <errno.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 static int parent_fd = -1; /* a worker's pipe to its parent; -1: the main process */
 
@@ -40,11 +41,8 @@ void notify_reloading(void)
 		return;
 	/* systemd 253 and later want the reload's start time with it
 	 * (Type=notify-reload); older ones ignore it. */
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
-			 (unsigned long long)ts.tv_sec * 1000000ULL +
-				 (unsigned long long)ts.tv_nsec / 1000ULL);
+			 (unsigned long long)clock_mono_us());
 }
 
 void notify_reloaded(void)
