@@ -443,14 +443,16 @@ int cfg_reload_apply(fp_config *cur, bool quiet)
 		log_error(0, "SIGHUP: out of memory; some settings may be unchanged");
 		goto done;
 	}
+	/* Said before a new level could hide it. */
+	if (!quiet)
+		log_info(0, "SIGHUP: reloaded %s: %d settings changed",
+			 cur->config_file ? cur->config_file : "the flags", n);
 	log_level level;
 	log_format format;
 	if (log_parse_level(cur->log_level, &level) == 0)
 		log_set_level(level);
 	if (log_parse_format(cur->log_format, &format) == 0)
 		log_set_format(format);
-	if (!quiet)
-		log_info(0, "SIGHUP: reloaded %s: %d settings changed", cur->config_file ? cur->config_file : "the flags", n);
 done:
 	cfg_free(&next);
 	return n;
