@@ -211,6 +211,20 @@ install: all
 	ln -sf libfairpay.so.1 $(DESTDIR)$(PREFIX)/lib/libfairpay.so
 	install -m 644 client/include/fairpay/*.h $(GEN_H) $(DESTDIR)$(PREFIX)/include/fairpay/
 
+# The systemd unit and the example config file, generated from the settings
+# table (fairpayd --print-config), so that it lists every setting and its
+# default. The unit names $(PREFIX) where it says /usr/local.
+all: $(BUILD)/fairpayd.conf.example
+$(BUILD)/fairpayd.conf.example: $(BUILD)/fairpayd
+	$(BUILD)/fairpayd --print-config >$@
+install: install-systemd
+install-systemd: $(BUILD)/fairpayd.conf.example
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/fairpay
+	sed 's|/usr/local/|$(PREFIX)/|g' dist/fairpayd.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/fairpayd.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/fairpayd.service
+	install -m 644 $(BUILD)/fairpayd.conf.example $(DESTDIR)$(PREFIX)/share/doc/fairpay/
+.PHONY: install-systemd
+
 # What `make format` rewrites and `make format-check` checks: every C file
 # under server/, client/ and tests/, in subdirectories too.
 SOURCES = $(sort $(shell find server client tests -name '*.[ch]'))
@@ -234,9 +248,13 @@ format-check:
 # Every check a script can make: include direction and cycles, cppcheck,
 # clang-tidy, formatting. `make -k lint` runs them all even when one fails.
 lint: deps
-	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening
+	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-unit
 # The binaries are built with the hardening flags (PIE, RELRO, BIND_NOW,
 # stack protector, fortified calls): readelf says so, checksec-style.
+# The systemd unit file loads and parses (systemd-analyze verify).
+check-unit: $(BUILD)/fairpayd
+	scripts/check-unit.sh dist/fairpayd.service $(BUILD)/fairpayd
+.PHONY: check-unit
 check-hardening: $(BUILD)/fairpayd $(BUILD)/fairpayctl
 	scripts/check-hardening.sh $^
 # Who may include what (.may_include in each source directory) and no new
