@@ -24,73 +24,116 @@ typedef enum cfg_when {
 typedef struct cfg_opt {
 	const char *name;
 	cfg_type type;
+	cfg_when reloadable;
 	size_t offset;
 	const char *def;  /* default, as text; NULL = unset */
 	int64_t min, max; /* for CFG_INT */
 	const char *arg;  /* placeholder in --help */
-	cfg_when reloadable;
 	const char *help;
 } cfg_opt;
 
 #define OFF(f) offsetof(fp_config, f)
 
 static const cfg_opt options[] = {
-	{ "listen", CFG_STR, OFF(listen), "127.0.0.1:7443", 0, 0, "HOST:PORT", RESTART, "address to serve TLS on" },
-	{ "db", CFG_STR, OFF(db), "", 0, 0, "CONNINFO", RESTART, "libpq connection string or URI (PG* env vars apply)" },
-	{ "cert", CFG_STR, OFF(cert_file), NULL, 0, 0, "FILE", LIVE, "server certificate chain (PEM)" },
-	{ "key", CFG_STR, OFF(key_file), NULL, 0, 0, "FILE", LIVE, "server private key (PEM)" },
-	{ "client-ca", CFG_STR, OFF(client_ca_file), NULL, 0, 0, "FILE", LIVE, "CA for client certificates (mutual TLS)" },
-	{ "tls-ticket-rotate-s", CFG_INT, OFF(tls_ticket_rotate_s), "3600", 1, 86400, "S", RESTART, "draw a new session ticket key this often; a ticket resumes for one to two periods" },
-	{ "max-frame", CFG_INT, OFF(max_frame), "65536", 64, 16 << 20, "BYTES", LIVE, "largest request frame" },
-	{ "max-inflight", CFG_INT, OFF(max_inflight), "128", 1, 65536, "N", LIVE, "requests in flight per connection" },
-	{ "max-connections", CFG_INT, OFF(max_connections), "10000", 1, 1000000, "N", LIVE, "client connections at once" },
-	{ "max-connections-per-source", CFG_INT, OFF(max_connections_per_source), "1000", 0, 1000000, "N", LIVE, "client connections from one address; 0 = no cap" },
-	{ "max-unauthenticated", CFG_INT, OFF(max_unauthenticated), "0", 0, 1000000, "N", LIVE, "connections not yet authenticated (TLS handshake included); 0 = half of "
+	{ "listen", CFG_STR, RESTART, OFF(listen), "127.0.0.1:7443", 0, 0, "HOST:PORT",
+	  "address to serve TLS on" },
+	{ "db", CFG_STR, RESTART, OFF(db), "", 0, 0, "CONNINFO",
+	  "libpq connection string or URI (PG* env vars apply)" },
+	{ "cert", CFG_STR, LIVE, OFF(cert_file), NULL, 0, 0, "FILE",
+	  "server certificate chain (PEM)" },
+	{ "key", CFG_STR, LIVE, OFF(key_file), NULL, 0, 0, "FILE", "server private key (PEM)" },
+	{ "client-ca", CFG_STR, LIVE, OFF(client_ca_file), NULL, 0, 0, "FILE",
+	  "CA for client certificates (mutual TLS)" },
+	{ "tls-ticket-rotate-s", CFG_INT, RESTART, OFF(tls_ticket_rotate_s), "3600", 1, 86400, "S",
+	  "draw a new session ticket key this often; a ticket resumes for one to two periods" },
+	{ "max-frame", CFG_INT, LIVE, OFF(max_frame), "65536", 64, 16 << 20, "BYTES",
+	  "largest request frame" },
+	{ "max-inflight", CFG_INT, LIVE, OFF(max_inflight), "128", 1, 65536, "N",
+	  "requests in flight per connection" },
+	{ "max-connections", CFG_INT, LIVE, OFF(max_connections), "10000", 1, 1000000, "N",
+	  "client connections at once" },
+	{ "max-connections-per-source", CFG_INT, LIVE, OFF(max_connections_per_source), "1000", 0,
+	  1000000, "N", "client connections from one address; 0 = no cap" },
+	{ "max-unauthenticated", CFG_INT, LIVE, OFF(max_unauthenticated), "0", 0, 1000000, "N",
+	  "connections not yet authenticated (TLS handshake included); 0 = half of "
 	  "--max-connections" },
-	{ "max-connections-per-key", CFG_INT, OFF(max_connections_per_key), "1000", 0, 1000000, "N", LIVE, "connections authenticated with one API key; 0 = no cap" },
-	{ "auth-timeout-ms", CFG_INT, OFF(auth_timeout_ms), "10000", 100, 600000, "MS", LIVE, "close a connection not authenticated this long after its accept (or after it lost "
+	{ "max-connections-per-key", CFG_INT, LIVE, OFF(max_connections_per_key), "1000", 0,
+	  1000000, "N", "connections authenticated with one API key; 0 = no cap" },
+	{ "auth-timeout-ms", CFG_INT, LIVE, OFF(auth_timeout_ms), "10000", 100, 600000, "MS",
+	  "close a connection not authenticated this long after its accept (or after it lost "
 	  "its key)" },
-	{ "db-pool", CFG_INT, OFF(db_pool), "4", 1, 64, "N", RESTART, "PostgreSQL connections in all, shared among the workers (each has at least one)" },
-	{ "db-pipeline", CFG_INT, OFF(db_pipeline), "64", 1, 4096, "N", RESTART, "queries in flight per PostgreSQL connection" },
-	{ "db-timeout-ms", CFG_INT, OFF(db_timeout_ms), "1000", 100, 600000, "MS", RESTART, "wait for the database before answering UNAVAILABLE" },
-	{ "db-vendor-share", CFG_INT, OFF(db_vendor_share_pct), "50", 0, 100, "PCT", RESTART, "of the pool's query slots (--db-pool x --db-pipeline), the most one vendor's calls "
+	{ "db-pool", CFG_INT, RESTART, OFF(db_pool), "4", 1, 64, "N",
+	  "PostgreSQL connections in all, shared among the workers (each has at least one)" },
+	{ "db-pipeline", CFG_INT, RESTART, OFF(db_pipeline), "64", 1, 4096, "N",
+	  "queries in flight per PostgreSQL connection" },
+	{ "db-timeout-ms", CFG_INT, RESTART, OFF(db_timeout_ms), "1000", 100, 600000, "MS",
+	  "wait for the database before answering UNAVAILABLE" },
+	{ "db-vendor-share", CFG_INT, RESTART, OFF(db_vendor_share_pct), "50", 0, 100, "PCT",
+	  "of the pool's query slots (--db-pool x --db-pipeline), the most one vendor's calls "
 	  "hold at once; the rest wait in the vendor's own queue; 0 = no share, one queue for "
 	  "all" },
-	{ "db-statement-timeout-ms", CFG_INT, OFF(db_statement_timeout_ms), "5000", 100, 600000, "MS", RESTART, "longest run of one SQL statement (statement_timeout)" },
-	{ "db-lock-timeout-ms", CFG_INT, OFF(db_lock_timeout_ms), "2000", 10, 600000, "MS", RESTART, "longest wait for a row lock (lock_timeout); the call answers ABORTED" },
-	{ "handshake-timeout-ms", CFG_INT, OFF(handshake_timeout_ms), "10000", 100, 600000, "MS", LIVE, "TLS handshake time limit" },
-	{ "idle-timeout-ms", CFG_INT, OFF(idle_timeout_ms), "300000", 100, 86400000, "MS", LIVE, "close a connection silent this long" },
-	{ "shutdown-timeout-ms", CFG_INT, OFF(shutdown_timeout_ms), "10000", 0, 600000, "MS", LIVE, "on SIGTERM, wait this long for in-flight requests" },
-	{ "revocation-poll-ms", CFG_INT, OFF(revocation_poll_ms), "500", 50, 60000, "MS", LIVE, "how often to look for keys revoked by other servers" },
-	{ "frames-per-wakeup", CFG_INT, OFF(frames_per_wakeup), "32", 1, 100000, "N", LIVE, "frames handled per connection per wake-up" },
-	{ "max-output-bytes", CFG_INT, OFF(max_output_bytes), "1048576", 4096, 1 << 30, "BYTES", LIVE, "stop reading from a client whose unsent replies pass this" },
-	{ "slow-reader-timeout-ms", CFG_INT, OFF(slow_reader_timeout_ms), "10000", 100, 600000, "MS", LIVE, "close a client stuck above --max-output-bytes this long" },
-	{ "stats-interval-ms", CFG_INT, OFF(stats_interval_ms), "10000", 100, 86400000, "MS", LIVE, "log the limit counters this often when they changed" },
-	{ "db-role", CFG_STR, OFF(db_role), "fairpay_app", 0, 0, "ROLE", RESTART, "PostgreSQL role the server's sessions run as (\"\" = the login role)" },
-	{ "workers", CFG_INT, OFF(workers), "0", 0, 256, "N", RESTART, "event loops (processes) sharing the port, each with its own connections, pool and "
+	{ "db-statement-timeout-ms", CFG_INT, RESTART, OFF(db_statement_timeout_ms), "5000", 100,
+	  600000, "MS", "longest run of one SQL statement (statement_timeout)" },
+	{ "db-lock-timeout-ms", CFG_INT, RESTART, OFF(db_lock_timeout_ms), "2000", 10, 600000, "MS",
+	  "longest wait for a row lock (lock_timeout); the call answers ABORTED" },
+	{ "handshake-timeout-ms", CFG_INT, LIVE, OFF(handshake_timeout_ms), "10000", 100, 600000,
+	  "MS", "TLS handshake time limit" },
+	{ "idle-timeout-ms", CFG_INT, LIVE, OFF(idle_timeout_ms), "300000", 100, 86400000, "MS",
+	  "close a connection silent this long" },
+	{ "shutdown-timeout-ms", CFG_INT, LIVE, OFF(shutdown_timeout_ms), "10000", 0, 600000, "MS",
+	  "on SIGTERM, wait this long for in-flight requests" },
+	{ "revocation-poll-ms", CFG_INT, LIVE, OFF(revocation_poll_ms), "500", 50, 60000, "MS",
+	  "how often to look for keys revoked by other servers" },
+	{ "frames-per-wakeup", CFG_INT, LIVE, OFF(frames_per_wakeup), "32", 1, 100000, "N",
+	  "frames handled per connection per wake-up" },
+	{ "max-output-bytes", CFG_INT, LIVE, OFF(max_output_bytes), "1048576", 4096, 1 << 30,
+	  "BYTES", "stop reading from a client whose unsent replies pass this" },
+	{ "slow-reader-timeout-ms", CFG_INT, LIVE, OFF(slow_reader_timeout_ms), "10000", 100,
+	  600000, "MS", "close a client stuck above --max-output-bytes this long" },
+	{ "stats-interval-ms", CFG_INT, LIVE, OFF(stats_interval_ms), "10000", 100, 86400000, "MS",
+	  "log the limit counters this often when they changed" },
+	{ "db-role", CFG_STR, RESTART, OFF(db_role), "fairpay_app", 0, 0, "ROLE",
+	  "PostgreSQL role the server's sessions run as (\"\" = the login role)" },
+	{ "workers", CFG_INT, RESTART, OFF(workers), "0", 0, 256, "N",
+	  "event loops (processes) sharing the port, each with its own connections, pool and "
 	  "cache; 0 = one per processor" },
-	{ "cache-entries", CFG_INT, OFF(cache_entries), "100000", 0, 100000000, "N", RESTART, "rows (reputations, offers, policies, products) kept in memory; 0 = none" },
-	{ "sweep-interval-ms", CFG_INT, OFF(sweep_interval_ms), "250", 10, 3600000, "MS", RESTART, "how often to expire and default offers" },
-	{ "sweep-batch", CFG_INT, OFF(sweep_batch), "500", 1, 100000, "N", RESTART, "offers swept per round" },
-	{ "webhook-ca-file", CFG_STR, OFF(webhook_ca_file), NULL, 0, 0, "FILE", RESTART, "CA certificates (PEM) to verify webhook receivers with, instead of the system's" },
-	{ "webhook-allow-http", CFG_BOOL, OFF(webhook_allow_http), NULL, 0, 0, NULL, LIVE, "accept and deliver to plain http:// webhook URLs" },
-	{ "webhook-allow-private", CFG_BOOL, OFF(webhook_allow_private), NULL, 0, 0, NULL, LIVE, "accept and deliver to loopback, private, link-local and unspecified addresses" },
-	{ "webhook-retry-base-ms", CFG_INT, OFF(webhook_retry_base_ms), "1000", 1, 3600000, "MS", LIVE, "delay before a failed webhook delivery's first retry; it doubles after each" },
-	{ "webhook-retry-max-ms", CFG_INT, OFF(webhook_retry_max_ms), "3600000", 1, 86400000, "MS", LIVE, "longest delay between two attempts of a webhook delivery" },
-	{ "webhook-give-up-s", CFG_INT, OFF(webhook_give_up_s), "259200", 1, 31536000, "S", LIVE, "stop retrying a webhook delivery this long after its event" },
-	{ "webhook-timeout-ms", CFG_INT, OFF(webhook_timeout_ms), "10000", 100, 600000, "MS", LIVE, "one webhook attempt's limit (connect, TLS, request, answer)" },
-	{ "webhook-poll-ms", CFG_INT, OFF(webhook_poll_ms), "200", 10, 60000, "MS", LIVE, "how often to look for due webhook deliveries" },
-	{ "webhook-per-endpoint", CFG_INT, OFF(webhook_per_endpoint), "8", 1, 1000, "N", LIVE, "webhook deliveries in flight per endpoint (per worker)" },
-	{ "webhook-max-inflight", CFG_INT, OFF(webhook_max_inflight), "256", 1, 100000, "N", LIVE, "webhook deliveries in flight in all (per worker)" },
-	{ "log-level", CFG_STR, OFF(log_level), "info", 0, 0, "LEVEL", LIVE, "debug, info, warn or error" },
-	{ "log-format", CFG_STR, OFF(log_format), "text", 0, 0, "FORMAT", LIVE,
+	{ "cache-entries", CFG_INT, RESTART, OFF(cache_entries), "100000", 0, 100000000, "N",
+	  "rows (reputations, offers, policies, products) kept in memory; 0 = none" },
+	{ "sweep-interval-ms", CFG_INT, RESTART, OFF(sweep_interval_ms), "250", 10, 3600000, "MS",
+	  "how often to expire and default offers" },
+	{ "sweep-batch", CFG_INT, RESTART, OFF(sweep_batch), "500", 1, 100000, "N",
+	  "offers swept per round" },
+	{ "webhook-ca-file", CFG_STR, RESTART, OFF(webhook_ca_file), NULL, 0, 0, "FILE",
+	  "CA certificates (PEM) to verify webhook receivers with, instead of the system's" },
+	{ "webhook-allow-http", CFG_BOOL, LIVE, OFF(webhook_allow_http), NULL, 0, 0, NULL,
+	  "accept and deliver to plain http:// webhook URLs" },
+	{ "webhook-allow-private", CFG_BOOL, LIVE, OFF(webhook_allow_private), NULL, 0, 0, NULL,
+	  "accept and deliver to loopback, private, link-local and unspecified addresses" },
+	{ "webhook-retry-base-ms", CFG_INT, LIVE, OFF(webhook_retry_base_ms), "1000", 1, 3600000,
+	  "MS", "delay before a failed webhook delivery's first retry; it doubles after each" },
+	{ "webhook-retry-max-ms", CFG_INT, LIVE, OFF(webhook_retry_max_ms), "3600000", 1, 86400000,
+	  "MS", "longest delay between two attempts of a webhook delivery" },
+	{ "webhook-give-up-s", CFG_INT, LIVE, OFF(webhook_give_up_s), "259200", 1, 31536000, "S",
+	  "stop retrying a webhook delivery this long after its event" },
+	{ "webhook-timeout-ms", CFG_INT, LIVE, OFF(webhook_timeout_ms), "10000", 100, 600000, "MS",
+	  "one webhook attempt's limit (connect, TLS, request, answer)" },
+	{ "webhook-poll-ms", CFG_INT, LIVE, OFF(webhook_poll_ms), "200", 10, 60000, "MS",
+	  "how often to look for due webhook deliveries" },
+	{ "webhook-per-endpoint", CFG_INT, LIVE, OFF(webhook_per_endpoint), "8", 1, 1000, "N",
+	  "webhook deliveries in flight per endpoint (per worker)" },
+	{ "webhook-max-inflight", CFG_INT, LIVE, OFF(webhook_max_inflight), "256", 1, 100000, "N",
+	  "webhook deliveries in flight in all (per worker)" },
+	{ "log-level", CFG_STR, LIVE, OFF(log_level), "info", 0, 0, "LEVEL",
+	  "debug, info, warn or error" },
+	{ "log-format", CFG_STR, LIVE, OFF(log_format), "text", 0, 0, "FORMAT",
 	  "text, or json: one JSON object per line" },
-	{ "config", CFG_STR, OFF(config_file), NULL, 0, 0, "FILE", CMDLINE,
+	{ "config", CFG_STR, CMDLINE, OFF(config_file), NULL, 0, 0, "FILE",
 	  "read settings from FILE (name = value lines); flags given here win over it" },
-	{ "print-config", CFG_BOOL, OFF(print_config), NULL, 0, 0, NULL, CMDLINE,
+	{ "print-config", CFG_BOOL, CMDLINE, OFF(print_config), NULL, 0, 0, NULL,
 	  "print every setting as a commented config file line and exit" },
-	{ "help", CFG_BOOL, OFF(help), NULL, 0, 0, NULL, CMDLINE, "print this help and exit" },
-	{ "version", CFG_BOOL, OFF(version), NULL, 0, 0, NULL, CMDLINE, "print the version and exit" },
+	{ "help", CFG_BOOL, CMDLINE, OFF(help), NULL, 0, 0, NULL, "print this help and exit" },
+	{ "version", CFG_BOOL, CMDLINE, OFF(version), NULL, 0, 0, NULL,
+	  "print the version and exit" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -254,7 +297,8 @@ static int parse_line(fp_config *cfg, char *line, char *err, size_t errlen)
 	if (*v == '"') {
 		size_t vl = strlen(v);
 		if (vl < 2 || v[vl - 1] != '"') {
-			snprintf(err, errlen, "--%s: the value's closing quote is missing", o->name);
+			snprintf(err, errlen, "--%s: the value's closing quote is missing",
+				 o->name);
 			return -1;
 		}
 		v[vl - 1] = '\0';
@@ -326,7 +370,8 @@ void cfg_share(fp_config *cfg, int workers)
 		workers = 1;
 	cfg->shared_by = workers;
 	if (cfg->max_unauthenticated == 0)
-		cfg->max_unauthenticated = cfg->max_connections / 2 > 0 ? cfg->max_connections / 2 : 1;
+		cfg->max_unauthenticated =
+			cfg->max_connections / 2 > 0 ? cfg->max_connections / 2 : 1;
 	/* The connection caps are the server's, whatever the number of
 	 * workers: each worker enforces its share (rounded up). The kernel
 	 * spreads connections across workers evenly, by a hash of their
@@ -402,7 +447,8 @@ int cfg_apply(fp_config *cur, const fp_config *next, cfg_change_fn fn, void *arg
 				free(*(char **)dst);
 				*(char **)dst = copy;
 			} else {
-				memcpy(dst, src, o->type == CFG_INT ? sizeof(int64_t) : sizeof(bool));
+				memcpy(dst, src,
+				       o->type == CFG_INT ? sizeof(int64_t) : sizeof(bool));
 			}
 			applied++;
 		}

@@ -104,8 +104,8 @@ void rpc_send(rpc_call *call)
 /* The structured fields of a line about call (see log.h). */
 static log_fields call_fields(const rpc_call *call)
 {
-	const ProtobufCEnumValue *v =
-		protobuf_c_enum_descriptor_get_value(&fairpay__v1__code__descriptor, call->status.code);
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+		&fairpay__v1__code__descriptor, call->status.code);
 	log_fields f = { call->route ? call->route->name : "?", v ? v->name : "?",
 			 clock_mono_us() - call->started_us, call->vendor_id };
 	return f;

@@ -146,8 +146,9 @@ static void test_limit_reload(void **state)
 	/* An invalid file (its second line): every old value stays. */
 	write_conf(conf, "max-frame = 8192\nmax-inflight = lots\n");
 	sighup(s, 4);
-	if (!h_wait_log(s, ":2: --max-inflight: 'lots' is not a whole number; keeping every "
-			   "setting as it was",
+	if (!h_wait_log(s,
+			":2: --max-inflight: 'lots' is not a whole number; keeping every "
+			"setting as it was",
 			1, 5000))
 		fail_msg("no line for the invalid file; log:\n%s", h_server_log(s));
 	assert_true(h_log_count(s, "ERROR") >= 1);

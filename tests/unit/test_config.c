@@ -364,7 +364,6 @@ static void test_cfg_free(void **state)
 	cfg_free(&cfg); /* a second free is harmless */
 }
 
-
 /* Write text to a new temporary file; its path (static, overwritten by the
  * next call). */
 static const char *write_file(const char *text)
@@ -437,8 +436,8 @@ static void test_file_booleans(void **state)
 		char text[128];
 		fp_config cfg;
 		char err[512];
-		snprintf(text, sizeof(text), "webhook-allow-http = %s\nwebhook-allow-private = %s\n",
-			 yes[i], no[i]);
+		snprintf(text, sizeof(text),
+			 "webhook-allow-http = %s\nwebhook-allow-private = %s\n", yes[i], no[i]);
 		const char *path = write_file(text);
 		cfg_defaults(&cfg);
 		cfg.webhook_allow_private = true;
@@ -658,7 +657,8 @@ static void test_print_config_round_trip(void **state)
 		/* "# name = value": a name has no spaces; help text does. */
 		const char *eq = strstr(line, " = ");
 		if (strncmp(line, "# ", 2) != 0 || eq == NULL ||
-		    strcspn(line + 2, " ") != (size_t)(eq - line - 2) || strstr(line, "FILE") != NULL)
+		    strcspn(line + 2, " ") != (size_t)(eq - line - 2) ||
+		    strstr(line, "FILE") != NULL)
 			continue;
 		o += (size_t)sprintf(out + o, "%s\n", line + 2);
 	}
