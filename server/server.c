@@ -149,7 +149,7 @@ void srv_reload_tls(srv *s)
 	 * context and go on with it; new ones get this one. */
 	tls_ctx_free(s->ssl_ctx);
 	s->ssl_ctx = ctx;
-	log_debug(0, "SIGHUP: reloaded the certificate, key%s",
+	log_info(0, "SIGHUP: reloaded the certificate, key%s",
 		  s->cfg->client_ca_file ? " and client CA" : "");
 }
 

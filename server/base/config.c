@@ -491,7 +491,7 @@ int cfg_reload_apply(fp_config *cur, bool quiet)
 	}
 	/* Said before a new level could hide it. */
 	if (!quiet)
-		log_info(0, "SIGHUP: reloaded %s: %d settings changed",
+		log_info(0, "SIGHUP: read %s: %d settings changed",
 			 cur->config_file ? cur->config_file : "the flags", n);
 	log_level level;
 	log_format format;
