@@ -150,7 +150,7 @@ void srv_reload_tls(srv *s)
 	tls_ctx_free(s->ssl_ctx);
 	s->ssl_ctx = ctx;
 	log_info(0, "SIGHUP: reloaded the certificate, key%s",
-		  s->cfg->client_ca_file ? " and client CA" : "");
+		 s->cfg->client_ca_file ? " and client CA" : "");
 }
 
 static struct timeval tv_ms(int64_t ms)
