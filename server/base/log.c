@@ -213,7 +213,8 @@ static char *json_line(const char *ts, log_level level, uint64_t conn_id, const 
 	return text;
 }
 
-/* The fields after a text line's message: call=... code=... */
+/* The fields of a text line, after conn=: "call=... code=... ". Before the
+ * message, so that the strings a client chose still end the line. */
 static void text_fields(char *buf, size_t len, const log_fields *f)
 {
 	buf[0] = '\0';
@@ -221,11 +222,14 @@ static void text_fields(char *buf, size_t len, const log_fields *f)
 		return;
 	char dur[32] = "";
 	if (f->duration_us >= 0)
-		snprintf(dur, sizeof(dur), " duration_ms=%.3f", (double)f->duration_us / 1000.0);
-	snprintf(buf, len, "%s%s%s%s%s%s%s", f->call ? " call=" : "", f->call ? f->call : "",
-		 f->code ? " code=" : "", f->code ? f->code : "", dur,
-		 f->vendor && f->vendor[0] ? " vendor=" : "",
+		snprintf(dur, sizeof(dur), "duration_ms=%.3f ", (double)f->duration_us / 1000.0);
+	snprintf(buf, len, "%s%s%s%s%s%s%s%s%s", f->call ? "call=" : "", f->call ? f->call : "",
+		 f->call ? " " : "", f->code ? "code=" : "", f->code ? f->code : "",
+		 f->code ? " " : "", dur, f->vendor && f->vendor[0] ? "vendor=" : "",
 		 f->vendor && f->vendor[0] ? f->vendor : "");
+	size_t bl = strlen(buf);
+	if (f->vendor && f->vendor[0] && bl + 1 < len)
+		memcpy(buf + bl, " ", 2);
 }
 
 static void write_line(log_level level, uint64_t conn_id, const log_fields *f, const char *fmt,
@@ -260,14 +264,12 @@ static void write_line(log_level level, uint64_t conn_id, const log_fields *f, c
 	char worker[24] = "";
 	if (worker_id > 0)
 		snprintf(worker, sizeof(worker), "worker=%d ", worker_id);
-	int n = snprintf(line, sizeof(line), "%s %-5s %sconn=%llu ", ts, level_names[level], worker,
-			 (unsigned long long)conn_id);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return;
 	char fields[256];
 	text_fields(fields, sizeof(fields), f);
-	size_t ml = strlen(msg);
-	snprintf(msg + ml, sizeof(msg) - ml, "%s", fields);
+	int n = snprintf(line, sizeof(line), "%s %-5s %sconn=%llu %s", ts, level_names[level],
+			 worker, (unsigned long long)conn_id, fields);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
 	/* A control character that no log_escape() caught still cannot split
 	 * the line. */
 	size_t len = (size_t)n;

@@ -115,7 +115,8 @@ static void test_text_fields(void **state)
 	log_fields f = { "CreateOffer", "ABORTED", 1500, "v_1" };
 	char *out = captured_fields(&f, "offer %s", "o1");
 	assert_non_null(strstr(
-		out, "offer o1 call=CreateOffer code=ABORTED duration_ms=1.500 vendor=v_1\n"));
+		out,
+		" conn=9 call=CreateOffer code=ABORTED duration_ms=1.500 vendor=v_1 offer o1\n"));
 	free(out);
 }
 
