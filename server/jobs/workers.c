@@ -131,13 +131,13 @@ int workers_run(fp_config *cfg, int n, workers_main run)
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	pid_t self = getpid();
+	/* Non-blocking both ways: the parent polls it, and a worker's report
+	 * waits for nothing. */
 	if (pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		log_error(0, "cannot make the workers' pipe: %s", strerror(errno));
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return 1;
 	}
-	/* A worker's report waits for nothing (the parent may be busy). */
-	fcntl(report_pipe[1], F_SETFL, O_NONBLOCK);
 	for (int i = 0; i < n; i++) {
 		w[i].pid = spawn(cfg, i + 1, run, &old, self);
 		w[i].started_ms = clock_mono_ms();
