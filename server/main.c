@@ -8,7 +8,9 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "session.h"
 #include "tls.h"
@@ -19,6 +21,7 @@ static int run_server(fp_config *cfg, int worker_id)
 {
 	srv s;
 	int rc = 1;
+	metrics_attach(worker_id);
 	if (srv_init(&s, cfg, &session_handler) == 0) {
 		/* The handlers are in place: signals held while starting (a
 		 * worker's) are delivered now. */
@@ -32,6 +35,7 @@ static int run_server(fp_config *cfg, int worker_id)
 		rc = s.exit_code;
 	}
 	srv_cleanup(&s);
+	metrics_detach();
 	return rc;
 }
 
@@ -109,6 +113,12 @@ int main(int argc, char **argv)
 	}
 
 	int workers = cfg.workers > 0 ? (int)cfg.workers : workers_default();
+	/* Before the workers are forked too: a scrape sums their slots. */
+	metrics_names(dispatch_call_name, dispatch_code_name);
+	if (metrics_init(workers) != 0) {
+		fprintf(stderr, "fairpayd: cannot map memory for the metrics\n");
+		goto done;
+	}
 	raise_fd_limit(&cfg, workers);
 	/* Each worker's part of the caps; a reload divides the same way. */
 	cfg_share(&cfg, workers);

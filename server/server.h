@@ -121,6 +121,7 @@ struct srv {
 	bool login_checked;    /* ...and was answered */
 	struct sweeper *sweeper;
 	struct deliverer *deliverer; /* webhook deliveries (jobs/deliver.h) */
+	struct admin *admin;         /* --admin-listen (admin.h); NULL: off */
 	bool stopping;
 	int exit_code;
 };

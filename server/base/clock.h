@@ -10,8 +10,8 @@
 /* Milliseconds on the monotonic clock (for intervals only). */
 int64_t clock_mono_ms(void);
 
-/* Microseconds on the monotonic clock (durations). */
-int64_t clock_mono_us(void);
+/* Nanoseconds on the monotonic clock (for short intervals: latencies). */
+int64_t clock_mono_ns(void);
 
 /* Microseconds since the Unix epoch, on the wall clock. */
 int64_t clock_wall_us(void);

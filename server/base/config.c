@@ -125,6 +125,9 @@ static const cfg_opt options[] = {
 	  "webhook deliveries in flight in all (per worker)" },
 	{ "log-level", CFG_STR, LIVE, OFF(log_level), "info", 0, 0, "LEVEL",
 	  "debug, info, warn or error" },
+	{ "admin-listen", CFG_STR, RESTART, OFF(admin_listen), NULL, 0, 0, "HOST:PORT",
+	  "serve plain HTTP for operators here: GET /metrics, /healthz, /readyz (off unless "
+	  "given)" },
 	{ "log-format", CFG_STR, LIVE, OFF(log_format), "text", 0, 0, "FORMAT",
 	  "text, or json: one JSON object per line" },
 	{ "config", CFG_STR, CMDLINE, OFF(config_file), NULL, 0, 0, "FILE",

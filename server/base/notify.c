@@ -42,7 +42,7 @@ void notify_reloading(void)
 	/* systemd 253 and later want the reload's start time with it
 	 * (Type=notify-reload); older ones ignore it. */
 	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
-			 (unsigned long long)clock_mono_us());
+			 (unsigned long long)(clock_mono_ns() / 1000));
 }
 
 void notify_reloaded(void)

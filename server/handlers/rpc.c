@@ -10,6 +10,7 @@
 #include "key.h"
 #include "limit.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 
 struct rpc_mem {
@@ -84,6 +85,10 @@ static void call_free(rpc_call *call)
 void rpc_release(rpc_call *call)
 {
 	conn *c = call->conn;
+	/* A replayed reply carries the recorded status, not call->status. */
+	const Fairpay__V1__Status *st = call->resp.status ? call->resp.status : &call->status;
+	metrics_call(call->route ? (unsigned)call->req->call_case : 0, (unsigned)st->code,
+		     clock_mono_ns() - call->started_ns);
 	if (call->release_hook != NULL)
 		call->release_hook(call);
 	if (call->close_after && conn_alive(c))
@@ -107,7 +112,7 @@ static log_fields call_fields(const rpc_call *call)
 	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
 		&fairpay__v1__code__descriptor, call->status.code);
 	log_fields f = { call->route ? call->route->name : "?", v ? v->name : "?",
-			 clock_mono_us() - call->started_us, call->vendor_id };
+			 (clock_mono_ns() - call->started_ns) / 1000, call->vendor_id };
 	return f;
 }
 
@@ -240,6 +245,7 @@ rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req, size_t frame_len)
 		log_error(c->id, "out of memory");
 		abort();
 	}
+	call->started_ns = clock_mono_ns();
 	conn_ref(c);
 	call->conn = c;
 	call->srv = c->srv;
@@ -251,7 +257,6 @@ rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req, size_t frame_len)
 	snprintf(call->vendor_id, sizeof(call->vendor_id), "%s", c->vendor_id);
 	snprintf(call->key_id, sizeof(call->key_id), "%s", c->key_id);
 	call->reserved = frame_len + LIMIT_CALL_BYTES;
-	call->started_us = clock_mono_us();
 	conn_reserve(c, call->reserved);
 	return call;
 }
