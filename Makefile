@@ -45,6 +45,8 @@ LIBS_EV  := -levent_openssl -levent
 LIBS_PQ  := -lpq -ljansson
 # Webhook delivery (server/jobs/deliver.c): libcurl's multi interface.
 LIBS_CURL := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+# systemd readiness notifications (server/base/notify.c): libsystemd's sd_notify.
+LIBS_SD  := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 # libfairpay: its ABI version (the soname) and what it links, by pkg-config
 # name, as its fairpay.pc says: protobuf-c is part of its interface (the
 # public header's types; callers use its functions on them), OpenSSL is not.
@@ -154,7 +156,7 @@ $(BUILD)/pic/%.o: %.c $(GEN_H) $(FLAGS_STAMP)
 
 # ---------------------------------------------------------------- binaries
 $(BUILD)/fairpayd: $(SERVER_OBJ)
-	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_SD) $(LIBS_PB) $(LIBS_SSL)
 
 $(BUILD)/libfairpay.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -168,7 +170,7 @@ $(BUILD)/fairpayctl: $(CTL_OBJ) $(BUILD)/libfairpay.a
 # Unit tests link the server's modules (minus main) and run without any service.
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ -lcmocka $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ -lcmocka $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_SD) $(LIBS_PB) $(LIBS_SSL)
 
 # Integration tests drive the real fairpayd through the client library.
 $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $(BUILD)/libfairpay.a $(BUILD)/obj/server/rules/fp_rules.o
@@ -202,7 +204,7 @@ valgrind: deps
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $(LDEXE) -fsanitize=fuzzer $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) $(LDEXE) -fsanitize=fuzzer $^ -o $@ $(LIBS_EV) $(LIBS_PQ) $(LIBS_CURL) $(LIBS_SD) $(LIBS_PB) $(LIBS_SSL)
 
 fuzzers: $(FUZZ_BIN)
 # Keep the fuzz objects: rebuilding them all for every target costs minutes.
@@ -293,6 +295,22 @@ install: all man $(PC_FILE)
 	@# Installed for real (not staged) by root: the loader learns of the library.
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
+# The systemd unit and the example config file, generated from the settings
+# table (fairpayd --print-config), so that it lists every setting and its
+# default. The unit names BINDIR and DOCDIR where it says /usr/local/....
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+all: $(BUILD)/fairpayd.conf.example
+$(BUILD)/fairpayd.conf.example: $(BUILD)/fairpayd
+	$(BUILD)/fairpayd --print-config >$@
+install: install-systemd
+install-systemd: $(BUILD)/fairpayd.conf.example
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|' -e 's|/usr/local/share/doc/fairpay/|$(DOCDIR)/|' \
+	    dist/fairpayd.service >$(DESTDIR)$(UNITDIR)/fairpayd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/fairpayd.service
+	install -m 644 $(BUILD)/fairpayd.conf.example $(DESTDIR)$(DOCDIR)/
+.PHONY: install-systemd
+
 uninstall:
 	rm -f $(INSTALLED:%=$(DESTDIR)%)
 	@# Our directories too, unless something else put files in them.
@@ -325,7 +343,7 @@ format-check:
 # clang-tidy, formatting, hardening, the docker files. `make -k lint` runs
 # them all even when one fails.
 lint: deps
-	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-docker
+	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-docker check-unit
 # docker/Dockerfile and docker/compose.yaml against the Makefile, the
 # programs' --help and the repository (no Docker engine runs here); the
 # self-test first shows that the check catches deliberate mistakes.
@@ -334,6 +352,10 @@ check-docker: $(BUILD)/fairpayd $(BUILD)/fairpayctl
 	scripts/check-docker.sh --build $(BUILD)
 # The binaries are built with the hardening flags (PIE, RELRO, BIND_NOW,
 # stack protector, fortified calls): readelf says so, checksec-style.
+# The systemd unit file loads and parses (systemd-analyze verify).
+check-unit: $(BUILD)/fairpayd
+	scripts/check-unit.sh dist/fairpayd.service $(BUILD)/fairpayd
+.PHONY: check-unit
 check-hardening: $(BUILD)/fairpayd $(BUILD)/fairpayctl
 	scripts/check-hardening.sh $^
 # Who may include what (.may_include in each source directory) and no new

@@ -22,6 +22,8 @@ build_packages=(
 	libjansson-dev
 	# webhook delivery (libcurl's multi interface)
 	libcurl4-openssl-dev
+	# systemd readiness notifications (sd_notify, server/base/notify.c)
+	libsystemd-dev
 	libssl-dev
 	# make install: the man pages, written from the programs' --help
 	help2man
@@ -32,6 +34,7 @@ build_packages=(
 # scripts/check-docker.sh checks that it covers their NEEDED libraries.
 runtime_packages=(
 	libevent-2.1-7 libevent-openssl-2.1-7 libpq5 libprotobuf-c1 libssl3 libjansson4 libcurl4
+	libsystemd0
 	ca-certificates
 	# the image's HEALTHCHECK: GET /readyz on the admin listener
 	curl
@@ -58,6 +61,8 @@ packages=(
 	libxml2-utils librsvg2-bin
 	# make lint (clang-tidy and clang-format 14 on Debian 12)
 	clang-tidy clang-format cppcheck
+	# make check-unit: systemd-analyze verify of dist/fairpayd.service
+	systemd
 	# the Python client (client/python/): protoc makes its fairpay_pb2.py,
 	# python3-protobuf (3.21, as protoc) runs it; its tests use psql
 	protobuf-compiler python3-protobuf

@@ -1,4 +1,5 @@
-/* fairpayd: parse the flags, set up the server, run it until a signal. */
+/* fairpayd: read the flags and the config file, set up the server, run it
+ * until a signal. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,28 +65,24 @@ static void raise_fd_limit(const fp_config *cfg, int workers)
 			 (long long)cfg->max_connections);
 }
 
-/* The connection caps are the server's, whatever the number of workers:
- * each worker enforces its share (rounded up). The kernel spreads
- * connections across workers evenly, by a hash of their addresses. */
-static int64_t share(int64_t total, int workers)
-{
-	return total == 0 ? 0 : (total + workers - 1) / workers;
-}
-
 int main(int argc, char **argv)
 {
 	fp_config cfg;
 	char err[512];
 	int rc = 1;
 
-	cfg_defaults(&cfg);
-	if (cfg_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
+	if (cfg_load(&cfg, argc, argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fairpayd: %s\n", err);
 		cfg_free(&cfg);
 		return 2;
 	}
 	if (cfg.help) {
 		cfg_usage(stdout);
+		rc = 0;
+		goto done;
+	}
+	if (cfg.print_config) {
+		cfg_print(stdout);
 		rc = 0;
 		goto done;
 	}
@@ -100,13 +97,12 @@ int main(int argc, char **argv)
 		goto done;
 	}
 	log_level level;
-	if (log_parse_level(cfg.log_level, &level) != 0) {
-		fprintf(stderr, "fairpayd: --log-level: '%s' is not debug, info, warn or error\n",
-			cfg.log_level);
-		rc = 2;
-		goto done;
-	}
-	log_set_level(level);
+	log_format format;
+	/* cfg_validate() checked both. */
+	if (log_parse_level(cfg.log_level, &level) == 0)
+		log_set_level(level);
+	if (log_parse_format(cfg.log_format, &format) == 0)
+		log_set_format(format);
 	/* A client that vanishes mid-write must not kill the server. */
 	signal(SIGPIPE, SIG_IGN);
 	OPENSSL_init_ssl(0, NULL);
@@ -123,16 +119,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fairpayd: cannot map memory for the metrics\n");
 		goto done;
 	}
-	if (cfg.max_unauthenticated == 0)
-		cfg.max_unauthenticated = cfg.max_connections / 2 > 0 ? cfg.max_connections / 2 : 1;
 	raise_fd_limit(&cfg, workers);
-	cfg.max_connections = share(cfg.max_connections, workers);
-	cfg.max_unauthenticated = share(cfg.max_unauthenticated, workers);
-	cfg.max_connections_per_source = share(cfg.max_connections_per_source, workers);
-	/* --db-pool is the server's share of the database, whatever the number
-	 * of workers: fewer, fuller write groups commit more per fsync. */
-	if (workers > 1)
-		cfg.db_pool = cfg.db_pool / workers > 0 ? cfg.db_pool / workers : 1;
+	/* Each worker's part of the caps; a reload divides the same way. */
+	cfg_share(&cfg, workers);
 	rc = workers_run(&cfg, workers, run_server);
 done:
 	cfg_free(&cfg);

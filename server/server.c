@@ -18,6 +18,7 @@
 #include "feed.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "server.h"
 #include "sweep.h"
 #include "tally.h"
@@ -104,6 +105,7 @@ static void begin_shutdown(srv *s, const char *signame)
 		return;
 	}
 	s->stopping = true;
+	notify_stopping();
 	metrics_set_ready(false);
 	log_info(0, "%s: no longer accepting; finishing %u connections%s", signame, s->nconns,
 		 sweep_busy(s->sweeper) ? " and the sweeper's round" : "");
@@ -132,7 +134,7 @@ static void begin_shutdown(srv *s, const char *signame)
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	if (sig == SIGHUP) {
-		srv_reload_tls(arg);
+		srv_reload(arg);
 		return;
 	}
 	begin_shutdown(arg, sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -152,6 +154,44 @@ void srv_reload_tls(srv *s)
 	s->ssl_ctx = ctx;
 	log_info(0, "SIGHUP: reloaded the certificate, key%s",
 		 s->cfg->client_ca_file ? " and client CA" : "");
+}
+
+static struct timeval tv_ms(int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	return tv;
+}
+
+/* The webhook settings, at start and on a reload alike. */
+static deliver_options deliver_options_of(const fp_config *cfg)
+{
+	deliver_options o = { cfg->webhook_allow_http,   cfg->webhook_allow_private,
+			      cfg->webhook_ca_file,      cfg->webhook_retry_base_ms,
+			      cfg->webhook_retry_max_ms, cfg->webhook_give_up_s,
+			      cfg->webhook_timeout_ms,   cfg->webhook_poll_ms,
+			      cfg->webhook_per_endpoint, cfg->webhook_max_inflight };
+	return o;
+}
+
+void srv_reload(srv *s)
+{
+	notify_reloading();
+	/* With --workers the parent read the file first and logged what
+	 * changed; each worker applies it quietly. */
+	int n = cfg_reload_apply(s->cfg, log_worker() > 0);
+	/* The same paths may hold renewed files: TLS is read again always. */
+	if (n >= 0)
+		srv_reload_tls(s);
+	if (n > 0 && !s->stopping) {
+		conn_limits_changed(s);
+		struct timeval st = tv_ms(s->cfg->stats_interval_ms);
+		event_add(s->stats_timer, &st);
+		struct timeval poll = tv_ms(s->cfg->revocation_poll_ms);
+		event_add(s->revoke_timer, &poll);
+		deliver_options dopt = deliver_options_of(s->cfg);
+		deliver_set_options(s->deliverer, &dopt);
+	}
+	notify_reloaded();
 }
 
 /* Another server's commit changed rows: drop them. Our own commits updated
@@ -346,11 +386,9 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 	event_add(s->sig_term, NULL);
 	event_add(s->sig_int, NULL);
 	event_add(s->sig_hup, NULL);
-	struct timeval st = { s->cfg->stats_interval_ms / 1000,
-			      (s->cfg->stats_interval_ms % 1000) * 1000 };
+	struct timeval st = tv_ms(s->cfg->stats_interval_ms);
 	event_add(s->stats_timer, &st);
-	struct timeval poll = { cfg->revocation_poll_ms / 1000,
-				(cfg->revocation_poll_ms % 1000) * 1000 };
+	struct timeval poll = tv_ms(cfg->revocation_poll_ms);
 	event_add(s->revoke_timer, &poll);
 	login_check(s);
 	s->sweeper = sweep_new(s->base, s->db, s->cache, cfg->sweep_interval_ms, cfg->sweep_batch);
@@ -358,11 +396,7 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 		log_error(0, "out of memory");
 		return -1;
 	}
-	deliver_options dopt = { cfg->webhook_allow_http,   cfg->webhook_allow_private,
-				 cfg->webhook_ca_file,      cfg->webhook_retry_base_ms,
-				 cfg->webhook_retry_max_ms, cfg->webhook_give_up_s,
-				 cfg->webhook_timeout_ms,   cfg->webhook_poll_ms,
-				 cfg->webhook_per_endpoint, cfg->webhook_max_inflight };
+	deliver_options dopt = deliver_options_of(cfg);
 	s->deliverer = deliver_new(s->base, s->db, &dopt);
 	if (s->deliverer == NULL) {
 		log_error(0, "cannot start webhook delivery (libcurl)");
@@ -405,6 +439,7 @@ void srv_run(srv *s)
 {
 	log_info(0, "fairpayd %s listening on %s (TLS, ALPN %s)", FP_VERSION, s->cfg->listen,
 		 TLS_ALPN);
+	notify_ready();
 	event_base_dispatch(s->base);
 	stats_log(&s->stats, false);
 	uint64_t writes = 0, commits = 0;

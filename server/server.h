@@ -137,6 +137,11 @@ void srv_run(srv *s);
 /* Free everything srv_init() made. */
 void srv_cleanup(srv *s);
 
+/* SIGHUP: read the config file again and apply what can change live
+ * (limits, timeouts, the log, TLS files: new connections get the new
+ * certificate, open ones keep theirs, webhook settings). */
+void srv_reload(srv *s);
+
 /* Reload the certificate, key and client CA (SIGHUP); the old ones stay on
  * failure. */
 void srv_reload_tls(srv *s);
@@ -191,6 +196,10 @@ void conn_begin_drain(conn *c);
 
 /* True while replies can still reach the client. */
 bool conn_alive(const conn *c);
+
+/* Apply reloaded limits (--max-frame, budgets, timeouts) to the connections
+ * already open. */
+void conn_limits_changed(srv *s);
 
 /* Free every closed connection with no references (the reaper). */
 void conn_reap(srv *s);

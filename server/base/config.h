@@ -1,7 +1,10 @@
-/* cfg_: fairpayd's configuration, one table of flags.
+/* cfg_: fairpayd's configuration, one table of settings.
  *
- * Every setting is a row of the table in config.c (name, type, default, help),
- * so --help, parsing and defaults cannot drift apart. */
+ * Every setting is a row of the table in config.c (name, type, default, help,
+ * reloadable), so --help, --print-config, the flags, the config file, the
+ * defaults and what SIGHUP may change cannot drift apart. A config file
+ * (--config) holds "name = value" lines with the flags' names; flags given
+ * on the command line win over it, at start and on every reload. */
 #ifndef FP_CONFIG_H
 #define FP_CONFIG_H
 
@@ -44,6 +47,8 @@ typedef struct fp_config {
 	int64_t cache_entries; /* bound of the row cache; 0 = off */
 	int64_t workers;       /* processes sharing the port; 0 = one per processor */
 	char *log_level;
+	char *log_format;   /* "text" or "json" */
+	char *config_file;  /* --config; NULL: flags only */
 	char *admin_listen; /* HOST:PORT of the operators' HTTP (server/admin.c); NULL: off */
 	/* Webhook delivery (jobs/deliver.c) */
 	char *webhook_ca_file;         /* NULL: the system's trust store */
@@ -56,6 +61,8 @@ typedef struct fp_config {
 	int64_t webhook_poll_ms;       /* how often to look for due deliveries */
 	int64_t webhook_per_endpoint;  /* deliveries in flight per endpoint */
 	int64_t webhook_max_inflight;  /* deliveries in flight in all */
+	bool print_config;
+	int shared_by; /* workers the caps were divided among (cfg_share); not a setting */
 	bool help;
 	bool version;
 } fp_config;
@@ -66,6 +73,50 @@ void cfg_defaults(fp_config *cfg);
 /* Parse argv over the defaults; on error -1 with a message in err. */
 int cfg_parse(fp_config *cfg, int argc, char **argv, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* Read the settings of a config file over cfg; on error -1 with a message
+ * naming the file and line in err. */
+int cfg_parse_file(fp_config *cfg, const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Fill cfg from the defaults, the --config file if argv names one, then
+ * argv again (flags win); argv is kept for cfg_reload(). */
+int cfg_load(fp_config *cfg, int argc, char **argv, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Load and validate the settings again as cfg_load() did (the file may
+ * have changed) into next, a struct not yet filled. */
+int cfg_reload(fp_config *next, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Turn the server's settings into one worker's of workers: the connection
+ * caps and the database pool are divided among them (at start and on every
+ * reload alike). */
+void cfg_share(fp_config *cfg, int workers);
+
+/* One worker's part of a cap of total (rounded up; 0 stays "no cap"). */
+int64_t cfg_share_of(int64_t total, int workers);
+
+/* Told of a setting that differs: its name, the old and new value as text,
+ * and whether it was applied (else it needs a restart). */
+typedef void (*cfg_change_fn)(void *arg, const char *name, const char *was, const char *now,
+			      bool applied);
+
+/* Copy into cur the reloadable settings of next that differ from it, and
+ * call fn (may be NULL) for every setting that differs; the number applied,
+ * -1 when out of memory. */
+int cfg_apply(fp_config *cur, const fp_config *next, cfg_change_fn fn, void *arg)
+	__attribute__((warn_unused_result));
+
+/* SIGHUP: load the settings again, divide them as cur's were, apply to
+ * cur those that can change live and set the log's level and format. With
+ * quiet false, log one line per changed setting (a warning for those that
+ * need a restart) or, when the file is invalid, why nothing changed. The
+ * number of settings applied; -1 when none could be (invalid file). */
+int cfg_reload_apply(fp_config *cur, bool quiet) __attribute__((warn_unused_result));
+
+/* Print every file setting as a commented "# name = default" line under
+ * its help text: an example config file. */
+void cfg_print(FILE *out);
 
 /* Check that the settings make sense together (files given, ranges). */
 int cfg_validate(const fp_config *cfg, char *err, size_t errlen)

@@ -3,12 +3,16 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "clock.h"
 
 static log_level min_level = LOG_INFO;
+static log_format format = LOG_TEXT;
 static int worker_id; /* 0: the only process; else which of --workers */
 
 void log_set_worker(int id)
@@ -37,6 +41,24 @@ int log_parse_level(const char *name, log_level *out)
 		}
 	}
 	return -1;
+}
+
+static const char *const format_names[] = { "text", "json" };
+
+int log_parse_format(const char *name, log_format *out)
+{
+	for (int i = LOG_TEXT; i <= LOG_JSON; i++) {
+		if (name != NULL && strcasecmp(name, format_names[i]) == 0) {
+			*out = (log_format)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void log_set_format(log_format f)
+{
+	format = f;
 }
 
 int log_enabled(log_level level)
@@ -130,7 +152,88 @@ const char *log_escape(char buf[LOG_ESCAPE_SIZE], const char *s)
 	return buf;
 }
 
-void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
+/* msg as a JSON string: jansson takes UTF-8 only, so bytes that are not
+ * are written as \xNN text first (the message stays readable). */
+static json_t *json_text(const char *msg)
+{
+	json_t *j = json_string(msg);
+	if (j != NULL)
+		return j;
+	size_t len = strlen(msg);
+	char *clean = malloc(4 * len + 1);
+	if (clean == NULL)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < len;) {
+		unsigned cp;
+		unsigned char c = (unsigned char)msg[i];
+		size_t n = c < 0x80 ? 1 : utf8_seq((const unsigned char *)msg + i, len - i, &cp);
+		if (n == 0) {
+			o += (size_t)sprintf(clean + o, "\\x%02x", c);
+			i++;
+		} else {
+			memcpy(clean + o, msg + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	clean[o] = '\0';
+	j = json_string(clean);
+	free(clean);
+	return j;
+}
+
+/* The line as one JSON object; its text (malloc'ed) or NULL. */
+static char *json_line(const char *ts, log_level level, uint64_t conn_id, const log_fields *f,
+		       const char *msg)
+{
+	static const char *const lower[] = { "debug", "info", "warn", "error" };
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "ts", json_string(ts));
+	json_object_set_new(o, "level", json_string(lower[level]));
+	if (worker_id > 0)
+		json_object_set_new(o, "worker", json_integer(worker_id));
+	json_object_set_new(o, "conn", json_integer((json_int_t)conn_id));
+	json_object_set_new(o, "msg", json_text(msg));
+	if (f != NULL) {
+		if (f->call != NULL)
+			json_object_set_new(o, "call", json_text(f->call));
+		if (f->code != NULL)
+			json_object_set_new(o, "code", json_text(f->code));
+		if (f->duration_us >= 0)
+			json_object_set_new(o, "duration_ms",
+					    json_real((double)f->duration_us / 1000.0));
+		if (f->vendor != NULL && f->vendor[0] != '\0')
+			json_object_set_new(o, "vendor", json_text(f->vendor));
+	}
+	char *text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	return text;
+}
+
+/* The fields of a text line, after conn=: "call=... code=... ". Before the
+ * message, so that the strings a client chose still end the line. */
+static void text_fields(char *buf, size_t len, const log_fields *f)
+{
+	buf[0] = '\0';
+	if (f == NULL)
+		return;
+	char dur[32] = "";
+	if (f->duration_us >= 0)
+		snprintf(dur, sizeof(dur), "duration_ms=%.3f ", (double)f->duration_us / 1000.0);
+	snprintf(buf, len, "%s%s%s%s%s%s%s%s%s", f->call ? "call=" : "", f->call ? f->call : "",
+		 f->call ? " " : "", f->code ? "code=" : "", f->code ? f->code : "",
+		 f->code ? " " : "", dur, f->vendor && f->vendor[0] ? "vendor=" : "",
+		 f->vendor && f->vendor[0] ? f->vendor : "");
+	size_t bl = strlen(buf);
+	if (f->vendor && f->vendor[0] && bl + 1 < len)
+		memcpy(buf + bl, " ", 2);
+}
+
+static void write_line(log_level level, uint64_t conn_id, const log_fields *f, const char *fmt,
+		       va_list ap)
 {
 	if (level < min_level)
 		return;
@@ -139,22 +242,33 @@ void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
 	time_t sec = (time_t)(us / 1000000);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
+	char ts[64];
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (long)(us % 1000000 / 1000));
+	char msg[sizeof(line)];
+	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (m < 0)
+		return;
+	if (format == LOG_JSON) {
+		/* jansson escapes what could split or forge a line. */
+		char *text = json_line(ts, level, conn_id, f, msg);
+		if (text == NULL)
+			return;
+		size_t tl = strlen(text);
+		text[tl] = '\n'; /* over the NUL: one write, as below */
+		fwrite(text, 1, tl + 1, stderr);
+		free(text);
+		return;
+	}
 	char worker[24] = "";
 	if (worker_id > 0)
 		snprintf(worker, sizeof(worker), "worker=%d ", worker_id);
-	int n = snprintf(line, sizeof(line),
-			 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %sconn=%llu ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (long)(us % 1000000 / 1000), level_names[level], worker,
-			 (unsigned long long)conn_id);
+	char fields[256];
+	text_fields(fields, sizeof(fields), f);
+	int n = snprintf(line, sizeof(line), "%s %-5s %sconn=%llu %s", ts, level_names[level],
+			 worker, (unsigned long long)conn_id, fields);
 	if (n < 0 || (size_t)n >= sizeof(line))
-		return;
-	char msg[sizeof(line)];
-	va_list ap;
-	va_start(ap, fmt);
-	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (m < 0)
 		return;
 	/* A control character that no log_escape() caught still cannot split
 	 * the line. */
@@ -175,4 +289,20 @@ void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
 	/* One write per line keeps lines whole when several processes share
 	 * stderr. */
 	fwrite(line, 1, len, stderr);
+}
+
+void log_write(log_level level, uint64_t conn_id, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	write_line(level, conn_id, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void log_call(log_level level, uint64_t conn_id, const log_fields *fields, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	write_line(level, conn_id, fields, fmt, ap);
+	va_end(ap);
 }

@@ -106,8 +106,23 @@ void rpc_send(rpc_call *call)
 	rpc_release(call);
 }
 
+/* The structured fields of a line about call (see log.h). */
+static log_fields call_fields(const rpc_call *call)
+{
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+		&fairpay__v1__code__descriptor, call->status.code);
+	log_fields f = { call->route ? call->route->name : "?", v ? v->name : "?",
+			 (clock_mono_ns() - call->started_ns) / 1000, call->vendor_id };
+	return f;
+}
+
 static void call_end(rpc_call *call)
 {
+	if (log_enabled(LOG_DEBUG)) {
+		log_fields f = call_fields(call);
+		log_call(LOG_DEBUG, call->conn_id, &f, "%s id=%llu done", f.call,
+			 (unsigned long long)call->req->id);
+	}
 	call->resp.id = call->req->id;
 	call->resp.status = &call->status;
 	if (call->status.message == NULL)
@@ -141,10 +156,11 @@ void rpc_fail(rpc_call *call, int code, const char *field, const char *fmt, ...)
 	call->status.field = field ? rpc_strdup(call, field) : "";
 	if (log_enabled(LOG_DEBUG)) {
 		/* The message may quote the request. */
-		char m[LOG_ESCAPE_SIZE], f[LOG_ESCAPE_SIZE];
-		log_debug(call->conn_id, "%s id=%llu: %s (%s)",
-			  call->route ? call->route->name : "?", (unsigned long long)call->req->id,
-			  log_escape(m, msg), log_escape(f, field));
+		char m[LOG_ESCAPE_SIZE], fe[LOG_ESCAPE_SIZE];
+		log_fields f = call_fields(call);
+		log_call(LOG_DEBUG, call->conn_id, &f, "%s id=%llu: %s (%s)", f.call,
+			 (unsigned long long)call->req->id, log_escape(m, msg),
+			 log_escape(fe, field));
 	}
 	call_end(call);
 }
@@ -181,8 +197,10 @@ void rpc_fail_db(rpc_call *call, db_status st, PGresult *res)
 	}
 	/* PostgreSQL's text may echo the request's values, over several lines. */
 	char e[LOG_ESCAPE_SIZE];
-	log_error(call->conn_id, "%s: database error %s: %s", call->route->name, db_sqlstate(res),
-		  log_escape(e, res ? PQresultErrorMessage(res) : "no result"));
+	call->status.code = FAIRPAY__V1__CODE__INTERNAL;
+	log_fields f = call_fields(call);
+	log_call(LOG_ERROR, call->conn_id, &f, "%s: database error %s: %s", call->route->name,
+		 db_sqlstate(res), log_escape(e, res ? PQresultErrorMessage(res) : "no result"));
 	rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error");
 }
 

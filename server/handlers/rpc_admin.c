@@ -92,7 +92,8 @@ static void auth_done(void *arg, db_status st, PGresult *res)
 		return;
 	}
 	c->auth_failures = 0;
-	log_info(call->conn_id, "authenticated key %s (%s%s%s)", ctx->key.id,
+	log_fields lf = { "Authenticate", NULL, -1, vendor_id };
+	log_call(LOG_INFO, call->conn_id, &lf, "authenticated key %s (%s%s%s)", ctx->key.id,
 		 role == ROLE_ADMIN_KEY ? "ADMIN" : "VENDOR", vendor_id[0] ? ", vendor " : "",
 		 vendor_id);
 

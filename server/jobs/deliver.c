@@ -603,6 +603,17 @@ static void poll_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------------- life */
 
+void deliver_set_options(deliverer *d, const deliver_options *opts)
+{
+	d->o = *opts;
+	d->o.ca_file = NULL; /* d->ca_file, copied at start */
+	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)opts->per_endpoint);
+	if (!d->stopping) {
+		struct timeval tv = { opts->poll_ms / 1000, (opts->poll_ms % 1000) * 1000 };
+		event_add(&d->poll_timer, &tv);
+	}
+}
+
 deliverer *deliver_new(struct event_base *base, db_pool *db, const deliver_options *opts)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -40,6 +40,10 @@ typedef struct deliver_options {
 /* Start delivering on base; NULL when out of memory or libcurl failed. */
 deliverer *deliver_new(struct event_base *base, db_pool *db, const deliver_options *opts);
 
+/* Take new settings (a reload) for the attempts that follow; ca_file is
+ * kept as it was. */
+void deliver_set_options(deliverer *d, const deliver_options *opts);
+
 /* Claim nothing more (shutdown); deliveries in flight go on while the loop runs. */
 void deliver_stop(deliverer *d);
 

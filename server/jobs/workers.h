@@ -8,7 +8,11 @@
  * every worker, starts again a worker that dies while the server runs (at
  * most once a second), and exits once every worker has exited after a
  * SIGTERM: 0 when all exited 0. A worker dies with its parent (a killed
- * supervisor leaves no worker serving). */
+ * supervisor leaves no worker serving). On SIGHUP the parent reads the
+ * config file first: an invalid one goes no further, and the workers are
+ * signalled only with a valid one. It alone talks to systemd (notify.h):
+ * READY=1 once every worker said it listens, again once every worker
+ * applied a reload. */
 #ifndef FP_WORKERS_H
 #define FP_WORKERS_H
 

@@ -586,6 +586,29 @@ static bool admit(srv *s, const char *source)
 	return true;
 }
 
+/* The input buffer holds at most a few whole frames: the limit is checked
+ * on each header before its body is read. */
+static void set_read_limit(conn *c)
+{
+	size_t in_high = 2 * ((size_t)c->srv->cfg->max_frame + FRAME_HEADER_LEN);
+	if (in_high < 256 * 1024)
+		in_high = 256 * 1024;
+	bufferevent_setwatermark(c->bev, EV_READ, 0, in_high);
+}
+
+void conn_limits_changed(srv *s)
+{
+	for (conn *c = s->conns; c != NULL; c = c->next) {
+		/* A larger --max-frame must fit in the input buffer of the
+		 * connections already open too. */
+		set_read_limit(c);
+		/* The new caps and budgets may let a paused reader go on (or
+		 * stop one), and the timers run to the new timeouts. */
+		if (c->state == CONN_OPEN)
+			event_active(c->resume, EV_TIMEOUT, 0);
+	}
+}
+
 void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int addrlen)
 {
 	const fp_config *cfg = s->cfg;
@@ -622,12 +645,7 @@ void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int ad
 	snprintf(c->source, sizeof(c->source), "%s", source);
 	c->unauth_since_ms = clock_mono_ms();
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	/* The input buffer holds at most a few whole frames: the limit is
-	 * checked on each header before its body is read. */
-	size_t in_high = 2 * ((size_t)cfg->max_frame + FRAME_HEADER_LEN);
-	if (in_high < 256 * 1024)
-		in_high = 256 * 1024;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, in_high);
+	set_read_limit(c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	c->timer = evtimer_new(s->base, conn_timer_cb, c);
 	if (c->timer == NULL)

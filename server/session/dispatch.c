@@ -111,8 +111,9 @@ void dispatch_request(conn *c, Fairpay__V1__Request *req, const uint8_t *body, s
 	call->route = r;
 	if (log_enabled(LOG_DEBUG)) {
 		char k[LOG_ESCAPE_SIZE];
-		log_debug(c->id, "%s id=%llu key=\"%s\"", r->name, (unsigned long long)req->id,
-			  log_escape(k, req->idempotency_key));
+		log_fields f = { r->name, NULL, -1, call->vendor_id };
+		log_call(LOG_DEBUG, c->id, &f, "%s id=%llu key=\"%s\"", r->name,
+			 (unsigned long long)req->id, log_escape(k, req->idempotency_key));
 	}
 	if (r->access != RPC_ANYONE && call->role == ROLE_NONE) {
 		rpc_fail(call, FAIRPAY__V1__CODE__UNAUTHENTICATED, NULL,

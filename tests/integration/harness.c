@@ -54,6 +54,7 @@ static struct {
 	char ca[PATH_MAX];
 	bool pg_stopped;
 	const char *server_login; /* NULL: the conninfo's own user */
+	bool no_tls_flags;        /* h_server_tls_flags(false): a --config file names them */
 	h_server *servers[MAX_SERVERS];
 	char last_message[1024];
 	char last_field[256];
@@ -664,10 +665,12 @@ static h_server *server_start_v(const char *port, const char *conninfo, va_list 
 		H.server_login != NULL ? h_conninfo_as(conninfo, H.server_login) : strdup(conninfo);
 	argv[argc++] = "--db";
 	argv[argc++] = login;
-	argv[argc++] = "--cert";
-	argv[argc++] = cert;
-	argv[argc++] = "--key";
-	argv[argc++] = key;
+	if (!H.no_tls_flags) {
+		argv[argc++] = "--cert";
+		argv[argc++] = cert;
+		argv[argc++] = "--key";
+		argv[argc++] = key;
+	}
 	/* One process unless the test asks for workers (a later flag wins):
 	 * tests that kill, count or trace "the server" mean one process. */
 	argv[argc++] = "--workers";
@@ -745,6 +748,11 @@ static h_server *server_start_v(const char *port, const char *conninfo, va_list 
 				 s->port, ready_ms, err, log_tail(s, tail, sizeof(tail)));
 		h_sleep_ms(20);
 	}
+}
+
+void h_server_tls_flags(bool on)
+{
+	H.no_tls_flags = !on;
 }
 
 h_server *h_server_start(const char *conninfo, ...)

@@ -127,6 +127,11 @@ h_server *h_server_start(const char *conninfo, ...) __attribute__((sentinel));
  * clients will reconnect. */
 h_server *h_server_start_on(const char *port, const char *conninfo, ...) __attribute__((sentinel));
 
+/* Pass the test certificate as --cert and --key to the servers started from
+ * now on (true until changed); false: a --config file names them (flags
+ * would win over it). */
+void h_server_tls_flags(bool on);
+
 /* The server process's resident set size in KiB (VmRSS in /proc/PID/status;
  * under valgrind, valgrind's), or -1 when it cannot be read. */
 long h_server_rss_kb(const h_server *s);

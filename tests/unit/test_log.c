@@ -1,6 +1,8 @@
 /* Unit tests of what the log writes of client strings: log_escape()'s exact
  * output (control characters, quotes, backslashes, bytes that are not UTF-8,
- * the bound) and log_write()'s guard that keeps every message on one line. */
+ * the bound), log_write()'s guard that keeps every message on one line, the
+ * call fields in text, and --log-format json (one valid JSON object a line,
+ * whatever the bytes). */
 /* cmocka needs these four headers first, in this order. */
 /* clang-format off */
 #include <stdarg.h>
@@ -14,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "log.h"
 
@@ -80,7 +84,7 @@ static void test_escape_bound(void **state)
 }
 
 /* What log_write puts on stderr for one message. */
-static char *captured(const char *fmt, const char *arg)
+static char *captured_fields(const log_fields *f, const char *fmt, const char *arg)
 {
 	char path[] = "/tmp/fp-test-log-XXXXXX";
 	int fd = mkstemp(path);
@@ -89,7 +93,7 @@ static char *captured(const char *fmt, const char *arg)
 	int saved = dup(2);
 	assert_true(saved >= 0);
 	assert_int_equal(dup2(fd, 2), 2);
-	log_write(LOG_WARN, 9, fmt, arg);
+	log_call(LOG_WARN, 9, f, fmt, arg);
 	fflush(stderr);
 	assert_int_equal(dup2(saved, 2), 2);
 	close(saved);
@@ -99,6 +103,77 @@ static char *captured(const char *fmt, const char *arg)
 	close(fd);
 	unlink(path);
 	return out;
+}
+
+static char *captured(const char *fmt, const char *arg)
+{
+	return captured_fields(NULL, fmt, arg);
+}
+
+static void test_text_fields(void **state)
+{
+	log_fields f = { "CreateOffer", "ABORTED", 1500, "v_1" };
+	char *out = captured_fields(&f, "offer %s", "o1");
+	assert_non_null(strstr(
+		out,
+		" conn=9 call=CreateOffer code=ABORTED duration_ms=1.500 vendor=v_1 offer o1\n"));
+	free(out);
+}
+
+/* The one line of out as a JSON object (fails unless it is one). */
+static json_t *parse_line(const char *out)
+{
+	assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1); /* one line */
+	json_error_t e;
+	json_t *o = json_loads(out, JSON_DISABLE_EOF_CHECK, &e);
+	if (!json_is_object(o))
+		fail_msg("not a JSON object: %s (%s)", out, e.text);
+	return o;
+}
+
+static void test_json_lines(void **state)
+{
+	log_set_format(LOG_JSON);
+	log_set_worker(3);
+	log_fields f = { "GetProduct", "NOT_FOUND", 2000, "v_9" };
+	char *out = captured_fields(&f, "no product %s", "a\n\"b\"\x01");
+	json_t *o = parse_line(out);
+	assert_string_equal(json_string_value(json_object_get(o, "level")), "warn");
+	assert_int_equal(json_integer_value(json_object_get(o, "conn")), 9);
+	assert_int_equal(json_integer_value(json_object_get(o, "worker")), 3);
+	assert_string_equal(json_string_value(json_object_get(o, "msg")),
+			    "no product a\n\"b\"\x01");
+	assert_string_equal(json_string_value(json_object_get(o, "call")), "GetProduct");
+	assert_string_equal(json_string_value(json_object_get(o, "code")), "NOT_FOUND");
+	assert_string_equal(json_string_value(json_object_get(o, "vendor")), "v_9");
+	assert_true(json_real_value(json_object_get(o, "duration_ms")) == 2.0);
+	const char *ts = json_string_value(json_object_get(o, "ts"));
+	assert_non_null(ts);
+	assert_int_equal(strlen(ts), 24); /* 2026-01-01T00:00:00.000Z */
+	json_decref(o);
+	free(out);
+
+	/* Bytes that are not UTF-8 still make valid JSON; no fields, no worker
+	 * for a single process. */
+	log_set_worker(0);
+	out = captured("bad %s", "\xff\xfeok");
+	o = parse_line(out);
+	assert_string_equal(json_string_value(json_object_get(o, "msg")), "bad \\xff\\xfeok");
+	assert_null(json_object_get(o, "worker"));
+	assert_null(json_object_get(o, "call"));
+	json_decref(o);
+	free(out);
+	log_set_format(LOG_TEXT);
+}
+
+static void test_parse_format(void **state)
+{
+	log_format f = LOG_TEXT;
+	assert_int_equal(log_parse_format("json", &f), 0);
+	assert_int_equal(f, LOG_JSON);
+	assert_int_equal(log_parse_format("text", &f), 0);
+	assert_int_equal(f, LOG_TEXT);
+	assert_int_equal(log_parse_format("xml", &f), -1);
 }
 
 static void test_write_one_line(void **state)
@@ -119,9 +194,9 @@ static void test_write_one_line(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_escape_exact),
-		cmocka_unit_test(test_escape_bound),
-		cmocka_unit_test(test_write_one_line),
+		cmocka_unit_test(test_escape_exact),   cmocka_unit_test(test_escape_bound),
+		cmocka_unit_test(test_write_one_line), cmocka_unit_test(test_text_fields),
+		cmocka_unit_test(test_json_lines),     cmocka_unit_test(test_parse_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
