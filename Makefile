@@ -52,7 +52,7 @@ MIG_C    := $(BUILD)/gen/migrations_embedded.c
 
 # Modules shared by the server and the CLI (pure code: keys, text checks, the
 # FairPay rules).
-SHARED_SRC := server/common/key.c server/common/text.c server/common/names.c server/rules/fp_rules.c
+SHARED_SRC := server/common/key.c server/common/attest.c server/common/text.c server/common/names.c server/rules/fp_rules.c
 SERVER_SRC := $(filter-out $(SHARED_SRC),$(foreach d,$(SERVER_DIRS),$(wildcard $(d)/*.c)))
 LIB_SRC    := $(wildcard client/lib/*.c)
 CTL_SRC    := $(wildcard client/ctl/*.c)

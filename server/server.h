@@ -22,6 +22,7 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "attest.h"
 #include "config.h"
 #include "db.h"
 #include "fairpay.pb-c.h"
@@ -121,6 +122,9 @@ struct srv {
 	bool login_checked;    /* ...and was answered */
 	struct sweeper *sweeper;
 	struct deliverer *deliverer; /* webhook deliveries (jobs/deliver.h) */
+	/* --attestation-key-file, read once at start (handlers/rpc_attest.c) */
+	bool attest_kek_set;
+	uint8_t attest_kek[ATTEST_KEK_BYTES];
 	bool stopping;
 	int exit_code;
 };

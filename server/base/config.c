@@ -111,6 +111,9 @@ static const cfg_opt options[] = {
 	  "webhook deliveries in flight per endpoint (per worker)" },
 	{ "webhook-max-inflight", CFG_INT, OFF(webhook_max_inflight), "256", 1, 100000, "N",
 	  "webhook deliveries in flight in all (per worker)" },
+	{ "attestation-key-file", CFG_STR, OFF(attestation_key_file), NULL, 0, 0, "FILE",
+	  "64 hex digits (openssl rand -hex 32): the key sealing vendors' attestation signing keys "
+	  "in the database; without it the server verifies attestations but signs none" },
 	{ "log-level", CFG_STR, OFF(log_level), "info", 0, 0, "LEVEL",
 	  "debug, info, warn or error" },
 	{ "help", CFG_BOOL, OFF(help), NULL, 0, 0, NULL, "print this help and exit" },
