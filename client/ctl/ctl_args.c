@@ -1253,7 +1253,7 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		break;
 	}
 
-	if (def->remote) {
+	if (def->remote && out->cmd != CTL_CMD_ATTEST_VERIFY_OFFLINE) {
 		if (out->ca == NULL) {
 			err_fmt(err, err_size,
 				"no CA file to verify the server: give --ca FILE or set "

@@ -147,12 +147,58 @@ void rpc_verify_attestation(rpc_call *call)
 			  verify_done);
 }
 
+/* ------------------------------------------------------------ keys */
+
+/* Make the caller's first (or next) signing key, sealed under the key file,
+ * unless another server makes one first; done runs when the insert is
+ * answered (the caller reads the current key again). *attempts bounds the
+ * races lost. */
+static void new_key(rpc_call *call, int *attempts, db_cb done)
+{
+	uint8_t pub[ATTEST_KEY_BYTES], priv[ATTEST_KEY_BYTES], sealed[ATTEST_SEALED_BYTES];
+	char pub_hex[2 * ATTEST_KEY_BYTES + 1], sealed_hex[2 * ATTEST_SEALED_BYTES + 1];
+	char key_id[ATTEST_KEY_ID_LEN + 1];
+	rpc_new_id(key_id, sizeof(key_id), "ak_");
+	int rc = attest_keygen(pub, priv);
+	if (rc == 0)
+		rc = attest_seal(call->srv->attest_kek, call->vendor_id, key_id, priv, sealed);
+	OPENSSL_cleanse(priv, sizeof(priv));
+	if (rc != 0 || ++*attempts > 3) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (key)");
+		return;
+	}
+	attest_hex(pub, sizeof(pub), pub_hex);
+	attest_hex(sealed, sizeof(sealed), sealed_hex);
+	const char *params[] = { call->vendor_id, key_id, pub_hex, sealed_hex };
+	if (rpc_query(call, sql_insert_key, 4, params, done) == 0)
+		log_info(call->conn_id, "vendor %s: new attestation key %s", call->vendor_id,
+			 key_id);
+}
+
 /* ------------------------------------------------------------ GetIssuerKey */
+
+typedef struct issuer_ctx {
+	uint8_t pub[ATTEST_KEY_BYTES];
+	int attempts;
+} issuer_ctx;
+
+static void issuer_key_read(rpc_call *call);
+
+static void issuer_key_inserted(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	if (st != DB_OK) {
+		rpc_fail_db(call, st, res);
+		return;
+	}
+	issuer_key_read(call);
+}
 
 static void issuer_key_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
-	uint8_t *pub = call->ctx;
+	issuer_ctx *x = call->ctx;
+	uint8_t *pub = x->pub;
 	if (st != DB_OK) {
 		rpc_fail_db(call, st, res);
 		return;
@@ -160,6 +206,13 @@ static void issuer_key_done(void *arg, db_status st, PGresult *res)
 	const char *vendor = call->req->get_issuer_key->vendor_id;
 	if (vendor[0] == '\0')
 		vendor = call->vendor_id;
+	/* The caller's own key is made when first asked for, so that a vendor
+	 * can publish it before it signs anything. */
+	if (PQntuples(res) == 1 && db_get_str(res, 0, KEY_ID)[0] == '\0' &&
+	    strcmp(vendor, call->vendor_id) == 0 && call->srv->attest_kek_set) {
+		new_key(call, &x->attempts, issuer_key_inserted);
+		return;
+	}
 	if (PQntuples(res) != 1 || db_get_str(res, 0, KEY_ID)[0] == '\0' ||
 	    attest_unhex(db_get_str(res, 0, KEY_PUBLIC), pub, ATTEST_KEY_BYTES) != 0) {
 		rpc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "vendor_id",
@@ -188,8 +241,14 @@ void rpc_get_issuer_key(rpc_call *call)
 			 "no attestation key for vendor %s", "(malformed id)");
 		return;
 	}
-	call->ctx = rpc_alloc(call, ATTEST_KEY_BYTES);
-	const char *params[] = { vendor };
+	call->ctx = rpc_alloc(call, sizeof(issuer_ctx));
+	issuer_key_read(call);
+}
+
+static void issuer_key_read(rpc_call *call)
+{
+	const char *vendor = call->req->get_issuer_key->vendor_id;
+	const char *params[] = { vendor[0] != '\0' ? vendor : call->vendor_id };
 	rpc_query(call, sql_current_key, 1, params, issuer_key_done);
 }
 
@@ -308,30 +367,6 @@ static void issue_key_inserted(void *arg, db_status st, PGresult *res)
 	issue_read_key(call);
 }
 
-/* Make the vendor's first (or next) key, sealed under the key file. */
-static void issue_new_key(rpc_call *call)
-{
-	issue_ctx *x = call->ctx;
-	uint8_t pub[ATTEST_KEY_BYTES], priv[ATTEST_KEY_BYTES], sealed[ATTEST_SEALED_BYTES];
-	char pub_hex[2 * ATTEST_KEY_BYTES + 1], sealed_hex[2 * ATTEST_SEALED_BYTES + 1];
-	char key_id[ATTEST_KEY_ID_LEN + 1];
-	rpc_new_id(key_id, sizeof(key_id), "ak_");
-	int rc = attest_keygen(pub, priv);
-	if (rc == 0)
-		rc = attest_seal(call->srv->attest_kek, call->vendor_id, key_id, priv, sealed);
-	OPENSSL_cleanse(priv, sizeof(priv));
-	if (rc != 0 || ++x->attempts > 3) {
-		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (key)");
-		return;
-	}
-	attest_hex(pub, sizeof(pub), pub_hex);
-	attest_hex(sealed, sizeof(sealed), sealed_hex);
-	const char *params[] = { call->vendor_id, key_id, pub_hex, sealed_hex };
-	if (rpc_query(call, sql_insert_key, 4, params, issue_key_inserted) == 0)
-		log_info(call->conn_id, "vendor %s: new attestation key %s", call->vendor_id,
-			 key_id);
-}
-
 static void issue_key_done(void *arg, db_status st, PGresult *res)
 {
 	rpc_call *call = arg;
@@ -341,7 +376,7 @@ static void issue_key_done(void *arg, db_status st, PGresult *res)
 		return;
 	}
 	if (db_get_str(res, 0, KEY_ID)[0] == '\0') {
-		issue_new_key(call);
+		new_key(call, &x->attempts, issue_key_inserted);
 		return;
 	}
 	snprintf(x->vendor_name, sizeof(x->vendor_name), "%s", db_get_str(res, 0, KEY_NAME));
