@@ -159,7 +159,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $
 $(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/server/store/db_result.o \
 	$(BUILD)/obj/server/common/names.o
 # test_attestations crafts and opens attestations itself (attest.h).
-$(BUILD)/tests/itest_attestations: $(BUILD)/obj/server/common/attest.o
+$(BUILD)/tests/itest_attestations: $(BUILD)/obj/server/common/attest.o $(BUILD)/obj/server/common/text.o
 
 tests: $(BINS) $(UNIT_BIN) $(ITEST_BIN)
 

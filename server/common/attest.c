@@ -10,6 +10,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "text.h"
+
 /* The bytes signed: the context, one zero byte, the claims. */
 static uint8_t *signed_message(const uint8_t *claims, size_t len, size_t *out_len)
 {
@@ -184,8 +186,15 @@ int attest_decode(const uint8_t *buf, size_t len, attest_parts *out)
 		goto fail;
 	out->claims = fairpay__v1__attestation_claims__unpack(NULL, out->signed_att->claims.len,
 							       out->signed_att->claims.data);
-	if (out->claims == NULL || out->claims->key_id[0] == '\0')
+	const Fairpay__V1__AttestationClaims *c = out->claims;
+	if (c == NULL || c->key_id[0] == '\0')
 		goto fail;
+	/* protobuf-c does not check that strings are UTF-8; the claims go
+	 * back out in replies and into SQL, where they must be. */
+	const char *strings[] = { c->issuer_vendor_id, c->issuer_name, c->key_id, c->subject };
+	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+		if (!text_valid_utf8(strings[i], strlen(strings[i])))
+			goto fail;
 	return 0;
 fail:
 	attest_parts_free(out);

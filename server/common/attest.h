@@ -66,7 +66,8 @@ typedef struct attest_parts {
 
 /* Unpack an attestation and its claims; -1 when the bytes do not decode
  * (INVALID_ARGUMENT): not a SignedAttestation, claims that are not an
- * AttestationClaims, or no claims or key_id at all. */
+ * AttestationClaims, no claims or key_id at all, or a claims string that is
+ * not UTF-8. */
 int attest_decode(const uint8_t *buf, size_t len, attest_parts *out)
 	__attribute__((warn_unused_result));
 

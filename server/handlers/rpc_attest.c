@@ -122,6 +122,14 @@ void rpc_attest_verify(rpc_call *call, ProtobufCBinaryData bytes, const char *fi
 			 LIMIT_ATTESTATION_BYTES);
 		return;
 	}
+	/* Not one of the ids this server gives its keys: no key of ours. */
+	if (!text_valid_id(parts.claims->key_id, "ak_")) {
+		attest_parts_free(&parts);
+		rpc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, field,
+			 "the attestation is not accepted: it was signed by a key this server "
+			 "does not know");
+		return;
+	}
 	verify_ctx *v = rpc_alloc(call, sizeof(*v));
 	*v = (verify_ctx){ call, bytes, field, subject, cb };
 	const char *params[] = { rpc_strdup(call, parts.claims->key_id) };

@@ -68,8 +68,9 @@ def main():
     for number, value in fields(claims):
         if number in CLAIMS:
             out[CLAIMS[number]] = value.decode() if isinstance(value, bytes) else value
-    for name in CLAIMS.values():
-        print("%s=%s" % (name, out.get(name, "")))
+    for number, name in CLAIMS.items():
+        # proto3 leaves out zeros and empty strings
+        print("%s=%s" % (name, out.get(name, "" if number <= 4 else 0)))
     if out.get("expires_at_unix_ms", 0) <= int(time.time() * 1000):
         print("expired")
         return 1

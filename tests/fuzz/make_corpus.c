@@ -568,6 +568,13 @@ static void attestation_calls(void)
 		r_call.attestation.data = (uint8_t *)junk;
 		r_call.attestation.len = sizeof(junk);
 		request("verify_attestation_junk", V, &r);
+		/* Claims whose key id is not UTF-8 (protobuf-c does not check). */
+		static uint8_t bad_key[sizeof(att)];
+		memcpy(bad_key, att, att_len);
+		bad_key[2 + 2 + 5] = 0xb5;
+		r_call.attestation.data = bad_key;
+		r_call.attestation.len = att_len;
+		request("verify_attestation_key_not_utf8", V, &r);
 	}
 	{
 		NEW_REQUEST(r, GET_ISSUER_KEY, GetIssuerKeyRequest, GET_ISSUER_KEY_REQUEST);

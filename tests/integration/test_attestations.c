@@ -307,6 +307,18 @@ static void test_seed_at_another_vendor(void **state)
 	fp_response_free(r);
 	assert_int_equal(count_kind(T.b, "alice-at-b", H_EVENT(REPUTATION_SEEDED), NULL, 0), 1);
 	free(att);
+
+	/* The ledger check replays a seeded customer from the seed: no
+	 * difference. */
+	char *ctl = h_ctl(), *db = h_shq(T.db);
+	char *cmd = h_fmt("%s reputation verify --db %s --vendor %s", ctl, db, T.b_id);
+	char *out = NULL;
+	assert_int_equal(h_run(cmd, &out), 0);
+	assert_false(h_contains(out, "stored"));
+	free(out);
+	free(cmd);
+	free(db);
+	free(ctl);
 }
 
 static void test_seed_leaves_probation_and_once(void **state)

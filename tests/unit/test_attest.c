@@ -236,6 +236,19 @@ static void test_decode(void **state)
 	s.claims.len = cl_len;
 	len = fairpay__v1__signed_attestation__pack(&s, buf);
 	assert_int_equal(attest_decode(buf, len, &p), -1);
+	/* A claims string that is not UTF-8 (protobuf-c lets it through). */
+	c.key_id = "ak_\xb5";
+	cl_len = fairpay__v1__attestation_claims__pack(&c, cl);
+	s.claims.len = cl_len;
+	len = fairpay__v1__signed_attestation__pack(&s, buf);
+	assert_int_equal(attest_decode(buf, len, &p), -1);
+	c.key_id = "ak_0123456789abcdef";
+	c.issuer_name = "Caf\xe9";
+	cl_len = fairpay__v1__attestation_claims__pack(&c, cl);
+	s.claims.len = cl_len;
+	len = fairpay__v1__signed_attestation__pack(&s, buf);
+	assert_int_equal(attest_decode(buf, len, &p), -1);
+	c.issuer_name = "";
 	/* A signature that is no signature decodes, and does not verify. */
 	c.key_id = "ak_0123456789abcdef";
 	cl_len = fairpay__v1__attestation_claims__pack(&c, cl);
