@@ -308,21 +308,21 @@ typedef struct usage_text {
 	"\n" CONN_OPTIONS
 
 /* One text for the attestation commands. */
-#define ATTEST_USAGE                                                                           \
-	"Usage: fairpayctl attestation issue CUSTOMER --subject S [--ttl D] [--out FILE]\n"    \
-	"           [--idempotency-key KEY] [OPTIONS]\n"                                        \
-	"       fairpayctl attestation verify (TEXT | --file F) [OPTIONS]\n"                    \
-	"       fairpayctl attestation verify --offline --public-key HEX (TEXT | --file F)\n"   \
-	"       fairpayctl attestation rotate-key VENDOR_ID [--db CONNINFO]\n"                  \
-	"       fairpayctl issuer-key [VENDOR_ID] [OPTIONS]\n"                                  \
-	"\n"                                                                                    \
-	"'issue' signs CUSTOMER's current reputation for another vendor, about the\n"          \
-	"subject S agreed with the customer (e.g. a verified e-mail address), and\n"           \
-	"prints it as base64url text (--out FILE: also the raw bytes into FILE).\n"            \
-	"--ttl: how long it is valid, seconds or with s, m, h, d (default 30d).\n"             \
-	"'verify' prints the claims of an attestation that verifies: by the server\n"        \
+#define ATTEST_USAGE                                                                          \
+	"Usage: fairpayctl attestation issue CUSTOMER --subject S [--ttl D] [--out FILE]\n"   \
+	"           [--idempotency-key KEY] [OPTIONS]\n"                                      \
+	"       fairpayctl attestation verify (TEXT | --file F) [OPTIONS]\n"                  \
+	"       fairpayctl attestation verify --offline --public-key HEX (TEXT | --file F)\n" \
+	"       fairpayctl attestation rotate-key VENDOR_ID [--db CONNINFO]\n"                \
+	"       fairpayctl issuer-key [VENDOR_ID] [OPTIONS]\n"                                \
+	"\n"                                                                                  \
+	"'issue' signs CUSTOMER's current reputation for another vendor, about the\n"         \
+	"subject S agreed with the customer (e.g. a verified e-mail address), and\n"          \
+	"prints it as base64url text (--out FILE: also the raw bytes into FILE).\n"           \
+	"--ttl: how long it is valid, seconds or with s, m, h, d (default 30d).\n"            \
+	"'verify' prints the claims of an attestation that verifies: by the server\n"         \
 	"(against the keys of all its vendors), or with --offline by this program\n"          \
-	"alone against the issuer's public key (64 hex digits, from 'issuer-key').\n"        \
+	"alone against the issuer's public key (64 hex digits, from 'issuer-key').\n"         \
 	"--file F holds the raw bytes or the text. 'rotate-key' (on the database)\n"          \
 	"retires the vendor's signing key: the server makes a new one when it next\n"         \
 	"signs; attestations signed before keep verifying until they expire.\n"               \
@@ -565,8 +565,7 @@ static const usage_text usage_texts[] = {
 	  "  --attestation TEXT  another vendor's attestation (base64url) that may seed\n"
 	  "                      a new customer's reputation (rule 14)\n"
 	  "  --subject S         the subject the customer proved, as the attestation\n"
-	  "                      must name it\n" IDEM_OPTION "\n" OFFER_OUTPUT
-	  "\n" CONN_OPTIONS },
+	  "                      must name it\n" IDEM_OPTION "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
 	{ "offer accept",
 	  "Usage: fairpayctl offer accept OFFER_ID [--idempotency-key KEY] [OPTIONS]\n"
 	  "\n"
@@ -1191,8 +1190,9 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		out->attestation = nargs > 0 ? args[0] : NULL;
 		if ((out->attestation != NULL) == (out->attestation_file != NULL)) {
 			err_fmt(err, err_size, "%s",
-				out->attestation != NULL ? "give TEXT or --file F, not both"
-							 : "'attestation verify' needs TEXT or --file F");
+				out->attestation != NULL
+					? "give TEXT or --file F, not both"
+					: "'attestation verify' needs TEXT or --file F");
 			return CTL_PARSE_USAGE;
 		}
 		if (seen[OPT_OFFLINE] != (out->public_key != NULL)) {

@@ -58,8 +58,8 @@ int ctl_attest_bytes(const char *text, const char *file, uint8_t *buf, size_t ca
 		goto done;
 	}
 	if (attest_b64url_decode(text, buf, cap, len) != 0) {
-		fprintf(stderr, "error: the attestation is not base64url text of at most %zu bytes\n",
-			cap);
+		fprintf(stderr,
+			"error: the attestation is not base64url text of at most %zu bytes\n", cap);
 		goto done;
 	}
 	rc = CTL_EXIT_OK;
@@ -236,17 +236,19 @@ int ctl_attest_rotate_key(const ctl_args *a)
 		return CTL_EXIT_CONNECT;
 	/* The sealed private half goes with the retirement; the public key
 	 * stays, so that what it signed keeps verifying until it expires. */
-	res = PQexecParams(conn,
-			   "UPDATE attestation_keys SET retired_at = now(), private_key_sealed = NULL"
-			   " WHERE vendor_id = $1 AND retired_at IS NULL RETURNING key_id",
-			   1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(
+		conn,
+		"UPDATE attestation_keys SET retired_at = now(), private_key_sealed = NULL"
+		" WHERE vendor_id = $1 AND retired_at IS NULL RETURNING key_id",
+		1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		ctl_db_report("cannot retire the key", res, conn);
 		goto done;
 	}
 	if (PQntuples(res) == 0) {
-		fprintf(stderr, "vendor %s has no current attestation key (the server makes one "
-				"when it next signs)\n",
+		fprintf(stderr,
+			"vendor %s has no current attestation key (the server makes one "
+			"when it next signs)\n",
 			a->vendor_id);
 		rc = CTL_EXIT_OK;
 		goto done;
@@ -256,7 +258,8 @@ int ctl_attest_rotate_key(const ctl_args *a)
 		ctl_out_json_string(stdout, PQgetvalue(res, 0, 0));
 		fputs("}\n", stdout);
 	} else {
-		printf("retired key %s of vendor %s; the next attestation is signed with a new key\n",
+		printf("retired key %s of vendor %s; the next attestation is signed with a new "
+		       "key\n",
 		       PQgetvalue(res, 0, 0), a->vendor_id);
 	}
 	rc = CTL_EXIT_OK;

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "ctl_admin.h"
-#include "ctl_attest.h"
 #include "ctl_args.h"
+#include "ctl_attest.h"
 #include "ctl_cycle.h"
 #include "ctl_db.h"
 #include "ctl_verify.h"

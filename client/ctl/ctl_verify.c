@@ -42,7 +42,8 @@ static const struct {
 	  "DECLARE fp_verify_rep NO SCROLL CURSOR FOR"
 	  " SELECT vendor_id, customer_id, score_bp, payments, defaults, open_defaults,"
 	  " offers_accepted, total_paid_minor, total_suggested_minor, credit_used_minor,"
-	  " coalesce(seed_score_bp, -1) FROM reputations WHERE " VENDOR_FILTER " ORDER BY " KEY_ORDER },
+	  " coalesce(seed_score_bp, -1) FROM reputations WHERE " VENDOR_FILTER
+	  " ORDER BY " KEY_ORDER },
 	{ "fp_verify_pay",
 	  "DECLARE fp_verify_pay NO SCROLL CURSOR FOR"
 	  " SELECT vendor_id, customer_id, id, fairness_bp, amount_minor,"

@@ -35,8 +35,7 @@ int attest_keygen(uint8_t pub[ATTEST_KEY_BYTES], uint8_t priv[ATTEST_KEY_BYTES])
 	if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &key) != 1)
 		goto done;
 	if (EVP_PKEY_get_raw_public_key(key, pub, &pub_len) != 1 || pub_len != ATTEST_KEY_BYTES ||
-	    EVP_PKEY_get_raw_private_key(key, priv, &priv_len) != 1 ||
-	    priv_len != ATTEST_KEY_BYTES)
+	    EVP_PKEY_get_raw_private_key(key, priv, &priv_len) != 1 || priv_len != ATTEST_KEY_BYTES)
 		goto done;
 	rc = 0;
 done:
@@ -51,7 +50,8 @@ int attest_sign(const uint8_t priv[ATTEST_KEY_BYTES], const uint8_t *claims, siz
 	int rc = -1;
 	size_t m_len = 0, sig_len = ATTEST_SIG_BYTES;
 	uint8_t *m = signed_message(claims, len, &m_len);
-	EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, ATTEST_KEY_BYTES);
+	EVP_PKEY *key =
+		EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, ATTEST_KEY_BYTES);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	/* Ed25519 hashes internally: no digest, one shot. */
 	if (m == NULL || key == NULL || md == NULL ||
@@ -165,7 +165,8 @@ int attest_kek_load(const char *path, uint8_t kek[ATTEST_KEK_BYTES], char *err, 
 	char *end = p + strlen(p);
 	while (end > p && isspace((unsigned char)end[-1]))
 		*--end = '\0';
-	if ((size_t)(end - p) != 2 * ATTEST_KEK_BYTES || attest_unhex(p, kek, ATTEST_KEK_BYTES) != 0) {
+	if ((size_t)(end - p) != 2 * ATTEST_KEK_BYTES ||
+	    attest_unhex(p, kek, ATTEST_KEK_BYTES) != 0) {
 		snprintf(err, errlen, "%s must hold 64 hex digits (e.g. openssl rand -hex 32)",
 			 path);
 		goto done;
@@ -185,7 +186,7 @@ int attest_decode(const uint8_t *buf, size_t len, attest_parts *out)
 	if (out->signed_att == NULL || out->signed_att->claims.len == 0)
 		goto fail;
 	out->claims = fairpay__v1__attestation_claims__unpack(NULL, out->signed_att->claims.len,
-							       out->signed_att->claims.data);
+							      out->signed_att->claims.data);
 	const Fairpay__V1__AttestationClaims *c = out->claims;
 	if (c == NULL || c->key_id[0] == '\0')
 		goto fail;

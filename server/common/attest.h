@@ -22,9 +22,9 @@
 #include "fairpay.pb-c.h"
 
 #define ATTEST_CONTEXT "fairpay-attestation-v1" /* signed before a zero byte and the claims */
-#define ATTEST_KEY_BYTES 32                      /* an Ed25519 key, public or private, raw */
-#define ATTEST_SIG_BYTES 64                      /* an Ed25519 signature */
-#define ATTEST_KEK_BYTES 32                      /* AES-256 */
+#define ATTEST_KEY_BYTES 32                     /* an Ed25519 key, public or private, raw */
+#define ATTEST_SIG_BYTES 64                     /* an Ed25519 signature */
+#define ATTEST_KEK_BYTES 32                     /* AES-256 */
 #define ATTEST_NONCE_BYTES 12
 #define ATTEST_TAG_BYTES 16
 #define ATTEST_SEALED_BYTES (ATTEST_NONCE_BYTES + ATTEST_KEY_BYTES + ATTEST_TAG_BYTES)

@@ -29,7 +29,12 @@ static const char sql_current_key[] =
 	" coalesce(encode(k.private_key_sealed, 'hex'), '')"
 	" FROM vendors v LEFT JOIN attestation_keys k ON k.vendor_id = v.id"
 	" AND k.retired_at IS NULL WHERE v.id = $1";
-enum { KEY_NAME, KEY_ID, KEY_PUBLIC, KEY_SEALED };
+enum {
+	KEY_NAME,
+	KEY_ID,
+	KEY_PUBLIC,
+	KEY_SEALED
+};
 
 /* A new current key, unless another server made one first: $1 vendor, $2
  * key id, $3 public key, $4 sealed private key (hex). */
@@ -43,8 +48,8 @@ static const char sql_key_by_id[] =
 	" WHERE k.key_id = $1";
 
 /* Record an IssueAttestation's reply under its idempotency key. */
-static const char sql_record[] = "WITH w AS (SELECT 1)," IDEM_RECORD_CTE(
-	"w", "$1", "$2", "$3", "$4", "$5") " SELECT 1";
+static const char sql_record[] =
+	"WITH w AS (SELECT 1)," IDEM_RECORD_CTE("w", "$1", "$2", "$3", "$4", "$5") " SELECT 1";
 
 static Fairpay__V1__AttestationClaims *claims_copy(rpc_call *call,
 						   const Fairpay__V1__AttestationClaims *in)
@@ -116,7 +121,8 @@ void rpc_attest_verify(rpc_call *call, ProtobufCBinaryData bytes, const char *fi
 		       const char *subject, rpc_attest_cb cb)
 {
 	attest_parts parts;
-	if (bytes.len > LIMIT_ATTESTATION_BYTES || attest_decode(bytes.data, bytes.len, &parts) != 0) {
+	if (bytes.len > LIMIT_ATTESTATION_BYTES ||
+	    attest_decode(bytes.data, bytes.len, &parts) != 0) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, field,
 			 "%s is not a serialized SignedAttestation of at most %d bytes", field,
 			 LIMIT_ATTESTATION_BYTES);
@@ -134,8 +140,8 @@ void rpc_attest_verify(rpc_call *call, ProtobufCBinaryData bytes, const char *fi
 	*v = (verify_ctx){ call, bytes, field, subject, cb };
 	const char *params[] = { rpc_strdup(call, parts.claims->key_id) };
 	attest_parts_free(&parts);
-	if (db_query_for(call->srv->db, rpc_tenant(call), sql_key_by_id, 1, params,
-			 verify_key_done, v) != 0)
+	if (db_query_for(call->srv->db, rpc_tenant(call), sql_key_by_id, 1, params, verify_key_done,
+			 v) != 0)
 		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
 }
 
@@ -242,11 +248,10 @@ static void issuer_key_done(void *arg, db_status st, PGresult *res)
 void rpc_get_issuer_key(rpc_call *call)
 {
 	const char *vendor = call->req->get_issuer_key->vendor_id;
-	if (vendor[0] == '\0')
-		vendor = call->vendor_id;
-	else if (!text_valid_id(vendor, "v_")) {
+	/* An id we never issued cannot be a vendor ("" is the caller). */
+	if (vendor[0] != '\0' && !text_valid_id(vendor, "v_")) {
 		rpc_fail(call, FAIRPAY__V1__CODE__NOT_FOUND, "vendor_id",
-			 "no attestation key for vendor %s", "(malformed id)");
+			 "no attestation key for that vendor");
 		return;
 	}
 	call->ctx = rpc_alloc(call, sizeof(issuer_ctx));
@@ -310,7 +315,7 @@ static void issue_customer_done(void *arg, db_status status, PGresult *res)
 	c->subject = in->subject;
 	c->score_bp = r->score_bp;
 	c->tier = (Fairpay__V1__Tier)fp_tier_attested(&st.policy, r->score_bp, r->payments,
-						       r->attested_payments, r->open_defaults);
+						      r->attested_payments, r->open_defaults);
 	c->payments = r->payments;
 	c->defaults = r->defaults;
 	c->open_defaults = r->open_defaults;
@@ -327,8 +332,10 @@ static void issue_customer_done(void *arg, db_status status, PGresult *res)
 	OPENSSL_cleanse(x->sealed, sizeof(x->sealed));
 	if (opened != 0) {
 		/* The key file is not the one the key was sealed under. */
-		log_error(call->conn_id, "IssueAttestation: key %s of vendor %s does not open with "
-					 "--attestation-key-file", x->key_id, call->vendor_id);
+		log_error(call->conn_id,
+			  "IssueAttestation: key %s of vendor %s does not open with "
+			  "--attestation-key-file",
+			  x->key_id, call->vendor_id);
 		rpc_fail(call, FAIRPAY__V1__CODE__FAILED_PRECONDITION, NULL,
 			 "this server cannot open the vendor's signing key (another "
 			 "--attestation-key-file?)");

@@ -466,8 +466,8 @@ static bool seed(rpc_call *call, cyc *c)
 		log_debug(call->conn_id, "CreateOffer: attestation of %s ignored (%s)",
 			  cl->issuer_vendor_id,
 			  pol->attestation_cap_bp <= 0 ? "cap 0"
-			  : by_caller		       ? "issued by the caller"
-			  : history		       ? "customer has history"
+			  : by_caller                  ? "issued by the caller"
+			  : history                    ? "customer has history"
 						       : "already seeded");
 		return false;
 	}

@@ -396,8 +396,8 @@ typedef struct fp_explain_input {
 	fp_tier tier;
 	int32_t payments;
 	int32_t open_defaults;
-	int32_t recent;       /* N: how many of the latest payments were looked at */
-	int32_t recent_at_sp; /* how many of those N had raw fairness >= 10000 */
+	int32_t recent;            /* N: how many of the latest payments were looked at */
+	int32_t recent_at_sp;      /* how many of those N had raw fairness >= 10000 */
 	int32_t attested_payments; /* rule 14: counted towards probation */
 } fp_explain_input;
 

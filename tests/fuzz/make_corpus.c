@@ -533,7 +533,10 @@ static void attestation_calls(void)
 	/* A SignedAttestation's bytes: claims (field 1) naming key ak_..., and
 	 * a signature (field 2) of 64 bytes that verifies nothing. */
 	static uint8_t att[2 + 40 + 2 + 64];
-	static const char claims[] = "\x1a\x13" "ak_0123456789abcdef" "\x22\x11" "alice@example.com";
+	static const char claims[] = "\x1a\x13"
+				     "ak_0123456789abcdef"
+				     "\x22\x11"
+				     "alice@example.com";
 	size_t cl = sizeof(claims) - 1;
 	att[0] = 0x0a;
 	att[1] = (uint8_t)cl;

@@ -281,9 +281,9 @@ static void test_seed_at_another_vendor(void **state)
 	fp_response_free(r);
 
 	char detail[512] = "";
-	assert_int_equal(count_kind(T.b, "alice-at-b", H_EVENT(REPUTATION_SEEDED), detail,
-				    sizeof(detail)),
-			 1);
+	assert_int_equal(
+		count_kind(T.b, "alice-at-b", H_EVENT(REPUTATION_SEEDED), detail, sizeof(detail)),
+		1);
 	assert_true(h_contains(detail, T.a_id));
 	assert_true(h_contains(detail, "Issuer A"));
 	/* A's ledger has no such event: the seeding is B's. */
@@ -518,8 +518,8 @@ static void test_offline_verification(void **state)
 	free(cmd);
 	/* And online, by text, through the server. */
 	char *ca = h_path(h_certs_dir(), "ca.pem");
-	cmd = h_fmt("%s attestation verify --server %s --ca %s --api-key %s %s", ctl,
-		    T.srv->addr, ca, T.b_key, text);
+	cmd = h_fmt("%s attestation verify --server %s --ca %s --api-key %s %s", ctl, T.srv->addr,
+		    ca, T.b_key, text);
 	assert_int_equal(h_run(cmd, &out), 0);
 	assert_true(h_contains(out, T.a_id));
 	free(out);
@@ -640,16 +640,16 @@ static void test_private_keys_never_leave(void **state)
 	free(sql);
 	uint8_t sealed[ATTEST_SEALED_BYTES], priv[ATTEST_KEY_BYTES];
 	assert_int_equal(attest_unhex(sealed_hex, sealed, sizeof(sealed)), 0);
-	assert_int_equal(attest_open(T.kek, T.a_id, k->get_issuer_key->key_id, sealed,
-				     sizeof(sealed), priv),
-			 0);
+	assert_int_equal(
+		attest_open(T.kek, T.a_id, k->get_issuer_key->key_id, sealed, sizeof(sealed), priv),
+		0);
 	/* Sealed for A's key id only: under another id it does not open. */
-	assert_int_not_equal(attest_open(T.kek, T.b_id, k->get_issuer_key->key_id, sealed,
-					 sizeof(sealed), priv),
-			     0);
-	assert_int_equal(attest_open(T.kek, T.a_id, k->get_issuer_key->key_id, sealed,
-				     sizeof(sealed), priv),
-			 0);
+	assert_int_not_equal(
+		attest_open(T.kek, T.b_id, k->get_issuer_key->key_id, sealed, sizeof(sealed), priv),
+		0);
+	assert_int_equal(
+		attest_open(T.kek, T.a_id, k->get_issuer_key->key_id, sealed, sizeof(sealed), priv),
+		0);
 	char *priv_hex = hex_of(priv, sizeof(priv));
 	/* Not in the log, not in any event of any vendor, not in the reply. */
 	char *log = h_server_log(T.srv);

@@ -147,8 +147,12 @@ static void test_base64url(void **state)
 	/* RFC 4648, section 10, without padding. */
 	static const struct {
 		const char *raw, *text;
-	} v[] = { { "", "" },	       { "f", "Zg" },	       { "fo", "Zm8" },
-		  { "foo", "Zm9v" },   { "foob", "Zm9vYg" },   { "fooba", "Zm9vYmE" },
+	} v[] = { { "", "" },
+		  { "f", "Zg" },
+		  { "fo", "Zm8" },
+		  { "foo", "Zm9v" },
+		  { "foob", "Zm9vYg" },
+		  { "fooba", "Zm9vYmE" },
 		  { "foobar", "Zm9vYmFy" } };
 	char text[64];
 	uint8_t raw[64];
@@ -265,7 +269,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sign_verify), cmocka_unit_test(test_seal_open),
 		cmocka_unit_test(test_kek_file),    cmocka_unit_test(test_base64url),
-		cmocka_unit_test(test_hex),	    cmocka_unit_test(test_decode),
+		cmocka_unit_test(test_hex),         cmocka_unit_test(test_decode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -275,9 +275,9 @@ static void test_attestation_commands(void **state)
 			 CTL_PARSE_USAGE);
 	assert_non_null(strstr(E, "--subject"));
 	/* The ttl's range is IssueAttestation's. */
-	assert_int_equal(PARSE(&env_admin, "attestation", "issue", "alice", "--subject", "s",
-			       "--ttl", "59"),
-			 CTL_PARSE_USAGE);
+	assert_int_equal(
+		PARSE(&env_admin, "attestation", "issue", "alice", "--subject", "s", "--ttl", "59"),
+		CTL_PARSE_USAGE);
 	assert_int_equal(PARSE(&env_admin, "attestation", "issue", "alice", "--subject", "s",
 			       "--ttl", "366d"),
 			 CTL_PARSE_USAGE);
@@ -306,9 +306,9 @@ static void test_attestation_commands(void **state)
 	assert_int_equal(PARSE(&env_admin, "attestation", "verify", "--public-key", "ab", "AAAA"),
 			 CTL_PARSE_USAGE);
 
-	assert_int_equal(PARSE(NULL, "attestation", "rotate-key", "v_0123456789abcdef", "--db",
-			       "dbname=x"),
-			 CTL_PARSE_RUN);
+	assert_int_equal(
+		PARSE(NULL, "attestation", "rotate-key", "v_0123456789abcdef", "--db", "dbname=x"),
+		CTL_PARSE_RUN);
 	assert_int_equal(A.cmd, CTL_CMD_ATTEST_ROTATE_KEY);
 	assert_string_equal(A.vendor_id, "v_0123456789abcdef");
 	assert_int_equal(PARSE(&env_admin, "issuer-key"), CTL_PARSE_RUN);
@@ -1303,8 +1303,8 @@ static void test_show_policy_product_events(void **state)
 	assert_non_null(
 		strstr(text, "enforcement: VOLUNTARY\nprior_score_bp: -\nalpha_bp: 2500\n"));
 	assert_non_null(strstr(text, "excusing_reasons: DID_NOT_USE,OTHER\n"));
-	assert_non_null(
-		strstr(text, "payment_window_seconds: 1209600\nattestation_cap_bp: -\nversion: 4\n"));
+	assert_non_null(strstr(
+		text, "payment_window_seconds: 1209600\nattestation_cap_bp: -\nversion: 4\n"));
 	free(text);
 	CAPTURE(text, ctl_show_policy_json(f, &p));
 	assert_string_equal(text, "{\"enforcement\":\"VOLUNTARY\",\"alpha_bp\":2500,"

@@ -917,7 +917,8 @@ static void test_tier_attested(void **state)
 	assert_int_equal(fp_tier_attested(&p, 9500, 0, 3, 2), FP_TIER_FIXED_PRICE);
 	/* Without attested payments it is fp_tier_of(). */
 	for (int32_t pay = 0; pay < 5; pay++)
-		assert_int_equal(fp_tier_attested(&p, 8200, pay, 0, 0), fp_tier_of(&p, 8200, pay, 0));
+		assert_int_equal(fp_tier_attested(&p, 8200, pay, 0, 0),
+				 fp_tier_of(&p, 8200, pay, 0));
 	/* No overflow at the ends of int32. */
 	assert_int_equal(fp_tier_attested(&p, 9500, INT32_MAX, INT32_MAX, 0), FP_TIER_TRUSTED);
 	/* The terms follow the attested tier. */
@@ -946,7 +947,7 @@ static void test_seed_of(void **state)
 	assert_int_equal(sd.score_bp, -1);
 	p.attestation_cap_bp = 9000;
 	assert_true(fp_seed_of(&p, false, false, false, 12599, 5, &sd));
-	assert_int_equal(sd.score_bp, 9000);      /* min(12599, 9000) */
+	assert_int_equal(sd.score_bp, 9000);       /* min(12599, 9000) */
 	assert_int_equal(sd.attested_payments, 3); /* min(5, 3) */
 	assert_true(fp_seed_of(&p, false, false, false, 7000, 2, &sd));
 	assert_int_equal(sd.score_bp, 7000);
