@@ -341,6 +341,42 @@ static void test_seed_leaves_probation_and_once(void **state)
 	free(att);
 }
 
+/* A review replays rule 7 from the seeded score, not from prior_score_bp:
+ * 9000 -> 9300 after an accepted review, where a replay from the prior
+ * 8000 would give 8600. */
+static void test_review_replays_from_seed(void **state)
+{
+	history_at_a("ivy");
+	set_policy(T.b, 9000, 3);
+	size_t len = 0;
+	uint8_t *att = issue_ok(T.a, "ivy", &len);
+	Fairpay__V1__Response *r = NULL;
+	h_assert_code(create_attested(T.b, "ivy-at-b", att, len, SUBJECT, &r), H_OK);
+	char *offer = strdup(r->create_offer->offer->offer_id);
+	fp_response_free(r);
+	h_accept(T.b, offer);
+	Fairpay__V1__SubmitPaymentRequest m = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__INIT;
+	Fairpay__V1__PaymentReason reasons[] = { H_PREASON(DID_NOT_USE) };
+	m.offer_id = offer;
+	m.amount_case = FAIRPAY__V1__SUBMIT_PAYMENT_REQUEST__AMOUNT_AMOUNT_MINOR;
+	m.amount_minor = 100;
+	m.reasons = reasons;
+	m.n_reasons = 1;
+	h_must(h_submit_payment(T.b, &m, NULL, &r), "SubmitPayment");
+	assert_int_equal(r->submit_payment->payment->review, H_REVIEW(PENDING));
+	/* Excused: 8000 while pending. */
+	assert_int_equal(r->submit_payment->reputation->score_bp, h_score_step(9000, 8000, 3000));
+	char *payment = strdup(r->submit_payment->payment->payment_id);
+	fp_response_free(r);
+	h_must(h_review_payment(T.b, payment, true, NULL, &r), "ReviewPayment");
+	assert_int_equal(r->review_payment->reputation->score_bp, h_score_step(9000, 10000, 3000));
+	assert_int_equal(r->review_payment->reputation->score_bp, 9300);
+	fp_response_free(r);
+	free(payment);
+	free(offer);
+	free(att);
+}
+
 static void test_ignored_cases(void **state)
 {
 	history_at_a("carol");
@@ -697,6 +733,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seed_at_another_vendor),
 		cmocka_unit_test(test_seed_leaves_probation_and_once),
+		cmocka_unit_test(test_review_replays_from_seed),
 		cmocka_unit_test(test_ignored_cases),
 		cmocka_unit_test(test_every_refusal),
 		cmocka_unit_test(test_offline_verification),
