@@ -45,14 +45,28 @@ LIBS_EV  := -levent_openssl -levent
 LIBS_PQ  := -lpq -ljansson
 # Webhook delivery (server/jobs/deliver.c): libcurl's multi interface.
 LIBS_CURL := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+# libfairpay: its ABI version (the soname) and what it links, by pkg-config
+# name, as its fairpay.pc says: protobuf-c is part of its interface (the
+# public header's types; callers use its functions on them), OpenSSL is not.
+SOVERSION   := 1
+LIB_SONAME  := libfairpay.so.$(SOVERSION)
+LIB_REAL    := libfairpay.so.$(VERSION)
+LIB_REQUIRES := libprotobuf-c
+LIB_REQUIRES_PRIVATE := openssl
+LIBS_LIB    := $(shell pkg-config --libs $(LIB_REQUIRES) $(LIB_REQUIRES_PRIVATE) 2>/dev/null || \
+		 echo $(LIBS_PB) $(LIBS_SSL))
 
 GEN_C    := $(BUILD)/gen/fairpay.pb-c.c
 GEN_H    := $(BUILD)/gen/fairpay.pb-c.h
 MIG_C    := $(BUILD)/gen/migrations_embedded.c
+# The Python client's module (client/python/; ignored by git: the .proto is
+# the one source), generated into the package so that it imports from there.
+PY_GEN   := client/python/fairpay/fairpay_pb2.py
 
 # Modules shared by the server and the CLI (pure code: keys, text checks, the
-# FairPay rules).
-SHARED_SRC := server/common/key.c server/common/attest.c server/common/text.c server/common/names.c server/rules/fp_rules.c
+# FairPay rules, money for people).
+SHARED_SRC := server/common/key.c server/common/attest.c server/common/text.c server/common/names.c server/common/money.c \
+	      server/rules/fp_rules.c
 SERVER_SRC := $(filter-out $(SHARED_SRC),$(foreach d,$(SERVER_DIRS),$(wildcard $(d)/*.c)))
 LIB_SRC    := $(wildcard client/lib/*.c)
 CTL_SRC    := $(wildcard client/ctl/*.c)
@@ -79,19 +93,21 @@ BINS := $(BUILD)/fairpayd $(BUILD)/fairpayctl $(BUILD)/libfairpay.a $(BUILD)/lib
 # A recipe that fails leaves no half-written target behind.
 .DELETE_ON_ERROR:
 
-.PHONY: all deps demo test asan valgrind fuzz fuzzers bench tests clean format lint help install
+.PHONY: all deps demo test asan valgrind fuzz fuzzers bench tests clean format lint help install python
 all: $(BINS)
 
 help:
 	@echo "make            build fairpayd, fairpayctl, libfairpay (.a and .so) into $(BUILD)/"
 	@echo "make deps       install the Debian packages the build and tests need"
+	@echo "make python     generate the Python client's fairpay_pb2.py (client/python/; make tests does too)"
 	@echo "make demo       throwaway PostgreSQL + certificates + admin key + fairpayd on 127.0.0.1:7443"
 	@echo "make test       every unit and integration test; ends with 'N passed, N failed'"
 	@echo "make asan       the same tests under AddressSanitizer and UBSan"
 	@echo "make valgrind   the integration tests with fairpayd under valgrind memcheck"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 60)"
 	@echo "make bench      load generator against a fresh server and database"
-	@echo "make format     clang-format the sources;  make lint: includes, cppcheck, clang-tidy, format, hardening"
+	@echo "make format     clang-format the sources;  make lint: includes, cppcheck, clang-tidy, format, hardening, docker"
+	@echo "make install    binaries, libfairpay, headers, fairpay.pc, man pages, docs under PREFIX (DESTDIR too); make uninstall"
 
 deps:
 	@scripts/deps.sh
@@ -106,6 +122,10 @@ $(BUILD)/gen/fairpay.proto: proto/fairpay.proto
 $(GEN_H): $(GEN_C)
 $(GEN_C): $(BUILD)/gen/fairpay.proto
 	cd $(BUILD)/gen && protoc-c --c_out=. fairpay.proto
+
+$(PY_GEN): proto/fairpay.proto
+	protoc -Iproto --python_out=$(@D) $<
+python: $(PY_GEN)
 
 $(MIG_C): scripts/embed-migrations.sh migrations $(wildcard migrations/*.sql)
 	@mkdir -p $(@D)
@@ -139,7 +159,7 @@ $(BUILD)/fairpayd: $(SERVER_OBJ)
 $(BUILD)/libfairpay.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libfairpay.so: $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libfairpay.so.1 $^ -o $@ $(LIBS_PB) $(LIBS_SSL)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(LIB_SONAME) $^ -o $@ $(LIBS_LIB)
 
 $(BUILD)/fairpayctl: $(CTL_OBJ) $(BUILD)/libfairpay.a
 	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL)
@@ -161,7 +181,13 @@ $(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/serve
 # test_attestations crafts and opens attestations itself (attest.h).
 $(BUILD)/tests/itest_attestations: $(BUILD)/obj/server/common/attest.o $(BUILD)/obj/server/common/text.o
 
-tests: $(BINS) $(UNIT_BIN) $(ITEST_BIN)
+# The Python client's tests run from the build directory's link to them
+# (scripts/run-tests.sh), so that a selection elsewhere can leave them out.
+$(BUILD)/tests/python: | $(PY_GEN)
+	@mkdir -p $(@D)
+	ln -sfn $(abspath client/python/tests) $@
+
+tests: $(BINS) $(PY_GEN) $(UNIT_BIN) $(ITEST_BIN) $(BUILD)/tests/python
 
 test: deps
 	$(MAKE) tests
@@ -191,7 +217,7 @@ fuzz: deps
 	FP_BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 demo: deps
-	$(MAKE) all
+	$(MAKE) all python
 	FP_BUILD=$(BUILD) scripts/demo.sh
 
 $(BENCH_BIN): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/libfairpay.a
@@ -201,16 +227,82 @@ bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	FP_BUILD=$(BUILD) scripts/bench.sh
 
-# ---------------------------------------------------------------- upkeep
-PREFIX ?= /usr/local
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/fairpay
-	install -m 755 $(BUILD)/fairpayd $(BUILD)/fairpayctl $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(BUILD)/libfairpay.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libfairpay.so $(DESTDIR)$(PREFIX)/lib/libfairpay.so.1
-	ln -sf libfairpay.so.1 $(DESTDIR)$(PREFIX)/lib/libfairpay.so
-	install -m 644 client/include/fairpay/*.h $(GEN_H) $(DESTDIR)$(PREFIX)/include/fairpay/
+# ---------------------------------------------------------------- install
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binaries, libfairpay
+# (static, and shared as libfairpay.so.VERSION with the soname link
+# libfairpay.so.$(SOVERSION) and the link editor's libfairpay.so), the public
+# headers with the generated protocol header they include, fairpay.pc for
+# pkg-config, the .proto file, the man pages and the docs. `make uninstall`
+# removes the same files (INSTALLED lists them once for both).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+DOCDIR     ?= $(DATADIR)/doc/fairpay
+PCDIR      ?= $(LIBDIR)/pkgconfig
+PUB_H      := $(wildcard client/include/fairpay/*.h)
+DOCS       := README.md $(wildcard docs/*.md)
+MAN_PAGES  := $(BUILD)/man/fairpayd.8 $(BUILD)/man/fairpayctl.1
+PC_FILE    := $(BUILD)/fairpay.pc
+INSTALLED  := $(BINDIR)/fairpayd $(BINDIR)/fairpayctl \
+	      $(LIBDIR)/libfairpay.a $(LIBDIR)/$(LIB_REAL) $(LIBDIR)/$(LIB_SONAME) $(LIBDIR)/libfairpay.so \
+	      $(PUB_H:client/include/%=$(INCLUDEDIR)/%) $(INCLUDEDIR)/fairpay/$(notdir $(GEN_H)) \
+	      $(PCDIR)/fairpay.pc $(DATADIR)/fairpay/fairpay.proto \
+	      $(MANDIR)/man8/fairpayd.8 $(MANDIR)/man1/fairpayctl.1 $(DOCS:%=$(DOCDIR)/%)
 
+# pkg-config's description of the installed library: the paths from PREFIX
+# and the directories above, the version from VERSION, what it links from
+# LIB_REQUIRES and LIB_REQUIRES_PRIVATE.
+$(PC_FILE): client/fairpay.pc.in VERSION Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR:$(PREFIX)%=$${prefix}%)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR:$(PREFIX)%=$${prefix}%)|' \
+	    -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@REQUIRES@|$(LIB_REQUIRES)|' -e 's|@REQUIRES_PRIVATE@|$(LIB_REQUIRES_PRIVATE)|' $< > $@
+# The pc file names PREFIX: rewrite it whenever PREFIX or a directory changes.
+$(BUILD)/.install-dirs: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PREFIX) $(LIBDIR) $(INCLUDEDIR)' | cmp -s - $@ || echo '$(PREFIX) $(LIBDIR) $(INCLUDEDIR)' > $@
+$(PC_FILE): $(BUILD)/.install-dirs
+
+# The man pages are the programs' own --help and --version, through help2man.
+HELP2MAN := help2man --no-info --no-discard-stderr
+$(BUILD)/man/fairpayd.8: $(BUILD)/fairpayd
+	@mkdir -p $(@D)
+	$(HELP2MAN) --section 8 --name "the FairPay pricing negotiation server" --output $@ $<
+$(BUILD)/man/fairpayctl.1: $(BUILD)/fairpayctl
+	@mkdir -p $(@D)
+	$(HELP2MAN) --section 1 --name "administer and call a FairPay server" --output $@ $<
+man: $(MAN_PAGES)
+
+install: all man $(PC_FILE)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/fairpay $(DESTDIR)$(PCDIR) \
+	  $(DESTDIR)$(DATADIR)/fairpay $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/docs
+	install -m 755 $(BUILD)/fairpayd $(BUILD)/fairpayctl $(DESTDIR)$(BINDIR)/
+	install -m 644 $(BUILD)/libfairpay.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libfairpay.so $(DESTDIR)$(LIBDIR)/$(LIB_REAL)
+	ln -sf $(LIB_REAL) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libfairpay.so
+	install -m 644 $(PUB_H) $(GEN_H) $(DESTDIR)$(INCLUDEDIR)/fairpay/
+	install -m 644 $(PC_FILE) $(DESTDIR)$(PCDIR)/
+	install -m 644 proto/fairpay.proto $(DESTDIR)$(DATADIR)/fairpay/
+	install -m 644 $(BUILD)/man/fairpayd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 $(BUILD)/man/fairpayctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(filter-out docs/%,$(DOCS)) $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(filter docs/%,$(DOCS)) $(DESTDIR)$(DOCDIR)/docs/
+	@# Installed for real (not staged) by root: the loader learns of the library.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)%)
+	@# Our directories too, unless something else put files in them.
+	rmdir $(DESTDIR)$(INCLUDEDIR)/fairpay $(DESTDIR)$(DATADIR)/fairpay $(DESTDIR)$(DOCDIR)/docs \
+	  $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+.PHONY: man uninstall
+
+# ---------------------------------------------------------------- upkeep
 # What `make format` rewrites and `make format-check` checks: every C file
 # under server/, client/ and tests/, in subdirectories too.
 SOURCES = $(sort $(shell find server client tests -name '*.[ch]'))
@@ -232,9 +324,16 @@ format-check:
 	      " clang-format --dry-run FILE shows where)\n", k }'; \
 	exit 1
 # Every check a script can make: include direction and cycles, cppcheck,
-# clang-tidy, formatting. `make -k lint` runs them all even when one fails.
+# clang-tidy, formatting, hardening, the docker files. `make -k lint` runs
+# them all even when one fails.
 lint: deps
-	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening
+	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-docker
+# docker/Dockerfile and docker/compose.yaml against the Makefile, the
+# programs' --help and the repository (no Docker engine runs here); the
+# self-test first shows that the check catches deliberate mistakes.
+check-docker: $(BUILD)/fairpayd $(BUILD)/fairpayctl
+	scripts/check-docker.sh --build $(BUILD) --self-test
+	scripts/check-docker.sh --build $(BUILD)
 # The binaries are built with the hardening flags (PIE, RELRO, BIND_NOW,
 # stack protector, fortified calls): readelf says so, checksec-style.
 check-hardening: $(BUILD)/fairpayd $(BUILD)/fairpayctl
@@ -254,9 +353,9 @@ lint-tidy: $(GEN_H)
 	@out=$$(clang-tidy --quiet $(TIDY_SRC) -- $(CPPFLAGS) -std=c11 2>&1); rc=$$?; \
 	  printf '%s\n' "$$out" | grep -v -E '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$$' || true; \
 	  [ $$rc -eq 0 ] && echo "clang-tidy: no findings"; exit $$rc
-.PHONY: format-check check-includes lint-cppcheck lint-tidy check-hardening
+.PHONY: format-check check-includes lint-cppcheck lint-tidy check-hardening check-docker
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz $(PY_GEN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -4,8 +4,11 @@
 # Starts a private PostgreSQL cluster (on its socket only), applies the
 # migrations as the owner, makes the role fairpayd logs in as, makes test
 # certificates and an admin key, runs fairpayd on 127.0.0.1:7443 (FP_DEMO_PORT
-# to change it), creates the vendor "Demo Shop", prints commands to paste into
-# another shell, then follows the server log until Ctrl-C. Everything lives in
+# to change it), creates the vendor "Demo Shop" with a monthly product, plays
+# a short FairPay story (a fair payer, a generous one and a free rider, three
+# months each: payment, verdict, reputation and the next offer's terms),
+# prints the commands of a whole cycle to paste into another shell, then
+# follows the server log until Ctrl-C. Everything lives in
 # ${FP_DEMO_DIR:-./.demo}, which is recreated on each run; on exit (Ctrl-C,
 # TERM, or any error) the server and the database are stopped and nothing is
 # left running.
@@ -116,8 +119,11 @@ fp_*) ;;
 esac
 
 echo "demo: starting fairpayd on 127.0.0.1:$port" >&2
+# Webhooks to receivers on this machine over plain HTTP are allowed: the demo
+# is local, and client/python/examples/checkout.py runs such a receiver.
 "$srv" --listen "127.0.0.1:$port" --db "$srv_conninfo" \
-	--cert "$certs/server.pem" --key "$certs/server.key" >"$log" 2>&1 &
+	--cert "$certs/server.pem" --key "$certs/server.key" \
+	--webhook-allow-private --webhook-allow-http >"$log" 2>&1 &
 srv_pid=$!
 echo "$srv_pid" >"$demo/fairpayd.pid"
 
@@ -148,41 +154,126 @@ vendor_id=$(awk '/^vendor_id:/{print $2}' <<<"$vendor_out")
 vendor_key=$(awk '/^api_key:/{print $2}' <<<"$vendor_out")
 [ -n "$vendor_id" ] && [ -n "$vendor_key" ] ||
 	die "unexpected output of 'fairpayctl vendor create': $vendor_out"
-# The main job, once, so that the demo shows it: a product, then a FairPay
-# cycle for a new customer (offer, accept, pay what she thinks is fair,
-# with a reason) and the reputation that follows.
 ctl_vendor=("$ctl" --server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key")
-cycle_log=$demo/first-cycle.txt
-{
-	echo "\$ fairpayctl product put ebook --name 'A good e-book' --currency EUR --sp 1200 --list-price 1500"
-	"${ctl_vendor[@]}" product put ebook --name "A good e-book" --currency EUR --sp 1200 \
-		--list-price 1500
-	echo
-	echo "\$ fairpayctl offer create alice ebook"
-	offer_out=$("${ctl_vendor[@]}" offer create alice ebook)
-	printf '%s\n' "$offer_out"
-	offer_id=$(awk '/^offer_id:/{print $2}' <<<"$offer_out")
-	echo
-	echo "\$ fairpayctl offer accept $offer_id"
-	"${ctl_vendor[@]}" offer accept "$offer_id"
-	echo
-	echo "\$ fairpayctl pay $offer_id --amount 900 --reason TECHNICAL_PROBLEM --note 'the PDF had broken links'"
-	"${ctl_vendor[@]}" pay "$offer_id" --amount 900 --reason TECHNICAL_PROBLEM \
-		--note "the PDF had broken links"
-	echo
-	echo "\$ fairpayctl reputation alice"
-	"${ctl_vendor[@]}" reputation alice
-} >"$cycle_log" 2>&1 || {
-	cat "$cycle_log" >&2
-	die "the demo's first FairPay cycle failed (above)"
-}
 printf '%s\n' "$admin_key" >"$demo/admin.key"
 printf '%s\n' "$vendor_key" >"$demo/vendor.key"
 chmod 600 "$demo/admin.key" "$demo/vendor.key"
 
+# The main job, as Demo Shop: a monthly product (each payment brings the
+# next month's offer, on terms from the reputation it left) and a probation
+# of two payments instead of three, so that the story below shows every
+# tier within three cycles. Everything else is the default policy.
+sku=news
+sp=1000
+list_price=1200
+setup_log=$demo/setup.txt
+{
+	echo "\$ fairpayctl policy set probation_payments=2"
+	"${ctl_vendor[@]}" policy set probation_payments=2 |
+		grep -E '^(probation_payments|alpha_bp|fair_score_bp|low_score_bp|trusted_score_bp):'
+	echo
+	echo "\$ fairpayctl product put $sku --name 'The Daily Byte' --currency EUR --sp $sp --list-price $list_price --period-days 30"
+	"${ctl_vendor[@]}" product put "$sku" --name "The Daily Byte" --currency EUR --sp "$sp" \
+		--list-price "$list_price" --period-days 30 |
+		grep -E '^(sku|suggested_price|list_price|min_tier|period_days):'
+} >"$setup_log" 2>&1 || {
+	cat "$setup_log" >&2
+	die "could not set up Demo Shop's policy and product (above)"
+}
+
+# section_field SECTION KEY: the value of "  KEY: value" under "SECTION:" in
+# fairpayctl's text output on stdin (offer create prints no sections: "").
+section_field() {
+	awk -v s="$1" -v k="$2" '
+		/^[a-z_]+:/ { cur = $1; sub(/:.*/, "", cur) }
+		(s == "" || cur == s) && $1 == k ":" { sub("^ *" k ": ", ""); print; exit }'
+}
+
+# The explanation lines of the reputation in fairpayctl pay's output.
+explanation() {
+	awk '/^reputation:/ { r = 1; next } /^[a-z_]+:/ { r = 0 }
+		r && /^  explanation:/ { e = 1; next } e && /^    / { sub(/^    /, ""); print; next } { e = 0 }'
+}
+
+# An offer's terms in one line: "FAIRPAY, SP 10.00 EUR, credit 20.00 EUR
+# (PROBATION)"; the credit is how much FairPay the customer's tier allows.
+terms() {
+	local text=$1 section=$2 mode sp min set credit reasons
+	mode=$(section_field "$section" mode <<<"$text")
+	sp=$(section_field "$section" suggested_price <<<"$text")
+	min=$(section_field "$section" minimum_price <<<"$text")
+	set=$(section_field "$section" set_price <<<"$text")
+	credit=$(section_field "$section" credit_limit <<<"$text")
+	reasons=$(section_field "$section" reasons <<<"$text")
+	case $mode in
+	SET_PRICE) printf 'SET_PRICE %s' "$set" ;;
+	FAIRPAY_MINIMUM) printf 'FAIRPAY_MINIMUM, SP %s, at least %s, credit %s' "$sp" "$min" "$credit" ;;
+	*) printf '%s, SP %s, credit %s' "$mode" "$sp" "$credit" ;;
+	esac
+	[ "$reasons" = - ] || printf ' (%s)' "$reasons"
+}
+
+# story CUSTOMER WHO AMOUNT...: a new customer's first offer and accept,
+# then one payment per amount, each answered with a verdict, the
+# reputation and the next month's offer. An amount of "set" pays the offer's
+# set price (a SET_PRICE offer takes that amount only).
+story() {
+	local who=$1 label=$2 out offer n=1 amount
+	shift 2
+	out=$("${ctl_vendor[@]}" offer create "$who" "$sku") || {
+		echo "demo: offer create $who: $out"
+		return 1
+	}
+	offer=$(section_field "" offer_id <<<"$out")
+	"${ctl_vendor[@]}" offer accept "$offer" >/dev/null || return 1
+	printf '\n%s, %s\n  first offer: %s\n' "$who" "$label" "$(terms "$out" "")"
+	for amount in "$@"; do
+		# A SET_PRICE offer is at the list price (rule 10).
+		[ "$amount" = set ] && amount=$list_price
+		out=$("${ctl_vendor[@]}" pay "$offer" --amount "$amount") || {
+			echo "demo: pay $offer --amount $amount: $out"
+			return 1
+		}
+		printf '  month %d: pays %s of %s: fairness %s, %s\n' "$n" \
+			"$(section_field payment amount <<<"$out")" \
+			"$(section_field payment suggested_price <<<"$out")" \
+			"$(section_field payment fairness_bp <<<"$out")" \
+			"$(section_field payment verdict <<<"$out")"
+		printf '    reputation: score %s, tier %s\n' \
+			"$(section_field reputation score_bp <<<"$out")" \
+			"$(section_field reputation tier <<<"$out")"
+		# The explanation, written for the customer: its first line (the
+		# tier's reason) each month, all of it after the last one.
+		if [ $# -gt "$n" ]; then
+			explanation <<<"$out" | head -n 1 | sed 's/^/      /'
+		else
+			explanation <<<"$out" | sed 's/^/      /'
+		fi
+		printf '    next offer: %s\n' "$(terms "$out" next_offer)"
+		offer=$(section_field next_offer offer_id <<<"$out")
+		# The next offer is the only text the next round reads.
+		out=$(sed -n '/^next_offer:/,$p' <<<"$out" | sed '1d; s/^  //')
+		n=$((n + 1))
+	done
+}
+
+story_log=$demo/story.txt
+{
+	echo "Three new customers subscribe to The Daily Byte (SP $(section_field "" suggested_price <"$setup_log"), list price $(section_field "" list_price <"$setup_log"))."
+	story fay "the fair payer (pays 9.50)" 950 950 950 &&
+		story gus "the generous one (pays 15.00)" 1500 1500 1500 &&
+		story zed "the free rider (pays nothing, then the set price)" 0 0 set
+} >"$story_log" 2>&1 || {
+	cat "$story_log" >&2
+	die "the demo's FairPay story failed (above)"
+}
+
 echo
-echo "---- a first FairPay cycle, as Demo Shop (also in $cycle_log)"
-cat "$cycle_log"
+echo "---- Demo Shop's policy and product, in part (also in $setup_log)"
+cat "$setup_log"
+echo
+echo "---- the FairPay story (also in $story_log)"
+cat "$story_log"
 
 cat <<EOF
 
@@ -192,19 +283,27 @@ fairpay demo is running
               fairpayd logs in as fairpayd, the migrations ran as postgres)
   vendor      Demo Shop  $vendor_id
 
-Paste into another shell:
+A whole FairPay cycle, to paste into another shell (bash), as Demo Shop:
 
-  export PATH="$build:\$PATH"
-  export FAIRPAY_SERVER=127.0.0.1:$port
-  export FAIRPAY_CA=$certs/ca.pem
-  export FAIRPAY_API_KEY=$admin_key
-  fairpayctl ping
+  export PATH="$build:\$PATH" FAIRPAY_SERVER=127.0.0.1:$port FAIRPAY_CA=$certs/ca.pem
+  export FAIRPAY_API_KEY=\$(cat $demo/vendor.key)
+  fairpayctl events --follow &                # the vendor's feed, as it commits (kill %1 to stop)
+  fairpayctl reputation zed                   # the free rider: score, tier and why
+  out=\$(fairpayctl offer create bob $sku); echo "\$out"; offer=\$(awk '/^offer_id:/{print \$2}' <<<"\$out")
+  fairpayctl offer accept \$offer
+  out=\$(fairpayctl pay \$offer --amount 600 --reason technical_problem --note "it would not load"); echo "\$out"
+  payment=\$(awk '/^  payment_id:/{print \$2; exit}' <<<"\$out")
+  fairpayctl payments list --review pending   # the excused payment waits for review
+  fairpayctl review \$payment --accept         # the excuse holds: fairness 10000
+  fairpayctl reputation bob                   # score, tier and the explanation
+  fairpayctl offers list --customer bob       # next month's offer, already accepted
+  fairpayctl events bob                       # bob's history
+
+As the admin:
+
+  export FAIRPAY_API_KEY=\$(cat $demo/admin.key)
   fairpayctl vendor list
   fairpayctl key create --role vendor --vendor $vendor_id
-  fairpayctl --api-key $vendor_key ping    # as Demo Shop
-  export FAIRPAY_API_KEY=$vendor_key        # from here on as Demo Shop
-  fairpayctl offer create bob ebook         # then: offer accept ID, pay ID --amount N
-  fairpayctl reputation alice
   fairpayctl db status --db "$conninfo"
 
 The admin key is in $demo/admin.key, the Demo Shop key in $demo/vendor.key.

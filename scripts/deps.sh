@@ -3,25 +3,48 @@
 #
 # Silent and quick when everything is already installed (the usual case: every
 # `make test` runs it). Otherwise it refreshes the package lists once and
-# installs only what is missing, with sudo when not root.
+# installs only what is missing, with sudo when not root. With --build or
+# --runtime, only what building, or running, the binaries needs (images:
+# docker/Dockerfile); --list NAME prints a list.
 #
 # The postgresql package may start a system cluster on port 5432. Nothing of
 # ours uses it: the demo and the tests run private clusters (scripts/pg.sh) on
 # their own ports and sockets, so it is left alone either way.
 set -euo pipefail
 
-packages=(
-	gcc make pkg-config
+# What `make all` and `make install` need, and no more: the image's build
+# stage installs these alone (scripts/deps.sh --build, docker/Dockerfile).
+build_packages=(
+	gcc libc6-dev make pkg-config
 	libevent-dev libprotobuf-c-dev protobuf-c-compiler
-	libpq-dev postgresql
+	libpq-dev
 	# rows written as JSON records (json_populate_recordset)
 	libjansson-dev
 	# webhook delivery (libcurl's multi interface)
 	libcurl4-openssl-dev
+	libssl-dev
+	# make install: the man pages, written from the programs' --help
+	help2man
+)
+
+# What the binaries load when they run, for an image without the -dev
+# packages (scripts/deps.sh --runtime, docker/Dockerfile);
+# scripts/check-docker.sh checks that it covers their NEEDED libraries.
+runtime_packages=(
+	libevent-2.1-7 libevent-openssl-2.1-7 libpq5 libprotobuf-c1 libssl3 libjansson4 libcurl4
+	ca-certificates
+	# the image's HEALTHCHECK: GET /readyz on the admin listener
+	curl
+)
+
+# `make deps`: building, testing and linting.
+packages=(
+	"${build_packages[@]}"
+	postgresql
 	# the tests' webhook receiver (tests/receiver/: Node and npm's
 	# standardwebhooks package, installed below)
 	nodejs npm
-	openssl libssl-dev
+	openssl
 	libcmocka-dev
 	# make fuzz: clang with the libFuzzer and sanitizer runtimes, llvm for
 	# llvm-symbolizer (stack traces with file and line)
@@ -35,7 +58,40 @@ packages=(
 	valgrind
 	# make lint (clang-tidy and clang-format 14 on Debian 12)
 	clang-tidy clang-format cppcheck
+	# the Python client (client/python/): protoc makes its fairpay_pb2.py,
+	# python3-protobuf (3.21, as protoc) runs it; its tests use psql
+	protobuf-compiler python3-protobuf
+	# test_install renders the man pages (man -l); make lint's check-docker
+	# reads docker/compose.yaml
+	man-db python3-yaml
+	# tests/integration/test_metrics.c reads /metrics with the real parser
+	# (tests/integration/metrics_parse.py)
+	python3-prometheus-client
 )
+
+usage() {
+	echo "usage: scripts/deps.sh [--build | --runtime | --list build|runtime|all]" >&2
+	exit 2
+}
+# --build and --runtime are for images: those lists only, without
+# recommended packages. --list prints a list, one name a line.
+want=("${packages[@]}")
+apt_opts=()
+case ${1:-} in
+"") ;;
+--build) want=("${build_packages[@]}") apt_opts=(--no-install-recommends) ;;
+--runtime) want=("${runtime_packages[@]}") apt_opts=(--no-install-recommends) ;;
+--list)
+	case ${2:-} in
+	build) printf '%s\n' "${build_packages[@]}" ;;
+	runtime) printf '%s\n' "${runtime_packages[@]}" ;;
+	all) printf '%s\n' "${packages[@]}" ;;
+	*) usage ;;
+	esac
+	exit 0
+	;;
+*) usage ;;
+esac
 
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 
@@ -51,7 +107,7 @@ npm_deps() {
 }
 
 missing=()
-for p in "${packages[@]}"; do
+for p in "${want[@]}"; do
 	# Node from another source (NodeSource's nodejs carries npm): the
 	# commands are what the tests need.
 	case $p in
@@ -62,8 +118,8 @@ for p in "${packages[@]}"; do
 	[ "$status" = "install ok installed" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-	npm_deps
-	exit
+	[ -z "${1:-}" ] && npm_deps
+	exit 0
 fi
 
 command -v apt-get >/dev/null 2>&1 || {
@@ -84,6 +140,7 @@ fi
 echo "deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_opts[@]}" \
 	"${missing[@]}" >/dev/null
-npm_deps
+[ -z "${1:-}" ] && npm_deps
+exit 0

@@ -4,7 +4,11 @@
 # Called by `make test` (FP_BUILD=build) and `make asan` (FP_BUILD=build-asan)
 # after the binaries are built. It makes a scratch directory, test
 # certificates and one PostgreSQL cluster (durability off), then runs
-# $FP_BUILD/tests/test_* (unit) and $FP_BUILD/tests/itest_* (integration).
+# $FP_BUILD/tests/test_* (unit) and $FP_BUILD/tests/itest_* (integration),
+# then the Python client's unittest files, $FP_BUILD/tests/python/test_*.py
+# (a link to client/python/tests made by `make tests`; a selection of tests
+# in another directory leaves them out by not linking it), each with
+# $FP_PYTHON (default /usr/bin/python3: Debian's, which has python3-protobuf).
 #
 # Each binary gets, in its environment:
 #   FP_BUILD   absolute build directory (fairpayd, fairpayctl are in it)
@@ -30,7 +34,9 @@
 # a summary; the error reports in it still count. Binaries get 2700 s then.
 #
 # A binary's count comes from cmocka's summary ("[  PASSED  ] N test(s)." and
-# "[  FAILED  ] N test(s)"). A binary that crashes, times out (900 s) or exits
+# "[  FAILED  ] N test(s)"), a Python file's from unittest's ("Ran N tests",
+# then "OK" or "FAILED (failures=F, errors=E)"; skipped tests count as
+# neither). A binary that crashes, times out (900 s) or exits
 # non-zero without reporting a failure counts as one failed test. The last
 # line is always "N passed, N failed"; the exit status is 1 if anything
 # failed or nothing ran.
@@ -166,10 +172,10 @@ if [ $VALGRIND = 1 ]; then
 	rm -rf "$FP_BUILD/valgrind-logs"
 fi
 
-# run_one BINARY: run it, show its output, add its counts.
+# run_one NAME COMMAND [ARGS...]: run it, show its output, add its counts.
 run_one() {
-	local bin=$1 name log rc p f pidfile
-	name=$(basename "$bin")
+	local name=$1 log rc p f pidfile
+	shift
 	log=$FP_TMP/logs/$name.log
 	pidfile=$FP_TMP/logs/$name.sid
 	if ! ensure_pg; then
@@ -180,7 +186,7 @@ run_one() {
 	# A new session, so that everything the test starts can be found and
 	# killed as one process group (the session leader records its id).
 	setsid -w sh -c 'echo $$ >"$0"; t=$1; shift; exec timeout -k 10 "$t" "$@"' "$pidfile" \
-		"$TEST_TIMEOUT" "$bin" >"$log" 2>&1 </dev/null &
+		"$TEST_TIMEOUT" "$@" >"$log" 2>&1 </dev/null &
 	local launcher=$!
 	# Show the log as it grows; tail stops on its own once the test exits.
 	tail -s 0.2 -n +1 -f --pid="$launcher" "$log" &
@@ -199,6 +205,16 @@ run_one() {
 
 	p=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) test\(s\).*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
 	f=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) test\(s\).*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+	if grep -qE '^Ran [0-9]+ tests? in ' "$log"; then
+		local ut
+		ut=$(awk '/^Ran [0-9]+ tests? in / { ran += $2 }
+			/^(OK|FAILED)( \(|$)/ { for (i = 1; i <= NF; i++) {
+				if (match($i, /(failures|errors|successes)=[0-9]+/)) bad += substr($i, index($i, "=") + 1) + 0
+				if (match($i, /skipped=[0-9]+/)) skip += substr($i, index($i, "=") + 1) + 0 } }
+			END { print ran - bad - skip, bad + 0 }' "$log")
+		p=$((p + ${ut% *}))
+		f=$((f + ${ut#* }))
+	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
 	local why=""
@@ -213,10 +229,10 @@ run_one() {
 		failures+=("$name: $f failed${why:+ ($why)}")
 	elif [ -n "$why" ]; then
 		failed=$((failed + 1))
-		failures+=("$name: $why without a cmocka failure report (counted as 1 failed)")
+		failures+=("$name: $why without a failure report (counted as 1 failed)")
 	elif [ "$p" = 0 ]; then
 		failed=$((failed + 1))
-		failures+=("$name: exited 0 but printed no cmocka summary (counted as 1 failed)")
+		failures+=("$name: exited 0 but printed no test summary (counted as 1 failed)")
 	fi
 	echo "-------------------- $name: $p passed, $f failed${why:+, $why}"
 	if [ $VALGRIND = 1 ]; then
@@ -299,7 +315,12 @@ valgrind_summary() {
 shopt -s nullglob
 for bin in "$FP_BUILD"/tests/test_* "$FP_BUILD"/tests/itest_*; do
 	[ -f "$bin" ] && [ -x "$bin" ] || continue
-	run_one "$bin"
+	run_one "$(basename "$bin")" "$bin"
+done
+FP_PYTHON=${FP_PYTHON:-/usr/bin/python3}
+for py in "$FP_BUILD"/tests/python/test_*.py; do
+	[ -f "$py" ] || continue
+	run_one "py_$(basename "$py" .py)" "$FP_PYTHON" -B "$py"
 done
 
 [ $VALGRIND = 1 ] && valgrind_summary

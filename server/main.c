@@ -7,7 +7,9 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "session.h"
 #include "tls.h"
@@ -18,6 +20,7 @@ static int run_server(fp_config *cfg, int worker_id)
 {
 	srv s;
 	int rc = 1;
+	metrics_attach(worker_id);
 	if (srv_init(&s, cfg, &session_handler) == 0) {
 		/* The handlers are in place: signals held while starting (a
 		 * worker's) are delivered now. */
@@ -31,6 +34,7 @@ static int run_server(fp_config *cfg, int worker_id)
 		rc = s.exit_code;
 	}
 	srv_cleanup(&s);
+	metrics_detach();
 	return rc;
 }
 
@@ -113,6 +117,12 @@ int main(int argc, char **argv)
 	}
 
 	int workers = cfg.workers > 0 ? (int)cfg.workers : workers_default();
+	/* Before the workers are forked too: a scrape sums their slots. */
+	metrics_names(dispatch_call_name, dispatch_code_name);
+	if (metrics_init(workers) != 0) {
+		fprintf(stderr, "fairpayd: cannot map memory for the metrics\n");
+		goto done;
+	}
 	if (cfg.max_unauthenticated == 0)
 		cfg.max_unauthenticated = cfg.max_connections / 2 > 0 ? cfg.max_connections / 2 : 1;
 	raise_fd_limit(&cfg, workers);

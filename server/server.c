@@ -11,11 +11,13 @@
 
 #include <jansson.h>
 
+#include "admin.h"
 #include "cache.h"
 #include "clock.h"
 #include "deliver.h"
 #include "feed.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "sweep.h"
 #include "tally.h"
@@ -102,6 +104,7 @@ static void begin_shutdown(srv *s, const char *signame)
 		return;
 	}
 	s->stopping = true;
+	metrics_set_ready(false);
 	log_info(0, "%s: no longer accepting; finishing %u connections%s", signame, s->nconns,
 		 sweep_busy(s->sweeper) ? " and the sweeper's round" : "");
 	if (s->listener != NULL) {
@@ -293,6 +296,7 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 	memset(s, 0, sizeof(*s));
 	s->handler = handler;
 	s->cfg = cfg;
+	s->stats.value = metrics_limits();
 	snprintf(s->revoke_since, sizeof(s->revoke_since), "-infinity");
 	s->base = event_base_new();
 	if (s->base == NULL) {
@@ -399,6 +403,9 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 		return -1;
 	}
 	evconnlistener_set_error_cb(s->listener, accept_error_cb);
+	if (cfg->admin_listen != NULL &&
+	    (s->admin = admin_new(s->base, cfg, s->db, &s->stopping)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -437,6 +444,9 @@ void srv_cleanup(srv *s)
 	 * are cut off, their rows leased until another attempt. */
 	deliver_free(s->deliverer);
 	s->deliverer = NULL;
+	/* After the pool too: its readiness probe was answered. */
+	admin_free(s->admin);
+	s->admin = NULL;
 	cache_free(s->cache);
 	s->cache = NULL;
 	s->db = NULL;

@@ -122,6 +122,7 @@ struct srv {
 	bool login_checked;    /* ...and was answered */
 	struct sweeper *sweeper;
 	struct deliverer *deliverer; /* webhook deliveries (jobs/deliver.h) */
+	struct admin *admin;         /* --admin-listen (admin.h); NULL: off */
 	/* --attestation-key-file, read once at start (handlers/rpc_attest.c) */
 	bool attest_kek_set;
 	uint8_t attest_kek[ATTEST_KEK_BYTES];

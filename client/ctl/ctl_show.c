@@ -12,6 +12,7 @@
 #include "ctl_enum.h"
 #include "ctl_out.h"
 #include "fp_rules.h"
+#include "money.h"
 
 /* ---------------------------------------------------------------- text */
 
@@ -26,15 +27,11 @@ static void kv_i64(FILE *f, const char *ind, const char *name, int64_t v)
 	fprintf(f, "%s%s: %" PRId64 "\n", ind, name, v);
 }
 
-/* Money with its currency: integer minor units, "1000 EUR". */
+/* Money with its currency, in major units: "10.00 EUR" (money.h). */
 static void kv_money(FILE *f, const char *ind, const char *name, int64_t v, const char *currency)
 {
-	fprintf(f, "%s%s: %" PRId64, ind, name, v);
-	if (currency != NULL && currency[0] != '\0') {
-		fputc(' ', f);
-		ctl_out_text(f, currency);
-	}
-	fputc('\n', f);
+	char buf[MONEY_TEXT_LEN];
+	fprintf(f, "%s%s: %s\n", ind, name, money_format(v, currency, buf));
 }
 
 static void kv_time(FILE *f, const char *ind, const char *name, int64_t unix_ms)
@@ -197,30 +194,33 @@ void ctl_show_product_json(FILE *f, const Fairpay__V1__Product *p)
 /* Print products as a table. */
 int ctl_show_product_table(FILE *f, Fairpay__V1__Product *const *items, size_t n)
 {
-	static const char *const headers[] = { "SKU",         "NAME",       "CURRENCY", "SP",
-					       "UNIT_PRICE",  "LIST_PRICE", "MINIMUM",  "MIN_TIER",
-					       "PERIOD_DAYS", "VERSION" };
-	ctl_table *t = ctl_table_new(10, headers);
+	static const char *const headers[] = { "SKU",        "NAME",        "SP",
+					       "UNIT_PRICE", "LIST_PRICE",  "MINIMUM",
+					       "MIN_TIER",   "PERIOD_DAYS", "VERSION" };
+	ctl_table *t = ctl_table_new(9, headers);
 	int rc = -1;
 	if (t == NULL)
 		goto done;
 	for (size_t i = 0; i < n; i++) {
 		const Fairpay__V1__Product *p = items[i] != NULL ? items[i] : &empty_product;
-		char sp[24], unit[24], list[24], min[24], period[16], version[24];
+		char sp[MONEY_TEXT_LEN], unit[MONEY_TEXT_LEN], list[MONEY_TEXT_LEN],
+			min[MONEY_TEXT_LEN], period[16], version[24];
 		char tier[CTL_ENUM_BUF];
-		snprintf(sp, sizeof(sp), "%" PRId64, p->suggested_price_minor);
-		snprintf(unit, sizeof(unit), "%" PRId64, p->unit_price_minor);
-		snprintf(list, sizeof(list), "%" PRId64, p->list_price_minor);
-		snprintf(min, sizeof(min), "%" PRId64, p->minimum_price_minor);
+		money_format(p->suggested_price_minor, p->currency, sp);
+		money_format(p->unit_price_minor, p->currency, unit);
+		money_format(p->list_price_minor, p->currency, list);
+		money_format(p->minimum_price_minor, p->currency, min);
 		snprintf(period, sizeof(period), "%" PRId32, p->period_days);
 		snprintf(version, sizeof(version), "%" PRId64, p->version);
-		const char *cells[] = {
-			p->sku,      p->name,
-			p->currency, sp,
-			unit,        list,
-			min,         ctl_enum_name(&ctl_enum_tier, shown_min_tier(p), tier),
-			period,      version
-		};
+		const char *cells[] = { p->sku,
+					p->name,
+					sp,
+					unit,
+					list,
+					min,
+					ctl_enum_name(&ctl_enum_tier, shown_min_tier(p), tier),
+					period,
+					version };
 		if (ctl_table_add(t, cells) != 0)
 			goto done;
 	}
@@ -405,24 +405,38 @@ void ctl_show_offer_json(FILE *f, const Fairpay__V1__Offer *o)
 /* Print offers as a table. */
 int ctl_show_offer_table(FILE *f, Fairpay__V1__Offer *const *items, size_t n)
 {
-	static const char *const headers[] = { "OFFER", "CUSTOMER", "SKU",  "STATUS", "MODE",
-					       "SP",    "CURRENCY", "TIER", "CREATED" };
-	ctl_table *t = ctl_table_new(9, headers);
+	static const char *const headers[] = {
+		"OFFER", "CUSTOMER", "SKU",       "STATUS", "MODE",
+		"SP",    "MINIMUM",  "SET_PRICE", "TIER",   "CREATED"
+	};
+	ctl_table *t = ctl_table_new(10, headers);
 	int rc = -1;
 	if (t == NULL)
 		goto done;
 	for (size_t i = 0; i < n; i++) {
 		const Fairpay__V1__Offer *o = items[i] != NULL ? items[i] : &empty_offer;
-		char sp[24], when[CTL_OUT_TIME_LEN];
+		char sp[MONEY_TEXT_LEN], min[MONEY_TEXT_LEN], set[MONEY_TEXT_LEN];
+		char when[CTL_OUT_TIME_LEN];
 		char status[CTL_ENUM_BUF], mode[CTL_ENUM_BUF], tier[CTL_ENUM_BUF];
-		snprintf(sp, sizeof(sp), "%" PRId64, o->suggested_price_minor);
+		money_format(o->suggested_price_minor, o->currency, sp);
+		/* Each price only where the offer's mode uses it, so that a row
+		 * reads as the terms: "at least 5.00 EUR", or "exactly 12.00 EUR". */
+		if (o->mode == FAIRPAY__V1__OFFER_MODE__OFFER_MODE_FAIRPAY_MINIMUM)
+			money_format(o->minimum_price_minor, o->currency, min);
+		else
+			snprintf(min, sizeof(min), "-");
+		if (o->mode == FAIRPAY__V1__OFFER_MODE__OFFER_MODE_SET_PRICE)
+			money_format(o->set_price_minor, o->currency, set);
+		else
+			snprintf(set, sizeof(set), "-");
 		const char *cells[] = { o->offer_id,
 					o->customer_id,
 					o->sku,
 					ctl_enum_name(&ctl_enum_offer_status, o->status, status),
 					ctl_enum_name(&ctl_enum_offer_mode, o->mode, mode),
 					sp,
-					o->currency,
+					min,
+					set,
 					ctl_enum_name(&ctl_enum_tier, o->tier, tier),
 					ctl_out_time(o->created_at_unix_ms, when) };
 		if (ctl_table_add(t, cells) != 0)
@@ -489,25 +503,25 @@ void ctl_show_payment_json(FILE *f, const Fairpay__V1__Payment *p)
 int ctl_show_payment_table(FILE *f, Fairpay__V1__Payment *const *items, size_t n)
 {
 	static const char *const headers[] = { "PAYMENT", "OFFER",    "CUSTOMER", "AMOUNT",
-					       "SP",      "CURRENCY", "FAIRNESS", "VERDICT",
-					       "REVIEW",  "LATE",     "CREATED" };
-	ctl_table *t = ctl_table_new(11, headers);
+					       "SP",      "FAIRNESS", "VERDICT",  "REVIEW",
+					       "LATE",    "CREATED" };
+	ctl_table *t = ctl_table_new(10, headers);
 	int rc = -1;
 	if (t == NULL)
 		goto done;
 	for (size_t i = 0; i < n; i++) {
 		const Fairpay__V1__Payment *p = items[i] != NULL ? items[i] : &empty_payment;
-		char amount[24], sp[24], fairness[16], when[CTL_OUT_TIME_LEN];
+		char amount[MONEY_TEXT_LEN], sp[MONEY_TEXT_LEN], fairness[16];
+		char when[CTL_OUT_TIME_LEN];
 		char verdict[CTL_ENUM_BUF], review[CTL_ENUM_BUF];
-		snprintf(amount, sizeof(amount), "%" PRId64, p->amount_minor);
-		snprintf(sp, sizeof(sp), "%" PRId64, p->suggested_price_minor);
+		money_format(p->amount_minor, p->currency, amount);
+		money_format(p->suggested_price_minor, p->currency, sp);
 		snprintf(fairness, sizeof(fairness), "%" PRId32, p->fairness_bp);
 		const char *cells[] = { p->payment_id,
 					p->offer_id,
 					p->customer_id,
 					amount,
 					sp,
-					p->currency,
 					fairness,
 					ctl_enum_name(&ctl_enum_verdict, p->verdict, verdict),
 					ctl_enum_name(&ctl_enum_review, p->review, review),

@@ -3,13 +3,16 @@
  * Text: one "name: value" line per field, the names of the proto fields with
  * these changes, so that a person can read them and still find the field:
  * times lose "_unix_ms" and are UTC ISO 8601 ("created_at: 2025-01-31T12:00:00Z",
- * "-" for none); on objects with a currency (product, offer, payment) money
- * fields lose "_minor" and carry it ("suggested_price: 1000 EUR"; integer
- * minor units, never a decimal point); enums are the names without prefix;
+ * "-" for none); on objects with a currency (product, offer, payment,
+ * reputation) money fields lose "_minor" and are written in the currency's
+ * major unit with its code ("suggested_price: 10.00 EUR", "1000 JPY",
+ * "1.000 BHD": money_format() of server/common/money.h, in text and tables
+ * alike); enums are the names without prefix;
  * lists are comma-joined ("-" when empty); booleans are yes/no. Strings are
  * cleaned for the terminal (ctl_out_text).
  *
- * JSON: one object per message with the proto field names, int64 as numbers,
+ * JSON: one object per message with the proto field names, int64 as numbers
+ * (money in integer minor units, as on the wire),
  * enums as their names without prefix, repeated fields as arrays, absent
  * optional fields left out.
  *
@@ -29,7 +32,8 @@ void ctl_show_product(FILE *f, const char *indent, const Fairpay__V1__Product *p
 /* Print a product as a JSON object (no newline). */
 void ctl_show_product_json(FILE *f, const Fairpay__V1__Product *p);
 
-/* Print products as a table. Returns 0, or -1 when out of memory. */
+/* Print products as a table (SKU, NAME, SP, UNIT_PRICE, LIST_PRICE, MINIMUM,
+ * MIN_TIER, PERIOD_DAYS, VERSION). Returns 0, or -1 when out of memory. */
 int ctl_show_product_table(FILE *f, Fairpay__V1__Product *const *items, size_t n)
 	__attribute__((warn_unused_result));
 
@@ -45,8 +49,9 @@ void ctl_show_offer(FILE *f, const char *indent, const Fairpay__V1__Offer *o);
 /* Print an offer as a JSON object (no newline). */
 void ctl_show_offer_json(FILE *f, const Fairpay__V1__Offer *o);
 
-/* Print offers as a table (OFFER, CUSTOMER, SKU, STATUS, MODE, SP, CURRENCY,
- * TIER, CREATED). Returns 0, or -1 when out of memory. */
+/* Print offers as a table (OFFER, CUSTOMER, SKU, STATUS, MODE, SP, MINIMUM,
+ * SET_PRICE, TIER, CREATED; MINIMUM and SET_PRICE "-" where the mode does not
+ * use them). Returns 0, or -1 when out of memory. */
 int ctl_show_offer_table(FILE *f, Fairpay__V1__Offer *const *items, size_t n)
 	__attribute__((warn_unused_result));
 
@@ -57,8 +62,8 @@ void ctl_show_payment(FILE *f, const char *indent, const Fairpay__V1__Payment *p
 void ctl_show_payment_json(FILE *f, const Fairpay__V1__Payment *p);
 
 /* Print payments as a table (PAYMENT, OFFER, CUSTOMER, AMOUNT, SP,
- * CURRENCY, FAIRNESS, VERDICT, REVIEW, LATE, CREATED). Returns 0, or -1 when
- * out of memory. */
+ * FAIRNESS, VERDICT, REVIEW, LATE, CREATED). Returns 0, or -1 when out of
+ * memory. */
 int ctl_show_payment_table(FILE *f, Fairpay__V1__Payment *const *items, size_t n)
 	__attribute__((warn_unused_result));
 

@@ -12,16 +12,20 @@
 # fairpay_app (0003 makes it a member) but creates no roles.
 set -euo pipefail
 
-owner_pw=$(cat /run/secrets/owner_password)
-fairpayd_pw=$(cat /run/secrets/fairpayd_password)
-[ -n "$owner_pw" ] && [ -n "$fairpayd_pw" ] || {
-	echo "fairpay roles: empty password in /run/secrets" >&2
-	exit 1
-}
+# The passwords go from the secret files to psql's variables inside psql
+# (\set with a backquoted cat), never through a command line; :'var' quotes
+# them safely. Empty files are refused first.
+for f in /run/secrets/owner_password /run/secrets/fairpayd_password; do
+	[ -s "$f" ] && [ -n "$(tr -d '[:space:]' <"$f")" ] || {
+		echo "fairpay roles: empty password in $f" >&2
+		exit 1
+	}
+done
 
-# psql interpolates :'var' and :"var" (quoted safely) only in its input.
 psql -X -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
-	-v db="$POSTGRES_DB" -v owner_pw="$owner_pw" -v fairpayd_pw="$fairpayd_pw" <<'SQL'
+	-v db="$POSTGRES_DB" <<'SQL'
+\set owner_pw `cat /run/secrets/owner_password`
+\set fairpayd_pw `cat /run/secrets/fairpayd_password`
 CREATE ROLE fairpay_owner LOGIN PASSWORD :'owner_pw';
 ALTER DATABASE :"db" OWNER TO fairpay_owner;
 CREATE ROLE fairpay_app NOLOGIN;

@@ -10,6 +10,9 @@
 /* Milliseconds on the monotonic clock (for intervals only). */
 int64_t clock_mono_ms(void);
 
+/* Nanoseconds on the monotonic clock (for short intervals: latencies). */
+int64_t clock_mono_ns(void);
+
 /* Microseconds since the Unix epoch, on the wall clock. */
 int64_t clock_wall_us(void);
 

@@ -116,6 +116,9 @@ static const cfg_opt options[] = {
 	  "in the database; without it the server verifies attestations but signs none" },
 	{ "log-level", CFG_STR, OFF(log_level), "info", 0, 0, "LEVEL",
 	  "debug, info, warn or error" },
+	{ "admin-listen", CFG_STR, OFF(admin_listen), NULL, 0, 0, "HOST:PORT",
+	  "serve plain HTTP for operators here: GET /metrics, /healthz, /readyz (off unless "
+	  "given)" },
 	{ "help", CFG_BOOL, OFF(help), NULL, 0, 0, NULL, "print this help and exit" },
 	{ "version", CFG_BOOL, OFF(version), NULL, 0, 0, NULL, "print the version and exit" },
 };

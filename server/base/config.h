@@ -44,6 +44,7 @@ typedef struct fp_config {
 	int64_t cache_entries; /* bound of the row cache; 0 = off */
 	int64_t workers;       /* processes sharing the port; 0 = one per processor */
 	char *log_level;
+	char *admin_listen; /* HOST:PORT of the operators' HTTP (server/admin.c); NULL: off */
 	/* Webhook delivery (jobs/deliver.c) */
 	char *webhook_ca_file;         /* NULL: the system's trust store */
 	bool webhook_allow_http;       /* http:// endpoints too */

@@ -16,9 +16,15 @@ static const char *const names[STAT_COUNT] = {
 	"accept_errors",
 };
 
+const char *stats_name(stats_id id)
+{
+	return id >= 0 && id < STAT_COUNT ? names[id] : "?";
+}
+
 void stats_hit(stats *st, stats_id id, uint64_t conn_id)
 {
-	uint64_t total = ++st->value[id];
+	/* One writer per counter (this process): relaxed is enough. */
+	uint64_t total = atomic_fetch_add_explicit(&st->value[id], 1, memory_order_relaxed) + 1;
 	st->changed = true;
 	/* Pipelining clients reach the first two all the time by design, and
 	 * a flood of connections would turn the others into a flood of log
@@ -41,7 +47,9 @@ void stats_log(stats *st, bool only_if_changed)
 	size_t used = 0;
 	for (int i = 0; i < STAT_COUNT && used < sizeof(line); i++) {
 		int n = snprintf(line + used, sizeof(line) - used, "%s%s=%llu", i ? " " : "",
-				 names[i], (unsigned long long)st->value[i]);
+				 names[i],
+				 (unsigned long long)atomic_load_explicit(&st->value[i],
+									  memory_order_relaxed));
 		if (n < 0)
 			break;
 		used += (size_t)n;

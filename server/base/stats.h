@@ -3,10 +3,12 @@
  * Each hit is logged with its running total, so an operator sees an attack
  * or a misbehaving client as it happens; a summary line with every counter
  * is written every --stats-interval-ms when something changed, and once at
- * shutdown. */
+ * shutdown. The counters themselves live in metrics.h's shared memory, so
+ * that a scrape sees them too (fairpay_limit_hits_total, by stats_name). */
 #ifndef FP_STATS_H
 #define FP_STATS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,9 +32,12 @@ typedef enum stats_id {
 } stats_id;
 
 typedef struct stats {
-	uint64_t value[STAT_COUNT];
+	_Atomic uint64_t *value; /* STAT_COUNT counters: metrics_limits() */
 	bool changed;
 } stats;
+
+/* The limit's name, as logged and as the label of its metric. */
+const char *stats_name(stats_id id);
 
 /* Count one hit of a limit and log it (quietly for the frequent ones). */
 void stats_hit(stats *st, stats_id id, uint64_t conn_id);

@@ -10,6 +10,7 @@
 #include "key.h"
 #include "limit.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 
 struct rpc_mem {
@@ -84,6 +85,10 @@ static void call_free(rpc_call *call)
 void rpc_release(rpc_call *call)
 {
 	conn *c = call->conn;
+	/* A replayed reply carries the recorded status, not call->status. */
+	const Fairpay__V1__Status *st = call->resp.status ? call->resp.status : &call->status;
+	metrics_call(call->route ? (unsigned)call->req->call_case : 0, (unsigned)st->code,
+		     clock_mono_ns() - call->started_ns);
 	if (call->release_hook != NULL)
 		call->release_hook(call);
 	if (call->close_after && conn_alive(c))
@@ -222,6 +227,7 @@ rpc_call *rpc_call_new(conn *c, Fairpay__V1__Request *req, size_t frame_len)
 		log_error(c->id, "out of memory");
 		abort();
 	}
+	call->started_ns = clock_mono_ns();
 	conn_ref(c);
 	call->conn = c;
 	call->srv = c->srv;

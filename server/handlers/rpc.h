@@ -31,6 +31,7 @@ typedef struct rpc_call {
 	bool close_after;   /* close the connection after this reply */
 	size_t reserved;    /* against the connection's output budget (conn_reserve) */
 	size_t page_budget; /* a List call: bytes its rows may take (rpc_reserve_page) */
+	int64_t started_ns; /* its request was decoded (for its latency) */
 	void *ctx;          /* the handler's state between queries */
 	/* Under an idempotency key (idem.c): */
 	bool idem_active;      /* the call runs and its reply is to be recorded */

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "hookurl.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 
 /* Rows claimed per endpoint: this many times --webhook-per-endpoint, so
@@ -274,12 +275,15 @@ static void job_done(hook_job *j, CURLcode rc)
 	char next[24] = "";
 	if (ok) {
 		d->delivered++;
+		metrics_add(METRIC_HOOK_DELIVERED, 1);
 	} else {
 		d->failed++;
 		int64_t now = clock_wall_ms();
 		int64_t at =
 			now + deliver_backoff_ms(j->attempt, d->o.retry_base_ms, d->o.retry_max_ms);
-		if (at - j->queued_ms <= d->o.give_up_s * 1000)
+		bool retry = at - j->queued_ms <= d->o.give_up_s * 1000;
+		metrics_add(retry ? METRIC_HOOK_FAILED : METRIC_HOOK_GAVE_UP, 1);
+		if (retry)
 			snprintf(next, sizeof(next), "%lld", (long long)at);
 		else
 			log_warn(0,

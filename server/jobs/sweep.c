@@ -10,6 +10,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 /* One round: expire, then default (the rules in C, one write per
@@ -51,6 +52,8 @@ static void round_end(sweep_round *r)
 	sweeper *s = r->s;
 	bool r_full = r->full;
 	s->sweeping = false;
+	metrics_add(METRIC_SWEEP_ROUNDS, 1);
+	metrics_set(METRIC_SWEEP_LAST_MS, clock_wall_ms());
 	if (r->expired || r->defaulted || r->removed)
 		log_info(0,
 			 "sweep: %lld offers expired, %lld defaulted, %lld idempotency records "

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "tally.h"
 #include "tls.h"
@@ -65,6 +66,8 @@ void conn_set_state(conn *c, conn_state next)
 	if (c->state == next || c->state == CONN_CLOSED)
 		return;
 	log_debug(c->id, "state %s -> %s", state_names[c->state], state_names[next]);
+	if (c->state == CONN_HANDSHAKE)
+		metrics_add(next == CONN_OPEN ? METRIC_TLS_HANDSHAKES : METRIC_TLS_FAILURES, 1);
 	c->state = next;
 	if (next != CONN_CLOSED)
 		return;
@@ -77,6 +80,7 @@ void conn_set_state(conn *c, conn_state next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	s->nconns--;
+	metrics_set(METRIC_CONNECTIONS, s->nconns);
 	tally_del(s->sources, c->source);
 	if (c->role == ROLE_NONE)
 		s->nunauth--;
@@ -635,6 +639,8 @@ void conn_accept(srv *s, evutil_socket_t fd, const struct sockaddr *addr, int ad
 	s->conns = c;
 	s->nconns++;
 	s->nunauth++;
+	metrics_add(METRIC_CONN_ACCEPTED, 1);
+	metrics_set(METRIC_CONNECTIONS, s->nconns);
 	c->reading = false;
 	set_reading(c, true);
 	log_debug(c->id, "accepted %s (%u connections)", c->peer, s->nconns);

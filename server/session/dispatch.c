@@ -53,6 +53,18 @@ static const rpc_route routes[] = {
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
+const char *dispatch_call_name(unsigned call_case)
+{
+	return call_case < N_ROUTES ? routes[call_case].name : NULL;
+}
+
+const char *dispatch_code_name(unsigned code)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&fairpay__v1__code__descriptor, (int)code);
+	return v ? v->name : NULL;
+}
+
 /* Refuse a request with a bad string field (wirestr.h); true if it did. */
 static bool refuse_bad_strings(rpc_call *call, const uint8_t *body, size_t len)
 {

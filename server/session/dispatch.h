@@ -16,4 +16,12 @@
  * string fields are checked there); takes ownership of req. */
 void dispatch_request(conn *c, Fairpay__V1__Request *req, const uint8_t *body, size_t len);
 
+/* The name of the call with this number (the request's call field), as the
+ * route table has it; NULL when no route serves it. */
+const char *dispatch_call_name(unsigned call_case);
+
+/* The name of a status code (fairpay.v1.Code: "OK", "NOT_FOUND", ...);
+ * NULL when it has none. */
+const char *dispatch_code_name(unsigned code);
+
 #endif

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
+
 typedef struct entry {
 	struct entry *prev, *next; /* recency: head is the most recent */
 	struct entry *chain;       /* hash bucket */
@@ -100,12 +102,14 @@ bool cache_get(cache *c, const char *key, void *out, size_t size)
 	entry *e = *find_slot(c, key, key_hash(key));
 	if (e == NULL || e->size != size) {
 		c->stats.misses++;
+		metrics_add(METRIC_CACHE_MISSES, 1);
 		return false;
 	}
 	memcpy(out, e->value, size);
 	unlink_recency(c, e);
 	push_front(c, e);
 	c->stats.hits++;
+	metrics_add(METRIC_CACHE_HITS, 1);
 	return true;
 }
 

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 #define DB_TICK_MS 50
 #define DB_BACKOFF_MIN_MS 100
@@ -46,6 +47,7 @@ typedef struct db_req {
 	bool admitted;      /* counted in its tenant's share (not held back) */
 	bool preparing;     /* the results of its statement's Parse come first */
 	int stmt_id;        /* the pool's number of its statement, or -1 */
+	int64_t queued_ns;  /* queued, not sent yet (0: sent once already) */
 } db_req;
 
 /* One vendor's (or the unauthenticated clients') work in the pool: what it
@@ -129,6 +131,7 @@ static void tenant_done(db_req *r);
 static void req_run(db_req *r, db_status st)
 {
 	r->cb(r->arg, st, st == DB_UNAVAILABLE ? NULL : r->res);
+	metrics_move(METRIC_DB_INFLIGHT, -1);
 	tenant_done(r);
 	req_free(r);
 }
@@ -412,6 +415,8 @@ static void dbc_group_done(db_conn *dc)
 	if (first->write && all_ok) {
 		p->writes_committed += (uint64_t)n;
 		p->write_commits++;
+		metrics_add(METRIC_DB_COMMITS, 1);
+		metrics_add(METRIC_DB_COMMITTED_CALLS, (uint64_t)n);
 	}
 	for (db_req *m = first; m != NULL;) {
 		db_req *next = m->next;
@@ -583,6 +588,12 @@ static int dbc_send_one(db_conn *dc, db_req *r, bool sync)
 	snprintf(name, sizeof(name), "fp%d", id);
 	r->preparing = false;
 	r->stmt_id = id;
+	if (r->queued_ns != 0) {
+		/* Its first send only: a write sent again alone waited once. */
+		metrics_add(METRIC_DB_QUEUE_WAIT_NS, (uint64_t)(clock_mono_ns() - r->queued_ns));
+		metrics_add(METRIC_DB_QUEUE_WAITS, 1);
+		r->queued_ns = 0;
+	}
 	if (id >= 0 && !dc->prepared[id]) {
 		if (!PQsendPrepare(dc->pg, name, r->sql, r->nparams, NULL))
 			return -1;
@@ -1072,6 +1083,8 @@ static int pool_enqueue(db_pool *p, const char *tenant, const char *sql, int npa
 	r->arg = arg;
 	r->write = lock_key != NULL;
 	r->deadline_ms = clock_mono_ms() + p->timeout_ms - DB_TICK_MS;
+	r->queued_ns = clock_mono_ns();
+	metrics_move(METRIC_DB_INFLIGHT, 1);
 	tenant_admit(p, r);
 	/* Sending happens on the next loop turn too: a burst of queries from
 	 * one read callback then leaves in one flush (and writes in one

@@ -3,6 +3,10 @@
 
 #define MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
 
+const char outbox_sql_oldest_age_ms[] =
+	"SELECT COALESCE((SELECT " MS("clock_timestamp() - created_at") " FROM webhook_outbox"
+									" ORDER BY id LIMIT 1), 0)";
+
 const char outbox_sql_create_endpoint[] =
 	"WITH s AS (SELECT n FROM generate_series(1, 16) n WHERE n NOT IN"
 	"  (SELECT slot FROM webhook_endpoints WHERE vendor_id = $1) ORDER BY n LIMIT 1),"

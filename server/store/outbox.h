@@ -29,6 +29,9 @@
  * when all OUTBOX_SLOTS are taken. A race for the same slot fails with
  * SQLSTATE 23505 on constraint OUTBOX_SLOT_CONSTRAINT. */
 extern const char outbox_sql_create_endpoint[];
+/* Milliseconds since the oldest row still in the outbox was queued; 0 when
+ * it is empty. Ids grow with time, so the primary key finds it. */
+extern const char outbox_sql_oldest_age_ms[];
 #define OUTBOX_SLOT_CONSTRAINT "webhook_endpoints_slot_key"
 
 /* ListWebhookEndpoints: $1 vendor; rows of OUTBOX_ENDPOINT_COLS by creation. */

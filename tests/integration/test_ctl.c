@@ -543,6 +543,248 @@ static void test_events_feed_and_follow(void **state)
 	free(key);
 }
 
+/* The value of the first "key":"..." string in JSON text, as a new string. */
+static char *json_str(const char *json, const char *key)
+{
+	char *pat = h_fmt("\"%s\":\"", key);
+	const char *at = strstr(json, pat);
+	if (at == NULL)
+		fail_msg("no %s in:\n%s", pat, json);
+	at += strlen(pat);
+	const char *end = strchr(at, '"');
+	assert_non_null(end);
+	char *v = strndup(at, (size_t)(end - at));
+	free(pat);
+	return v;
+}
+
+/* The first line of a table that contains needle, as a new string with its
+ * cells separated by " | " (a table pads cells to their column's width and
+ * puts two spaces between columns; a cell holds no two spaces in a row). */
+static char *line_with(const char *text, const char *needle)
+{
+	const char *at = strstr(text, needle);
+	if (at == NULL)
+		fail_msg("no line with '%s' in:\n%s", needle, text);
+	const char *start = at;
+	while (start > text && start[-1] != '\n')
+		start--;
+	const char *end = strchr(at, '\n');
+	size_t n = end != NULL ? (size_t)(end - start) : strlen(start);
+	char *row = calloc(3 * n + 3, 1);
+	assert_non_null(row);
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		if (start[i] == ' ' && i + 1 < n && start[i + 1] == ' ') {
+			while (i < n && start[i] == ' ')
+				i++;
+			memcpy(row + o, " | ", 3);
+			o += 3;
+		} else {
+			row[o++] = start[i++];
+		}
+	}
+	memcpy(row + o, " |", 2);
+	return row;
+}
+
+/* Offer, accept and pay amount for customer on sku with fairpayctl; returns
+ * the text output of `pay`. */
+static char *ctl_cycle(const char *key, const char *customer, const char *sku, long amount)
+{
+	char *out = NULL;
+	expect_exit(run(&out, "%s --api-key %s offer create %s %s --json", T.remote, key, customer,
+			sku),
+		    0, out);
+	char *offer = json_str(out, "offer_id");
+	free(out);
+	expect_exit(run(&out, "%s --api-key %s offer accept %s", T.remote, key, offer), 0, out);
+	free(out);
+	expect_exit(run(&out, "%s --api-key %s pay %s --amount %ld", T.remote, key, offer, amount),
+		    0, out);
+	free(offer);
+	return out;
+}
+
+/* Money for people: tables and text give a JPY (exponent 0) and a BHD
+ * (exponent 3) product, offer, payment and reputation in the major unit
+ * with the code; --json keeps the minor units of the wire. */
+static void test_money_in_major_units(void **state)
+{
+	fp_client *admin = h_connect_auth(T.srv, T.admin_key);
+	char *key = NULL;
+	fp_client *v = h_vendor_client(T.srv, admin, "ctl money", NULL, &key);
+	char *out = NULL;
+	expect_exit(run(&out,
+			"%s --api-key %s product put yen-book --name 'Yen book' --currency JPY "
+			"--sp 1500 --list-price 2000",
+			T.remote, key),
+		    0, out);
+	assert_true(h_contains(out, "suggested_price: 1500 JPY\n"));
+	assert_true(h_contains(out, "list_price: 2000 JPY\n"));
+	free(out);
+	expect_exit(run(&out,
+			"%s --api-key %s product put dinar-book --name 'Dinar book' "
+			"--currency BHD --sp 1500 --list-price 2000 --minimum 250",
+			T.remote, key),
+		    0, out);
+	free(out);
+
+	expect_exit(run(&out, "%s --api-key %s product list", T.remote, key), 0, out);
+	char *line = line_with(out, "yen-book");
+	if (!h_contains(line, "| 1500 JPY | 0 JPY | 2000 JPY | 0 JPY | RESTRICTED |"))
+		fail_msg("JPY product row: '%s'", line);
+	free(line);
+	line = line_with(out, "dinar-book");
+	if (!h_contains(line, "| 1.500 BHD | 0.000 BHD | 2.000 BHD | 0.250 BHD | RESTRICTED |"))
+		fail_msg("BHD product row: '%s'", line);
+	free(line);
+	assert_false(h_contains(out, "CURRENCY"));
+	free(out);
+
+	out = ctl_cycle(key, "taro", "yen-book", 1234);
+	assert_true(h_contains(out, "  amount: 1234 JPY\n  suggested_price: 1500 JPY\n"));
+	assert_true(h_contains(out, "  total_paid: 1234 JPY\n  total_suggested: 1500 JPY\n"));
+	free(out);
+	out = ctl_cycle(key, "hamad", "dinar-book", 1234);
+	assert_true(h_contains(out, "  amount: 1.234 BHD\n  suggested_price: 1.500 BHD\n"));
+	assert_true(h_contains(out, "  credit_limit: 2.000 BHD\n"));
+	assert_true(h_contains(out, "  total_paid: 1.234 BHD\n  total_suggested: 1.500 BHD\n"));
+	free(out);
+
+	expect_exit(run(&out, "%s --api-key %s payments list", T.remote, key), 0, out);
+	line = line_with(out, "taro");
+	if (!h_contains(line, "| 1234 JPY | 1500 JPY | 8226 |"))
+		fail_msg("JPY payment row: '%s'", line);
+	free(line);
+	line = line_with(out, "hamad");
+	if (!h_contains(line, "| 1.234 BHD | 1.500 BHD | 8226 |"))
+		fail_msg("BHD payment row: '%s'", line);
+	free(line);
+	free(out);
+
+	/* A product minimum makes the offer FAIRPAY_MINIMUM: the row shows it. */
+	expect_exit(run(&out, "%s --api-key %s offers list --customer hamad", T.remote, key), 0,
+		    out);
+	line = line_with(out, "dinar-book");
+	if (!h_contains(line, "| FAIRPAY_MINIMUM | 1.500 BHD | 0.250 BHD | - |"))
+		fail_msg("BHD offer row: '%s'", line);
+	free(line);
+	free(out);
+
+	/* JSON keeps the minor units. */
+	expect_exit(
+		run(&out, "%s --api-key %s payments list --customer hamad --json", T.remote, key),
+		0, out);
+	assert_true(h_contains(out, "\"amount_minor\":1234,\"currency\":\"BHD\","
+				    "\"suggested_price_minor\":1500,"));
+	free(out);
+	expect_exit(run(&out, "%s --api-key %s reputation taro --json", T.remote, key), 0, out);
+	assert_true(h_contains(out, "\"total_paid_minor\":1234,"));
+	free(out);
+	fp_client_free(v);
+	fp_client_free(admin);
+	free(key);
+}
+
+/* Run fairpayctl with args and --json; check that it succeeds and prints
+ * one JSON object on one line, ending with a newline. Returns the output. */
+static char *json_line(const char *args)
+{
+	char *out = NULL;
+	int rc = run(&out, "%s %s --json", T.remote, args);
+	expect_exit(rc, 0, out);
+	size_t n = strlen(out);
+	if (n < 3 || out[0] != '{' || out[n - 2] != '}' || out[n - 1] != '\n' ||
+	    strchr(out, '\n') != out + n - 1)
+		fail_msg("'%s --json' is not one JSON line ending with a newline:\n[%s]", args,
+			 out);
+	return out;
+}
+
+/* Every --json output is one JSON object ending with a newline, so that
+ * tools reading line by line see its end: every command, as a vendor, as
+ * the admin and on the database. */
+static void test_json_ends_with_newline(void **state)
+{
+	fp_client *admin = h_connect_auth(T.srv, T.admin_key);
+	char *key = NULL;
+	fp_client *v = h_vendor_client(T.srv, admin, "ctl json", NULL, &key);
+	char *k = h_fmt("--api-key %s", key), *a = h_fmt("--api-key %s", T.admin_key);
+	char *args = NULL;
+#define JSON_OK(...)                       \
+	do {                               \
+		args = h_fmt(__VA_ARGS__); \
+		free(json_line(args));     \
+		free(args);                \
+	} while (0)
+	JSON_OK("%s ping", k);
+	JSON_OK("%s product put jsn --name J --currency EUR --sp 1000", k);
+	JSON_OK("%s product get jsn", k);
+	JSON_OK("%s product list", k);
+	JSON_OK("%s policy get", k);
+	JSON_OK("%s policy set alpha_bp=3000", k);
+
+	args = h_fmt("%s offer create nina jsn", k);
+	char *out = json_line(args);
+	free(args);
+	char *offer = json_str(out, "offer_id");
+	free(out);
+	JSON_OK("%s offer get %s", k, offer);
+	JSON_OK("%s offer accept %s", k, offer);
+	JSON_OK("%s offers list", k);
+	args = h_fmt("%s pay %s --amount 500 --reason did_not_use", k, offer);
+	out = json_line(args);
+	free(args);
+	char *payment = json_str(out, "payment_id");
+	free(out);
+	JSON_OK("%s payments list --review pending", k);
+	JSON_OK("%s review %s --accept", k, payment);
+	args = h_fmt("%s offer create olga jsn", k);
+	out = json_line(args);
+	free(args);
+	char *offer2 = json_str(out, "offer_id");
+	free(out);
+	JSON_OK("%s offer decline %s", k, offer2);
+	JSON_OK("%s reputation nina", k);
+	JSON_OK("%s events nina", k);
+	JSON_OK("%s events", k);
+	args = h_fmt("%s webhook create https://hooks.example.com/fairpay", k);
+	out = json_line(args);
+	free(args);
+	char *endpoint = json_str(out, "endpoint_id");
+	free(out);
+	JSON_OK("%s webhook list", k);
+	JSON_OK("%s webhook deliveries %s", k, endpoint);
+	JSON_OK("%s webhook delete %s", k, endpoint);
+
+	JSON_OK("%s vendor list", a);
+	JSON_OK("%s vendor create 'Json Two'", a);
+	args = h_fmt("%s key create --role admin", a);
+	out = json_line(args);
+	free(args);
+	char *kid = json_str(out, "key_id");
+	free(out);
+	JSON_OK("%s key register-cert %s --fingerprint %s", a, kid,
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	JSON_OK("%s key revoke %s", a, kid);
+	JSON_OK("db status --db %s", T.qdb);
+	JSON_OK("db migrate --db %s", T.qdb);
+	JSON_OK("db bootstrap-admin --db %s", T.qdb);
+	JSON_OK("reputation verify --db %s", T.qdb);
+#undef JSON_OK
+	free(kid);
+	free(endpoint);
+	free(offer2);
+	free(payment);
+	free(offer);
+	free(k);
+	free(a);
+	fp_client_free(v);
+	fp_client_free(admin);
+	free(key);
+}
+
 static void test_clean_shutdown(void **state)
 {
 	assert_true(h_server_alive(T.srv));
@@ -567,6 +809,8 @@ int main(void)
 		cmocka_unit_test(test_bootstrap_admin),
 		cmocka_unit_test(test_key_create_and_revoke),
 		cmocka_unit_test(test_events_feed_and_follow),
+		cmocka_unit_test(test_money_in_major_units),
+		cmocka_unit_test(test_json_ends_with_newline),
 		cmocka_unit_test(test_clean_shutdown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1114,6 +1114,48 @@ static void test_events_args(void **state)
 		fclose(f);                                   \
 	} while (0)
 
+/* Tables show money in the currency's major unit, each offer price only
+ * where its mode uses it; JSON keeps minor units. */
+static void test_show_money_tables(void **state)
+{
+	Fairpay__V1__Offer o1 = FAIRPAY__V1__OFFER__INIT, o2 = FAIRPAY__V1__OFFER__INIT;
+	o1.offer_id = "o_1";
+	o1.customer_id = "ken";
+	o1.sku = "s";
+	o1.mode = FAIRPAY__V1__OFFER_MODE__OFFER_MODE_FAIRPAY_MINIMUM;
+	o1.currency = "JPY";
+	o1.suggested_price_minor = 1000;
+	o1.minimum_price_minor = 500;
+	o1.set_price_minor = 1200;
+	o2 = o1;
+	o2.offer_id = "o_2";
+	o2.mode = FAIRPAY__V1__OFFER_MODE__OFFER_MODE_SET_PRICE;
+	o2.currency = "BHD";
+	Fairpay__V1__Offer *offers[] = { &o1, &o2 };
+	char *text = NULL;
+	CAPTURE(text, assert_int_equal(ctl_show_offer_table(f, offers, 2), 0));
+	assert_non_null(strstr(text, "SP         MINIMUM  SET_PRICE  TIER"));
+	assert_non_null(strstr(text, "FAIRPAY_MINIMUM  1000 JPY   500 JPY  -          "));
+	assert_non_null(strstr(text, "SET_PRICE        1.000 BHD  -        1.200 BHD  "));
+	free(text);
+
+	Fairpay__V1__Payment p = FAIRPAY__V1__PAYMENT__INIT;
+	p.payment_id = "p_1";
+	p.offer_id = "o_1";
+	p.customer_id = "ken";
+	p.amount_minor = -1;
+	p.currency = "KWD";
+	p.suggested_price_minor = INT64_MAX;
+	Fairpay__V1__Payment *payments[] = { &p };
+	CAPTURE(text, assert_int_equal(ctl_show_payment_table(f, payments, 1), 0));
+	assert_non_null(strstr(text, "ken       -0.001 KWD  9223372036854775.807 KWD  0 "));
+	free(text);
+	CAPTURE(text, ctl_show_payment_json(f, &p));
+	assert_non_null(strstr(text, "\"amount_minor\":-1,\"currency\":\"KWD\","
+				     "\"suggested_price_minor\":9223372036854775807,"));
+	free(text);
+}
+
 static void test_show_offer(void **state)
 {
 	Fairpay__V1__Offer o = FAIRPAY__V1__OFFER__INIT;
@@ -1145,13 +1187,13 @@ static void test_show_offer(void **state)
 				  "  sku: book-1\n"
 				  "  status: ACCEPTED\n"
 				  "  mode: FAIRPAY_MINIMUM\n"
-				  "  suggested_price: 1000 EUR\n"
-				  "  unit_price: 0 EUR\n"
-				  "  minimum_price: 500 EUR\n"
-				  "  set_price: 0 EUR\n"
+				  "  suggested_price: 10.00 EUR\n"
+				  "  unit_price: 0.00 EUR\n"
+				  "  minimum_price: 5.00 EUR\n"
+				  "  set_price: 0.00 EUR\n"
 				  "  tier: PROBATION\n"
-				  "  credit_limit: 2000 EUR\n"
-				  "  credit_used: 1000 EUR\n"
+				  "  credit_limit: 20.00 EUR\n"
+				  "  credit_used: 10.00 EUR\n"
 				  "  reasons: PROBATION,VENDOR_OVERRIDE\n"
 				  "  created_at: 2025-01-01T00:00:00Z\n"
 				  "  expires_at: 2025-01-02T00:00:00Z\n"
@@ -1208,8 +1250,8 @@ static void test_show_payment_and_reputation(void **state)
 	assert_string_equal(text, "payment_id: p_0123456789abcdef\n"
 				  "offer_id: o_0123456789abcdef\n"
 				  "customer_id: alice\n"
-				  "amount: 300 USD\n"
-				  "suggested_price: 1000 USD\n"
+				  "amount: 3.00 USD\n"
+				  "suggested_price: 10.00 USD\n"
 				  "usage_units: 0\n"
 				  "fairness_bp: 8000\n"
 				  "raw_fairness_bp: 3000\n"
@@ -1255,10 +1297,10 @@ static void test_show_payment_and_reputation(void **state)
 				  "  open_defaults: 0\n"
 				  "  offers_accepted: 1\n"
 				  "  currency: EUR\n"
-				  "  credit_limit: 2000 EUR\n"
-				  "  credit_used: 0 EUR\n"
-				  "  total_paid: 300 EUR\n"
-				  "  total_suggested: 1000 EUR\n"
+				  "  credit_limit: 20.00 EUR\n"
+				  "  credit_used: 0.00 EUR\n"
+				  "  total_paid: 3.00 EUR\n"
+				  "  total_suggested: 10.00 EUR\n"
 				  "  updated_at: 2025-01-01T00:00:00Z\n"
 				  "  explanation:\n"
 				  "    You are on probation.\n"
@@ -1321,7 +1363,7 @@ static void test_show_policy_product_events(void **state)
 	pr.version = 2;
 	CAPTURE(text, ctl_show_product(f, "", &pr));
 	assert_non_null(strstr(text, "name: Bücher\n"));
-	assert_non_null(strstr(text, "suggested_price: 1000 EUR\nunit_price: 0 EUR\n"));
+	assert_non_null(strstr(text, "suggested_price: 10.00 EUR\nunit_price: 0.00 EUR\n"));
 	/* An unspecified min_tier is RESTRICTED (PROTOCOL.md, Product). */
 	assert_non_null(strstr(text, "min_tier: RESTRICTED\nperiod_days: 0\nversion: 2\n"));
 	free(text);
@@ -1330,8 +1372,9 @@ static void test_show_policy_product_events(void **state)
 	free(text);
 	Fairpay__V1__Product *list[] = { &pr, &pr };
 	CAPTURE(text, assert_int_equal(ctl_show_product_table(f, list, 2), 0));
-	assert_non_null(strstr(text, "SKU     NAME    CURRENCY  SP    UNIT_PRICE"));
-	assert_non_null(strstr(text, "book-1  Bücher  EUR       1000  0 "));
+	assert_non_null(strstr(text, "SKU     NAME    SP         UNIT_PRICE  LIST_PRICE  MINIMUM"));
+	assert_non_null(
+		strstr(text, "book-1  Bücher  10.00 EUR  0.00 EUR    12.00 EUR   0.00 EUR "));
 	assert_non_null(strstr(text, "  RESTRICTED  "));
 	assert_null(strstr(text, "PROBATION"));
 	free(text);
@@ -1544,6 +1587,7 @@ int main(void)
 		cmocka_unit_test(test_reputation_and_verify),
 		cmocka_unit_test(test_events_args),
 		cmocka_unit_test(test_show_offer),
+		cmocka_unit_test(test_show_money_tables),
 		cmocka_unit_test(test_show_payment_and_reputation),
 		cmocka_unit_test(test_show_policy_product_events),
 		cmocka_unit_test(test_recompute_orders_cycles),
