@@ -67,7 +67,7 @@ PY_GEN   := client/python/fairpay/fairpay_pb2.py
 
 # Modules shared by the server and the CLI (pure code: keys, text checks, the
 # FairPay rules, money for people).
-SHARED_SRC := server/common/key.c server/common/text.c server/common/names.c server/common/money.c \
+SHARED_SRC := server/common/key.c server/common/attest.c server/common/text.c server/common/names.c server/common/money.c \
 	      server/rules/fp_rules.c
 SERVER_SRC := $(filter-out $(SHARED_SRC),$(foreach d,$(SERVER_DIRS),$(wildcard $(d)/*.c)))
 LIB_SRC    := $(wildcard client/lib/*.c)
@@ -180,6 +180,8 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $
 # test_lists EXPLAINs the server's own list statements (store.h).
 $(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/server/store/db_result.o \
 	$(BUILD)/obj/server/common/names.o
+# test_attestations crafts and opens attestations itself (attest.h).
+$(BUILD)/tests/itest_attestations: $(BUILD)/obj/server/common/attest.o $(BUILD)/obj/server/common/text.o
 
 # The Python client's tests run from the build directory's link to them
 # (scripts/run-tests.sh), so that a selection elsewhere can leave them out.

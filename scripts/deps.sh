@@ -54,6 +54,9 @@ packages=(
 	clang libclang-rt-14-dev llvm
 	# the TLS configuration test
 	sslscan
+	# tests/attest/verify_attestation.py: a third party verifying an
+	# attestation with the issuer's public key alone (Ed25519)
+	python3 python3-cryptography
 	# make valgrind
 	valgrind
 	# the SVG charts' tests (fairpayctl simulate --svg, ctl_chart): xmllint

@@ -396,6 +396,14 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 		log_error(0, "out of memory");
 		return -1;
 	}
+	if (cfg->attestation_key_file != NULL && cfg->attestation_key_file[0] != '\0') {
+		if (attest_kek_load(cfg->attestation_key_file, s->attest_kek, err, sizeof(err)) !=
+		    0) {
+			log_error(0, "--attestation-key-file: %s", err);
+			return -1;
+		}
+		s->attest_kek_set = true;
+	}
 	deliver_options dopt = deliver_options_of(cfg);
 	s->deliverer = deliver_new(s->base, s->db, &dopt);
 	if (s->deliverer == NULL) {
@@ -456,6 +464,7 @@ void srv_run(srv *s)
 
 void srv_cleanup(srv *s)
 {
+	OPENSSL_cleanse(s->attest_kek, sizeof(s->attest_kek));
 	/* Queries still pending complete first, with DB_UNAVAILABLE, while
 	 * the connections they answer still exist. */
 	db_pool_free(s->db);

@@ -22,6 +22,7 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "attest.h"
 #include "config.h"
 #include "db.h"
 #include "fairpay.pb-c.h"
@@ -122,6 +123,9 @@ struct srv {
 	struct sweeper *sweeper;
 	struct deliverer *deliverer; /* webhook deliveries (jobs/deliver.h) */
 	struct admin *admin;         /* --admin-listen (admin.h); NULL: off */
+	/* --attestation-key-file, read once at start (handlers/rpc_attest.c) */
+	bool attest_kek_set;
+	uint8_t attest_kek[ATTEST_KEK_BYTES];
 	bool stopping;
 	int exit_code;
 };

@@ -58,6 +58,13 @@ typedef enum opt_id {
 	OPT_STATUS,
 	OPT_REVIEW,
 	OPT_CUSTOMER,
+	OPT_SUBJECT,
+	OPT_TTL,
+	OPT_OUT,
+	OPT_FILE,
+	OPT_OFFLINE,
+	OPT_PUBLIC_KEY,
+	OPT_ATTESTATION,
 	OPT_COUNT
 } opt_id;
 
@@ -107,6 +114,13 @@ static const opt_def opt_defs[OPT_COUNT] = {
 	[OPT_STATUS] = { "status", true, false },
 	[OPT_REVIEW] = { "review", true, false },
 	[OPT_CUSTOMER] = { "customer", true, false },
+	[OPT_SUBJECT] = { "subject", true, false },
+	[OPT_TTL] = { "ttl", true, false },
+	[OPT_OUT] = { "out", true, false },
+	[OPT_FILE] = { "file", true, false },
+	[OPT_OFFLINE] = { "offline", false, false },
+	[OPT_PUBLIC_KEY] = { "public-key", true, false },
+	[OPT_ATTESTATION] = { "attestation", true, false },
 };
 
 #define OPT_BIT(id) (UINT64_C(1) << (id))
@@ -162,8 +176,9 @@ static const cmd_def cmd_defs[] = {
 	{ "policy", "set", "policy set", CTL_CMD_POLICY_SET, true, OPT_IDEM, NARGS_SOME,
 	  "KEY=VALUE" },
 	{ "offer", "create", "offer create", CTL_CMD_OFFER_CREATE, true,
-	  OPT_BIT(OPT_MODE) | OPT_BIT(OPT_SP) | OPT_BIT(OPT_MINIMUM) | OPT_IDEM, 2,
-	  "CUSTOMER and SKU" },
+	  OPT_BIT(OPT_MODE) | OPT_BIT(OPT_SP) | OPT_BIT(OPT_MINIMUM) | OPT_BIT(OPT_ATTESTATION) |
+		  OPT_BIT(OPT_SUBJECT) | OPT_IDEM,
+	  2, "CUSTOMER and SKU" },
 	{ "offer", "accept", "offer accept", CTL_CMD_OFFER_ACCEPT, true, OPT_IDEM, 1, "OFFER_ID" },
 	{ "offer", "decline", "offer decline", CTL_CMD_OFFER_DECLINE, true, OPT_IDEM, 1,
 	  "OFFER_ID" },
@@ -195,6 +210,17 @@ static const cmd_def cmd_defs[] = {
 	  "ENDPOINT_ID" },
 	{ "webhook", "deliveries", "webhook deliveries", CTL_CMD_WEBHOOK_DELIVERIES, true,
 	  OPT_BIT(OPT_AFTER) | OPT_BIT(OPT_LIMIT), 1, "ENDPOINT_ID" },
+	{ "attestation", "issue", "attestation issue", CTL_CMD_ATTEST_ISSUE, true,
+	  OPT_BIT(OPT_SUBJECT) | OPT_BIT(OPT_TTL) | OPT_BIT(OPT_OUT) | OPT_IDEM, 1, "CUSTOMER" },
+	/* TEXT, or --file F; --offline (with --public-key) makes it
+	 * CTL_CMD_ATTEST_VERIFY_OFFLINE: fill() checks both. */
+	{ "attestation", "verify", "attestation verify", CTL_CMD_ATTEST_VERIFY, true,
+	  OPT_BIT(OPT_FILE) | OPT_BIT(OPT_OFFLINE) | OPT_BIT(OPT_PUBLIC_KEY), NARGS_OPTIONAL,
+	  "TEXT" },
+	{ "attestation", "rotate-key", "attestation rotate-key", CTL_CMD_ATTEST_ROTATE_KEY, false,
+	  OPT_BIT(OPT_DB), 1, "VENDOR_ID" },
+	{ "issuer-key", NULL, "issuer-key", CTL_CMD_ISSUER_KEY, true, 0, NARGS_OPTIONAL,
+	  "VENDOR_ID" },
 };
 
 /* The KEY of `policy set KEY=VALUE`: the Policy field names. */
@@ -217,6 +243,7 @@ static const char *const policy_keys[CTL_POLICY_KEY_COUNT] = {
 	[CTL_POLICY_LATE_PENALTY_BP] = "late_penalty_bp",
 	[CTL_POLICY_OFFER_TTL_SECONDS] = "offer_ttl_seconds",
 	[CTL_POLICY_PAYMENT_WINDOW_SECONDS] = "payment_window_seconds",
+	[CTL_POLICY_ATTESTATION_CAP_BP] = "attestation_cap_bp",
 };
 
 #define N_CMDS (sizeof(cmd_defs) / sizeof(cmd_defs[0]))
@@ -280,6 +307,28 @@ typedef struct usage_text {
 	"  --limit N           deliveries per page, 1-1000 (default: the server's, 100)\n"         \
 	"\n" CONN_OPTIONS
 
+/* One text for the attestation commands. */
+#define ATTEST_USAGE                                                                          \
+	"Usage: fairpayctl attestation issue CUSTOMER --subject S [--ttl D] [--out FILE]\n"   \
+	"           [--idempotency-key KEY] [OPTIONS]\n"                                      \
+	"       fairpayctl attestation verify (TEXT | --file F) [OPTIONS]\n"                  \
+	"       fairpayctl attestation verify --offline --public-key HEX (TEXT | --file F)\n" \
+	"       fairpayctl attestation rotate-key VENDOR_ID [--db CONNINFO]\n"                \
+	"       fairpayctl issuer-key [VENDOR_ID] [OPTIONS]\n"                                \
+	"\n"                                                                                  \
+	"'issue' signs CUSTOMER's current reputation for another vendor, about the\n"         \
+	"subject S agreed with the customer (e.g. a verified e-mail address), and\n"          \
+	"prints it as base64url text (--out FILE: also the raw bytes into FILE).\n"           \
+	"--ttl: how long it is valid, seconds or with s, m, h, d (default 30d).\n"            \
+	"'verify' prints the claims of an attestation that verifies: by the server\n"         \
+	"(against the keys of all its vendors), or with --offline by this program\n"          \
+	"alone against the issuer's public key (64 hex digits, from 'issuer-key').\n"         \
+	"--file F holds the raw bytes or the text. 'rotate-key' (on the database)\n"          \
+	"retires the vendor's signing key: the server makes a new one when it next\n"         \
+	"signs; attestations signed before keep verifying until they expire.\n"               \
+	"'issuer-key' prints a vendor's current public key (default: the caller's).\n"        \
+	"\n" CONN_OPTIONS
+
 static const usage_text usage_texts[] = {
 	{ "", "Usage: fairpayctl [OPTIONS] COMMAND [ARGS]\n"
 	      "\n"
@@ -315,6 +364,9 @@ static const usage_text usage_texts[] = {
 	      "  reputation verify        recompute every reputation from the database\n"
 	      "  simulate                 play customer types through a policy offline\n"
 	      "                           (no server; 'fairpayctl simulate --help')\n"
+	      "  attestation issue|verify|rotate-key\n"
+	      "                           signed reputation attestations (docs/attestations.md)\n"
+	      "  issuer-key [VENDOR_ID]   a vendor's public attestation key\n"
 	      "\n" CONN_OPTIONS
 	      "  -h, --help          show help; after command words, help on that command\n"
 	      "  --version           print the version\n"
@@ -482,7 +534,8 @@ static const usage_text usage_texts[] = {
 	  "  enforcement=ENFORCE|VOLUNTARY\n"
 	  "  prior_score_bp, alpha_bp, probation_payments, trusted_score_bp,\n"
 	  "  fair_score_bp, low_score_bp, generous_bp, max_open_defaults,\n"
-	  "  restricted_minimum_bp, excused_floor_bp, late_penalty_bp=N\n"
+	  "  restricted_minimum_bp, excused_floor_bp, late_penalty_bp,\n"
+	  "  attestation_cap_bp=N\n"
 	  "  probation_credit_minor, standard_credit_minor, trusted_credit_minor,\n"
 	  "  offer_ttl_seconds, payment_window_seconds=N\n"
 	  "  excusing_reasons=REASON,...  payment reasons (DID_NOT_USE, POOR_QUALITY,\n"
@@ -502,7 +555,7 @@ static const usage_text usage_texts[] = {
 	  "'fairpayctl offer COMMAND --help' describes each command.\n" },
 	{ "offer create",
 	  "Usage: fairpayctl offer create CUSTOMER SKU [--mode MODE] [--sp N] [--minimum N]\n"
-	  "           [--idempotency-key KEY] [OPTIONS]\n"
+	  "           [--attestation TEXT --subject S] [--idempotency-key KEY] [OPTIONS]\n"
 	  "\n"
 	  "Offer the product SKU to CUSTOMER (1-128 bytes of UTF-8) on the terms the\n"
 	  "policy and the customer's reputation give, and print the offer. The\n"
@@ -510,8 +563,11 @@ static const usage_text usage_texts[] = {
 	  "\n"
 	  "  --mode MODE         FAIRPAY, FAIRPAY_MINIMUM or SET_PRICE\n"
 	  "  --sp N              suggested price in minor units\n"
-	  "  --minimum N         minimum price in minor units\n" IDEM_OPTION "\n" OFFER_OUTPUT
-	  "\n" CONN_OPTIONS },
+	  "  --minimum N         minimum price in minor units\n"
+	  "  --attestation TEXT  another vendor's attestation (base64url) that may seed\n"
+	  "                      a new customer's reputation (rule 14)\n"
+	  "  --subject S         the subject the customer proved, as the attestation\n"
+	  "                      must name it\n" IDEM_OPTION "\n" OFFER_OUTPUT "\n" CONN_OPTIONS },
 	{ "offer accept",
 	  "Usage: fairpayctl offer accept OFFER_ID [--idempotency-key KEY] [OPTIONS]\n"
 	  "\n"
@@ -657,6 +713,11 @@ static const usage_text usage_texts[] = {
 	{ "webhook list", WEBHOOK_USAGE },
 	{ "webhook delete", WEBHOOK_USAGE },
 	{ "webhook deliveries", WEBHOOK_USAGE },
+	{ "attestation", ATTEST_USAGE },
+	{ "attestation issue", ATTEST_USAGE },
+	{ "attestation verify", ATTEST_USAGE },
+	{ "attestation rotate-key", ATTEST_USAGE },
+	{ "issuer-key", ATTEST_USAGE },
 };
 
 /* Return the usage text for a topic ("" = the whole program), or NULL. */
@@ -779,6 +840,33 @@ static int opt_enum(const char *const val[OPT_COUNT], opt_id id, const ctl_enum 
 	}
 	o->set = true;
 	o->v = v;
+	return 0;
+}
+
+/* Parse a --ttl: seconds, or a number with s, m, h or d, within the range
+ * IssueAttestation takes. */
+static int parse_ttl(const char *s, ctl_opt_int *o)
+{
+	static const struct {
+		char suffix;
+		int64_t seconds;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	char num[24];
+	size_t len = strlen(s);
+	int64_t unit = 1, v = 0;
+	if (len == 0 || len >= sizeof(num))
+		return -1;
+	memcpy(num, s, len + 1);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (num[len - 1] == units[i].suffix) {
+			unit = units[i].seconds;
+			num[len - 1] = '\0';
+		}
+	if (parse_int(num, 1, LIMIT_ATTESTATION_TTL_MAX, &v) != 0 ||
+	    v * unit < LIMIT_ATTESTATION_TTL_MIN || v * unit > LIMIT_ATTESTATION_TTL_MAX)
+		return -1;
+	o->set = true;
+	o->v = v * unit;
 	return 0;
 }
 
@@ -1029,6 +1117,17 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		return CTL_PARSE_USAGE;
 	}
 	out->accept = seen[OPT_ACCEPT];
+	out->subject = val[OPT_SUBJECT];
+	out->out_file = nonempty(val[OPT_OUT]);
+	out->attestation = val[OPT_ATTESTATION];
+	out->attestation_file = nonempty(val[OPT_FILE]);
+	out->public_key = val[OPT_PUBLIC_KEY];
+	if (val[OPT_TTL] != NULL && parse_ttl(val[OPT_TTL], &out->ttl) != 0) {
+		err_fmt(err, err_size,
+			"--ttl needs %d to %d seconds, or a number with s, m, h or d, not '%s'",
+			LIMIT_ATTESTATION_TTL_MIN, LIMIT_ATTESTATION_TTL_MAX, val[OPT_TTL]);
+		return CTL_PARSE_USAGE;
+	}
 
 	switch (def->cmd) {
 	case CTL_CMD_VENDOR_CREATE:
@@ -1094,6 +1193,37 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 	case CTL_CMD_WEBHOOK_CREATE:
 		out->url = args[0];
 		break;
+	case CTL_CMD_ATTEST_ISSUE:
+		out->customer_id = args[0];
+		if (nonempty(out->subject) == NULL) {
+			err_fmt(err, err_size, "'attestation issue' needs --subject S");
+			return CTL_PARSE_USAGE;
+		}
+		break;
+	case CTL_CMD_ATTEST_VERIFY:
+		out->attestation = nargs > 0 ? args[0] : NULL;
+		if ((out->attestation != NULL) == (out->attestation_file != NULL)) {
+			err_fmt(err, err_size, "%s",
+				out->attestation != NULL
+					? "give TEXT or --file F, not both"
+					: "'attestation verify' needs TEXT or --file F");
+			return CTL_PARSE_USAGE;
+		}
+		if (seen[OPT_OFFLINE] != (out->public_key != NULL)) {
+			err_fmt(err, err_size, "%s",
+				seen[OPT_OFFLINE] ? "--offline needs --public-key HEX"
+						  : "--public-key goes with --offline");
+			return CTL_PARSE_USAGE;
+		}
+		if (seen[OPT_OFFLINE])
+			out->cmd = CTL_CMD_ATTEST_VERIFY_OFFLINE;
+		break;
+	case CTL_CMD_ATTEST_ROTATE_KEY:
+		out->vendor_id = args[0];
+		break;
+	case CTL_CMD_ISSUER_KEY:
+		out->vendor_id = nargs > 0 ? args[0] : NULL;
+		break;
 	case CTL_CMD_WEBHOOK_DELETE:
 	case CTL_CMD_WEBHOOK_DELIVERIES:
 		out->endpoint_id = args[0];
@@ -1137,7 +1267,7 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		break;
 	}
 
-	if (def->remote) {
+	if (def->remote && out->cmd != CTL_CMD_ATTEST_VERIFY_OFFLINE) {
 		if (out->ca == NULL) {
 			err_fmt(err, err_size,
 				"no CA file to verify the server: give --ca FILE or set "

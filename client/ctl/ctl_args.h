@@ -52,7 +52,12 @@ typedef enum ctl_cmd {
 	CTL_CMD_WEBHOOK_CREATE,
 	CTL_CMD_WEBHOOK_LIST,
 	CTL_CMD_WEBHOOK_DELETE,
-	CTL_CMD_WEBHOOK_DELIVERIES
+	CTL_CMD_WEBHOOK_DELIVERIES,
+	CTL_CMD_ATTEST_ISSUE,
+	CTL_CMD_ATTEST_VERIFY,
+	CTL_CMD_ATTEST_VERIFY_OFFLINE, /* attestation verify --offline: no server */
+	CTL_CMD_ATTEST_ROTATE_KEY,
+	CTL_CMD_ISSUER_KEY
 } ctl_cmd;
 
 typedef enum ctl_parse_result {
@@ -89,6 +94,7 @@ typedef enum ctl_policy_key {
 	CTL_POLICY_LATE_PENALTY_BP,
 	CTL_POLICY_OFFER_TTL_SECONDS,
 	CTL_POLICY_PAYMENT_WINDOW_SECONDS,
+	CTL_POLICY_ATTESTATION_CAP_BP,
 	CTL_POLICY_KEY_COUNT
 } ctl_policy_key;
 
@@ -177,6 +183,14 @@ typedef struct ctl_args {
 	int kinds[CTL_MAX_KINDS]; /* events --kinds, webhook create --kinds: EventKind numbers */
 	size_t n_kinds;
 	ctl_policy_edit policy; /* policy set */
+
+	/* attestations */
+	const char *subject;          /* attestation issue / offer create --subject */
+	ctl_opt_int ttl;              /* attestation issue --ttl, in seconds */
+	const char *out_file;         /* attestation issue --out: the raw bytes */
+	const char *attestation;      /* attestation verify TEXT, offer create --attestation */
+	const char *attestation_file; /* attestation verify --file: raw bytes or base64url text */
+	const char *public_key;       /* attestation verify --offline --public-key: 64 hex digits */
 } ctl_args;
 
 /* Parse argv[1..argc) into out; on CTL_PARSE_USAGE, err holds a one-line message. */

@@ -104,6 +104,11 @@ static void policy_put(Fairpay__V1__Policy *p, ctl_policy_key k, int64_t v)
 		p->opt_payment_window_seconds_case =
 			FAIRPAY__V1__POLICY__OPT_PAYMENT_WINDOW_SECONDS_PAYMENT_WINDOW_SECONDS;
 		break;
+	case CTL_POLICY_ATTESTATION_CAP_BP:
+		p->attestation_cap_bp = v32;
+		p->opt_attestation_cap_bp_case =
+			FAIRPAY__V1__POLICY__OPT_ATTESTATION_CAP_BP_ATTESTATION_CAP_BP;
+		break;
 	case CTL_POLICY_EXCUSING_REASONS:
 	case CTL_POLICY_KEY_COUNT:
 		break;

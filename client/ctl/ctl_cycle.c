@@ -8,10 +8,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "ctl_attest.h"
 #include "ctl_build.h"
 #include "ctl_out.h"
 #include "ctl_remote.h"
 #include "ctl_show.h"
+#include "limit.h"
 
 /* Connect, authenticate, make one call. Returns an exit code; on
  * CTL_EXIT_OK *resp holds the reply carrying `expect`. */
@@ -215,6 +217,16 @@ int ctl_cycle_offer_create(const ctl_args *a)
 	 * be "present" to a server that checks for it. */
 	if (ctl_build_overrides(a, &ov))
 		co.overrides = &ov;
+	uint8_t att[LIMIT_ATTESTATION_BYTES];
+	size_t att_len = 0;
+	if (a->attestation != NULL) {
+		int brc = ctl_attest_bytes(a->attestation, NULL, att, sizeof(att), &att_len);
+		if (brc != CTL_EXIT_OK)
+			return brc;
+		co.attestation.data = att;
+		co.attestation.len = att_len;
+	}
+	co.attestation_subject = (char *)(a->subject != NULL ? a->subject : "");
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER;
 	req.create_offer = &co;
 	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_CREATE_OFFER, &resp);

@@ -10,6 +10,7 @@
 
 #include "ctl_admin.h"
 #include "ctl_args.h"
+#include "ctl_attest.h"
 #include "ctl_cycle.h"
 #include "ctl_db.h"
 #include "ctl_simulate.h"
@@ -55,6 +56,11 @@ static const struct {
 	{ CTL_CMD_WEBHOOK_LIST, ctl_webhook_list },
 	{ CTL_CMD_WEBHOOK_DELETE, ctl_webhook_delete },
 	{ CTL_CMD_WEBHOOK_DELIVERIES, ctl_webhook_deliveries },
+	{ CTL_CMD_ATTEST_ISSUE, ctl_attest_issue },
+	{ CTL_CMD_ATTEST_VERIFY, ctl_attest_verify },
+	{ CTL_CMD_ATTEST_VERIFY_OFFLINE, ctl_attest_verify_offline },
+	{ CTL_CMD_ATTEST_ROTATE_KEY, ctl_attest_rotate_key },
+	{ CTL_CMD_ISSUER_KEY, ctl_attest_issuer_key },
 };
 
 /* A failed write to stdout (full disk, closed pipe) must not look like

@@ -274,6 +274,7 @@ static const policy_field policy_fields[] = {
 	PF(late_penalty_bp, PF_I32),
 	PF(offer_ttl_seconds, PF_I64),
 	PF(payment_window_seconds, PF_I64),
+	PF(attestation_cap_bp, PF_I32),
 };
 
 _Static_assert(sizeof(Fairpay__V1__Policy__OptAlphaBpCase) == sizeof(int), "case size");

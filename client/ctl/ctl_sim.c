@@ -120,7 +120,7 @@ static bool sim_free_ride_ok(const fp_terms *t)
 bool ctl_sim_bound(const fp_policy *p, const fp_product *product, int32_t max_cycles,
 		   int32_t *cycles, int64_t *loss_minor)
 {
-	fp_standing st = { p->prior_score_bp, 0, 0, 0 };
+	fp_standing st = { p->prior_score_bp, 0, 0, 0, 0 };
 	int64_t loss = 0;
 	int32_t n = 0;
 	bool stopped = false;
@@ -264,14 +264,14 @@ static int sim_fairpay(const ctl_sim_config *c, ctl_sim_type ty, int64_t cust, b
 	sim_id_fresh(p, &id);
 	row->identities++;
 	for (int32_t cyc = 0; cyc < c->cycles; cyc++) {
-		fp_standing st = { id.score_bp, id.payments, id.open_defaults, 0 };
+		fp_standing st = { id.score_bp, id.payments, id.open_defaults, 0, 0 };
 		fp_terms t;
 		if (fp_offer_terms(p, &c->product, &st, NULL, &t, NULL) != 0)
 			return -1;
 		if (ty == CTL_SIM_GAMER && !sim_free_ride_ok(&t)) {
 			/* Restricted: come back as somebody new, when a new
 			 * customer would get FairPay terms. */
-			fp_standing fresh = { p->prior_score_bp, 0, 0, 0 };
+			fp_standing fresh = { p->prior_score_bp, 0, 0, 0, 0 };
 			fp_terms ft;
 			if (fp_offer_terms(p, &c->product, &fresh, NULL, &ft, NULL) != 0)
 				return -1;

@@ -189,6 +189,9 @@ static void sim_apply_policy(fp_policy *p, const ctl_policy_edit *pe)
 		case CTL_POLICY_PAYMENT_WINDOW_SECONDS:
 			p->payment_window_seconds = v;
 			break;
+		case CTL_POLICY_ATTESTATION_CAP_BP:
+			p->attestation_cap_bp = (int32_t)v;
+			break;
 		case CTL_POLICY_KEY_COUNT:
 			break;
 		}

@@ -41,8 +41,9 @@ static const struct {
 	{ "fp_verify_rep",
 	  "DECLARE fp_verify_rep NO SCROLL CURSOR FOR"
 	  " SELECT vendor_id, customer_id, score_bp, payments, defaults, open_defaults,"
-	  " offers_accepted, total_paid_minor, total_suggested_minor, credit_used_minor"
-	  " FROM reputations WHERE " VENDOR_FILTER " ORDER BY " KEY_ORDER },
+	  " offers_accepted, total_paid_minor, total_suggested_minor, credit_used_minor,"
+	  " coalesce(seed_score_bp, -1) FROM reputations WHERE " VENDOR_FILTER
+	  " ORDER BY " KEY_ORDER },
 	{ "fp_verify_pay",
 	  "DECLARE fp_verify_pay NO SCROLL CURSOR FOR"
 	  " SELECT vendor_id, customer_id, id, fairness_bp, amount_minor,"
@@ -220,9 +221,9 @@ static void json_who(FILE *f, const char *vendor, const char *customer)
 
 /* Compare one customer's stored row (if any) with its recomputed values. */
 static void judge(verify *v, const char *vendor, const char *customer, bool has_row,
-		  const int64_t stored[CTL_REP_FIELD_COUNT])
+		  const int64_t stored[CTL_REP_FIELD_COUNT], int32_t seed_score_bp)
 {
-	fp_policy defaults;
+	fp_policy defaults, seeded;
 	int64_t want[CTL_REP_FIELD_COUNT];
 
 	if (!has_row) {
@@ -249,7 +250,12 @@ static void judge(verify *v, const char *vendor, const char *customer, bool has_
 		return;
 	}
 	v->checked++;
-	ctl_recompute_result(&v->rc, policy_of(v, vendor, &defaults), want);
+	/* A customer seeded by an attestation (rule 14) replays from the
+	 * seeded score. */
+	seeded = *policy_of(v, vendor, &defaults);
+	if (seed_score_bp >= 0)
+		seeded.prior_score_bp = seed_score_bp;
+	ctl_recompute_result(&v->rc, &seeded, want);
 	bool any = false;
 	for (int f = 0; f < CTL_REP_FIELD_COUNT; f++) {
 		if (stored[f] == want[f])
@@ -279,6 +285,7 @@ static int verify_one(verify *v)
 {
 	const char *vendor = NULL, *customer = NULL;
 	int64_t stored[CTL_REP_FIELD_COUNT] = { 0 };
+	int32_t seed_score_bp = -1;
 	bool has_row = false;
 	char *kv = NULL, *kc = NULL;
 	int rc = -1;
@@ -317,6 +324,7 @@ static int verify_one(verify *v)
 		stored[CTL_REP_TOTAL_PAID] = to_i64(cell(s, 7));
 		stored[CTL_REP_TOTAL_SUGGESTED] = to_i64(cell(s, 8));
 		stored[CTL_REP_CREDIT_USED] = to_i64(cell(s, 9));
+		seed_score_bp = (int32_t)to_i64(cell(s, 10));
 		if (stream_next(v, s) != 0)
 			goto done;
 	}
@@ -348,7 +356,7 @@ static int verify_one(verify *v)
 		if (stream_next(v, s) != 0)
 			goto done;
 	}
-	judge(v, kv, kc, has_row, stored);
+	judge(v, kv, kc, has_row, stored, seed_score_bp);
 	rc = 0;
 	goto done;
 oom:

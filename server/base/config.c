@@ -123,6 +123,9 @@ static const cfg_opt options[] = {
 	  "webhook deliveries in flight per endpoint (per worker)" },
 	{ "webhook-max-inflight", CFG_INT, LIVE, OFF(webhook_max_inflight), "256", 1, 100000, "N",
 	  "webhook deliveries in flight in all (per worker)" },
+	{ "attestation-key-file", CFG_STR, RESTART, OFF(attestation_key_file), NULL, 0, 0, "FILE",
+	  "64 hex digits (openssl rand -hex 32): the key sealing vendors' attestation signing keys "
+	  "in the database; without it the server verifies attestations but signs none" },
 	{ "log-level", CFG_STR, LIVE, OFF(log_level), "info", 0, 0, "LEVEL",
 	  "debug, info, warn or error" },
 	{ "admin-listen", CFG_STR, RESTART, OFF(admin_listen), NULL, 0, 0, "HOST:PORT",

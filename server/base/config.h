@@ -61,6 +61,8 @@ typedef struct fp_config {
 	int64_t webhook_poll_ms;       /* how often to look for due deliveries */
 	int64_t webhook_per_endpoint;  /* deliveries in flight per endpoint */
 	int64_t webhook_max_inflight;  /* deliveries in flight in all */
+	/* Attestations (handlers/rpc_attest.c) */
+	char *attestation_key_file; /* the KEK sealing signing keys; NULL: cannot sign */
 	bool print_config;
 	int shared_by; /* workers the caps were divided among (cfg_share); not a setting */
 	bool help;

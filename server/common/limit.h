@@ -26,6 +26,11 @@
 #define LIMIT_FEED_WAIT_MS 30000                  /* ListEvents.wait_ms */
 #define LIMIT_URL_BYTES 2048                      /* a webhook endpoint's url */
 #define LIMIT_WEBHOOK_ENDPOINTS 16                /* webhook endpoints of one vendor */
+#define LIMIT_SUBJECT_BYTES 256                   /* AttestationClaims.subject */
+#define LIMIT_ATTESTATION_TTL_MIN 60              /* IssueAttestation.ttl_seconds */
+#define LIMIT_ATTESTATION_TTL_MAX 31536000        /* one year */
+#define LIMIT_ATTESTATION_TTL_DEFAULT 2592000     /* ttl_seconds 0: 30 days */
+#define LIMIT_ATTESTATION_BYTES 2048              /* a SignedAttestation in a request */
 
 /* What a call in flight may add to its connection's memory, reserved
  * against --max-output-bytes before its frame is taken (see conn_reserve):

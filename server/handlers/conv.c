@@ -48,6 +48,7 @@ Fairpay__V1__Policy *conv_policy_to_pb(rpc_call *call, const fp_policy *p)
 	SET_OPT(m, late_penalty_bp, LATE_PENALTY_BP, p->late_penalty_bp);
 	SET_OPT(m, offer_ttl_seconds, OFFER_TTL_SECONDS, p->offer_ttl_seconds);
 	SET_OPT(m, payment_window_seconds, PAYMENT_WINDOW_SECONDS, p->payment_window_seconds);
+	SET_OPT(m, attestation_cap_bp, ATTESTATION_CAP_BP, p->attestation_cap_bp);
 	size_t n = 0;
 	m->excusing_reasons = rpc_alloc(call, 8 * sizeof(*m->excusing_reasons));
 	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++)

@@ -147,6 +147,23 @@ void rpc_list_webhook_endpoints(rpc_call *call);
 void rpc_delete_webhook_endpoint(rpc_call *call);
 void rpc_list_webhook_deliveries(rpc_call *call);
 
+/* Handlers: rpc_attest.c (signed reputation attestations) */
+void rpc_issue_attestation(rpc_call *call);
+void rpc_verify_attestation(rpc_call *call);
+void rpc_get_issuer_key(rpc_call *call);
+
+/* What to do with the claims of an attestation that verified (they live as
+ * long as the call). */
+typedef void (*rpc_attest_cb)(rpc_call *call, const Fairpay__V1__AttestationClaims *claims);
+
+/* Check an attestation against this server's keys (PROTOCOL.md,
+ * "Attestations"; rule 14): its issuer's key signed it, it has not expired,
+ * and its subject is subject (NULL: any). Then cb runs; otherwise the call
+ * is answered: INVALID_ARGUMENT for bytes that do not decode,
+ * FAILED_PRECONDITION for the rest, both naming field. */
+void rpc_attest_verify(rpc_call *call, ProtobufCBinaryData bytes, const char *field,
+		       const char *subject, rpc_attest_cb cb);
+
 /* Clamp a List call's limit as PROTOCOL.md says: 0 means 100, above 1000 is 1000. */
 unsigned rpc_list_limit(uint32_t limit);
 

@@ -354,6 +354,7 @@ static int merge_policy(rpc_call *call, const Fairpay__V1__PutPolicyRequest *req
 	MERGE(late_penalty_bp, LATE_PENALTY_BP);
 	MERGE(offer_ttl_seconds, OFFER_TTL_SECONDS);
 	MERGE(payment_window_seconds, PAYMENT_WINDOW_SECONDS);
+	MERGE(attestation_cap_bp, ATTESTATION_CAP_BP);
 	if (req->set_excusing_reasons) {
 		uint32_t mask = 0;
 		for (size_t i = 0; i < in->n_excusing_reasons; i++) {
@@ -457,6 +458,7 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 	snprintf(v[14], 32, "%lld", (long long)p->offer_ttl_seconds);
 	snprintf(v[15], 32, "%lld", (long long)p->payment_window_seconds);
 	snprintf(v[16], 32, "%lld", (long long)read_version);
+	snprintf(v[17], 32, "%d", p->attestation_cap_bp);
 	const char *params[] = { call->vendor_id,
 				 names_of(NAMES_ENFORCEMENT, p->enforcement),
 				 v[0],
@@ -491,9 +493,10 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 	json_t *keys = json_pack("[s]", key);
 	char *notify = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
 	json_decref(keys);
-	const char *all[21];
+	const char *all[22];
 	memcpy(all, params, sizeof(params));
 	all[20] = notify ? notify : "[]";
+	all[21] = v[17];
 	/* Written whole, and only over the version that was read: a
 	 * concurrent PutPolicy makes this one merge again rather than lose
 	 * the other's fields. */
@@ -504,9 +507,10 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 		" probation_payments, trusted_score_bp, fair_score_bp, low_score_bp, generous_bp,"
 		" max_open_defaults, restricted_minimum_bp, probation_credit_minor,"
 		" standard_credit_minor, trusted_credit_minor, excusing_reasons, excused_floor_bp,"
-		" late_penalty_bp, offer_ttl_seconds, payment_window_seconds, version)"
+		" late_penalty_bp, offer_ttl_seconds, payment_window_seconds, version,"
+		" attestation_cap_bp)"
 		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-		" string_to_array($15, ',')::text[], $16, $17, $18, $19, $20::bigint + 1)"
+		" string_to_array($15, ',')::text[], $16, $17, $18, $19, $20::bigint + 1, $22)"
 		" ON CONFLICT (vendor_id) DO UPDATE SET enforcement = EXCLUDED.enforcement,"
 		" prior_score_bp = EXCLUDED.prior_score_bp, alpha_bp = EXCLUDED.alpha_bp,"
 		" probation_payments = EXCLUDED.probation_payments,"
@@ -523,12 +527,13 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 		" late_penalty_bp = EXCLUDED.late_penalty_bp,"
 		" offer_ttl_seconds = EXCLUDED.offer_ttl_seconds,"
 		" payment_window_seconds = EXCLUDED.payment_window_seconds,"
+		" attestation_cap_bp = EXCLUDED.attestation_cap_bp,"
 		" version = EXCLUDED.version, updated_at = now()"
 		" WHERE p.version = $20::bigint"
 		" RETURNING version)," IDEM_RECORD_CTE(
-			"w", "$22", "$23", "$24", "$25",
-			"$26") " SELECT w.version, pg_notify('" CACHE_CHANNEL "', $21) FROM w",
-		21, all, put_policy_written);
+			"w", "$23", "$24", "$25", "$26",
+			"$27") " SELECT w.version, pg_notify('" CACHE_CHANNEL "', $21) FROM w",
+		22, all, put_policy_written);
 	free(notify);
 }
 

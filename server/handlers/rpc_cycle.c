@@ -67,6 +67,7 @@ typedef struct cyc {
 	const char *sku;
 	const char *offer_id;
 	fp_overrides ov;
+	const Fairpay__V1__AttestationClaims *claims; /* rule 14: verified, or NULL */
 	bool by_amount;
 	int64_t amount_minor;
 	int32_t differential_bp;
@@ -142,8 +143,11 @@ static Fairpay__V1__Reputation *reputation_msg(rpc_call *call, const fp_policy *
 {
 	Fairpay__V1__Reputation *m = rpc_alloc(call, sizeof(*m));
 	fairpay__v1__reputation__init(m);
-	fp_tier tier = fp_tier_of(pol, r->score_bp, r->payments, r->open_defaults);
+	fp_tier tier = fp_tier_attested(pol, r->score_bp, r->payments, r->attested_payments,
+					r->open_defaults);
 	m->customer_id = rpc_strdup(call, customer);
+	m->attested_payments = r->attested_payments;
+	m->attested_by = rpc_strdup(call, r->attested_by);
 	m->score_bp = r->score_bp;
 	m->tier = (Fairpay__V1__Tier)tier;
 	m->payments = r->payments;
@@ -166,6 +170,7 @@ static Fairpay__V1__Reputation *reputation_msg(rpc_call *call, const fp_policy *
 		.open_defaults = r->open_defaults,
 		.recent = (int32_t)r->n_recent,
 		.recent_at_sp = at_sp,
+		.attested_payments = r->attested_payments,
 	};
 	fp_explanation ex;
 	fp_explain(pol, &in, &ex);
@@ -244,7 +249,7 @@ static int make_offer(rpc_call *call, const store_state *st, const store_rep *re
 		      const fp_overrides *ov, const char *customer, int64_t at_us, store_offer *o)
 {
 	fp_standing standing = { rep->score_bp, rep->payments, rep->open_defaults,
-				 rep->credit_used_minor };
+				 rep->credit_used_minor, rep->attested_payments };
 	fp_terms t;
 	const char *field = NULL;
 	if (fp_offer_terms(&st->policy, &st->product.terms, &standing, ov, &t, &field) != 0) {
@@ -277,7 +282,8 @@ static int make_offer(rpc_call *call, const store_state *st, const store_rep *re
 static int accept_offer(rpc_call *call, const fp_policy *pol, store_rep *rep, store_offer *o,
 			int64_t at_us, char *detail)
 {
-	fp_tier tier = fp_tier_of(pol, rep->score_bp, rep->payments, rep->open_defaults);
+	fp_tier tier = fp_tier_attested(pol, rep->score_bp, rep->payments, rep->attested_payments,
+					rep->open_defaults);
 	int64_t limit = fp_credit_limit(pol, tier);
 	bool fairpay = fp_mode_is_fairpay(o->mode);
 	bool overridden = false;
@@ -442,6 +448,49 @@ static bool replay_change(rpc_call *call, cyc *c, const history_change *hc, stor
 
 /* ------------------------------------------------------------ decide */
 
+/* Rule 14: seed c->after from the verified attestation when it may seed
+ * (fp_seed_of()), writing the REPUTATION_SEEDED event's detail; true when it
+ * did. */
+static bool seed(rpc_call *call, cyc *c)
+{
+	const Fairpay__V1__AttestationClaims *cl = c->claims;
+	const store_rep *r = &c->st.rep;
+	const fp_policy *pol = &c->st.policy;
+	fp_seed sd;
+	if (cl == NULL)
+		return false;
+	bool by_caller = strcmp(cl->issuer_vendor_id, call->vendor_id) == 0;
+	bool history = r->offers_accepted > 0 || r->payments > 0 || r->defaults > 0;
+	bool seeded = r->seed_score_bp >= 0 || r->attested_by[0] != '\0';
+	if (!fp_seed_of(pol, by_caller, history, seeded, cl->score_bp, cl->payments, &sd)) {
+		log_debug(call->conn_id, "CreateOffer: attestation of %s ignored (%s)",
+			  cl->issuer_vendor_id,
+			  pol->attestation_cap_bp <= 0 ? "cap 0"
+			  : by_caller                  ? "issued by the caller"
+			  : history                    ? "customer has history"
+						       : "already seeded");
+		return false;
+	}
+	store_rep *a = &c->after;
+	a->score_bp = sd.score_bp;
+	a->attested_payments = sd.attested_payments;
+	snprintf(a->attested_by, sizeof(a->attested_by), "%s", cl->issuer_vendor_id);
+	a->seed_score_bp = sd.score_bp;
+	/* No closed cycle yet: every replay of rule 7 starts from the seed. */
+	a->checkpoints_prior_bp = sd.score_bp;
+	a->checkpoints_alpha_bp = pol->alpha_bp;
+	a->checkpoints_from_us = 0;
+	a->checkpoints_from_id[0] = '\0';
+	c->st.policy.prior_score_bp = sd.score_bp;
+	char name[LOG_ESCAPE_SIZE];
+	snprintf(c->detail[1], DETAIL_LEN,
+		 "seeded by vendor %s (%.80s), key %s: score %d (attested %d, cap %d),"
+		 " attested payments %d",
+		 cl->issuer_vendor_id, log_escape(name, cl->issuer_name), cl->key_id, sd.score_bp,
+		 cl->score_bp, pol->attestation_cap_bp, sd.attested_payments);
+	return true;
+}
+
 static int decide_create(rpc_call *call, cyc *c, int64_t now)
 {
 	store_state *st = &c->st;
@@ -458,17 +507,26 @@ static int decide_create(rpc_call *call, cyc *c, int64_t now)
 		return -1;
 	}
 	bool has_ov = c->ov.has_mode || c->ov.has_suggested_price || c->ov.has_minimum_price;
-	if (make_offer(call, st, &st->rep, has_ov ? &c->ov : NULL, c->customer_id, now,
+	c->after = st->rep;
+	size_t n_events = 0;
+	if (seed(call, c)) {
+		c->ch.events[n_events] =
+			(store_event){ "REPUTATION_SEEDED", c->offer.id, NULL, c->detail[1] };
+		n_events++;
+	}
+	if (make_offer(call, st, &c->after, has_ov ? &c->ov : NULL, c->customer_id, now,
 		       &c->offer) != 0)
 		return -1;
-	c->after = st->rep;
 	if (!st->rep.exists)
 		c->after.updated_us = now;
 	if (!c->after.currency[0])
 		snprintf(c->after.currency, sizeof(c->after.currency), "%s", st->product.currency);
 	offer_created_detail(c->detail[0], &c->offer);
 	c->ch.insert_offer = &c->offer;
-	c->ch.events[0] = (store_event){ "OFFER_CREATED", c->offer.id, NULL, c->detail[0] };
+	/* The seeding first: the offer's terms follow from it. */
+	if (n_events > 0)
+		c->ch.events[0].offer_id = c->offer.id;
+	c->ch.events[n_events] = (store_event){ "OFFER_CREATED", c->offer.id, NULL, c->detail[0] };
 
 	Fairpay__V1__CreateOfferResponse *r = rpc_alloc(call, sizeof(*r));
 	fairpay__v1__create_offer_response__init(r);
@@ -943,6 +1001,9 @@ static void cyc_decide(rpc_call *call, cyc *c)
 		return;
 	}
 	int64_t now = clock_wall_us();
+	/* After the cache took the vendor's policy: from here on it is the
+	 * customer's (a seeded score is its prior). */
+	store_apply_seed(&c->st);
 	memset(&c->ch, 0, sizeof(c->ch));
 	memset(c->detail, 0, sizeof(c->detail));
 	c->ch.at_us = now;
@@ -1053,6 +1114,15 @@ static cyc *cyc_new(rpc_call *call, cyc_kind kind)
 
 /* ------------------------------------------------------------ handlers */
 
+/* Rule 14: the attestation verified; whether it seeds is decided on the
+ * customer's rows. */
+static void create_attested(rpc_call *call, const Fairpay__V1__AttestationClaims *claims)
+{
+	cyc *c = call->ctx;
+	c->claims = claims;
+	cyc_load(call);
+}
+
 void rpc_create_offer(rpc_call *call)
 {
 	const Fairpay__V1__CreateOfferRequest *in = call->req->create_offer;
@@ -1099,6 +1169,11 @@ void rpc_create_offer(rpc_call *call)
 	c->customer_id = in->customer_id;
 	c->sku = in->sku;
 	c->ov = o;
+	if (in->attestation.len > 0) {
+		rpc_attest_verify(call, in->attestation, "attestation", in->attestation_subject,
+				  create_attested);
+		return;
+	}
 	cyc_load(call);
 }
 

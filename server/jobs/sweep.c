@@ -132,6 +132,7 @@ static int default_one(sweep_round *r, const PGresult *res, int row)
 		free(d);
 		return -1;
 	}
+	store_apply_seed(&d->st);
 	const fp_policy *pol = &d->st.policy;
 	const store_offer *o = &d->st.offer;
 	int64_t t = store_next_us(&d->st.rep, clock_wall_us());

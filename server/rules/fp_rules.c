@@ -96,6 +96,8 @@ int fp_policy_validate(const fp_policy *p, const char **field)
 		bad = "offer_ttl_seconds";
 	else if (!in_range(p->payment_window_seconds, 1, FP_MAX_SECONDS))
 		bad = "payment_window_seconds";
+	else if (!in_range(p->attestation_cap_bp, 0, FP_SCORE_FAIRNESS_CAP))
+		bad = "attestation_cap_bp";
 	else if (p->low_score_bp > p->fair_score_bp)
 		bad = "low_score_bp";
 	else if (p->fair_score_bp > p->trusted_score_bp)
@@ -246,15 +248,32 @@ int32_t fp_score_resume(const fp_policy *p, int32_t score_bp, const int32_t *fai
 
 fp_tier fp_tier_of(const fp_policy *p, int32_t score_bp, int32_t payments, int32_t open_defaults)
 {
+	return fp_tier_attested(p, score_bp, payments, 0, open_defaults);
+}
+
+fp_tier fp_tier_attested(const fp_policy *p, int32_t score_bp, int32_t payments,
+			 int32_t attested_payments, int32_t open_defaults)
+{
 	if (open_defaults >= p->max_open_defaults || score_bp < p->low_score_bp)
 		return FP_TIER_FIXED_PRICE;
-	if (payments < p->probation_payments)
+	/* In int64: both counts may be near INT32_MAX. */
+	if ((int64_t)payments + attested_payments < p->probation_payments)
 		return FP_TIER_PROBATION;
 	if (score_bp >= p->trusted_score_bp)
 		return FP_TIER_TRUSTED;
 	if (score_bp >= p->fair_score_bp)
 		return FP_TIER_STANDARD;
 	return FP_TIER_RESTRICTED;
+}
+
+bool fp_seed_of(const fp_policy *p, bool by_caller, bool has_history, bool seeded,
+		int32_t claims_score_bp, int32_t claims_payments, fp_seed *out)
+{
+	if (p->attestation_cap_bp <= 0 || by_caller || has_history || seeded)
+		return false;
+	out->score_bp = min32(max32(claims_score_bp, 0), p->attestation_cap_bp);
+	out->attested_payments = min32(max32(claims_payments, 0), p->probation_payments);
+	return true;
 }
 
 int64_t fp_credit_limit(const fp_policy *p, fp_tier tier)
@@ -403,7 +422,8 @@ int fp_offer_terms(const fp_policy *p, const fp_product *product, const fp_stand
 	out->suggested_price_minor = ov != NULL && ov->has_suggested_price
 					     ? ov->suggested_price_minor
 					     : product->suggested_price_minor;
-	out->tier = fp_tier_of(p, st->score_bp, st->payments, st->open_defaults);
+	out->tier = fp_tier_attested(p, st->score_bp, st->payments, st->attested_payments,
+				     st->open_defaults);
 	out->credit_limit_minor = fp_credit_limit(p, out->tier);
 	out->credit_used_minor = st->credit_used_minor;
 
@@ -463,7 +483,8 @@ static void format_percent(int32_t bp, char *buf, size_t size)
 
 static void explain_standing(const fp_policy *p, const fp_explain_input *in, fp_explanation *out)
 {
-	int32_t left = p->probation_payments - in->payments;
+	int64_t left64 = (int64_t)p->probation_payments - in->payments - in->attested_payments;
+	int32_t left = left64 > 0 ? (int32_t)left64 : 0;
 
 	if (p->enforcement == FP_ENFORCEMENT_VOLUNTARY) {
 		add_line(out, "Every offer lets you pay what you think is fair; "

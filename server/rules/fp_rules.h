@@ -13,6 +13,9 @@
  * directions; tests/unit/test_rules.c checks that at compile time.
  *
  * Decisions where PROTOCOL.md is silent (each one is tested):
+ * - Rule 14: a seeded customer's score replays (rule 7) start from the
+ *   seeded score instead of prior_score_bp (the caller passes a policy
+ *   whose prior_score_bp is that score).
  * - Ranges PROTOCOL.md leaves open: prior_score_bp 0-15000 (a score never
  *   exceeds 15000, rule 7); generous_bp fair_score_bp-20000; late_penalty_bp
  *   0-10000; *_seconds 1-FP_MAX_SECONDS (so that now + ttl in milliseconds
@@ -159,7 +162,8 @@ typedef struct fp_policy {
 	int32_t late_penalty_bp;
 	int64_t offer_ttl_seconds;
 	int64_t payment_window_seconds;
-	int64_t version; /* set by the server; not checked here */
+	int32_t attestation_cap_bp; /* rule 14: highest score an attestation seeds; 0 = ignore */
+	int64_t version;            /* set by the server; not checked here */
 } fp_policy;
 
 /* Fill p with the defaults of PROTOCOL.md (version 0). */
@@ -257,9 +261,31 @@ int32_t fp_score_replay(const fp_policy *p, const int32_t *fairness_bp, size_t n
 int32_t fp_score_resume(const fp_policy *p, int32_t score_bp, const int32_t *fairness_bp, size_t n,
 			int32_t *before_bp);
 
-/* Compute the tier (rule 8, first match). VOLUNTARY mode computes it the
- * same way and reports it for information only. */
+/* Compute the tier (rule 8, first match) of a customer without attested
+ * payments: fp_tier_attested() with attested_payments 0. */
 fp_tier fp_tier_of(const fp_policy *p, int32_t score_bp, int32_t payments, int32_t open_defaults);
+
+/* Compute the tier (rule 8, first match), with rule 14's probation test
+ * payments + attested_payments < probation_payments. VOLUNTARY mode
+ * computes it the same way and reports it for information only. */
+fp_tier fp_tier_attested(const fp_policy *p, int32_t score_bp, int32_t payments,
+			 int32_t attested_payments, int32_t open_defaults);
+
+/* What an attestation seeds (rule 14), for a customer with no history:
+ * score_bp = min(claims score, attestation_cap_bp), attested_payments =
+ * min(claims payments, probation_payments). */
+typedef struct fp_seed {
+	int32_t score_bp;
+	int32_t attested_payments;
+} fp_seed;
+
+/* Tell whether an attestation that verified may seed (rule 14): the cap is
+ * above 0, it was issued by another vendor (by_caller false), and the
+ * customer has no history (no offer accepted, no payment, no default) and
+ * was never seeded; when it may, fill *out. Claims' negative values count
+ * as 0. */
+bool fp_seed_of(const fp_policy *p, bool by_caller, bool has_history, bool seeded,
+		int32_t claims_score_bp, int32_t claims_payments, fp_seed *out);
 
 /* Give the credit limit of a tier (rule 9; 0 for FIXED_PRICE and UNSPECIFIED). */
 int64_t fp_credit_limit(const fp_policy *p, fp_tier tier);
@@ -288,6 +314,7 @@ typedef struct fp_standing {
 	int32_t payments;
 	int32_t open_defaults;
 	int64_t credit_used_minor; /* SP sum of ACCEPTED unpaid FairPay offers */
+	int32_t attested_payments; /* rule 14 */
 } fp_standing;
 
 /* OfferOverrides, with presence flags. */
@@ -369,8 +396,9 @@ typedef struct fp_explain_input {
 	fp_tier tier;
 	int32_t payments;
 	int32_t open_defaults;
-	int32_t recent;       /* N: how many of the latest payments were looked at */
-	int32_t recent_at_sp; /* how many of those N had raw fairness >= 10000 */
+	int32_t recent;            /* N: how many of the latest payments were looked at */
+	int32_t recent_at_sp;      /* how many of those N had raw fairness >= 10000 */
+	int32_t attested_payments; /* rule 14: counted towards probation */
 } fp_explain_input;
 
 /* Suggested N for fp_explain_input.recent. */

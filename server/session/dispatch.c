@@ -46,6 +46,9 @@ static const rpc_route routes[] = {
 	      rpc_delete_webhook_endpoint),
 	ROUTE(LIST_WEBHOOK_DELIVERIES, "ListWebhookDeliveries", RPC_VENDOR, false,
 	      rpc_list_webhook_deliveries),
+	ROUTE(ISSUE_ATTESTATION, "IssueAttestation", RPC_VENDOR, true, rpc_issue_attestation),
+	ROUTE(VERIFY_ATTESTATION, "VerifyAttestation", RPC_VENDOR, false, rpc_verify_attestation),
+	ROUTE(GET_ISSUER_KEY, "GetIssuerKey", RPC_VENDOR, false, rpc_get_issuer_key),
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -58,7 +58,9 @@
 				" coalesce(r.checkpoints_alpha_bp, -1), coalesce(" US(           \
 					"r.checkpoints_from_at") ", 0),"                         \
 								 " coalesce(r.checkpoints_from_" \
-								 "id, '')"
+								 "id, ''), r.attested_payments," \
+								 " coalesce(r.attested_by, '')," \
+								 " coalesce(r.seed_score_bp, -1)"
 
 /* The raw fairness of the customer's latest payments, newest first. */
 #define RECENT(vendor, customer)                                                        \
@@ -103,7 +105,7 @@ enum {
 	COL_POLICY = COL_PAYMENT + 15, /* found, then STORE_POLICY_NCOLS */
 	COL_PRODUCT = COL_POLICY + 1 + STORE_POLICY_NCOLS,
 	COL_REP = COL_PRODUCT + 8,
-	COL_RECENT = COL_REP + 15,
+	COL_RECENT = COL_REP + 18,
 	COL_HISTORY = COL_RECENT + 1,
 	COL_COUNT = COL_HISTORY + 1,
 };
@@ -355,7 +357,11 @@ int store_read_state(const PGresult *res, int row, store_state *st)
 		r->checkpoints_from_us = db_get_i64(res, row, COL_REP + 13);
 		copy_str(r->checkpoints_from_id, sizeof(r->checkpoints_from_id), res, row,
 			 COL_REP + 14);
+		r->attested_payments = get_i32(res, row, COL_REP + 15);
+		copy_str(r->attested_by, sizeof(r->attested_by), res, row, COL_REP + 16);
+		r->seed_score_bp = get_i32(res, row, COL_REP + 17);
 	} else {
+		r->seed_score_bp = -1;
 		r->score_bp = st->policy.prior_score_bp;
 		/* No history: every checkpoint (none) is a replay under it. */
 		r->checkpoints_prior_bp = st->policy.prior_score_bp;
@@ -429,6 +435,12 @@ int store_read_payment(const PGresult *res, int row, store_payment *p)
 	return 0;
 }
 
+void store_apply_seed(store_state *st)
+{
+	if (st->rep.exists && st->rep.seed_score_bp >= 0)
+		st->policy.prior_score_bp = st->rep.seed_score_bp;
+}
+
 void store_state_free(store_state *st)
 {
 	if (st == NULL)
@@ -473,7 +485,10 @@ static const char sql_write[] =
 	"  credit_used_minor = x.credit_used_minor, updated_at = x.updated_at,"
 	"  currency = x.currency, checkpoints_prior_bp = x.checkpoints_prior_bp,"
 	"  checkpoints_alpha_bp = x.checkpoints_alpha_bp,"
-	"  checkpoints_from_at = x.checkpoints_from_at, checkpoints_from_id = x.checkpoints_from_id"
+	"  checkpoints_from_at = x.checkpoints_from_at, checkpoints_from_id = "
+	"x.checkpoints_from_id,"
+	"  attested_payments = x.attested_payments, attested_by = x.attested_by,"
+	"  seed_score_bp = x.seed_score_bp"
 	"  FROM json_populate_record(NULL::reputations, $4::json) x"
 	"  WHERE $3::text IS NOT NULL AND r.vendor_id = $1 AND r.customer_id = $2"
 	"  AND EXISTS (SELECT 1 FROM ok) RETURNING r.xmin::text AS x),"
@@ -708,6 +723,11 @@ static json_t *rep_json(const store_rep_write *w)
 	json_object_set_new(j, "checkpoints_from_id",
 			    r->checkpoints_from_id[0] ? json_string(r->checkpoints_from_id)
 						      : json_null());
+	json_object_set_new(j, "attested_payments", json_integer(r->attested_payments));
+	json_object_set_new(j, "attested_by",
+			    r->attested_by[0] ? json_string(r->attested_by) : json_null());
+	json_object_set_new(j, "seed_score_bp",
+			    r->seed_score_bp >= 0 ? json_integer(r->seed_score_bp) : json_null());
 	return j;
 }
 
@@ -884,13 +904,16 @@ void store_policy_from_row(const PGresult *res, int row, int col, fp_policy *p)
 	p->offer_ttl_seconds = db_get_i64(res, row, col + 16);
 	p->payment_window_seconds = db_get_i64(res, row, col + 17);
 	p->version = db_get_i64(res, row, col + 18);
+	p->attestation_cap_bp = get_i32(res, row, col + 19);
 }
 
 void store_reputation_detail(char *out, size_t len, const fp_policy *pol, const store_rep *before,
 			     const store_rep *after)
 {
-	fp_tier t0 = fp_tier_of(pol, before->score_bp, before->payments, before->open_defaults);
-	fp_tier t1 = fp_tier_of(pol, after->score_bp, after->payments, after->open_defaults);
+	fp_tier t0 = fp_tier_attested(pol, before->score_bp, before->payments,
+				      before->attested_payments, before->open_defaults);
+	fp_tier t1 = fp_tier_attested(pol, after->score_bp, after->payments,
+				      after->attested_payments, after->open_defaults);
 	if (t0 == t1)
 		snprintf(out, len, "score %d -> %d, tier %s", before->score_bp, after->score_bp,
 			 names_of(NAMES_TIER, t1));

@@ -59,6 +59,12 @@ typedef struct store_rep {
 	char checkpoints_from_id[STORE_ID_LEN];
 	int32_t recent[FP_EXPLAIN_RECENT]; /* raw fairness of the latest payments, newest first */
 	size_t n_recent;
+	/* Rule 14: what an attestation seeded (seed_score_bp -1: never seeded).
+	 * The seeded score is where every replay of rule 7 for this customer
+	 * starts: store_apply_seed() makes it the policy's prior_score_bp. */
+	int32_t attested_payments;
+	char attested_by[STORE_ID_LEN];
+	int32_t seed_score_bp;
 } store_rep;
 
 /* A product as the cycle needs it. */
@@ -145,8 +151,8 @@ typedef struct store_state {
 	" fair_score_bp, low_score_bp, generous_bp, max_open_defaults, restricted_minimum_bp," \
 	" probation_credit_minor, standard_credit_minor, trusted_credit_minor,"                \
 	" array_to_string(excusing_reasons, ','), excused_floor_bp, late_penalty_bp,"          \
-	" offer_ttl_seconds, payment_window_seconds, version"
-#define STORE_POLICY_NCOLS 19
+	" offer_ttl_seconds, payment_window_seconds, version, attestation_cap_bp"
+#define STORE_POLICY_NCOLS 20
 
 /* Read a policy row (STORE_POLICY_COLS) starting at column col. */
 void store_policy_from_row(const PGresult *res, int row, int col, fp_policy *out);
@@ -183,6 +189,12 @@ extern const char store_sql_idem_expire[];
  * on a malformed row (a bug or a foreign schema). */
 int store_read_state(const PGresult *res, int row, store_state *st)
 	__attribute__((warn_unused_result));
+
+/* Make st's policy the customer's own for rule 7: a customer seeded by an
+ * attestation (rule 14) has its history replayed from the seeded score, so
+ * its prior_score_bp becomes that score. Call it after the policy was
+ * cached (it is the vendor's), before deciding. */
+void store_apply_seed(store_state *st);
 
 /* Free what store_read_state() allocated. Accepts NULL. */
 void store_state_free(store_state *st);

@@ -205,6 +205,7 @@ static PGresult *policy_row(void)
 	snprintf(v[16], sizeof(v[16]), "%lld", (long long)p.offer_ttl_seconds);
 	snprintf(v[17], sizeof(v[17]), "%lld", (long long)p.payment_window_seconds);
 	snprintf(v[18], sizeof(v[18]), "%lld", (long long)p.version);
+	snprintf(v[19], sizeof(v[19]), "%d", p.attestation_cap_bp);
 	const char *values[STORE_POLICY_NCOLS];
 	for (int i = 0; i < STORE_POLICY_NCOLS; i++)
 		values[i] = v[i];

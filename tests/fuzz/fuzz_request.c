@@ -25,6 +25,7 @@
 #include "fairpay.pb-c.h"
 #include "feed.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "server.h"
 #include "wirestr.h"
@@ -52,6 +53,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	log_set_level(level);
 	cfg_defaults(&fuzz_cfg);
 	fuzz_srv.cfg = &fuzz_cfg;
+	/* The limit counters live with the metrics (this process's own slot). */
+	fuzz_srv.stats.value = metrics_limits();
 	fuzz_srv.db = db_pool_new(NULL, NULL);
 	fuzz_srv.base = event_base_new();
 	if (fuzz_srv.db == NULL || fuzz_srv.base == NULL)

@@ -528,6 +528,81 @@ static void webhook_calls(void)
 	}
 }
 
+static void attestation_calls(void)
+{
+	/* A SignedAttestation's bytes: claims (field 1) naming key ak_..., and
+	 * a signature (field 2) of 64 bytes that verifies nothing. */
+	static uint8_t att[2 + 40 + 2 + 64];
+	static const char claims[] = "\x1a\x13"
+				     "ak_0123456789abcdef"
+				     "\x22\x11"
+				     "alice@example.com";
+	size_t cl = sizeof(claims) - 1;
+	att[0] = 0x0a;
+	att[1] = (uint8_t)cl;
+	memcpy(att + 2, claims, cl);
+	att[2 + cl] = 0x12;
+	att[3 + cl] = 64;
+	memset(att + 4 + cl, 0x5a, 64);
+	size_t att_len = 4 + cl + 64;
+	static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0x07 };
+	{
+		NEW_REQUEST(r, ISSUE_ATTESTATION, IssueAttestationRequest,
+			    ISSUE_ATTESTATION_REQUEST);
+		r_call.customer_id = "cust-1";
+		r_call.subject = "alice@example.com";
+		r_call.ttl_seconds = 86400;
+		r.issue_attestation = &r_call;
+		r.idempotency_key = "att-1";
+		request("issue_attestation", V | D, &r);
+		r_call.ttl_seconds = 59;
+		request("issue_attestation_short_ttl", V, &r);
+		r_call.ttl_seconds = 0;
+		r_call.subject = "";
+		request("issue_attestation_no_subject", V, &r);
+	}
+	{
+		NEW_REQUEST(r, VERIFY_ATTESTATION, VerifyAttestationRequest,
+			    VERIFY_ATTESTATION_REQUEST);
+		r_call.attestation.data = att;
+		r_call.attestation.len = att_len;
+		r.verify_attestation = &r_call;
+		request("verify_attestation", V | D, &r);
+		r_call.attestation.data = (uint8_t *)junk;
+		r_call.attestation.len = sizeof(junk);
+		request("verify_attestation_junk", V, &r);
+		/* Claims whose key id is not UTF-8 (protobuf-c does not check). */
+		static uint8_t bad_key[sizeof(att)];
+		memcpy(bad_key, att, att_len);
+		bad_key[2 + 2 + 5] = 0xb5;
+		r_call.attestation.data = bad_key;
+		r_call.attestation.len = att_len;
+		request("verify_attestation_key_not_utf8", V, &r);
+	}
+	{
+		NEW_REQUEST(r, GET_ISSUER_KEY, GetIssuerKeyRequest, GET_ISSUER_KEY_REQUEST);
+		r.get_issuer_key = &r_call;
+		request("get_issuer_key_own", V | D, &r);
+		r_call.vendor_id = VENDOR_ID;
+		request("get_issuer_key_other", V | D, &r);
+		r_call.vendor_id = "v_nothex";
+		request("get_issuer_key_bad_id", V, &r);
+	}
+	{
+		NEW_REQUEST(r, CREATE_OFFER, CreateOfferRequest, CREATE_OFFER_REQUEST);
+		r_call.customer_id = "cust-1";
+		r_call.sku = "basic";
+		r_call.attestation.data = att;
+		r_call.attestation.len = att_len;
+		r_call.attestation_subject = "alice@example.com";
+		r.create_offer = &r_call;
+		request("create_offer_attested", V | D, &r);
+		r_call.attestation.data = (uint8_t *)junk;
+		r_call.attestation.len = sizeof(junk);
+		request("create_offer_attestation_junk", V, &r);
+	}
+}
+
 /* Strings that the wire check refuses (wirestr.h), and some at its edges. */
 static void bad_strings(void)
 {
@@ -664,6 +739,7 @@ int main(int argc, char **argv)
 	catalog_calls();
 	cycle_calls();
 	webhook_calls();
+	attestation_calls();
 	bad_strings();
 	odd_requests();
 	frames();

@@ -1215,7 +1215,7 @@ static void replay_create(round_state *R, const char *cust, model *m, db_offer *
 	if (d->product < 0 || d->known == NULL)
 		return;
 	const product_def *prod = &R->products[d->product];
-	fp_standing st = { m->score, m->payments, m->open_defaults, credit_used(o, n) };
+	fp_standing st = { m->score, m->payments, m->open_defaults, credit_used(o, n), 0 };
 	fp_terms t;
 	const char *field = NULL;
 	if (fp_offer_terms(pol, &prod->terms, &st, d->known->has_ov ? &d->known->ov : NULL, &t,

@@ -258,6 +258,77 @@ static void test_key_revoke(void **state)
 	assert_non_null(strstr(E, "KEY_ID"));
 }
 
+/* ---------------------------------------------------------------- attestations */
+
+static void test_attestation_commands(void **state)
+{
+	assert_int_equal(PARSE(&env_admin, "attestation", "issue", "alice", "--subject", "a@b",
+			       "--ttl", "2h", "--out", "/tmp/x"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_ATTEST_ISSUE);
+	assert_string_equal(A.customer_id, "alice");
+	assert_string_equal(A.subject, "a@b");
+	assert_true(A.ttl.set);
+	assert_int_equal(A.ttl.v, 7200);
+	assert_string_equal(A.out_file, "/tmp/x");
+	assert_int_equal(PARSE(&env_admin, "attestation", "issue", "alice", "--ttl", "90"),
+			 CTL_PARSE_USAGE);
+	assert_non_null(strstr(E, "--subject"));
+	/* The ttl's range is IssueAttestation's. */
+	assert_int_equal(
+		PARSE(&env_admin, "attestation", "issue", "alice", "--subject", "s", "--ttl", "59"),
+		CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "attestation", "issue", "alice", "--subject", "s",
+			       "--ttl", "366d"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "attestation", "issue", "alice", "--subject", "s",
+			       "--ttl", "365d"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.ttl.v, 31536000);
+
+	/* Online: TEXT or --file, and it needs the server's CA. */
+	assert_int_equal(PARSE(&env_admin, "attestation", "verify", "AAAA"), CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_ATTEST_VERIFY);
+	assert_string_equal(A.attestation, "AAAA");
+	assert_int_equal(PARSE(&env_admin, "attestation", "verify"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "attestation", "verify", "AAAA", "--file", "f"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(NULL, "attestation", "verify", "AAAA"), CTL_PARSE_USAGE);
+	/* Offline: no server, so no CA; --offline and --public-key go together. */
+	assert_int_equal(PARSE(NULL, "attestation", "verify", "--offline", "--public-key", "ab",
+			       "--file", "f"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_ATTEST_VERIFY_OFFLINE);
+	assert_string_equal(A.attestation_file, "f");
+	assert_string_equal(A.public_key, "ab");
+	assert_int_equal(PARSE(NULL, "attestation", "verify", "--offline", "AAAA"),
+			 CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "attestation", "verify", "--public-key", "ab", "AAAA"),
+			 CTL_PARSE_USAGE);
+
+	assert_int_equal(
+		PARSE(NULL, "attestation", "rotate-key", "v_0123456789abcdef", "--db", "dbname=x"),
+		CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_ATTEST_ROTATE_KEY);
+	assert_string_equal(A.vendor_id, "v_0123456789abcdef");
+	assert_int_equal(PARSE(&env_admin, "issuer-key"), CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_ISSUER_KEY);
+	assert_null(A.vendor_id);
+	assert_int_equal(PARSE(&env_admin, "issuer-key", "v_1"), CTL_PARSE_RUN);
+	assert_string_equal(A.vendor_id, "v_1");
+
+	assert_int_equal(PARSE(&env_admin, "offer", "create", "c", "sku", "--attestation", "AAAA",
+			       "--subject", "a@b"),
+			 CTL_PARSE_RUN);
+	assert_string_equal(A.attestation, "AAAA");
+	assert_string_equal(A.subject, "a@b");
+	assert_int_equal(PARSE(&env_admin, "policy", "set", "attestation_cap_bp=9000"),
+			 CTL_PARSE_RUN);
+	assert_true(A.policy.set[CTL_POLICY_ATTESTATION_CAP_BP]);
+	assert_int_equal(A.policy.value[CTL_POLICY_ATTESTATION_CAP_BP], 9000);
+	assert_int_equal(PARSE(NULL, "attestation", "--help"), CTL_PARSE_HELP);
+}
+
 /* ---------------------------------------------------------------- key register-cert */
 
 /* A self-signed certificate and the SHA-256 of its DER, as
@@ -1274,7 +1345,8 @@ static void test_show_policy_product_events(void **state)
 	assert_non_null(
 		strstr(text, "enforcement: VOLUNTARY\nprior_score_bp: -\nalpha_bp: 2500\n"));
 	assert_non_null(strstr(text, "excusing_reasons: DID_NOT_USE,OTHER\n"));
-	assert_non_null(strstr(text, "payment_window_seconds: 1209600\nversion: 4\n"));
+	assert_non_null(strstr(
+		text, "payment_window_seconds: 1209600\nattestation_cap_bp: -\nversion: 4\n"));
 	free(text);
 	CAPTURE(text, ctl_show_policy_json(f, &p));
 	assert_string_equal(text, "{\"enforcement\":\"VOLUNTARY\",\"alpha_bp\":2500,"
@@ -1488,6 +1560,7 @@ int main(void)
 		cmocka_unit_test(test_vendor_list_limit_and_token),
 		cmocka_unit_test(test_key_create_roles),
 		cmocka_unit_test(test_key_revoke),
+		cmocka_unit_test(test_attestation_commands),
 		cmocka_unit_test(test_key_register_cert_args),
 		cmocka_unit_test(test_cert_parse_hex),
 		cmocka_unit_test(test_cert_fingerprint),

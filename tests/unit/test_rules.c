@@ -190,6 +190,11 @@ static void set_window(fp_policy *p, int64_t v)
 	p->payment_window_seconds = v;
 }
 
+static void set_cap(fp_policy *p, int64_t v)
+{
+	p->attestation_cap_bp = (int32_t)v;
+}
+
 static const range_case range_cases[] = {
 	{ "enforcement", set_enforcement, 1, 2, false },
 	{ "prior_score_bp", set_prior, 0, 15000, false },
@@ -208,6 +213,7 @@ static const range_case range_cases[] = {
 	{ "late_penalty_bp", set_late, 0, 10000, false },
 	{ "offer_ttl_seconds", set_ttl, 1, FP_MAX_SECONDS, false },
 	{ "payment_window_seconds", set_window, 1, FP_MAX_SECONDS, false },
+	{ "attestation_cap_bp", set_cap, 0, 15000, false },
 };
 
 static void expect_valid(const range_case *c, int64_t v)
@@ -891,6 +897,79 @@ static void test_tier_boundaries(void **state)
 	assert_int_equal(fp_tier_of(&p, 8000, 3, 0), FP_TIER_STANDARD);
 	assert_int_equal(fp_tier_of(&p, 7999, 3, 0), FP_TIER_RESTRICTED);
 	assert_int_equal(fp_tier_of(&p, 15000, 100, 1), FP_TIER_TRUSTED);
+}
+
+/* Rule 14's probation test: payments + attested_payments <
+ * probation_payments; nothing else of rule 8 moves. */
+static void test_tier_attested(void **state)
+{
+	(void)state;
+	fp_policy p = defaults(); /* probation_payments 3 */
+
+	assert_int_equal(fp_tier_attested(&p, 9500, 0, 2, 0), FP_TIER_PROBATION);
+	assert_int_equal(fp_tier_attested(&p, 9500, 0, 3, 0), FP_TIER_TRUSTED);
+	assert_int_equal(fp_tier_attested(&p, 9500, 1, 2, 0), FP_TIER_TRUSTED);
+	assert_int_equal(fp_tier_attested(&p, 9500, 2, 0, 0), FP_TIER_PROBATION);
+	assert_int_equal(fp_tier_attested(&p, 8500, 2, 1, 0), FP_TIER_STANDARD);
+	assert_int_equal(fp_tier_attested(&p, 7000, 0, 3, 0), FP_TIER_RESTRICTED);
+	/* FIXED_PRICE still comes first, attested or not. */
+	assert_int_equal(fp_tier_attested(&p, 4999, 0, 3, 0), FP_TIER_FIXED_PRICE);
+	assert_int_equal(fp_tier_attested(&p, 9500, 0, 3, 2), FP_TIER_FIXED_PRICE);
+	/* Without attested payments it is fp_tier_of(). */
+	for (int32_t pay = 0; pay < 5; pay++)
+		assert_int_equal(fp_tier_attested(&p, 8200, pay, 0, 0),
+				 fp_tier_of(&p, 8200, pay, 0));
+	/* No overflow at the ends of int32. */
+	assert_int_equal(fp_tier_attested(&p, 9500, INT32_MAX, INT32_MAX, 0), FP_TIER_TRUSTED);
+	/* The terms follow the attested tier. */
+	fp_product pr = { 1000, 1500, 0, FP_TIER_UNSPECIFIED };
+	fp_standing st = { 9500, 0, 0, 0, 3 };
+	fp_terms t;
+	assert_int_equal(fp_offer_terms(&p, &pr, &st, NULL, &t, NULL), 0);
+	assert_int_equal(t.tier, FP_TIER_TRUSTED);
+	assert_false(fp_terms_has_reason(&t, FP_OFFER_REASON_PROBATION));
+	assert_int_equal(t.credit_limit_minor, p.trusted_credit_minor);
+	st.attested_payments = 2;
+	assert_int_equal(fp_offer_terms(&p, &pr, &st, NULL, &t, NULL), 0);
+	assert_int_equal(t.tier, FP_TIER_PROBATION);
+	assert_true(fp_terms_has_reason(&t, FP_OFFER_REASON_PROBATION));
+}
+
+/* Rule 14's seeding: when it applies, and the exact capped values. */
+static void test_seed_of(void **state)
+{
+	(void)state;
+	fp_policy p = defaults();
+	fp_seed sd = { -1, -1 };
+
+	/* Cap 0 (the default): attestations are ignored. */
+	assert_false(fp_seed_of(&p, false, false, false, 9000, 5, &sd));
+	assert_int_equal(sd.score_bp, -1);
+	p.attestation_cap_bp = 9000;
+	assert_true(fp_seed_of(&p, false, false, false, 12599, 5, &sd));
+	assert_int_equal(sd.score_bp, 9000);       /* min(12599, 9000) */
+	assert_int_equal(sd.attested_payments, 3); /* min(5, 3) */
+	assert_true(fp_seed_of(&p, false, false, false, 7000, 2, &sd));
+	assert_int_equal(sd.score_bp, 7000);
+	assert_int_equal(sd.attested_payments, 2);
+	assert_true(fp_seed_of(&p, false, false, false, 9000, 3, &sd));
+	assert_int_equal(sd.score_bp, 9000);
+	assert_int_equal(sd.attested_payments, 3);
+	/* Negative claims count as 0. */
+	assert_true(fp_seed_of(&p, false, false, false, -5, -1, &sd));
+	assert_int_equal(sd.score_bp, 0);
+	assert_int_equal(sd.attested_payments, 0);
+	/* Issued by the caller, a customer with history, one seeded before. */
+	assert_false(fp_seed_of(&p, true, false, false, 9000, 3, &sd));
+	assert_false(fp_seed_of(&p, false, true, false, 9000, 3, &sd));
+	assert_false(fp_seed_of(&p, false, false, true, 9000, 3, &sd));
+	/* The largest cap: 15000, a score's own ceiling. */
+	p.attestation_cap_bp = 15000;
+	assert_true(fp_seed_of(&p, false, false, false, 20000, 0, &sd));
+	assert_int_equal(sd.score_bp, 15000);
+	p.probation_payments = 0;
+	assert_true(fp_seed_of(&p, false, false, false, 9000, 7, &sd));
+	assert_int_equal(sd.attested_payments, 0);
 }
 
 static void test_tier_first_match(void **state)
@@ -1778,6 +1857,13 @@ static void test_explain_new_customer(void **state)
 		     "You have not made a payment yet.",
 		     "Paying the suggested price or more raises your score.");
 
+	/* Attested payments (rule 14) count towards the probation left. */
+	in = explain_input(9000, FP_TIER_PROBATION, 0, 0, 0, 0);
+	in.attested_payments = 2;
+	fp_explain(&p, &in, &e);
+	assert_string_equal(e.line[0], "You are new here: after 1 more payment your offers will "
+				       "follow your payment record.");
+
 	in = explain_input(8600, FP_TIER_PROBATION, 2, 0, 2, 2);
 	fp_explain(&p, &in, &e);
 	EXPECT_LINES(&e,
@@ -1939,6 +2025,8 @@ int main(void)
 		cmocka_unit_test(test_score_resume_random),
 		cmocka_unit_test(test_tier_boundaries),
 		cmocka_unit_test(test_tier_first_match),
+		cmocka_unit_test(test_tier_attested),
+		cmocka_unit_test(test_seed_of),
 		cmocka_unit_test(test_credit_limit),
 		cmocka_unit_test(test_credit_fits),
 		cmocka_unit_test(test_terms_fairpay),
