@@ -244,6 +244,7 @@ DATADIR    ?= $(PREFIX)/share
 MANDIR     ?= $(DATADIR)/man
 DOCDIR     ?= $(DATADIR)/doc/fairpay
 PCDIR      ?= $(LIBDIR)/pkgconfig
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 PUB_H      := $(wildcard client/include/fairpay/*.h)
 DOCS       := README.md $(wildcard docs/*.md)
 MAN_PAGES  := $(BUILD)/man/fairpayd.8 $(BUILD)/man/fairpayctl.1
@@ -252,7 +253,8 @@ INSTALLED  := $(BINDIR)/fairpayd $(BINDIR)/fairpayctl \
 	      $(LIBDIR)/libfairpay.a $(LIBDIR)/$(LIB_REAL) $(LIBDIR)/$(LIB_SONAME) $(LIBDIR)/libfairpay.so \
 	      $(PUB_H:client/include/%=$(INCLUDEDIR)/%) $(INCLUDEDIR)/fairpay/$(notdir $(GEN_H)) \
 	      $(PCDIR)/fairpay.pc $(DATADIR)/fairpay/fairpay.proto \
-	      $(MANDIR)/man8/fairpayd.8 $(MANDIR)/man1/fairpayctl.1 $(DOCS:%=$(DOCDIR)/%)
+	      $(MANDIR)/man8/fairpayd.8 $(MANDIR)/man1/fairpayctl.1 $(DOCS:%=$(DOCDIR)/%) \
+	      $(UNITDIR)/fairpayd.service $(DOCDIR)/fairpayd.conf.example
 
 # pkg-config's description of the installed library: the paths from PREFIX
 # and the directories above, the version from VERSION, what it links from
@@ -300,7 +302,6 @@ install: all man $(PC_FILE)
 # The systemd unit and the example config file, generated from the settings
 # table (fairpayd --print-config), so that it lists every setting and its
 # default. The unit names BINDIR and DOCDIR where it says /usr/local/....
-UNITDIR    ?= $(PREFIX)/lib/systemd/system
 all: $(BUILD)/fairpayd.conf.example
 $(BUILD)/fairpayd.conf.example: $(BUILD)/fairpayd
 	$(BUILD)/fairpayd --print-config >$@
