@@ -46,6 +46,9 @@ static const rpc_route routes[] = {
 	      rpc_delete_webhook_endpoint),
 	ROUTE(LIST_WEBHOOK_DELIVERIES, "ListWebhookDeliveries", RPC_VENDOR, false,
 	      rpc_list_webhook_deliveries),
+	ROUTE(GET_INSIGHTS, "GetInsights", RPC_VENDOR, false, rpc_get_insights),
+	/* Not idempotent: it changes nothing, and each run reads afresh. */
+	ROUTE(SIMULATE_POLICY, "SimulatePolicy", RPC_VENDOR, false, rpc_simulate_policy),
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
