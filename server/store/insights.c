@@ -41,9 +41,12 @@ const char insights_sql_sums[] =
 	"  FROM insights_hourly h WHERE h.vendor_id = $1 AND h.hour >= $3::bigint"
 	"  AND h.hour < $4::bigint AND ($2 = '' OR h.sku = $2)"
 	" UNION ALL SELECT e.currency, (f).* FROM e, LATERAL insights_offer_facts(e, 1) f"
-	" UNION ALL SELECT e.currency, (f).* FROM e JOIN payments p"
-	"  ON p.vendor_id = e.vendor_id AND p.offer_id = e.id,"
-	"  LATERAL insights_payment_facts(p, e::offers, 1) f)"
+	/* Each offer's payment through the payments' unique key (LIMIT keeps
+	 * the planner from hashing all the vendor's payments instead). */
+	" UNION ALL SELECT e.currency, (f).* FROM e,"
+	"  LATERAL (SELECT p FROM payments p WHERE p.vendor_id = e.vendor_id"
+	"   AND p.offer_id = e.id LIMIT 1) x,"
+	"  LATERAL insights_payment_facts(x.p, e::offers, 1) f)"
 	" SELECT currency, " SUM_COLS ", array_to_string(insights_reason_names(), ',')"
 	" FROM x GROUP BY currency ORDER BY currency";
 
