@@ -52,7 +52,9 @@ typedef enum ctl_cmd {
 	CTL_CMD_WEBHOOK_CREATE,
 	CTL_CMD_WEBHOOK_LIST,
 	CTL_CMD_WEBHOOK_DELETE,
-	CTL_CMD_WEBHOOK_DELIVERIES
+	CTL_CMD_WEBHOOK_DELIVERIES,
+	CTL_CMD_INSIGHTS,
+	CTL_CMD_POLICY_SIMULATE
 } ctl_cmd;
 
 typedef enum ctl_parse_result {
@@ -176,7 +178,12 @@ typedef struct ctl_args {
 	bool follow;              /* events --follow: print events as they commit */
 	int kinds[CTL_MAX_KINDS]; /* events --kinds, webhook create --kinds: EventKind numbers */
 	size_t n_kinds;
-	ctl_policy_edit policy; /* policy set */
+	ctl_policy_edit policy; /* policy set, policy simulate */
+
+	/* insights */
+	int64_t from_ms;     /* --from DATE, Unix milliseconds; 0 = open */
+	int64_t to_ms;       /* --to DATE; 0 = open */
+	const char *svg;     /* --svg FILE; NULL = none */
 } ctl_args;
 
 /* Parse argv[1..argc) into out; on CTL_PARSE_USAGE, err holds a one-line message. */
@@ -188,6 +195,10 @@ const char *ctl_args_usage(const char *topic);
 
 /* True when cmd talks to fairpayd (as opposed to the database). */
 bool ctl_args_is_remote(ctl_cmd cmd);
+
+/* Parse a date of --from/--to: YYYY-MM-DD (midnight UTC) or RFC 3339
+ * (YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)) into Unix milliseconds. */
+int ctl_args_parse_date(const char *s, int64_t *unix_ms) __attribute__((warn_unused_result));
 
 /* Return the Policy field name of a policy key, e.g. "alpha_bp". */
 const char *ctl_args_policy_key(ctl_policy_key k);

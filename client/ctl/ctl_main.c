@@ -12,6 +12,7 @@
 #include "ctl_args.h"
 #include "ctl_cycle.h"
 #include "ctl_db.h"
+#include "ctl_insights.h"
 #include "ctl_verify.h"
 #include "ctl_webhook.h"
 
@@ -54,6 +55,8 @@ static const struct {
 	{ CTL_CMD_WEBHOOK_LIST, ctl_webhook_list },
 	{ CTL_CMD_WEBHOOK_DELETE, ctl_webhook_delete },
 	{ CTL_CMD_WEBHOOK_DELIVERIES, ctl_webhook_deliveries },
+	{ CTL_CMD_INSIGHTS, ctl_insights_report },
+	{ CTL_CMD_POLICY_SIMULATE, ctl_insights_simulate },
 };
 
 /* A failed write to stdout (full disk, closed pipe) must not look like
