@@ -30,6 +30,9 @@ packages=(
 	sslscan
 	# make valgrind
 	valgrind
+	# the SVG charts' tests (fairpayctl simulate --svg, ctl_chart): xmllint
+	# checks the XML, rsvg-convert renders it
+	libxml2-utils librsvg2-bin
 	# make lint (clang-tidy and clang-format 14 on Debian 12)
 	clang-tidy clang-format cppcheck
 )
