@@ -166,14 +166,16 @@ static void insights_product_done(void *arg, db_status st, PGresult *res)
 void rpc_get_insights(rpc_call *call)
 {
 	const Fairpay__V1__GetInsightsRequest *in = call->req->get_insights;
-	if (in->from_unix_ms < 0) {
+	if (in->from_unix_ms < 0 || in->from_unix_ms > INSIGHTS_MAX_UNIX_MS) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "from_unix_ms",
-			 "from_unix_ms must be 0 (open) or a time since the epoch");
+			 "from_unix_ms must be 0 (open) or a time from 1970 to 9999");
 		return;
 	}
-	if (in->to_unix_ms < 0 || (in->to_unix_ms != 0 && in->to_unix_ms < in->from_unix_ms)) {
+	if (in->to_unix_ms < 0 || in->to_unix_ms > INSIGHTS_MAX_UNIX_MS ||
+	    (in->to_unix_ms != 0 && in->to_unix_ms < in->from_unix_ms)) {
 		rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "to_unix_ms",
-			 "to_unix_ms must be 0 (open) or not before from_unix_ms");
+			 "to_unix_ms must be 0 (open) or a time to 9999 not before "
+			 "from_unix_ms");
 		return;
 	}
 	if (in->sku[0] == '\0') {

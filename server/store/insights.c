@@ -23,7 +23,7 @@
 		"offers_declined") ", " SUM("offers_expired") ", " SUM("defaults") ", " SUM( \
 		"payments") ", " SUM("late_payments") ", " SUM("reviews_pending") ", " SUM(  \
 		"paid_minor") ", " SUM("suggested_minor") ", " SUM("list_minor") ", " SUM(  \
-		"at_or_above_sp") ", insights_vsum(histogram)::text, insights_vsum(reasons)::text"
+		"at_or_above_sp")
 
 /* The offers created in the two partial hours of the window. */
 #define EDGE_OFFERS                                                                  \
@@ -46,9 +46,20 @@ const char insights_sql_sums[] =
 	" UNION ALL SELECT e.currency, (f).* FROM e,"
 	"  LATERAL (SELECT p FROM payments p WHERE p.vendor_id = e.vendor_id"
 	"   AND p.offer_id = e.id LIMIT 1) x,"
-	"  LATERAL insights_payment_facts(x.p, e::offers, 1) f)"
-	" SELECT currency, " SUM_COLS ", array_to_string(insights_reason_names(), ',')"
-	" FROM x GROUP BY currency ORDER BY currency";
+	"  LATERAL insights_payment_facts(x.p, e::offers, 1) f),"
+	/* The count arrays are summed entry by entry in one pass over their
+	 * entries (an aggregate of arrays would rebuild one per row). */
+	" hx AS (SELECT x.currency, u.i, sum(u.v)::bigint AS v FROM x,"
+	"  unnest(x.histogram) WITH ORDINALITY u(v, i) GROUP BY 1, 2),"
+	" rx AS (SELECT x.currency, u.i, sum(u.v)::bigint AS v FROM x,"
+	"  unnest(x.reasons) WITH ORDINALITY u(v, i) GROUP BY 1, 2)"
+	" SELECT s.*,"
+	"  (SELECT '{' || string_agg(hx.v::text, ',' ORDER BY hx.i) || '}' FROM hx"
+	"   WHERE hx.currency = s.currency),"
+	"  (SELECT '{' || string_agg(rx.v::text, ',' ORDER BY rx.i) || '}' FROM rx"
+	"   WHERE rx.currency = s.currency),"
+	"  array_to_string(insights_reason_names(), ',')"
+	" FROM (SELECT currency, " SUM_COLS " FROM x GROUP BY currency) s ORDER BY s.currency";
 
 const char insights_sql_product[] = "SELECT 1 FROM products WHERE vendor_id = $1 AND sku = $2";
 

@@ -33,6 +33,10 @@
 #define INSIGHTS_ID_LEN 20
 #define INSIGHTS_CUSTOMER_LEN 129 /* LIMIT_CUSTOMER_BYTES and a NUL */
 
+/* The latest time a window may name: 9999-12-31T23:59:59.999Z (the
+ * timestamps' text form has four digits of year). */
+#define INSIGHTS_MAX_UNIX_MS INT64_C(253402300799999)
+
 /* The parameters of insights_sql_sums for a window [from_ms, to_ms), 0 =
  * open at that end: the whole hours, and the two partial ends. */
 typedef struct insights_window {
@@ -41,7 +45,8 @@ typedef struct insights_window {
 	char edge[4][INSIGHTS_TS_LEN]; /* [edge0, edge1) and [edge2, edge3) */
 } insights_window;
 
-/* Split [from_ms, to_ms) (0 = open; from_ms <= to_ms when both are set). */
+/* Split [from_ms, to_ms) (0 = open; from_ms <= to_ms when both are set,
+ * both 0 to INSIGHTS_MAX_UNIX_MS). */
 void insights_window_of(int64_t from_ms, int64_t to_ms, insights_window *w);
 
 /* The sums of one currency: $1 vendor, $2 sku ("" = all), $3 $4 the whole

@@ -407,6 +407,10 @@ static void test_insights_isolation_and_bad_input(void **state)
 	h_assert_field("to_unix_ms");
 	assert_int_equal(get_insights(T.a, "", -5, 0, NULL), H_INVALID);
 	h_assert_field("from_unix_ms");
+	assert_int_equal(get_insights(T.a, "", INT64_MAX, 0, NULL), H_INVALID);
+	h_assert_field("from_unix_ms");
+	assert_int_equal(get_insights(T.a, "", 0, INT64_MAX, NULL), H_INVALID);
+	h_assert_field("to_unix_ms");
 	/* An admin key is refused. */
 	assert_int_equal(get_insights(T.admin, "", 0, 0, NULL), H_DENIED);
 }
