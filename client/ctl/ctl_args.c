@@ -1172,7 +1172,8 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 			err_fmt(err, err_size, "--svg needs a file name");
 			return CTL_PARSE_USAGE;
 		}
-		if ((val[OPT_FROM] != NULL && ctl_args_parse_date(val[OPT_FROM], &out->from_ms) != 0) ||
+		if ((val[OPT_FROM] != NULL &&
+		     ctl_args_parse_date(val[OPT_FROM], &out->from_ms) != 0) ||
 		    (val[OPT_TO] != NULL && ctl_args_parse_date(val[OPT_TO], &out->to_ms) != 0)) {
 			err_fmt(err, err_size,
 				"--from and --to need YYYY-MM-DD or an RFC 3339 time after 1970");

@@ -181,9 +181,9 @@ typedef struct ctl_args {
 	ctl_policy_edit policy; /* policy set, policy simulate */
 
 	/* insights */
-	int64_t from_ms;     /* --from DATE, Unix milliseconds; 0 = open */
-	int64_t to_ms;       /* --to DATE; 0 = open */
-	const char *svg;     /* --svg FILE; NULL = none */
+	int64_t from_ms; /* --from DATE, Unix milliseconds; 0 = open */
+	int64_t to_ms;   /* --to DATE; 0 = open */
+	const char *svg; /* --svg FILE; NULL = none */
 } ctl_args;
 
 /* Parse argv[1..argc) into out; on CTL_PARSE_USAGE, err holds a one-line message. */

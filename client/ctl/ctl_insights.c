@@ -243,8 +243,9 @@ static int write_svg(const char *path, const Fairpay__V1__GetInsightsResponse *r
 	if (ns > 0) {
 		for (size_t k = 0; k < ns; k++)
 			series[k] = r->insights[k]->currency;
-		ctl_chart_panel_spec hist = { "Payments by fairness (bp)", "payments", 0, false,
-					      ns, series };
+		ctl_chart_panel_spec hist = {
+			"Payments by fairness (bp)", "payments", 0, false, ns, series
+		};
 		if (ctl_chart_panel(c, &hist) != 0)
 			goto done;
 		for (size_t i = 0; i < r->insights[0]->n_fairness_histogram; i++) {
@@ -345,7 +346,8 @@ static int simulate_print(const Fairpay__V1__SimulatePolicyResponse *r)
 		snprintf(n1, sizeof(n1), "%" PRId32, c->score_now_bp);
 		snprintf(n2, sizeof(n2), "%" PRId32, c->score_candidate_bp);
 		snprintf(n3, sizeof(n3), "%s", tier_name(c->tier_now, b1));
-		const char *row[] = { c->customer_id, n1, n2, n3, tier_name(c->tier_candidate, b2) };
+		const char *row[] = { c->customer_id, n1, n2, n3,
+				      tier_name(c->tier_candidate, b2) };
 		if (ctl_table_add(changes, row) != 0)
 			goto done;
 	}

@@ -95,8 +95,8 @@ static void insights_standing_done(void *arg, db_status st, PGresult *res)
 		for (size_t k = 0; k < ctx->n_sums; k++) {
 			if (strcmp(ctx->sums[k].currency, s.currency) != 0)
 				continue;
-			fp_tier t = fp_tier_of(&ctx->policy, s.score_bp, s.payments,
-					       s.open_defaults);
+			fp_tier t =
+				fp_tier_of(&ctx->policy, s.score_bp, s.payments, s.open_defaults);
 			ctx->tiers[k][t] += s.customers;
 		}
 	}
@@ -124,7 +124,8 @@ static void insights_sums_done(void *arg, db_status st, PGresult *res)
 	for (int i = 0; i < n; i++) {
 		insights_sums *s = &ctx->sums[ctx->n_sums];
 		if (insights_read_sums(res, i, s) != 0) {
-			rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "unexpected insights row");
+			rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL,
+				 "unexpected insights row");
 			return;
 		}
 		/* A currency whose offers' changes cancelled out has none. */
@@ -142,9 +143,10 @@ static void insights_with_policy(rpc_call *call, const fp_policy *policy)
 	call->ctx = ctx;
 	ctx->policy = *policy;
 	insights_window_of(in->from_unix_ms, in->to_unix_ms, &ctx->w);
-	const char *params[] = { call->vendor_id,   in->sku,	      ctx->w.hour_from,
-				 ctx->w.hour_to,    ctx->w.edge[0], ctx->w.edge[1],
-				 ctx->w.edge[2],    ctx->w.edge[3] };
+	const char *params[] = {
+		call->vendor_id, in->sku,        ctx->w.hour_from, ctx->w.hour_to,
+		ctx->w.edge[0],  ctx->w.edge[1], ctx->w.edge[2],   ctx->w.edge[3]
+	};
 	rpc_query(call, insights_sql_sums, 8, params, insights_sums_done);
 }
 
@@ -216,7 +218,7 @@ typedef struct sim_ctx {
 	insights_customer page[INSIGHTS_CUSTOMER_PAGE];
 	fp_replay_state replay[INSIGHTS_CUSTOMER_PAGE];
 	size_t n_page;
-	size_t at; /* the page's customer the history is at */
+	size_t at;                         /* the page's customer the history is at */
 	char after[INSIGHTS_CUSTOMER_LEN]; /* the previous page's last customer */
 	/* Where the next page of history starts. */
 	char pos_customer[INSIGHTS_CUSTOMER_LEN];
@@ -385,7 +387,8 @@ static void sim_customers_done(void *arg, db_status st, PGresult *res)
 	ctx->n_page = 0;
 	for (int i = 0; i < n && i < INSIGHTS_CUSTOMER_PAGE; i++) {
 		if (insights_read_customer(res, i, &ctx->page[i]) != 0) {
-			rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "unexpected customer row");
+			rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL,
+				 "unexpected customer row");
 			return;
 		}
 		fp_replay_start(&ctx->candidate, &ctx->replay[i]);

@@ -18,19 +18,18 @@
 #define SUM(x) "least(sum(" x "), 9223372036854775807)::bigint"
 
 /* The columns every part of the window gives, summed per currency. */
-#define SUM_COLS                                                                           \
-	SUM("offers_created") ", " SUM("offers_accepted") ", " SUM(                        \
-		"offers_declined") ", " SUM("offers_expired") ", " SUM("defaults") ", " SUM( \
-		"payments") ", " SUM("late_payments") ", " SUM("reviews_pending") ", " SUM(  \
-		"paid_minor") ", " SUM("suggested_minor") ", " SUM("list_minor") ", " SUM(  \
-		"at_or_above_sp")
+#define SUM_COLS                                                                             \
+	SUM("offers_created")                                                                \
+	", " SUM("offers_accepted") ", " SUM("offers_declined") ", " SUM(                    \
+		"offers_expired") ", " SUM("defaults") ", " SUM("payments") ", " SUM("late_" \
+										     "payments") ", " SUM("reviews_pending") ", " SUM("paid_minor") ", " SUM("suggested_minor") ", " SUM("list_minor") ", " SUM("at_or_above_sp")
 
 /* The offers created in the two partial hours of the window. */
-#define EDGE_OFFERS                                                                  \
+#define EDGE_OFFERS                                                                           \
 	"SELECT o.* FROM offers o WHERE o.vendor_id = $1 AND o.created_at >= $5::timestamptz" \
-	" AND o.created_at < $6::timestamptz AND ($2 = '' OR o.sku = $2)"                    \
-	" UNION ALL SELECT o.* FROM offers o WHERE o.vendor_id = $1"                         \
-	" AND o.created_at >= $7::timestamptz AND o.created_at < $8::timestamptz"            \
+	" AND o.created_at < $6::timestamptz AND ($2 = '' OR o.sku = $2)"                     \
+	" UNION ALL SELECT o.* FROM offers o WHERE o.vendor_id = $1"                          \
+	" AND o.created_at >= $7::timestamptz AND o.created_at < $8::timestamptz"             \
 	" AND ($2 = '' OR o.sku = $2)"
 
 const char insights_sql_sums[] =
@@ -77,21 +76,23 @@ const char insights_sql_customers[] =
 
 /* Each branch walks its index in (customer, time, id) order from the
  * position on: payments_list_customer_idx and offers_customer_defaults_idx. */
-const char insights_sql_history[] =
-	"SELECT customer_id, " US("at") ", id, d, raw, reasons, review, late FROM ("
-	" (SELECT p.customer_id, p.created_at AS at, p.id COLLATE \"C\" AS id, false AS d,"
-	"  p.raw_fairness_bp AS raw, array_to_string(p.reasons, ',') AS reasons, p.review, p.late"
-	"  FROM payments p WHERE p.vendor_id = $1"
-	"  AND (p.customer_id, p.created_at, p.id COLLATE \"C\") > ($2, $3::timestamptz, $4)"
-	"  AND p.customer_id <= $5"
-	"  ORDER BY p.customer_id, p.created_at, p.id COLLATE \"C\" LIMIT $6::int)"
-	" UNION ALL"
-	" (SELECT o.customer_id, o.closed_at, o.id COLLATE \"C\", true, 0, '', 'NOT_NEEDED', false"
-	"  FROM offers o WHERE o.vendor_id = $1 AND o.status = 'DEFAULTED'"
-	"  AND (o.customer_id, o.closed_at, o.id COLLATE \"C\") > ($2, $3::timestamptz, $4)"
-	"  AND o.customer_id <= $5"
-	"  ORDER BY o.customer_id, o.closed_at, o.id COLLATE \"C\" LIMIT $6::int)) h"
-	" ORDER BY customer_id, at, id LIMIT $6::int";
+const char insights_sql_history[] = "SELECT customer_id, " US(
+	"at") ", id, d, raw, reasons, review, late FROM ("
+	      " (SELECT p.customer_id, p.created_at AS at, p.id COLLATE \"C\" AS id, false AS d,"
+	      "  p.raw_fairness_bp AS raw, array_to_string(p.reasons, ',') AS reasons, p.review, "
+	      "p.late"
+	      "  FROM payments p WHERE p.vendor_id = $1"
+	      "  AND (p.customer_id, p.created_at, p.id COLLATE \"C\") > ($2, $3::timestamptz, $4)"
+	      "  AND p.customer_id <= $5"
+	      "  ORDER BY p.customer_id, p.created_at, p.id COLLATE \"C\" LIMIT $6::int)"
+	      " UNION ALL"
+	      " (SELECT o.customer_id, o.closed_at, o.id COLLATE \"C\", true, 0, '', 'NOT_NEEDED', "
+	      "false"
+	      "  FROM offers o WHERE o.vendor_id = $1 AND o.status = 'DEFAULTED'"
+	      "  AND (o.customer_id, o.closed_at, o.id COLLATE \"C\") > ($2, $3::timestamptz, $4)"
+	      "  AND o.customer_id <= $5"
+	      "  ORDER BY o.customer_id, o.closed_at, o.id COLLATE \"C\" LIMIT $6::int)) h"
+	      " ORDER BY customer_id, at, id LIMIT $6::int";
 
 /* The first hour at or after ms (floor division for negatives too). */
 static int64_t hour_ceil(int64_t ms)
@@ -174,9 +175,9 @@ int insights_read_sums(const PGresult *res, int row, insights_sums *out)
 		return -1;
 	snprintf(out->currency, sizeof(out->currency), "%s", db_get_str(res, row, 0));
 	int64_t *scalars[] = { &out->offers_created,  &out->offers_accepted, &out->offers_declined,
-			       &out->offers_expired,  &out->defaults,	     &out->payments,
+			       &out->offers_expired,  &out->defaults,        &out->payments,
 			       &out->late_payments,   &out->reviews_pending, &out->paid_minor,
-			       &out->suggested_minor, &out->list_minor,	     &out->at_or_above_sp };
+			       &out->suggested_minor, &out->list_minor,      &out->at_or_above_sp };
 	for (int i = 0; i < 12; i++)
 		*scalars[i] = db_get_i64(res, row, 1 + i);
 	if (parse_counts(db_get_str(res, row, 13), out->histogram, INSIGHTS_HISTOGRAM) != 0)

@@ -557,7 +557,8 @@ static void insights_calls(void)
 		p.alpha_bp = 5000;
 		p.opt_alpha_bp_case = FAIRPAY__V1__POLICY__OPT_ALPHA_BP_ALPHA_BP;
 		p.excused_floor_bp = 9000;
-		p.opt_excused_floor_bp_case = FAIRPAY__V1__POLICY__OPT_EXCUSED_FLOOR_BP_EXCUSED_FLOOR_BP;
+		p.opt_excused_floor_bp_case =
+			FAIRPAY__V1__POLICY__OPT_EXCUSED_FLOOR_BP_EXCUSED_FLOOR_BP;
 		Fairpay__V1__PaymentReason reasons[] = {
 			FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_CANNOT_AFFORD
 		};

@@ -31,7 +31,7 @@ static struct {
 	fp_client *a; /* the vendor of the known history */
 	char *a_id;
 	char *a_key;
-	fp_client *b; /* another vendor */
+	fp_client *b;  /* another vendor */
 	int64_t t_mid; /* between the first customer's cycles and the rest */
 } T;
 
@@ -89,8 +89,7 @@ static void product(fp_client *c, const char *sku, const char *currency, int64_t
 
 /* Create, accept and pay an offer with one reason (0: none); returns the
  * malloc'ed payment id. */
-static char *cycle(fp_client *c, const char *customer, const char *sku, int64_t amount,
-		   int reason)
+static char *cycle(fp_client *c, const char *customer, const char *sku, int64_t amount, int reason)
 {
 	char *offer = h_offer(c, customer, sku);
 	h_accept(c, offer);
@@ -417,8 +416,8 @@ static void test_insights_isolation_and_bad_input(void **state)
 
 /* ---------------------------------------------------------------- SimulatePolicy */
 
-static void assert_change(const Fairpay__V1__CustomerChange *c, const char *id, int now,
-			  int cand, int tier_now, int tier_cand)
+static void assert_change(const Fairpay__V1__CustomerChange *c, const char *id, int now, int cand,
+			  int tier_now, int tier_cand)
 {
 	assert_string_equal(c->customer_id, id);
 	assert_int_equal(c->score_now_bp, now);
@@ -453,8 +452,7 @@ static void test_simulate_reasons_and_floor(void **state)
 	assert_change(s->changes[0], "zoe", 7790, 6710, H_TIER(PROBATION), H_TIER(RESTRICTED));
 	/* Same score change (0) and tier change (1): by customer_id. */
 	assert_change(s->changes[1], "dave", 6320, 6320, H_TIER(PROBATION), H_TIER(RESTRICTED));
-	assert_change(s->changes[2], "eur-bob", 8600, 8600, H_TIER(PROBATION),
-		      H_TIER(STANDARD));
+	assert_change(s->changes[2], "eur-bob", 8600, 8600, H_TIER(PROBATION), H_TIER(STANDARD));
 	fp_response_free(r);
 	/* Nothing changed. */
 	assert_int_equal(policy_version(T.a), version);
@@ -478,8 +476,7 @@ static void test_simulate_alpha_order(void **state)
 	assert_tiers(s->tiers_candidate, s->n_tiers_candidate, 0, 0, 3, 0, 1);
 	assert_int_equal(s->n_changes, 4);
 	assert_change(s->changes[0], "alice", 10814, 12250, H_TIER(TRUSTED), H_TIER(TRUSTED));
-	assert_change(s->changes[1], "eur-bob", 8600, 9000, H_TIER(PROBATION),
-		      H_TIER(PROBATION));
+	assert_change(s->changes[1], "eur-bob", 8600, 9000, H_TIER(PROBATION), H_TIER(PROBATION));
 	assert_change(s->changes[2], "dave", 6320, 6000, H_TIER(PROBATION), H_TIER(PROBATION));
 	assert_change(s->changes[3], "zoe", 7790, 7750, H_TIER(PROBATION), H_TIER(PROBATION));
 	fp_response_free(r);
@@ -556,7 +553,8 @@ static void test_ctl(void **state)
 	assert_int_equal(run(&out, "%s insights --svg %s", cli, qsvg), 0);
 	assert_true(h_contains(out, "currency: EUR"));
 	assert_true(h_contains(out, "currency: USD"));
-	assert_true(h_contains(out, "offers: 9 created, 7 accepted, 1 declined, 0 expired, 2 defaulted"));
+	assert_true(h_contains(
+		out, "offers: 9 created, 7 accepted, 1 declined, 0 expired, 2 defaulted"));
 	assert_true(h_contains(out, "payments: 6 (1 late, 1 waiting for review), 3 at or above"
 				    " the suggested price (50.0%)"));
 	assert_true(h_contains(out, "paid: 7500 USD"));
@@ -577,11 +575,14 @@ static void test_ctl(void **state)
 
 	assert_int_equal(run(&out, "%s insights --json --sku s2", cli), 0);
 	assert_true(h_contains(out, "{\"insights\":[{\"currency\":\"USD\",\"offers_created\":1,"));
-	assert_true(h_contains(out, "\"paid_minor\":4000,\"suggested_minor\":2000,\"list_minor\":2500"));
-	assert_true(h_contains(out, "\"fairness_histogram\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]"));
+	assert_true(h_contains(out,
+			       "\"paid_minor\":4000,\"suggested_minor\":2000,\"list_minor\":2500"));
+	assert_true(h_contains(
+		out, "\"fairness_histogram\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]"));
 	assert_true(h_contains(out, "{\"tier\":\"TRUSTED\",\"customers\":1}"));
 	free(out);
-	assert_int_equal(run(&out, "%s insights --from 2020-01-01 --to 2020-01-02T00:00:00Z", cli), 0);
+	assert_int_equal(run(&out, "%s insights --from 2020-01-01 --to 2020-01-02T00:00:00Z", cli),
+			 0);
 	assert_true(h_contains(out, "no offers in this period"));
 	free(out);
 	assert_int_equal(run(NULL, "%s insights --from 2021-01-01 --to 2020-01-01", cli), 2);
@@ -596,8 +597,9 @@ static void test_ctl(void **state)
 	assert_true(strstr(out, "alice") < strstr(out, "eur-bob"));
 	assert_true(strstr(out, "dave") < strstr(out, "zoe"));
 	free(out);
-	assert_int_equal(run(&out, "%s policy simulate --json excusing_reasons=POOR_QUALITY"
-				   " excused_floor_bp=9000 probation_payments=1",
+	assert_int_equal(run(&out,
+			     "%s policy simulate --json excusing_reasons=POOR_QUALITY"
+			     " excused_floor_bp=9000 probation_payments=1",
 			     cli),
 			 0);
 	assert_true(h_contains(out, "{\"customers\":4,\"changed\":3,"));
@@ -643,27 +645,34 @@ static void test_scale(void **state)
 	for (long long lo = 1; lo <= n; lo += SCALE_CHUNK) {
 		long long hi = lo + SCALE_CHUNK - 1 < n ? lo + SCALE_CHUNK - 1 : n;
 		sql = h_fmt(
-			"INSERT INTO offers (vendor_id, id, customer_id, sku, status, mode, currency,"
-			" suggested_price_minor, tier, created_at, expires_at, accepted_at, closed_at)"
-			" SELECT '%s', 'o_' || lpad(to_hex(g), 16, '0'), 'c' || (g %% %lld + 1), 'big',"
+			"INSERT INTO offers (vendor_id, id, customer_id, sku, status, mode, "
+			"currency,"
+			" suggested_price_minor, tier, created_at, expires_at, accepted_at, "
+			"closed_at)"
+			" SELECT '%s', 'o_' || lpad(to_hex(g), 16, '0'), 'c' || (g %% %lld + 1), "
+			"'big',"
 			" 'PAID', 'FAIRPAY', 'USD', 1000, 'STANDARD', now() - g * interval '2 s',"
-			" now() - g * interval '2 s' + interval '1 day', now() - g * interval '2 s',"
+			" now() - g * interval '2 s' + interval '1 day', now() - g * interval '2 "
+			"s',"
 			" now() - g * interval '2 s' FROM generate_series(%lld, %lld) g;"
 			"INSERT INTO payments (vendor_id, id, offer_id, customer_id, amount_minor,"
 			" currency, suggested_price_minor, reasons, fairness_bp, raw_fairness_bp,"
 			" verdict, created_at)"
-			" SELECT '%s', 'p_' || lpad(to_hex(g), 16, '0'), 'o_' || lpad(to_hex(g), 16, '0'),"
+			" SELECT '%s', 'p_' || lpad(to_hex(g), 16, '0'), 'o_' || lpad(to_hex(g), "
+			"16, '0'),"
 			" 'c' || (g %% %lld + 1), (g %% 21) * 100, 'USD', 1000,"
 			" CASE WHEN g %% 7 = 0 THEN '{CANNOT_AFFORD}'::text[] ELSE '{}' END,"
 			" (g %% 21) * 1000, (g %% 21) * 1000, 'FAIR',"
-			" now() - g * interval '2 s' + interval '1 s' FROM generate_series(%lld, %lld) g",
+			" now() - g * interval '2 s' + interval '1 s' FROM generate_series(%lld, "
+			"%lld) g",
 			vid, customers, lo, hi, vid, customers, lo, hi);
 		free(h_sql(T.db, sql));
 		free(sql);
 	}
 	printf("insights: loaded %lld offers and payments in %lld ms\n", n,
 	       (long long)(h_now_ms() - l0));
-	sql = h_fmt("ANALYZE offers; ANALYZE payments; ANALYZE reputations; ANALYZE insights_hourly");
+	sql = h_fmt(
+		"ANALYZE offers; ANALYZE payments; ANALYZE reputations; ANALYZE insights_hourly");
 	free(h_sql(T.db, sql));
 	free(sql);
 
@@ -677,8 +686,8 @@ static void test_scale(void **state)
 	assert_int_equal(of(r, "USD")->fairness_histogram[20], n / 21);
 	fp_response_free(r);
 	int64_t t2 = h_now_ms();
-	assert_int_equal(get_insights(c, "", unix_ms() - 86400000LL * 3 - 1234, unix_ms() - 4321, &r),
-			 H_OK);
+	assert_int_equal(
+		get_insights(c, "", unix_ms() - 86400000LL * 3 - 1234, unix_ms() - 4321, &r), H_OK);
 	int64_t t3 = h_now_ms();
 	fp_response_free(r);
 

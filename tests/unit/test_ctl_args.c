@@ -1459,14 +1459,15 @@ static void test_insights_args(void **state)
 	assert_int_equal(PARSE(&env_admin, "insights"), CTL_PARSE_RUN);
 	assert_int_equal(A.from_ms, 0);
 	assert_null(A.svg);
-	assert_int_equal(PARSE(&env_admin, "insights", "--from", "2026-02-01", "--to", "2026-01-01"),
-			 CTL_PARSE_USAGE);
+	assert_int_equal(
+		PARSE(&env_admin, "insights", "--from", "2026-02-01", "--to", "2026-01-01"),
+		CTL_PARSE_USAGE);
 	assert_int_equal(PARSE(&env_admin, "insights", "--from", "soon"), CTL_PARSE_USAGE);
 	assert_int_equal(PARSE(&env_admin, "insights", "extra"), CTL_PARSE_USAGE);
 
-	assert_int_equal(PARSE(&env_admin, "policy", "simulate", "alpha_bp=5000",
-			       "excusing_reasons=OTHER"),
-			 CTL_PARSE_RUN);
+	assert_int_equal(
+		PARSE(&env_admin, "policy", "simulate", "alpha_bp=5000", "excusing_reasons=OTHER"),
+		CTL_PARSE_RUN);
 	assert_int_equal(A.cmd, CTL_CMD_POLICY_SIMULATE);
 	assert_true(A.policy.set[CTL_POLICY_ALPHA_BP]);
 	assert_int_equal(A.policy.value[CTL_POLICY_ALPHA_BP], 5000);
