@@ -26,4 +26,4 @@ mkdir -p "$sel/tests"
 ln -s "$build/fairpayd" "$build/fairpayctl" "$sel/"
 ln -s "$build/tests/itest_insights" "$sel/tests/"
 "$build/tests/test_replay" | grep '^replay:'
-FP_INSIGHTS_ROWS=$rows FP_BUILD=$sel scripts/run-tests.sh 2>&1 | grep -E '^insights:|passed|FAILED'
+FP_INSIGHTS_ROWS=$rows FP_BUILD=$sel scripts/run-tests.sh 2>&1 | grep -E '^insights:|passed|FAILED|ERROR|LINE'

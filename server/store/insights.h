@@ -26,7 +26,7 @@
 
 /* Customers per SimulatePolicy page, and history rows per page. */
 #define INSIGHTS_CUSTOMER_PAGE 1000
-#define INSIGHTS_HISTORY_PAGE 5000
+#define INSIGHTS_HISTORY_PAGE 10000
 
 #define INSIGHTS_TS_LEN 40
 #define INSIGHTS_CURRENCY_LEN 8
