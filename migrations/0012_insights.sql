@@ -3,25 +3,38 @@
 -- of payments is answered from a few thousand rows.
 --
 -- What each offer and payment row adds to the sums is written once, in
--- insights_offer_facts() and insights_payment_facts(). Row triggers add
+-- insights_offer_facts() and insights_payment_facts(). Statement triggers add
 -- (new facts - old facts) of every changed row to insights_hourly, one row
 -- per vendor, UTC hour of the offer's creation, sku, currency and database
 -- session (stripe = pg_backend_pid()): concurrent transactions never wait for
--- each other's sums.
+-- each other's sums, and a group commit adds one row per hour it touched.
 -- GetInsights (server/store/insights.c) sums the whole hours inside
 -- [from, to) from this table and the partial hours at either end from the
 -- offers and payments themselves, through the same two functions.
 --
 -- The list price a paid offer stands against ("what set prices would have
 -- asked") is the product's list price when the offer was made: offers keep
--- it in list_price_minor, filled from the product as the row is inserted
--- (by the same trigger, so that the server's statements need not change).
+-- it in list_price_minor, filled from the product as the row is inserted.
 
 ALTER TABLE offers ADD COLUMN list_price_minor bigint NULL CHECK (list_price_minor >= 0);
 
 UPDATE offers o SET list_price_minor = p.list_price_minor
 FROM products p
 WHERE p.vendor_id = o.vendor_id AND p.sku = o.sku;
+
+CREATE FUNCTION offers_fill_list_price() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.list_price_minor IS NULL THEN
+		SELECT p.list_price_minor INTO NEW.list_price_minor
+		FROM products p WHERE p.vendor_id = NEW.vendor_id AND p.sku = NEW.sku;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER offers_list_price BEFORE INSERT ON offers
+	FOR EACH ROW EXECUTE FUNCTION offers_fill_list_price();
 
 -- The PaymentReason names in the order of insights_facts.reasons; GetInsights
 -- reads them from here, so the order is written only once.
@@ -87,26 +100,20 @@ END;
 $$;
 
 -- Element-wise sum of two count arrays (NULL adds nothing).
--- An SQL function of one expression: the planner inlines it into the
--- statements that use it.
 CREATE FUNCTION insights_vadd(a bigint[], b bigint[]) RETURNS bigint[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-	SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
-		    ELSE ARRAY(SELECT x + y FROM unnest(a, b) WITH ORDINALITY t(x, y, i) ORDER BY i)
-	       END
-$$;
-
--- The sum of two rows' facts: an update adds (new - old) in one upsert.
-CREATE FUNCTION insights_facts_add(a insights_facts, b insights_facts) RETURNS insights_facts
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-	SELECT ROW(a.offers_created + b.offers_created, a.offers_accepted + b.offers_accepted,
-		   a.offers_declined + b.offers_declined, a.offers_expired + b.offers_expired,
-		   a.defaults + b.defaults, a.payments + b.payments,
-		   a.late_payments + b.late_payments, a.reviews_pending + b.reviews_pending,
-		   a.paid_minor + b.paid_minor, a.suggested_minor + b.suggested_minor,
-		   a.list_minor + b.list_minor, a.at_or_above_sp + b.at_or_above_sp,
-		   insights_vadd(a.histogram, b.histogram),
-		   insights_vadd(a.reasons, b.reasons))::insights_facts
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+	IF a IS NULL THEN
+		RETURN b;
+	END IF;
+	IF b IS NULL THEN
+		RETURN a;
+	END IF;
+	FOR i IN 1 .. cardinality(a) LOOP
+		a[i] := a[i] + b[i];
+	END LOOP;
+	RETURN a;
+END;
 $$;
 
 CREATE AGGREGATE insights_vsum(bigint[]) (SFUNC = insights_vadd, STYPE = bigint[],
@@ -141,22 +148,33 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	SELECT floor(extract(epoch FROM at) / 3600)::bigint
 $$;
 
--- Add one row's facts (or take them away) to its hour's sums: one upsert
--- on this session's own row, which no other transaction writes. plpgsql, so
--- that the statement's plan is kept across calls.
-CREATE FUNCTION insights_add(p_vendor text, p_sku text, p_currency text, p_at timestamptz,
-			     f insights_facts)
-RETURNS void
+-- One change to the sums: the row's vendor, sku, currency, offer time, facts.
+CREATE TYPE insights_delta AS (
+	vendor_id text,
+	sku       text,
+	currency  text,
+	at        timestamptz,
+	f         insights_facts
+);
+
+-- plpgsql rather than SQL: it runs with every statement that writes offers
+-- or payments, and plpgsql keeps the statement's plan across calls.
+CREATE FUNCTION insights_apply(d insights_delta[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
 	INSERT INTO insights_hourly AS h (vendor_id, hour, sku, currency, stripe, offers_created,
 		offers_accepted, offers_declined, offers_expired, defaults, payments, late_payments,
 		reviews_pending, paid_minor, suggested_minor, list_minor, at_or_above_sp,
 		histogram, reasons)
-	VALUES (p_vendor, insights_hour(p_at), p_sku, p_currency, pg_backend_pid(), f.offers_created,
-		f.offers_accepted, f.offers_declined, f.offers_expired, f.defaults, f.payments,
-		f.late_payments, f.reviews_pending, f.paid_minor, f.suggested_minor, f.list_minor,
-		f.at_or_above_sp, f.histogram, f.reasons)
+	SELECT x.vendor_id, insights_hour(x.at), x.sku, x.currency, pg_backend_pid(),
+	       sum((x.f).offers_created), sum((x.f).offers_accepted), sum((x.f).offers_declined),
+	       sum((x.f).offers_expired), sum((x.f).defaults), sum((x.f).payments),
+	       sum((x.f).late_payments), sum((x.f).reviews_pending), sum((x.f).paid_minor),
+	       sum((x.f).suggested_minor), sum((x.f).list_minor), sum((x.f).at_or_above_sp),
+	       insights_vsum((x.f).histogram), insights_vsum((x.f).reasons)
+	FROM unnest(d) x
+	GROUP BY 1, 2, 3, 4
+	ORDER BY 1, 2, 3, 4
 	ON CONFLICT (vendor_id, hour, sku, currency, stripe) DO UPDATE SET
 		offers_created = h.offers_created + EXCLUDED.offers_created,
 		offers_accepted = h.offers_accepted + EXCLUDED.offers_accepted,
@@ -175,85 +193,120 @@ BEGIN
 END;
 $$;
 
--- Row triggers, BEFORE the row is written: a write of the hot path changes
--- one offer or payment, and one upsert per changed row costs less than
--- collecting transition tables or queueing AFTER events. (Should the row's
--- write then fail, the statement fails and takes the upsert with it.) An
--- update moves the sums only when the row's facts changed (a checkpoint
--- write does not).
-CREATE FUNCTION insights_offers_changed() RETURNS trigger
+CREATE FUNCTION insights_offers_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-	n insights_facts;
 BEGIN
-	IF TG_OP = 'INSERT' AND NEW.list_price_minor IS NULL THEN
-		SELECT p.list_price_minor INTO NEW.list_price_minor
-		FROM products p WHERE p.vendor_id = NEW.vendor_id AND p.sku = NEW.sku;
-	END IF;
-	n := insights_offer_facts(NEW, 1);
-	IF TG_OP = 'UPDATE' THEN
-		IF n IS NOT DISTINCT FROM insights_offer_facts(OLD, 1) AND NEW.sku = OLD.sku
-		   AND NEW.currency = OLD.currency AND NEW.created_at = OLD.created_at THEN
-			RETURN NEW;
-		END IF;
-		-- vendor, sku, currency and time never change: one hour's row.
-		n := insights_facts_add(n, insights_offer_facts(OLD, -1));
-	END IF;
-	PERFORM insights_add(NEW.vendor_id, NEW.sku, NEW.currency, NEW.created_at, n);
-	RETURN NEW;
+	PERFORM insights_apply(ARRAY(
+		SELECT ROW(n.vendor_id, n.sku, n.currency, n.created_at,
+			   insights_offer_facts(n, 1))::insights_delta
+		FROM new_rows n));
+	RETURN NULL;
 END;
 $$;
 
-CREATE FUNCTION insights_payments_changed() RETURNS trigger
+-- Only rows whose facts changed move the sums (checkpoint writes do not).
+CREATE FUNCTION insights_offers_updated() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-	c offers;
 BEGIN
-	-- The offer adds only its list price, the same to both sides.
-	IF TG_OP = 'UPDATE' AND NEW.offer_id = OLD.offer_id
-	   AND insights_payment_facts(NEW, NULL, 1) IS NOT DISTINCT FROM
-	       insights_payment_facts(OLD, NULL, 1) THEN
-		RETURN NEW;
-	END IF;
-	SELECT * INTO c FROM offers WHERE vendor_id = NEW.vendor_id AND id = NEW.offer_id;
-	IF TG_OP = 'UPDATE' AND NEW.offer_id = OLD.offer_id THEN
-		PERFORM insights_add(c.vendor_id, c.sku, c.currency, c.created_at,
-				     insights_facts_add(insights_payment_facts(NEW, c, 1),
-							insights_payment_facts(OLD, c, -1)));
-		RETURN NEW;
-	END IF;
-	IF TG_OP = 'UPDATE' THEN
-		PERFORM insights_add(o.vendor_id, o.sku, o.currency, o.created_at,
-				     insights_payment_facts(OLD, o, -1))
-		FROM offers o WHERE o.vendor_id = OLD.vendor_id AND o.id = OLD.offer_id;
-	END IF;
-	PERFORM insights_add(c.vendor_id, c.sku, c.currency, c.created_at,
-			     insights_payment_facts(NEW, c, 1));
-	RETURN NEW;
+	PERFORM insights_apply(ARRAY(
+		SELECT ROW(x.vendor_id, x.sku, x.currency, x.created_at, x.f)::insights_delta
+		FROM new_rows n JOIN old_rows o ON o.vendor_id = n.vendor_id AND o.id = n.id,
+		     LATERAL (VALUES (n.vendor_id, n.sku, n.currency, n.created_at,
+				      insights_offer_facts(n, 1)),
+				     (o.vendor_id, o.sku, o.currency, o.created_at,
+				      insights_offer_facts(o, -1))) x(vendor_id, sku, currency,
+								    created_at, f)
+		WHERE insights_offer_facts(n, 1) IS DISTINCT FROM insights_offer_facts(o, 1)));
+	RETURN NULL;
 END;
 $$;
 
-CREATE TRIGGER offers_insights BEFORE INSERT OR UPDATE ON offers
-	FOR EACH ROW EXECUTE FUNCTION insights_offers_changed();
-CREATE TRIGGER payments_insights BEFORE INSERT OR UPDATE ON payments
-	FOR EACH ROW EXECUTE FUNCTION insights_payments_changed();
+CREATE FUNCTION insights_payments_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM insights_apply(ARRAY(
+		SELECT ROW(o.vendor_id, o.sku, o.currency, o.created_at,
+			   insights_payment_facts(n, o, 1))::insights_delta
+		FROM new_rows n JOIN offers o ON o.vendor_id = n.vendor_id AND o.id = n.offer_id));
+	RETURN NULL;
+END;
+$$;
 
--- The sums of the rows already there (the table is new: stripe 0).
-INSERT INTO insights_hourly (vendor_id, hour, sku, currency, stripe, offers_created,
-	offers_accepted, offers_declined, offers_expired, defaults, payments, late_payments,
-	reviews_pending, paid_minor, suggested_minor, list_minor, at_or_above_sp, histogram, reasons)
-SELECT x.vendor_id, insights_hour(x.at), x.sku, x.currency, 0,
-       sum((x.f).offers_created), sum((x.f).offers_accepted), sum((x.f).offers_declined),
-       sum((x.f).offers_expired), sum((x.f).defaults), sum((x.f).payments),
-       sum((x.f).late_payments), sum((x.f).reviews_pending), sum((x.f).paid_minor),
-       sum((x.f).suggested_minor), sum((x.f).list_minor), sum((x.f).at_or_above_sp),
-       insights_vsum((x.f).histogram), insights_vsum((x.f).reasons)
-FROM (SELECT o.vendor_id, o.sku, o.currency, o.created_at AS at, insights_offer_facts(o, 1) AS f
-      FROM offers o
-      UNION ALL
-      SELECT o.vendor_id, o.sku, o.currency, o.created_at, insights_payment_facts(p, o, 1)
-      FROM payments p JOIN offers o ON o.vendor_id = p.vendor_id AND o.id = p.offer_id) x
-GROUP BY 1, 2, 3, 4;
+CREATE FUNCTION insights_payments_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM insights_apply(ARRAY(
+		SELECT ROW(c.vendor_id, c.sku, c.currency, c.created_at, x.f)::insights_delta
+		FROM new_rows n JOIN old_rows p ON p.vendor_id = n.vendor_id AND p.id = n.id
+		     JOIN offers c ON c.vendor_id = n.vendor_id AND c.id = n.offer_id,
+		     LATERAL (VALUES (insights_payment_facts(n, c, 1)),
+				     (insights_payment_facts(p, c, -1))) x(f)
+		WHERE insights_payment_facts(n, c, 1) IS DISTINCT FROM
+		      insights_payment_facts(p, c, 1)));
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER offers_insights_insert AFTER INSERT ON offers
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION insights_offers_inserted();
+CREATE TRIGGER offers_insights_update AFTER UPDATE ON offers
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION insights_offers_updated();
+CREATE TRIGGER payments_insights_insert AFTER INSERT ON payments
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION insights_payments_inserted();
+CREATE TRIGGER payments_insights_update AFTER UPDATE ON payments
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION insights_payments_updated();
+
+-- Recompute one vendor's sums from its offers and payments (stripe 0):
+-- after this migration, and after rows were loaded with the triggers off
+-- (e.g. a bulk import under session_replication_role = replica). Run it
+-- while the vendor's offers and payments do not change.
+CREATE FUNCTION insights_rebuild(p_vendor text) RETURNS void
+LANGUAGE sql AS $$
+	DELETE FROM insights_hourly WHERE vendor_id = p_vendor;
+	WITH f AS (
+		SELECT insights_hour(o.created_at) AS hour, o.sku, o.currency,
+		       insights_offer_facts(o, 1) AS f
+		FROM offers o WHERE o.vendor_id = p_vendor
+		UNION ALL
+		SELECT insights_hour(o.created_at), o.sku, o.currency, insights_payment_facts(p, o, 1)
+		FROM payments p JOIN offers o ON o.vendor_id = p.vendor_id AND o.id = p.offer_id
+		WHERE p.vendor_id = p_vendor),
+	s AS (
+		SELECT hour, sku, currency, sum((f).offers_created) AS offers_created,
+		       sum((f).offers_accepted) AS offers_accepted,
+		       sum((f).offers_declined) AS offers_declined,
+		       sum((f).offers_expired) AS offers_expired, sum((f).defaults) AS defaults,
+		       sum((f).payments) AS payments, sum((f).late_payments) AS late_payments,
+		       sum((f).reviews_pending) AS reviews_pending,
+		       sum((f).paid_minor) AS paid_minor, sum((f).suggested_minor) AS suggested_minor,
+		       sum((f).list_minor) AS list_minor, sum((f).at_or_above_sp) AS at_or_above_sp
+		FROM f GROUP BY 1, 2, 3),
+	hx AS (
+		SELECT hour, sku, currency, array_agg(v ORDER BY i) AS a
+		FROM (SELECT hour, sku, currency, u.i, sum(u.v)::bigint AS v
+		      FROM f, unnest((f).histogram) WITH ORDINALITY u(v, i) GROUP BY 1, 2, 3, 4) q
+		GROUP BY 1, 2, 3),
+	rx AS (
+		SELECT hour, sku, currency, array_agg(v ORDER BY i) AS a
+		FROM (SELECT hour, sku, currency, u.i, sum(u.v)::bigint AS v
+		      FROM f, unnest((f).reasons) WITH ORDINALITY u(v, i) GROUP BY 1, 2, 3, 4) q
+		GROUP BY 1, 2, 3)
+	INSERT INTO insights_hourly (vendor_id, hour, sku, currency, stripe, offers_created,
+		offers_accepted, offers_declined, offers_expired, defaults, payments, late_payments,
+		reviews_pending, paid_minor, suggested_minor, list_minor, at_or_above_sp,
+		histogram, reasons)
+	SELECT p_vendor, s.hour, s.sku, s.currency, 0, s.offers_created, s.offers_accepted,
+	       s.offers_declined, s.offers_expired, s.defaults, s.payments, s.late_payments,
+	       s.reviews_pending, s.paid_minor, s.suggested_minor, s.list_minor, s.at_or_above_sp,
+	       hx.a, rx.a
+	FROM s LEFT JOIN hx USING (hour, sku, currency) LEFT JOIN rx USING (hour, sku, currency);
+$$;
+
+SELECT insights_rebuild(id) FROM vendors;
 
 -- The server's role: its statements on offers and payments move the sums
 -- (the triggers run as the caller), and GetInsights reads them.

@@ -54,9 +54,11 @@ static void put_percent(FILE *f, int64_t part, int64_t whole)
 
 /* ---------------------------------------------------------------- JSON */
 
-static void json_message(FILE *f, const ProtobufCMessage *m);
+/* Writes a nested message (a bounded depth: see json_top). */
+typedef void (*json_nested)(FILE *f, const ProtobufCMessage *m);
 
-static void json_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *p)
+static void json_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *p,
+		       json_nested nested)
 {
 	char buf[CTL_ENUM_BUF];
 	switch (fd->type) {
@@ -90,7 +92,10 @@ static void json_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *
 		ctl_out_json_string(f, *(char *const *)p ? *(char *const *)p : "");
 		break;
 	case PROTOBUF_C_TYPE_MESSAGE:
-		json_message(f, *(const ProtobufCMessage *const *)p);
+		if (nested != NULL)
+			nested(f, *(const ProtobufCMessage *const *)p);
+		else
+			fputs("{}", f); /* deeper than these replies go */
 		break;
 	default: /* bytes, floats: none in these replies */
 		fputs("null", f);
@@ -122,8 +127,8 @@ static size_t elem_size(const ProtobufCFieldDescriptor *fd)
 }
 
 /* One JSON object with the message's fields by their proto names; unset
- * oneof members are left out. */
-static void json_message(FILE *f, const ProtobufCMessage *m)
+ * oneof members are left out; message fields are written by nested. */
+static void json_fields(FILE *f, const ProtobufCMessage *m, json_nested nested)
 {
 	if (m == NULL) {
 		fputs("{}", f);
@@ -147,14 +152,31 @@ static void json_message(FILE *f, const ProtobufCMessage *m)
 			for (size_t k = 0; k < n; k++) {
 				if (k > 0)
 					fputc(',', f);
-				json_value(f, fd, arr + k * elem_size(fd));
+				json_value(f, fd, arr + k * elem_size(fd), nested);
 			}
 			fputc(']', f);
 		} else {
-			json_value(f, fd, base + fd->offset);
+			json_value(f, fd, base + fd->offset, nested);
 		}
 	}
 	fputc('}', f);
+}
+
+/* The replies here are three levels deep (GetInsightsResponse, Insights,
+ * TierCount), so three writers, each writing the next level's messages. */
+static void json_leaf(FILE *f, const ProtobufCMessage *m)
+{
+	json_fields(f, m, NULL);
+}
+
+static void json_mid(FILE *f, const ProtobufCMessage *m)
+{
+	json_fields(f, m, json_leaf);
+}
+
+static void json_top(FILE *f, const ProtobufCMessage *m)
+{
+	json_fields(f, m, json_mid);
 }
 
 /* ---------------------------------------------------------------- insights */
@@ -293,7 +315,7 @@ int ctl_insights_report(const ctl_args *a)
 		goto done;
 	const Fairpay__V1__GetInsightsResponse *r = resp->get_insights;
 	if (a->json) {
-		json_message(stdout, &r->base);
+		json_top(stdout, &r->base);
 		fputc('\n', stdout);
 	} else if (r->n_insights == 0) {
 		puts("no offers in this period");
@@ -376,7 +398,7 @@ int ctl_insights_simulate(const ctl_args *a)
 	int rc = call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_SIMULATE_POLICY, &resp);
 	if (rc == CTL_EXIT_OK) {
 		if (a->json) {
-			json_message(stdout, &resp->simulate_policy->base);
+			json_top(stdout, &resp->simulate_policy->base);
 			fputc('\n', stdout);
 		} else if (simulate_print(resp->simulate_policy) != 0) {
 			fputs("fairpayctl: out of memory\n", stderr);
