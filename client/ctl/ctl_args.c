@@ -65,6 +65,10 @@ typedef enum opt_id {
 	OPT_OFFLINE,
 	OPT_PUBLIC_KEY,
 	OPT_ATTESTATION,
+	OPT_SKU,
+	OPT_FROM,
+	OPT_TO,
+	OPT_SVG,
 	OPT_COUNT
 } opt_id;
 
@@ -121,6 +125,10 @@ static const opt_def opt_defs[OPT_COUNT] = {
 	[OPT_OFFLINE] = { "offline", false, false },
 	[OPT_PUBLIC_KEY] = { "public-key", true, false },
 	[OPT_ATTESTATION] = { "attestation", true, false },
+	[OPT_SKU] = { "sku", true, false },
+	[OPT_FROM] = { "from", true, false },
+	[OPT_TO] = { "to", true, false },
+	[OPT_SVG] = { "svg", true, false },
 };
 
 #define OPT_BIT(id) (UINT64_C(1) << (id))
@@ -221,6 +229,10 @@ static const cmd_def cmd_defs[] = {
 	  OPT_BIT(OPT_DB), 1, "VENDOR_ID" },
 	{ "issuer-key", NULL, "issuer-key", CTL_CMD_ISSUER_KEY, true, 0, NARGS_OPTIONAL,
 	  "VENDOR_ID" },
+	{ "insights", NULL, "insights", CTL_CMD_INSIGHTS, true,
+	  OPT_BIT(OPT_SKU) | OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_SVG), 0, NULL },
+	{ "policy", "simulate", "policy simulate", CTL_CMD_POLICY_SIMULATE, true, 0, NARGS_SOME,
+	  "KEY=VALUE" },
 };
 
 /* The KEY of `policy set KEY=VALUE`: the Policy field names. */
@@ -349,6 +361,9 @@ static const usage_text usage_texts[] = {
 	      "FairPay cycle commands (need a VENDOR key):\n"
 	      "  product put|get|list     manage the catalogue\n"
 	      "  policy get|set           show or change the vendor's FairPay policy\n"
+	      "  policy simulate KEY=VALUE...\n"
+	      "                           replay every customer's history under changes\n"
+	      "  insights                 the vendor's payments, fairness, reasons, tiers\n"
 	      "  offer create|accept|decline|get\n"
 	      "                           make and follow offers to customers\n"
 	      "  offers list              the vendor's offers, newest first\n"
@@ -516,6 +531,7 @@ static const usage_text usage_texts[] = {
 	  "\n" CONN_OPTIONS },
 	{ "policy", "Usage: fairpayctl policy get [OPTIONS]\n"
 		    "       fairpayctl policy set KEY=VALUE... [OPTIONS]\n"
+		    "       fairpayctl policy simulate KEY=VALUE... [OPTIONS]\n"
 		    "\n"
 		    "Show or change the vendor's FairPay policy (needs a VENDOR key).\n"
 		    "'fairpayctl policy COMMAND --help' describes each command.\n" },
@@ -544,6 +560,34 @@ static const usage_text usage_texts[] = {
 	  "\n"
 	  "Numbers are whole and not negative; the server checks their ranges and\n"
 	  "changes nothing when one is out of range.\n" IDEM_OPTION "\n" CONN_OPTIONS },
+	{ "policy simulate",
+	  "Usage: fairpayctl policy simulate KEY=VALUE... [OPTIONS]\n"
+	  "\n"
+	  "Replay every customer's recorded history under the vendor's policy with\n"
+	  "the given changes (the keys of 'policy set') and change nothing: print how\n"
+	  "many customers were replayed and changed tier, the customers per tier now\n"
+	  "and under the candidate, and the customers whose score or tier changes\n"
+	  "most (at most 100); with --json the SimulatePolicyResponse as an object.\n"
+	  "\n" CONN_OPTIONS },
+	{ "insights",
+	  "Usage: fairpayctl insights [--sku SKU] [--from DATE] [--to DATE] [--svg FILE]\n"
+	  "                           [OPTIONS]\n"
+	  "\n"
+	  "Print the sums of the vendor's cycles whose offer was made in [--from, --to)\n"
+	  "(either may be left out: open), for one product or all, per currency:\n"
+	  "offers, payments, what was paid against the suggested and the list prices,\n"
+	  "the fairness of the payments as a bar chart (1000 bp per bar), the reasons\n"
+	  "given and the customers per tier. With --json the GetInsightsResponse as an\n"
+	  "object.\n"
+	  "\n"
+	  "  --sku SKU           one product only\n"
+	  "  --from DATE         offers made at or after DATE\n"
+	  "  --to DATE           offers made before DATE\n"
+	  "  --svg FILE          also write the histogram and the revenue as an SVG chart\n"
+	  "\n"
+	  "DATE is YYYY-MM-DD (midnight UTC) or RFC 3339, e.g. 2026-01-31T12:00:00Z or\n"
+	  "2026-01-31T13:00:00+01:00.\n"
+	  "\n" CONN_OPTIONS },
 	{ "offer",
 	  "Usage: fairpayctl offer create CUSTOMER SKU [--mode MODE] [--sp N] [--minimum N]\n"
 	  "       fairpayctl offer accept OFFER_ID\n"
@@ -738,6 +782,88 @@ bool ctl_args_is_remote(ctl_cmd cmd)
 		if (cmd_defs[i].cmd == cmd)
 			return cmd_defs[i].remote;
 	return false;
+}
+
+/* Read exactly n digits at *s into *v and move past them. */
+static int digits(const char **s, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		char c = (*s)[i];
+		if (c < '0' || c > '9')
+			return -1;
+		*v = *v * 10 + (c - '0');
+	}
+	*s += n;
+	return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (no
+ * timegm: the parser stays free of the C library's time zone state). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+int ctl_args_parse_date(const char *s, int64_t *unix_ms)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, offset_min = 0;
+	if (digits(&s, 4, &y) != 0 || *s++ != '-' || digits(&s, 2, &mo) != 0 || *s++ != '-' ||
+	    digits(&s, 2, &d) != 0)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))
+		return -1;
+	if (*s != '\0') {
+		if (*s != 'T' && *s != 't')
+			return -1;
+		s++;
+		if (digits(&s, 2, &h) != 0 || *s++ != ':' || digits(&s, 2, &mi) != 0 ||
+		    *s++ != ':' || digits(&s, 2, &sec) != 0)
+			return -1;
+		if (h > 23 || mi > 59 || sec > 60)
+			return -1;
+		if (*s == '.') {
+			s++;
+			int n = 0;
+			while (*s >= '0' && *s <= '9') {
+				if (n < 3)
+					ms = ms * 10 + (*s - '0');
+				n++;
+				s++;
+			}
+			if (n == 0)
+				return -1;
+			for (; n < 3; n++)
+				ms *= 10;
+		}
+		if (*s == 'Z' || *s == 'z') {
+			s++;
+		} else if (*s == '+' || *s == '-') {
+			int sign = *s++ == '-' ? -1 : 1, oh, om;
+			if (digits(&s, 2, &oh) != 0 || *s++ != ':' || digits(&s, 2, &om) != 0 ||
+			    oh > 23 || om > 59)
+				return -1;
+			offset_min = sign * (oh * 60 + om);
+		} else {
+			return -1;
+		}
+		if (*s != '\0')
+			return -1;
+	}
+	int64_t t = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi - offset_min) * 60 + sec;
+	t = t * 1000 + ms;
+	/* 0 means open on the wire, so the epoch itself cannot be asked for. */
+	if (t <= 0)
+		return -1;
+	*unix_ms = t;
+	return 0;
 }
 
 /* Return the Policy field name of a policy key. */
@@ -1148,8 +1274,28 @@ static ctl_parse_result fill(const cmd_def *def, const char *const val[OPT_COUNT
 		out->sku = args[0];
 		break;
 	case CTL_CMD_POLICY_SET:
+	case CTL_CMD_POLICY_SIMULATE:
 		if (parse_policy(args, nargs, out, err, err_size) != 0)
 			return CTL_PARSE_USAGE;
+		break;
+	case CTL_CMD_INSIGHTS:
+		out->sku = val[OPT_SKU];
+		out->svg = nonempty(val[OPT_SVG]);
+		if (seen[OPT_SVG] && out->svg == NULL) {
+			err_fmt(err, err_size, "--svg needs a file name");
+			return CTL_PARSE_USAGE;
+		}
+		if ((val[OPT_FROM] != NULL &&
+		     ctl_args_parse_date(val[OPT_FROM], &out->from_ms) != 0) ||
+		    (val[OPT_TO] != NULL && ctl_args_parse_date(val[OPT_TO], &out->to_ms) != 0)) {
+			err_fmt(err, err_size,
+				"--from and --to need YYYY-MM-DD or an RFC 3339 time after 1970");
+			return CTL_PARSE_USAGE;
+		}
+		if (out->to_ms != 0 && out->to_ms < out->from_ms) {
+			err_fmt(err, err_size, "--to is before --from");
+			return CTL_PARSE_USAGE;
+		}
 		break;
 	case CTL_CMD_OFFER_CREATE:
 		out->customer_id = args[0];

@@ -57,7 +57,9 @@ typedef enum ctl_cmd {
 	CTL_CMD_ATTEST_VERIFY,
 	CTL_CMD_ATTEST_VERIFY_OFFLINE, /* attestation verify --offline: no server */
 	CTL_CMD_ATTEST_ROTATE_KEY,
-	CTL_CMD_ISSUER_KEY
+	CTL_CMD_ISSUER_KEY,
+	CTL_CMD_INSIGHTS,
+	CTL_CMD_POLICY_SIMULATE
 } ctl_cmd;
 
 typedef enum ctl_parse_result {
@@ -182,7 +184,7 @@ typedef struct ctl_args {
 	bool follow;              /* events --follow: print events as they commit */
 	int kinds[CTL_MAX_KINDS]; /* events --kinds, webhook create --kinds: EventKind numbers */
 	size_t n_kinds;
-	ctl_policy_edit policy; /* policy set */
+	ctl_policy_edit policy; /* policy set, policy simulate */
 
 	/* attestations */
 	const char *subject;          /* attestation issue / offer create --subject */
@@ -191,6 +193,11 @@ typedef struct ctl_args {
 	const char *attestation;      /* attestation verify TEXT, offer create --attestation */
 	const char *attestation_file; /* attestation verify --file: raw bytes or base64url text */
 	const char *public_key;       /* attestation verify --offline --public-key: 64 hex digits */
+
+	/* insights */
+	int64_t from_ms; /* --from DATE, Unix milliseconds; 0 = open */
+	int64_t to_ms;   /* --to DATE; 0 = open */
+	const char *svg; /* --svg FILE; NULL = none */
 } ctl_args;
 
 /* Parse argv[1..argc) into out; on CTL_PARSE_USAGE, err holds a one-line message. */
@@ -202,6 +209,10 @@ const char *ctl_args_usage(const char *topic);
 
 /* True when cmd talks to fairpayd (as opposed to the database). */
 bool ctl_args_is_remote(ctl_cmd cmd);
+
+/* Parse a date of --from/--to: YYYY-MM-DD (midnight UTC) or RFC 3339
+ * (YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)) into Unix milliseconds. */
+int ctl_args_parse_date(const char *s, int64_t *unix_ms) __attribute__((warn_unused_result));
 
 /* Return the Policy field name of a policy key, e.g. "alpha_bp". */
 const char *ctl_args_policy_key(ctl_policy_key k);

@@ -14,6 +14,7 @@
 #include "ctl_cycle.h"
 #include "ctl_db.h"
 #include "ctl_simulate.h"
+#include "ctl_insights.h"
 #include "ctl_verify.h"
 #include "ctl_webhook.h"
 
@@ -61,6 +62,8 @@ static const struct {
 	{ CTL_CMD_ATTEST_VERIFY_OFFLINE, ctl_attest_verify_offline },
 	{ CTL_CMD_ATTEST_ROTATE_KEY, ctl_attest_rotate_key },
 	{ CTL_CMD_ISSUER_KEY, ctl_attest_issuer_key },
+	{ CTL_CMD_INSIGHTS, ctl_insights_report },
+	{ CTL_CMD_POLICY_SIMULATE, ctl_insights_simulate },
 };
 
 /* A failed write to stdout (full disk, closed pipe) must not look like

@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "fairpay.pb-c.h"
+#include "fp_rules.h"
 #include "server.h"
 
 typedef struct rpc_mem rpc_mem;
@@ -124,6 +125,19 @@ void rpc_list_products(rpc_call *call);
 void rpc_put_policy(rpc_call *call);
 void rpc_get_policy(rpc_call *call);
 
+/* Apply the fields set in a Policy message over p and check the result, as
+ * PutPolicy does (excusing_reasons only when set_excusing_reasons); -1 when
+ * refused, the call then answered INVALID_ARGUMENT naming the field. */
+int rpc_policy_merge(rpc_call *call, const Fairpay__V1__Policy *in, bool set_excusing_reasons,
+		     fp_policy *p) __attribute__((warn_unused_result));
+
+/* Continues a call with the caller's policy (call->ctx is free again). */
+typedef void (*rpc_policy_cb)(rpc_call *call, const fp_policy *policy);
+
+/* Read the caller's policy (from the cache when it holds it) and go on with
+ * then; a failed read answers the call. */
+void rpc_policy_load(rpc_call *call, rpc_policy_cb then);
+
 /* Handlers: rpc_cycle.c (offers, payments, reputations, events) */
 void rpc_create_offer(rpc_call *call);
 void rpc_accept_offer(rpc_call *call);
@@ -163,6 +177,9 @@ typedef void (*rpc_attest_cb)(rpc_call *call, const Fairpay__V1__AttestationClai
  * FAILED_PRECONDITION for the rest, both naming field. */
 void rpc_attest_verify(rpc_call *call, ProtobufCBinaryData bytes, const char *field,
 		       const char *subject, rpc_attest_cb cb);
+/* Handlers: rpc_insights.c (the vendor's sums and the what-if of a policy) */
+void rpc_get_insights(rpc_call *call);
+void rpc_simulate_policy(rpc_call *call);
 
 /* Clamp a List call's limit as PROTOCOL.md says: 0 means 100, above 1000 is 1000. */
 unsigned rpc_list_limit(uint32_t limit);

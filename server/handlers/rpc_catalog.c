@@ -313,6 +313,48 @@ void rpc_get_policy(rpc_call *call)
 	rpc_query(call, POLICY_READ, 1, params, get_policy_done);
 }
 
+/* What rpc_policy_load() continues with. */
+typedef struct policy_load {
+	unsigned long long generation;
+	rpc_policy_cb then;
+} policy_load;
+
+static void policy_loaded(void *arg, db_status st, PGresult *res)
+{
+	rpc_call *call = arg;
+	policy_load *pl = call->ctx;
+	if (st != DB_OK || PQntuples(res) > 1) {
+		rpc_fail_db(call, st == DB_OK ? DB_ERROR : st, res);
+		return;
+	}
+	store_policy pol = { PQntuples(res) == 1, { 0 } };
+	policy_from_result(res, &pol.policy);
+	if (cache_generation(call->srv->cache) == pl->generation) {
+		char key[STORE_KEY_LEN];
+		store_key_policy(key, sizeof(key), call->vendor_id);
+		cache_put(call->srv->cache, key, &pol, sizeof(pol));
+	}
+	call->ctx = NULL;
+	pl->then(call, &pol.policy);
+}
+
+void rpc_policy_load(rpc_call *call, rpc_policy_cb then)
+{
+	char key[STORE_KEY_LEN];
+	store_policy pol;
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	if (cache_get(call->srv->cache, key, &pol, sizeof(pol))) {
+		then(call, &pol.policy);
+		return;
+	}
+	policy_load *pl = rpc_alloc(call, sizeof(*pl));
+	pl->generation = cache_generation(call->srv->cache);
+	pl->then = then;
+	call->ctx = pl;
+	const char *params[] = { call->vendor_id };
+	rpc_query(call, POLICY_READ, 1, params, policy_loaded);
+}
+
 typedef struct policy_ctx {
 	fp_policy merged;
 	int tries;
@@ -326,10 +368,9 @@ static void put_policy_read(rpc_call *call);
 			p->field = in->field;                                             \
 	} while (0)
 
-/* Apply the fields set in the request over the stored policy. */
-static int merge_policy(rpc_call *call, const Fairpay__V1__PutPolicyRequest *req, fp_policy *p)
+int rpc_policy_merge(rpc_call *call, const Fairpay__V1__Policy *in, bool set_excusing_reasons,
+		     fp_policy *p)
 {
-	const Fairpay__V1__Policy *in = req->policy;
 	if (in->opt_enforcement_case == FAIRPAY__V1__POLICY__OPT_ENFORCEMENT_ENFORCEMENT) {
 		if (names_known(NAMES_ENFORCEMENT, in->enforcement) == NULL) {
 			rpc_fail(call, FAIRPAY__V1__CODE__INVALID_ARGUMENT, "policy.enforcement",
@@ -355,7 +396,7 @@ static int merge_policy(rpc_call *call, const Fairpay__V1__PutPolicyRequest *req
 	MERGE(offer_ttl_seconds, OFFER_TTL_SECONDS);
 	MERGE(payment_window_seconds, PAYMENT_WINDOW_SECONDS);
 	MERGE(attestation_cap_bp, ATTESTATION_CAP_BP);
-	if (req->set_excusing_reasons) {
+	if (set_excusing_reasons) {
 		uint32_t mask = 0;
 		for (size_t i = 0; i < in->n_excusing_reasons; i++) {
 			if (!fp_payment_reason_valid((int)in->excusing_reasons[i])) {
@@ -436,7 +477,8 @@ static void put_policy_loaded(void *arg, db_status st, PGresult *res)
 	fp_policy *p = &ctx->merged;
 	policy_from_result(res, p);
 	int64_t read_version = p->version;
-	if (merge_policy(call, call->req->put_policy, p) != 0)
+	const Fairpay__V1__PutPolicyRequest *req = call->req->put_policy;
+	if (rpc_policy_merge(call, req->policy, req->set_excusing_reasons, p) != 0)
 		return;
 	char v[20][32];
 	char reasons[160];

@@ -580,3 +580,51 @@ void fp_explain(const fp_policy *p, const fp_explain_input *in, fp_explanation *
 	if (p->enforcement == FP_ENFORCEMENT_ENFORCE && in->score_bp < FP_BP_ONE)
 		add_line(out, "Paying the suggested price or more raises your score.");
 }
+
+/* ---------------------------------------------------------------- what-if */
+
+void fp_replay_start(const fp_policy *p, fp_replay_state *s)
+{
+	s->score_bp = p->prior_score_bp;
+	s->payments = 0;
+	s->open_defaults = 0;
+}
+
+int32_t fp_replay_fairness(const fp_policy *p, const fp_history_entry *e)
+{
+	if (e->open_default)
+		return 0;
+	int32_t f;
+	if (e->review == FP_REVIEW_ACCEPTED || e->review == FP_REVIEW_REJECTED) {
+		/* A vendor's review is a decision about this payment, kept
+		 * whatever the candidate's excuses would say. */
+		f = fp_review_fairness(e->raw_fairness_bp, e->review == FP_REVIEW_ACCEPTED);
+	} else {
+		fp_review ignored;
+		f = fp_excuse(p, e->reasons, e->raw_fairness_bp, &ignored);
+	}
+	return e->late ? fp_late_fairness(p, f) : f;
+}
+
+void fp_replay_step(const fp_policy *p, fp_replay_state *s, const fp_history_entry *e)
+{
+	s->score_bp = fp_score_step(s->score_bp, fp_replay_fairness(p, e), p->alpha_bp);
+	if (e->open_default) {
+		if (s->open_defaults < INT32_MAX)
+			s->open_defaults++;
+	} else if (s->payments < INT32_MAX) {
+		s->payments++;
+	}
+}
+
+void fp_replay(const fp_policy *p, const fp_history_entry *h, size_t n, fp_replay_state *out)
+{
+	fp_replay_start(p, out);
+	for (size_t i = 0; i < n; i++)
+		fp_replay_step(p, out, &h[i]);
+}
+
+fp_tier fp_replay_tier(const fp_policy *p, const fp_replay_state *s)
+{
+	return fp_tier_of(p, s->score_bp, s->payments, s->open_defaults);
+}

@@ -416,4 +416,41 @@ typedef struct fp_explanation {
  * voluntary mode), score, recent payments, open defaults, advice. */
 void fp_explain(const fp_policy *p, const fp_explain_input *in, fp_explanation *out);
 
+/* ---------------------------------------------------------------- what-if */
+
+/* One closed cycle of a customer's recorded history, as SimulatePolicy
+ * replays it under a candidate policy: a payment (its raw fairness, reasons,
+ * review as recorded, lateness) or a default still open (fairness 0). */
+typedef struct fp_history_entry {
+	bool open_default;
+	bool late;
+	fp_review review; /* ACCEPTED and REJECTED are kept; others judged again */
+	int32_t raw_fairness_bp;
+	uint32_t reasons; /* FP_REASON_BIT() mask */
+} fp_history_entry;
+
+/* A customer's standing while their history is replayed. */
+typedef struct fp_replay_state {
+	int32_t score_bp;
+	int32_t payments;
+	int32_t open_defaults;
+} fp_replay_state;
+
+/* Start a replay from the policy's prior: no payments, no defaults. */
+void fp_replay_start(const fp_policy *p, fp_replay_state *s);
+
+/* Give the fairness a recorded cycle has under p: 0 for an open default; a
+ * recorded review's outcome (rule 5) when reviewed, else the excuse judged
+ * again with p's reasons and floor; then p's late penalty (rule 6). */
+int32_t fp_replay_fairness(const fp_policy *p, const fp_history_entry *e);
+
+/* Step a replay over one recorded cycle (rules 5-7). */
+void fp_replay_step(const fp_policy *p, fp_replay_state *s, const fp_history_entry *e);
+
+/* Replay a whole history (in time order) from the prior into *out. */
+void fp_replay(const fp_policy *p, const fp_history_entry *h, size_t n, fp_replay_state *out);
+
+/* Give the tier a replayed standing has under p (rule 8). */
+fp_tier fp_replay_tier(const fp_policy *p, const fp_replay_state *s);
+
 #endif

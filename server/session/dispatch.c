@@ -49,6 +49,9 @@ static const rpc_route routes[] = {
 	ROUTE(ISSUE_ATTESTATION, "IssueAttestation", RPC_VENDOR, true, rpc_issue_attestation),
 	ROUTE(VERIFY_ATTESTATION, "VerifyAttestation", RPC_VENDOR, false, rpc_verify_attestation),
 	ROUTE(GET_ISSUER_KEY, "GetIssuerKey", RPC_VENDOR, false, rpc_get_issuer_key),
+	ROUTE(GET_INSIGHTS, "GetInsights", RPC_VENDOR, false, rpc_get_insights),
+	/* Not idempotent: it changes nothing, and each run reads afresh. */
+	ROUTE(SIMULATE_POLICY, "SimulatePolicy", RPC_VENDOR, false, rpc_simulate_policy),
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -603,6 +603,54 @@ static void attestation_calls(void)
 	}
 }
 
+/* GetInsights and SimulatePolicy: both read only, SimulatePolicy in pages. */
+static void insights_calls(void)
+{
+	{
+		NEW_REQUEST(r, GET_INSIGHTS, GetInsightsRequest, GET_INSIGHTS_REQUEST);
+		r_call.sku = "basic";
+		r_call.from_unix_ms = INT64_C(1767225600000);
+		r_call.to_unix_ms = INT64_C(1769904000000);
+		r.get_insights = &r_call;
+		request("get_insights", V | D, &r);
+		r_call.sku = "";
+		r_call.from_unix_ms = 0;
+		r_call.to_unix_ms = 0;
+		request("get_insights_all_open", V | D, &r);
+		r_call.from_unix_ms = INT64_MAX;
+		r_call.to_unix_ms = INT64_MAX;
+		request("get_insights_end_of_time", V | D, &r);
+		r_call.from_unix_ms = 2000;
+		r_call.to_unix_ms = 1000;
+		request("get_insights_to_before_from", V, &r);
+		r_call.from_unix_ms = -1;
+		request("get_insights_negative", V, &r);
+	}
+	{
+		NEW_REQUEST(r, SIMULATE_POLICY, SimulatePolicyRequest, SIMULATE_POLICY_REQUEST);
+		Fairpay__V1__Policy p = FAIRPAY__V1__POLICY__INIT;
+		p.alpha_bp = 5000;
+		p.opt_alpha_bp_case = FAIRPAY__V1__POLICY__OPT_ALPHA_BP_ALPHA_BP;
+		p.excused_floor_bp = 9000;
+		p.opt_excused_floor_bp_case =
+			FAIRPAY__V1__POLICY__OPT_EXCUSED_FLOOR_BP_EXCUSED_FLOOR_BP;
+		Fairpay__V1__PaymentReason reasons[] = {
+			FAIRPAY__V1__PAYMENT_REASON__PAYMENT_REASON_CANNOT_AFFORD
+		};
+		p.excusing_reasons = reasons;
+		p.n_excusing_reasons = 1;
+		r_call.policy = &p;
+		r_call.set_excusing_reasons = 1;
+		r.simulate_policy = &r_call;
+		request("simulate_policy", V | D, &r);
+		p.low_score_bp = 9900; /* above fair_score_bp: refused after the read */
+		p.opt_low_score_bp_case = FAIRPAY__V1__POLICY__OPT_LOW_SCORE_BP_LOW_SCORE_BP;
+		request("simulate_policy_out_of_order", V | D, &r);
+		r_call.policy = NULL;
+		request("simulate_policy_without_policy", V, &r);
+	}
+}
+
 /* Strings that the wire check refuses (wirestr.h), and some at its edges. */
 static void bad_strings(void)
 {
@@ -742,6 +790,7 @@ int main(int argc, char **argv)
 	attestation_calls();
 	bad_strings();
 	odd_requests();
+	insights_calls();
 	frames();
 	/* A call added to the schema needs its seeds here. */
 	int missing = 0;

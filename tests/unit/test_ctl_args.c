@@ -1544,6 +1544,56 @@ static void test_list_commands(void **state)
 	assert_non_null(strstr(E, "needs credentials"));
 }
 
+/* insights --from/--to and policy simulate. */
+static void test_insights_args(void **state)
+{
+	int64_t ms = 0;
+	assert_int_equal(ctl_args_parse_date("2026-01-31", &ms), 0);
+	assert_int_equal(ms, INT64_C(1769817600000));
+	assert_int_equal(ctl_args_parse_date("2026-01-31T12:00:00Z", &ms), 0);
+	assert_int_equal(ms, INT64_C(1769860800000));
+	assert_int_equal(ctl_args_parse_date("2026-01-31T13:00:00.25+01:00", &ms), 0);
+	assert_int_equal(ms, INT64_C(1769860800250));
+	assert_int_equal(ctl_args_parse_date("2024-02-29", &ms), 0);
+	assert_int_equal(ms, INT64_C(1709164800000));
+	assert_int_equal(ctl_args_parse_date("2025-02-29", &ms), -1);
+	assert_int_equal(ctl_args_parse_date("2026-13-01", &ms), -1);
+	assert_int_equal(ctl_args_parse_date("2026-01-31T12:00:00", &ms), -1); /* no zone */
+	assert_int_equal(ctl_args_parse_date("2026-01-31 junk", &ms), -1);
+	assert_int_equal(ctl_args_parse_date("1970-01-01", &ms), -1); /* 0 means open */
+	assert_int_equal(ctl_args_parse_date("yesterday", &ms), -1);
+
+	assert_int_equal(PARSE(&env_admin, "insights", "--sku", "s1", "--from", "2026-01-01",
+			       "--to", "2026-02-01", "--svg", "out.svg"),
+			 CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_INSIGHTS);
+	assert_string_equal(A.sku, "s1");
+	assert_int_equal(A.from_ms, INT64_C(1767225600000));
+	assert_int_equal(A.to_ms, INT64_C(1769904000000));
+	assert_string_equal(A.svg, "out.svg");
+	assert_int_equal(PARSE(&env_admin, "insights"), CTL_PARSE_RUN);
+	assert_int_equal(A.from_ms, 0);
+	assert_null(A.svg);
+	assert_int_equal(
+		PARSE(&env_admin, "insights", "--from", "2026-02-01", "--to", "2026-01-01"),
+		CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "insights", "--from", "soon"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "insights", "extra"), CTL_PARSE_USAGE);
+
+	assert_int_equal(
+		PARSE(&env_admin, "policy", "simulate", "alpha_bp=5000", "excusing_reasons=OTHER"),
+		CTL_PARSE_RUN);
+	assert_int_equal(A.cmd, CTL_CMD_POLICY_SIMULATE);
+	assert_true(A.policy.set[CTL_POLICY_ALPHA_BP]);
+	assert_int_equal(A.policy.value[CTL_POLICY_ALPHA_BP], 5000);
+	assert_int_equal(A.policy.n_reasons, 1);
+	assert_int_equal(PARSE(&env_admin, "policy", "simulate"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "policy", "simulate", "nope=1"), CTL_PARSE_USAGE);
+	assert_int_equal(PARSE(&env_admin, "policy", "simulate", "--help"), CTL_PARSE_HELP);
+	assert_non_null(ctl_args_usage("policy simulate"));
+	assert_non_null(ctl_args_usage("insights"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1593,6 +1643,7 @@ int main(void)
 		cmocka_unit_test(test_recompute_orders_cycles),
 		cmocka_unit_test(test_recompute_long_history),
 		cmocka_unit_test(test_list_commands),
+		cmocka_unit_test(test_insights_args),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
