@@ -23,6 +23,8 @@ case "$build" in
 *) build=$root/$build ;;
 esac
 port=${FP_DEMO_PORT:-7443}
+# The operators' plain-HTTP endpoint (/metrics, /healthz, /readyz).
+admin_port=${FP_DEMO_ADMIN_PORT:-$((port + 1))}
 pgsh=$root/scripts/pg.sh
 ctl=$build/fairpayctl
 srv=$build/fairpayd
@@ -118,12 +120,18 @@ fp_*) ;;
 *) die "fairpayctl db bootstrap-admin printed no key" ;;
 esac
 
-echo "demo: starting fairpayd on 127.0.0.1:$port" >&2
+# The key sealing vendors' attestation signing keys in the database
+# (docs/attestations.md): readable by the server's user alone.
+(umask 077 && openssl rand -hex 32 >"$demo/attestation.key")
+
+echo "demo: starting fairpayd on 127.0.0.1:$port and its admin endpoint on 127.0.0.1:$admin_port" >&2
 # Webhooks to receivers on this machine over plain HTTP are allowed: the demo
 # is local, and client/python/examples/checkout.py runs such a receiver.
 "$srv" --listen "127.0.0.1:$port" --db "$srv_conninfo" \
 	--cert "$certs/server.pem" --key "$certs/server.key" \
-	--webhook-allow-private --webhook-allow-http >"$log" 2>&1 &
+	--webhook-allow-private --webhook-allow-http \
+	--attestation-key-file "$demo/attestation.key" \
+	--admin-listen "127.0.0.1:$admin_port" >"$log" 2>&1 &
 srv_pid=$!
 echo "$srv_pid" >"$demo/fairpayd.pid"
 
@@ -279,6 +287,7 @@ cat <<EOF
 
 fairpay demo is running
   fairpayd    127.0.0.1:$port  (pid $srv_pid, log $log)
+  operators   http://127.0.0.1:$admin_port/metrics  /healthz  /readyz
   PostgreSQL  $pgdir  (socket $pgdir/sock, port $pgport, database fairpay;
               fairpayd logs in as fairpayd, the migrations ran as postgres)
   vendor      Demo Shop  $vendor_id
@@ -298,6 +307,11 @@ A whole FairPay cycle, to paste into another shell (bash), as Demo Shop:
   fairpayctl reputation bob                   # score, tier and the explanation
   fairpayctl offers list --customer bob       # next month's offer, already accepted
   fairpayctl events bob                       # bob's history
+  fairpayctl insights                         # the shop's sums, fairness histogram, tiers
+  fairpayctl policy simulate probation_payments=1   # what-if: tiers now and under it
+  fairpayctl attestation issue fay --subject fay@example.com   # fay's record, signed
+  fairpayctl simulate --population fair=60,generous=10,free_rider=20,gamer=10 --cycles 50 --seed 1
+  curl -s http://127.0.0.1:$admin_port/metrics | grep '^fairpay_requests_total'
 
 As the admin:
 

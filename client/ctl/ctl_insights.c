@@ -14,6 +14,7 @@
 #include "ctl_enum.h"
 #include "ctl_out.h"
 #include "ctl_remote.h"
+#include "money.h"
 
 /* Width of the longest bar of the terminal histogram. */
 #define BAR_WIDTH 40
@@ -32,12 +33,11 @@ static int call(const ctl_args *a, Fairpay__V1__Request *req,
 	return rc;
 }
 
-/* Money as fairpayctl prints it: integer minor units and the currency. The
- * one place to change when a formatter with decimals is shared. */
+/* Money as fairpayctl prints it: major units and the currency (money.h). */
 static void put_money(FILE *f, int64_t minor, const char *currency)
 {
-	fprintf(f, "%" PRId64 " ", minor);
-	ctl_out_text(f, currency);
+	char buf[MONEY_TEXT_LEN];
+	fputs(money_format(minor, currency, buf), f);
 }
 
 /* part / whole as a percentage with one decimal ("-" when whole is 0),
@@ -284,12 +284,17 @@ static int write_svg(const char *path, const Fairpay__V1__GetInsightsResponse *r
 	}
 	for (size_t k = 0; k < ns; k++) {
 		const Fairpay__V1__Insights *m = r->insights[k];
-		static const char *const one[] = { "minor units" };
+		static const char *const one[] = { "revenue" };
 		char title[64];
 		snprintf(title, sizeof(title), "Revenue (%s)", m->currency);
-		ctl_chart_panel_spec rev = { title, m->currency, 0, false, 1, one };
-		double paid = (double)m->paid_minor, sp = (double)m->suggested_minor,
-		       list = (double)m->list_minor;
+		/* The bars in major units, as the text report prints them. */
+		int exponent = money_exponent(m->currency);
+		ctl_chart_panel_spec rev = { title, m->currency, exponent, false, 1, one };
+		double unit = 1.0;
+		for (int e = exponent; e > 0; e--)
+			unit *= 10.0;
+		double paid = (double)m->paid_minor / unit, sp = (double)m->suggested_minor / unit,
+		       list = (double)m->list_minor / unit;
 		if (ctl_chart_panel(c, &rev) != 0 || ctl_chart_add(c, "paid", &paid) != 0 ||
 		    ctl_chart_add(c, "suggested", &sp) != 0 || ctl_chart_add(c, "list", &list) != 0)
 			goto done;
