@@ -34,7 +34,9 @@
 # Environment: BENCH_DURATION (10 s: cycles, A, A16), BENCH_WARMUP (3 s),
 # BENCH_READS_DURATION (5 s: reads, B), BENCH_CONNECTIONS (16), BENCH_DEPTH
 # (8), BENCH_CUSTOMERS (10000), BENCH_DB_POOL (4), BENCH_WEBHOOK_DURATION (5 s:
-# W), BENCH_KEEP=1 keeps the directory, FP_BUILD (build).
+# W), BENCH_KEEP=1 keeps the directory, FP_BUILD (build). BENCH_INSIGHTS_SUMS=0
+# disables the triggers that keep GetInsights' hourly sums (migration 0012),
+# to measure what keeping them costs the writes (server and ceilings alike).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -204,6 +206,13 @@ say "applying migrations"
 	{ cat "$work/migrate.log" >&2; die "fairpayctl db migrate failed"; }
 echo "migrations: $(psql_q -c "SELECT string_agg(version::text, ', ' ORDER BY version)
 	FROM schema_migrations" 2>/dev/null || echo '?')"
+if [ "${BENCH_INSIGHTS_SUMS:-1}" = 0 ]; then
+	echo "insights sums: OFF (their triggers disabled: the writes without their cost)"
+	psql_q -c "ALTER TABLE offers DISABLE TRIGGER offers_insights_insert;
+		ALTER TABLE offers DISABLE TRIGGER offers_insights_update;
+		ALTER TABLE payments DISABLE TRIGGER payments_insights_insert;
+		ALTER TABLE payments DISABLE TRIGGER payments_insights_update" >/dev/null
+fi
 "$pgsh" server-login "$pgdir"
 # The ceilings run as the role fairpayd works as (its --db-role default),
 # so that they too are held to the grants of migrations/0003.

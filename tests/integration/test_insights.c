@@ -557,9 +557,9 @@ static void test_ctl(void **state)
 		out, "offers: 9 created, 7 accepted, 1 declined, 0 expired, 2 defaulted"));
 	assert_true(h_contains(out, "payments: 6 (1 late, 1 waiting for review), 3 at or above"
 				    " the suggested price (50.0%)"));
-	assert_true(h_contains(out, "paid: 7500 USD"));
-	assert_true(h_contains(out, "suggested: 7000 USD (paid 107.1% of it)"));
-	assert_true(h_contains(out, "list: 10000 USD (paid 75.0% of it"));
+	assert_true(h_contains(out, "paid: 75.00 USD"));
+	assert_true(h_contains(out, "suggested: 70.00 USD (paid 107.1% of it)"));
+	assert_true(h_contains(out, "list: 100.00 USD (paid 75.0% of it"));
 	/* The largest USD buckets (8000-8999 and 10000-10999: 2 each) get the
 	 * full bar, the 20000 one half of it. */
 	assert_true(h_contains(out, "    8000-8999 |######################################## 2\n"));
