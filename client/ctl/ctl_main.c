@@ -13,8 +13,8 @@
 #include "ctl_attest.h"
 #include "ctl_cycle.h"
 #include "ctl_db.h"
-#include "ctl_simulate.h"
 #include "ctl_insights.h"
+#include "ctl_simulate.h"
 #include "ctl_verify.h"
 #include "ctl_webhook.h"
 
