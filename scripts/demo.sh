@@ -79,6 +79,9 @@ cleaned=0
 cleanup() {
 	[ $cleaned = 1 ] && return
 	cleaned=1
+	# A second Ctrl-C or TERM (a wrapper passing its own on) must not cut
+	# the cleanup short and leave the database running.
+	trap '' INT TERM
 	if [ -n "$srv_pid" ] && kill -0 "$srv_pid" 2>/dev/null; then
 		echo "demo: stopping fairpayd" >&2
 		kill -TERM "$srv_pid" 2>/dev/null || true

@@ -221,6 +221,12 @@ static void slot_drop(deliverer *d, const char *id, bool started)
 static void recorded(void *arg, db_status st, PGresult *res)
 {
 	deliverer *d = arg;
+	if (st == DB_ERROR && strcmp(db_sqlstate(res), "23503") == 0) {
+		/* foreign_key_violation: the endpoint was deleted while this
+		 * attempt ran; its log went with it (protocol-notes). */
+		log_debug(0, "webhooks: an attempt ended after its endpoint was deleted");
+		return;
+	}
 	if (st == DB_ERROR && !d->db_error_logged) {
 		char e[LOG_ESCAPE_SIZE];
 		log_error(0, "webhooks: could not record a delivery: %s",
