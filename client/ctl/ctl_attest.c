@@ -15,18 +15,6 @@
 #include "ctl_remote.h"
 #include "limit.h"
 
-/* Connect, authenticate, make one call. */
-static int attest_call(const ctl_args *a, Fairpay__V1__Request *req,
-		       Fairpay__V1__Response__ResultCase expect, Fairpay__V1__Response **resp)
-{
-	fp_client *c = NULL;
-	int rc = ctl_remote_open(a, true, &c);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_remote_call(c, a, req, expect, resp);
-	fp_client_free(c);
-	return rc;
-}
-
 int ctl_attest_bytes(const char *text, const char *file, uint8_t *buf, size_t cap, size_t *len)
 {
 	/* Room for the text of cap bytes. */
@@ -118,7 +106,7 @@ int ctl_attest_issue(const ctl_args *a)
 	m.ttl_seconds = a->ttl.set ? a->ttl.v : 0;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_ISSUE_ATTESTATION;
 	req.issue_attestation = &m;
-	int rc = attest_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_ISSUE_ATTESTATION, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_ISSUE_ATTESTATION, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__IssueAttestationResponse *r = resp->issue_attestation;
@@ -171,7 +159,7 @@ int ctl_attest_verify(const ctl_args *a)
 	m.attestation.len = len;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_VERIFY_ATTESTATION;
 	req.verify_attestation = &m;
-	rc = attest_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_VERIFY_ATTESTATION, &resp);
+	rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_VERIFY_ATTESTATION, &resp);
 	if (rc == CTL_EXIT_OK) {
 		if (a->json) {
 			fputs("{\"claims\":", stdout);
@@ -278,7 +266,7 @@ int ctl_attest_issuer_key(const ctl_args *a)
 	m.vendor_id = (char *)(a->vendor_id != NULL ? a->vendor_id : "");
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_GET_ISSUER_KEY;
 	req.get_issuer_key = &m;
-	int rc = attest_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_ISSUER_KEY, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_ISSUER_KEY, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__GetIssuerKeyResponse *r = resp->get_issuer_key;

@@ -15,19 +15,6 @@
 #include "ctl_show.h"
 #include "limit.h"
 
-/* Connect, authenticate, make one call. Returns an exit code; on
- * CTL_EXIT_OK *resp holds the reply carrying `expect`. */
-static int cycle_call(const ctl_args *a, Fairpay__V1__Request *req,
-		      Fairpay__V1__Response__ResultCase expect, Fairpay__V1__Response **resp)
-{
-	fp_client *c = NULL;
-	int rc = ctl_remote_open(a, true, &c);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_remote_call(c, a, req, expect, resp);
-	fp_client_free(c);
-	return rc;
-}
-
 /* End the JSON object of a mutating call's reply. */
 static void json_end_mutating(const Fairpay__V1__Response *resp)
 {
@@ -64,7 +51,7 @@ int ctl_cycle_product_put(const ctl_args *a)
 	pp.product = &product;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_PUT_PRODUCT;
 	req.put_product = &pp;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_PUT_PRODUCT, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_PUT_PRODUCT, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__PutProductResponse *r = resp->put_product;
@@ -92,7 +79,7 @@ int ctl_cycle_product_get(const ctl_args *a)
 	gp.sku = (char *)a->sku;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_GET_PRODUCT;
 	req.get_product = &gp;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_PRODUCT, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_PRODUCT, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	if (a->json) {
@@ -119,7 +106,7 @@ int ctl_cycle_product_list(const ctl_args *a)
 		lp.page_token = (char *)a->page_token;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_PRODUCTS;
 	req.list_products = &lp;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_PRODUCTS, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_PRODUCTS, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__ListProductsResponse *r = resp->list_products;
@@ -175,7 +162,7 @@ int ctl_cycle_policy_get(const ctl_args *a)
 
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_GET_POLICY;
 	req.get_policy = &gp;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_POLICY, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_POLICY, &resp);
 	if (rc == CTL_EXIT_OK)
 		print_policy(a, resp, resp->get_policy->policy, false);
 	fp_response_free(resp);
@@ -194,7 +181,7 @@ int ctl_cycle_policy_set(const ctl_args *a)
 	ctl_build_policy(a, &pp, &policy, reasons);
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_PUT_POLICY;
 	req.put_policy = &pp;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_PUT_POLICY, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_PUT_POLICY, &resp);
 	if (rc == CTL_EXIT_OK)
 		print_policy(a, resp, resp->put_policy->policy, true);
 	fp_response_free(resp);
@@ -229,7 +216,7 @@ int ctl_cycle_offer_create(const ctl_args *a)
 	co.attestation_subject = (char *)(a->subject != NULL ? a->subject : "");
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER;
 	req.create_offer = &co;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_CREATE_OFFER, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_CREATE_OFFER, &resp);
 	if (rc == CTL_EXIT_OK)
 		print_offer(a, resp, resp->create_offer->offer, true);
 	fp_response_free(resp);
@@ -246,7 +233,7 @@ int ctl_cycle_offer_accept(const ctl_args *a)
 	ao.offer_id = (char *)a->offer_id;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_ACCEPT_OFFER;
 	req.accept_offer = &ao;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_ACCEPT_OFFER, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_ACCEPT_OFFER, &resp);
 	if (rc == CTL_EXIT_OK)
 		print_offer(a, resp, resp->accept_offer->offer, true);
 	fp_response_free(resp);
@@ -263,7 +250,7 @@ int ctl_cycle_offer_decline(const ctl_args *a)
 	d.offer_id = (char *)a->offer_id;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_DECLINE_OFFER;
 	req.decline_offer = &d;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_DECLINE_OFFER, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_DECLINE_OFFER, &resp);
 	if (rc == CTL_EXIT_OK)
 		print_offer(a, resp, resp->decline_offer->offer, true);
 	fp_response_free(resp);
@@ -280,7 +267,7 @@ int ctl_cycle_offer_get(const ctl_args *a)
 	g.offer_id = (char *)a->offer_id;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_GET_OFFER;
 	req.get_offer = &g;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_OFFER, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_OFFER, &resp);
 	if (rc == CTL_EXIT_OK)
 		print_offer(a, resp, resp->get_offer->offer, false);
 	fp_response_free(resp);
@@ -303,7 +290,7 @@ int ctl_cycle_offers_list(const ctl_args *a)
 	lo.limit = a->limit;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_OFFERS;
 	req.list_offers = &lo;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_OFFERS, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_OFFERS, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__ListOffersResponse *r = resp->list_offers;
@@ -381,7 +368,7 @@ int ctl_cycle_pay(const ctl_args *a)
 	ctl_build_payment(a, &sp, reasons);
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_SUBMIT_PAYMENT;
 	req.submit_payment = &sp;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_SUBMIT_PAYMENT, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_SUBMIT_PAYMENT, &resp);
 	if (rc == CTL_EXIT_OK) {
 		const Fairpay__V1__SubmitPaymentResponse *r = resp->submit_payment;
 		print_payment_reply(a, resp, r->payment, r->reputation, true, r->next_offer);
@@ -403,7 +390,7 @@ int ctl_cycle_review(const ctl_args *a)
 		rp.note = (char *)a->note;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_REVIEW_PAYMENT;
 	req.review_payment = &rp;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_REVIEW_PAYMENT, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_REVIEW_PAYMENT, &resp);
 	if (rc == CTL_EXIT_OK) {
 		const Fairpay__V1__ReviewPaymentResponse *r = resp->review_payment;
 		print_payment_reply(a, resp, r->payment, r->reputation, false, NULL);
@@ -428,7 +415,7 @@ int ctl_cycle_payments_list(const ctl_args *a)
 	lp.limit = a->limit;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_PAYMENTS;
 	req.list_payments = &lp;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_PAYMENTS, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_PAYMENTS, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__ListPaymentsResponse *r = resp->list_payments;
@@ -469,7 +456,7 @@ int ctl_cycle_reputation(const ctl_args *a)
 	gr.customer_id = (char *)a->customer_id;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_GET_REPUTATION;
 	req.get_reputation = &gr;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_REPUTATION, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_REPUTATION, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	if (a->json) {
@@ -565,7 +552,8 @@ int ctl_cycle_events(const ctl_args *a)
 	le.limit = a->limit;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_CUSTOMER_EVENTS;
 	req.list_customer_events = &le;
-	int rc = cycle_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_CUSTOMER_EVENTS, &resp);
+	int rc =
+		ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_CUSTOMER_EVENTS, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__ListCustomerEventsResponse *r = resp->list_customer_events;

@@ -21,18 +21,6 @@
 /* Fairness per histogram entry (PROTOCOL.md: [1000 i, 1000 i + 1000)). */
 #define BUCKET_BP 1000
 
-/* Connect, authenticate, make one call; see ctl_cycle.c. */
-static int call(const ctl_args *a, Fairpay__V1__Request *req,
-		Fairpay__V1__Response__ResultCase expect, Fairpay__V1__Response **resp)
-{
-	fp_client *c = NULL;
-	int rc = ctl_remote_open(a, true, &c);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_remote_call(c, a, req, expect, resp);
-	fp_client_free(c);
-	return rc;
-}
-
 /* Money as fairpayctl prints it: major units and the currency (money.h). */
 static void put_money(FILE *f, int64_t minor, const char *currency)
 {
@@ -315,7 +303,7 @@ int ctl_insights_report(const ctl_args *a)
 	gi.to_unix_ms = a->to_ms;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_GET_INSIGHTS;
 	req.get_insights = &gi;
-	int rc = call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_INSIGHTS, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_GET_INSIGHTS, &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__GetInsightsResponse *r = resp->get_insights;
@@ -400,7 +388,7 @@ int ctl_insights_simulate(const ctl_args *a)
 	sp.set_excusing_reasons = pp.set_excusing_reasons;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_SIMULATE_POLICY;
 	req.simulate_policy = &sp;
-	int rc = call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_SIMULATE_POLICY, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_SIMULATE_POLICY, &resp);
 	if (rc == CTL_EXIT_OK) {
 		if (a->json) {
 			json_top(stdout, &resp->simulate_policy->base);

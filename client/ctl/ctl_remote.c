@@ -104,3 +104,14 @@ int ctl_remote_call(fp_client *c, const ctl_args *a, Fairpay__V1__Request *req,
 	*resp = r;
 	return CTL_EXIT_OK;
 }
+
+int ctl_remote_once(const ctl_args *a, Fairpay__V1__Request *req,
+		    Fairpay__V1__Response__ResultCase expect, Fairpay__V1__Response **resp)
+{
+	fp_client *c = NULL;
+	int rc = ctl_remote_open(a, true, &c);
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_remote_call(c, a, req, expect, resp);
+	fp_client_free(c);
+	return rc;
+}

@@ -20,6 +20,12 @@ int ctl_remote_open(const ctl_args *a, bool authenticate, fp_client **out);
 int ctl_remote_call(fp_client *c, const ctl_args *a, Fairpay__V1__Request *req,
 		    Fairpay__V1__Response__ResultCase expect, Fairpay__V1__Response **resp);
 
+/* Connect, authenticate, make one call (ctl_remote_open, ctl_remote_call)
+ * and disconnect. Returns an exit code; on CTL_EXIT_OK *resp holds the reply
+ * carrying expect. */
+int ctl_remote_once(const ctl_args *a, Fairpay__V1__Request *req,
+		    Fairpay__V1__Response__ResultCase expect, Fairpay__V1__Response **resp);
+
 /* Print the client's last error to stderr and return its exit code. */
 int ctl_remote_report(const fp_client *c, const ctl_args *a);
 

@@ -9,18 +9,6 @@
 #include "ctl_out.h"
 #include "ctl_remote.h"
 
-/* Connect, authenticate, make one call (see ctl_cycle.c). */
-static int webhook_call(const ctl_args *a, Fairpay__V1__Request *req,
-			Fairpay__V1__Response__ResultCase expect, Fairpay__V1__Response **resp)
-{
-	fp_client *c = NULL;
-	int rc = ctl_remote_open(a, true, &c);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_remote_call(c, a, req, expect, resp);
-	fp_client_free(c);
-	return rc;
-}
-
 /* The kinds as "A,B" ("all" when none) into buf. */
 static const char *kinds_text(const Fairpay__V1__WebhookEndpoint *e, char *buf, size_t len)
 {
@@ -66,8 +54,8 @@ int ctl_webhook_create(const ctl_args *a)
 	m.n_kinds = a->n_kinds;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_CREATE_WEBHOOK_ENDPOINT;
 	req.create_webhook_endpoint = &m;
-	int rc =
-		webhook_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_CREATE_WEBHOOK_ENDPOINT, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_CREATE_WEBHOOK_ENDPOINT,
+				 &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__CreateWebhookEndpointResponse *r = resp->create_webhook_endpoint;
@@ -104,7 +92,8 @@ int ctl_webhook_list(const ctl_args *a)
 	Fairpay__V1__Response *resp = NULL;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_WEBHOOK_ENDPOINTS;
 	req.list_webhook_endpoints = &m;
-	int rc = webhook_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_WEBHOOK_ENDPOINTS, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_WEBHOOK_ENDPOINTS,
+				 &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__ListWebhookEndpointsResponse *r = resp->list_webhook_endpoints;
@@ -151,8 +140,8 @@ int ctl_webhook_delete(const ctl_args *a)
 	m.endpoint_id = (char *)a->endpoint_id;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_DELETE_WEBHOOK_ENDPOINT;
 	req.delete_webhook_endpoint = &m;
-	int rc =
-		webhook_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_DELETE_WEBHOOK_ENDPOINT, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_DELETE_WEBHOOK_ENDPOINT,
+				 &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	if (a->json)
@@ -175,8 +164,8 @@ int ctl_webhook_deliveries(const ctl_args *a)
 	m.limit = a->limit;
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_LIST_WEBHOOK_DELIVERIES;
 	req.list_webhook_deliveries = &m;
-	int rc =
-		webhook_call(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_WEBHOOK_DELIVERIES, &resp);
+	int rc = ctl_remote_once(a, &req, FAIRPAY__V1__RESPONSE__RESULT_LIST_WEBHOOK_DELIVERIES,
+				 &resp);
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__ListWebhookDeliveriesResponse *r = resp->list_webhook_deliveries;

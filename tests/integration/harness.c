@@ -523,6 +523,25 @@ int h_run(const char *cmd, char **output)
 	return 128 + WTERMSIG(status);
 }
 
+int h_runf(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		fail_msg("out of memory");
+	va_end(ap);
+	char *o = NULL;
+	int rc = h_run(cmd, &o);
+	print_message("$ %s -> %d\n", cmd, rc);
+	free(cmd);
+	if (out != NULL)
+		*out = o;
+	else
+		free(o);
+	return rc;
+}
+
 void h_free_port(char *port, size_t len)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -112,6 +112,10 @@ void h_pg_start(void);
  * runs longer than 120 s. */
 int h_run(const char *cmd, char **output);
 
+/* h_run() of a printf-formatted command line, shown in the test's output with
+ * its exit status; *out (when not NULL) receives its stdout. */
+int h_runf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* A malloc'ed shell command line "'$FP_BUILD/fairpayctl'" to append to. */
 char *h_ctl(void);
 

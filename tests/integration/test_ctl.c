@@ -31,27 +31,6 @@ static struct {
 	char *ca;     /* quoted CA path */
 } T;
 
-/* Run a command line; returns the exit status, output in *out. */
-static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		fail_msg("out of memory");
-	va_end(ap);
-	char *o = NULL;
-	int rc = h_run(cmd, &o);
-	print_message("$ %s -> %d\n", cmd, rc);
-	free(cmd);
-	if (out != NULL)
-		*out = o;
-	else
-		free(o);
-	return rc;
-}
-
 static void expect_exit(int got, int want, const char *out)
 {
 	if (got != want)
@@ -128,12 +107,12 @@ static int teardown(void **state)
 static void test_ping(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s ping", T.remote);
+	int rc = h_runf(&out, "%s ping", T.remote);
 	expect_exit(rc, 0, out);
 	assert_true(strlen(out) > 0);
 	free(out);
 	/* Options after the command words work too. */
-	rc = run(&out, "%s ping --server %s --ca %s", T.ctl, T.srv->addr, T.ca);
+	rc = h_runf(&out, "%s ping --server %s --ca %s", T.ctl, T.srv->addr, T.ca);
 	expect_exit(rc, 0, out);
 	free(out);
 }
@@ -141,7 +120,8 @@ static void test_ping(void **state)
 static void test_vendor_create_and_list(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s --api-key %s vendor create 'Ctl Vendor One'", T.remote, T.admin_key);
+	int rc = h_runf(&out, "%s --api-key %s vendor create 'Ctl Vendor One'", T.remote,
+			T.admin_key);
 	expect_exit(rc, 0, out);
 	char *vid = line_value(out, "vendor_id");
 	char *name = line_value(out, "name");
@@ -165,14 +145,14 @@ static void test_vendor_create_and_list(void **state)
 	free(got);
 	fp_client_free(c);
 
-	rc = run(&out, "%s --api-key %s vendor list --json", T.remote, T.admin_key);
+	rc = h_runf(&out, "%s --api-key %s vendor list --json", T.remote, T.admin_key);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, vid) || !h_contains(out, "Ctl Vendor One"))
 		fail_msg("vendor list --json does not show %s:\n%s", vid, out);
 	assert_true(h_contains(out, "{") || h_contains(out, "["));
 	free(out);
 
-	rc = run(&out, "%s vendor list --api-key %s", T.remote, T.admin_key);
+	rc = h_runf(&out, "%s vendor list --api-key %s", T.remote, T.admin_key);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, vid))
 		fail_msg("vendor list does not show %s:\n%s", vid, out);
@@ -187,8 +167,8 @@ static void test_vendor_create_and_list(void **state)
 static void test_vendor_create_json(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s --api-key %s --json vendor create 'Json Vendor'", T.remote,
-		     T.admin_key);
+	int rc = h_runf(&out, "%s --api-key %s --json vendor create 'Json Vendor'", T.remote,
+			T.admin_key);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, "\"api_key\":\"fp_") && !h_contains(out, "\"api_key\": \"fp_"))
 		fail_msg("no api_key in JSON output:\n%s", out);
@@ -203,14 +183,14 @@ static void test_environment_variables(void **state)
 	char *out = NULL;
 	char *env = h_fmt("FAIRPAY_SERVER=%s FAIRPAY_CA=%s FAIRPAY_API_KEY=%s", T.srv->addr, T.ca,
 			  T.admin_key);
-	int rc = run(&out, "%s %s ping", env, T.ctl);
+	int rc = h_runf(&out, "%s %s ping", env, T.ctl);
 	expect_exit(rc, 0, out);
 	free(out);
-	rc = run(&out, "%s %s vendor create 'Env Vendor'", env, T.ctl);
+	rc = h_runf(&out, "%s %s vendor create 'Env Vendor'", env, T.ctl);
 	expect_exit(rc, 0, out);
 	char *vid = line_value(out, "vendor_id");
 	free(out);
-	rc = run(&out, "%s %s vendor list", env, T.ctl);
+	rc = h_runf(&out, "%s %s vendor list", env, T.ctl);
 	expect_exit(rc, 0, out);
 	assert_true(h_contains(out, vid));
 	free(out);
@@ -221,13 +201,13 @@ static void test_environment_variables(void **state)
 static void test_wrong_api_key_exit_1(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s --api-key fp_0123456789abcdef_%s vendor list 2>&1", T.remote,
-		     "0000000000000000000000000000000000000000000000000000000000000000");
+	int rc = h_runf(&out, "%s --api-key fp_0123456789abcdef_%s vendor list 2>&1", T.remote,
+			"0000000000000000000000000000000000000000000000000000000000000000");
 	expect_exit(rc, 1, out);
 	free(out);
 	long long before = h_sql_int(T.db, "SELECT count(*) FROM vendors");
-	rc = run(&out, "%s --api-key fp_0123456789abcdef_%s vendor create Nope 2>&1", T.remote,
-		 "0000000000000000000000000000000000000000000000000000000000000000");
+	rc = h_runf(&out, "%s --api-key fp_0123456789abcdef_%s vendor create Nope 2>&1", T.remote,
+		    "0000000000000000000000000000000000000000000000000000000000000000");
 	expect_exit(rc, 1, out);
 	free(out);
 	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM vendors"), before);
@@ -235,7 +215,7 @@ static void test_wrong_api_key_exit_1(void **state)
 	char n201[202];
 	memset(n201, 'n', 201);
 	n201[201] = '\0';
-	rc = run(&out, "%s --api-key %s vendor create %s 2>&1", T.remote, T.admin_key, n201);
+	rc = h_runf(&out, "%s --api-key %s vendor create %s 2>&1", T.remote, T.admin_key, n201);
 	expect_exit(rc, 1, out);
 	free(out);
 }
@@ -245,11 +225,11 @@ static void test_unreachable_exit_3(void **state)
 	char port[16];
 	h_free_port(port, sizeof(port));
 	char *out = NULL;
-	int rc = run(&out, "%s --server 127.0.0.1:%s --ca %s ping 2>&1", T.ctl, port, T.ca);
+	int rc = h_runf(&out, "%s --server 127.0.0.1:%s --ca %s ping 2>&1", T.ctl, port, T.ca);
 	expect_exit(rc, 3, out);
 	free(out);
-	rc = run(&out, "%s --server 127.0.0.1:%s --ca %s --api-key %s vendor list 2>&1", T.ctl,
-		 port, T.ca, T.admin_key);
+	rc = h_runf(&out, "%s --server 127.0.0.1:%s --ca %s --api-key %s vendor list 2>&1", T.ctl,
+		    port, T.ca, T.admin_key);
 	expect_exit(rc, 3, out);
 	free(out);
 }
@@ -268,7 +248,7 @@ static void test_bad_usage_exit_2(void **state)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *out = NULL;
-		int rc = run(&out, "%s --api-key %s %s 2>&1", T.remote, T.admin_key, bad[i]);
+		int rc = h_runf(&out, "%s --api-key %s %s 2>&1", T.remote, T.admin_key, bad[i]);
 		if (rc != 2)
 			fail_msg("'fairpayctl %s' exited %d, want 2:\n%s", bad[i], rc, out);
 		free(out);
@@ -288,7 +268,7 @@ static void test_help_exit_0(void **state)
 				"key revoke --help" };
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		char *out = NULL;
-		int rc = run(&out, "%s %s", T.ctl, forms[i]);
+		int rc = h_runf(&out, "%s %s", T.ctl, forms[i]);
 		if (rc != 0)
 			fail_msg("'fairpayctl %s' exited %d, want 0", forms[i], rc);
 		if (!h_contains(out, "Usage") && !h_contains(out, "usage"))
@@ -297,7 +277,7 @@ static void test_help_exit_0(void **state)
 	}
 	/* Help for a subcommand describes that subcommand. */
 	char *out = NULL;
-	assert_int_equal(run(&out, "%s vendor create --help", T.ctl), 0);
+	assert_int_equal(h_runf(&out, "%s vendor create --help", T.ctl), 0);
 	assert_true(h_contains(out, "vendor create"));
 	free(out);
 }
@@ -305,7 +285,7 @@ static void test_help_exit_0(void **state)
 static void test_migrate_twice_up_to_date(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s db migrate --db %s 2>&1", T.ctl, T.qdb);
+	int rc = h_runf(&out, "%s db migrate --db %s 2>&1", T.ctl, T.qdb);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, "up to date"))
 		fail_msg("a second migrate does not say 'up to date':\n%s", out);
@@ -317,7 +297,7 @@ static void test_migrate_twice_up_to_date(void **state)
 static void test_db_status(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s db status --db %s", T.ctl, T.qdb);
+	int rc = h_runf(&out, "%s db status --db %s", T.ctl, T.qdb);
 	expect_exit(rc, 0, out);
 	const char *line = strstr(out, "0001_schema.sql");
 	if (line == NULL)
@@ -340,23 +320,23 @@ static void test_edited_migration_refused(void **state)
 	char *src = h_path(h_root_dir(), "migrations");
 	char *qsrc = h_shq(src);
 	char *out = NULL;
-	int rc = run(&out,
-		     "rm -rf %s && cp -r %s %s && printf '\\n-- edited\\n' >> %s/0001_schema.sql",
-		     qdir, qsrc, qdir, qdir);
+	int rc = h_runf(
+		&out, "rm -rf %s && cp -r %s %s && printf '\\n-- edited\\n' >> %s/0001_schema.sql",
+		qdir, qsrc, qdir, qdir);
 	expect_exit(rc, 0, out);
 	free(out);
 
 	/* The unchanged copy is accepted: only the edit matters. */
 	char *clean = h_path(h_tmp_dir(), "migrations-copy");
 	char *qclean = h_shq(clean);
-	rc = run(&out, "rm -rf %s && cp -r %s %s", qclean, qsrc, qclean);
+	rc = h_runf(&out, "rm -rf %s && cp -r %s %s", qclean, qsrc, qclean);
 	expect_exit(rc, 0, out);
 	free(out);
-	rc = run(&out, "%s db migrate --migrations %s --db %s 2>&1", T.ctl, qclean, T.qdb);
+	rc = h_runf(&out, "%s db migrate --migrations %s --db %s 2>&1", T.ctl, qclean, T.qdb);
 	expect_exit(rc, 0, out);
 	free(out);
 
-	rc = run(&out, "%s db migrate --migrations %s --db %s 2>&1", T.ctl, qdir, T.qdb);
+	rc = h_runf(&out, "%s db migrate --migrations %s --db %s 2>&1", T.ctl, qdir, T.qdb);
 	expect_exit(rc, 1, out);
 	if (!h_contains(out, "0001_schema.sql") && !h_contains(out, "0001_schema"))
 		fail_msg("the refusal does not name the edited file:\n%s", out);
@@ -371,7 +351,7 @@ static void test_edited_migration_refused(void **state)
 	assert_string_equal(sum, want);
 
 	/* db status shows it as changed, not applied. */
-	rc = run(&out, "%s db status --migrations %s --db %s 2>&1", T.ctl, qdir, T.qdb);
+	rc = h_runf(&out, "%s db status --migrations %s --db %s 2>&1", T.ctl, qdir, T.qdb);
 	if (!h_contains(out, "changed"))
 		fail_msg("db status does not report the edited file as changed:\n%s", out);
 	free(out);
@@ -398,11 +378,11 @@ static void test_concurrent_migrate(void **state)
 		char *log1 = h_fmt("%s/race-%d-a.log", h_tmp_dir(), round);
 		char *log2 = h_fmt("%s/race-%d-b.log", h_tmp_dir(), round);
 		char *out = NULL;
-		int rc = run(&out,
-			     "%s db migrate --db %s >%s 2>&1 & a=$!; "
-			     "%s db migrate --db %s >%s 2>&1 & b=$!; "
-			     "wait $a; ra=$?; wait $b; rb=$?; echo \"$ra $rb\"",
-			     T.ctl, qdb, log1, T.ctl, qdb, log2);
+		int rc = h_runf(&out,
+				"%s db migrate --db %s >%s 2>&1 & a=$!; "
+				"%s db migrate --db %s >%s 2>&1 & b=$!; "
+				"wait $a; ra=$?; wait $b; rb=$?; echo \"$ra $rb\"",
+				T.ctl, qdb, log1, T.ctl, qdb, log2);
 		expect_exit(rc, 0, out);
 		if (strncmp(out, "0 0", 3) != 0) {
 			char *l1 = NULL, *l2 = NULL;
@@ -451,7 +431,7 @@ static void test_bootstrap_admin(void **state)
 	char *empty = h_db_create("fp_it_ctl_empty");
 	char *qempty = h_shq(empty);
 	char *out = NULL;
-	int rc = run(&out, "%s db bootstrap-admin --db %s 2>&1", T.ctl, qempty);
+	int rc = h_runf(&out, "%s db bootstrap-admin --db %s 2>&1", T.ctl, qempty);
 	expect_exit(rc, 1, out);
 	free(out);
 	free(qempty);
@@ -461,7 +441,7 @@ static void test_bootstrap_admin(void **state)
 static void test_key_create_and_revoke(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s --api-key %s key create --role admin", T.remote, T.admin_key);
+	int rc = h_runf(&out, "%s --api-key %s key create --role admin", T.remote, T.admin_key);
 	expect_exit(rc, 0, out);
 	char *kid = line_value(out, "key_id");
 	char *key = line_value(out, "api_key");
@@ -469,14 +449,15 @@ static void test_key_create_and_revoke(void **state)
 	fp_client *c = h_connect_auth(T.srv, key);
 	h_assert_code(h_list_vendors(c, NULL, 1, NULL), FAIRPAY__V1__CODE__OK);
 
-	rc = run(&out, "%s --api-key %s key revoke %s", T.remote, T.admin_key, kid);
+	rc = h_runf(&out, "%s --api-key %s key revoke %s", T.remote, T.admin_key, kid);
 	expect_exit(rc, 0, out);
 	free(out);
 	h_assert_code(h_list_vendors(c, NULL, 1, NULL), FAIRPAY__V1__CODE__UNAUTHENTICATED);
 	fp_client_free(c);
 
 	/* An unknown key id is refused by the server: exit 1. */
-	rc = run(&out, "%s --api-key %s key revoke fedcba9876543210 2>&1", T.remote, T.admin_key);
+	rc = h_runf(&out, "%s --api-key %s key revoke fedcba9876543210 2>&1", T.remote,
+		    T.admin_key);
 	expect_exit(rc, 1, out);
 	free(out);
 	free(kid);
@@ -509,23 +490,24 @@ static void test_events_feed_and_follow(void **state)
 	h_product(v, "feed-sku", 1000, 1500);
 	fp_response_free(h_cycle(v, "first", "feed-sku", 1000));
 	char *out = NULL;
-	int rc = run(&out, "%s --api-key %s events --json", T.remote, key);
+	int rc = h_runf(&out, "%s --api-key %s events --json", T.remote, key);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, "\"customer_id\":\"first\"") || !h_contains(out, "PAYMENT_RECEIVED"))
 		fail_msg("events --json does not show the feed:\n%s", out);
 	free(out);
-	rc = run(&out, "%s --api-key %s events first --follow", T.remote, key);
+	rc = h_runf(&out, "%s --api-key %s events first --follow", T.remote, key);
 	expect_exit(rc, 2, out);
 	free(out);
-	rc = run(&out, "%s --api-key %s events --kinds nonsense", T.remote, key);
+	rc = h_runf(&out, "%s --api-key %s events --kinds nonsense", T.remote, key);
 	expect_exit(rc, 2, out);
 	free(out);
 
 	pthread_t th;
 	later_cycle l = { T.srv, key };
 	pthread_create(&th, NULL, cycle_later, &l);
-	rc = run(&out, "timeout 4 %s --api-key %s events --follow --json --kinds payment_received",
-		 T.remote, key);
+	rc = h_runf(&out,
+		    "timeout 4 %s --api-key %s events --follow --json --kinds payment_received",
+		    T.remote, key);
 	pthread_join(th, NULL);
 	expect_exit(rc, 124, out); /* stopped by timeout, not by an error */
 	/* The earlier payment, then the one made while it followed, each a
@@ -593,15 +575,16 @@ static char *line_with(const char *text, const char *needle)
 static char *ctl_cycle(const char *key, const char *customer, const char *sku, long amount)
 {
 	char *out = NULL;
-	expect_exit(run(&out, "%s --api-key %s offer create %s %s --json", T.remote, key, customer,
-			sku),
+	expect_exit(h_runf(&out, "%s --api-key %s offer create %s %s --json", T.remote, key,
+			   customer, sku),
 		    0, out);
 	char *offer = json_str(out, "offer_id");
 	free(out);
-	expect_exit(run(&out, "%s --api-key %s offer accept %s", T.remote, key, offer), 0, out);
+	expect_exit(h_runf(&out, "%s --api-key %s offer accept %s", T.remote, key, offer), 0, out);
 	free(out);
-	expect_exit(run(&out, "%s --api-key %s pay %s --amount %ld", T.remote, key, offer, amount),
-		    0, out);
+	expect_exit(
+		h_runf(&out, "%s --api-key %s pay %s --amount %ld", T.remote, key, offer, amount),
+		0, out);
 	free(offer);
 	return out;
 }
@@ -615,22 +598,22 @@ static void test_money_in_major_units(void **state)
 	char *key = NULL;
 	fp_client *v = h_vendor_client(T.srv, admin, "ctl money", NULL, &key);
 	char *out = NULL;
-	expect_exit(run(&out,
-			"%s --api-key %s product put yen-book --name 'Yen book' --currency JPY "
-			"--sp 1500 --list-price 2000",
-			T.remote, key),
+	expect_exit(h_runf(&out,
+			   "%s --api-key %s product put yen-book --name 'Yen book' --currency JPY "
+			   "--sp 1500 --list-price 2000",
+			   T.remote, key),
 		    0, out);
 	assert_true(h_contains(out, "suggested_price: 1500 JPY\n"));
 	assert_true(h_contains(out, "list_price: 2000 JPY\n"));
 	free(out);
-	expect_exit(run(&out,
-			"%s --api-key %s product put dinar-book --name 'Dinar book' "
-			"--currency BHD --sp 1500 --list-price 2000 --minimum 250",
-			T.remote, key),
+	expect_exit(h_runf(&out,
+			   "%s --api-key %s product put dinar-book --name 'Dinar book' "
+			   "--currency BHD --sp 1500 --list-price 2000 --minimum 250",
+			   T.remote, key),
 		    0, out);
 	free(out);
 
-	expect_exit(run(&out, "%s --api-key %s product list", T.remote, key), 0, out);
+	expect_exit(h_runf(&out, "%s --api-key %s product list", T.remote, key), 0, out);
 	char *line = line_with(out, "yen-book");
 	if (!h_contains(line, "| 1500 JPY | 0 JPY | 2000 JPY | 0 JPY | RESTRICTED |"))
 		fail_msg("JPY product row: '%s'", line);
@@ -652,7 +635,7 @@ static void test_money_in_major_units(void **state)
 	assert_true(h_contains(out, "  total_paid: 1.234 BHD\n  total_suggested: 1.500 BHD\n"));
 	free(out);
 
-	expect_exit(run(&out, "%s --api-key %s payments list", T.remote, key), 0, out);
+	expect_exit(h_runf(&out, "%s --api-key %s payments list", T.remote, key), 0, out);
 	line = line_with(out, "taro");
 	if (!h_contains(line, "| 1234 JPY | 1500 JPY | 8226 |"))
 		fail_msg("JPY payment row: '%s'", line);
@@ -664,7 +647,7 @@ static void test_money_in_major_units(void **state)
 	free(out);
 
 	/* A product minimum makes the offer FAIRPAY_MINIMUM: the row shows it. */
-	expect_exit(run(&out, "%s --api-key %s offers list --customer hamad", T.remote, key), 0,
+	expect_exit(h_runf(&out, "%s --api-key %s offers list --customer hamad", T.remote, key), 0,
 		    out);
 	line = line_with(out, "dinar-book");
 	if (!h_contains(line, "| FAIRPAY_MINIMUM | 1.500 BHD | 0.250 BHD | - |"))
@@ -673,13 +656,13 @@ static void test_money_in_major_units(void **state)
 	free(out);
 
 	/* JSON keeps the minor units. */
-	expect_exit(
-		run(&out, "%s --api-key %s payments list --customer hamad --json", T.remote, key),
-		0, out);
+	expect_exit(h_runf(&out, "%s --api-key %s payments list --customer hamad --json", T.remote,
+			   key),
+		    0, out);
 	assert_true(h_contains(out, "\"amount_minor\":1234,\"currency\":\"BHD\","
 				    "\"suggested_price_minor\":1500,"));
 	free(out);
-	expect_exit(run(&out, "%s --api-key %s reputation taro --json", T.remote, key), 0, out);
+	expect_exit(h_runf(&out, "%s --api-key %s reputation taro --json", T.remote, key), 0, out);
 	assert_true(h_contains(out, "\"total_paid_minor\":1234,"));
 	free(out);
 	fp_client_free(v);
@@ -692,7 +675,7 @@ static void test_money_in_major_units(void **state)
 static char *json_line(const char *args)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s %s --json", T.remote, args);
+	int rc = h_runf(&out, "%s %s --json", T.remote, args);
 	expect_exit(rc, 0, out);
 	size_t n = strlen(out);
 	if (n < 3 || out[0] != '{' || out[n - 2] != '}' || out[n - 1] != '\n' ||

@@ -518,27 +518,6 @@ static void test_simulate_invalid(void **state)
 
 /* ---------------------------------------------------------------- fairpayctl */
 
-/* Run a command line; returns the exit status, stdout in *out. */
-static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		fail_msg("out of memory");
-	va_end(ap);
-	char *o = NULL;
-	int rc = h_run(cmd, &o);
-	print_message("$ %s -> %d\n", cmd, rc);
-	free(cmd);
-	if (out != NULL)
-		*out = o;
-	else
-		free(o);
-	return rc;
-}
-
 static void test_ctl(void **state)
 {
 	char *ctl = h_ctl();
@@ -550,7 +529,7 @@ static void test_ctl(void **state)
 	char *qsvg = h_shq(svg);
 	char *out = NULL;
 
-	assert_int_equal(run(&out, "%s insights --svg %s", cli, qsvg), 0);
+	assert_int_equal(h_runf(&out, "%s insights --svg %s", cli, qsvg), 0);
 	assert_true(h_contains(out, "currency: EUR"));
 	assert_true(h_contains(out, "currency: USD"));
 	assert_true(h_contains(
@@ -568,12 +547,12 @@ static void test_ctl(void **state)
 	assert_true(h_contains(out, "  TRUSTED            1"));
 	free(out);
 	char *doc = NULL;
-	assert_int_equal(run(&doc, "cat %s", qsvg), 0);
+	assert_int_equal(h_runf(&doc, "cat %s", qsvg), 0);
 	assert_true(h_contains(doc, "<svg"));
 	assert_true(h_contains(doc, "Revenue (USD)"));
 	free(doc);
 
-	assert_int_equal(run(&out, "%s insights --json --sku s2", cli), 0);
+	assert_int_equal(h_runf(&out, "%s insights --json --sku s2", cli), 0);
 	assert_true(h_contains(out, "{\"insights\":[{\"currency\":\"USD\",\"offers_created\":1,"));
 	assert_true(h_contains(out,
 			       "\"paid_minor\":4000,\"suggested_minor\":2000,\"list_minor\":2500"));
@@ -581,15 +560,15 @@ static void test_ctl(void **state)
 		out, "\"fairness_histogram\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]"));
 	assert_true(h_contains(out, "{\"tier\":\"TRUSTED\",\"customers\":1}"));
 	free(out);
-	assert_int_equal(run(&out, "%s insights --from 2020-01-01 --to 2020-01-02T00:00:00Z", cli),
-			 0);
+	assert_int_equal(
+		h_runf(&out, "%s insights --from 2020-01-01 --to 2020-01-02T00:00:00Z", cli), 0);
 	assert_true(h_contains(out, "no offers in this period"));
 	free(out);
-	assert_int_equal(run(NULL, "%s insights --from 2021-01-01 --to 2020-01-01", cli), 2);
-	assert_int_equal(run(NULL, "%s insights --from yesterday", cli), 2);
-	assert_int_equal(run(NULL, "%s insights --sku nope", cli), 1);
+	assert_int_equal(h_runf(NULL, "%s insights --from 2021-01-01 --to 2020-01-01", cli), 2);
+	assert_int_equal(h_runf(NULL, "%s insights --from yesterday", cli), 2);
+	assert_int_equal(h_runf(NULL, "%s insights --sku nope", cli), 1);
 
-	assert_int_equal(run(&out, "%s policy simulate alpha_bp=5000", cli), 0);
+	assert_int_equal(h_runf(&out, "%s policy simulate alpha_bp=5000", cli), 0);
 	assert_true(h_contains(out, "customers: 4\nchanged tier: 0\n"));
 	assert_true(h_contains(out, "alice"));
 	assert_true(h_contains(out, "12250"));
@@ -597,18 +576,18 @@ static void test_ctl(void **state)
 	assert_true(strstr(out, "alice") < strstr(out, "eur-bob"));
 	assert_true(strstr(out, "dave") < strstr(out, "zoe"));
 	free(out);
-	assert_int_equal(run(&out,
-			     "%s policy simulate --json excusing_reasons=POOR_QUALITY"
-			     " excused_floor_bp=9000 probation_payments=1",
-			     cli),
+	assert_int_equal(h_runf(&out,
+				"%s policy simulate --json excusing_reasons=POOR_QUALITY"
+				" excused_floor_bp=9000 probation_payments=1",
+				cli),
 			 0);
 	assert_true(h_contains(out, "{\"customers\":4,\"changed\":3,"));
 	assert_true(h_contains(out, "\"changes\":[{\"customer_id\":\"zoe\",\"score_now_bp\":7790,"
 				    "\"score_candidate_bp\":6710,\"tier_now\":\"PROBATION\","
 				    "\"tier_candidate\":\"RESTRICTED\"}"));
 	free(out);
-	assert_int_equal(run(NULL, "%s policy simulate low_score_bp=9500", cli), 1);
-	assert_int_equal(run(NULL, "%s policy simulate", cli), 2);
+	assert_int_equal(h_runf(NULL, "%s policy simulate low_score_bp=9500", cli), 1);
+	assert_int_equal(h_runf(NULL, "%s policy simulate", cli), 2);
 
 	free(qsvg);
 	free(svg);

@@ -41,27 +41,6 @@ static struct {
 	h_server *srv;
 } T;
 
-/* Run a command line; returns the exit status, output in *out (or freed). */
-static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		fail_msg("out of memory");
-	va_end(ap);
-	char *o = NULL;
-	int rc = h_run(cmd, &o);
-	print_message("$ %s -> %d\n", cmd, rc);
-	free(cmd);
-	if (out != NULL)
-		*out = o;
-	else
-		free(o);
-	return rc;
-}
-
 static void expect_exit(int got, int want, const char *out)
 {
 	if (got != want)
@@ -202,8 +181,8 @@ static int teardown(void **state)
 static void test_install_layout(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "rm -rf '%s' && %s install DESTDIR='%s' PREFIX=" PREFIX " 2>&1",
-		     T.destdir, T.make, T.destdir);
+	int rc = h_runf(&out, "rm -rf '%s' && %s install DESTDIR='%s' PREFIX=" PREFIX " 2>&1",
+			T.destdir, T.make, T.destdir);
 	expect_exit(rc, 0, out);
 	free(out);
 
@@ -225,7 +204,7 @@ static void test_install_layout(void **state)
 	expect_file("share/doc/fairpay/docs/protocol-notes.md", 0644);
 
 	/* The soname the real file carries is the link installed for it. */
-	rc = run(&out, "readelf -d '%s/%s'", T.root, real_rel);
+	rc = h_runf(&out, "readelf -d '%s/%s'", T.root, real_rel);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, "Library soname: [libfairpay.so.1]"))
 		fail_msg("%s has another soname:\n%s", real_rel, out);
@@ -234,7 +213,7 @@ static void test_install_layout(void **state)
 	free(real);
 
 	/* The installed binaries are the build's, and run. */
-	rc = run(&out, "'%s/bin/fairpayd' --version", T.root);
+	rc = h_runf(&out, "'%s/bin/fairpayd' --version", T.root);
 	expect_exit(rc, 0, out);
 	char *want = h_fmt("fairpayd %s", T.version);
 	if (!h_contains(out, want))
@@ -243,8 +222,8 @@ static void test_install_layout(void **state)
 	free(out);
 
 	/* The proto file is the repository's, unrewritten (proto3 optional). */
-	rc = run(&out, "cmp '%s/proto/fairpay.proto' '%s/share/fairpay/fairpay.proto'",
-		 h_root_dir(), T.root);
+	rc = h_runf(&out, "cmp '%s/proto/fairpay.proto' '%s/share/fairpay/fairpay.proto'",
+		    h_root_dir(), T.root);
 	expect_exit(rc, 0, out);
 	free(out);
 }
@@ -252,13 +231,13 @@ static void test_install_layout(void **state)
 static void test_pkg_config(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s pkg-config --modversion fairpay", T.pkgenv);
+	int rc = h_runf(&out, "%s pkg-config --modversion fairpay", T.pkgenv);
 	expect_exit(rc, 0, out);
 	if (strncmp(out, T.version, strlen(T.version)) != 0)
 		fail_msg("pkg-config says version '%s', want '%s'", out, T.version);
 	free(out);
 
-	rc = run(&out, "%s pkg-config --cflags --libs fairpay", T.pkgenv);
+	rc = h_runf(&out, "%s pkg-config --cflags --libs fairpay", T.pkgenv);
 	expect_exit(rc, 0, out);
 	char *want_l = h_fmt("-L%s/lib", T.root);
 	if (!h_contains(out, want_l) || !h_contains(out, "-lfairpay") ||
@@ -270,15 +249,15 @@ static void test_pkg_config(void **state)
 	free(want_l);
 	free(out);
 
-	rc = run(&out, "%s pkg-config --static --libs fairpay", T.pkgenv);
+	rc = h_runf(&out, "%s pkg-config --static --libs fairpay", T.pkgenv);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, "-lssl") || !h_contains(out, "-lcrypto"))
 		fail_msg("pkg-config --static --libs fairpay lacks OpenSSL: '%s'", out);
 	free(out);
 
 	/* The prefix written into fairpay.pc is the install's, not DESTDIR's. */
-	rc = run(&out, "PKG_CONFIG_PATH='%s/lib/pkgconfig' pkg-config --variable=prefix fairpay",
-		 T.root);
+	rc = h_runf(&out, "PKG_CONFIG_PATH='%s/lib/pkgconfig' pkg-config --variable=prefix fairpay",
+		    T.root);
 	expect_exit(rc, 0, out);
 	if (strncmp(out, PREFIX "\n", strlen(PREFIX) + 1) != 0)
 		fail_msg("fairpay.pc's prefix is '%s', want " PREFIX, out);
@@ -296,10 +275,10 @@ static void test_header_alone(void **state)
 	      f);
 	fclose(f);
 	char *out = NULL;
-	int rc = run(&out,
-		     "cc -std=c11 -Wall -Wextra -Werror -pedantic -c '%s' -o /dev/null "
-		     "$(%s pkg-config --cflags fairpay) 2>&1",
-		     src, T.pkgenv);
+	int rc = h_runf(&out,
+			"cc -std=c11 -Wall -Wextra -Werror -pedantic -c '%s' -o /dev/null "
+			"$(%s pkg-config --cflags fairpay) 2>&1",
+			src, T.pkgenv);
 	expect_exit(rc, 0, out);
 	free(out);
 	free(src);
@@ -312,15 +291,15 @@ static void build_and_run(const char *exe, const char *link)
 {
 	char *src = h_path(h_root_dir(), "tests/integration/install_client.c");
 	char *out = NULL;
-	int rc = run(&out, "cc -std=c11 -Wall -Wextra -Werror %s '%s' -o '%s' %s 2>&1", T.cc_san,
-		     src, exe, link);
+	int rc = h_runf(&out, "cc -std=c11 -Wall -Wextra -Werror %s '%s' -o '%s' %s 2>&1", T.cc_san,
+			src, exe, link);
 	expect_exit(rc, 0, out);
 	free(out);
 	free(src);
 
 	char *ca = h_path(h_certs_dir(), "ca.pem");
-	rc = run(&out, "LD_LIBRARY_PATH='%s/lib' '%s' %s '%s' '%s' 2>&1", T.root, exe, T.srv->addr,
-		 ca, T.admin_key);
+	rc = h_runf(&out, "LD_LIBRARY_PATH='%s/lib' '%s' %s '%s' '%s' 2>&1", T.root, exe,
+		    T.srv->addr, ca, T.admin_key);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, "alpn fairpay/1\n") || !h_contains(out, "ping OK\n") ||
 	    !h_contains(out, "role ROLE_ADMIN\n"))
@@ -328,8 +307,8 @@ static void build_and_run(const char *exe, const char *link)
 	free(out);
 
 	/* A wrong key is refused through the installed library too. */
-	rc = run(&out, "LD_LIBRARY_PATH='%s/lib' '%s' %s '%s' fp_wrong 2>&1", T.root, exe,
-		 T.srv->addr, ca);
+	rc = h_runf(&out, "LD_LIBRARY_PATH='%s/lib' '%s' %s '%s' fp_wrong 2>&1", T.root, exe,
+		    T.srv->addr, ca);
 	expect_exit(rc, 1, out);
 	if (!h_contains(out, "authenticate: "))
 		fail_msg("install_client with a wrong key printed:\n%s", out);
@@ -346,7 +325,7 @@ static void test_program_shared(void **state)
 
 	/* It loads the installed library through its soname. */
 	char *out = NULL;
-	int rc = run(&out, "LD_LIBRARY_PATH='%s/lib' ldd '%s'", T.root, exe);
+	int rc = h_runf(&out, "LD_LIBRARY_PATH='%s/lib' ldd '%s'", T.root, exe);
 	expect_exit(rc, 0, out);
 	char *want = h_fmt("libfairpay.so.1 => %s/lib/libfairpay.so.1", T.root);
 	if (!h_contains(out, want))
@@ -369,7 +348,7 @@ static void test_program_static(void **state)
 	free(link);
 
 	char *out = NULL;
-	int rc = run(&out, "ldd '%s'", exe);
+	int rc = h_runf(&out, "ldd '%s'", exe);
 	expect_exit(rc, 0, out);
 	if (h_contains(out, "libfairpay"))
 		fail_msg("the static build loads libfairpay:\n%s", out);
@@ -383,13 +362,13 @@ static void expect_man(const char *rel, const char *name, const char *option)
 {
 	char *page = inst(rel);
 	char *out = NULL;
-	int rc = run(&out, "MANWIDTH=80 man -l '%s' 2>&1 | col -b", page);
+	int rc = h_runf(&out, "MANWIDTH=80 man -l '%s' 2>&1 | col -b", page);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, "NAME") || !h_contains(out, name) || !h_contains(out, option) ||
 	    !h_contains(out, T.version))
 		fail_msg("man -l %s shows:\n%s", page, out);
 	free(out);
-	rc = run(&out, "groff -man -Tutf8 -ww -z '%s' 2>&1", page);
+	rc = h_runf(&out, "groff -man -Tutf8 -ww -z '%s' 2>&1", page);
 	expect_exit(rc, 0, out);
 	if (out[0] != '\0')
 		fail_msg("groff warns about %s:\n%s", page, out);
@@ -408,11 +387,12 @@ static void test_man_pages(void **state)
 static void test_uninstall(void **state)
 {
 	char *out = NULL;
-	int rc = run(&out, "%s uninstall DESTDIR='%s' PREFIX=" PREFIX " 2>&1", T.make, T.destdir);
+	int rc =
+		h_runf(&out, "%s uninstall DESTDIR='%s' PREFIX=" PREFIX " 2>&1", T.make, T.destdir);
 	expect_exit(rc, 0, out);
 	free(out);
 	/* Nothing of ours is left: no file, no link, no directory of ours. */
-	rc = run(&out, "find '%s' ! -type d; find '%s' -name '*fairpay*'", T.destdir, T.destdir);
+	rc = h_runf(&out, "find '%s' ! -type d; find '%s' -name '*fairpay*'", T.destdir, T.destdir);
 	expect_exit(rc, 0, out);
 	if (out[0] != '\0')
 		fail_msg("left behind by make uninstall:\n%s", out);
@@ -424,8 +404,8 @@ static void test_check_docker_self_test(void **state)
 	char *out = NULL;
 	char *qroot = h_shq(h_root_dir());
 	char *qbuild = h_shq(T.build);
-	int rc = run(&out, "cd %s && scripts/check-docker.sh --build %s --self-test 2>&1", qroot,
-		     qbuild);
+	int rc = h_runf(&out, "cd %s && scripts/check-docker.sh --build %s --self-test 2>&1", qroot,
+			qbuild);
 	expect_exit(rc, 0, out);
 	if (!h_contains(out, "check-docker: self-test:") || h_contains(out, "NOT caught"))
 		fail_msg("check-docker.sh --self-test:\n%s", out);
@@ -446,7 +426,7 @@ static void test_with_pgpass(void **state)
 	fputs("pa:ss\\word\n", f);
 	fclose(f);
 	char *out = NULL;
-	int rc = run(
+	int rc = h_runf(
 		&out,
 		"PGPASSFILE='%s' '%s/docker/with-pgpass.sh' '%s' "
 		"sh -c 'stat -c %%a \"$PGPASSFILE\"; cat \"$PGPASSFILE\"; echo \"args $*\"' sh x y",
@@ -460,8 +440,8 @@ static void test_with_pgpass(void **state)
 	if (f == NULL)
 		fail_msg("cannot write %s", secret);
 	fclose(f);
-	rc = run(&out, "PGPASSFILE='%s' '%s/docker/with-pgpass.sh' '%s' echo ran 2>&1", pgpass,
-		 h_root_dir(), secret);
+	rc = h_runf(&out, "PGPASSFILE='%s' '%s/docker/with-pgpass.sh' '%s' echo ran 2>&1", pgpass,
+		    h_root_dir(), secret);
 	expect_exit(rc, 1, out);
 	if (h_contains(out, "ran") || !h_contains(out, "is empty"))
 		fail_msg("with-pgpass with an empty secret printed:\n%s", out);

@@ -514,27 +514,6 @@ static void test_page_ends_early(void **state)
 
 /* ---------------------------------------------------------------- fairpayctl */
 
-/* Run a command line; returns the exit status, stdout in *out. */
-static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		fail_msg("out of memory");
-	va_end(ap);
-	char *o = NULL;
-	int rc = h_run(cmd, &o);
-	print_message("$ %s -> %d\n", cmd, rc);
-	free(cmd);
-	if (out != NULL)
-		*out = o;
-	else
-		free(o);
-	return rc;
-}
-
 static int count_lines(const char *s)
 {
 	int n = 0;
@@ -562,17 +541,17 @@ static void test_ctl_lists(void **state)
 	char *out = NULL;
 
 	/* Table: a header and one line per offer, newest first. */
-	assert_int_equal(run(&out, "%s offers list", cli), 0);
+	assert_int_equal(h_runf(&out, "%s offers list", cli), 0);
 	assert_int_equal(count_lines(out), 4);
 	assert_true(h_contains(out, "STATUS"));
 	assert_true(strstr(out, open) < strstr(out, oid));
 	free(out);
-	assert_int_equal(run(&out, "%s offers list --status open --customer ivy", cli), 0);
+	assert_int_equal(h_runf(&out, "%s offers list --status open --customer ivy", cli), 0);
 	assert_int_equal(count_lines(out), 2);
 	assert_true(h_contains(out, open));
 	free(out);
 	/* The singular spelling works too. */
-	assert_int_equal(run(&out, "%s offer list --status PAID --json", cli), 0);
+	assert_int_equal(h_runf(&out, "%s offer list --status PAID --json", cli), 0);
 	assert_int_equal(count_lines(out), 1);
 	assert_true(h_contains(out, "{\"offers\":[{"));
 	assert_true(h_contains(out, "\"status\":\"PAID\""));
@@ -580,7 +559,7 @@ static void test_ctl_lists(void **state)
 	free(out);
 
 	/* Pages: the token of the next page on stderr; --page-token follows it. */
-	assert_int_equal(run(&out, "%s offers list --limit 1 2>&1 >/dev/null", cli), 0);
+	assert_int_equal(h_runf(&out, "%s offers list --limit 1 2>&1 >/dev/null", cli), 0);
 	assert_true(h_contains(out, "--page-token"));
 	char *tok = strdup(strstr(out, "--page-token") + strlen("--page-token"));
 	free(out);
@@ -589,34 +568,36 @@ static void test_ctl_lists(void **state)
 		t++;
 	t[strcspn(t, "\r\n")] = '\0';
 	assert_int_equal(strlen(t), 33);
-	assert_int_equal(run(&out, "%s offers list --limit 5 --page-token %s --json", cli, t), 0);
+	assert_int_equal(h_runf(&out, "%s offers list --limit 5 --page-token %s --json", cli, t),
+			 0);
 	assert_true(h_contains(out, oid));
 	assert_false(h_contains(out, open));
 	free(out);
 	free(tok);
 
 	/* The review queue. */
-	assert_int_equal(run(&out, "%s payments list --review pending", cli), 0);
+	assert_int_equal(h_runf(&out, "%s payments list --review pending", cli), 0);
 	assert_int_equal(count_lines(out), 2);
 	assert_true(h_contains(out, p1));
 	assert_true(h_contains(out, "PENDING"));
 	assert_false(h_contains(out, p2));
 	free(out);
-	assert_int_equal(run(&out, "%s payments list --review none --customer jon --json", cli), 0);
+	assert_int_equal(h_runf(&out, "%s payments list --review none --customer jon --json", cli),
+			 0);
 	assert_true(h_contains(out, p2));
 	assert_true(h_contains(out, "\"review\":\"NOT_NEEDED\""));
 	free(out);
 
 	/* Usage errors (2) and the server's refusals (1). */
-	assert_int_equal(run(&out, "%s offers list --status lost 2>&1", cli), 2);
+	assert_int_equal(h_runf(&out, "%s offers list --status lost 2>&1", cli), 2);
 	assert_true(h_contains(out, "--status"));
 	free(out);
-	assert_int_equal(run(&out, "%s payments list --review maybe 2>&1", cli), 2);
+	assert_int_equal(h_runf(&out, "%s payments list --review maybe 2>&1", cli), 2);
 	assert_true(h_contains(out, "--review"));
 	free(out);
-	assert_int_equal(run(&out, "%s payments list --status open 2>&1", cli), 2);
+	assert_int_equal(h_runf(&out, "%s payments list --status open 2>&1", cli), 2);
 	free(out);
-	assert_int_equal(run(&out, "%s payments list --page-token nope 2>&1", cli), 1);
+	assert_int_equal(h_runf(&out, "%s payments list --page-token nope 2>&1", cli), 1);
 	assert_true(h_contains(out, "page_token"));
 	free(out);
 
