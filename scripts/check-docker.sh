@@ -618,6 +618,7 @@ class Checker:
                 made = set()
                 for names in re.findall(r"for n in ([^;]*); do [^\n]*docker/secrets/\$n", text):
                     made |= set(names.split())
+                made |= set(re.findall(r">\s*docker/secrets/([A-Za-z0-9_.-]+)", text))
                 if base not in made:
                     self.bad(where, "%s: the setup in %s makes no docker/secrets/%s" % (src, doc, base))
         else:
@@ -666,8 +667,8 @@ MUTATIONS = [
     (COMPOSE, "user=fairpayd\n", "user=fairpayd password=hunter2\n", "password= in a connection string"),
     (COMPOSE, "user=fairpayd\n", "user=postgres\n", "logs in as postgres, the superuser"),
     (COMPOSE, "user=fairpayd\n", "user=fairpay_owner\n", "logs in as fairpay_owner, the role service migrate"),
-    (COMPOSE, "      PGPASSFILE: /run/fairpay/pgpass\n    secrets: [fairpayd_password]",
-     "      PGPASSFILE: /run/fairpay/pgpass\n      PGPASSWORD: hunter2\n    secrets: [fairpayd_password]",
+    (COMPOSE, "      PGPASSFILE: /run/fairpay/pgpass\n    secrets: [fairpayd_password, attestation_key]",
+     "      PGPASSFILE: /run/fairpay/pgpass\n      PGPASSWORD: hunter2\n    secrets: [fairpayd_password, attestation_key]",
      "environment PGPASSWORD holds a secret"),
     (DOCKERFILE, "COPY docker/with-pgpass.sh", "COPY docker/with-pgpass-old.sh",
      "docker/with-pgpass-old.sh does not exist"),
