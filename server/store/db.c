@@ -96,6 +96,7 @@ struct db_pool {
 	struct event *kick;
 	struct event *tick;
 	int64_t down_since_ms;                     /* 0 while some connection is ready */
+	bool was_ready;                            /* some connection was ready once */
 	const char *statements[DB_STATEMENTS_MAX]; /* prepared as "fp<index>" */
 	int n_statements;
 	struct db_listener *listener;
@@ -506,10 +507,12 @@ static void dbc_ready(db_conn *dc)
 	dbc_set_state(dc, DBC_READY);
 	dc->backoff_ms = DB_BACKOFF_MIN_MS;
 	if (p->down_since_ms != 0) {
-		log_info(0, "database available again after %lld ms",
+		log_info(0, "database %s after %lld ms",
+			 p->was_ready ? "available again" : "connected",
 			 (long long)(clock_mono_ms() - p->down_since_ms));
 		p->down_since_ms = 0;
 	}
+	p->was_ready = true;
 	pool_dispatch(p);
 }
 
