@@ -274,6 +274,68 @@ int ctl_cycle_offer_get(const ctl_args *a)
 	return rc;
 }
 
+/* ---------------------------------------------------------------- list pages */
+
+/* What differs between the List calls' pages: the rows' name, one row as
+ * JSON, all rows as a table. items is the response's array of rows. */
+typedef struct page_kind {
+	const char *name;
+	void (*json_item)(FILE *f, const void *items, size_t i);
+	int (*table)(FILE *f, const void *items, size_t n);
+} page_kind;
+
+static void offer_json_item(FILE *f, const void *items, size_t i)
+{
+	ctl_show_offer_json(f, ((Fairpay__V1__Offer *const *)items)[i]);
+}
+
+static int offer_table(FILE *f, const void *items, size_t n)
+{
+	return ctl_show_offer_table(f, (Fairpay__V1__Offer *const *)items, n);
+}
+
+static void payment_json_item(FILE *f, const void *items, size_t i)
+{
+	ctl_show_payment_json(f, ((Fairpay__V1__Payment *const *)items)[i]);
+}
+
+static int payment_table(FILE *f, const void *items, size_t n)
+{
+	return ctl_show_payment_table(f, (Fairpay__V1__Payment *const *)items, n);
+}
+
+/* Print one page: {"NAME":[...],"next_page_token":...} with --json, else the
+ * table on stdout and the next page's token on stderr (so that stdout stays
+ * one clean table for scripts). Returns an exit code. */
+static int print_page(const ctl_args *a, const page_kind *k, const void *items, size_t n,
+		      const char *next_token)
+{
+	const char *next = next_token != NULL ? next_token : "";
+	if (a->json) {
+		printf("{\"%s\":[", k->name);
+		for (size_t i = 0; i < n; i++) {
+			if (i > 0)
+				fputc(',', stdout);
+			k->json_item(stdout, items, i);
+		}
+		fputs("],\"next_page_token\":", stdout);
+		ctl_out_json_string(stdout, next);
+		fputs("}\n", stdout);
+		return CTL_EXIT_OK;
+	}
+	if (k->table(stdout, items, n) != 0) {
+		fprintf(stderr, "error: out of memory\n");
+		return CTL_EXIT_REFUSED;
+	}
+	if (next[0] != '\0') {
+		char label[64];
+		snprintf(label, sizeof(label), "more %s follow; next page with --page-token",
+			 k->name);
+		ctl_out_field(stderr, label, next);
+	}
+	return CTL_EXIT_OK;
+}
+
 /* Print one page of the vendor's offers. */
 int ctl_cycle_offers_list(const ctl_args *a)
 {
@@ -294,27 +356,8 @@ int ctl_cycle_offers_list(const ctl_args *a)
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__ListOffersResponse *r = resp->list_offers;
-	const char *next = r->next_page_token != NULL ? r->next_page_token : "";
-	if (a->json) {
-		fputs("{\"offers\":[", stdout);
-		for (size_t i = 0; i < r->n_offers; i++) {
-			if (i > 0)
-				fputc(',', stdout);
-			ctl_show_offer_json(stdout, r->offers[i]);
-		}
-		fputs("],\"next_page_token\":", stdout);
-		ctl_out_json_string(stdout, next);
-		fputs("}\n", stdout);
-		goto done;
-	}
-	if (ctl_show_offer_table(stdout, r->offers, r->n_offers) != 0) {
-		fprintf(stderr, "error: out of memory\n");
-		rc = CTL_EXIT_REFUSED;
-		goto done;
-	}
-	/* stderr, so that stdout stays one clean table for scripts. */
-	if (next[0] != '\0')
-		ctl_out_field(stderr, "more offers follow; next page with --page-token", next);
+	static const page_kind offers = { "offers", offer_json_item, offer_table };
+	rc = print_page(a, &offers, r->offers, r->n_offers, r->next_page_token);
 done:
 	fp_response_free(resp);
 	return rc;
@@ -419,26 +462,8 @@ int ctl_cycle_payments_list(const ctl_args *a)
 	if (rc != CTL_EXIT_OK)
 		goto done;
 	const Fairpay__V1__ListPaymentsResponse *r = resp->list_payments;
-	const char *next = r->next_page_token != NULL ? r->next_page_token : "";
-	if (a->json) {
-		fputs("{\"payments\":[", stdout);
-		for (size_t i = 0; i < r->n_payments; i++) {
-			if (i > 0)
-				fputc(',', stdout);
-			ctl_show_payment_json(stdout, r->payments[i]);
-		}
-		fputs("],\"next_page_token\":", stdout);
-		ctl_out_json_string(stdout, next);
-		fputs("}\n", stdout);
-		goto done;
-	}
-	if (ctl_show_payment_table(stdout, r->payments, r->n_payments) != 0) {
-		fprintf(stderr, "error: out of memory\n");
-		rc = CTL_EXIT_REFUSED;
-		goto done;
-	}
-	if (next[0] != '\0')
-		ctl_out_field(stderr, "more payments follow; next page with --page-token", next);
+	static const page_kind payments = { "payments", payment_json_item, payment_table };
+	rc = print_page(a, &payments, r->payments, r->n_payments, r->next_page_token);
 done:
 	fp_response_free(resp);
 	return rc;
