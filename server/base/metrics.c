@@ -67,6 +67,10 @@ static const struct {
 				    "result=\"delivered\"" },
 	[METRIC_HOOK_FAILED] = { "fairpay_webhook_deliveries_total", NULL, "result=\"failed\"" },
 	[METRIC_HOOK_GAVE_UP] = { "fairpay_webhook_deliveries_total", NULL, "result=\"gave_up\"" },
+	[METRIC_DB_UNCONFIRMED] = { "fairpay_db_commits_unconfirmed_total",
+				    "Commits whose wait for the synchronous standby was cancelled: "
+				    "on the primary only, their calls answered UNAVAILABLE.",
+				    NULL },
 };
 
 void metrics_names(metrics_namer call_name, metrics_namer code_name)
@@ -361,6 +365,11 @@ int metrics_render(FILE *out)
 	       "Database queries queued or sent, not yet answered.");
 	fprintf(out, "fairpay_db_queries_in_flight %lld\n",
 		(long long)gauge_of(METRIC_DB_INFLIGHT, false));
+	header(out, "fairpay_db_oldest_query_seconds", "gauge",
+	       "How long the oldest query sent (its statements and its commit, which with "
+	       "synchronous replication waits for the standby) has waited for its answer.");
+	fprintf(out, "fairpay_db_oldest_query_seconds %.3f\n",
+		(double)gauge_of(METRIC_DB_OLDEST_QUERY_MS, true) / 1000.0);
 	header(out, "fairpay_db_queue_wait_seconds", "summary",
 	       "Time a query waited in the pool's queue before it was sent.");
 	fputs("fairpay_db_queue_wait_seconds_sum ", out);

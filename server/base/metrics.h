@@ -39,6 +39,7 @@ typedef enum metrics_counter {
 	METRIC_HOOK_DELIVERED,
 	METRIC_HOOK_FAILED,
 	METRIC_HOOK_GAVE_UP,
+	METRIC_DB_UNCONFIRMED, /* commits the synchronous standby did not confirm in time */
 	METRIC_COUNTERS
 } metrics_counter;
 
@@ -47,6 +48,7 @@ typedef enum metrics_gauge {
 	METRIC_DB_INFLIGHT,        /* queries the pool holds: queued or sent */
 	METRIC_SWEEP_LAST_MS,      /* wall clock of the last completed sweep round */
 	METRIC_HOOK_OLDEST_AGE_MS, /* age of the oldest undelivered webhook; -1: unknown */
+	METRIC_DB_OLDEST_QUERY_MS, /* the longest a connection's current query has waited */
 	METRIC_GAUGES
 } metrics_gauge;
 

@@ -194,11 +194,22 @@ static void lookup_done(void *arg, db_status st, PGresult *res)
 	replay(call, res);
 }
 
+/* A record found is answered only once it is as durable as a first answer
+ * would have been: its commit may have been confirmed by no standby (the
+ * wait was cancelled, DB_UNCONFIRMED). A transactional WAL message written
+ * when a row is found (an xid alone writes no WAL, and PostgreSQL waits for
+ * the standby only after both) makes this read's own commit wait for the
+ * synchronous standby to reach a point past that record's commit, or be
+ * cancelled like any other (then UNAVAILABLE, and the client retries).
+ * Without synchronous standbys nothing is written, and a lookup that finds
+ * nothing never waits. */
 static void lookup(rpc_call *call)
 {
 	const char *params[] = { scope(call), call->req->idempotency_key };
 	rpc_query(call,
-		  "SELECT call, request_hash, response, expires_at < now() FROM idempotency"
+		  "SELECT call, request_hash, response, expires_at < now(),"
+		  " CASE WHEN current_setting('synchronous_standby_names') <> ''"
+		  " THEN pg_logical_emit_message(true, 'fairpay', 'replay') END FROM idempotency"
 		  " WHERE vendor_id = $1 AND key = $2 AND state = 'DONE'",
 		  2, params, lookup_done);
 }

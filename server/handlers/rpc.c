@@ -184,6 +184,15 @@ void rpc_fail_db(rpc_call *call, db_status st, PGresult *res)
 			 "the database is unavailable; try again shortly");
 		return;
 	}
+	if (st == DB_UNCONFIRMED) {
+		/* Committed on the primary only: not the durability promised,
+		 * so not an answer; the retry under the same key replays it
+		 * once a standby holds it. */
+		rpc_fail(call, FAIRPAY__V1__CODE__UNAVAILABLE, NULL,
+			 "the synchronous standby did not confirm the change; try again (with the "
+			 "same idempotency key) shortly");
+		return;
+	}
 	const char *state = db_sqlstate(res);
 	for (size_t i = 0; i < sizeof(sql_codes) / sizeof(sql_codes[0]); i++) {
 		if (strcmp(state, sql_codes[i].sqlstate) != 0)

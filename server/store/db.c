@@ -4,10 +4,21 @@
  *   DOWN -> CONNECTING -> READY -> (broken) -> WAITING -> CONNECTING ...
  * A READY connection keeps a FIFO of the queries it sent; results arrive in
  * the same order, each query's results followed by the PIPELINE_SYNC result
- * that closes it. */
+ * that closes it.
+ *
+ * The commit of a group happens at its sync: with synchronous replication it
+ * waits there for the standby, a wait that statement_timeout does not cover
+ * (and the group's results, buffered by the server until its sync, do not
+ * arrive meanwhile). A group at the head of its connection for longer than
+ * statement_timeout and DB_CANCEL_GRACE_MS gets a cancel: a statement still
+ * running fails (57014) and is rolled back, while a commit's wait for the
+ * standby ends with the transaction committed on the primary only, which
+ * PostgreSQL says in a WARNING from SyncRepWaitForLSN; the notice receiver
+ * turns that into DB_UNCONFIRMED for every member of the group. */
 #include "db.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +32,8 @@
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 2000
 #define DB_CONNECT_TIMEOUT_S 5
+/* Beyond statement_timeout, before the pool cancels a group itself. */
+#define DB_CANCEL_GRACE_MS 500
 #define DB_GROUP_MAX 64
 /* Statement texts the pool prepares once per connection (the server has a
  * few dozen, all string literals); more are sent unprepared. */
@@ -42,12 +55,14 @@ typedef struct db_req {
 	bool solo;          /* its group failed: sent again alone */
 	bool ended;         /* all its results are in */
 	bool last_in_group; /* a sync follows it */
+	bool unconfirmed;   /* its commit's wait for the standby was cancelled */
 	char *lock_key;     /* writes are sent in this order (NULL sorts first) */
 	db_tenant *tenant;  /* whose work it is; NULL: the server's own, no share */
 	bool admitted;      /* counted in its tenant's share (not held back) */
 	bool preparing;     /* the results of its statement's Parse come first */
 	int stmt_id;        /* the pool's number of its statement, or -1 */
 	int64_t queued_ns;  /* queued, not sent yet (0: sent once already) */
+	uint64_t seq;       /* the pool's number of this request */
 } db_req;
 
 /* One vendor's (or the unauthenticated clients') work in the pool: what it
@@ -79,6 +94,9 @@ typedef struct db_conn {
 	db_req *head, *tail; /* sent, awaiting results */
 	int inflight;
 	int write_groups;                 /* groups of writes sent, at most one at a time */
+	uint64_t head_seq;                /* the head group's first request, as last seen */
+	int64_t head_since_ms;            /* since when it has been the head */
+	bool cancel_sent;                 /* for that head */
 	bool prepared[DB_STATEMENTS_MAX]; /* which of the pool's statements it has */
 } db_conn;
 
@@ -89,6 +107,8 @@ struct db_pool {
 	int size;
 	int depth;
 	int timeout_ms;
+	int cancel_after_ms; /* how long a group may be at the head of its connection */
+	uint64_t next_seq;
 	db_conn *conns;
 	db_req *pend_head, *pend_tail;   /* reads not sent yet */
 	db_req *wpend_head, *wpend_tail; /* writes not sent yet */
@@ -156,6 +176,8 @@ static void req_finish(db_req *r)
 	if (r->res != NULL) {
 		ExecStatusType es = PQresultStatus(r->res);
 		st = (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) ? DB_OK : DB_ERROR;
+		if (st == DB_OK && r->unconfirmed)
+			st = DB_UNCONFIRMED;
 	}
 	req_run(r, st);
 }
@@ -314,6 +336,7 @@ static void dbc_broken(db_conn *dc, const char *reason)
 	dc->head = dc->tail = NULL;
 	dc->inflight = 0;
 	dc->write_groups = 0;
+	dc->head_seq = 0;
 	memset(dc->prepared, 0, sizeof(dc->prepared));
 	while (r != NULL) {
 		db_req *next = r->next;
@@ -413,7 +436,7 @@ static void dbc_group_done(db_conn *dc)
 		}
 		return;
 	}
-	if (first->write && all_ok) {
+	if (first->write && all_ok && !first->unconfirmed) {
 		p->writes_committed += (uint64_t)n;
 		p->write_commits++;
 		metrics_add(METRIC_DB_COMMITS, 1);
@@ -463,6 +486,17 @@ static void dbc_read_results(db_conn *dc)
 			continue;
 		}
 		db_req *cur = dbc_current(dc);
+		if (cur == NULL && dc->head != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR) {
+			/* An error at the sync: the group's commit failed (or was
+			 * cancelled before its commit record), so the whole
+			 * transaction rolled back, whatever its results said. */
+			db_req *last = dc->head;
+			while (!last->last_in_group && last->next != NULL)
+				last = last->next;
+			PQclear(last->res);
+			last->res = res;
+			continue;
+		}
 		/* A failed Parse is the request's result (what follows it in
 		 * the pipeline is aborted); a successful one is dropped. */
 		if (cur != NULL && cur->preparing && PQresultStatus(res) != PGRES_COMMAND_OK &&
@@ -490,6 +524,101 @@ static void dbc_io_cb(evutil_socket_t fd, short what, void *arg)
 	if (dc->state == DBC_READY && PQstatus(dc->pg) == CONNECTION_BAD)
 		dbc_broken(dc, PQerrorMessage(dc->pg));
 	pool_dispatch(dc->pool);
+}
+
+/* ---------------------------------------------------------------- commits the standby did not confirm */
+
+/* The PostgreSQL function that waits for the synchronous standby. Its
+ * WARNING is matched by this source routine, not by its text, which the
+ * server's lc_messages may translate. */
+#define DB_SYNCREP_ROUTINE "SyncRepWaitForLSN"
+
+/* A notice from the server. The one that matters says that a commit's wait
+ * for the standby was cancelled: the transaction committed on the primary
+ * only. That commit is the head group's: its results are in, and its sync
+ * (ReadyForQuery) is the next message, parsed after this one. */
+static void dbc_notice(void *arg, const PGresult *res)
+{
+	db_conn *dc = arg;
+	const char *routine = PQresultErrorField(res, PG_DIAG_SOURCE_FUNCTION);
+	if (routine == NULL || strcmp(routine, DB_SYNCREP_ROUTINE) != 0 || dc->head == NULL)
+		return;
+	int n = 0;
+	for (db_req *r = dc->head; r != NULL; r = r->next) {
+		r->unconfirmed = true;
+		n++;
+		if (r->last_in_group)
+			break;
+	}
+	metrics_add(METRIC_DB_UNCONFIRMED, 1);
+	log_warn(0,
+		 "database connection %d: the synchronous standby did not confirm a commit of "
+		 "%d statement(s) within %d ms; it stands on the primary only, and its calls "
+		 "are answered UNAVAILABLE (a retry under the same idempotency key is replayed "
+		 "once a standby confirms)",
+		 dc->index, n, dc->pool->cancel_after_ms);
+}
+
+/* PQcancel connects and sends, blocking, and libpq 15 has no asynchronous
+ * cancel; a short-lived thread sends it, touching nothing but its own
+ * PGcancel, so that the event loop never waits on a host that may be gone. */
+static void *cancel_main(void *arg)
+{
+	PGcancel *c = arg;
+	char err[256];
+	(void)PQcancel(c, err, (int)sizeof(err));
+	PQfreeCancel(c);
+	return NULL;
+}
+
+static void dbc_cancel(db_conn *dc, int64_t waited_ms)
+{
+	dc->cancel_sent = true;
+	PGcancel *c = PQgetCancel(dc->pg);
+	pthread_attr_t attr;
+	pthread_t th;
+	bool started = false;
+	if (c != NULL && pthread_attr_init(&attr) == 0) {
+		started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+			  pthread_create(&th, &attr, cancel_main, c) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	if (!started) {
+		PQfreeCancel(c);
+		log_error(0, "database connection %d: cannot send a cancel", dc->index);
+		return;
+	}
+	log_warn(0,
+		 "database connection %d: a query has waited %lld ms for its answer, past the "
+		 "statement timeout: cancelling it (a commit waiting for a synchronous standby "
+		 "stays committed on the primary only)",
+		 dc->index, (long long)waited_ms);
+}
+
+/* Cancel the groups that have been at the head of their connection for
+ * longer than cancel_after_ms, and publish the longest such wait. */
+static void pool_check_heads(db_pool *p, int64_t now)
+{
+	int64_t longest = 0;
+	for (int i = 0; i < p->size; i++) {
+		db_conn *dc = &p->conns[i];
+		if (dc->state != DBC_READY || dc->head == NULL) {
+			dc->head_seq = 0;
+			continue;
+		}
+		if (dc->head->seq != dc->head_seq) {
+			dc->head_seq = dc->head->seq;
+			dc->head_since_ms = now;
+			dc->cancel_sent = false;
+			continue;
+		}
+		int64_t waited = now - dc->head_since_ms;
+		if (waited > longest)
+			longest = waited;
+		if (p->cancel_after_ms > 0 && waited >= p->cancel_after_ms && !dc->cancel_sent)
+			dbc_cancel(dc, waited);
+	}
+	metrics_set(METRIC_DB_OLDEST_QUERY_MS, longest);
 }
 
 static void dbc_ready(db_conn *dc)
@@ -565,6 +694,7 @@ static void dbc_connect(db_conn *dc)
 		dbc_broken(dc, PQerrorMessage(dc->pg));
 		return;
 	}
+	PQsetNoticeReceiver(dc->pg, dbc_notice, dc);
 	dbc_poll_wait(dc, PGRES_POLLING_WRITING);
 }
 
@@ -765,6 +895,7 @@ static void pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 		*tails[k] = last;
 	}
 	tenants_expire(p, now);
+	pool_check_heads(p, now);
 }
 
 /* ---------------------------------------------------------------- LISTEN
@@ -949,6 +1080,11 @@ db_pool *db_pool_new(struct event_base *base, const db_options *opts)
 	p->size = opts->pool_size;
 	p->depth = opts->pipeline_depth;
 	p->timeout_ms = opts->timeout_ms;
+	/* A commit is bounded like a statement: what statement_timeout does not
+	 * cover of it (the wait for the standby), the pool's cancel does. */
+	p->cancel_after_ms = opts->statement_timeout_ms > 0
+				     ? opts->statement_timeout_ms + DB_CANCEL_GRACE_MS
+				     : 0;
 	/* At least one query each, whatever the share; 0: no share at all. */
 	p->tenant_share = (unsigned)((int64_t)p->size * p->depth * opts->tenant_share_pct / 100);
 	if (opts->tenant_share_pct == 0)
@@ -1087,6 +1223,7 @@ static int pool_enqueue(db_pool *p, const char *tenant, const char *sql, int npa
 	r->write = lock_key != NULL;
 	r->deadline_ms = clock_mono_ms() + p->timeout_ms - DB_TICK_MS;
 	r->queued_ns = clock_mono_ns();
+	r->seq = ++p->next_seq;
 	metrics_move(METRIC_DB_INFLIGHT, 1);
 	tenant_admit(p, r);
 	/* Sending happens on the next loop turn too: a burst of queries from

@@ -7,7 +7,9 @@
  * (the database is down, or the pool is saturated) completes with
  * DB_UNAVAILABLE. Broken connections fail their queries with DB_UNAVAILABLE
  * and reconnect with exponential backoff. The loop never blocks on the
- * database. */
+ * database. A commit that waits for a synchronous standby longer than
+ * statement_timeout_ms is cancelled: it stays committed on the primary only,
+ * and its queries complete with DB_UNCONFIRMED. */
 #ifndef FP_DB_H
 #define FP_DB_H
 
@@ -20,9 +22,12 @@
 typedef struct db_pool db_pool;
 
 typedef enum db_status {
-	DB_OK = 0,     /* res is a TUPLES_OK or COMMAND_OK result */
-	DB_ERROR,      /* the statement failed: res holds the error */
-	DB_UNAVAILABLE /* no database: res is NULL */
+	DB_OK = 0,      /* res is a TUPLES_OK or COMMAND_OK result */
+	DB_ERROR,       /* the statement failed: res holds the error */
+	DB_UNAVAILABLE, /* no database: res is NULL */
+	DB_UNCONFIRMED  /* committed on the primary, not confirmed by the synchronous
+			   standby (the wait was cancelled): res is the statement's
+			   result, but the change must not be reported as durable */
 } db_status;
 
 /* Called once per query, from the event loop. res is freed after the call. */
