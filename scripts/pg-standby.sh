@@ -139,9 +139,12 @@ cmd_crash() {
 	# finishing its query.
 	kids=$(ps -o pid= --ppid "$pid" || true)
 	kill -9 "$pid" $kids 2>/dev/null || true
+	# Dead once gone or a zombie (its parent, not us, reaps it).
 	for _ in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
+		case $(ps -o stat= -p "$pid" || true) in
+		'' | Z*) break ;;
+		esac
+		sleep 0.01
 	done
 }
 

@@ -96,7 +96,7 @@ typedef struct db_conn {
 	int write_groups;                 /* groups of writes sent, at most one at a time */
 	uint64_t head_seq;                /* the head group's first request, as last seen */
 	int64_t head_since_ms;            /* since when it has been the head */
-	bool cancel_sent;                 /* for that head */
+	int64_t cancelled_ms;             /* when it was last cancelled (0: never) */
 	bool prepared[DB_STATEMENTS_MAX]; /* which of the pool's statements it has */
 } db_conn;
 
@@ -571,9 +571,9 @@ static void *cancel_main(void *arg)
 	return NULL;
 }
 
-static void dbc_cancel(db_conn *dc, int64_t waited_ms)
+static void dbc_cancel(db_conn *dc, int64_t now, int64_t waited_ms)
 {
-	dc->cancel_sent = true;
+	dc->cancelled_ms = now;
 	PGcancel *c = PQgetCancel(dc->pg);
 	pthread_attr_t attr;
 	pthread_t th;
@@ -609,14 +609,17 @@ static void pool_check_heads(db_pool *p, int64_t now)
 		if (dc->head->seq != dc->head_seq) {
 			dc->head_seq = dc->head->seq;
 			dc->head_since_ms = now;
-			dc->cancel_sent = false;
+			dc->cancelled_ms = 0;
 			continue;
 		}
 		int64_t waited = now - dc->head_since_ms;
 		if (waited > longest)
 			longest = waited;
-		if (p->cancel_after_ms > 0 && waited >= p->cancel_after_ms && !dc->cancel_sent)
-			dbc_cancel(dc, waited);
+		/* Again each period: a cancel that found the backend between
+		 * two messages of the group did nothing. */
+		if (p->cancel_after_ms > 0 && waited >= p->cancel_after_ms &&
+		    now - dc->cancelled_ms >= p->cancel_after_ms)
+			dbc_cancel(dc, now, waited);
 	}
 	metrics_set(METRIC_DB_OLDEST_QUERY_MS, longest);
 }
