@@ -18,8 +18,10 @@
  *     of the new one, then killed during the load. While it is gone no call
  *     is answered OK (a commit waits, is cancelled after the statement
  *     timeout and answered UNAVAILABLE; a repeat of an answered key waits
- *     the same way); what the server reports meanwhile (/readyz, /metrics,
- *     its log) is checked and printed. The standby restarts, the load
+ *     the same way; a commit that queues behind a waiting one for the
+ *     notification lock fails at its sync, and its group with it); what
+ *     the server reports meanwhile (/readyz, /metrics, its log) is checked
+ *     and printed. The standby restarts, the load
  *     resumes, and both machines hold exactly the answered objects.
  *  3. test_sync_cost: cycles/s of the same load with synchronous
  *     replication and without it (synchronous_standby_names = ''), in this
@@ -60,6 +62,10 @@
 /* A delivery's timeout: a delivery claimed when the primary died is sent
  * again when its lease ends, four timeouts and 5 s later (deliver.c). */
 #define WEBHOOK_TIMEOUT_MS "2000"
+/* Shorter than a commit's wait before its cancel: a commit that announces
+ * rows (NOTIFY) behind one waiting for the standby then fails at its sync
+ * on the notification queue's lock, and its group must fail with it. */
+#define LOCK_TIMEOUT_MS "300"
 /* The bound of a statement, and so of a commit's wait for the standby. */
 #define STATEMENT_TIMEOUT_MS "1000"
 
@@ -459,7 +465,8 @@ static int setup(void **state)
 				  "--db-statement-timeout-ms", STATEMENT_TIMEOUT_MS,
 				  "--webhook-allow-private", "--webhook-ca-file", ca,
 				  "--webhook-retry-base-ms", "100", "--webhook-retry-max-ms",
-				  "1000", "--webhook-timeout-ms", WEBHOOK_TIMEOUT_MS, NULL);
+				  "1000", "--webhook-timeout-ms", WEBHOOK_TIMEOUT_MS,
+				  "--db-lock-timeout-ms", LOCK_TIMEOUT_MS, NULL);
 	free(listen);
 	free(ca);
 	kl_make_vendor(T.srv, T.admin_key, "standby shop", &T.vid, &T.vkey);
@@ -643,6 +650,14 @@ static void test_standby_lost(void **state)
 	unconfirmed = metric("fairpay_db_commits_unconfirmed_total");
 	int during = kl_answered(L) - from;
 	int logged = h_log_count(T.srv, "the synchronous standby did not confirm");
+	char *plog = h_fmt("%s/log", T.dir[T.primary]);
+	char *cmd = h_fmt("grep -c 'canceling statement due to lock timeout' %s", plog);
+	char *locks = NULL;
+	h_run(cmd, &locks);
+	print_message("the primary logged %ld lock timeouts so far\n", locks ? atol(locks) : 0L);
+	free(locks);
+	free(cmd);
+	free(plog);
 	print_message("standby killed: in the next 3 s, %d calls answered OK; /readyz %d; "
 		      "fairpay_db_oldest_query_seconds up to %.3f; "
 		      "fairpay_db_commits_unconfirmed_total %.0f; %d log warnings\n",
