@@ -178,7 +178,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $
 	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL) -pthread
 
 # test_lists EXPLAINs the server's own list statements (store.h).
-$(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/server/store/db_result.o \
+$(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/server/store/facts.o $(BUILD)/obj/server/store/db_result.o \
 	$(BUILD)/obj/server/common/names.o
 # test_attestations crafts and opens attestations itself (attest.h).
 $(BUILD)/tests/itest_attestations: $(BUILD)/obj/server/common/attest.o $(BUILD)/obj/server/common/text.o

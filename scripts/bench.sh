@@ -34,9 +34,7 @@
 # Environment: BENCH_DURATION (10 s: cycles, A, A16), BENCH_WARMUP (3 s),
 # BENCH_READS_DURATION (5 s: reads, B), BENCH_CONNECTIONS (16), BENCH_DEPTH
 # (8), BENCH_CUSTOMERS (10000), BENCH_DB_POOL (4), BENCH_WEBHOOK_DURATION (5 s:
-# W), BENCH_KEEP=1 keeps the directory, FP_BUILD (build). BENCH_INSIGHTS_SUMS=0
-# disables the triggers that keep GetInsights' hourly sums (migration 0012),
-# to measure what keeping them costs the writes (server and ceilings alike).
+# W), BENCH_KEEP=1 keeps the directory, FP_BUILD (build).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -206,13 +204,6 @@ say "applying migrations"
 	{ cat "$work/migrate.log" >&2; die "fairpayctl db migrate failed"; }
 echo "migrations: $(psql_q -c "SELECT string_agg(version::text, ', ' ORDER BY version)
 	FROM schema_migrations" 2>/dev/null || echo '?')"
-if [ "${BENCH_INSIGHTS_SUMS:-1}" = 0 ]; then
-	echo "insights sums: OFF (their triggers disabled: the writes without their cost)"
-	psql_q -c "ALTER TABLE offers DISABLE TRIGGER offers_insights_insert;
-		ALTER TABLE offers DISABLE TRIGGER offers_insights_update;
-		ALTER TABLE payments DISABLE TRIGGER payments_insights_insert;
-		ALTER TABLE payments DISABLE TRIGGER payments_insights_update" >/dev/null
-fi
 "$pgsh" server-login "$pgdir"
 # The ceilings run as the role fairpayd works as (its --db-role default),
 # so that they too are held to the grants of migrations/0003.
@@ -629,19 +620,20 @@ UPDATE offers SET status = 'PAID', closed_at = clock_timestamp()
 UPDATE reputations SET score_bp = :score$i, payments = :payments$i, total_paid_minor = :paid$i,
 	total_suggested_minor = :suggested$i, credit_used_minor = :${r}used, updated_at = now()
 	WHERE vendor_id = :vendor AND customer_id = $cust;
-INSERT INTO events (vendor_id, customer_id, offer_id, payment_id, kind, detail) VALUES
+INSERT INTO events (vendor_id, customer_id, offer_id, payment_id, kind, detail, insights) VALUES
 	(:vendor, $cust, $offer, NULL, 'OFFER_CREATED', 'sku ' || :sku::text
 		|| ', mode FAIRPAY, suggested ' || :sp::text || ', tier ' || ${tiers}[:tier$i]
-		|| ', reasons ' || CASE WHEN :tier$i = 3 THEN 'PROBATION' ELSE 'none' END),
+		|| ', reasons ' || CASE WHEN :tier$i = 3 THEN 'PROBATION' ELSE 'none' END, '{0,1}'),
 	(:vendor, $cust, $offer, NULL, 'OFFER_ACCEPTED', 'pay by '
 		|| to_char((now() + :window * interval '1 second') AT TIME ZONE 'UTC',
 			   'YYYY-MM-DD"T"HH24":"MI":"SS"Z"')
-		|| ', credit used ' || :used$i::text || ' of ' || :credit::text),
+		|| ', credit used ' || :used$i::text || ' of ' || :credit::text, '{1,1}'),
 	(:vendor, $cust, $offer, $pay, 'PAYMENT_RECEIVED', 'amount ' || :sp::text
 		|| ', suggested ' || :sp::text
-		|| ', fairness 10000 (raw 10000), verdict FAIR, review NOT_NEEDED'),
+		|| ', fairness 10000 (raw 10000), verdict FAIR, review NOT_NEEDED',
+		ARRAY[5, 1, 8, :sp, 9, :sp, 10, :sp, 11, 1, 22, 1]::bigint[]),
 	(:vendor, $cust, $offer, $pay, 'REPUTATION_CHANGED', 'score ' || :${r}score::text
-		|| ' -> ' || :score$i::text || ', tier ' || ${tiers}[:new_tier$i]);
+		|| ' -> ' || :score$i::text || ', tier ' || ${tiers}[:new_tier$i], NULL);
 EOF
 }
 
