@@ -50,7 +50,9 @@
 #define SERVERS 3
 #define WORKERS 8
 /* HAProxy's health checks: every CHECK_MS, FALL failures mark a server
- * DOWN and RISE successes UP again. */
+ * DOWN and RISE successes UP again. Between checks, one refused or broken
+ * connection marks it DOWN at once (observe layer4), so that a killed
+ * server's clients are not sent back to it for FALL checks' time. */
 #define CHECK_MS 200
 #define FALL 2
 #define RISE 2
@@ -122,7 +124,8 @@ static void write_haproxy_cfg(void)
 		"  balance leastconn\n"
 		"  option httpchk GET /readyz\n"
 		"  http-check expect status 200\n"
-		"  default-server inter %dms fall %d rise %d on-marked-down shutdown-sessions\n",
+		"  default-server inter %dms fall %d rise %d on-marked-down shutdown-sessions"
+		" observe layer4 error-limit 1 on-error mark-down\n",
 		T.haproxy_sock, T.front, CHECK_MS, FALL, RISE);
 	for (int i = 0; i < SERVERS; i++)
 		fprintf(f, "  server s%d 127.0.0.1:%s check port %s\n", i + 1, T.port[i],
