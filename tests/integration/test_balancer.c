@@ -18,6 +18,11 @@
  *  kill until HAProxy marks the server DOWN, until the calls are answered
  *  again, and the longest call of the run (a call caught by the kill).
  *
+ *  test_drain_one_server: the same load; one server is stopped with
+ *  SIGTERM, as for maintenance. It exits 0 once its calls are done, HAProxy
+ *  takes it out, and every keyed call is answered exactly once through the
+ *  others.
+ *
  * Ports: HAProxy's frontend and the servers' ports come from
  * FP_BALANCER_PORTS (default 7500-7549), the first free ones, so that a
  * developer's fixed ports and the harness's ephemeral ones never meet. */
@@ -469,10 +474,63 @@ static void test_kill_one_server(void **state)
 		      "answered payment; reputation verify exit 0\n");
 }
 
+/* Stopping one server for maintenance: SIGTERM, the server drains (its
+ * /readyz answers 503, it finishes its calls and exits 0), HAProxy takes it
+ * out, and its clients' calls go on through the others exactly once. */
+static void test_drain_one_server(void **state)
+{
+	kl_violations_reset();
+	const int victim = SERVERS - 1;
+	if (T.srv[victim] == NULL || !h_server_alive(T.srv[victim]))
+		fail_msg("no server s%d to drain (the last test left none)", victim + 1);
+	wait_server_status(victim, "UP", 10000);
+	kl_config cfg = {
+		.ports = T.front,
+		.vendor_id = T.vid,
+		.vendor_key = T.vkey,
+		.tag = "lbd",
+		.workers = WORKERS,
+	};
+	kl_load *L = kl_start(&cfg);
+	if (!kl_wait_answers(L, 200, h_slow() ? 120000 : 20000)) {
+		kl_free(L);
+		kl_report("before the drain");
+		fail_msg("the load made no progress through the balancer");
+	}
+	server_stat st;
+	if (!server_stat_of(victim, &st) || st.scur == 0) {
+		kl_free(L);
+		fail_msg("s%d has no client session to drain", victim + 1);
+	}
+	int64_t t0 = h_now_ms();
+	int status = h_server_stop(T.srv[victim], SIGTERM);
+	int64_t exit_ms = h_now_ms() - t0;
+	bool back = kl_wait_answers(L, 2 * WORKERS, 20000);
+	int64_t back_ms = h_now_ms() - t0;
+	int64_t down_ms = wait_server_status(victim, "DOWN", 5000) + exit_ms;
+	kl_wait_answers(L, 100, 10000);
+	kl_stop(L);
+	print_message("s%d drained (SIGTERM) with %ld client sessions: exit status %d after %lld "
+		      "ms; HAProxy had it DOWN within %lld ms; %d more calls answered %lld ms "
+		      "after the SIGTERM\n",
+		      victim + 1, st.scur, status, (long long)exit_ms, (long long)down_ms,
+		      2 * WORKERS, (long long)back_ms);
+	kl_check_offers(L, T.db);
+	kl_check_verify(T.db);
+	kl_print_totals(L);
+	kl_free(L);
+	h_server_free(T.srv[victim]);
+	T.srv[victim] = NULL;
+	assert_int_equal(status, 0);
+	assert_true(back);
+	kl_report("one server drained behind the balancer");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_one_server),
+		cmocka_unit_test(test_drain_one_server),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
