@@ -82,7 +82,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 ITEST_SRC  := $(wildcard tests/integration/test_*.c)
 ITEST_BIN  := $(ITEST_SRC:tests/integration/%.c=$(BUILD)/tests/i%)
-HARNESS_OBJ := $(BUILD)/obj/tests/integration/harness.o
+HARNESS_OBJ := $(BUILD)/obj/tests/integration/harness.o $(BUILD)/obj/tests/integration/keyed_load.o
 BENCH_BIN  := $(BUILD)/fairpay-bench
 # Fuzz targets link the server's modules except the database pool, which a
 # stub replaces (tests/fuzz/db_stub.c): validation runs, nothing is sent.
@@ -346,7 +346,15 @@ format-check:
 # clang-tidy, formatting, hardening, the docker files. `make -k lint` runs
 # them all even when one fails.
 lint: deps
-	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-docker check-unit
+	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-docker check-unit \
+	  check-distribution
+# The schema and the server's SQL can be distributed by vendor (Citus): keys,
+# foreign keys, sequences and joins, read from a freshly migrated database's
+# catalog (scripts/distribution.allow names what is global on purpose); the
+# self-test first shows that each rule can fail.
+check-distribution: $(BUILD)/fairpayctl
+	scripts/check-distribution.sh --build $(BUILD) --self-test -- $(CPPFLAGS)
+.PHONY: check-distribution
 # docker/Dockerfile and docker/compose.yaml against the Makefile, the
 # programs' --help and the repository (no Docker engine runs here); the
 # self-test first shows that the check catches deliberate mistakes.

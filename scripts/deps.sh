@@ -75,6 +75,9 @@ packages=(
 	# tests/integration/test_metrics.c reads /metrics with the real parser
 	# (tests/integration/metrics_parse.py)
 	python3-prometheus-client
+	# tests/integration/test_balancer.c: several fairpayd behind HAProxy
+	# (TCP mode, health checks on /readyz), as docs/deploy.md deploys them
+	haproxy
 )
 
 usage() {
