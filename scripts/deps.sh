@@ -75,6 +75,9 @@ packages=(
 	# tests/integration/test_metrics.c reads /metrics with the real parser
 	# (tests/integration/metrics_parse.py)
 	python3-prometheus-client
+	# scripts/ha.sh (make ha-demo, test_ha_auto): pg_auto_failover's monitor
+	# and keeper (pg_autoctl) for PostgreSQL 15, automatic failover
+	postgresql-15-auto-failover
 )
 
 usage() {
