@@ -30,6 +30,9 @@
 # after about 3 s and the promotion wait 4 s for the old primary to demote
 # itself; the keepers then give up on an unreachable monitor and standby
 # after 2 s, before that wait ends, so two primaries never accept writes.
+# FP_HA_REAP_DIR: a directory where each keeper's process id is written too
+# (NAME-PID.pid), for scripts/run-tests.sh to stop what a test killed midway
+# left running (the keepers run in sessions of their own, not the test's).
 # PostgreSQL refuses to run as root, so when we are root everything
 # pg_autoctl runs as user postgres (as scripts/pg.sh does).
 set -euo pipefail
@@ -93,7 +96,11 @@ run_keeper() {
 	setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$DIR/$name.pgid" \
 		"$0" _run "$DIR" "$name" >>"$DIR/$name.log" 2>&1 </dev/null &
 	for _ in $(seq 1 50); do
-		[ -s "$DIR/$name.pgid" ] && return 0
+		if [ -s "$DIR/$name.pgid" ]; then
+			[ -n "${FP_HA_REAP_DIR:-}" ] &&
+				cp "$DIR/$name.pgid" "$FP_HA_REAP_DIR/$name-$(cat "$DIR/$name.pgid").pid"
+			return 0
+		fi
 		sleep 0.1
 	done
 	die "$name: the keeper did not start (log: $DIR/$name.log)"
