@@ -225,6 +225,12 @@ cmd_stop() {
 	stop_keepers monitor
 }
 
+# Forget NAME's keeper of process group PGID in FP_HA_REAP_DIR.
+unreap() {
+	[ -n "${FP_HA_REAP_DIR:-}" ] && rm -f "$FP_HA_REAP_DIR/$1-$2.pid"
+	return 0
+}
+
 # SIGTERM to the keepers of the names given, SIGKILL after 15 s.
 stop_keepers() {
 	local name pgids=() pgid alive
@@ -233,6 +239,7 @@ stop_keepers() {
 		pgid=$(cat "$DIR/$name.pgid")
 		pgids+=("$pgid")
 		kill -TERM -- "-$pgid" 2>/dev/null || true
+		unreap "$name" "$pgid"
 	done
 	for _ in $(seq 1 150); do
 		alive=0
@@ -285,6 +292,7 @@ cmd_kill() {
 	[ -n "$pm" ] && pids="$pids $(pgrep -P "$pm" || true)"
 	# shellcheck disable=SC2086 # a list of pids
 	kill -KILL $pids 2>/dev/null || true
+	unreap "$name" "$pgid"
 	for _ in $(seq 1 100); do
 		# shellcheck disable=SC2086
 		kill -0 $pids 2>/dev/null || return 0
