@@ -62,15 +62,19 @@ pg_bindir() {
 
 # pg_autoctl as the PostgreSQL user, with its configuration and state under
 # DIR/xdg rather than in that user's home, and a PATH without the caller's
-# directories (pg_autoctl looks for pg_ctl in each of them).
+# directories (pg_autoctl looks for pg_ctl in each of them). From / so that a
+# cwd the PostgreSQL user cannot enter does not matter.
 autoctl() {
+	(cd / && exec_autoctl "$@")
+}
+
+exec_autoctl() {
 	local env=(env "XDG_CONFIG_HOME=$DIR/xdg/config" "XDG_DATA_HOME=$DIR/xdg/data"
 		"XDG_RUNTIME_DIR=$DIR/xdg/run" "PATH=$BIN:/usr/bin:/bin" "PG_CONFIG=$BIN/pg_config")
 	if [ "$(id -u)" = 0 ]; then
-		(cd / && runuser -u postgres -- "${env[@]}" pg_autoctl "$@")
-	else
-		(cd / && "${env[@]}" pg_autoctl "$@")
+		exec runuser -u postgres -- "${env[@]}" pg_autoctl "$@"
 	fi
+	exec "${env[@]}" pg_autoctl "$@"
 }
 
 base_port() {
@@ -316,7 +320,7 @@ wait) [ $# -ge 2 ] || usage; DIR=$(cd "$1" && pwd -P); wait_healthy "$2" ;;
 kill) [ $# -ge 2 ] || usage; cmd_kill "$1" "$2" ;;
 restart) [ $# -ge 2 ] || usage; DIR=$(cd "$2" && pwd -P); run_keeper "$1" ;;
 # Internal: the keeper itself, in its own session (run_keeper).
-_run) DIR=$1; autoctl run --pgdata "$DIR/$2" ;;
+_run) DIR=$1; cd / && exec_autoctl run --pgdata "$DIR/$2" ;;
 -h | --help | help) usage ;;
 *) usage ;;
 esac
