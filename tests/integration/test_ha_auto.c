@@ -16,7 +16,8 @@
  *     the kill to the first answer that needed the new primary are printed.
  *  2. test_old_primary_rejoins: the killed node's keeper started again
  *     rejoins as the secondary (the formation is primary + secondary
- *     again), and a write made afterwards is answered.
+ *     again, the secondary synchronous), and keyed cycles made afterwards
+ *     are answered and stored exactly once.
  *
  * The formation uses fixed ports HA_BASE..HA_BASE+2 (pg_autoctl registers
  * each node's host and port with the monitor), clear of the free ports the
@@ -83,6 +84,21 @@ static char *primary_name(void)
 	return name;
 }
 
+/* Fail unless the primary's standby is synchronous, so that an acknowledged
+ * commit is on both nodes (pg_auto_failover's ANY 1 (...): quorum). */
+static void assert_synchronous(void)
+{
+	char *sync = h_sql(T.db, "SELECT string_agg(sync_state, ',') FROM pg_stat_replication");
+	char *commit = h_sql(T.db, "SELECT current_setting('synchronous_commit')");
+	print_message("the primary's standbys: %s; synchronous_commit = %s\n",
+		      sync != NULL ? sync : "(none)", commit != NULL ? commit : "?");
+	if (sync == NULL || (strcmp(sync, "quorum") != 0 && strcmp(sync, "sync") != 0) ||
+	    commit == NULL || strcmp(commit, "on") != 0)
+		fail_msg("the secondary is not a synchronous standby of the primary");
+	free(sync);
+	free(commit);
+}
+
 static int setup(void **state)
 {
 	T.dir = h_fmt("%s/ha", h_env("FP_TMP"));
@@ -115,6 +131,7 @@ static int setup(void **state)
 	if (rc != 0)
 		fail_msg("could not create the role fairpayd logs in as");
 	T.admin_key = h_bootstrap_admin(T.db);
+	assert_synchronous();
 	T.srv = h_server_start(T.conninfo, NULL);
 	kl_make_vendor(T.srv, T.admin_key, "ha auto", &T.vid, &T.vkey);
 	return 0;
@@ -235,8 +252,9 @@ static void test_old_primary_rejoins(void **state)
 	assert_non_null(now);
 	assert_string_not_equal(now, T.victim);
 	free(now);
+	assert_synchronous();
 
-	/* Synchronous again: a write is answered (it waits for the secondary). */
+	/* Writes wait for the secondary again, and are answered. */
 	kl_violations_reset();
 	kl_config cfg = {
 		.ports = T.srv->port,
