@@ -103,6 +103,7 @@ help:
 	@echo "make deps       install the Debian packages the build and tests need"
 	@echo "make python     generate the Python client's fairpay_pb2.py (client/python/; make tests does too)"
 	@echo "make demo       throwaway PostgreSQL + certificates + admin key + fairpayd on 127.0.0.1:7443"
+	@echo "make ha-demo    fairpayd on a pg_auto_failover monitor + primary + secondary; the primary killed"
 	@echo "make test       every unit and integration test; ends with 'N passed, N failed'"
 	@echo "make asan       the same tests under AddressSanitizer and UBSan"
 	@echo "make valgrind   the integration tests with fairpayd under valgrind memcheck"
@@ -221,6 +222,12 @@ fuzz: deps
 demo: deps
 	$(MAKE) all python
 	FP_BUILD=$(BUILD) scripts/demo.sh
+
+# pg_auto_failover on 127.0.0.1:7450-7454, a failover without promote (scripts/ha-demo.sh).
+.PHONY: ha-demo
+ha-demo: deps
+	$(MAKE) all
+	FP_BUILD=$(BUILD) scripts/ha-demo.sh
 
 $(BENCH_BIN): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/libfairpay.a
 	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_PB) $(LIBS_SSL) -lpthread

@@ -78,6 +78,9 @@ packages=(
 	# tests/integration/test_balancer.c: several fairpayd behind HAProxy
 	# (TCP mode, health checks on /readyz), as docs/deploy.md deploys them
 	haproxy
+	# scripts/ha.sh (make ha-demo, test_ha_auto): pg_auto_failover's monitor
+	# and keeper (pg_autoctl) for PostgreSQL 15, automatic failover
+	postgresql-15-auto-failover
 )
 
 usage() {
