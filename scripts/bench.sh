@@ -9,6 +9,8 @@
 # that every offer stays a FairPay offer, warms up (then runs ANALYZE), and
 # measures:
 #   1. FairPay cycles through fairpayd (fairpay-bench --mix cycles),
+#   1h. the same at half the rate 1 reached, started on a schedule
+#      (--rate): the latency of a server that is not saturated,
 #   2. GetReputation reads through fairpayd (--mix reads),
 #   W. cycles again, with one webhook endpoint for PAYMENT_RECEIVED on a
 #      local HTTPS receiver (tests/receiver/, verifying every signature):
@@ -384,13 +386,14 @@ keep_tee() {
 	)
 }
 
-load() { # load MIX SECONDS: fairpay-bench against the running server
+load() { # load MIX SECONDS [ARGS...]: fairpay-bench against the running server
 	# The feed's end, from which the cycles mix measures the feed's lag.
-	local feed_end
+	local feed_end mix=$1 secs=$2
+	shift 2
 	feed_end=$(psql_q -c "SELECT coalesce(max(id), 0) FROM events")
 	"$bench" --server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key" \
 		--sku "$sku" --connections "$conns" --depth "$depth" --customers "$customers" \
-		--mix "$1" --duration "$2" --feed-after "$feed_end"
+		--mix "$mix" --duration "$secs" --feed-after "$feed_end" "$@"
 }
 
 # Warm-up, then ANALYZE. A fresh database has no statistics, and the plans
@@ -440,6 +443,24 @@ read -r writes write_commits < <(tail -n +"$((log_mark + 1))" "$log" |
 cpu_report "$(cat "$work/cycles.cpu")" srv | tee -a "$work/cycles.txt"
 [ "$rc" = 0 ] || warnings+=("fairpay-bench cycles exited $rc (errors above)")
 [ -s "$work/cycles.txt" ] || die "fairpay-bench printed nothing"
+
+# Latency at half the load the server just carried: cycles started on a
+# fixed schedule (fairpay-bench --rate), each cycle's latency from its
+# scheduled start, so that a server falling behind shows it.
+half_rate=$(awk '$1 == "cycles/s:" {printf "%d", $2 / 2}' "$work/cycles.txt")
+if [ "${half_rate:-0}" -gt 0 ]; then
+	echo
+	echo "== 1h. FairPay cycles at half that load: $half_rate cycles/s on a schedule, ${duration} s"
+	srv_start
+	set +e
+	load cycles "$duration" --rate "$half_rate" | keep_tee "$work/half.txt"
+	rc=${PIPESTATUS[0]}
+	set -e
+	srv_stop
+	[ "$rc" = 0 ] || warnings+=("fairpay-bench cycles at half load exited $rc (errors above)")
+else
+	warnings+=("no cycles/s from phase 1: no half-load phase")
+fi
 
 echo
 echo "== 2. GetReputation through fairpayd: $conns connections x depth $depth, ${reads_duration} s"
@@ -784,6 +805,8 @@ for k in CreateOffer AcceptOffer SubmitPayment cycle; do
 	printf '  %-26s %s\n' "$k" "$(lat "$work/cycles.txt" "$k")"
 done
 printf '  %-26s %s\n' "GetReputation" "$(lat "$work/reads.txt" GetReputation)"
+printf '  %-26s %s\n' "cycle at half load (1h)" \
+	"$(lat "$work/half.txt" cycle) at $(field "$work/half.txt" "cycles/s") cycles/s"
 printf '%-28s %s\n' "feed lag (ListEvents):" \
 	"$(sed -n 's/^feed_lag_ms: //p; s/^feed_lag: //p' "$work/cycles.txt")"
 if [ -n "$wh_created" ]; then
