@@ -103,6 +103,7 @@ help:
 	@echo "make deps       install the Debian packages the build and tests need"
 	@echo "make python     generate the Python client's fairpay_pb2.py (client/python/; make tests does too)"
 	@echo "make demo       throwaway PostgreSQL + certificates + admin key + fairpayd on 127.0.0.1:7443"
+	@echo "make ha-demo    fairpayd on a pg_auto_failover monitor + primary + secondary; the primary killed"
 	@echo "make test       every unit and integration test; ends with 'N passed, N failed'"
 	@echo "make asan       the same tests under AddressSanitizer and UBSan"
 	@echo "make valgrind   the integration tests with fairpayd under valgrind memcheck"
@@ -178,7 +179,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/test_%.o $(HARNESS_OBJ) $
 	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ -lcmocka $(LIBS_PQ) $(LIBS_PB) $(LIBS_SSL) -pthread
 
 # test_lists EXPLAINs the server's own list statements (store.h).
-$(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/server/store/db_result.o \
+$(BUILD)/tests/itest_lists: $(BUILD)/obj/server/store/store.o $(BUILD)/obj/server/store/facts.o $(BUILD)/obj/server/store/db_result.o \
 	$(BUILD)/obj/server/common/names.o
 # test_attestations crafts and opens attestations itself (attest.h).
 $(BUILD)/tests/itest_attestations: $(BUILD)/obj/server/common/attest.o $(BUILD)/obj/server/common/text.o
@@ -221,6 +222,12 @@ fuzz: deps
 demo: deps
 	$(MAKE) all python
 	FP_BUILD=$(BUILD) scripts/demo.sh
+
+# pg_auto_failover on 127.0.0.1:7450-7454, a failover without promote (scripts/ha-demo.sh).
+.PHONY: ha-demo
+ha-demo: deps
+	$(MAKE) all
+	FP_BUILD=$(BUILD) scripts/ha-demo.sh
 
 $(BENCH_BIN): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/libfairpay.a
 	$(CC) $(LDFLAGS) $(LDEXE) $^ -o $@ $(LIBS_PB) $(LIBS_SSL) -lpthread
@@ -346,7 +353,15 @@ format-check:
 # clang-tidy, formatting, hardening, the docker files. `make -k lint` runs
 # them all even when one fails.
 lint: deps
-	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-docker check-unit
+	$(MAKE) check-includes lint-cppcheck lint-tidy format-check check-hardening check-docker check-unit \
+	  check-distribution
+# The schema and the server's SQL can be distributed by vendor (Citus): keys,
+# foreign keys, sequences and joins, read from a freshly migrated database's
+# catalog (scripts/distribution.allow names what is global on purpose); the
+# self-test first shows that each rule can fail.
+check-distribution: $(BUILD)/fairpayctl
+	scripts/check-distribution.sh --build $(BUILD) --self-test -- $(CPPFLAGS)
+.PHONY: check-distribution
 # docker/Dockerfile and docker/compose.yaml against the Makefile, the
 # programs' --help and the repository (no Docker engine runs here); the
 # self-test first shows that the check catches deliberate mistakes.

@@ -9,6 +9,8 @@
 # that every offer stays a FairPay offer, warms up (then runs ANALYZE), and
 # measures:
 #   1. FairPay cycles through fairpayd (fairpay-bench --mix cycles),
+#   1h. the same at half the rate 1 reached, started on a schedule
+#      (--rate): the latency of a server that is not saturated,
 #   2. GetReputation reads through fairpayd (--mix reads),
 #   W. cycles again, with one webhook endpoint for PAYMENT_RECEIVED on a
 #      local HTTPS receiver (tests/receiver/, verifying every signature):
@@ -34,9 +36,7 @@
 # Environment: BENCH_DURATION (10 s: cycles, A, A16), BENCH_WARMUP (3 s),
 # BENCH_READS_DURATION (5 s: reads, B), BENCH_CONNECTIONS (16), BENCH_DEPTH
 # (8), BENCH_CUSTOMERS (10000), BENCH_DB_POOL (4), BENCH_WEBHOOK_DURATION (5 s:
-# W), BENCH_KEEP=1 keeps the directory, FP_BUILD (build). BENCH_INSIGHTS_SUMS=0
-# disables the triggers that keep GetInsights' hourly sums (migration 0012),
-# to measure what keeping them costs the writes (server and ceilings alike).
+# W), BENCH_KEEP=1 keeps the directory, FP_BUILD (build).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -206,13 +206,6 @@ say "applying migrations"
 	{ cat "$work/migrate.log" >&2; die "fairpayctl db migrate failed"; }
 echo "migrations: $(psql_q -c "SELECT string_agg(version::text, ', ' ORDER BY version)
 	FROM schema_migrations" 2>/dev/null || echo '?')"
-if [ "${BENCH_INSIGHTS_SUMS:-1}" = 0 ]; then
-	echo "insights sums: OFF (their triggers disabled: the writes without their cost)"
-	psql_q -c "ALTER TABLE offers DISABLE TRIGGER offers_insights_insert;
-		ALTER TABLE offers DISABLE TRIGGER offers_insights_update;
-		ALTER TABLE payments DISABLE TRIGGER payments_insights_insert;
-		ALTER TABLE payments DISABLE TRIGGER payments_insights_update" >/dev/null
-fi
 "$pgsh" server-login "$pgdir"
 # The ceilings run as the role fairpayd works as (its --db-role default),
 # so that they too are held to the grants of migrations/0003.
@@ -393,13 +386,14 @@ keep_tee() {
 	)
 }
 
-load() { # load MIX SECONDS: fairpay-bench against the running server
+load() { # load MIX SECONDS [ARGS...]: fairpay-bench against the running server
 	# The feed's end, from which the cycles mix measures the feed's lag.
-	local feed_end
+	local feed_end mix=$1 secs=$2
+	shift 2
 	feed_end=$(psql_q -c "SELECT coalesce(max(id), 0) FROM events")
 	"$bench" --server "127.0.0.1:$port" --ca "$certs/ca.pem" --api-key "$vendor_key" \
 		--sku "$sku" --connections "$conns" --depth "$depth" --customers "$customers" \
-		--mix "$1" --duration "$2" --feed-after "$feed_end"
+		--mix "$mix" --duration "$secs" --feed-after "$feed_end" "$@"
 }
 
 # Warm-up, then ANALYZE. A fresh database has no statistics, and the plans
@@ -449,6 +443,24 @@ read -r writes write_commits < <(tail -n +"$((log_mark + 1))" "$log" |
 cpu_report "$(cat "$work/cycles.cpu")" srv | tee -a "$work/cycles.txt"
 [ "$rc" = 0 ] || warnings+=("fairpay-bench cycles exited $rc (errors above)")
 [ -s "$work/cycles.txt" ] || die "fairpay-bench printed nothing"
+
+# Latency at half the load the server just carried: cycles started on a
+# fixed schedule (fairpay-bench --rate), each cycle's latency from its
+# scheduled start, so that a server falling behind shows it.
+half_rate=$(awk '$1 == "cycles/s:" {printf "%d", $2 / 2}' "$work/cycles.txt")
+if [ "${half_rate:-0}" -gt 0 ]; then
+	echo
+	echo "== 1h. FairPay cycles at half that load: $half_rate cycles/s on a schedule, ${duration} s"
+	srv_start
+	set +e
+	load cycles "$duration" --rate "$half_rate" | keep_tee "$work/half.txt"
+	rc=${PIPESTATUS[0]}
+	set -e
+	srv_stop
+	[ "$rc" = 0 ] || warnings+=("fairpay-bench cycles at half load exited $rc (errors above)")
+else
+	warnings+=("no cycles/s from phase 1: no half-load phase")
+fi
 
 echo
 echo "== 2. GetReputation through fairpayd: $conns connections x depth $depth, ${reads_duration} s"
@@ -629,19 +641,20 @@ UPDATE offers SET status = 'PAID', closed_at = clock_timestamp()
 UPDATE reputations SET score_bp = :score$i, payments = :payments$i, total_paid_minor = :paid$i,
 	total_suggested_minor = :suggested$i, credit_used_minor = :${r}used, updated_at = now()
 	WHERE vendor_id = :vendor AND customer_id = $cust;
-INSERT INTO events (vendor_id, customer_id, offer_id, payment_id, kind, detail) VALUES
+INSERT INTO events (vendor_id, customer_id, offer_id, payment_id, kind, detail, insights) VALUES
 	(:vendor, $cust, $offer, NULL, 'OFFER_CREATED', 'sku ' || :sku::text
 		|| ', mode FAIRPAY, suggested ' || :sp::text || ', tier ' || ${tiers}[:tier$i]
-		|| ', reasons ' || CASE WHEN :tier$i = 3 THEN 'PROBATION' ELSE 'none' END),
+		|| ', reasons ' || CASE WHEN :tier$i = 3 THEN 'PROBATION' ELSE 'none' END, '{0,1}'),
 	(:vendor, $cust, $offer, NULL, 'OFFER_ACCEPTED', 'pay by '
 		|| to_char((now() + :window * interval '1 second') AT TIME ZONE 'UTC',
 			   'YYYY-MM-DD"T"HH24":"MI":"SS"Z"')
-		|| ', credit used ' || :used$i::text || ' of ' || :credit::text),
+		|| ', credit used ' || :used$i::text || ' of ' || :credit::text, '{1,1}'),
 	(:vendor, $cust, $offer, $pay, 'PAYMENT_RECEIVED', 'amount ' || :sp::text
 		|| ', suggested ' || :sp::text
-		|| ', fairness 10000 (raw 10000), verdict FAIR, review NOT_NEEDED'),
+		|| ', fairness 10000 (raw 10000), verdict FAIR, review NOT_NEEDED',
+		ARRAY[5, 1, 8, :sp, 9, :sp, 10, :sp, 11, 1, 22, 1]::bigint[]),
 	(:vendor, $cust, $offer, $pay, 'REPUTATION_CHANGED', 'score ' || :${r}score::text
-		|| ' -> ' || :score$i::text || ', tier ' || ${tiers}[:new_tier$i]);
+		|| ' -> ' || :score$i::text || ', tier ' || ${tiers}[:new_tier$i], NULL);
 EOF
 }
 
@@ -792,6 +805,8 @@ for k in CreateOffer AcceptOffer SubmitPayment cycle; do
 	printf '  %-26s %s\n' "$k" "$(lat "$work/cycles.txt" "$k")"
 done
 printf '  %-26s %s\n' "GetReputation" "$(lat "$work/reads.txt" GetReputation)"
+printf '  %-26s %s\n' "cycle at half load (1h)" \
+	"$(lat "$work/half.txt" cycle) at $(field "$work/half.txt" "cycles/s") cycles/s"
 printf '%-28s %s\n' "feed lag (ListEvents):" \
 	"$(sed -n 's/^feed_lag_ms: //p; s/^feed_lag: //p' "$work/cycles.txt")"
 if [ -n "$wh_created" ]; then

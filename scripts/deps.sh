@@ -75,6 +75,12 @@ packages=(
 	# tests/integration/test_metrics.c reads /metrics with the real parser
 	# (tests/integration/metrics_parse.py)
 	python3-prometheus-client
+	# tests/integration/test_balancer.c: several fairpayd behind HAProxy
+	# (TCP mode, health checks on /readyz), as docs/deploy.md deploys them
+	haproxy
+	# scripts/ha.sh (make ha-demo, test_ha_auto): pg_auto_failover's monitor
+	# and keeper (pg_autoctl) for PostgreSQL 15, automatic failover
+	postgresql-15-auto-failover
 )
 
 usage() {

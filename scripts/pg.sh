@@ -20,6 +20,7 @@
 #   pg.sh conninfo DIR       print a libpq connection string for the cluster
 #   pg.sh createdb DIR NAME  create database NAME (no error when it exists)
 #   pg.sh server-login DIR   create the role fairpayd logs in as (see below)
+#   pg.sh server-login --conninfo CONNINFO   the same in another cluster (scripts/ha.sh)
 #
 # FP_PG_FAST=1 turns durability off (fsync, synchronous_commit,
 # full_page_writes): for tests, whose clusters are thrown away anyway. The
@@ -39,7 +40,7 @@ die() {
 }
 
 usage() {
-	sed -n '15,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '15,23p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -228,12 +229,18 @@ cmd_createdb() {
 # The role fairpayd logs in as: LOGIN, a member of fairpay_app only, no
 # other attribute. Cluster-wide, so once per cluster is enough; repeatable.
 cmd_server_login() {
-	local dir port
+	local psql_args
 	[ $# -ge 1 ] || usage
-	dir=$(cluster_dir "$1")
-	port=$(cluster_port "$dir")
-	"$BIN/psql" -X -q -At -h "$dir/sock" -p "$port" -U postgres -d postgres \
-		-v ON_ERROR_STOP=1 >/dev/null <<'EOF'
+	if [ "$1" = --conninfo ]; then
+		[ $# -ge 2 ] || usage
+		psql_args=("$2")
+	else
+		local dir port
+		dir=$(cluster_dir "$1")
+		port=$(cluster_port "$dir")
+		psql_args=(-h "$dir/sock" -p "$port" -U postgres -d postgres)
+	fi
+	"$BIN/psql" -X -q -At "${psql_args[@]}" -v ON_ERROR_STOP=1 >/dev/null <<'EOF'
 SET client_min_messages = warning;
 SELECT 'CREATE ROLE fairpay_app NOLOGIN'
 	WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fairpay_app') \gexec

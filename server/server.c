@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "deliver.h"
 #include "feed.h"
+#include "fold.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -30,6 +31,9 @@
 /* While readers wait on the event feed, its horizon is read this often, so
  * that they hear of other servers' commits within about two of these. */
 #define FEED_POLL_MS 20
+/* Events are folded into the GetInsights sums this often; GetInsights adds
+ * the ones not folded yet, so this bounds that tail, not what is seen. */
+#define INSIGHTS_FOLD_MS 1000
 /* At most one log line per this many ms about failed accepts. */
 #define ACCEPT_LOG_EVERY_MS 1000
 
@@ -118,6 +122,7 @@ static void begin_shutdown(srv *s, const char *signame)
 	/* Long polls answer now with what they have. */
 	feed_release_all(s->feed);
 	sweep_stop(s->sweeper, sweeper_idle, s);
+	fold_stop(s->folder);
 	deliver_stop(s->deliverer);
 	conn *c = s->conns;
 	while (c != NULL) {
@@ -392,7 +397,8 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 	event_add(s->revoke_timer, &poll);
 	login_check(s);
 	s->sweeper = sweep_new(s->base, s->db, s->cache, cfg->sweep_interval_ms, cfg->sweep_batch);
-	if (s->sweeper == NULL) {
+	s->folder = fold_new(s->base, s->db, s->feed, INSIGHTS_FOLD_MS);
+	if (s->sweeper == NULL || s->folder == NULL) {
 		log_error(0, "out of memory");
 		return -1;
 	}
@@ -472,6 +478,9 @@ void srv_cleanup(srv *s)
 	 * connections (a reader still waiting is answered). */
 	feed_free(s->feed);
 	s->feed = NULL;
+	/* After the pool and the feed: both answered what it waited for. */
+	fold_free(s->folder);
+	s->folder = NULL;
 	/* After the pool: a round in flight was answered by it. */
 	sweep_free(s->sweeper);
 	s->sweeper = NULL;

@@ -98,9 +98,10 @@ struct srv {
 	SSL_CTX *ssl_ctx;
 	struct evconnlistener *listener;
 	db_pool *db;
-	struct cache *cache; /* rows read and written here; see cache.h */
-	struct feed *feed;   /* the event feed's horizon and its waiting readers */
-	conn *conns;         /* live connections */
+	struct cache *cache;   /* rows read and written here; see cache.h */
+	struct feed *feed;     /* the event feed's horizon and its waiting readers */
+	struct folder *folder; /* the insights fold */
+	conn *conns;           /* live connections */
 	unsigned nconns;
 	unsigned nunauth;            /* of which not authenticated (handshakes included) */
 	struct tally *sources;       /* connections per client address */

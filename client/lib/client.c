@@ -918,6 +918,32 @@ FP_EXPORT int fp_client_recv(fp_client *c, Fairpay__V1__Response **resp)
 	return frame_read(c, resp);
 }
 
+/* Whether a reply can be read without waiting for it to be sent. */
+FP_EXPORT int fp_client_wait(fp_client *c, int timeout_ms)
+{
+	if (c == NULL)
+		return -1;
+	err_clear(c);
+	if (c->held_head != NULL)
+		return 1;
+	if (check_usable(c) != 0)
+		return -1;
+	/* Bytes OpenSSL already decrypted are not on the socket any more. */
+	if (SSL_pending(c->ssl) > 0)
+		return 1;
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN, .revents = 0 };
+		int n = poll(&p, 1, timeout_ms < 0 ? 0 : timeout_ms);
+		/* POLLERR and POLLHUP count as ready: the read reports them. */
+		if (n >= 0)
+			return n > 0 ? 1 : 0;
+		if (errno != EINTR) {
+			err_set(c, FP_ERR_IO, "poll: %s", strerror(errno));
+			return -1;
+		}
+	}
+}
+
 /* Wait for the reply to one request id, holding back the others. */
 FP_EXPORT int fp_client_recv_id(fp_client *c, uint64_t id, Fairpay__V1__Response **resp)
 {

@@ -42,10 +42,10 @@ static const char sql_insert_key[] =
 	"INSERT INTO attestation_keys (vendor_id, key_id, public_key, private_key_sealed)"
 	" VALUES ($1, $2, decode($3, 'hex'), decode($4, 'hex')) ON CONFLICT DO NOTHING";
 
-/* Any key, current or retired, by its id: $1 key id. */
-static const char sql_key_by_id[] =
-	"SELECT k.vendor_id, encode(k.public_key, 'hex') FROM attestation_keys k"
-	" WHERE k.key_id = $1";
+/* Any key of an issuer, current or retired, by its id: $1 the issuer's
+ * vendor id, $2 key id. */
+static const char sql_key_by_id[] = "SELECT encode(k.public_key, 'hex') FROM attestation_keys k"
+				    " WHERE k.vendor_id = $1 AND k.key_id = $2";
 
 /* Record an IssueAttestation's reply under its idempotency key. */
 static const char sql_record[] =
@@ -96,10 +96,10 @@ static void verify_key_done(void *arg, db_status st, PGresult *res)
 	}
 	const Fairpay__V1__AttestationClaims *c = parts.claims;
 	const char *why = NULL;
-	if (PQntuples(res) != 1 || attest_unhex(db_get_str(res, 0, 1), pub, sizeof(pub)) != 0)
-		why = "it was signed by a key this server does not know";
-	else if (strcmp(db_get_str(res, 0, 0), c->issuer_vendor_id) != 0)
-		why = "its key is not its issuer's";
+	/* The key is looked up under the issuer the claims name, so a key of
+	 * another vendor is not found: it cannot vouch for them. */
+	if (PQntuples(res) != 1 || attest_unhex(db_get_str(res, 0, 0), pub, sizeof(pub)) != 0)
+		why = "it was signed by a key this server does not know for its issuer";
 	else if (!attest_parts_verify(&parts, pub))
 		why = "its signature does not verify";
 	else if (c->expires_at_unix_ms <= clock_wall_ms())
@@ -138,9 +138,10 @@ void rpc_attest_verify(rpc_call *call, ProtobufCBinaryData bytes, const char *fi
 	}
 	verify_ctx *v = rpc_alloc(call, sizeof(*v));
 	*v = (verify_ctx){ call, bytes, field, subject, cb };
-	const char *params[] = { rpc_strdup(call, parts.claims->key_id) };
+	const char *params[] = { rpc_strdup(call, parts.claims->issuer_vendor_id),
+				 rpc_strdup(call, parts.claims->key_id) };
 	attest_parts_free(&parts);
-	if (db_query_for(call->srv->db, rpc_tenant(call), sql_key_by_id, 1, params, verify_key_done,
+	if (db_query_for(call->srv->db, rpc_tenant(call), sql_key_by_id, 2, params, verify_key_done,
 			 v) != 0)
 		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "internal error (out of memory)");
 }

@@ -267,6 +267,7 @@ static int make_offer(rpc_call *call, const store_state *st, const store_rep *re
 	o->tier = t.tier;
 	o->suggested_price_minor = t.suggested_price_minor;
 	o->unit_price_minor = st->product.unit_price_minor;
+	o->list_price_minor = st->product.terms.list_price_minor;
 	o->minimum_price_minor = t.minimum_price_minor;
 	o->set_price_minor = t.set_price_minor;
 	o->credit_limit_minor = t.credit_limit_minor;
@@ -772,6 +773,7 @@ static int decide_review(rpc_call *call, cyc *c, int64_t now)
 		 names_of(NAMES_VERDICT, a.verdict));
 	store_reputation_detail(c->detail[1], DETAIL_LEN, pol, &st->rep, &c->after);
 	c->ch.update_payment = p;
+	c->ch.update_payment_from = &st->payment;
 	c->ch.review_note = c->note;
 	c->ch.at_us = t;
 	c->ch.events[0] = (store_event){ "PAYMENT_REVIEWED", p->offer_id, p->id, c->detail[0] };

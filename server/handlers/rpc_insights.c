@@ -51,30 +51,31 @@ static Fairpay__V1__Insights *insights_message(rpc_call *call, const insights_su
 	Fairpay__V1__Insights *m = rpc_alloc(call, sizeof(*m));
 	fairpay__v1__insights__init(m);
 	m->currency = rpc_strdup(call, s->currency);
-	m->offers_created = s->offers_created;
-	m->offers_accepted = s->offers_accepted;
-	m->offers_declined = s->offers_declined;
-	m->offers_expired = s->offers_expired;
-	m->defaults = s->defaults;
-	m->payments = s->payments;
-	m->late_payments = s->late_payments;
-	m->reviews_pending = s->reviews_pending;
-	m->paid_minor = s->paid_minor;
-	m->suggested_minor = s->suggested_minor;
-	m->list_minor = s->list_minor;
-	m->at_or_above_sp = s->at_or_above_sp;
-	m->fairness_histogram = rpc_alloc(call, sizeof(s->histogram));
-	memcpy(m->fairness_histogram, s->histogram, sizeof(s->histogram));
-	m->n_fairness_histogram = INSIGHTS_HISTOGRAM;
+	const int64_t *v = s->f.v;
+	m->offers_created = v[FACTS_OFFERS_CREATED];
+	m->offers_accepted = v[FACTS_OFFERS_ACCEPTED];
+	m->offers_declined = v[FACTS_OFFERS_DECLINED];
+	m->offers_expired = v[FACTS_OFFERS_EXPIRED];
+	m->defaults = v[FACTS_DEFAULTS];
+	m->payments = v[FACTS_PAYMENTS];
+	m->late_payments = v[FACTS_LATE_PAYMENTS];
+	m->reviews_pending = v[FACTS_REVIEWS_PENDING];
+	m->paid_minor = v[FACTS_PAID_MINOR];
+	m->suggested_minor = v[FACTS_SUGGESTED_MINOR];
+	m->list_minor = v[FACTS_LIST_MINOR];
+	m->at_or_above_sp = v[FACTS_AT_OR_ABOVE_SP];
+	m->n_fairness_histogram = FACTS_HISTOGRAM;
+	m->fairness_histogram = rpc_alloc(call, FACTS_HISTOGRAM * sizeof(int64_t));
+	memcpy(m->fairness_histogram, &v[FACTS_HISTOGRAM_0], FACTS_HISTOGRAM * sizeof(int64_t));
 	/* Reasons given at least once, in PaymentReason order. */
 	m->reasons = rpc_alloc(call, FP_PAYMENT_REASON_MAX * sizeof(*m->reasons));
 	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++) {
-		if (s->reasons[r] == 0)
+		if (v[FACTS_REASON_0 + r] == 0)
 			continue;
 		Fairpay__V1__ReasonCount *rc = rpc_alloc(call, sizeof(*rc));
 		fairpay__v1__reason_count__init(rc);
 		rc->reason = (Fairpay__V1__PaymentReason)r;
-		rc->payments = s->reasons[r];
+		rc->payments = v[FACTS_REASON_0 + r];
 		m->reasons[m->n_reasons++] = rc;
 	}
 	m->tiers = tier_counts(call, tiers, &m->n_tiers);
@@ -95,8 +96,8 @@ static void insights_standing_done(void *arg, db_status st, PGresult *res)
 		for (size_t k = 0; k < ctx->n_sums; k++) {
 			if (strcmp(ctx->sums[k].currency, s.currency) != 0)
 				continue;
-			fp_tier t =
-				fp_tier_of(&ctx->policy, s.score_bp, s.payments, s.open_defaults);
+			fp_tier t = fp_tier_attested(&ctx->policy, s.score_bp, s.payments,
+						     s.attested_payments, s.open_defaults);
 			ctx->tiers[k][t] += s.customers;
 		}
 	}
@@ -119,19 +120,18 @@ static void insights_sums_done(void *arg, db_status st, PGresult *res)
 		return;
 	}
 	int n = PQntuples(res);
-	ctx->sums = rpc_alloc(call, (size_t)(n ? n : 1) * sizeof(*ctx->sums));
-	ctx->tiers = rpc_alloc(call, (size_t)(n ? n : 1) * sizeof(*ctx->tiers));
-	for (int i = 0; i < n; i++) {
-		insights_sums *s = &ctx->sums[ctx->n_sums];
-		if (insights_read_sums(res, i, s) != 0) {
-			rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL,
-				 "unexpected insights row");
-			return;
-		}
-		/* A currency whose offers' changes cancelled out has none. */
-		if (s->offers_created > 0)
-			ctx->n_sums++;
+	insights_sums *all = rpc_alloc(call, (size_t)(n ? n : 1) * sizeof(*all));
+	size_t n_all = 0;
+	if (insights_collect(res, all, &n_all) != 0) {
+		rpc_fail(call, FAIRPAY__V1__CODE__INTERNAL, NULL, "unexpected insights row");
+		return;
 	}
+	ctx->sums = all;
+	ctx->tiers = rpc_alloc(call, (n_all ? n_all : 1) * sizeof(*ctx->tiers));
+	/* A currency whose offers' changes cancelled out has none. */
+	for (size_t i = 0; i < n_all; i++)
+		if (all[i].f.v[FACTS_OFFERS_CREATED] > 0)
+			all[ctx->n_sums++] = all[i];
 	const char *params[] = { call->vendor_id };
 	rpc_query(call, insights_sql_standing, 1, params, insights_standing_done);
 }
@@ -309,7 +309,8 @@ static void sim_finish_page(sim_ctx *ctx)
 		/* Now is what GetReputation answers: the stored score under the
 		 * current policy's thresholds. */
 		ch.score_now = c->score_bp;
-		ch.tier_now = fp_tier_of(&ctx->current, c->score_bp, c->payments, c->open_defaults);
+		ch.tier_now = fp_tier_attested(&ctx->current, c->score_bp, c->payments,
+					       c->attested_payments, c->open_defaults);
 		ch.score_candidate = ctx->replay[i].score_bp;
 		ch.tier_candidate = fp_replay_tier(&ctx->candidate, &ctx->replay[i]);
 		ctx->customers++;
@@ -391,7 +392,11 @@ static void sim_customers_done(void *arg, db_status st, PGresult *res)
 				 "unexpected customer row");
 			return;
 		}
-		fp_replay_start(&ctx->candidate, &ctx->replay[i]);
+		/* A seeded customer's history replays from the seed (rule 14). */
+		const insights_customer *c = &ctx->page[i];
+		fp_seed seed = { c->seed_score_bp, c->attested_payments };
+		fp_replay_start(&ctx->candidate, c->seed_score_bp >= 0 ? &seed : NULL,
+				&ctx->replay[i]);
 		ctx->n_page++;
 	}
 	ctx->at = 0;

@@ -42,7 +42,8 @@ typedef struct hook_job {
 	CURL *easy;
 	struct curl_slist *headers;
 	char *body;
-	char secret[96]; /* the endpoint's, to sign as the attempt starts */
+	char secret[96];        /* the endpoint's, to sign as the attempt starts */
+	char vendor_id[ID_LEN]; /* with outbox_id, the outbox row's key */
 	char outbox_id[24];
 	char endpoint_id[ID_LEN];
 	char event_id[24];
@@ -302,9 +303,9 @@ static void job_done(hook_job *j, CURLcode rc)
 	char attempt[16], status[16];
 	snprintf(attempt, sizeof(attempt), "%d", j->attempt);
 	snprintf(status, sizeof(status), "%ld", rc == CURLE_OK ? code : 0L);
-	const char *params[] = { j->outbox_id, attempt,        status,
-				 error,        ok ? "t" : "f", next[0] ? next : NULL };
-	if (db_write(d->db, outbox_sql_record, 6, params, NULL, recorded, d) != 0)
+	const char *params[] = { j->vendor_id,   j->outbox_id,         attempt, status, error,
+				 ok ? "t" : "f", next[0] ? next : NULL };
+	if (db_write(d->db, outbox_sql_record, 7, params, NULL, recorded, d) != 0)
 		log_error(0, "webhooks: out of memory recording a delivery");
 	job_free(j);
 	pump(d);
@@ -429,6 +430,8 @@ static int job_start(deliverer *d, const PGresult *res, int row)
 	if (j == NULL)
 		return -1;
 	j->d = d;
+	snprintf(j->vendor_id, sizeof(j->vendor_id), "%s",
+		 db_get_str(res, row, OUTBOX_CLAIM_VENDOR));
 	snprintf(j->outbox_id, sizeof(j->outbox_id), "%s", db_get_str(res, row, OUTBOX_CLAIM_ID));
 	snprintf(j->endpoint_id, sizeof(j->endpoint_id), "%s",
 		 db_get_str(res, row, OUTBOX_CLAIM_ENDPOINT));

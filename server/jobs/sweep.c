@@ -9,6 +9,7 @@
 
 #include "cache.h"
 #include "clock.h"
+#include "facts.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -20,8 +21,9 @@ struct sweeper {
 	db_pool *db;
 	cache *cache;
 	int64_t batch;
-	struct event *timer; /* NULL once freed */
-	bool sweeping;       /* a round is in flight */
+	char expire_facts[FACTS_TEXT_LEN]; /* what an expiry adds to the insights */
+	struct event *timer;               /* NULL once freed */
+	bool sweeping;                     /* a round is in flight */
 	bool stopping;
 	bool freed; /* sweep_free() came during a round: the round frees it */
 	sweep_idle_cb idle;
@@ -240,8 +242,8 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 	r->s = s;
 	char batch[16];
 	snprintf(batch, sizeof(batch), "%lld", (long long)s->batch);
-	const char *params[] = { batch };
-	if (db_write(s->db, store_sql_expire, 1, params, NULL, expire_done, r) != 0) {
+	const char *params[] = { batch, s->expire_facts };
+	if (db_write(s->db, store_sql_expire, 2, params, NULL, expire_done, r) != 0) {
 		free(r);
 		return;
 	}
@@ -258,6 +260,13 @@ sweeper *sweep_new(struct event_base *base, db_pool *db, cache *rows, int64_t in
 	w->db = db;
 	w->cache = rows;
 	w->batch = batch;
+	facts f = { { 0 } };
+	facts_offer(&f, FP_OFFER_STATUS_EXPIRED, 1);
+	facts_offer(&f, FP_OFFER_STATUS_OPEN, -1);
+	if (facts_format(&f, w->expire_facts, sizeof(w->expire_facts)) != 0) {
+		free(w);
+		return NULL;
+	}
 	w->timer = event_new(base, -1, EV_PERSIST, sweep_tick, w);
 	if (w->timer == NULL) {
 		free(w);

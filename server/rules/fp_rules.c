@@ -583,10 +583,11 @@ void fp_explain(const fp_policy *p, const fp_explain_input *in, fp_explanation *
 
 /* ---------------------------------------------------------------- what-if */
 
-void fp_replay_start(const fp_policy *p, fp_replay_state *s)
+void fp_replay_start(const fp_policy *p, const fp_seed *seed, fp_replay_state *s)
 {
-	s->score_bp = p->prior_score_bp;
+	s->score_bp = seed != NULL ? seed->score_bp : p->prior_score_bp;
 	s->payments = 0;
+	s->attested_payments = seed != NULL ? seed->attested_payments : 0;
 	s->open_defaults = 0;
 }
 
@@ -619,12 +620,13 @@ void fp_replay_step(const fp_policy *p, fp_replay_state *s, const fp_history_ent
 
 void fp_replay(const fp_policy *p, const fp_history_entry *h, size_t n, fp_replay_state *out)
 {
-	fp_replay_start(p, out);
+	fp_replay_start(p, NULL, out);
 	for (size_t i = 0; i < n; i++)
 		fp_replay_step(p, out, &h[i]);
 }
 
 fp_tier fp_replay_tier(const fp_policy *p, const fp_replay_state *s)
 {
-	return fp_tier_of(p, s->score_bp, s->payments, s->open_defaults);
+	return fp_tier_attested(p, s->score_bp, s->payments, s->attested_payments,
+				s->open_defaults);
 }

@@ -433,11 +433,13 @@ typedef struct fp_history_entry {
 typedef struct fp_replay_state {
 	int32_t score_bp;
 	int32_t payments;
+	int32_t attested_payments; /* rule 14: count towards probation */
 	int32_t open_defaults;
 } fp_replay_state;
 
-/* Start a replay from the policy's prior: no payments, no defaults. */
-void fp_replay_start(const fp_policy *p, fp_replay_state *s);
+/* Start a replay from the policy's prior, or from what an attestation
+ * seeded (rule 14; seed NULL: none): no payments, no defaults. */
+void fp_replay_start(const fp_policy *p, const fp_seed *seed, fp_replay_state *s);
 
 /* Give the fairness a recorded cycle has under p: 0 for an open default; a
  * recorded review's outcome (rule 5) when reviewed, else the excuse judged

@@ -1096,13 +1096,16 @@ db_pool *db_pool_new(struct event_base *base, const db_options *opts)
 		p->tenant_share = 1;
 	p->conninfo = strdup(opts->conninfo ? opts->conninfo : "");
 	/* Every statement is bounded, so that one slow call or a lock held
-	 * elsewhere cannot hold a pool connection's queue for long. */
-	size_t olen = (opts->role ? strlen(opts->role) : 0) + 96;
+	 * elsewhere cannot hold a pool connection's queue for long. No JIT:
+	 * generic plans of the whole-history reads (GetInsights) estimate
+	 * enough rows to start it, and compiling costs seconds here where
+	 * running costs milliseconds. */
+	size_t olen = (opts->role ? strlen(opts->role) : 0) + 160;
 	p->options = malloc(olen);
 	if (p->options != NULL) {
 		int w = snprintf(p->options, olen,
 				 "-c statement_timeout=%d -c lock_timeout=%d"
-				 " -c plan_cache_mode=force_generic_plan",
+				 " -c plan_cache_mode=force_generic_plan -c jit=off",
 				 opts->statement_timeout_ms, opts->lock_timeout_ms);
 		if (opts->role != NULL && opts->role[0] != '\0' && w > 0)
 			snprintf(p->options + w, olen - (size_t)w, " -c role=%s", opts->role);

@@ -1,28 +1,18 @@
 /* The statements of GetInsights and SimulatePolicy and their rows (see
- * insights.h; the sums are maintained by migration 0012). */
+ * insights.h; the sums are folded by server/jobs/fold.c, migration 0014). */
 #include "insights.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
+#include "facts.h"
 #include "names.h"
 #include "store.h"
 
 #define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 #define HOUR_MS 3600000LL
-
-/* A sum as int64, stopping at the largest value (protocol-notes, Money limits). */
-#define SUM(x) "least(sum(" x "), 9223372036854775807)::bigint"
-
-/* The columns every part of the window gives, summed per currency. */
-#define SUM_COLS                                                                             \
-	SUM("offers_created")                                                                \
-	", " SUM("offers_accepted") ", " SUM("offers_declined") ", " SUM(                    \
-		"offers_expired") ", " SUM("defaults") ", " SUM("payments") ", " SUM("late_" \
-										     "payments") ", " SUM("reviews_pending") ", " SUM("paid_minor") ", " SUM("suggested_minor") ", " SUM("list_minor") ", " SUM("at_or_above_sp")
 
 /* The offers created in the two partial hours of the window. */
 #define EDGE_OFFERS                                                                           \
@@ -32,33 +22,80 @@
 	" AND o.created_at >= $7::timestamptz AND o.created_at < $8::timestamptz"             \
 	" AND ($2 = '' OR o.sku = $2)"
 
+/* The hour of an offer, as insights_stats.hour. */
+#define HOUR_OF(t) "floor(extract(epoch FROM " t ") / 3600)"
+
 const char insights_sql_sums[] =
-	"WITH e AS (" EDGE_OFFERS "),"
-	" x AS (SELECT h.currency, h.offers_created, h.offers_accepted, h.offers_declined,"
-	"  h.offers_expired, h.defaults, h.payments, h.late_payments, h.reviews_pending,"
-	"  h.paid_minor, h.suggested_minor, h.list_minor, h.at_or_above_sp, h.histogram, h.reasons"
-	"  FROM insights_hourly h WHERE h.vendor_id = $1 AND h.hour >= $3::bigint"
-	"  AND h.hour < $4::bigint AND ($2 = '' OR h.sku = $2)"
-	" UNION ALL SELECT e.currency, (f).* FROM e, LATERAL insights_offer_facts(e, 1) f"
-	/* Each offer's payment through the payments' unique key (LIMIT keeps
-	 * the planner from hashing all the vendor's payments instead). */
-	" UNION ALL SELECT e.currency, (f).* FROM e,"
-	"  LATERAL (SELECT p FROM payments p WHERE p.vendor_id = e.vendor_id"
-	"   AND p.offer_id = e.id LIMIT 1) x,"
-	"  LATERAL insights_payment_facts(x.p, e::offers, 1) f),"
-	/* The count arrays are summed entry by entry in one pass over their
-	 * entries (an aggregate of arrays would rebuild one per row). */
-	" hx AS (SELECT x.currency, u.i, sum(u.v)::bigint AS v FROM x,"
-	"  unnest(x.histogram) WITH ORDINALITY u(v, i) GROUP BY 1, 2),"
-	" rx AS (SELECT x.currency, u.i, sum(u.v)::bigint AS v FROM x,"
-	"  unnest(x.reasons) WITH ORDINALITY u(v, i) GROUP BY 1, 2)"
-	" SELECT s.*,"
-	"  (SELECT '{' || string_agg(hx.v::text, ',' ORDER BY hx.i) || '}' FROM hx"
-	"   WHERE hx.currency = s.currency),"
-	"  (SELECT '{' || string_agg(rx.v::text, ',' ORDER BY rx.i) || '}' FROM rx"
-	"   WHERE rx.currency = s.currency),"
-	"  array_to_string(insights_reason_names(), ',')"
-	" FROM (SELECT currency, " SUM_COLS " FROM x GROUP BY currency) s ORDER BY s.currency";
+	/* The events not folded yet, of offers in the whole hours. */
+	"WITH t AS (SELECT o.currency, e.insights AS a FROM events e,"
+	/* Each event's offer through its key (LIMIT keeps the generic plan,
+	 * which cannot tell that the tail is short, from hashing all the
+	 * vendor's offers instead). */
+	"  LATERAL (SELECT o.currency, o.sku, o.created_at FROM offers o"
+	"   WHERE o.vendor_id = e.vendor_id AND o.id = e.offer_id LIMIT 1) o"
+	/* A scalar, so that the tail is a range of the events' key. */
+	"  WHERE e.vendor_id = $1 AND e.id > (SELECT folded_upto FROM insights_fold)"
+	"  AND e.insights IS NOT NULL"
+	"  AND " HOUR_OF("o.created_at") " >= $3::bigint AND " HOUR_OF(
+		"o.created_at") " < $4::bigint"
+				"  AND ($2 = '' OR o.sku = $2)),"
+				" s AS (SELECT h.currency, h.stat, h.value FROM insights_stats h"
+				"  WHERE h.vendor_id = $1 AND h.hour >= $3::bigint AND h.hour < "
+				"$4::bigint"
+				"  AND ($2 = '' OR h.sku = $2)"
+				"  UNION ALL SELECT t.currency, t.a[2 * k - 1]::smallint, t.a[2 * "
+				"k]::numeric"
+				"  FROM t, generate_series(1, cardinality(t.a) / 2) k)"
+				" SELECT 's' AS k, s.currency, s.stat::int,"
+				"  least(greatest(sum(s.value), -9223372036854775808),"
+				"   9223372036854775807)::bigint,"
+				"  NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, "
+				"NULL::int, "
+				"NULL::int,"
+				"  NULL::text, NULL::text, NULL::boolean"
+				" FROM s GROUP BY s.currency, s.stat"
+				/* The partial hours: the rows themselves, each offer with
+				 * its payment through the payments' unique key (LIMIT keeps
+				 * the planner from hashing all the vendor's payments). */
+				" UNION ALL SELECT 'e', o.currency, NULL, NULL, o.status,"
+				"  coalesce(o.list_price_minor, 0), p.amount_minor, "
+				"p.suggested_price_minor,"
+				"  p.raw_fairness_bp, p.fairness_bp, array_to_string(p.reasons, "
+				"','), p.review, p.late"
+				" FROM (" EDGE_OFFERS
+				") o LEFT JOIN LATERAL (SELECT * FROM payments p"
+				"  WHERE p.vendor_id = o.vendor_id AND p.offer_id = o.id LIMIT 1) "
+				"p ON "
+				"true"
+				" ORDER BY 2";
+
+const char insights_sql_fold[] =
+	"WITH st AS (SELECT folded_upto FROM insights_fold FOR UPDATE SKIP LOCKED),"
+	" n AS (SELECT st.folded_upto AS lo, least($1::bigint, st.folded_upto + $2::bigint) AS hi"
+	"  FROM st WHERE $1::bigint > st.folded_upto),"
+	" d AS (SELECT o.vendor_id, " HOUR_OF(
+		"o.created_at") "::bigint AS hour, o.sku, o.currency,"
+				"  e.insights AS a FROM events e,"
+				"  LATERAL (SELECT o.vendor_id, o.sku, o.currency, o.created_at "
+				"FROM "
+				"offers o"
+				"   WHERE o.vendor_id = e.vendor_id AND o.id = e.offer_id LIMIT 1) "
+				"o"
+				"  WHERE e.id > (SELECT lo FROM n) AND e.id <= (SELECT hi FROM n)"
+				"  AND e.insights IS NOT NULL),"
+				" s AS (SELECT d.vendor_id, d.hour, d.sku, d.currency, d.a[2 * k - "
+				"1]::smallint AS stat,"
+				"  sum(d.a[2 * k]) AS value FROM d, generate_series(1, "
+				"cardinality(d.a) / 2) k"
+				"  GROUP BY 1, 2, 3, 4, 5),"
+				" up AS (INSERT INTO insights_stats AS h (vendor_id, hour, sku, "
+				"currency, stat, value)"
+				"  SELECT * FROM s ORDER BY 1, 2, 3, 4, 5"
+				"  ON CONFLICT (vendor_id, hour, sku, currency, stat)"
+				"  DO UPDATE SET value = h.value + EXCLUDED.value),"
+				" mv AS (UPDATE insights_fold f SET folded_upto = n.hi FROM n "
+				"RETURNING f.folded_upto)"
+				" SELECT mv.folded_upto, (SELECT count(*) FROM d) FROM mv";
 
 const char insights_sql_product[] = "SELECT 1 FROM products WHERE vendor_id = $1 AND sku = $2";
 
@@ -67,11 +104,13 @@ const char insights_sql_product[] = "SELECT 1 FROM products WHERE vendor_id = $1
 
 const char insights_sql_standing[] =
 	"SELECT currency, score_bp, least(payments, " STANDING_CAP "),"
-	" least(open_defaults, " STANDING_CAP "), count(*) FROM reputations"
-	" WHERE vendor_id = $1 AND currency IS NOT NULL GROUP BY 1, 2, 3, 4";
+	" least(open_defaults, " STANDING_CAP "), least(attested_payments, " STANDING_CAP "),"
+	" count(*) FROM reputations"
+	" WHERE vendor_id = $1 AND currency IS NOT NULL GROUP BY 1, 2, 3, 4, 5";
 
 const char insights_sql_customers[] =
-	"SELECT customer_id, score_bp, payments, open_defaults FROM reputations"
+	"SELECT customer_id, score_bp, payments, open_defaults, attested_payments,"
+	" coalesce(seed_score_bp, -1) FROM reputations"
 	" WHERE vendor_id = $1 AND customer_id > $2 ORDER BY customer_id LIMIT $3::int";
 
 /* Each branch walks its index in (customer, time, id) order from the
@@ -145,56 +184,51 @@ void insights_window_of(int64_t from_ms, int64_t to_ms, insights_window *w)
 	snprintf(w->edge[3], sizeof(w->edge[3]), "%s", to_ts);
 }
 
-/* Parse a bigint[] in text form ("{1,2,3}", or "" for NULL) into n counts;
- * -1 when it holds another number of entries. */
-static int parse_counts(const char *s, int64_t *out, size_t n)
+/* Add to f what one partial-hour row of insights_sql_sums counts. */
+static void add_edge_row(const PGresult *res, int row, facts *f)
 {
-	memset(out, 0, n * sizeof(*out));
-	if (*s == '\0')
-		return 0;
-	if (*s++ != '{')
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		char *end;
-		errno = 0;
-		out[i] = strtoll(s, &end, 10);
-		if (errno != 0 || end == s)
-			return -1;
-		s = end;
-		if (*s != (i + 1 == n ? '}' : ','))
-			return -1;
-		s++;
-	}
-	return 0;
+	facts_offer(f, (fp_offer_status)names_value(NAMES_STATUS, db_get_str(res, row, 4)), 1);
+	if (db_is_null(res, row, 6))
+		return; /* not paid */
+	facts_payment_row p = {
+		.amount_minor = db_get_i64(res, row, 6),
+		.suggested_price_minor = db_get_i64(res, row, 7),
+		.list_price_minor = db_get_i64(res, row, 5),
+		.raw_fairness_bp = (int32_t)db_get_i64(res, row, 8),
+		.fairness_bp = (int32_t)db_get_i64(res, row, 9),
+		.reasons = store_reason_mask(db_get_str(res, row, 10)),
+		.review = (fp_review)names_value(NAMES_REVIEW, db_get_str(res, row, 11)),
+		.late = db_get_str(res, row, 12)[0] == 't',
+	};
+	facts_payment(f, &p, 1);
 }
 
-int insights_read_sums(const PGresult *res, int row, insights_sums *out)
+int insights_collect(const PGresult *res, insights_sums *out, size_t *n)
 {
-	memset(out, 0, sizeof(*out));
-	if (PQnfields(res) != 16)
+	*n = 0;
+	if (PQnfields(res) != 13)
 		return -1;
-	snprintf(out->currency, sizeof(out->currency), "%s", db_get_str(res, row, 0));
-	int64_t *scalars[] = { &out->offers_created,  &out->offers_accepted, &out->offers_declined,
-			       &out->offers_expired,  &out->defaults,        &out->payments,
-			       &out->late_payments,   &out->reviews_pending, &out->paid_minor,
-			       &out->suggested_minor, &out->list_minor,      &out->at_or_above_sp };
-	for (int i = 0; i < 12; i++)
-		*scalars[i] = db_get_i64(res, row, 1 + i);
-	if (parse_counts(db_get_str(res, row, 13), out->histogram, INSIGHTS_HISTOGRAM) != 0)
-		return -1;
-	/* The reasons' order is the migration's (insights_reason_names()). */
-	const char *names = db_get_str(res, row, 15);
-	int64_t counts[FP_PAYMENT_REASON_MAX];
-	if (parse_counts(db_get_str(res, row, 14), counts, FP_PAYMENT_REASON_MAX) != 0)
-		return -1;
-	for (size_t i = 0; i < FP_PAYMENT_REASON_MAX; i++) {
-		const char *comma = strchr(names, ',');
-		size_t len = comma ? (size_t)(comma - names) : strlen(names);
-		int r = names_value_n(NAMES_PAYMENT_REASON, names, len);
-		if (r <= 0 || r > FP_PAYMENT_REASON_MAX)
+	for (int row = 0; row < PQntuples(res); row++) {
+		const char *cur = db_get_str(res, row, 1);
+		if (strlen(cur) >= sizeof(out->currency))
 			return -1;
-		out->reasons[r] = counts[i];
-		names = comma ? comma + 1 : names + len;
+		/* Rows come in currency order. */
+		if (*n == 0 || strcmp(out[*n - 1].currency, cur) != 0) {
+			memset(&out[*n], 0, sizeof(out[*n]));
+			snprintf(out[*n].currency, sizeof(out[*n].currency), "%s", cur);
+			(*n)++;
+		}
+		facts *f = &out[*n - 1].f;
+		if (db_get_str(res, row, 0)[0] == 'e') {
+			add_edge_row(res, row, f);
+			continue;
+		}
+		int64_t stat = db_get_i64(res, row, 2);
+		if (stat < 0 || stat >= FACTS_N)
+			continue; /* a stat of a later version: not reported here */
+		facts one = { { 0 } };
+		one.v[stat] = db_get_i64(res, row, 3);
+		facts_add(f, &one);
 	}
 	return 0;
 }
@@ -205,7 +239,8 @@ void insights_read_standing(const PGresult *res, int row, insights_standing *out
 	out->score_bp = (int32_t)db_get_i64(res, row, 1);
 	out->payments = (int32_t)db_get_i64(res, row, 2);
 	out->open_defaults = (int32_t)db_get_i64(res, row, 3);
-	out->customers = db_get_i64(res, row, 4);
+	out->attested_payments = (int32_t)db_get_i64(res, row, 4);
+	out->customers = db_get_i64(res, row, 5);
 }
 
 int insights_read_customer(const PGresult *res, int row, insights_customer *out)
@@ -217,6 +252,8 @@ int insights_read_customer(const PGresult *res, int row, insights_customer *out)
 	out->score_bp = (int32_t)db_get_i64(res, row, 1);
 	out->payments = (int32_t)db_get_i64(res, row, 2);
 	out->open_defaults = (int32_t)db_get_i64(res, row, 3);
+	out->attested_payments = (int32_t)db_get_i64(res, row, 4);
+	out->seed_score_bp = (int32_t)db_get_i64(res, row, 5);
 	return 0;
 }
 

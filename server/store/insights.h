@@ -1,13 +1,14 @@
-/* insights_: the statements of GetInsights and SimulatePolicy, the columns
- * they return and the conversion of their rows.
+/* insights_: the statements of GetInsights, SimulatePolicy and the insights
+ * fold, the columns they return and the conversion of their rows.
  *
- * GetInsights reads the sums that migration 0012 keeps per vendor, hour of
- * the offer's creation, sku, currency and session (insights_hourly) for the
- * whole hours of the window, and the offers and payments themselves for the
- * partial hours at its ends, through the same SQL functions; so its cost
- * follows the number of hours asked for, not the number of payments.
- * SimulatePolicy pages through the vendor's customers and their recorded
- * history by keyset, in customer order, one bounded page per query. */
+ * GetInsights reads the sums folded per vendor, hour of the offer's
+ * creation, sku, currency and stat (insights_stats, migration 0014) for the
+ * whole hours of the window, adds the events not folded yet, and counts the
+ * offers and payments of the partial hours at its ends themselves; every
+ * number is facts.h's. So its cost follows the number of hours asked for and
+ * the fold's lag, not the number of payments. SimulatePolicy pages through
+ * the vendor's customers and their recorded history by keyset, in customer
+ * order, one bounded page per query. */
 #ifndef FP_INSIGHTS_H
 #define FP_INSIGHTS_H
 
@@ -17,12 +18,8 @@
 
 #include <libpq-fe.h>
 
+#include "facts.h"
 #include "fp_rules.h"
-
-/* Entries of Insights.fairness_histogram: [1000 i, 1000 i + 1000), the last
- * one 20000 (FP_RAW_FAIRNESS_CAP). */
-#define INSIGHTS_BUCKET_BP 1000
-#define INSIGHTS_HISTOGRAM (FP_RAW_FAIRNESS_CAP / INSIGHTS_BUCKET_BP + 1)
 
 /* Customers per SimulatePolicy page, and history rows per page. */
 #define INSIGHTS_CUSTOMER_PAGE 1000
@@ -50,8 +47,8 @@ typedef struct insights_window {
 void insights_window_of(int64_t from_ms, int64_t to_ms, insights_window *w);
 
 /* The sums of one currency: $1 vendor, $2 sku ("" = all), $3 $4 the whole
- * hours, $5-$8 the partial ends (insights_window); one row per currency
- * with an offer in the window, in currency order. */
+ * hours, $5-$8 the partial ends (insights_window); rows for
+ * insights_collect(), in currency order. */
 extern const char insights_sql_sums[];
 
 /* Whether the vendor has product $2: one row when it does. */
@@ -59,29 +56,27 @@ extern const char insights_sql_product[];
 
 typedef struct insights_sums {
 	char currency[INSIGHTS_CURRENCY_LEN];
-	int64_t offers_created;
-	int64_t offers_accepted;
-	int64_t offers_declined;
-	int64_t offers_expired;
-	int64_t defaults;
-	int64_t payments;
-	int64_t late_payments;
-	int64_t reviews_pending;
-	int64_t paid_minor;
-	int64_t suggested_minor;
-	int64_t list_minor;
-	int64_t at_or_above_sp;
-	int64_t histogram[INSIGHTS_HISTOGRAM];
-	int64_t reasons[FP_PAYMENT_REASON_MAX + 1]; /* by PaymentReason number */
+	facts f;
 } insights_sums;
 
-/* Read row of insights_sql_sums; -1 when it is not one. */
-int insights_read_sums(const PGresult *res, int row, insights_sums *out)
+/* Sum the rows of insights_sql_sums into out (room for one per row), one
+ * entry per currency in currency order; -1 when they are not its rows. */
+int insights_collect(const PGresult *res, insights_sums *out, size_t *n)
 	__attribute__((warn_unused_result));
 
+/* Events folded per statement of the fold. */
+#define INSIGHTS_FOLD_BATCH 50000
+
+/* Fold the events after the last folded id, up to $1 (a horizon of the
+ * event feed) and at most $2 of them, into insights_stats; one row (the
+ * id folded to, the events that counted) when it folded, none when another
+ * server holds the fold or there is nothing to fold. */
+extern const char insights_sql_fold[];
+
 /* The vendor's customers by standing: $1 vendor; rows of currency,
- * score_bp, payments, open_defaults (both capped above any policy's
- * thresholds, which keeps the groups few) and the number of customers. */
+ * score_bp, payments, open_defaults, attested_payments (the counts capped
+ * above any policy's thresholds, which keeps the groups few) and the number
+ * of customers. */
 extern const char insights_sql_standing[];
 
 typedef struct insights_standing {
@@ -89,6 +84,7 @@ typedef struct insights_standing {
 	int32_t score_bp;
 	int32_t payments;
 	int32_t open_defaults;
+	int32_t attested_payments;
 	int64_t customers;
 } insights_standing;
 
@@ -96,8 +92,8 @@ typedef struct insights_standing {
 void insights_read_standing(const PGresult *res, int row, insights_standing *out);
 
 /* A page of customers: $1 vendor, $2 after this customer_id ("" = from the
- * first), $3 the page size; customer_id, score_bp, payments, open_defaults
- * in customer order. */
+ * first), $3 the page size; customer_id, score_bp, payments, open_defaults,
+ * attested_payments, seed_score_bp (-1: not seeded) in customer order. */
 extern const char insights_sql_customers[];
 
 typedef struct insights_customer {
@@ -105,6 +101,8 @@ typedef struct insights_customer {
 	int32_t score_bp;
 	int32_t payments;
 	int32_t open_defaults;
+	int32_t attested_payments; /* rule 14 */
+	int32_t seed_score_bp;     /* rule 14's seed; -1: none */
 } insights_customer;
 
 /* Read row of insights_sql_customers; -1 when it is not one. */

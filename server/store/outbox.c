@@ -41,9 +41,11 @@ const char outbox_sql_claim[] =
 	"WITH busy AS (SELECT * FROM unnest($2::text[], $3::int[]) AS b (id, n)),"
 	/* Endpoints in random order: when the total bound cuts the claim
 	 * short, no endpoint is always the one left out. */
-	" c AS (SELECT o.id FROM (SELECT id, vendor_id FROM webhook_endpoints ORDER BY random()) w"
+	" c AS (SELECT o.vendor_id, o.id FROM (SELECT id, vendor_id FROM webhook_endpoints"
+	"  ORDER BY random()) w"
 	"  LEFT JOIN busy ON busy.id = w.id"
-	"  CROSS JOIN LATERAL (SELECT x.id FROM webhook_outbox x WHERE x.endpoint_id = w.id"
+	"  CROSS JOIN LATERAL (SELECT x.vendor_id, x.id FROM webhook_outbox x"
+	"  WHERE x.endpoint_id = w.id"
 	"  AND x.vendor_id = w.vendor_id AND x.next_attempt_at <= now()"
 	"  ORDER BY x.next_attempt_at LIMIT greatest($1::int - coalesce(busy.n, 0), 0)"
 	"  FOR UPDATE OF x SKIP LOCKED) o"
@@ -51,7 +53,7 @@ const char outbox_sql_claim[] =
 	"  LIMIT $4::int),"
 	" u AS (UPDATE webhook_outbox o SET attempts = o.attempts + 1,"
 	"  next_attempt_at = now() + $5::bigint * interval '1 millisecond'"
-	"  FROM c WHERE o.id = c.id"
+	"  FROM c WHERE o.vendor_id = c.vendor_id AND o.id = c.id"
 	"  RETURNING o.id, o.vendor_id, o.endpoint_id, o.attempts, o.created_at, o.event_id)"
 	" SELECT u.id, u.vendor_id, u.endpoint_id, u.attempts, " MS(
 		"u.created_at") ","
@@ -64,14 +66,14 @@ const char outbox_sql_claim[] =
 						"e.id = u.event_id";
 
 const char outbox_sql_record[] =
-	"WITH o AS (SELECT id, vendor_id, endpoint_id, event_id FROM webhook_outbox WHERE id = "
-	"$1::bigint),"
+	"WITH o AS (SELECT id, vendor_id, endpoint_id, event_id FROM webhook_outbox"
+	"  WHERE vendor_id = $1 AND id = $2::bigint),"
 	" d AS (INSERT INTO webhook_deliveries (vendor_id, endpoint_id, event_id, attempt,"
 	"  http_status, error, succeeded, next_attempt_at)"
-	"  SELECT o.vendor_id, o.endpoint_id, o.event_id, $2::int, $3::int, $4, $5::boolean,"
-	"  to_timestamp($6::bigint / 1000.0) FROM o RETURNING id),"
-	" gone AS (DELETE FROM webhook_outbox x WHERE x.id = $1::bigint AND $6::bigint IS NULL),"
-	" moved AS (UPDATE webhook_outbox x SET next_attempt_at = to_timestamp($6::bigint / "
-	"1000.0)"
-	"  WHERE x.id = $1::bigint AND $6::bigint IS NOT NULL)"
+	"  SELECT o.vendor_id, o.endpoint_id, o.event_id, $3::int, $4::int, $5, $6::boolean,"
+	"  to_timestamp($7::bigint / 1000.0) FROM o RETURNING id),"
+	" gone AS (DELETE FROM webhook_outbox x WHERE x.vendor_id = $1 AND x.id = $2::bigint"
+	"  AND $7::bigint IS NULL),"
+	" moved AS (UPDATE webhook_outbox x SET next_attempt_at = to_timestamp($7::bigint / 1000.0)"
+	"  WHERE x.vendor_id = $1 AND x.id = $2::bigint AND $7::bigint IS NOT NULL)"
 	" SELECT id FROM d";

@@ -90,9 +90,9 @@ enum {
 	OUTBOX_CLAIM_NCOLS
 };
 
-/* Record one attempt: $1 outbox id, $2 attempt, $3 http status, $4 error,
- * $5 succeeded ('t'/'f'), $6 next attempt (ms since the epoch; NULL: none,
- * the row leaves the outbox). Answers the log row's id (no row: the
+/* Record one attempt: $1 vendor id and $2 id of the outbox row, $3 attempt,
+ * $4 http status, $5 error, $6 succeeded ('t'/'f'), $7 next attempt (ms
+ * since the epoch; NULL: none, the row leaves the outbox). Answers the log row's id (no row: the
  * outbox row is gone, its endpoint deleted). */
 extern const char outbox_sql_record[];
 

@@ -10,6 +10,7 @@
 
 #include "cache.h"
 #include "db.h"
+#include "facts.h"
 #include "names.h"
 #include "outbox.h"
 
@@ -30,8 +31,10 @@
 									    " coalesce(o."        \
 									    "previous_offer_id, " \
 									    "''), o.vendor_id, "  \
-									    "o.xmin::text"
-#define OFFER_NULLS "NULL" REPEAT18(", NULL") ", NULL, NULL"
+									    "o.xmin::text, "      \
+									    "coalesce(o.list_"    \
+									    "price_minor, 0)"
+#define OFFER_NULLS "NULL" REPEAT18(", NULL") ", NULL, NULL, NULL"
 #define REPEAT18(x) x x x x x x x x x x x x x x x x x x
 
 #define PAYMENT_BLOCK                                                                           \
@@ -101,7 +104,7 @@
 
 enum {
 	COL_OFFER = 0,
-	COL_PAYMENT = COL_OFFER + 21,
+	COL_PAYMENT = COL_OFFER + 22,
 	COL_POLICY = COL_PAYMENT + 15, /* found, then STORE_POLICY_NCOLS */
 	COL_PRODUCT = COL_POLICY + 1 + STORE_POLICY_NCOLS,
 	COL_REP = COL_PRODUCT + 8,
@@ -181,8 +184,8 @@ const char store_sql_expire[] =
 	" up AS (UPDATE offers o SET status = 'EXPIRED', closed_at = now() FROM due"
 	"  WHERE o.vendor_id = due.vendor_id AND o.id = due.id"
 	"  RETURNING o.vendor_id, o.customer_id, o.id),"
-	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, detail)"
-	"  SELECT vendor_id, customer_id, 'OFFER_EXPIRED', id, '' FROM up"
+	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, detail, insights)"
+	"  SELECT vendor_id, customer_id, 'OFFER_EXPIRED', id, '', $2::bigint[] FROM up"
 	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE(
 		"ev") " SELECT up.vendor_id, up.id, pg_notify('" CACHE_CHANNEL "',"
 		      "  json_build_array('o/' || up.vendor_id || '/' || up.id)::text) FROM up";
@@ -238,6 +241,7 @@ static void read_offer(const PGresult *res, int row, int c, store_offer *o)
 	copy_str(o->previous_offer_id, sizeof(o->previous_offer_id), res, row, c + 18);
 	copy_str(o->vendor_id, sizeof(o->vendor_id), res, row, c + 19);
 	copy_str(o->xmin, sizeof(o->xmin), res, row, c + 20);
+	o->list_price_minor = db_get_i64(res, row, c + 21);
 }
 
 static void read_payment(const PGresult *res, int row, int c, store_payment *p)
@@ -514,8 +518,9 @@ static const char sql_write[] =
 	"  WHERE $10::text IS NOT NULL AND p.vendor_id = $1 AND p.id = x.id"
 	"  AND EXISTS (SELECT 1 FROM ok)),"
 	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, payment_id, detail, "
-	"at)"
-	"  SELECT x.vendor_id, x.customer_id, x.kind, x.offer_id, x.payment_id, x.detail, x.at"
+	"at, insights)"
+	"  SELECT x.vendor_id, x.customer_id, x.kind, x.offer_id, x.payment_id, x.detail, x.at,"
+	"  x.insights"
 	"  FROM json_populate_recordset(NULL::events, $11::json) x WHERE EXISTS (SELECT 1 FROM "
 	"ok)"
 	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE(
@@ -636,6 +641,7 @@ static json_t *offer_json(const char *vendor, const store_offer *o, int64_t acce
 						    : json_null());
 	json_object_set_new(j, "accepted_at", ts_json(accepted_us));
 	json_object_set_new(j, "closed_at", ts_json(closed_us));
+	json_object_set_new(j, "list_price_minor", json_integer(o->list_price_minor));
 	return j;
 }
 
@@ -743,6 +749,88 @@ static const char *dump(store_stmt *s, json_t *j)
 	return text;
 }
 
+/* What a change adds to one offer's insights (facts.h). */
+typedef struct offer_facts {
+	const char *offer_id;
+	facts f;
+} offer_facts;
+
+/* A change touches at most two offers and a payment. */
+#define CHANGE_FACTS 4
+
+static facts *facts_for(offer_facts *out, size_t *n, const char *offer_id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(out[i].offer_id, offer_id) == 0)
+			return &out[i].f;
+	memset(&out[*n], 0, sizeof(out[*n]));
+	out[*n].offer_id = offer_id;
+	return &out[(*n)++].f;
+}
+
+static facts_payment_row payment_row(const store_payment *p, int64_t list_price_minor)
+{
+	return (facts_payment_row){ p->amount_minor,  p->suggested_price_minor,
+				    list_price_minor, p->a.raw_fairness_bp,
+				    p->a.fairness_bp, p->reasons,
+				    p->a.review,      p->late };
+}
+
+/* What ch adds to the sums, per offer: its rows after minus before. */
+static size_t change_facts(const store_change *ch, offer_facts out[CHANGE_FACTS])
+{
+	size_t n = 0;
+	int64_t list_price = 0;
+	if (ch->update_offer != NULL) {
+		facts *f = facts_for(out, &n, ch->update_offer->id);
+		facts_offer(f, ch->update_offer->status, 1);
+		facts_offer(f, ch->update_offer_from, -1);
+		list_price = ch->update_offer->list_price_minor;
+	}
+	if (ch->insert_offer != NULL)
+		facts_offer(facts_for(out, &n, ch->insert_offer->id), ch->insert_offer->status, 1);
+	if (ch->insert_offer2 != NULL)
+		facts_offer(facts_for(out, &n, ch->insert_offer2->id), ch->insert_offer2->status,
+			    1);
+	if (ch->insert_payment != NULL) {
+		/* The payment is for the offer it updates (SubmitPayment). */
+		facts_payment_row row = payment_row(ch->insert_payment, list_price);
+		facts_payment(facts_for(out, &n, ch->insert_payment->offer_id), &row, 1);
+	}
+	if (ch->update_payment != NULL && ch->update_payment_from != NULL) {
+		/* The list price counts the same before and after a review. */
+		facts *f = facts_for(out, &n, ch->update_payment->offer_id);
+		facts_payment_row after = payment_row(ch->update_payment, 0);
+		facts_payment_row before = payment_row(ch->update_payment_from, 0);
+		facts_payment(f, &after, 1);
+		facts_payment(f, &before, -1);
+	}
+	return n;
+}
+
+/* Put each offer's facts on the first of ch's events that names the offer
+ * (the fold finds the offer's hour, sku and currency through it). */
+static void events_facts(const store_change *ch, json_t *const ev[STORE_WRITE_EVENTS])
+{
+	offer_facts of[CHANGE_FACTS];
+	size_t n = change_facts(ch, of);
+	for (size_t i = 0; i < n; i++) {
+		if (facts_zero(&of[i].f))
+			continue;
+		char text[FACTS_TEXT_LEN];
+		if (facts_format(&of[i].f, text, sizeof(text)) != 0)
+			continue; /* cannot happen: the buffer holds every entry */
+		for (int k = 0; k < STORE_WRITE_EVENTS; k++) {
+			const store_event *e = &ch->events[k];
+			if (ev[k] != NULL && e->offer_id != NULL &&
+			    strcmp(e->offer_id, of[i].offer_id) == 0) {
+				json_object_set_new(ev[k], "insights", json_string(text));
+				break;
+			}
+		}
+	}
+}
+
 void store_write(store_stmt *s, const store_change *ch)
 {
 	memset(s, 0, sizeof(*s));
@@ -787,11 +875,13 @@ void store_write(store_stmt *s, const store_change *ch)
 		s->params[9] = dump(s, p);
 	}
 	json_t *events = json_array();
+	json_t *ev[STORE_WRITE_EVENTS] = { NULL };
 	for (int i = 0; i < STORE_WRITE_EVENTS; i++) {
 		const store_event *e = &ch->events[i];
 		if (e->kind == NULL)
 			continue;
 		json_t *j = json_object();
+		ev[i] = j;
 		json_object_set_new(j, "vendor_id", json_string(vendor));
 		json_object_set_new(j, "customer_id", json_string(ch->rep.customer_id));
 		json_object_set_new(j, "kind", json_string(e->kind));
@@ -805,6 +895,7 @@ void store_write(store_stmt *s, const store_change *ch)
 		json_object_set_new(j, "at", ts_json(ch->at_us));
 		json_array_append_new(events, j);
 	}
+	events_facts(ch, ev);
 	s->params[10] = dump(s, events);
 	if (ch->idem.key != NULL) {
 		s->params[11] = ch->idem.scope;

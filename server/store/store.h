@@ -101,6 +101,7 @@ typedef struct store_offer {
 	int64_t expires_us;
 	int64_t pay_by_us; /* 0 = not accepted */
 	int32_t period_index;
+	int64_t list_price_minor; /* the product's when the offer was made (GetInsights) */
 } store_offer;
 
 /* A payments row. */
@@ -180,7 +181,9 @@ extern const char store_sql_load_due_defaults[];
 /* The sweeper: expire OPEN offers past expires_at ($1 at most), each with
  * its OFFER_EXPIRED event, under the customer's row lock (SKIP LOCKED),
  * announcing each (store_key_offer()); answers vendor_id, id per offer.
- * Expiry changes no reputation: no rule to run. */
+ * $2 is what one expiry adds to the insights (facts_format() of OPEN ->
+ * EXPIRED), stored on each event. Expiry changes no reputation: no rule to
+ * run. */
 extern const char store_sql_expire[];
 /* The sweeper: drop idempotency records past their 24 hours ($1 at most). */
 extern const char store_sql_idem_expire[];
@@ -283,7 +286,8 @@ typedef struct store_change {
 	int64_t update_offer_closed_us;
 	int64_t update_offer_accepted_us;
 	const store_payment *insert_payment;
-	const store_payment *update_payment; /* a review */
+	const store_payment *update_payment;      /* a review */
+	const store_payment *update_payment_from; /* the payment as read */
 	const char *review_note;
 	store_event events[STORE_WRITE_EVENTS];
 	store_idem idem;

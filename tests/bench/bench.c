@@ -9,6 +9,8 @@
  * The load is closed-loop: a slot sends its next request only when the
  * previous one was answered, so a slow server gets fewer requests rather than
  * a growing queue, and the latencies are those of a server that keeps up.
+ * With --rate the cycles start on a fixed schedule instead (at most D at
+ * once per connection), to measure latency at a given load.
  * A call's latency runs from just before its request is written to the moment
  * its reply is read, in microseconds, into a log-linear histogram per thread
  * (about 3% resolution); the histograms are merged at the end. Every reply
@@ -86,6 +88,7 @@ typedef struct bench_opts {
 	int customers;
 	int timeout_ms;
 	bench_mix mix;
+	int rate; /* cycles started per second over all connections; 0: closed loop */
 	bool json;
 	uint64_t feed_after; /* the feed's end when the run starts (0: page to it) */
 } bench_opts;
@@ -474,10 +477,108 @@ static void thread_io_failed(bench_thread *t, const char *what)
 	thread_broken(t, msg);
 }
 
+/* Read the next reply and account for it; NULL when the connection broke
+ * (accounted for too). */
+static bench_slot *read_reply(bench_thread *t)
+{
+	Fairpay__V1__Response *r = NULL;
+	if (fp_client_recv(t->client, &r) != 0) {
+		thread_io_failed(t, "read");
+		return NULL;
+	}
+	int64_t at = now_ns();
+	t->last_reply_ns = at;
+	int i = (int)(r->id & 0xffff);
+	if (r->id == 0 || i >= t->opts->depth || !t->slots[i].busy || t->slots[i].id != r->id) {
+		/* id 0: the server reports a protocol error and closes. */
+		char msg[BENCH_MSG_MAX];
+		snprintf(msg, sizeof(msg), "reply to id %" PRIu64 " not in flight: %s", r->id,
+			 r->status != NULL ? r->status->message : "");
+		fp_response_free(r);
+		thread_broken(t, msg);
+		return NULL;
+	}
+	bench_slot *s = &t->slots[i];
+	slot_reply(t, s, r, at);
+	fp_response_free(r);
+	return s;
+}
+
+static int free_slot(const bench_thread *t)
+{
+	for (int i = 0; i < t->opts->depth; i++)
+		if (!t->slots[i].busy)
+			return i;
+	return -1;
+}
+
+/* The paced cycles mix (--rate): cycles start on a fixed schedule, each on
+ * a free slot, whatever the replies; a cycle whose time came while every
+ * slot was busy starts late, and its latency still runs from its scheduled
+ * time, so a server that falls behind shows it (no coordinated omission). */
+static void thread_run_paced(bench_thread *t)
+{
+	const int64_t deadline = t->shared->deadline_ns;
+	const int64_t interval = (int64_t)1000000000 * t->opts->connections / t->opts->rate;
+	/* The threads' schedules interleave. */
+	int64_t due = now_ns() + interval * t->index / t->opts->connections;
+	for (;;) {
+		int64_t now = now_ns();
+		bool stopping = bench_stopping || now >= deadline;
+		int i;
+		while (!stopping && due <= now && (i = free_slot(t)) >= 0) {
+			t->slots[i].kind = K_CREATE;
+			if (slot_send(t, i) != 0) {
+				thread_io_failed(t, "send");
+				return;
+			}
+			t->slots[i].cycle_ns = due;
+			due += interval;
+		}
+		if (stopping && t->inflight == 0)
+			return;
+		if (t->inflight == 0) {
+			int64_t ns = due - now < deadline - now ? due - now : deadline - now;
+			struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		/* Until a reply comes, or the next cycle is due on a free slot. */
+		int wait_ms = 100;
+		if (!stopping && free_slot(t) >= 0)
+			wait_ms = due <= now ? 0 : (int)((due - now + 999999) / 1000000);
+		int ready = fp_client_wait(t->client, wait_ms);
+		if (ready < 0) {
+			thread_io_failed(t, "wait");
+			return;
+		}
+		if (ready == 0)
+			continue;
+		bench_slot *s = read_reply(t);
+		if (s == NULL)
+			return;
+		if (s->kind != K_ACCEPT && s->kind != K_SUBMIT)
+			continue; /* the slot is free */
+		if (bench_stopping || now_ns() >= deadline) {
+			t->stats->cut++;
+			continue;
+		}
+		if (slot_send(t, (int)(s - t->slots)) != 0) {
+			thread_io_failed(t, "send");
+			return;
+		}
+	}
+}
+
 static void thread_run(bench_thread *t)
 {
 	const int64_t deadline = t->shared->deadline_ns;
 	bool stopping = false;
+
+	if (t->opts->rate > 0) {
+		thread_run_paced(t);
+		return;
+	}
 
 	for (int i = 0; i < t->opts->depth; i++) {
 		t->slots[i].kind = t->opts->mix == MIX_CYCLES ? K_CREATE : K_REPUTATION;
@@ -487,27 +588,10 @@ static void thread_run(bench_thread *t)
 		}
 	}
 	while (t->inflight > 0) {
-		Fairpay__V1__Response *r = NULL;
-		if (fp_client_recv(t->client, &r) != 0) {
-			thread_io_failed(t, "read");
+		bench_slot *s = read_reply(t);
+		if (s == NULL)
 			return;
-		}
-		int64_t at = now_ns();
-		t->last_reply_ns = at;
-		int i = (int)(r->id & 0xffff);
-		if (r->id == 0 || i >= t->opts->depth || !t->slots[i].busy ||
-		    t->slots[i].id != r->id) {
-			/* id 0: the server reports a protocol error and closes. */
-			char msg[BENCH_MSG_MAX];
-			snprintf(msg, sizeof(msg), "reply to id %" PRIu64 " not in flight: %s",
-				 r->id, r->status != NULL ? r->status->message : "");
-			fp_response_free(r);
-			thread_broken(t, msg);
-			return;
-		}
-		bench_slot *s = &t->slots[i];
-		slot_reply(t, s, r, at);
-		fp_response_free(r);
+		int64_t at = t->last_reply_ns;
 		if (!stopping && (bench_stopping || at >= deadline))
 			stopping = true;
 		if (stopping) {
@@ -516,7 +600,7 @@ static void thread_run(bench_thread *t)
 				t->stats->cut++;
 			continue;
 		}
-		if (slot_send(t, i) != 0) {
+		if (slot_send(t, (int)(s - t->slots)) != 0) {
 			thread_io_failed(t, "send");
 			return;
 		}
@@ -771,7 +855,7 @@ static void usage(FILE *f)
 		   "                     [--connections N] [--depth D] [--duration S]\n"
 		   "                     [--customers C] [--mix cycles|reads] [--timeout MS] "
 		   "[--json]\n"
-		   "                     [--feed-after ID]\n"
+		   "                     [--feed-after ID] [--rate R]\n"
 		   "\n"
 		   "Load fairpayd with N connections, each keeping D requests in flight, for S\n"
 		   "seconds, then print throughput, latency percentiles per call and every\n"
@@ -787,6 +871,9 @@ static void usage(FILE *f)
 		   "                    feed's end; default 0: page to the end first)\n"
 		   "  --mix MIX         cycles: CreateOffer, AcceptOffer, SubmitPayment of the\n"
 		   "                    suggested price; reads: GetReputation (default cycles)\n"
+		   "  --rate R          cycles mix: start R cycles per second over all\n"
+		   "                    connections on a fixed schedule (a cycle's latency runs\n"
+		   "                    from its scheduled start); default: closed loop\n"
 		   "  --timeout MS      limit on each read and write (default 30000)\n"
 		   "  --json            print one JSON object instead of text\n"
 		   "\n"
@@ -823,6 +910,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 		{ "duration", required_argument, NULL, 'T' },
 		{ "customers", required_argument, NULL, 'C' },
 		{ "mix", required_argument, NULL, 'm' },
+		{ "rate", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "feed-after", required_argument, NULL, 'f' },
@@ -871,6 +959,9 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 		case 't':
 			rc = parse_int("timeout", optarg, 1, 3600000, &o->timeout_ms);
 			break;
+		case 'r':
+			rc = parse_int("rate", optarg, 1, 1000000, &o->rate);
+			break;
 		case 'm':
 			if (strcmp(optarg, "cycles") == 0) {
 				o->mix = MIX_CYCLES;
@@ -902,6 +993,10 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 	    (o->mix == MIX_CYCLES && o->sku == NULL)) {
 		fprintf(stderr, "fairpay-bench: --server, --ca, --api-key and (for cycles) --sku "
 				"are required\n");
+		return -1;
+	}
+	if (o->rate > 0 && o->mix != MIX_CYCLES) {
+		fprintf(stderr, "fairpay-bench: --rate paces the cycles mix only\n");
 		return -1;
 	}
 	if (o->sku == NULL)

@@ -339,6 +339,22 @@ static void test_seed_leaves_probation_and_once(void **state)
 	fp_response_free(r);
 	assert_int_equal(count_kind(T.b, "bob-at-b", H_EVENT(REPUTATION_SEEDED), NULL, 0), 1);
 	free(att);
+
+	/* SimulatePolicy replays a seeded customer from the seed, with its
+	 * attested payments: the current policy as the candidate changes
+	 * nobody (from the prior, bob would be back on probation). */
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	Fairpay__V1__SimulatePolicyRequest sm = FAIRPAY__V1__SIMULATE_POLICY_REQUEST__INIT;
+	Fairpay__V1__Policy pol = FAIRPAY__V1__POLICY__INIT;
+	sm.policy = &pol;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_SIMULATE_POLICY;
+	req.simulate_policy = &sm;
+	h_must(h_call(T.b, &req, &r), "SimulatePolicy");
+	assert_true(r->simulate_policy->customers >= 1);
+	assert_int_equal(r->simulate_policy->changed, 0);
+	for (size_t i = 0; i < r->simulate_policy->n_changes; i++)
+		assert_string_not_equal(r->simulate_policy->changes[i]->customer_id, "bob-at-b");
+	fp_response_free(r);
 }
 
 /* A review replays rule 7 from the seeded score, not from prior_score_bp:

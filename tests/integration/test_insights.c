@@ -15,10 +15,12 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "facts.h"
 #include "harness.h"
 
 typedef Fairpay__V1__Response resp_t;
@@ -31,8 +33,9 @@ static struct {
 	fp_client *a; /* the vendor of the known history */
 	char *a_id;
 	char *a_key;
-	fp_client *b;  /* another vendor */
-	int64_t t_mid; /* between the first customer's cycles and the rest */
+	fp_client *b;    /* another vendor */
+	int64_t t_start; /* before the known history */
+	int64_t t_mid;   /* between the first customer's cycles and the rest */
 } T;
 
 /* ---------------------------------------------------------------- calls */
@@ -162,6 +165,7 @@ static int setup(void **state)
 	T.a = h_vendor_client(T.srv, T.admin, "insights-a", &T.a_id, &T.a_key);
 	T.b = h_vendor_client(T.srv, T.admin, "insights-b", NULL, NULL);
 
+	T.t_start = unix_ms();
 	product(T.a, "s1", "USD", 1000, 1500);
 	product(T.a, "s2", "USD", 2000, 2500);
 	product(T.a, "e1", "EUR", 1000, 1200);
@@ -266,10 +270,9 @@ static void assert_tiers(Fairpay__V1__TierCount **t, size_t n, int fixed, int re
 
 /* ---------------------------------------------------------------- GetInsights */
 
-static void test_insights_all(void **state)
+/* The known history's sums, however they were read. */
+static void check_known_history(const resp_t *r)
 {
-	resp_t *r = NULL;
-	assert_int_equal(get_insights(T.a, "", 0, 0, &r), H_OK);
 	assert_int_equal(r->get_insights->n_insights, 2);
 	/* One per currency, in currency order. */
 	assert_string_equal(r->get_insights->insights[0]->currency, "EUR");
@@ -303,7 +306,45 @@ static void test_insights_all(void **state)
 	assert_histogram(e, 1, 10, 1);
 	assert_reasons(e, 1, H_PREASON(GREAT_VALUE), 1);
 	assert_tiers(e->tiers, e->n_tiers, 0, 0, 1, 0, 0);
+}
+
+static void test_insights_all(void **state)
+{
+	resp_t *r = NULL;
+	assert_int_equal(get_insights(T.a, "", 0, 0, &r), H_OK);
+	check_known_history(r);
 	fp_response_free(r);
+}
+
+/* The three ways to the same sums: the events not folded yet (read at once
+ * after the writes, above), the folded sums once the fold has caught up,
+ * and the rows themselves (a window of less than two hours is read from
+ * the offers and payments). Each server folds, never twice. */
+static void test_insights_fold(void **state)
+{
+	h_server *second = h_server_start(T.db, NULL);
+	int64_t t0 = h_now_ms();
+	while (h_sql_int(T.db, "SELECT ((SELECT folded_upto FROM insights_fold) >="
+			       " (SELECT max(id) FROM events))::int") != 1) {
+		if (h_now_ms() - t0 > 30000)
+			fail_msg("the insights fold did not catch up in 30 s");
+		h_sleep_ms(50);
+	}
+	assert_true(h_sql_int(T.db, "SELECT count(*) FROM insights_stats") > 0);
+	resp_t *r = NULL;
+	assert_int_equal(get_insights(T.a, "", 0, 0, &r), H_OK);
+	check_known_history(r);
+	fp_response_free(r);
+	assert_int_equal(get_insights(T.a, "", T.t_start - 1, unix_ms() + 1, &r), H_OK);
+	check_known_history(r);
+	fp_response_free(r);
+	/* Both servers' folds ran a while more: still counted once. */
+	h_sleep_ms(2500);
+	assert_int_equal(get_insights(T.a, "", 0, 0, &r), H_OK);
+	check_known_history(r);
+	fp_response_free(r);
+	assert_int_equal(h_server_stop(second, SIGTERM), 0);
+	h_server_free(second);
 }
 
 static void test_insights_window(void **state)
@@ -621,8 +662,9 @@ static void test_scale(void **state)
 		vid, n, customers, customers);
 	free(h_sql(T.db, sql));
 	free(sql);
-	/* In chunks, as a bulk import would: with the triggers off
-	 * (session_replication_role), then insights_rebuild() (0012). */
+	/* In chunks, as a bulk import would (session_replication_role skips
+	 * the checks), each cycle with one event carrying what the server
+	 * would have stored for it (facts.h): the fold sums them. */
 	int64_t l0 = h_now_ms();
 	for (long long lo = 1; lo <= n; lo += SCALE_CHUNK) {
 		long long hi = lo + SCALE_CHUNK - 1 < n ? lo + SCALE_CHUNK - 1 : n;
@@ -646,19 +688,37 @@ static void test_scale(void **state)
 			" CASE WHEN g %% 7 = 0 THEN '{CANNOT_AFFORD}'::text[] ELSE '{}' END,"
 			" (g %% 21) * 1000, (g %% 21) * 1000, 'FAIR',"
 			" now() - g * interval '2 s' + interval '1 s' FROM generate_series(%lld, "
-			"%lld) g",
-			vid, customers, lo, hi, vid, customers, lo, hi);
+			"%lld) g;"
+			"INSERT INTO events (vendor_id, customer_id, kind, offer_id, payment_id,"
+			" insights)"
+			" SELECT '%s', 'c' || (g %% %lld + 1), 'PAYMENT_RECEIVED',"
+			" 'o_' || lpad(to_hex(g), 16, '0'), 'p_' || lpad(to_hex(g), 16, '0'),"
+			" ARRAY[%d, 1, %d, 1, %d, 1, %d, (g %% 21) * 100, %d, 1000, %d, 1500,"
+			"  %d + g %% 21, 1]::bigint[]"
+			" || CASE WHEN g %% 21 >= 10 THEN ARRAY[%d, 1]::bigint[] ELSE '{}' END"
+			" || CASE WHEN g %% 7 = 0 THEN ARRAY[%d, 1]::bigint[] ELSE '{}' END"
+			" FROM generate_series(%lld, %lld) g",
+			vid, customers, lo, hi, vid, customers, lo, hi, vid, customers,
+			FACTS_OFFERS_CREATED, FACTS_OFFERS_ACCEPTED, FACTS_PAYMENTS,
+			FACTS_PAID_MINOR, FACTS_SUGGESTED_MINOR, FACTS_LIST_MINOR,
+			FACTS_HISTOGRAM_0, FACTS_AT_OR_ABOVE_SP,
+			FACTS_REASON_0 + FP_PAYMENT_REASON_CANNOT_AFFORD, lo, hi);
 		free(h_sql(T.db, sql));
 		free(sql);
 	}
 	printf("insights: loaded %lld offers and payments in %lld ms\n", n,
 	       (long long)(h_now_ms() - l0));
-	sql = h_fmt(
-		"SELECT insights_rebuild('%s');"
-		"ANALYZE offers; ANALYZE payments; ANALYZE reputations; ANALYZE insights_hourly",
-		vid);
-	free(h_sql(T.db, sql));
-	free(sql);
+	free(h_sql(T.db, "ANALYZE offers; ANALYZE payments; ANALYZE reputations; ANALYZE events"));
+	/* The server's fold catches up by itself (fold.h). */
+	int64_t f0 = h_now_ms();
+	while (h_sql_int(T.db, "SELECT ((SELECT folded_upto FROM insights_fold) >="
+			       " (SELECT max(id) FROM events))::int") != 1) {
+		if (h_now_ms() - f0 > 600000)
+			fail_msg("the insights fold did not catch up in ten minutes");
+		h_sleep_ms(100);
+	}
+	printf("insights: folded %lld events in %lld ms\n", n, (long long)(h_now_ms() - f0));
+	free(h_sql(T.db, "ANALYZE insights_stats"));
 
 	/* Connected after the load (an idle connection is closed), and waiting
 	 * up to ten minutes for a reply: a million payments' replay takes
@@ -716,6 +776,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_insights_all),
+		cmocka_unit_test(test_insights_fold),
 		cmocka_unit_test(test_insights_window),
 		cmocka_unit_test(test_insights_sku),
 		cmocka_unit_test(test_insights_isolation_and_bad_input),

@@ -183,12 +183,39 @@ static void test_recv_id_out_of_order(void **state)
 	fp_response_free(resp);
 	bool seen[20] = { false };
 	for (int i = 0; i < 9; i++) {
+		/* Held replies are ready without waiting. */
+		assert_int_equal(fp_client_wait(c, 0), 1);
 		assert_int_equal(fp_client_recv(c, &resp), 0);
 		assert_true(resp->id >= 10 && resp->id < 19);
 		assert_false(seen[resp->id]);
 		seen[resp->id] = true;
 		fp_response_free(resp);
 	}
+	fp_client_free(c);
+}
+
+/* fp_client_wait: nothing in flight times out; a request's reply is ready
+ * once it arrives. */
+static void test_wait(void **state)
+{
+	fp_client *c = h_connect_auth(T.srv, T.admin_key);
+	int64_t t0 = h_now_ms();
+	assert_int_equal(fp_client_wait(c, 200), 0);
+	assert_true(h_now_ms() - t0 >= 190);
+	Fairpay__V1__PingRequest ping = FAIRPAY__V1__PING_REQUEST__INIT;
+	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
+	req.id = 7;
+	req.call_case = FAIRPAY__V1__REQUEST__CALL_PING;
+	req.ping = &ping;
+	if (fp_client_send(c, &req, NULL) != 0)
+		fail_msg("send failed: %s", fp_client_error_message(c));
+	assert_int_equal(fp_client_wait(c, 5000), 1);
+	Fairpay__V1__Response *resp = NULL;
+	assert_int_equal(fp_client_recv(c, &resp), 0);
+	assert_int_equal(resp->id, 7);
+	fp_response_free(resp);
+	assert_int_equal(fp_client_wait(c, 0), 0);
+	assert_int_equal(fp_client_wait(NULL, 0), -1);
 	fp_client_free(c);
 }
 
@@ -207,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_pipeline_1000_max_inflight_4),
 		cmocka_unit_test(test_pipeline_unauthenticated_mix),
 		cmocka_unit_test(test_recv_id_out_of_order),
+		cmocka_unit_test(test_wait),
 		cmocka_unit_test(test_clean_shutdown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -119,12 +119,21 @@ static void test_replay_alpha_prior_and_tiers(void **state)
 	/* Streaming step by step equals the whole replay. */
 	fp_replay_state a, b;
 	fp_replay(&p, history, N_HISTORY, &a);
-	fp_replay_start(&p, &b);
+	fp_replay_start(&p, NULL, &b);
 	for (size_t i = 0; i < N_HISTORY; i++)
 		fp_replay_step(&p, &b, &history[i]);
 	assert_int_equal(a.score_bp, b.score_bp);
 	assert_int_equal(a.payments, b.payments);
 	assert_int_equal(a.open_defaults, b.open_defaults);
+	/* A seeded customer (rule 14) starts from the seed, and its attested
+	 * payments count towards probation. */
+	fp_seed seed = { 9000, p.probation_payments };
+	fp_replay_start(&p, &seed, &b);
+	assert_int_equal(b.score_bp, 9000);
+	assert_int_equal(b.attested_payments, p.probation_payments);
+	assert_int_not_equal(fp_replay_tier(&p, &b), FP_TIER_PROBATION);
+	assert_int_equal(fp_replay_tier(&p, &b),
+			 fp_tier_attested(&p, 9000, 0, p.probation_payments, 0));
 }
 
 static double now_s(void)

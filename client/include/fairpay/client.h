@@ -87,6 +87,12 @@ int fp_client_send_raw(fp_client *c, const void *buf, size_t len)
  * -1. */
 int fp_client_recv(fp_client *c, Fairpay__V1__Response **resp) __attribute__((warn_unused_result));
 
+/* Wait up to timeout_ms (0: do not wait) for a reply to read, for callers
+ * that pace their requests: 1 when one is held or its bytes have begun to
+ * arrive (fp_client_recv will not wait for a reply that was never sent),
+ * 0 when none came in time, -1 on failure. */
+int fp_client_wait(fp_client *c, int timeout_ms) __attribute__((warn_unused_result));
+
 /* Wait for the reply to request id. Replies to other ids are kept for later
  * fp_client_recv calls. Any status is returned as 0. A reply with id 0 (a
  * connection-level protocol error) also ends the wait. */
