@@ -82,7 +82,8 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 ITEST_SRC  := $(wildcard tests/integration/test_*.c)
 ITEST_BIN  := $(ITEST_SRC:tests/integration/%.c=$(BUILD)/tests/i%)
-HARNESS_OBJ := $(BUILD)/obj/tests/integration/harness.o $(BUILD)/obj/tests/integration/keyed_load.o
+HARNESS_OBJ := $(BUILD)/obj/tests/integration/harness.o $(BUILD)/obj/tests/integration/keyed_load.o \
+	$(BUILD)/obj/tests/integration/hook_receiver.o
 BENCH_BIN  := $(BUILD)/fairpay-bench
 # Fuzz targets link the server's modules except the database pool, which a
 # stub replaces (tests/fuzz/db_stub.c): validation runs, nothing is sent.

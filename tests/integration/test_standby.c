@@ -52,6 +52,7 @@
 #include <libpq-fe.h>
 
 #include "harness.h"
+#include "hook_receiver.h"
 #include "keyed_load.h"
 
 #define DB_NAME "fp_it_standby"
@@ -82,9 +83,7 @@ static struct {
 	h_server *srv;
 	char *vid, *vkey;             /* the vendor of the load */
 	char *cache_vid, *cache_vkey; /* the vendor whose policy shows the cache */
-	pid_t receiver;
-	char recv_state[512];
-	char recv_pid_path[512];
+	hr_receiver *recv;            /* takes every event of the load vendor */
 } T;
 
 /* ---------------------------------------------------------------- the clusters */
@@ -203,58 +202,6 @@ static double metric(const char *name)
 	return v;
 }
 
-/* ---------------------------------------------------------------- the webhook receiver */
-
-static json_t *receiver_state(void)
-{
-	for (int i = 0; i < 100; i++) {
-		json_t *j = json_load_file(T.recv_state, 0, NULL);
-		if (j != NULL)
-			return j;
-		h_sleep_ms(10); /* between a write and its rename */
-	}
-	fail_msg("cannot read %s", T.recv_state);
-	return NULL;
-}
-
-/* tests/receiver/receiver.js on recv_port, with the test certificate. */
-static void receiver_start(void)
-{
-	snprintf(T.recv_state, sizeof(T.recv_state), "%s/receiver-standby.json", h_tmp_dir());
-	unlink(T.recv_state);
-	char *script = h_fmt("%s/tests/receiver/receiver.js", h_root_dir());
-	char *cert = h_cert_path("server.pem"), *key = h_cert_path("server.key");
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("node", "node", script, "--state", T.recv_state, "--cert", cert, "--key",
-		       key, "--port", T.recv_port, (char *)NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	T.receiver = pid;
-	snprintf(T.recv_pid_path, sizeof(T.recv_pid_path), "%s/pids/recv-%d.pid", h_tmp_dir(),
-		 (int)pid);
-	FILE *f = fopen(T.recv_pid_path, "w");
-	if (f) {
-		fprintf(f, "%d\n", (int)pid);
-		fclose(f);
-	}
-	free(script);
-	free(cert);
-	free(key);
-	int64_t deadline = h_now_ms() + 15000;
-	while (access(T.recv_state, R_OK) != 0) {
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			fail_msg("the webhook receiver exited at once (status %d): is node "
-				 "installed and tests/receiver/node_modules there (make deps)?",
-				 st);
-		if (h_now_ms() > deadline)
-			fail_msg("the webhook receiver did not start within 15 s");
-		h_sleep_ms(20);
-	}
-}
-
 /* The load vendor's committed events on the primary, as a sorted id list. */
 static uint64_t *committed_events(size_t *n)
 {
@@ -284,7 +231,7 @@ static size_t check_webhooks(int timeout_ms)
 	size_t n = 0, missing = 0;
 	for (;;) {
 		uint64_t *ids = committed_events(&n);
-		json_t *st = receiver_state();
+		json_t *st = hr_state(T.recv);
 		json_t *seen = json_object_get(st, "ids");
 		missing = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -459,7 +406,7 @@ static int setup(void **state)
 	range_port(T.port, sizeof(T.port), PORT_FIRST - 1);
 	range_port(T.admin_port, sizeof(T.admin_port), atoi(T.port));
 	range_port(T.recv_port, sizeof(T.recv_port), atoi(T.admin_port));
-	receiver_start();
+	T.recv = hr_start(T.recv_port, NULL, NULL);
 	char *listen = h_fmt("127.0.0.1:%s", T.admin_port);
 	char *ca = h_cert_path("ca.pem");
 	T.srv = h_server_start_on(T.port, T.multi, "--admin-listen", listen,
@@ -474,7 +421,7 @@ static int setup(void **state)
 	kl_make_vendor(T.srv, T.admin_key, "standby cache", &T.cache_vid, &T.cache_vkey);
 
 	fp_client *c = h_connect_auth(T.srv, T.vkey);
-	char *url = h_fmt("https://127.0.0.1:%s/hook", T.recv_port);
+	char *url = hr_url(T.recv);
 	Fairpay__V1__CreateWebhookEndpointRequest m =
 		FAIRPAY__V1__CREATE_WEBHOOK_ENDPOINT_REQUEST__INIT;
 	m.url = url;
@@ -490,11 +437,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	h_server_free(T.srv);
-	if (T.receiver > 0) {
-		kill(T.receiver, SIGTERM);
-		waitpid(T.receiver, NULL, 0);
-		unlink(T.recv_pid_path);
-	}
+	hr_free(T.recv);
 	for (int i = 0; i < 2; i++)
 		if (T.dir[i][0] != '\0')
 			h_runf(NULL, "%s crash %s", T.script, T.dir[i]);

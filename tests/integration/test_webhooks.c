@@ -33,6 +33,7 @@
 #include <libpq-fe.h>
 
 #include "harness.h"
+#include "hook_receiver.h"
 
 #define WAIT_MS 20000
 
@@ -41,144 +42,9 @@ static struct {
 	char *admin_key;
 	h_server *srv; /* --webhook-allow-private, the test CA */
 	fp_client *admin;
-	int receivers; /* for unique state file names */
 } T;
 
 typedef Fairpay__V1__Response resp_t;
-
-/* ---------------------------------------------------------------- receivers */
-
-typedef struct receiver {
-	pid_t pid;
-	char state[512];
-	char port[16];
-	char pid_path[512];
-} receiver;
-
-/* Start tests/receiver/receiver.js with the extra arguments (NULL-ended);
- * port "" picks a free one. Waits until it listens. */
-static receiver *receiver_start(const char *port, const char *secret, ...)
-{
-	receiver *r = calloc(1, sizeof(*r));
-	snprintf(r->state, sizeof(r->state), "%s/receiver-%d-%d.json", h_tmp_dir(), (int)getpid(),
-		 ++T.receivers);
-	unlink(r->state);
-	char *script = h_fmt("%s/tests/receiver/receiver.js", h_root_dir());
-	char *cert = h_cert_path("server.pem"), *key = h_cert_path("server.key");
-	const char *argv[32];
-	int n = 0;
-	argv[n++] = "node";
-	argv[n++] = script;
-	argv[n++] = "--state";
-	argv[n++] = r->state;
-	argv[n++] = "--cert";
-	argv[n++] = cert;
-	argv[n++] = "--key";
-	argv[n++] = key;
-	if (port[0]) {
-		argv[n++] = "--port";
-		argv[n++] = port;
-	}
-	if (secret != NULL) {
-		argv[n++] = "--secret";
-		argv[n++] = secret;
-	}
-	va_list ap;
-	va_start(ap, secret);
-	const char *a;
-	while ((a = va_arg(ap, const char *)) != NULL && n < 30)
-		argv[n++] = a;
-	va_end(ap);
-	argv[n] = NULL;
-	pid_t pid = fork();
-	if (pid == 0) {
-		execvp("node", (char *const *)argv);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	r->pid = pid;
-	snprintf(r->pid_path, sizeof(r->pid_path), "%s/pids/recv-%d.pid", h_tmp_dir(), (int)pid);
-	FILE *f = fopen(r->pid_path, "w");
-	if (f) {
-		fprintf(f, "%d\n", (int)pid);
-		fclose(f);
-	}
-	free(script);
-	free(cert);
-	free(key);
-	int64_t deadline = h_now_ms() + 15000;
-	for (;;) {
-		json_t *j = json_load_file(r->state, 0, NULL);
-		if (j != NULL) {
-			snprintf(r->port, sizeof(r->port), "%lld",
-				 (long long)json_integer_value(json_object_get(j, "port")));
-			json_decref(j);
-			break;
-		}
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			fail_msg("the receiver exited at once (status %d): is node installed and "
-				 "tests/receiver/node_modules there (make deps)?",
-				 st);
-		if (h_now_ms() > deadline)
-			fail_msg("the receiver did not start within 15 s");
-		h_sleep_ms(20);
-	}
-	return r;
-}
-
-static void receiver_stop(receiver *r)
-{
-	if (r == NULL)
-		return;
-	kill(r->pid, SIGTERM);
-	waitpid(r->pid, NULL, 0);
-	unlink(r->pid_path);
-}
-
-static void receiver_free(receiver *r)
-{
-	if (r == NULL)
-		return;
-	if (r->pid > 0 && kill(r->pid, 0) == 0)
-		receiver_stop(r);
-	free(r);
-}
-
-/* The receiver's state (json_decref it). */
-static json_t *receiver_state(const receiver *r)
-{
-	for (int i = 0; i < 100; i++) {
-		json_t *j = json_load_file(r->state, 0, NULL);
-		if (j != NULL)
-			return j;
-		h_sleep_ms(10); /* between a write and its rename */
-	}
-	fail_msg("cannot read %s", r->state);
-	return NULL;
-}
-
-static long long receiver_count(const receiver *r, const char *name)
-{
-	json_t *j = receiver_state(r);
-	long long n = json_integer_value(json_object_get(j, name));
-	json_decref(j);
-	return n;
-}
-
-/* Answers the receiver gave with this HTTP status. */
-static long long receiver_answered(const receiver *r, const char *code)
-{
-	json_t *j = receiver_state(r);
-	long long n = json_integer_value(json_object_get(json_object_get(j, "answered"), code));
-	json_decref(j);
-	return n;
-}
-
-static char *receiver_url(const receiver *r)
-{
-	return h_fmt("https://127.0.0.1:%s/hook", r->port);
-}
 
 /* ---------------------------------------------------------------- calls */
 
@@ -264,10 +130,10 @@ static json_t *committed(const char *vendor_id)
 }
 
 /* How many of the vendor's committed events the receiver has not seen. */
-static size_t missing(const receiver *r, const char *vendor_id, size_t *total)
+static size_t missing(const hr_receiver *r, const char *vendor_id, size_t *total)
 {
 	json_t *ev = committed(vendor_id);
-	json_t *st = receiver_state(r);
+	json_t *st = hr_state(r);
 	json_t *ids = json_object_get(st, "ids");
 	size_t miss = 0, i;
 	json_t *v;
@@ -284,7 +150,7 @@ static size_t missing(const receiver *r, const char *vendor_id, size_t *total)
 }
 
 /* Wait until the receiver saw every committed event of the vendor. */
-static void wait_all_delivered(const receiver *r, const char *vendor_id, int timeout_ms)
+static void wait_all_delivered(const hr_receiver *r, const char *vendor_id, int timeout_ms)
 {
 	int64_t deadline = h_now_ms() + timeout_ms;
 	size_t total = 0, miss;
@@ -298,10 +164,10 @@ static void wait_all_delivered(const receiver *r, const char *vendor_id, int tim
 }
 
 /* Fail when the receiver saw an event that is not committed. */
-static void assert_none_uncommitted(const receiver *r, const char *vendor_id)
+static void assert_none_uncommitted(const hr_receiver *r, const char *vendor_id)
 {
 	json_t *ev = committed(vendor_id);
-	json_t *st = receiver_state(r);
+	json_t *st = hr_state(r);
 	const char *k;
 	json_t *v;
 	json_object_foreach(json_object_get(st, "ids"), k, v)
@@ -535,7 +401,7 @@ static void test_name_resolving_to_loopback(void **state)
 	char *vid = NULL;
 	fp_client *c = h_vendor_client(strict, admin, "hooks-localhost", &vid, NULL);
 	h_product(c, "basic", 1000, 1200);
-	receiver *rv = receiver_start("", NULL, NULL);
+	hr_receiver *rv = hr_start("", NULL, NULL);
 	char *url = h_fmt("https://localhost:%s/hook", rv->port);
 	char *id = endpoint(c, url, NULL);
 	fp_response_free(h_cycle(c, "lou", "basic", 1000));
@@ -559,8 +425,8 @@ static void test_name_resolving_to_loopback(void **state)
 	if (!h_contains(d->error, "loopback"))
 		fail_msg("error '%s' does not name the loopback address", d->error);
 	fp_response_free(r);
-	assert_int_equal(receiver_count(rv, "requests"), 0);
-	receiver_free(rv);
+	assert_int_equal(hr_count(rv, "requests"), 0);
+	hr_free(rv);
 	free(url);
 	free(id);
 	free(vid);
@@ -587,7 +453,7 @@ static void test_delivered_and_verified(void **state)
 	char *secret = strdup(r->create_webhook_endpoint->secret);
 	char *id = strdup(r->create_webhook_endpoint->endpoint->endpoint_id);
 	fp_response_free(r);
-	receiver *rv = receiver_start(port, secret, NULL);
+	hr_receiver *rv = hr_start(port, secret, NULL);
 	for (int i = 0; i < 5; i++) {
 		char cust[32];
 		snprintf(cust, sizeof(cust), "dora-%d", i);
@@ -595,7 +461,7 @@ static void test_delivered_and_verified(void **state)
 	}
 	wait_all_delivered(rv, vid, WAIT_MS);
 	assert_none_uncommitted(rv, vid);
-	assert_int_equal(receiver_count(rv, "bad_signature"), 0);
+	assert_int_equal(hr_count(rv, "bad_signature"), 0);
 	/* Every attempt logged; the successes say so. */
 	int64_t deadline = h_now_ms() + WAIT_MS;
 	size_t ok = 0;
@@ -629,8 +495,8 @@ static void test_delivered_and_verified(void **state)
 	}
 	assert_int_equal(ok, total);
 	/* Kinds filter: an endpoint for PAYMENT_RECEIVED only gets those. */
-	receiver *only = receiver_start("", NULL, NULL);
-	char *ourl = receiver_url(only);
+	hr_receiver *only = hr_start("", NULL, NULL);
+	char *ourl = hr_url(only);
 	Fairpay__V1__EventKind k[] = { H_EVENT(PAYMENT_RECEIVED) };
 	h_must(wh_create(c, ourl, k, 1, NULL, NULL), "CreateWebhookEndpoint");
 	fp_response_free(h_cycle(c, "paula", "basic", 1000));
@@ -639,18 +505,18 @@ static void test_delivered_and_verified(void **state)
 			  vid);
 	char *want = h_sql(T.db, sql);
 	deadline = h_now_ms() + WAIT_MS;
-	while (receiver_count(only, "verified") < 1 && h_now_ms() < deadline)
+	while (hr_count(only, "verified") < 1 && h_now_ms() < deadline)
 		h_sleep_ms(50);
 	h_sleep_ms(300); /* anything else would have come by now */
-	json_t *st = receiver_state(only);
+	json_t *st = hr_state(only);
 	assert_int_equal(json_object_size(json_object_get(st, "ids")), 1);
 	assert_non_null(json_object_get(json_object_get(st, "ids"), want));
 	json_decref(st);
 	free(want);
 	free(sql);
 	free(ourl);
-	receiver_free(only);
-	receiver_free(rv);
+	hr_free(only);
+	hr_free(rv);
 	free(secret);
 	free(id);
 	free(url);
@@ -670,13 +536,13 @@ static void test_tampered_secret(void **state)
 	/* One character of the key changed. */
 	size_t n = strlen(secret);
 	secret[n - 3] = secret[n - 3] == 'A' ? 'B' : 'A';
-	receiver *rv = receiver_start(port, secret, NULL);
+	hr_receiver *rv = hr_start(port, secret, NULL);
 	fp_response_free(h_cycle(c, "tim", "basic", 1000));
 	int64_t deadline = h_now_ms() + WAIT_MS;
-	while (receiver_count(rv, "bad_signature") < 3 && h_now_ms() < deadline)
+	while (hr_count(rv, "bad_signature") < 3 && h_now_ms() < deadline)
 		h_sleep_ms(50);
-	assert_true(receiver_count(rv, "bad_signature") >= 3);
-	assert_int_equal(receiver_count(rv, "verified"), 0);
+	assert_true(hr_count(rv, "bad_signature") >= 3);
+	assert_int_equal(hr_count(rv, "verified"), 0);
 	/* Refused deliveries are failed attempts, logged with the status. */
 	resp_t *r = NULL;
 	h_must(wh_deliveries(c, id, 0, 0, &r), "ListWebhookDeliveries");
@@ -684,7 +550,7 @@ static void test_tampered_secret(void **state)
 	assert_int_equal(r->list_webhook_deliveries->deliveries[0]->http_status, 400);
 	assert_false(r->list_webhook_deliveries->deliveries[0]->succeeded);
 	fp_response_free(r);
-	receiver_free(rv);
+	hr_free(rv);
 	free(secret);
 	free(id);
 	free(url);
@@ -707,14 +573,14 @@ static void test_retry_with_backoff(void **state)
 	secret = strdup(r->create_webhook_endpoint->secret);
 	char *id = strdup(r->create_webhook_endpoint->endpoint->endpoint_id);
 	fp_response_free(r);
-	receiver *rv = receiver_start(port, secret, "--fail-first", "3", NULL);
+	hr_receiver *rv = hr_start(port, secret, "--fail-first", "3", NULL);
 	char *offer = h_offer(c, "rita", "basic");
 	int64_t until = h_now_ms() + WAIT_MS;
-	while (receiver_answered(rv, "200") < 1 && h_now_ms() < until)
+	while (hr_answered(rv, "200") < 1 && h_now_ms() < until)
 		h_sleep_ms(20);
-	assert_int_equal(receiver_answered(rv, "500"), 3);
-	assert_int_equal(receiver_answered(rv, "200"), 1);
-	assert_int_equal(receiver_count(rv, "verified"), 4);
+	assert_int_equal(hr_answered(rv, "500"), 3);
+	assert_int_equal(hr_answered(rv, "200"), 1);
+	assert_int_equal(hr_count(rv, "verified"), 4);
 	/* The log: three failures 200, 400 and 800 ms apart (base 200, max
 	 * 800), then the success. */
 	size_t n = 0;
@@ -759,7 +625,7 @@ static void test_retry_with_backoff(void **state)
 	free(id);
 	free(url);
 	free(vid);
-	receiver_free(rv);
+	hr_free(rv);
 	fp_client_free(c);
 }
 
@@ -787,11 +653,11 @@ static void test_receiver_down_then_up(void **state)
 	while (h_sql_int(T.db, sql) < 16 && h_now_ms() < deadline)
 		h_sleep_ms(50);
 	assert_true(h_sql_int(T.db, sql) >= 16);
-	receiver *rv = receiver_start(port, secret, NULL);
+	hr_receiver *rv = hr_start(port, secret, NULL);
 	wait_all_delivered(rv, vid, WAIT_MS);
 	assert_none_uncommitted(rv, vid);
-	assert_int_equal(receiver_count(rv, "bad_signature"), 0);
-	receiver_free(rv);
+	assert_int_equal(hr_count(rv, "bad_signature"), 0);
+	hr_free(rv);
 	free(sql);
 	free(secret);
 	free(id);
@@ -814,15 +680,15 @@ static void test_slow_endpoint_delays_no_other(void **state)
 	char *vid = NULL;
 	fp_client *c = h_vendor_client(s, admin, "hooks-slow", &vid, NULL);
 	h_product(c, "basic", 1000, 1200);
-	receiver *hang = receiver_start("", NULL, "--hang", NULL);
-	char *hurl = receiver_url(hang);
+	hr_receiver *hang = hr_start("", NULL, "--hang", NULL);
+	char *hurl = hr_url(hang);
 	char *hid = endpoint(c, hurl, NULL);
 	char port[16];
 	h_free_port(port, sizeof(port));
 	char *url = h_fmt("https://127.0.0.1:%s/hook", port);
 	char *secret = NULL;
 	char *id = endpoint(c, url, &secret);
-	receiver *rv = receiver_start(port, secret, NULL);
+	hr_receiver *rv = hr_start(port, secret, NULL);
 	int64_t worst = 0;
 	for (int i = 0; i < 20; i++) {
 		char cust[32];
@@ -839,13 +705,13 @@ static void test_slow_endpoint_delays_no_other(void **state)
 	int64_t took = h_now_ms() - t0;
 	print_message("the answering endpoint had all events %lld ms after the last call;"
 		      " slowest cycle %lld ms; the hanging one got %lld requests\n",
-		      (long long)took, (long long)worst, receiver_count(hang, "requests"));
-	assert_true(receiver_count(hang, "requests") >= 1);
+		      (long long)took, (long long)worst, hr_count(hang, "requests"));
+	assert_true(hr_count(hang, "requests") >= 1);
 	assert_true(worst < (h_slow() ? 5000 : 1000));
 	/* SIGTERM while the hanging endpoint holds transfers: a clean exit
 	 * (under make asan: no leak of libcurl's handles), within the
 	 * shutdown timeout. */
-	assert_true(receiver_count(hang, "requests") > 0);
+	assert_true(hr_count(hang, "requests") > 0);
 	fp_client_free(c);
 	c = NULL;
 	fp_client_free(admin);
@@ -853,8 +719,8 @@ static void test_slow_endpoint_delays_no_other(void **state)
 	assert_int_equal(h_server_stop(s, SIGTERM), 0);
 	assert_true(h_now_ms() - t1 < 10000);
 	h_server_free(s);
-	receiver_free(rv);
-	receiver_free(hang);
+	hr_free(rv);
+	hr_free(hang);
 	free(secret);
 	free(id);
 	free(url);
@@ -911,16 +777,16 @@ static void test_kill9_mid_stream(void **state)
 	char *secret = NULL;
 	char *id = endpoint(c, url, &secret);
 	/* A receiver slower than the calls: a backlog builds up. */
-	receiver *rv = receiver_start(port, secret, "--delay-ms", "300", NULL);
+	hr_receiver *rv = hr_start(port, secret, "--delay-ms", "300", NULL);
 	pump p = { 0 };
 	h_rc_init(&p.rc, s->port, key);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, pump_run, &p), 0);
 	/* Mid-stream: calls in flight, deliveries in flight. */
 	int64_t deadline = h_now_ms() + WAIT_MS;
-	while (receiver_count(rv, "verified") < 20 && h_now_ms() < deadline)
+	while (hr_count(rv, "verified") < 20 && h_now_ms() < deadline)
 		h_sleep_ms(20);
-	assert_true(receiver_count(rv, "verified") >= 20);
+	assert_true(hr_count(rv, "verified") >= 20);
 	assert_int_equal(h_server_stop(s, SIGKILL), 128 + SIGKILL);
 	h_sleep_ms(200);
 	p.stop = 1;
@@ -941,7 +807,7 @@ static void test_kill9_mid_stream(void **state)
 	 * by the dead server: after their lease, 6 s). */
 	wait_all_delivered(rv, vid, WAIT_MS);
 	assert_none_uncommitted(rv, vid);
-	assert_int_equal(receiver_count(rv, "bad_signature"), 0);
+	assert_int_equal(hr_count(rv, "bad_signature"), 0);
 	/* The rows the dead server had leased are sent again once their lease
 	 * ends, and recorded: the outbox empties. */
 	char *sql = h_fmt("SELECT count(*) FROM webhook_outbox WHERE vendor_id = '%s'", vid);
@@ -950,7 +816,7 @@ static void test_kill9_mid_stream(void **state)
 		h_sleep_ms(100);
 	assert_int_equal(h_sql_int(T.db, sql), 0);
 	free(sql);
-	json_t *st = receiver_state(rv);
+	json_t *st = hr_state(rv);
 	const char *k;
 	json_t *v;
 	int dup = 0;
@@ -959,7 +825,7 @@ static void test_kill9_mid_stream(void **state)
 	print_message("after the restart: every committed event delivered, %d of them twice "
 		      "(in flight at the kill)\n",
 		      dup);
-	receiver_free(rv);
+	hr_free(rv);
 	h_server_free(s2);
 	h_server_free(s);
 	fp_client_free(c);
@@ -984,7 +850,7 @@ static void test_rolled_back_change_not_delivered(void **state)
 	char *url = h_fmt("https://127.0.0.1:%s/hook", port);
 	char *secret = NULL;
 	char *id = endpoint(c, url, &secret);
-	receiver *rv = receiver_start(port, secret, NULL);
+	hr_receiver *rv = hr_start(port, secret, NULL);
 	char *offer = h_offer(c, "rob", "basic");
 	h_accept(c, offer);
 	/* Hold the customer's row. */
@@ -1011,7 +877,7 @@ static void test_rolled_back_change_not_delivered(void **state)
 	wait_all_delivered(rv, vid, WAIT_MS);
 	free(sql);
 	free(lock);
-	receiver_free(rv);
+	hr_free(rv);
 	free(offer);
 	free(secret);
 	free(id);
@@ -1044,8 +910,8 @@ static void test_fairpayctl_webhook(void **state)
 	char *vid = NULL, *key = NULL;
 	fp_client *c = h_vendor_client(T.srv, T.admin, "hooks-ctl", &vid, &key);
 	h_product(c, "basic", 1000, 1200);
-	receiver *rv = receiver_start("", NULL, NULL);
-	char *url = receiver_url(rv);
+	hr_receiver *rv = hr_start("", NULL, NULL);
+	char *url = hr_url(rv);
 	char *args = h_fmt("webhook create %s --kinds payment_received,OFFER_CREATED --json", url);
 	char *out = NULL;
 	assert_int_equal(ctl(key, args, &out), 0);
@@ -1069,7 +935,7 @@ static void test_fairpayctl_webhook(void **state)
 	/* A cycle: OFFER_CREATED and PAYMENT_RECEIVED reach it. */
 	fp_response_free(h_cycle(c, "cleo", "basic", 1000));
 	int64_t deadline = h_now_ms() + WAIT_MS;
-	while (receiver_answered(rv, "200") < 2 && h_now_ms() < deadline)
+	while (hr_answered(rv, "200") < 2 && h_now_ms() < deadline)
 		h_sleep_ms(50);
 	json_t *d = NULL;
 	for (;;) {
@@ -1123,7 +989,7 @@ static void test_fairpayctl_webhook(void **state)
 	free(args);
 	free(url);
 	free(id);
-	receiver_free(rv);
+	hr_free(rv);
 	free(key);
 	free(vid);
 	fp_client_free(c);
