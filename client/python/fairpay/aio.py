@@ -34,6 +34,7 @@ from .errors import (
     DeadlineExceeded,
     Error,
     ProtocolError,
+    RequestTooLarge,
     error_for_status,
 )
 
@@ -44,6 +45,11 @@ DEFAULT_PORT = 7443
 #: The largest reply accepted (a page of a list may pass the server's own
 #: request limit, PROTOCOL.md's max_frame, by far).
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+#: The largest request sent: the server's default max_frame (PROTOCOL.md).
+#: The server closes the connection on a larger frame, so a larger request
+#: fails here, before it is sent; raise it for a server started with a
+#: larger --max-frame.
+DEFAULT_MAX_REQUEST = 65536
 _HEADER = 4
 
 
@@ -228,6 +234,7 @@ class AsyncClient:
         backoff_base: float = 0.05,
         backoff_max: float = 2.0,
         max_frame: int = DEFAULT_MAX_FRAME,
+        max_request: int = DEFAULT_MAX_REQUEST,
     ) -> None:
         if address is not None:
             host, port = parse_address(address, port)
@@ -244,6 +251,7 @@ class AsyncClient:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._max_frame = max_frame
+        self._max_request = max_request
         self._ids = itertools.count(1)
         self._conn: Optional[_Connection] = None
         self._lock: Optional[asyncio.Lock] = None
@@ -385,6 +393,15 @@ class AsyncClient:
         key = idempotency_key
         if key is None:
             key = uuid.uuid4().hex if spec.mutating else ""
+        # The envelope's size with the largest id it can carry.
+        size = pb.Request(id=2**64 - 1, idempotency_key=key)
+        getattr(size, spec.field).CopyFrom(req_msg)
+        if size.ByteSize() > self._max_request:
+            raise RequestTooLarge(
+                f"{spec.name} request of {size.ByteSize()} bytes is over the limit of "
+                f"{self._max_request} (the server's max_frame)",
+                code=pb.RESOURCE_EXHAUSTED,
+            )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.timeout if timeout is None else timeout)
         attempt = 0

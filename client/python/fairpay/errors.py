@@ -75,6 +75,11 @@ class ProtocolError(Error):
     """The server sent something this client cannot read, or refused a frame."""
 
 
+class RequestTooLarge(ProtocolError):
+    """The request is larger than the server takes (its max_frame): not sent,
+    and sending it again would not help."""
+
+
 def _class_name(code_name: str) -> str:
     return "".join(part.capitalize() for part in code_name.split("_"))
 
@@ -113,6 +118,7 @@ __all__ = [
     "DeadlineExceeded",
     "ConnectError",
     "ProtocolError",
+    "RequestTooLarge",
     "error_for_status",
     "BY_CODE",
 ] + [cls.__name__ for cls in BY_CODE.values()]

@@ -274,6 +274,21 @@ class ErrorTests(unittest.TestCase):
             self.assertEqual(c.connects, 1)
             c.ping()
 
+    def test_request_over_the_frame_limit_is_not_sent(self) -> None:
+        # The server would close the connection on it; the client refuses it
+        # at once, not retryable, and the connection stays as it was.
+        sku = unique("big")
+        with vendor_client() as c:
+            put_ebook(c, sku)
+            offer = c.create_offer(customer_id=unique("cid"), sku=sku).offer
+            with self.assertRaises(fairpay.RequestTooLarge) as cm:
+                c.submit_payment(offer_id=offer.offer_id, amount_minor=100, note="n" * 70000)
+            self.assertFalse(cm.exception.retryable)
+            self.assertEqual(cm.exception.code, pb.RESOURCE_EXHAUSTED)
+            self.assertIn("65536", cm.exception.message)
+            self.assertEqual(c.connects, 1)
+            self.assertEqual(c.get_offer(offer_id=offer.offer_id).offer.status, pb.OFFER_STATUS_OPEN)
+
     def test_every_call_of_the_proto_is_a_method(self) -> None:
         names = [f.name for f in pb.Request.DESCRIPTOR.oneofs_by_name["call"].fields]
         for name in names + ["get_insights", "simulate_policy", "issue_attestation", "verify_attestation"]:
