@@ -590,6 +590,13 @@ tiers="(ARRAY['FIXED_PRICE', 'RESTRICTED', 'PROBATION', 'STANDARD', 'TRUSTED'])"
 # exactly one row, also for a customer without a row. pgbench takes every
 # ":name" for a variable, inside quotes too: hence the quoted colons of the
 # to_char format.
+# What each event of a cycle adds to the insights (events.insights), as
+# fairpayd wrote it for the same cycle in the warm-up: the ceiling stores the
+# same, and the numbers stay written once (server/store/facts.h).
+facts_of() { # facts_of KIND: the insights of the server's last KIND event
+	psql_q -c "SELECT insights FROM events WHERE kind = '$1' AND insights IS NOT NULL
+		ORDER BY id DESC LIMIT 1"
+}
 cycle_sql() { # cycle_sql I LO HI
 	local i=$1 lo=$2 hi=$3 r=r${1}_
 	local cust="'bench-' || lpad(:c$i::text, 8, '0')"
@@ -644,15 +651,16 @@ UPDATE reputations SET score_bp = :score$i, payments = :payments$i, total_paid_m
 INSERT INTO events (vendor_id, customer_id, offer_id, payment_id, kind, detail, insights) VALUES
 	(:vendor, $cust, $offer, NULL, 'OFFER_CREATED', 'sku ' || :sku::text
 		|| ', mode FAIRPAY, suggested ' || :sp::text || ', tier ' || ${tiers}[:tier$i]
-		|| ', reasons ' || CASE WHEN :tier$i = 3 THEN 'PROBATION' ELSE 'none' END, '{0,1}'),
+		|| ', reasons ' || CASE WHEN :tier$i = 3 THEN 'PROBATION' ELSE 'none' END,
+		'$facts_created'),
 	(:vendor, $cust, $offer, NULL, 'OFFER_ACCEPTED', 'pay by '
 		|| to_char((now() + :window * interval '1 second') AT TIME ZONE 'UTC',
 			   'YYYY-MM-DD"T"HH24":"MI":"SS"Z"')
-		|| ', credit used ' || :used$i::text || ' of ' || :credit::text, '{1,1}'),
+		|| ', credit used ' || :used$i::text || ' of ' || :credit::text, '$facts_accepted'),
 	(:vendor, $cust, $offer, $pay, 'PAYMENT_RECEIVED', 'amount ' || :sp::text
 		|| ', suggested ' || :sp::text
 		|| ', fairness 10000 (raw 10000), verdict FAIR, review NOT_NEEDED',
-		ARRAY[5, 1, 8, :sp, 9, :sp, 10, :sp, 11, 1, 22, 1]::bigint[]),
+		'$facts_paid'),
 	(:vendor, $cust, $offer, $pay, 'REPUTATION_CHANGED', 'score ' || :${r}score::text
 		|| ' -> ' || :score$i::text || ', tier ' || ${tiers}[:new_tier$i], NULL);
 EOF
@@ -673,6 +681,11 @@ cycles_script() { # cycles_script N
 	done
 	echo "COMMIT;"
 }
+facts_created=$(facts_of OFFER_CREATED)
+facts_accepted=$(facts_of OFFER_ACCEPTED)
+facts_paid=$(facts_of PAYMENT_RECEIVED)
+[ -n "$facts_created" ] && [ -n "$facts_accepted" ] && [ -n "$facts_paid" ] ||
+	die "no insights in the server's events to write in ceiling A"
 cycles_script 1 >"$work/cycle.sql"
 cycles_script "$batch" >"$work/cycle$batch.sql"
 cat >"$work/read.sql" <<EOF

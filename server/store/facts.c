@@ -47,11 +47,10 @@ void facts_payment(facts *f, const facts_payment_row *p, int s)
 			f->v[FACTS_REASON_0 + r] += s;
 }
 
-void facts_add(facts *a, const facts *b)
+void facts_add_stat(facts *f, int stat, int64_t v)
 {
-	for (int i = 0; i < FACTS_N; i++)
-		if (__builtin_add_overflow(a->v[i], b->v[i], &a->v[i]))
-			a->v[i] = b->v[i] > 0 ? INT64_MAX : INT64_MIN;
+	if (__builtin_add_overflow(f->v[stat], v, &f->v[stat]))
+		f->v[stat] = v > 0 ? INT64_MAX : INT64_MIN;
 }
 
 bool facts_zero(const facts *f)

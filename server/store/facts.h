@@ -66,8 +66,8 @@ void facts_offer(facts *f, fp_offer_status status, int s);
 /* Add s times what a payment counts. */
 void facts_payment(facts *f, const facts_payment_row *p, int s);
 
-/* Add b to a, each entry stopping at the int64 limits. */
-void facts_add(facts *a, const facts *b);
+/* Add v to entry stat (0 <= stat < FACTS_N), stopping at the int64 limits. */
+void facts_add_stat(facts *f, int stat, int64_t v);
 
 /* Whether every entry is 0 (the change counts nothing). */
 bool facts_zero(const facts *f);

@@ -226,9 +226,7 @@ int insights_collect(const PGresult *res, insights_sums *out, size_t *n)
 		int64_t stat = db_get_i64(res, row, 2);
 		if (stat < 0 || stat >= FACTS_N)
 			continue; /* a stat of a later version: not reported here */
-		facts one = { { 0 } };
-		one.v[stat] = db_get_i64(res, row, 3);
-		facts_add(f, &one);
+		facts_add_stat(f, (int)stat, db_get_i64(res, row, 3));
 	}
 	return 0;
 }
