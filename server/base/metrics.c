@@ -71,6 +71,13 @@ static const struct {
 				    "Commits whose wait for the synchronous standby was cancelled: "
 				    "on the primary only, their calls answered UNAVAILABLE.",
 				    NULL },
+	[METRIC_DB_SET_STATEMENTS] = { "fairpay_db_set_statements_total",
+				       "Committed statements that carried set writes (cycle "
+				       "changes): "
+				       "one per group, more when calls of one customer share it.",
+				       NULL },
+	[METRIC_DB_SET_ITEMS] = { "fairpay_db_set_items_total",
+				  "Set writes (cycle changes) those statements carried.", NULL },
 };
 
 void metrics_names(metrics_namer call_name, metrics_namer code_name)

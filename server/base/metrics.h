@@ -39,7 +39,9 @@ typedef enum metrics_counter {
 	METRIC_HOOK_DELIVERED,
 	METRIC_HOOK_FAILED,
 	METRIC_HOOK_GAVE_UP,
-	METRIC_DB_UNCONFIRMED, /* commits the synchronous standby did not confirm in time */
+	METRIC_DB_UNCONFIRMED,    /* commits the synchronous standby did not confirm in time */
+	METRIC_DB_SET_STATEMENTS, /* committed statements that carried set writes */
+	METRIC_DB_SET_ITEMS,      /* the set writes they carried */
 	METRIC_COUNTERS
 } metrics_counter;
 

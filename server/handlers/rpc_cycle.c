@@ -922,8 +922,9 @@ static void write_done(void *arg, db_status status, PGresult *res)
 {
 	rpc_call *call = arg;
 	cyc *c = call->ctx;
-	bool written = status == DB_OK && PQntuples(res) == 1 && db_get_i64(res, 0, 0) == 1;
-	cyc_cache_written(call, c, written, written ? db_get_str(res, 0, 1) : NULL);
+	bool written =
+		status == DB_OK && PQntuples(res) == 1 && db_get_i64(res, 0, STORE_WRITE_OK) == 1;
+	cyc_cache_written(call, c, written, written ? db_get_str(res, 0, STORE_WRITE_XMIN) : NULL);
 	if (status == DB_ERROR && idem_is_conflict(call, res)) {
 		/* Another server recorded this key first: answer its reply. */
 		cyc_free(c);
@@ -1065,8 +1066,8 @@ static void cyc_decide(rpc_call *call, cyc *c)
 	/* Writes of one customer queue behind each other in a group. */
 	char lock_key[STORE_CUSTOMER_LEN + 40];
 	snprintf(lock_key, sizeof(lock_key), "%s/%s", call->vendor_id, customer);
-	if (db_write_for(call->srv->db, rpc_tenant(call), c->stmt.sql, c->stmt.n, c->stmt.params,
-			 lock_key, write_done, call) != 0)
+	if (db_write_set_for(call->srv->db, rpc_tenant(call), c->stmt.sql, c->stmt.params[0],
+			     lock_key, write_done, call) != 0)
 		cyc_fail_now(call, FAIRPAY__V1__CODE__INTERNAL, NULL,
 			     "internal error (out of memory)");
 }

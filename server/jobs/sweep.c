@@ -102,7 +102,7 @@ static void default_written(void *arg, db_status st, PGresult *res)
 {
 	sweep_default *d = arg;
 	sweep_round *r = d->round;
-	if (st == DB_OK && PQntuples(res) == 1 && db_get_i64(res, 0, 0) == 1)
+	if (st == DB_OK && PQntuples(res) == 1 && db_get_i64(res, 0, STORE_WRITE_OK) == 1)
 		r->defaulted++;
 	else if (st == DB_ERROR) {
 		char e[LOG_ESCAPE_SIZE];
@@ -175,8 +175,8 @@ static int default_one(sweep_round *r, const PGresult *res, int row)
 	store_write(&d->stmt, &ch);
 	char lock_key[STORE_CUSTOMER_LEN + 40];
 	snprintf(lock_key, sizeof(lock_key), "%s/%s", o->vendor_id, o->customer_id);
-	if (db_write(r->s->db, d->stmt.sql, d->stmt.n, d->stmt.params, lock_key, default_written,
-		     d) != 0) {
+	if (db_write_set(r->s->db, d->stmt.sql, d->stmt.params[0], lock_key, default_written, d) !=
+	    0) {
 		free(d->notify);
 		store_stmt_free(&d->stmt);
 		store_state_free(&d->st);

@@ -51,7 +51,11 @@ typedef struct db_req {
 	void *arg;
 	int64_t deadline_ms;
 	PGresult *res;
-	bool write;         /* may share a transaction with other writes */
+	bool write;             /* may share a transaction with other writes */
+	bool set;               /* a set write: params[0] is its item (db_write_set) */
+	struct db_req *members; /* a statement of set writes: theirs, by next_member */
+	struct db_req *next_member;
+	int n_members;
 	bool solo;          /* its group failed: sent again alone */
 	bool ended;         /* all its results are in */
 	bool last_in_group; /* a sync follows it */
@@ -148,13 +152,24 @@ static void req_free(db_req *r)
 }
 
 static void tenant_done(db_req *r);
+static void carrier_run(db_req *c, db_status st);
 
-static void req_run(db_req *r, db_status st)
+/* Run one caller's request's callback and free it. */
+static void req_complete(db_req *r, db_status st)
 {
 	r->cb(r->arg, st, st == DB_UNAVAILABLE ? NULL : r->res);
 	metrics_move(METRIC_DB_INFLIGHT, -1);
 	tenant_done(r);
 	req_free(r);
+}
+
+/* Complete r (a carrier: each of its members). */
+static void req_run(db_req *r, db_status st)
+{
+	if (r->members != NULL)
+		carrier_run(r, st);
+	else
+		req_complete(r, st);
 }
 
 /* Complete r from the next loop turn, so callbacks never run inside
@@ -180,6 +195,67 @@ static void req_finish(db_req *r)
 			st = DB_UNCONFIRMED;
 	}
 	req_run(r, st);
+}
+
+/* ---------------------------------------------------------------- set writes
+ *
+ * Set writes of one statement text that wait together travel as one
+ * statement, a carrier: its parameter is the JSON array of their items, at
+ * most one per lock key, and its result rows say by their first column
+ * which item they answer. A carrier is made when its group is sent and
+ * never waits in a queue: when its group fails, its members are sent
+ * again alone (each in a carrier of its own). */
+
+/* The rows of res that answer item (first column), as a result of their own. */
+static PGresult *carrier_rows(const PGresult *res, int item)
+{
+	PGresult *out = PQcopyResult(res, PG_COPYRES_ATTRS);
+	if (out == NULL)
+		return NULL;
+	char pos[16];
+	snprintf(pos, sizeof(pos), "%d", item);
+	int nf = PQnfields(res), k = 0;
+	for (int row = 0; row < PQntuples(res); row++) {
+		if (PQgetisnull(res, row, 0) || strcmp(PQgetvalue(res, row, 0), pos) != 0)
+			continue;
+		for (int f = 0; f < nf; f++) {
+			bool null = PQgetisnull(res, row, f);
+			if (!PQsetvalue(out, k, f, null ? NULL : PQgetvalue(res, row, f),
+					null ? -1 : PQgetlength(res, row, f))) {
+				PQclear(out);
+				return NULL;
+			}
+		}
+		k++;
+	}
+	return out;
+}
+
+/* Complete each member of carrier c with its own rows, then free c. */
+static void carrier_run(db_req *c, db_status st)
+{
+	int item = 0;
+	for (db_req *m = c->members; m != NULL; item++) {
+		db_req *next = m->next_member;
+		m->next_member = NULL;
+		db_status mst = st;
+		if (st != DB_UNAVAILABLE && c->res != NULL) {
+			if (c->n_members == 1) {
+				m->res = c->res;
+				c->res = NULL;
+			} else if (PQresultStatus(c->res) == PGRES_TUPLES_OK) {
+				m->res = carrier_rows(c->res, item);
+				if (m->res == NULL)
+					mst = DB_UNAVAILABLE; /* out of memory */
+			} else {
+				mst = DB_UNAVAILABLE; /* a group that failed is never split */
+			}
+		}
+		req_complete(m, mst);
+		m = next;
+	}
+	c->members = NULL;
+	req_free(c);
 }
 
 /* ---------------------------------------------------------------- tenants
@@ -400,10 +476,11 @@ static void dbc_group_done(db_conn *dc)
 {
 	db_pool *p = dc->pool;
 	db_req *first = dc->head, *r = first;
-	int n = 0;
+	int n = 0, items = 0;
 	bool all_ok = true;
 	while (r != NULL) {
 		n++;
+		items += r->members != NULL ? r->n_members : 1;
 		all_ok = all_ok && req_ok(r);
 		if (r->last_in_group)
 			break;
@@ -418,14 +495,29 @@ static void dbc_group_done(db_conn *dc)
 	dc->inflight -= n;
 	if (first->write)
 		dc->write_groups--;
-	if (n > 1 && !all_ok) {
+	if (items > 1 && !all_ok) {
 		log_debug(0, "db[%d]: a group of %d writes failed; each is retried alone",
-			  dc->index, n);
-		/* Back to the front of the queue, in their order. */
+			  dc->index, items);
+		/* Back to the front of the queue, in their order; a carrier's
+		 * members each alone. */
 		db_req *members[DB_GROUP_MAX];
 		int k = 0;
-		for (db_req *m = first; m != NULL && k < DB_GROUP_MAX; m = m->next)
-			members[k++] = m;
+		for (db_req *m = first; m != NULL;) {
+			db_req *next = m->next;
+			if (m->members == NULL) {
+				if (k < DB_GROUP_MAX)
+					members[k++] = m;
+			} else {
+				for (db_req *x = m->members; x != NULL; x = x->next_member)
+					if (k < DB_GROUP_MAX)
+						members[k++] = x;
+				for (int i = k - m->n_members; i < k; i++)
+					members[i]->next_member = NULL;
+				m->members = NULL;
+				req_free(m);
+			}
+			m = next;
+		}
 		for (int i = k - 1; i >= 0; i--) {
 			db_req *m = members[i];
 			PQclear(m->res);
@@ -437,10 +529,15 @@ static void dbc_group_done(db_conn *dc)
 		return;
 	}
 	if (first->write && all_ok && !first->unconfirmed) {
-		p->writes_committed += (uint64_t)n;
+		p->writes_committed += (uint64_t)items;
 		p->write_commits++;
 		metrics_add(METRIC_DB_COMMITS, 1);
-		metrics_add(METRIC_DB_COMMITTED_CALLS, (uint64_t)n);
+		metrics_add(METRIC_DB_COMMITTED_CALLS, (uint64_t)items);
+		for (db_req *m = first; m != NULL; m = m->next)
+			if (m->members != NULL) {
+				metrics_add(METRIC_DB_SET_STATEMENTS, 1);
+				metrics_add(METRIC_DB_SET_ITEMS, (uint64_t)m->n_members);
+			}
 	}
 	for (db_req *m = first; m != NULL;) {
 		db_req *next = m->next;
@@ -714,6 +811,17 @@ static int pool_statement(db_pool *p, const char *sql)
 	return p->n_statements++;
 }
 
+/* r leaves the queue: its wait there is measured (once: a write sent
+ * again alone waited once). */
+static void req_dequeued(db_req *r)
+{
+	if (r->queued_ns == 0)
+		return;
+	metrics_add(METRIC_DB_QUEUE_WAIT_NS, (uint64_t)(clock_mono_ns() - r->queued_ns));
+	metrics_add(METRIC_DB_QUEUE_WAITS, 1);
+	r->queued_ns = 0;
+}
+
 static int dbc_send_one(db_conn *dc, db_req *r, bool sync)
 {
 	/* Each text is parsed and planned once per connection (generic
@@ -724,12 +832,7 @@ static int dbc_send_one(db_conn *dc, db_req *r, bool sync)
 	snprintf(name, sizeof(name), "fp%d", id);
 	r->preparing = false;
 	r->stmt_id = id;
-	if (r->queued_ns != 0) {
-		/* Its first send only: a write sent again alone waited once. */
-		metrics_add(METRIC_DB_QUEUE_WAIT_NS, (uint64_t)(clock_mono_ns() - r->queued_ns));
-		metrics_add(METRIC_DB_QUEUE_WAITS, 1);
-		r->queued_ns = 0;
-	}
+	req_dequeued(r);
 	if (id >= 0 && !dc->prepared[id]) {
 		if (!PQsendPrepare(dc->pg, name, r->sql, r->nparams, NULL))
 			return -1;
@@ -764,6 +867,85 @@ static int lock_key_cmp(const void *a, const void *b)
 	const db_req *x = *(db_req *const *)a, *y = *(db_req *const *)b;
 	const char *kx = x->lock_key ? x->lock_key : "", *ky = y->lock_key ? y->lock_key : "";
 	return strcmp(kx, ky);
+}
+
+/* Turn a group's members (in lock-key order) into its statements: a set
+ * write goes into the first carrier of its text that holds no item of its
+ * lock key (members come in lock-key order, so only a carrier's last may
+ * have it), or into a new carrier at the end; other writes go as they are.
+ * Returns the number of statements, or -1 when out of memory (the members
+ * are then as they were). */
+static int group_statements(db_pool *p, db_req **group, int n, db_req **stmts)
+{
+	db_req *lasts[DB_GROUP_MAX] = { NULL }; /* a carrier's last member; NULL: none */
+	int ns = 0;
+	for (int i = 0; i < n; i++) {
+		db_req *r = group[i];
+		int k = 0;
+		while (r->set && k < ns &&
+		       (lasts[k] == NULL || stmts[k]->sql != r->sql ||
+			strcmp(lasts[k]->lock_key, r->lock_key) == 0))
+			k++;
+		if (!r->set) {
+			stmts[ns] = r;
+			lasts[ns++] = NULL;
+			continue;
+		}
+		if (k == ns) {
+			db_req *c = calloc(1, sizeof(*c));
+			if (c == NULL)
+				goto fail;
+			c->sql = r->sql;
+			c->nparams = 1;
+			c->write = true;
+			c->seq = ++p->next_seq;
+			c->members = r;
+			stmts[ns] = c;
+			lasts[ns++] = r;
+		} else {
+			lasts[k]->next_member = r;
+			lasts[k] = r;
+		}
+		stmts[k]->n_members++;
+	}
+	for (int i = 0; i < ns; i++) {
+		db_req *c = stmts[i];
+		if (lasts[i] == NULL)
+			continue;
+		size_t len = 2;
+		for (db_req *m = c->members; m != NULL; m = m->next_member)
+			len += strlen(m->params[0]) + 1;
+		c->params = malloc(sizeof(char *) + len);
+		if (c->params == NULL)
+			goto fail;
+		char *out = (char *)(c->params + 1);
+		c->params[0] = out;
+		*out++ = '[';
+		for (db_req *m = c->members; m != NULL; m = m->next_member) {
+			size_t l = strlen(m->params[0]);
+			memcpy(out, m->params[0], l);
+			out += l;
+			*out++ = m->next_member != NULL ? ',' : ']';
+		}
+		*out = '\0';
+	}
+	for (int i = 0; i < n; i++)
+		if (group[i]->set)
+			req_dequeued(group[i]);
+	return ns;
+fail:
+	for (int i = 0; i < ns; i++) {
+		if (lasts[i] == NULL)
+			continue;
+		for (db_req *m = stmts[i]->members; m != NULL;) {
+			db_req *next = m->next_member;
+			m->next_member = NULL;
+			m = next;
+		}
+		stmts[i]->members = NULL;
+		req_free(stmts[i]);
+	}
+	return -1;
 }
 
 static db_conn *pool_pick(db_pool *p)
@@ -822,7 +1004,7 @@ static void pool_dispatch(db_pool *p)
 		}
 		if (dc == NULL)
 			break;
-		db_req *group[DB_GROUP_MAX];
+		db_req *group[DB_GROUP_MAX] = { NULL };
 		int n = 0;
 		while (p->wpend_head != NULL && n < DB_GROUP_MAX && dc->inflight + n < p->depth) {
 			db_req *r = p->wpend_head;
@@ -837,15 +1019,40 @@ static void pool_dispatch(db_pool *p)
 		}
 		if (n > 1)
 			qsort(group, (size_t)n, sizeof(group[0]), lock_key_cmp);
-		int sent = 0;
-		for (; sent < n; sent++)
-			if (dbc_send_one(dc, group[sent], sent == n - 1) != 0)
-				break;
-		if (sent < n) {
-			/* Unsent members go back; the sent ones fail with the
-			 * connection (their transaction never committed). */
-			for (int i = n - 1; i >= sent; i--)
+		db_req *stmts[DB_GROUP_MAX] = { NULL };
+		int ns = group_statements(p, group, n, stmts);
+		if (ns < 0) {
+			/* Out of memory: they wait for the next round (or their
+			 * deadline). */
+			for (int i = n - 1; i >= 0; i--)
 				queue_front(&p->wpend_head, &p->wpend_tail, group[i]);
+			break;
+		}
+		int sent = 0;
+		for (; sent < ns; sent++)
+			if (dbc_send_one(dc, stmts[sent], sent == ns - 1) != 0)
+				break;
+		if (sent < ns) {
+			/* Unsent statements go back (a carrier as its members);
+			 * the sent ones fail with the connection (their
+			 * transaction never committed). */
+			for (int i = ns - 1; i >= sent; i--) {
+				db_req *st = stmts[i];
+				if (st->members == NULL) {
+					queue_front(&p->wpend_head, &p->wpend_tail, st);
+					continue;
+				}
+				db_req *ms[DB_GROUP_MAX];
+				int k = 0;
+				for (db_req *m = st->members; m != NULL; m = m->next_member)
+					ms[k++] = m;
+				while (k > 0) {
+					ms[--k]->next_member = NULL;
+					queue_front(&p->wpend_head, &p->wpend_tail, ms[k]);
+				}
+				st->members = NULL;
+				req_free(st);
+			}
 			dbc_broken(dc, PQerrorMessage(dc->pg));
 			continue;
 		}
@@ -1175,7 +1382,8 @@ void db_pool_free(db_pool *p)
 		while (p->tenants[i] != NULL) {
 			db_tenant *t = p->tenants[i];
 			db_req *r = t->held_head;
-			tenant_forget(t);
+			p->tenants[i] = t->next; /* tenant_forget(), knowing the bucket */
+			free(t);
 			while (r != NULL) {
 				db_req *next = r->next;
 				r->tenant = NULL;
@@ -1195,7 +1403,8 @@ void db_pool_free(db_pool *p)
 }
 
 static int pool_enqueue(db_pool *p, const char *tenant, const char *sql, int nparams,
-			const char *const *params, db_cb cb, void *arg, const char *lock_key)
+			const char *const *params, db_cb cb, void *arg, const char *lock_key,
+			bool set)
 {
 	if (p->freeing)
 		return -1;
@@ -1227,6 +1436,7 @@ static int pool_enqueue(db_pool *p, const char *tenant, const char *sql, int npa
 	r->cb = cb;
 	r->arg = arg;
 	r->write = lock_key != NULL;
+	r->set = set;
 	r->deadline_ms = clock_mono_ms() + p->timeout_ms - DB_TICK_MS;
 	r->queued_ns = clock_mono_ns();
 	r->seq = ++p->next_seq;
@@ -1242,25 +1452,39 @@ static int pool_enqueue(db_pool *p, const char *tenant, const char *sql, int npa
 int db_query(db_pool *p, const char *sql, int nparams, const char *const *params, db_cb cb,
 	     void *arg)
 {
-	return pool_enqueue(p, NULL, sql, nparams, params, cb, arg, NULL);
+	return pool_enqueue(p, NULL, sql, nparams, params, cb, arg, NULL, false);
 }
 
 int db_query_for(db_pool *p, const char *tenant, const char *sql, int nparams,
 		 const char *const *params, db_cb cb, void *arg)
 {
-	return pool_enqueue(p, tenant, sql, nparams, params, cb, arg, NULL);
+	return pool_enqueue(p, tenant, sql, nparams, params, cb, arg, NULL, false);
 }
 
 int db_write(db_pool *p, const char *sql, int nparams, const char *const *params,
 	     const char *lock_key, db_cb cb, void *arg)
 {
-	return pool_enqueue(p, NULL, sql, nparams, params, cb, arg, lock_key ? lock_key : "");
+	return pool_enqueue(p, NULL, sql, nparams, params, cb, arg, lock_key ? lock_key : "",
+			    false);
 }
 
 int db_write_for(db_pool *p, const char *tenant, const char *sql, int nparams,
 		 const char *const *params, const char *lock_key, db_cb cb, void *arg)
 {
-	return pool_enqueue(p, tenant, sql, nparams, params, cb, arg, lock_key ? lock_key : "");
+	return pool_enqueue(p, tenant, sql, nparams, params, cb, arg, lock_key ? lock_key : "",
+			    false);
+}
+
+int db_write_set(db_pool *p, const char *sql, const char *item, const char *lock_key, db_cb cb,
+		 void *arg)
+{
+	return pool_enqueue(p, NULL, sql, 1, &item, cb, arg, lock_key ? lock_key : "", true);
+}
+
+int db_write_set_for(db_pool *p, const char *tenant, const char *sql, const char *item,
+		     const char *lock_key, db_cb cb, void *arg)
+{
+	return pool_enqueue(p, tenant, sql, 1, &item, cb, arg, lock_key ? lock_key : "", true);
 }
 
 uint64_t db_tenant_holds(const db_pool *p)

@@ -78,6 +78,22 @@ int db_write_for(db_pool *pool, const char *tenant, const char *sql, int nparams
 		 const char *const *params, const char *lock_key, db_cb cb, void *arg)
 	__attribute__((warn_unused_result));
 
+/* A set write: a write whose statement text takes one parameter, a JSON
+ * array of items, writes each item on its own terms (one item's refusal
+ * does not stop the others), and answers rows whose first column is the
+ * place (from 0) in that array of the item they answer. The caller gives
+ * one item, a JSON value; set writes of the same text in one group go as
+ * one statement with all their items, at most one item per lock key in a
+ * statement (the others in later statements of the same transaction), and
+ * each callback gets a result of its own item's rows. A statement that
+ * fails fails its group, whose members are then sent again alone. */
+int db_write_set(db_pool *pool, const char *sql, const char *item, const char *lock_key, db_cb cb,
+		 void *arg) __attribute__((warn_unused_result));
+
+/* db_write_set on behalf of a tenant (see db_query_for). */
+int db_write_set_for(db_pool *pool, const char *tenant, const char *sql, const char *item,
+		     const char *lock_key, db_cb cb, void *arg) __attribute__((warn_unused_result));
+
 /* Queries held back so far because their tenant was at its share. */
 uint64_t db_tenant_holds(const db_pool *pool);
 

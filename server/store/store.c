@@ -456,32 +456,50 @@ void store_state_free(store_state *st)
 
 /* ---------------------------------------------------------------- writes
  *
- * One statement for every cycle change. The guards come first and lock:
- * the reputation row at the version read (or its insertion, for a customer
- * never seen), then the offer in the status read. Every write below is
- * conditioned on all guards (data-modifying WITH parts all run, so each must
- * test them itself). Rows travel as JSON records, so that the text is fixed
- * whatever the change holds and several rows go in one INSERT.
+ * One statement writes any number of cycle changes, each of a different
+ * customer: $1 is a JSON array of them (store_write() makes one item; the
+ * pool merges the items of writes that wait together, db_write_set()), and
+ * every table gets one set-based statement part for all of them. Each
+ * item's guards come first and lock: its reputation row at the version
+ * read (or its insertion, for a customer never seen), then its offer in
+ * the status read. An item whose guards fail writes nothing, and the
+ * others are written all the same. Every write below takes its items from
+ * `ok` (data-modifying WITH parts all run, so each must filter itself).
+ * Locks are taken item by item, in the array's order (nested loops over
+ * `it`), which the pool makes the lock-key order.
  *
- *  $1 vendor  $2 customer  $3 reputation xmin (NULL: insert $4 if absent)
- *  $4 reputation row (json)  $5 guarded offer id (NULL: none)  $6 its status
- *  $7 offer update (json or NULL)  $8 offers to insert (json array)
- *  $9 payments to insert (json array)  $10 payment review (json or NULL)
- *  $11 events (json array)  $12-$16 idempotency scope, key (NULL: none),
- *  call, request hash, response (bytea hex)  $17 the keys to announce
- *  $18 rule 7's checkpoints of existing closed cycles (json array of
- *  {k: 'p' or 'd', id, s}); those of the rows $7, $9 and $10 write travel
- *  in their records, as a row is updated at most once per statement. */
+ * An item (keys absent: none): v vendor, c customer, x reputation xmin
+ * (absent: insert r if absent), r reputation row, oi guarded offer id and
+ * ox its xmin, ou offer update, o offers to insert, p payments to insert,
+ * pu payment review, e events, k the idempotency record {s scope, k key,
+ * c call, h request hash, r response (bytea hex)}, n the keys to announce,
+ * ck rule 7's checkpoints of existing closed cycles ({k: 'p' or 'd', id,
+ * s}); those of the rows ou, p and pu write travel in their records, as a
+ * row is updated at most once per statement. */
 static const char sql_write[] =
-	"WITH gl AS (SELECT 1 FROM reputations r WHERE $3::text IS NOT NULL"
-	"  AND r.vendor_id = $1 AND r.customer_id = $2 AND r.xmin = $3::text::xid FOR UPDATE),"
-	" gi AS (INSERT INTO reputations SELECT * FROM json_populate_record(NULL::reputations, "
-	"$4::json)"
-	"  WHERE $3::text IS NULL ON CONFLICT DO NOTHING RETURNING xmin::text AS x),"
-	" ol AS (SELECT 1 FROM offers o WHERE $5::text IS NOT NULL AND o.vendor_id = $1"
-	"  AND o.id = $5 AND o.xmin = $6::text::xid FOR UPDATE),"
-	" ok AS (SELECT 1 AS one FROM (SELECT 1 FROM gl UNION ALL SELECT 1 FROM gi) g"
-	"  WHERE $5::text IS NULL OR EXISTS (SELECT 1 FROM ol)),"
+	/* The two range filters always hold: the planner takes each for 0.5%
+	 * of the rows (a range on a column without statistics), so that it
+	 * plans for the handful of items there are, not the 100 rows it
+	 * assumes of a set-returning function, and every join below probes
+	 * the primary keys, however small the tables were when the (generic,
+	 * cached) plan was made. */
+	"WITH it AS MATERIALIZED (SELECT t.n - 1 AS i, t.j, t.j->>'v' AS v, t.j->>'c' AS c,"
+	"  t.j->>'x' AS x, t.j->>'oi' AS oi, t.j->>'ox' AS ox"
+	"  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(j, n)"
+	"  WHERE t.n BETWEEN 1 AND 2147483647),"
+	" gl AS (SELECT it.i FROM it, LATERAL (SELECT 1 FROM reputations r"
+	"  WHERE r.vendor_id = it.v AND r.customer_id = it.c AND r.xmin = it.x::xid FOR UPDATE) l"
+	"  WHERE it.x IS NOT NULL),"
+	" gi AS (INSERT INTO reputations SELECT x.* FROM it,"
+	"  jsonb_populate_record(NULL::reputations, it.j->'r') x WHERE it.x IS NULL"
+	"  ON CONFLICT DO NOTHING RETURNING vendor_id, customer_id, xmin::text AS x),"
+	" ol AS (SELECT it.i FROM it, LATERAL (SELECT 1 FROM offers o"
+	"  WHERE o.vendor_id = it.v AND o.id = it.oi AND o.xmin = it.ox::xid FOR UPDATE) l"
+	"  WHERE it.oi IS NOT NULL),"
+	" ok AS MATERIALIZED (SELECT it.i, it.j, it.v, it.c, it.x FROM it"
+	"  WHERE (it.i IN (SELECT i FROM gl)"
+	"  OR EXISTS (SELECT 1 FROM gi WHERE gi.vendor_id = it.v AND gi.customer_id = it.c))"
+	"  AND (it.oi IS NULL OR it.i IN (SELECT i FROM ol))),"
 	" ru AS (UPDATE reputations r SET score_bp = x.score_bp, payments = x.payments,"
 	"  defaults = x.defaults, open_defaults = x.open_defaults,"
 	"  offers_accepted = x.offers_accepted, total_paid_minor = x.total_paid_minor,"
@@ -493,9 +511,9 @@ static const char sql_write[] =
 	"x.checkpoints_from_id,"
 	"  attested_payments = x.attested_payments, attested_by = x.attested_by,"
 	"  seed_score_bp = x.seed_score_bp"
-	"  FROM json_populate_record(NULL::reputations, $4::json) x"
-	"  WHERE $3::text IS NOT NULL AND r.vendor_id = $1 AND r.customer_id = $2"
-	"  AND EXISTS (SELECT 1 FROM ok) RETURNING r.xmin::text AS x),"
+	"  FROM ok, jsonb_populate_record(NULL::reputations, ok.j->'r') x"
+	"  WHERE ok.x IS NOT NULL AND r.vendor_id = ok.v AND r.customer_id = ok.c"
+	"  RETURNING r.vendor_id, r.customer_id, r.xmin::text AS x),"
 	" ou AS (UPDATE offers o SET status = x.status,"
 	"  accepted_at = coalesce(x.accepted_at, o.accepted_at), pay_by = coalesce(x.pay_by, "
 	"o.pay_by),"
@@ -503,45 +521,46 @@ static const char sql_write[] =
 	"x.credit_limit_minor,"
 	"  credit_used_minor = x.credit_used_minor,"
 	"  score_before_bp = coalesce(x.score_before_bp, o.score_before_bp)"
-	"  FROM json_populate_record(NULL::offers, $7::json) x"
-	"  WHERE $7::text IS NOT NULL AND o.vendor_id = $1 AND o.id = x.id"
-	"  AND EXISTS (SELECT 1 FROM ok)),"
-	" oi AS (INSERT INTO offers SELECT * FROM json_populate_recordset(NULL::offers, $8::json)"
-	"  WHERE EXISTS (SELECT 1 FROM ok)),"
-	" pi AS (INSERT INTO payments SELECT * FROM json_populate_recordset(NULL::payments, "
-	"$9::json)"
-	"  WHERE EXISTS (SELECT 1 FROM ok)),"
+	"  FROM ok, jsonb_populate_record(NULL::offers, ok.j->'ou') x"
+	"  WHERE ok.j->'ou' IS NOT NULL AND o.vendor_id = ok.v AND o.id = x.id),"
+	" oi AS (INSERT INTO offers SELECT x.* FROM ok,"
+	"  jsonb_populate_recordset(NULL::offers, ok.j->'o') x),"
+	" pi AS (INSERT INTO payments SELECT x.* FROM ok,"
+	"  jsonb_populate_recordset(NULL::payments, ok.j->'p') x),"
 	" pu AS (UPDATE payments p SET fairness_bp = x.fairness_bp, verdict = x.verdict,"
 	"  review = x.review, reviewed_at = x.reviewed_at, review_note = x.review_note,"
 	"  score_before_bp = coalesce(x.score_before_bp, p.score_before_bp)"
-	"  FROM json_populate_record(NULL::payments, $10::json) x"
-	"  WHERE $10::text IS NOT NULL AND p.vendor_id = $1 AND p.id = x.id"
-	"  AND EXISTS (SELECT 1 FROM ok)),"
+	"  FROM ok, jsonb_populate_record(NULL::payments, ok.j->'pu') x"
+	"  WHERE ok.j->'pu' IS NOT NULL AND p.vendor_id = ok.v AND p.id = x.id),"
+	/* Event ids follow the items' order, and each item's events their
+	 * order in it. */
 	" ev AS (INSERT INTO events (vendor_id, customer_id, kind, offer_id, payment_id, detail, "
 	"at, insights)"
 	"  SELECT x.vendor_id, x.customer_id, x.kind, x.offer_id, x.payment_id, x.detail, x.at,"
-	"  x.insights"
-	"  FROM json_populate_recordset(NULL::events, $11::json) x WHERE EXISTS (SELECT 1 FROM "
-	"ok)"
+	"  x.insights FROM ok, jsonb_populate_recordset(NULL::events, ok.j->'e')"
+	"  WITH ORDINALITY AS x ORDER BY ok.i, x.ordinality"
 	"  RETURNING vendor_id, id, kind)," OUTBOX_QUEUE_CTE(
 		"ev") ","
 		      " id AS (INSERT INTO idempotency (vendor_id, key, call, request_hash, state, "
 		      "response)"
-		      "  SELECT $12, $13, $14, $15, 'DONE', $16::bytea"
-		      "  WHERE $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM ok)),"
-		      " ck AS (SELECT x.k, x.id, x.s FROM json_to_recordset($18::json) AS x(k "
-		      "text, id text, s "
-		      "int)),"
+		      "  SELECT ok.j->'k'->>'s', ok.j->'k'->>'k', ok.j->'k'->>'c', "
+		      "ok.j->'k'->>'h', 'DONE',"
+		      "  (ok.j->'k'->>'r')::bytea FROM ok WHERE ok.j->'k' IS NOT NULL),"
+		      " ck AS (SELECT ok.v, x.k, x.id, x.s FROM ok,"
+		      "  jsonb_to_recordset(ok.j->'ck') AS x(k text, id text, s int)"
+		      "  WHERE x.s BETWEEN -2147483648 AND 2147483647),"
 		      " cp AS (UPDATE payments p SET score_before_bp = x.s FROM ck x"
-		      "  WHERE x.k = 'p' AND p.vendor_id = $1 AND p.id = x.id AND EXISTS (SELECT 1 "
-		      "FROM ok)),"
+		      "  WHERE x.k = 'p' AND p.vendor_id = x.v AND p.id = x.id),"
 		      " cd AS (UPDATE offers o SET score_before_bp = x.s FROM ck x"
-		      "  WHERE x.k = 'd' AND o.vendor_id = $1 AND o.id = x.id AND EXISTS (SELECT 1 "
-		      "FROM ok))"
-		      " SELECT (SELECT count(*) FROM ok), coalesce((SELECT x FROM ru), (SELECT x "
-		      "FROM gi)),"
-		      " (SELECT count(pg_notify('" CACHE_CHANNEL
-		      "', $17)) FROM ok WHERE $17::text IS NOT NULL)";
+		      "  WHERE x.k = 'd' AND o.vendor_id = x.v AND o.id = x.id),"
+		      " nt AS (SELECT count(pg_notify('" CACHE_CHANNEL
+		      "', ok.j->>'n')) AS n FROM ok"
+		      "  WHERE ok.j->>'n' IS NOT NULL)"
+		      " SELECT it.i, (ok.i IS NOT NULL)::int, coalesce(ru.x, gi.x), nt.n"
+		      " FROM it CROSS JOIN nt LEFT JOIN ok ON ok.i = it.i"
+		      " LEFT JOIN ru ON ru.vendor_id = it.v AND ru.customer_id = it.c"
+		      " LEFT JOIN gi ON gi.vendor_id = it.v AND gi.customer_id = it.c ORDER BY "
+		      "it.i";
 
 static const char sql_idem_only[] =
 	"INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
@@ -835,20 +854,21 @@ void store_write(store_stmt *s, const store_change *ch)
 {
 	memset(s, 0, sizeof(*s));
 	s->sql = sql_write;
-	s->n = 18;
-	s->params[16] = ch->notify;
+	s->n = 1;
 	const char *vendor = ch->rep.vendor_id;
-	s->params[0] = vendor;
-	s->params[1] = ch->rep.customer_id;
-	s->params[2] = ch->rep.before->exists ? ch->rep.before->xmin : NULL;
-	s->params[3] = dump(s, rep_json(&ch->rep));
+	json_t *item = json_object();
+	json_object_set_new(item, "v", json_string(vendor));
+	json_object_set_new(item, "c", json_string(ch->rep.customer_id));
+	if (ch->rep.before->exists)
+		json_object_set_new(item, "x", json_string(ch->rep.before->xmin));
+	json_object_set_new(item, "r", rep_json(&ch->rep));
 	if (ch->update_offer != NULL) {
-		s->params[4] = ch->update_offer->id;
-		s->params[5] = ch->update_offer->xmin;
+		json_object_set_new(item, "oi", json_string(ch->update_offer->id));
+		json_object_set_new(item, "ox", json_string(ch->update_offer->xmin));
 		json_t *o = offer_json(vendor, ch->update_offer, ch->update_offer_accepted_us,
 				       ch->update_offer_closed_us);
 		set_checkpoint(o, ch, ch->update_offer->id, true);
-		s->params[6] = dump(s, o);
+		json_object_set_new(item, "ou", o);
 	}
 	json_t *offers = json_array();
 	if (ch->insert_offer != NULL)
@@ -860,19 +880,19 @@ void store_write(store_stmt *s, const store_change *ch)
 						   ? ch->insert_offer2->created_us
 						   : 0,
 					   0));
-	s->params[7] = dump(s, offers);
+	json_object_set_new(item, "o", offers);
 	json_t *payments = json_array();
 	if (ch->insert_payment != NULL) {
 		json_t *p = payment_json(vendor, ch->insert_payment, NULL, 0);
 		set_checkpoint(p, ch, ch->insert_payment->id, false);
 		json_array_append_new(payments, p);
 	}
-	s->params[8] = dump(s, payments);
+	json_object_set_new(item, "p", payments);
 	if (ch->update_payment != NULL) {
 		json_t *p = payment_json(vendor, ch->update_payment,
 					 ch->review_note ? ch->review_note : "", ch->at_us);
 		set_checkpoint(p, ch, ch->update_payment->id, false);
-		s->params[9] = dump(s, p);
+		json_object_set_new(item, "pu", p);
 	}
 	json_t *events = json_array();
 	json_t *ev[STORE_WRITE_EVENTS] = { NULL };
@@ -896,14 +916,14 @@ void store_write(store_stmt *s, const store_change *ch)
 		json_array_append_new(events, j);
 	}
 	events_facts(ch, ev);
-	s->params[10] = dump(s, events);
-	if (ch->idem.key != NULL) {
-		s->params[11] = ch->idem.scope;
-		s->params[12] = ch->idem.key;
-		s->params[13] = ch->idem.call;
-		s->params[14] = ch->idem.hash;
-		s->params[15] = ch->idem.response_hex;
-	}
+	json_object_set_new(item, "e", events);
+	if (ch->idem.key != NULL)
+		json_object_set_new(item, "k",
+				    json_pack("{s:s,s:s,s:s,s:s,s:s}", "s", ch->idem.scope, "k",
+					      ch->idem.key, "c", ch->idem.call, "h", ch->idem.hash,
+					      "r", ch->idem.response_hex));
+	if (ch->notify != NULL)
+		json_object_set_new(item, "n", json_string(ch->notify));
 	json_t *cks = json_array();
 	for (size_t i = 0; i < ch->n_checkpoints; i++) {
 		const store_cycle_entry *e = &ch->checkpoints[i];
@@ -913,7 +933,8 @@ void store_write(store_stmt *s, const store_change *ch)
 				      json_pack("{s:s,s:s,s:i}", "k", e->is_default ? "d" : "p",
 						"id", e->id, "s", (int)e->score_before_bp));
 	}
-	s->params[17] = dump(s, cks);
+	json_object_set_new(item, "ck", cks);
+	s->params[0] = dump(s, item);
 }
 
 void store_write_idem_only(store_stmt *s, const store_idem *idem)

@@ -300,11 +300,19 @@ typedef struct store_change {
 	size_t n_checkpoints;
 } store_change;
 
-/* Fill stmt with the one statement that writes ch. It answers one row with
- * three columns: 1 when written, 0 when the guard found the reputation
- * changed (nothing written; read again); the reputation row's new version
- * (xmin); and whether ch->notify was announced. A concurrent record of the same
- * idempotency key fails it with SQLSTATE 23505. */
+/* Fill stmt with the statement that writes ch: a set write (db_write_set())
+ * whose one parameter is ch as an item. It answers one row per item, with
+ * the columns below: STORE_WRITE_OK is 1 when written, 0 when a guard found
+ * the reputation or the offer changed (nothing of the item written: read
+ * again); STORE_WRITE_XMIN the reputation row's new version; and
+ * STORE_WRITE_NOTIFIED how many items' keys were announced. A concurrent
+ * record of the same idempotency key fails it with SQLSTATE 23505. */
+enum {
+	STORE_WRITE_ITEM = 0, /* the item's place in the statement (db_write_set()) */
+	STORE_WRITE_OK,
+	STORE_WRITE_XMIN,
+	STORE_WRITE_NOTIFIED
+};
 void store_write(store_stmt *stmt, const store_change *ch);
 
 /* Fill stmt with an idempotency record on its own (a refused call's reply). */

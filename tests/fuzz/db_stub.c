@@ -131,6 +131,18 @@ int db_write_for(db_pool *pool, const char *tenant, const char *sql, int nparams
 	return db_query(pool, sql, nparams, params, cb, arg);
 }
 
+int db_write_set(db_pool *pool, const char *sql, const char *item, const char *lock_key, db_cb cb,
+		 void *arg)
+{
+	return db_query(pool, sql, 1, &item, cb, arg);
+}
+
+int db_write_set_for(db_pool *pool, const char *tenant, const char *sql, const char *item,
+		     const char *lock_key, db_cb cb, void *arg)
+{
+	return db_query(pool, sql, 1, &item, cb, arg);
+}
+
 uint64_t db_tenant_holds(const db_pool *pool)
 {
 	return 0;

@@ -559,6 +559,24 @@ void h_free_port(char *port, size_t len)
 	close(fd);
 }
 
+double h_metric(const char *admin_port, const char *name)
+{
+	char *out = NULL;
+	char *cmd = h_fmt("curl -s -m 5 http://127.0.0.1:%s/metrics", admin_port);
+	h_run(cmd, &out);
+	free(cmd);
+	double v = -1;
+	size_t n = strlen(name);
+	for (char *line = out; line != NULL && *line != '\0';) {
+		char *end = strchr(line, '\n');
+		if (strncmp(line, name, n) == 0 && line[n] == ' ')
+			v = strtod(line + n + 1, NULL);
+		line = end ? end + 1 : NULL;
+	}
+	free(out);
+	return v;
+}
+
 static void register_server(h_server *s)
 {
 	for (int i = 0; i < MAX_SERVERS; i++) {

@@ -291,6 +291,10 @@ int h_fd_wait_closed(int fd, int timeout_ms);
 /* A port on 127.0.0.1 that nothing listens on right now. */
 void h_free_port(char *port, size_t len);
 
+/* The value of an unlabelled metric on the /metrics of the operators'
+ * endpoint at 127.0.0.1:admin_port (-1: absent, or no answer). */
+double h_metric(const char *admin_port, const char *name);
+
 /* ---------------------------------------------------------------- the FairPay cycle */
 
 /* Short names for the codes and enum values the cycle tests compare. */

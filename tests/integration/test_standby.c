@@ -183,23 +183,9 @@ static int admin_status(const char *path)
 	return code;
 }
 
-/* The value of an unlabelled metric on /metrics (-1: absent). */
 static double metric(const char *name)
 {
-	char *out = NULL;
-	char *cmd = h_fmt("curl -s -m 5 http://127.0.0.1:%s/metrics", T.admin_port);
-	h_run(cmd, &out);
-	free(cmd);
-	double v = -1;
-	size_t n = strlen(name);
-	for (char *line = out; line != NULL && *line != '\0';) {
-		char *end = strchr(line, '\n');
-		if (strncmp(line, name, n) == 0 && line[n] == ' ')
-			v = strtod(line + n + 1, NULL);
-		line = end ? end + 1 : NULL;
-	}
-	free(out);
-	return v;
+	return h_metric(T.admin_port, name);
 }
 
 /* The load vendor's committed events on the primary, as a sorted id list. */
