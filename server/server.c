@@ -214,7 +214,6 @@ static void cache_notified(void *arg, const char *payload, bool own)
 	}
 	if (own)
 		return;
-	cache_bump(s->cache);
 	json_t *keys = json_loads(payload, 0, NULL);
 	size_t i;
 	json_t *k;

@@ -288,12 +288,10 @@ static void get_policy_done(void *arg, db_status st, PGresult *res)
 	}
 	store_policy pol = { PQntuples(res) == 1, { 0 } };
 	policy_from_result(res, &pol.policy);
-	/* Kept unless another server's change was heard while reading. */
-	if (cache_generation(call->srv->cache) == *(unsigned long long *)call->ctx) {
-		char key[STORE_KEY_LEN];
-		store_key_policy(key, sizeof(key), call->vendor_id);
-		cache_put(call->srv->cache, key, &pol, sizeof(pol));
-	}
+	/* Kept unless a change of it was heard while reading. */
+	char key[STORE_KEY_LEN];
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	cache_fill(call->srv->cache, *(unsigned long long *)call->ctx, key, &pol, sizeof(pol));
 	policy_reply(call, &pol.policy);
 }
 
@@ -307,7 +305,7 @@ void rpc_get_policy(rpc_call *call)
 		return;
 	}
 	unsigned long long *gen = rpc_alloc(call, sizeof(*gen));
-	*gen = cache_generation(call->srv->cache);
+	*gen = cache_mark(call->srv->cache);
 	call->ctx = gen;
 	const char *params[] = { call->vendor_id };
 	rpc_query(call, POLICY_READ, 1, params, get_policy_done);
@@ -329,11 +327,9 @@ static void policy_loaded(void *arg, db_status st, PGresult *res)
 	}
 	store_policy pol = { PQntuples(res) == 1, { 0 } };
 	policy_from_result(res, &pol.policy);
-	if (cache_generation(call->srv->cache) == pl->generation) {
-		char key[STORE_KEY_LEN];
-		store_key_policy(key, sizeof(key), call->vendor_id);
-		cache_put(call->srv->cache, key, &pol, sizeof(pol));
-	}
+	char key[STORE_KEY_LEN];
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	cache_fill(call->srv->cache, pl->generation, key, &pol, sizeof(pol));
 	call->ctx = NULL;
 	pl->then(call, &pol.policy);
 }
@@ -348,7 +344,7 @@ void rpc_policy_load(rpc_call *call, rpc_policy_cb then)
 		return;
 	}
 	policy_load *pl = rpc_alloc(call, sizeof(*pl));
-	pl->generation = cache_generation(call->srv->cache);
+	pl->generation = cache_mark(call->srv->cache);
 	pl->then = then;
 	call->ctx = pl;
 	const char *params[] = { call->vendor_id };

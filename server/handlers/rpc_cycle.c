@@ -79,7 +79,7 @@ typedef struct cyc {
 	bool from_cache;              /* st came from the cache, not the database */
 	bool stale;                   /* a refusal decided on cached rows: read again */
 	bool fresh;                   /* the next read goes to the database */
-	unsigned long long cache_gen; /* the cache's generation when the read began */
+	unsigned long long cache_gen; /* the cache's mark when the read began */
 	char *notify;                 /* the keys announced with the write (JSON) */
 } cyc;
 
@@ -835,29 +835,28 @@ static bool cyc_from_cache(rpc_call *call, cyc *c)
 	return cache_get(k, key, &st->rep, sizeof(st->rep));
 }
 
-/* Keep the rows just read, unless another server's change was heard while
- * they were read (they may be older than it). */
+/* Keep the rows just read, but those whose change was heard while they
+ * were read (they may be older than it). */
 static void cyc_cache_fill(rpc_call *call, cyc *c)
 {
 	cache *k = call->srv->cache;
-	if (cache_generation(k) != c->cache_gen)
-		return;
+	unsigned long long mark = c->cache_gen;
 	char key[STORE_KEY_LEN];
 	const store_state *st = &c->st;
 	if (st->offer_found) {
 		store_key_offer(key, sizeof(key), call->vendor_id, st->offer.id);
-		cache_put(k, key, &st->offer, sizeof(st->offer));
+		cache_fill(k, mark, key, &st->offer, sizeof(st->offer));
 	}
 	if (c->kind == CYC_GET || c->kind == CYC_REVIEW)
 		return;
 	store_policy pol = { st->policy_stored, st->policy };
 	store_key_policy(key, sizeof(key), call->vendor_id);
-	cache_put(k, key, &pol, sizeof(pol));
+	cache_fill(k, mark, key, &pol, sizeof(pol));
 	store_key_product(key, sizeof(key), call->vendor_id,
 			  c->kind == CYC_CREATE ? c->sku : st->offer.sku);
-	cache_put(k, key, &st->product, sizeof(st->product));
+	cache_fill(k, mark, key, &st->product, sizeof(st->product));
 	store_key_rep(key, sizeof(key), call->vendor_id, cyc_customer(c));
-	cache_put(k, key, &st->rep, sizeof(st->rep));
+	cache_fill(k, mark, key, &st->rep, sizeof(st->rep));
 }
 
 /* The keys of the rows the write changes, announced with it (JSON). */
@@ -880,18 +879,20 @@ static char *cyc_notify_keys(rpc_call *call, cyc *c)
 	return text;
 }
 
-/* After the write: keep what this server just committed, or forget it
- * when the outcome is unknown or another server's change came between. */
+/* After the write: keep what this server just committed (reads of it
+ * begun before are then not kept), or forget it when the outcome is
+ * unknown or a change of it by another server was heard in between. */
 static void cyc_cache_written(rpc_call *call, cyc *c, bool committed, const char *xmin)
 {
 	cache *k = call->srv->cache;
 	char key[STORE_KEY_LEN];
-	bool keep = committed && cache_generation(k) == c->cache_gen && xmin != NULL && *xmin;
+	bool keep = committed && xmin != NULL && *xmin;
 	store_key_rep(key, sizeof(key), call->vendor_id, cyc_customer(c));
-	if (keep && c->kind != CYC_REVIEW) {
+	if (keep && c->kind != CYC_REVIEW && !cache_changed(k, c->cache_gen, key)) {
 		store_rep r = c->after;
 		r.exists = true;
 		snprintf(r.xmin, sizeof(r.xmin), "%s", xmin);
+		cache_note(k, key);
 		cache_put(k, key, &r, sizeof(r));
 	} else {
 		cache_del(k, key);
@@ -903,10 +904,11 @@ static void cyc_cache_written(rpc_call *call, cyc *c, bool committed, const char
 		if (offers[i] == NULL)
 			continue;
 		store_key_offer(key, sizeof(key), call->vendor_id, offers[i]->id);
-		if (keep) {
+		if (keep && !cache_changed(k, c->cache_gen, key)) {
 			/* Every row of one transaction has its id as xmin. */
 			store_offer o = *offers[i];
 			snprintf(o.xmin, sizeof(o.xmin), "%s", xmin);
+			cache_note(k, key);
 			cache_put(k, key, &o, sizeof(o));
 		} else
 			cache_del(k, key);
@@ -1075,7 +1077,7 @@ static void cyc_decide(rpc_call *call, cyc *c)
 static void cyc_load(rpc_call *call)
 {
 	cyc *c = call->ctx;
-	c->cache_gen = cache_generation(call->srv->cache);
+	c->cache_gen = cache_mark(call->srv->cache);
 	c->from_cache = false;
 	if (!c->fresh && cyc_from_cache(call, c)) {
 		c->from_cache = true;
@@ -1306,15 +1308,13 @@ static void get_reputation_done(void *arg, db_status st, PGresult *res)
 		return;
 	}
 	cache *k = call->srv->cache;
-	if (cache_generation(k) == *(unsigned long long *)call->ctx) {
-		char key[STORE_KEY_LEN];
-		store_policy pol = { s.policy_stored, s.policy };
-		store_key_policy(key, sizeof(key), call->vendor_id);
-		cache_put(k, key, &pol, sizeof(pol));
-		store_key_rep(key, sizeof(key), call->vendor_id,
-			      call->req->get_reputation->customer_id);
-		cache_put(k, key, &s.rep, sizeof(s.rep));
-	}
+	unsigned long long mark = *(unsigned long long *)call->ctx;
+	char key[STORE_KEY_LEN];
+	store_policy pol = { s.policy_stored, s.policy };
+	store_key_policy(key, sizeof(key), call->vendor_id);
+	cache_fill(k, mark, key, &pol, sizeof(pol));
+	store_key_rep(key, sizeof(key), call->vendor_id, call->req->get_reputation->customer_id);
+	cache_fill(k, mark, key, &s.rep, sizeof(s.rep));
 	reputation_reply(call, &s.policy, &s.rep);
 	store_state_free(&s);
 }
@@ -1340,7 +1340,7 @@ void rpc_get_reputation(rpc_call *call)
 		}
 	}
 	unsigned long long *gen = rpc_alloc(call, sizeof(*gen));
-	*gen = cache_generation(k);
+	*gen = cache_mark(k);
 	call->ctx = gen;
 	const char *params[] = { call->vendor_id, customer, NULL, "t" };
 	rpc_query(call, store_sql_load_customer, 4, params, get_reputation_done);

@@ -8,6 +8,10 @@
 
 #include "metrics.h"
 
+/* Changed keys remembered, for cache_changed(): more than a busy server
+ * changes while a call reads. */
+#define CACHE_RECENT 8192
+
 typedef struct entry {
 	struct entry *prev, *next; /* recency: head is the most recent */
 	struct entry *chain;       /* hash bucket */
@@ -22,7 +26,10 @@ struct cache {
 	entry **buckets;
 	entry *head, *tail;
 	bool off;
-	unsigned long long generation;
+	/* One step per key dropped or noted, the step's key hash remembered
+	 * in recent[step % CACHE_RECENT]; cleared: the step of the last clear. */
+	unsigned long long generation, cleared;
+	uint64_t recent[CACHE_RECENT];
 	cache_stats stats;
 };
 
@@ -150,11 +157,19 @@ void cache_del(cache *c, const char *key)
 {
 	if (c == NULL || c->buckets == NULL)
 		return;
-	entry **link = find_slot(c, key, key_hash(key));
+	uint64_t h = key_hash(key);
+	c->recent[++c->generation % CACHE_RECENT] = h;
+	entry **link = find_slot(c, key, h);
 	if (*link != NULL) {
 		remove_entry(c, link);
 		c->stats.invalidations++;
 	}
+}
+
+void cache_note(cache *c, const char *key)
+{
+	if (c != NULL)
+		c->recent[++c->generation % CACHE_RECENT] = key_hash(key);
 }
 
 void cache_clear(cache *c, bool off)
@@ -163,20 +178,36 @@ void cache_clear(cache *c, bool off)
 		return;
 	while (c->head != NULL)
 		remove_entry(c, find_slot(c, c->head->key, c->head->hash));
-	c->generation++;
+	c->cleared = ++c->generation;
+	c->recent[c->generation % CACHE_RECENT] = 0;
 	if (off)
 		c->off = true;
 }
 
-unsigned long long cache_generation(const cache *c)
+unsigned long long cache_mark(const cache *c)
 {
 	return c ? c->generation : 0;
 }
 
-void cache_bump(cache *c)
+bool cache_changed(const cache *c, unsigned long long mark, const char *key)
 {
-	if (c != NULL)
-		c->generation++;
+	if (c == NULL)
+		return true;
+	if (c->cleared > mark || c->generation - mark >= CACHE_RECENT)
+		return true;
+	uint64_t h = key_hash(key);
+	for (unsigned long long g = mark + 1; g <= c->generation; g++)
+		if (c->recent[g % CACHE_RECENT] == h)
+			return true;
+	return false;
+}
+
+bool cache_fill(cache *c, unsigned long long mark, const char *key, const void *value, size_t size)
+{
+	if (cache_changed(c, mark, key))
+		return false;
+	cache_put(c, key, value, size);
+	return true;
 }
 
 void cache_on(cache *c)

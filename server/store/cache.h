@@ -43,14 +43,23 @@ void cache_clear(cache *c, bool off);
 /* Take entries again (after cache_clear(c, true)). */
 void cache_on(cache *c);
 
-/* A number that changes whenever another server's change was heard or
- * the channel was lost: a row read before such a change may be older than
- * it, so a reader caches what it read only if the number did not move
- * while it read. */
-unsigned long long cache_generation(const cache *c);
+/* A mark of now. A row read after it may be kept (cache_fill()) unless
+ * its key changed in the meantime: the row read may be older than that
+ * change. */
+unsigned long long cache_mark(const cache *c);
 
-/* Move the generation (another server's change was heard). */
-void cache_bump(cache *c);
+/* True when key may have changed since mark: it was dropped (cache_del(),
+ * which an announcement of another server's change does) or noted
+ * (cache_note()), or the cache was cleared, or more keys changed since
+ * than the cache remembers. */
+bool cache_changed(const cache *c, unsigned long long mark, const char *key);
+
+/* Keep a row read since mark: cache_put(), unless cache_changed(). True
+ * when kept. */
+bool cache_fill(cache *c, unsigned long long mark, const char *key, const void *value, size_t size);
+
+/* Note that this server changed key: rows of it read before are not kept. */
+void cache_note(cache *c, const char *key);
 
 /* Counters for the stats line. */
 typedef struct cache_stats {
