@@ -342,7 +342,17 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 	s->cfg = cfg;
 	s->stats.value = metrics_limits();
 	snprintf(s->revoke_since, sizeof(s->revoke_since), "-infinity");
-	s->base = event_base_new();
+	/* With epoll's change list, an event added and removed again in one
+	 * loop turn (a connection's write interest while a reply is written
+	 * at once) costs no epoll_ctl: half the system calls of a cached
+	 * read. (It is unsafe with descriptors copied by dup(), and the
+	 * server makes none.) */
+	struct event_config *ec = event_config_new();
+	if (ec != NULL)
+		(void)event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	s->base = ec != NULL ? event_base_new_with_config(ec) : NULL;
+	if (ec != NULL)
+		event_config_free(ec);
 	if (s->base == NULL) {
 		log_error(0, "cannot create the event loop");
 		return -1;
