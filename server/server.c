@@ -371,6 +371,10 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 			   (int)cfg->db_lock_timeout_ms,
 			   (int)cfg->db_vendor_share_pct };
 	s->db = db_pool_new(s->base, &dbo);
+	db_options jobs = dbo;
+	jobs.pool_size = 1;
+	jobs.tenant_share_pct = 0;
+	s->jobs_db = db_pool_new(s->base, &jobs);
 	/* Off until the announcements of other servers' commits are heard. */
 	s->cache = cache_new((size_t)cfg->cache_entries);
 	if (s->cache == NULL ||
@@ -390,10 +394,10 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 	s->feed = s->db != NULL ? feed_new(s->base, s->db, FEED_POLL_MS) : NULL;
 	s->sources = tally_new();
 	s->keys = tally_new();
-	if (s->db == NULL || s->reaper == NULL || s->sig_term == NULL || s->sig_int == NULL ||
-	    s->sig_hup == NULL || s->stats_timer == NULL || s->shutdown_timer == NULL ||
-	    s->revoke_timer == NULL || s->accept_resume == NULL || s->sources == NULL ||
-	    s->keys == NULL || s->feed == NULL) {
+	if (s->db == NULL || s->jobs_db == NULL || s->reaper == NULL || s->sig_term == NULL ||
+	    s->sig_int == NULL || s->sig_hup == NULL || s->stats_timer == NULL ||
+	    s->shutdown_timer == NULL || s->revoke_timer == NULL || s->accept_resume == NULL ||
+	    s->sources == NULL || s->keys == NULL || s->feed == NULL) {
 		log_error(0, "out of memory");
 		return -1;
 	}
@@ -405,8 +409,9 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 	struct timeval poll = tv_ms(cfg->revocation_poll_ms);
 	event_add(s->revoke_timer, &poll);
 	login_check(s);
-	s->sweeper = sweep_new(s->base, s->db, s->cache, cfg->sweep_interval_ms, cfg->sweep_batch);
-	s->folder = fold_new(s->base, s->db, s->feed, INSIGHTS_FOLD_MS);
+	s->sweeper =
+		sweep_new(s->base, s->jobs_db, s->cache, cfg->sweep_interval_ms, cfg->sweep_batch);
+	s->folder = fold_new(s->base, s->jobs_db, s->feed, INSIGHTS_FOLD_MS);
 	if (s->sweeper == NULL || s->folder == NULL) {
 		log_error(0, "out of memory");
 		return -1;
@@ -420,7 +425,7 @@ int srv_init(srv *s, fp_config *cfg, const conn_handler *handler)
 		s->attest_kek_set = true;
 	}
 	deliver_options dopt = deliver_options_of(cfg);
-	s->deliverer = deliver_new(s->base, s->db, &dopt);
+	s->deliverer = deliver_new(s->base, s->jobs_db, &dopt);
 	if (s->deliverer == NULL) {
 		log_error(0, "cannot start webhook delivery (libcurl)");
 		return -1;
@@ -483,6 +488,7 @@ void srv_cleanup(srv *s)
 	/* Queries still pending complete first, with DB_UNAVAILABLE, while
 	 * the connections they answer still exist. */
 	db_pool_free(s->db);
+	db_pool_free(s->jobs_db);
 	/* After the pool (a round in flight was answered by it), before the
 	 * connections (a reader still waiting is answered). */
 	feed_free(s->feed);
@@ -503,6 +509,7 @@ void srv_cleanup(srv *s)
 	cache_free(s->cache);
 	s->cache = NULL;
 	s->db = NULL;
+	s->jobs_db = NULL;
 	while (s->conns != NULL) {
 		conn *c = s->conns;
 		s->conns = c->next;

@@ -98,6 +98,8 @@ struct srv {
 	SSL_CTX *ssl_ctx;
 	struct evconnlistener *listener;
 	db_pool *db;
+	db_pool *jobs_db;      /* the background jobs' own connection: a long round
+			     never holds up the calls' writes */
 	struct cache *cache;   /* rows read and written here; see cache.h */
 	struct feed *feed;     /* the event feed's horizon and its waiting readers */
 	struct folder *folder; /* the insights fold */
