@@ -919,6 +919,11 @@ FP_EXPORT int fp_client_recv(fp_client *c, Fairpay__V1__Response **resp)
 }
 
 /* Whether a reply can be read without waiting for it to be sent. */
+FP_EXPORT int fp_client_fd(const fp_client *c)
+{
+	return c != NULL && !c->broken ? c->fd : -1;
+}
+
 FP_EXPORT int fp_client_wait(fp_client *c, int timeout_ms)
 {
 	if (c == NULL)

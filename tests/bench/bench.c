@@ -1,7 +1,9 @@
 /* fairpay-bench: the load generator of `make bench`.
  *
- * N threads, each with its own TLS connection (one fp_client), keep D
- * requests in flight on it by pipelining. In the "cycles" mix every in-flight
+ * N TLS connections (one fp_client each) keep D requests in flight each by
+ * pipelining. A few threads (--threads, one per processor) drive them, each
+ * waiting on all of its connections at once: a thread per connection would
+ * spend the processors the measured server shares on waking threads. In the "cycles" mix every in-flight
  * slot runs whole FairPay cycles, one after another: CreateOffer for a random
  * customer, AcceptOffer, SubmitPayment of the offer's suggested price. In the
  * "reads" mix every slot asks GetReputation of random customers.
@@ -12,7 +14,7 @@
  * With --rate the cycles start on a fixed schedule instead (at most D at
  * once per connection), to measure latency at a given load.
  * A call's latency runs from just before its request is written to the moment
- * its reply is read, in microseconds, into a log-linear histogram per thread
+ * its reply is read, in microseconds, into a log-linear histogram per connection
  * (about 3% resolution); the histograms are merged at the end. Every reply
  * that is not OK is counted by call and status code, with the first message
  * seen for each, and makes the exit status 1. After --duration seconds (or
@@ -27,6 +29,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,6 +40,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fairpay/client.h"
 
@@ -83,6 +87,7 @@ typedef struct bench_opts {
 	const char *api_key;
 	const char *sku;
 	int connections;
+	int threads; /* that drive the connections; 0: one per processor */
 	int depth;
 	int duration_s;
 	int customers;
@@ -132,8 +137,8 @@ typedef struct bench_shared {
 	volatile int setup_failed;
 } bench_shared;
 
-typedef struct bench_thread {
-	pthread_t tid;
+/* One connection and its slots. */
+typedef struct bench_conn {
 	int index;
 	const bench_opts *opts;
 	bench_shared *shared;
@@ -144,8 +149,20 @@ typedef struct bench_thread {
 	uint64_t rng;
 	bench_stats *stats;
 	int64_t last_reply_ns;
+	bool stopping; /* closed loop: the deadline passed, draining */
+	bool done;     /* nothing more to send or read */
+	int64_t due;   /* paced: when its next cycle starts */
 	char setup_err[BENCH_MSG_MAX + 64];
-} bench_thread;
+} bench_conn;
+
+/* A thread and the connections it drives. */
+typedef struct bench_loop {
+	pthread_t tid;
+	bench_shared *shared;
+	const bench_opts *opts;
+	bench_conn **conns;
+	int n;
+} bench_loop;
 
 /* The signal that asked to stop (SIGINT or SIGTERM), or 0. */
 static volatile sig_atomic_t bench_stopping;
@@ -284,7 +301,7 @@ static uint64_t rng_next(uint64_t *s)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
-static void random_customer(bench_thread *t, char *buf, size_t size)
+static void random_customer(bench_conn *t, char *buf, size_t size)
 {
 	uint64_t n = rng_next(&t->rng) % (uint64_t)t->opts->customers;
 	snprintf(buf, size, "bench-%08" PRIu64, n);
@@ -292,8 +309,8 @@ static void random_customer(bench_thread *t, char *buf, size_t size)
 
 /* Send the request for slot i's current call. The slot index rides in the
  * low 16 bits of the request id, so a reply finds its slot without a search. */
-static int slot_send(bench_thread *t, int i) __attribute__((warn_unused_result));
-static int slot_send(bench_thread *t, int i)
+static int slot_send(bench_conn *t, int i) __attribute__((warn_unused_result));
+static int slot_send(bench_conn *t, int i)
 {
 	bench_slot *s = &t->slots[i];
 	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
@@ -369,8 +386,7 @@ static bool reply_shaped(const bench_slot *s, const Fairpay__V1__Response *r)
 }
 
 /* Account for the reply to slot s and choose the slot's next call. */
-static void slot_reply(bench_thread *t, bench_slot *s, const Fairpay__V1__Response *r,
-		       int64_t at_ns)
+static void slot_reply(bench_conn *t, bench_slot *s, const Fairpay__V1__Response *r, int64_t at_ns)
 {
 	bench_stats *st = t->stats;
 	int code = r->status != NULL ? (int)r->status->code : FAIRPAY__V1__CODE__OK;
@@ -422,8 +438,8 @@ static void slot_reply(bench_thread *t, bench_slot *s, const Fairpay__V1__Respon
 
 /* ------------------------------------------------------------ threads */
 
-static int thread_setup(bench_thread *t) __attribute__((warn_unused_result));
-static int thread_setup(bench_thread *t)
+static int thread_setup(bench_conn *t) __attribute__((warn_unused_result));
+static int thread_setup(bench_conn *t)
 {
 	fp_client_options o = { 0 };
 	Fairpay__V1__Role role = FAIRPAY__V1__ROLE__ROLE_UNSPECIFIED;
@@ -455,7 +471,7 @@ static int thread_setup(bench_thread *t)
 
 /* Note a connection that cannot go on (msg says why): whatever was in flight
  * on it is lost, and the cycles those requests were in stay unfinished. */
-static void thread_broken(bench_thread *t, const char *msg)
+static void thread_broken(bench_conn *t, const char *msg)
 {
 	bench_stats *st = t->stats;
 	st->conn_errors++;
@@ -470,7 +486,7 @@ static void thread_broken(bench_thread *t, const char *msg)
 	t->inflight = 0;
 }
 
-static void thread_io_failed(bench_thread *t, const char *what)
+static void thread_io_failed(bench_conn *t, const char *what)
 {
 	char msg[BENCH_MSG_MAX];
 	snprintf(msg, sizeof(msg), "%s: %s", what, fp_client_error_message(t->client));
@@ -479,7 +495,7 @@ static void thread_io_failed(bench_thread *t, const char *what)
 
 /* Read the next reply and account for it; NULL when the connection broke
  * (accounted for too). */
-static bench_slot *read_reply(bench_thread *t)
+static bench_slot *read_reply(bench_conn *t)
 {
 	Fairpay__V1__Response *r = NULL;
 	if (fp_client_recv(t->client, &r) != 0) {
@@ -504,7 +520,7 @@ static bench_slot *read_reply(bench_thread *t)
 	return s;
 }
 
-static int free_slot(const bench_thread *t)
+static int free_slot(const bench_conn *t)
 {
 	for (int i = 0; i < t->opts->depth; i++)
 		if (!t->slots[i].busy)
@@ -515,110 +531,162 @@ static int free_slot(const bench_thread *t)
 /* The paced cycles mix (--rate): cycles start on a fixed schedule, each on
  * a free slot, whatever the replies; a cycle whose time came while every
  * slot was busy starts late, and its latency still runs from its scheduled
- * time, so a server that falls behind shows it (no coordinated omission). */
-static void thread_run_paced(bench_thread *t)
+ * time, so a server that falls behind shows it (no coordinated omission).
+ * Start the cycles that are due on t; *wait_ms shrinks to when the next is. */
+static void paced_tick(bench_conn *t, int64_t now, int *wait_ms)
 {
-	const int64_t deadline = t->shared->deadline_ns;
 	const int64_t interval = (int64_t)1000000000 * t->opts->connections / t->opts->rate;
-	/* The threads' schedules interleave. */
-	int64_t due = now_ns() + interval * t->index / t->opts->connections;
-	for (;;) {
-		int64_t now = now_ns();
-		bool stopping = bench_stopping || now >= deadline;
-		int i;
-		while (!stopping && due <= now && (i = free_slot(t)) >= 0) {
-			t->slots[i].kind = K_CREATE;
-			if (slot_send(t, i) != 0) {
-				thread_io_failed(t, "send");
-				return;
-			}
-			t->slots[i].cycle_ns = due;
-			due += interval;
-		}
-		if (stopping && t->inflight == 0)
-			return;
-		if (t->inflight == 0) {
-			int64_t ns = due - now < deadline - now ? due - now : deadline - now;
-			struct timespec ts = { ns / 1000000000, ns % 1000000000 };
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		/* Until a reply comes, or the next cycle is due on a free slot. */
-		int wait_ms = 100;
-		if (!stopping && free_slot(t) >= 0)
-			wait_ms = due <= now ? 0 : (int)((due - now + 999999) / 1000000);
-		int ready = fp_client_wait(t->client, wait_ms);
-		if (ready < 0) {
-			thread_io_failed(t, "wait");
-			return;
-		}
-		if (ready == 0)
-			continue;
-		bench_slot *s = read_reply(t);
-		if (s == NULL)
-			return;
-		if (s->kind != K_ACCEPT && s->kind != K_SUBMIT)
-			continue; /* the slot is free */
-		if (bench_stopping || now_ns() >= deadline) {
-			t->stats->cut++;
-			continue;
-		}
-		if (slot_send(t, (int)(s - t->slots)) != 0) {
-			thread_io_failed(t, "send");
-			return;
-		}
-	}
-}
-
-static void thread_run(bench_thread *t)
-{
-	const int64_t deadline = t->shared->deadline_ns;
-	bool stopping = false;
-
-	if (t->opts->rate > 0) {
-		thread_run_paced(t);
-		return;
-	}
-
-	for (int i = 0; i < t->opts->depth; i++) {
-		t->slots[i].kind = t->opts->mix == MIX_CYCLES ? K_CREATE : K_REPUTATION;
+	bool stopping = bench_stopping || now >= t->shared->deadline_ns;
+	int i;
+	while (!stopping && t->due <= now && (i = free_slot(t)) >= 0) {
+		t->slots[i].kind = K_CREATE;
 		if (slot_send(t, i) != 0) {
 			thread_io_failed(t, "send");
+			t->done = true;
 			return;
 		}
+		t->slots[i].cycle_ns = t->due;
+		t->due += interval;
 	}
-	while (t->inflight > 0) {
-		bench_slot *s = read_reply(t);
-		if (s == NULL)
-			return;
-		int64_t at = t->last_reply_ns;
-		if (!stopping && (bench_stopping || at >= deadline))
-			stopping = true;
-		if (stopping) {
-			/* Drain: the cycle this slot was in stays unfinished. */
-			if (s->kind == K_ACCEPT || s->kind == K_SUBMIT)
-				t->stats->cut++;
-			continue;
-		}
-		if (slot_send(t, (int)(s - t->slots)) != 0) {
-			thread_io_failed(t, "send");
-			return;
-		}
+	if (stopping && t->inflight == 0) {
+		t->done = true;
+		return;
+	}
+	if (!stopping && free_slot(t) >= 0) {
+		int w = t->due <= now ? 0 : (int)((t->due - now + 999999) / 1000000);
+		if (w < *wait_ms)
+			*wait_ms = w;
 	}
 }
 
-static void *thread_main(void *arg)
+/* The paced mix after a reply on slot s: the cycle goes on. */
+static void paced_reply(bench_conn *t, bench_slot *s)
 {
-	bench_thread *t = arg;
+	if (s->kind != K_ACCEPT && s->kind != K_SUBMIT)
+		return; /* the slot is free */
+	if (bench_stopping || now_ns() >= t->shared->deadline_ns) {
+		t->stats->cut++;
+		return;
+	}
+	if (slot_send(t, (int)(s - t->slots)) != 0) {
+		thread_io_failed(t, "send");
+		t->done = true;
+	}
+}
 
-	if (thread_setup(t) != 0)
-		t->shared->setup_failed = 1;
-	pthread_barrier_wait(&t->shared->ready);
-	pthread_barrier_wait(&t->shared->go);
-	if (!t->shared->setup_failed)
-		thread_run(t);
-	fp_client_free(t->client);
-	t->client = NULL;
+/* The closed loop after a reply on slot s: the slot's next request, until
+ * the deadline; then the replies still owed are read. */
+static void closed_reply(bench_conn *t, bench_slot *s)
+{
+	if (!t->stopping && (bench_stopping || t->last_reply_ns >= t->shared->deadline_ns))
+		t->stopping = true;
+	if (t->stopping) {
+		/* Drain: the cycle this slot was in stays unfinished. */
+		if (s->kind == K_ACCEPT || s->kind == K_SUBMIT)
+			t->stats->cut++;
+		return;
+	}
+	if (slot_send(t, (int)(s - t->slots)) != 0) {
+		thread_io_failed(t, "send");
+		t->done = true;
+	}
+}
+
+/* Read every reply t has ready, socket and buffers both. */
+static void conn_drain(bench_conn *t, bool paced)
+{
+	do {
+		bench_slot *s = read_reply(t);
+		if (s == NULL) {
+			t->done = true;
+			return;
+		}
+		if (paced)
+			paced_reply(t, s);
+		else
+			closed_reply(t, s);
+		if (t->done || t->inflight == 0)
+			return;
+	} while (fp_client_wait(t->client, 0) == 1);
+}
+
+static void loop_run(bench_loop *l)
+{
+	const bool paced = l->opts->rate > 0;
+	struct pollfd *fds = calloc((size_t)l->n, sizeof(*fds));
+	bench_conn **who = calloc((size_t)l->n, sizeof(*who));
+	if (fds == NULL || who == NULL) {
+		for (int k = 0; k < l->n; k++)
+			thread_broken(l->conns[k], "out of memory");
+		goto done;
+	}
+	for (int k = 0; k < l->n; k++) {
+		bench_conn *t = l->conns[k];
+		if (paced) {
+			/* The connections' schedules interleave. */
+			const int64_t interval =
+				(int64_t)1000000000 * t->opts->connections / t->opts->rate;
+			t->due = now_ns() + interval * t->index / t->opts->connections;
+			continue;
+		}
+		for (int i = 0; i < t->opts->depth && !t->done; i++) {
+			t->slots[i].kind = t->opts->mix == MIX_CYCLES ? K_CREATE : K_REPUTATION;
+			if (slot_send(t, i) != 0) {
+				thread_io_failed(t, "send");
+				t->done = true;
+			}
+		}
+	}
+	for (;;) {
+		int64_t now = now_ns();
+		int wait_ms = 100, np = 0;
+		bool live = false;
+		for (int k = 0; k < l->n; k++) {
+			bench_conn *t = l->conns[k];
+			if (!t->done && paced)
+				paced_tick(t, now, &wait_ms);
+			else if (!t->done && t->stopping && t->inflight == 0)
+				t->done = true;
+			if (t->done)
+				continue;
+			live = true;
+			if (t->inflight > 0) {
+				fds[np] = (struct pollfd){ .fd = fp_client_fd(t->client),
+							   .events = POLLIN };
+				who[np++] = t;
+			}
+		}
+		if (!live)
+			break;
+		if (poll(fds, (nfds_t)np, wait_ms) < 0 && errno != EINTR) {
+			for (int k = 0; k < np; k++)
+				thread_broken(who[k], strerror(errno));
+			break;
+		}
+		for (int k = 0; k < np; k++)
+			if (fds[k].revents != 0)
+				conn_drain(who[k], paced);
+	}
+done:
+	free(fds);
+	free(who);
+}
+
+static void *loop_main(void *arg)
+{
+	bench_loop *l = arg;
+
+	for (int k = 0; k < l->n && !l->shared->setup_failed; k++)
+		if (thread_setup(l->conns[k]) != 0)
+			l->shared->setup_failed = 1;
+	pthread_barrier_wait(&l->shared->ready);
+	pthread_barrier_wait(&l->shared->go);
+	if (!l->shared->setup_failed)
+		loop_run(l);
+	for (int k = 0; k < l->n; k++) {
+		fp_client_free(l->conns[k]->client);
+		l->conns[k]->client = NULL;
+	}
 	return NULL;
 }
 
@@ -851,34 +919,36 @@ static void print_json(const bench_opts *o, const bench_stats *s, double elapsed
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fairpay-bench --server HOST:PORT --ca FILE --api-key KEY --sku SKU\n"
-		   "                     [--connections N] [--depth D] [--duration S]\n"
-		   "                     [--customers C] [--mix cycles|reads] [--timeout MS] "
-		   "[--json]\n"
-		   "                     [--feed-after ID] [--rate R]\n"
-		   "\n"
-		   "Load fairpayd with N connections, each keeping D requests in flight, for S\n"
-		   "seconds, then print throughput, latency percentiles per call and every\n"
-		   "error by status code. The API key must be a VENDOR key; in the cycles mix\n"
-		   "SKU must be one of its products.\n"
-		   "\n"
-		   "  --connections N   connections, one thread each (default 16)\n"
-		   "  --depth D         requests in flight per connection (default 8)\n"
-		   "  --duration S      seconds of load (default 10)\n"
-		   "  --customers C     customer ids bench-00000000.. drawn at random (default "
-		   "10000)\n"
-		   "  --feed-after ID   the cycles mix follows the feed from this event id (the\n"
-		   "                    feed's end; default 0: page to the end first)\n"
-		   "  --mix MIX         cycles: CreateOffer, AcceptOffer, SubmitPayment of the\n"
-		   "                    suggested price; reads: GetReputation (default cycles)\n"
-		   "  --rate R          cycles mix: start R cycles per second over all\n"
-		   "                    connections on a fixed schedule (a cycle's latency runs\n"
-		   "                    from its scheduled start); default: closed loop\n"
-		   "  --timeout MS      limit on each read and write (default 30000)\n"
-		   "  --json            print one JSON object instead of text\n"
-		   "\n"
-		   "Exit status: 0 every call answered OK; 1 some call failed or a connection\n"
-		   "broke (the figures are printed anyway); 2 usage error; 3 cannot connect.\n");
+	fprintf(f,
+		"usage: fairpay-bench --server HOST:PORT --ca FILE --api-key KEY --sku SKU\n"
+		"                     [--connections N] [--threads T] [--depth D] [--duration S]\n"
+		"                     [--customers C] [--mix cycles|reads] [--timeout MS] "
+		"[--json]\n"
+		"                     [--feed-after ID] [--rate R]\n"
+		"\n"
+		"Load fairpayd with N connections, each keeping D requests in flight, for S\n"
+		"seconds, then print throughput, latency percentiles per call and every\n"
+		"error by status code. The API key must be a VENDOR key; in the cycles mix\n"
+		"SKU must be one of its products.\n"
+		"\n"
+		"  --connections N   connections (default 16)\n"
+		"  --threads T       threads that drive them (default: one per processor)\n"
+		"  --depth D         requests in flight per connection (default 8)\n"
+		"  --duration S      seconds of load (default 10)\n"
+		"  --customers C     customer ids bench-00000000.. drawn at random (default "
+		"10000)\n"
+		"  --feed-after ID   the cycles mix follows the feed from this event id (the\n"
+		"                    feed's end; default 0: page to the end first)\n"
+		"  --mix MIX         cycles: CreateOffer, AcceptOffer, SubmitPayment of the\n"
+		"                    suggested price; reads: GetReputation (default cycles)\n"
+		"  --rate R          cycles mix: start R cycles per second over all\n"
+		"                    connections on a fixed schedule (a cycle's latency runs\n"
+		"                    from its scheduled start); default: closed loop\n"
+		"  --timeout MS      limit on each read and write (default 30000)\n"
+		"  --json            print one JSON object instead of text\n"
+		"\n"
+		"Exit status: 0 every call answered OK; 1 some call failed or a connection\n"
+		"broke (the figures are printed anyway); 2 usage error; 3 cannot connect.\n");
 }
 
 static int parse_int(const char *name, const char *s, int lo, int hi, int *out)
@@ -906,6 +976,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 		{ "api-key", required_argument, NULL, 'k' },
 		{ "sku", required_argument, NULL, 'u' },
 		{ "connections", required_argument, NULL, 'c' },
+		{ "threads", required_argument, NULL, 'p' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "duration", required_argument, NULL, 'T' },
 		{ "customers", required_argument, NULL, 'C' },
@@ -943,6 +1014,9 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 		case 'c':
 			rc = parse_int("connections", optarg, 1, BENCH_MAX_CONNECTIONS,
 				       &o->connections);
+			break;
+		case 'p':
+			rc = parse_int("threads", optarg, 1, BENCH_MAX_CONNECTIONS, &o->threads);
 			break;
 		case 'd':
 			rc = parse_int("depth", optarg, 1, BENCH_MAX_DEPTH, &o->depth);
@@ -1010,9 +1084,11 @@ int main(int argc, char **argv)
 {
 	bench_opts opts;
 	bench_shared shared = { 0 };
-	bench_thread *threads = NULL;
+	bench_conn *conns = NULL;
+	bench_conn **by_loop = NULL;
+	bench_loop *loops = NULL;
 	bench_stats *total = NULL;
-	int started = 0;
+	int nloops = 0, started = 0;
 	int rc = 3;
 	bool barriers = false;
 	sigset_t block, old;
@@ -1021,14 +1097,23 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	threads = calloc((size_t)opts.connections, sizeof(*threads));
+	nloops = opts.threads;
+	if (nloops == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		nloops = cpus > 0 ? (int)cpus : 1;
+	}
+	if (nloops > opts.connections)
+		nloops = opts.connections;
+	conns = calloc((size_t)opts.connections, sizeof(*conns));
+	by_loop = calloc((size_t)opts.connections, sizeof(*by_loop));
+	loops = calloc((size_t)nloops, sizeof(*loops));
 	total = calloc(1, sizeof(*total));
-	if (threads == NULL || total == NULL) {
+	if (conns == NULL || by_loop == NULL || loops == NULL || total == NULL) {
 		fprintf(stderr, "fairpay-bench: out of memory\n");
 		goto done;
 	}
 	for (int i = 0; i < opts.connections; i++) {
-		bench_thread *t = &threads[i];
+		bench_conn *t = &conns[i];
 		t->index = i;
 		t->opts = &opts;
 		t->shared = &shared;
@@ -1042,14 +1127,24 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
-	if (pthread_barrier_init(&shared.ready, NULL, (unsigned)opts.connections + 1) != 0 ||
-	    pthread_barrier_init(&shared.go, NULL, (unsigned)opts.connections + 1) != 0) {
+	/* Connection i goes to thread i % nloops; each thread's are contiguous
+	 * in by_loop. */
+	for (int l = 0, k = 0; l < nloops; l++) {
+		loops[l].shared = &shared;
+		loops[l].opts = &opts;
+		loops[l].conns = &by_loop[k];
+		for (int i = l; i < opts.connections; i += nloops)
+			by_loop[k++] = &conns[i];
+		loops[l].n = (int)(&by_loop[k] - loops[l].conns);
+	}
+	if (pthread_barrier_init(&shared.ready, NULL, (unsigned)nloops + 1) != 0 ||
+	    pthread_barrier_init(&shared.go, NULL, (unsigned)nloops + 1) != 0) {
 		fprintf(stderr, "fairpay-bench: cannot create barriers\n");
 		goto done;
 	}
 	barriers = true;
 
-	/* Workers never take SIGINT/SIGTERM: main does, and tells them by a flag
+	/* Threads never take SIGINT/SIGTERM: main does, and tells them by a flag
 	 * so that they stop sending and drain instead of dying mid-read. */
 	struct sigaction sa = { 0 }, was = { 0 };
 	sa.sa_handler = on_signal;
@@ -1063,9 +1158,8 @@ int main(int argc, char **argv)
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	for (; started < opts.connections; started++) {
-		if (pthread_create(&threads[started].tid, NULL, thread_main, &threads[started]) !=
-		    0) {
+	for (; started < nloops; started++) {
+		if (pthread_create(&loops[started].tid, NULL, loop_main, &loops[started]) != 0) {
 			fprintf(stderr, "fairpay-bench: cannot start thread %d\n", started);
 			break;
 		}
@@ -1073,7 +1167,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	/* The barriers count every thread, so the ones already started would
 	 * wait forever: end the process, which ends them. */
-	if (started < opts.connections)
+	if (started < nloops)
 		exit(3);
 
 	pthread_barrier_wait(&shared.ready);
@@ -1094,22 +1188,22 @@ int main(int argc, char **argv)
 	}
 	pthread_barrier_wait(&shared.go);
 	int64_t end = start;
-	for (int i = 0; i < started; i++) {
-		pthread_join(threads[i].tid, NULL);
-		if (threads[i].last_reply_ns > end)
-			end = threads[i].last_reply_ns;
-	}
+	for (int i = 0; i < started; i++)
+		pthread_join(loops[i].tid, NULL);
+	for (int i = 0; i < opts.connections; i++)
+		if (conns[i].last_reply_ns > end)
+			end = conns[i].last_reply_ns;
 	if (shared.setup_failed) {
-		for (int i = 0; i < started; i++)
-			if (threads[i].setup_err[0] != '\0') {
-				fprintf(stderr, "fairpay-bench: %s\n", threads[i].setup_err);
+		for (int i = 0; i < opts.connections; i++)
+			if (conns[i].setup_err[0] != '\0') {
+				fprintf(stderr, "fairpay-bench: %s\n", conns[i].setup_err);
 				break;
 			}
 		goto done;
 	}
 
 	for (int i = 0; i < opts.connections; i++)
-		stats_merge(total, threads[i].stats);
+		stats_merge(total, conns[i].stats);
 	double elapsed = (double)(end - start) / 1e9;
 	double cpu = self_cpu_s() - cpu_start;
 	if (opts.json)
@@ -1130,13 +1224,15 @@ done:
 		pthread_barrier_destroy(&shared.ready);
 		pthread_barrier_destroy(&shared.go);
 	}
-	if (threads != NULL) {
+	if (conns != NULL) {
 		for (int i = 0; i < opts.connections; i++) {
-			free(threads[i].slots);
-			free(threads[i].stats);
+			free(conns[i].slots);
+			free(conns[i].stats);
 		}
 	}
-	free(threads);
+	free(conns);
+	free(by_loop);
+	free(loops);
 	free(total);
 	/* Stopped by a signal: the figures are out, now die of it, so that a
 	 * calling shell sees the interrupt and stops too instead of going on. */

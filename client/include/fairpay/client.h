@@ -93,6 +93,12 @@ int fp_client_recv(fp_client *c, Fairpay__V1__Response **resp) __attribute__((wa
  * 0 when none came in time, -1 on failure. */
 int fp_client_wait(fp_client *c, int timeout_ms) __attribute__((warn_unused_result));
 
+/* The connection's socket (-1: none), for callers that wait on many
+ * connections at once (poll, epoll). A reply may be buffered in the client
+ * while the socket is not readable: after reading one, ask
+ * fp_client_wait(c, 0) before waiting on the socket again. */
+int fp_client_fd(const fp_client *c);
+
 /* Wait for the reply to request id. Replies to other ids are kept for later
  * fp_client_recv calls. Any status is returned as 0. A reply with id 0 (a
  * connection-level protocol error) also ends the wait. */
