@@ -87,7 +87,8 @@ if [ "$self_test" = 1 ]; then
 	}
 fi
 
-exec python3 - "$root" "$conninfo" "$self_test" "$dir" "$@" <<'PY'
+# Not exec: the EXIT trap must still stop the cluster and remove $dir.
+python3 - "$root" "$conninfo" "$self_test" "$dir" "$@" <<'PY'
 import concurrent.futures
 import json
 import os
