@@ -63,7 +63,8 @@ static const cfg_opt options[] = {
 	  "close a connection not authenticated this long after its accept (or after it lost "
 	  "its key)" },
 	{ "db-pool", CFG_INT, RESTART, OFF(db_pool), "4", 1, 64, "N",
-	  "PostgreSQL connections in all, shared among the workers (each has at least one)" },
+	  "PostgreSQL connections for the calls in all, shared among the workers (each has at "
+	  "least one, and opens one more that listens and one for its background jobs)" },
 	{ "db-pipeline", CFG_INT, RESTART, OFF(db_pipeline), "64", 1, 4096, "N",
 	  "queries in flight per PostgreSQL connection" },
 	{ "db-timeout-ms", CFG_INT, RESTART, OFF(db_timeout_ms), "1000", 100, 600000, "MS",
