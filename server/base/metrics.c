@@ -73,8 +73,7 @@ static const struct {
 				    NULL },
 	[METRIC_DB_SET_STATEMENTS] = { "fairpay_db_set_statements_total",
 				       "Committed statements that carried set writes (cycle "
-				       "changes): "
-				       "one per group, more when calls of one customer share it.",
+				       "changes): one per group.",
 				       NULL },
 	[METRIC_DB_SET_ITEMS] = { "fairpay_db_set_items_total",
 				  "Set writes (cycle changes) those statements carried.", NULL },

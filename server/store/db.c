@@ -869,6 +869,16 @@ static int lock_key_cmp(const void *a, const void *b)
 	return strcmp(kx, ky);
 }
 
+/* True when a set write of r's text and lock key is among group[0..n). */
+static bool group_has_key(db_req *const *group, int n, const db_req *r)
+{
+	for (int i = 0; i < n; i++)
+		if (group[i]->set && group[i]->sql == r->sql &&
+		    strcmp(group[i]->lock_key, r->lock_key) == 0)
+			return true;
+	return false;
+}
+
 /* Turn a group's members (in lock-key order) into its statements: a set
  * write goes into the first carrier of its text that holds no item of its
  * lock key (members come in lock-key order, so only a carrier's last may
@@ -1006,13 +1016,23 @@ static void pool_dispatch(db_pool *p)
 			break;
 		db_req *group[DB_GROUP_MAX] = { NULL };
 		int n = 0;
-		while (p->wpend_head != NULL && n < DB_GROUP_MAX && dc->inflight + n < p->depth) {
-			db_req *r = p->wpend_head;
+		db_req **link = &p->wpend_head, *prev = NULL;
+		while (*link != NULL && n < DB_GROUP_MAX && dc->inflight + n < p->depth) {
+			db_req *r = *link;
 			if (n > 0 && r->solo)
 				break;
-			p->wpend_head = r->next;
-			if (p->wpend_head == NULL)
-				p->wpend_tail = NULL;
+			/* A second set write of one lock key waits for the next
+			 * group: in this one it would lock after the statement
+			 * that locked the others, out of key order. */
+			if (r->set && group_has_key(group, n, r)) {
+				prev = r;
+				link = &r->next;
+				continue;
+			}
+			*link = r->next;
+			if (p->wpend_tail == r)
+				p->wpend_tail = prev;
+			r->next = NULL;
 			group[n++] = r;
 			if (r->solo)
 				break;

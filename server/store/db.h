@@ -83,8 +83,9 @@ int db_write_for(db_pool *pool, const char *tenant, const char *sql, int nparams
  * does not stop the others), and answers rows whose first column is the
  * place (from 0) in that array of the item they answer. The caller gives
  * one item, a JSON value; set writes of the same text in one group go as
- * one statement with all their items, at most one item per lock key in a
- * statement (the others in later statements of the same transaction), and
+ * one statement with all their items, at most one per lock key (a second
+ * of one key waits for the next group, so that rows are locked in key
+ * order), and
  * each callback gets a result of its own item's rows. A statement that
  * fails fails its group, whose members are then sent again alone. */
 int db_write_set(db_pool *pool, const char *sql, const char *item, const char *lock_key, db_cb cb,

@@ -131,8 +131,9 @@ static void test_a_burst_shares_statements(void **state)
 	double stmts = h_metric(T.admin_port, "fairpay_db_set_statements_total") - stmts0;
 	double items = h_metric(T.admin_port, "fairpay_db_set_items_total") - items0;
 	print_message("%.0f changes (retries included) in %.0f statements\n", items, stmts);
-	/* Every offer is an item; a second offer of a customer whose first
-	 * shared its group is retried, another item. */
+	/* Every offer is an item; a second offer of a customer waits for the
+	 * next group, where its guard finds the first and it is retried:
+	 * another item. */
 	assert_true(items >= 2 * CUSTOMERS);
 	assert_true(stmts < items);
 }
