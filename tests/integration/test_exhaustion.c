@@ -455,8 +455,10 @@ static void *flood(void *p)
 static int victim_errors(const char *share, long *flood_calls, long *flood_unavailable)
 {
 	/* A large output budget: each flooding connection keeps 128 calls in
-	 * the pool's queue, not the few its replies' budget allows. */
-	h_server *s = h_server_start(T.db, "--db-pool", "1", "--db-pipeline", "4",
+	 * the pool's queue, not the few its replies' budget allows. One
+	 * worker: the flood and the quiet vendor share its one pool, wherever
+	 * the kernel puts their connections. */
+	h_server *s = h_server_start(T.db, "--workers", "1", "--db-pool", "1", "--db-pipeline", "4",
 				     "--db-timeout-ms", "300", "--db-vendor-share", share,
 				     "--max-output-bytes", "268435456", NULL);
 	fp_client *admin = h_connect_auth(s, T.admin_key);
