@@ -10,7 +10,9 @@
 # measures:
 #   1. FairPay cycles through fairpayd (fairpay-bench --mix cycles),
 #   1h. the same at half the rate 1 reached, started on a schedule
-#      (--rate): the latency of a server that is not saturated,
+#      (--rate): the latency of a server that is not saturated, measured
+#      after a warm-up at that rate (a restarted server first fills its
+#      caches, opens its TLS sessions and prepares its statements),
 #   2. GetReputation reads through fairpayd (--mix reads),
 #   W. cycles again, with one webhook endpoint for PAYMENT_RECEIVED on a
 #      local HTTPS receiver (tests/receiver/, verifying every signature):
@@ -454,8 +456,10 @@ half_rate=$(awk '$1 == "cycles/s:" {printf "%d", $2 / 2}' "$work/cycles.txt")
 if [ "${half_rate:-0}" -gt 0 ]; then
 	echo
 	echo "== 1h. FairPay cycles at half that load: $half_rate cycles/s on a schedule, ${duration} s"
+	echo "(after ${warmup} s at that rate, not measured: the server was just restarted)"
 	srv_start
 	set +e
+	load cycles "$warmup" --rate "$half_rate" >"$work/half-warmup.txt"
 	load cycles "$duration" --rate "$half_rate" | keep_tee "$work/half.txt"
 	rc=${PIPESTATUS[0]}
 	set -e
