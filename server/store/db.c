@@ -879,55 +879,79 @@ static bool group_has_key(db_req *const *group, int n, const db_req *r)
 	return false;
 }
 
-/* Turn a group's members (in lock-key order) into its statements: a set
- * write goes into the first carrier of its text that holds no item of its
- * lock key (members come in lock-key order, so only a carrier's last may
- * have it), or into a new carrier at the end; other writes go as they are.
- * Returns the number of statements, or -1 when out of memory (the members
- * are then as they were). */
+/* The carrier of set writes of sql among stmts[0..ns), or -1. */
+static int carrier_of(db_req *const *stmts, int ns, const char *sql)
+{
+	for (int k = 0; k < ns; k++)
+		if (stmts[k]->members != NULL && stmts[k]->sql == sql)
+			return k;
+	return -1;
+}
+
+/* Free the carriers among stmts[0..ns), unlinking their members, which stay
+ * as they were. */
+static void carriers_undo(db_req **stmts, int ns)
+{
+	for (int i = 0; i < ns; i++) {
+		if (stmts[i]->members == NULL)
+			continue;
+		for (db_req *m = stmts[i]->members; m != NULL;) {
+			db_req *next = m->next_member;
+			m->next_member = NULL;
+			m = next;
+		}
+		stmts[i]->members = NULL;
+		req_free(stmts[i]);
+	}
+}
+
+/* Turn a group's members (in lock-key order) into its statements: the set
+ * writes of one text go into one carrier, in that order (pool_dispatch lets
+ * no lock key into a group twice, so its items lock their rows in key
+ * order); other writes go as they are. Returns the number of statements,
+ * or -1 when out of memory (the members are then as they were). */
 static int group_statements(db_pool *p, db_req **group, int n, db_req **stmts)
 {
-	db_req *lasts[DB_GROUP_MAX] = { NULL }; /* a carrier's last member; NULL: none */
+	db_req *tails[DB_GROUP_MAX] = { NULL }; /* a carrier's last member */
 	int ns = 0;
 	for (int i = 0; i < n; i++) {
 		db_req *r = group[i];
-		int k = 0;
-		while (r->set && k < ns &&
-		       (lasts[k] == NULL || stmts[k]->sql != r->sql ||
-			strcmp(lasts[k]->lock_key, r->lock_key) == 0))
-			k++;
+		int k = r->set ? carrier_of(stmts, ns, r->sql) : -1;
 		if (!r->set) {
-			stmts[ns] = r;
-			lasts[ns++] = NULL;
-			continue;
-		}
-		if (k == ns) {
+			stmts[ns++] = r;
+		} else if (k < 0) {
 			db_req *c = calloc(1, sizeof(*c));
-			if (c == NULL)
-				goto fail;
+			if (c == NULL) {
+				carriers_undo(stmts, ns);
+				return -1;
+			}
 			c->sql = r->sql;
 			c->nparams = 1;
 			c->write = true;
 			c->seq = ++p->next_seq;
 			c->members = r;
-			stmts[ns] = c;
-			lasts[ns++] = r;
+			c->n_members = 1;
+			tails[ns] = r;
+			stmts[ns++] = c;
 		} else {
-			lasts[k]->next_member = r;
-			lasts[k] = r;
+			tails[k]->next_member = r;
+			tails[k] = r;
+			stmts[k]->n_members++;
 		}
-		stmts[k]->n_members++;
 	}
+	/* Each carrier's parameter: the JSON array of its members' items. */
 	for (int i = 0; i < ns; i++) {
 		db_req *c = stmts[i];
-		if (lasts[i] == NULL)
+		if (c->members == NULL)
 			continue;
 		size_t len = 2;
 		for (db_req *m = c->members; m != NULL; m = m->next_member)
 			len += strlen(m->params[0]) + 1;
 		c->params = malloc(sizeof(char *) + len);
-		if (c->params == NULL)
-			goto fail;
+		if (c->params == NULL) {
+			carriers_undo(stmts, ns);
+			return -1;
+		}
 		char *out = (char *)(c->params + 1);
 		c->params[0] = out;
 		*out++ = '[';
@@ -943,19 +967,6 @@ static int group_statements(db_pool *p, db_req **group, int n, db_req **stmts)
 		if (group[i]->set)
 			req_dequeued(group[i]);
 	return ns;
-fail:
-	for (int i = 0; i < ns; i++) {
-		if (lasts[i] == NULL)
-			continue;
-		for (db_req *m = stmts[i]->members; m != NULL;) {
-			db_req *next = m->next_member;
-			m->next_member = NULL;
-			m = next;
-		}
-		stmts[i]->members = NULL;
-		req_free(stmts[i]);
-	}
-	return -1;
 }
 
 static db_conn *pool_pick(db_pool *p)
