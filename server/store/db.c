@@ -888,12 +888,12 @@ static int carrier_of(db_req *const *stmts, int ns, const char *sql)
 	return -1;
 }
 
-/* Free the carriers among stmts[0..ns), unlinking their members, which stay
- * as they were. */
-static void carriers_undo(db_req **stmts, int ns)
+/* Free the carriers among stmts[0..ns) (those with a last member in
+ * tails[]), unlinking their members, which stay as they were. */
+static void carriers_undo(db_req **stmts, db_req *const *tails, int ns)
 {
 	for (int i = 0; i < ns; i++) {
-		if (stmts[i]->members == NULL)
+		if (tails[i] == NULL)
 			continue;
 		for (db_req *m = stmts[i]->members; m != NULL;) {
 			db_req *next = m->next_member;
@@ -912,7 +912,7 @@ static void carriers_undo(db_req **stmts, int ns)
  * or -1 when out of memory (the members are then as they were). */
 static int group_statements(db_pool *p, db_req **group, int n, db_req **stmts)
 {
-	db_req *tails[DB_GROUP_MAX] = { NULL }; /* a carrier's last member */
+	db_req *tails[DB_GROUP_MAX] = { NULL }; /* a carrier's last member; NULL: none */
 	int ns = 0;
 	for (int i = 0; i < n; i++) {
 		db_req *r = group[i];
@@ -922,7 +922,7 @@ static int group_statements(db_pool *p, db_req **group, int n, db_req **stmts)
 		} else if (k < 0) {
 			db_req *c = calloc(1, sizeof(*c));
 			if (c == NULL) {
-				carriers_undo(stmts, ns);
+				carriers_undo(stmts, tails, ns);
 				return -1;
 			}
 			c->sql = r->sql;
@@ -942,14 +942,14 @@ static int group_statements(db_pool *p, db_req **group, int n, db_req **stmts)
 	/* Each carrier's parameter: the JSON array of its members' items. */
 	for (int i = 0; i < ns; i++) {
 		db_req *c = stmts[i];
-		if (c->members == NULL)
+		if (tails[i] == NULL)
 			continue;
 		size_t len = 2;
 		for (db_req *m = c->members; m != NULL; m = m->next_member)
 			len += strlen(m->params[0]) + 1;
 		c->params = malloc(sizeof(char *) + len);
 		if (c->params == NULL) {
-			carriers_undo(stmts, ns);
+			carriers_undo(stmts, tails, ns);
 			return -1;
 		}
 		char *out = (char *)(c->params + 1);
