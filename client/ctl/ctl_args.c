@@ -237,25 +237,9 @@ static const cmd_def cmd_defs[] = {
 
 /* The KEY of `policy set KEY=VALUE`: the Policy field names. */
 static const char *const policy_keys[CTL_POLICY_KEY_COUNT] = {
-	[CTL_POLICY_ENFORCEMENT] = "enforcement",
-	[CTL_POLICY_PRIOR_SCORE_BP] = "prior_score_bp",
-	[CTL_POLICY_ALPHA_BP] = "alpha_bp",
-	[CTL_POLICY_PROBATION_PAYMENTS] = "probation_payments",
-	[CTL_POLICY_TRUSTED_SCORE_BP] = "trusted_score_bp",
-	[CTL_POLICY_FAIR_SCORE_BP] = "fair_score_bp",
-	[CTL_POLICY_LOW_SCORE_BP] = "low_score_bp",
-	[CTL_POLICY_GENEROUS_BP] = "generous_bp",
-	[CTL_POLICY_MAX_OPEN_DEFAULTS] = "max_open_defaults",
-	[CTL_POLICY_RESTRICTED_MINIMUM_BP] = "restricted_minimum_bp",
-	[CTL_POLICY_PROBATION_CREDIT_MINOR] = "probation_credit_minor",
-	[CTL_POLICY_STANDARD_CREDIT_MINOR] = "standard_credit_minor",
-	[CTL_POLICY_TRUSTED_CREDIT_MINOR] = "trusted_credit_minor",
-	[CTL_POLICY_EXCUSING_REASONS] = "excusing_reasons",
-	[CTL_POLICY_EXCUSED_FLOOR_BP] = "excused_floor_bp",
-	[CTL_POLICY_LATE_PENALTY_BP] = "late_penalty_bp",
-	[CTL_POLICY_OFFER_TTL_SECONDS] = "offer_ttl_seconds",
-	[CTL_POLICY_PAYMENT_WINDOW_SECONDS] = "payment_window_seconds",
-	[CTL_POLICY_ATTESTATION_CAP_BP] = "attestation_cap_bp",
+#define POLICY_KEY_NAME(name, NAME, KIND) [CTL_POLICY_##NAME] = #name,
+	FP_POLICY_FIELDS(POLICY_KEY_NAME)
+#undef POLICY_KEY_NAME
 };
 
 #define N_CMDS (sizeof(cmd_defs) / sizeof(cmd_defs[0]))
@@ -1051,11 +1035,12 @@ static int parse_policy(const char *const *words, int n, ctl_args *out, char *er
 				return -1;
 			}
 			break;
-		case CTL_POLICY_PROBATION_CREDIT_MINOR:
-		case CTL_POLICY_STANDARD_CREDIT_MINOR:
-		case CTL_POLICY_TRUSTED_CREDIT_MINOR:
-		case CTL_POLICY_OFFER_TTL_SECONDS:
-		case CTL_POLICY_PAYMENT_WINDOW_SECONDS:
+#define I64_CASE_ENFORCEMENT(f, F)
+#define I64_CASE_I32(f, F)
+#define I64_CASE_I64(f, F) case CTL_POLICY_##F:
+#define I64_CASE_REASONS(f, F)
+#define I64_CASE(f, F, KIND) I64_CASE_##KIND(f, F)
+			FP_POLICY_FIELDS(I64_CASE)
 			if (parse_int(v, 0, INT64_MAX, &pe->value[key]) != 0) {
 				err_fmt(err, err_size,
 					"policy key '%s' needs a whole number of at "

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fp_rules.h"
+
 /* Exit codes of fairpayctl (the command-line contract). */
 enum {
 	CTL_EXIT_OK = 0,
@@ -77,26 +79,13 @@ typedef enum ctl_role {
 
 /* The fields of fairpay.v1.Policy that `policy set` can change, in proto
  * order; the KEY of KEY=VALUE is the field's name (ctl_args_policy_key). */
+/* One per field of FP_POLICY_FIELDS, e.g. CTL_POLICY_ALPHA_BP. The value
+ * of ENFORCEMENT is the Enforcement number; that of EXCUSING_REASONS is
+ * unused (see ctl_policy_edit.reasons). */
 typedef enum ctl_policy_key {
-	CTL_POLICY_ENFORCEMENT = 0, /* value: the Enforcement number */
-	CTL_POLICY_PRIOR_SCORE_BP,
-	CTL_POLICY_ALPHA_BP,
-	CTL_POLICY_PROBATION_PAYMENTS,
-	CTL_POLICY_TRUSTED_SCORE_BP,
-	CTL_POLICY_FAIR_SCORE_BP,
-	CTL_POLICY_LOW_SCORE_BP,
-	CTL_POLICY_GENEROUS_BP,
-	CTL_POLICY_MAX_OPEN_DEFAULTS,
-	CTL_POLICY_RESTRICTED_MINIMUM_BP,
-	CTL_POLICY_PROBATION_CREDIT_MINOR,
-	CTL_POLICY_STANDARD_CREDIT_MINOR,
-	CTL_POLICY_TRUSTED_CREDIT_MINOR,
-	CTL_POLICY_EXCUSING_REASONS, /* value unused: see ctl_policy_edit.reasons */
-	CTL_POLICY_EXCUSED_FLOOR_BP,
-	CTL_POLICY_LATE_PENALTY_BP,
-	CTL_POLICY_OFFER_TTL_SECONDS,
-	CTL_POLICY_PAYMENT_WINDOW_SECONDS,
-	CTL_POLICY_ATTESTATION_CAP_BP,
+#define CTL_POLICY_KEY(name, NAME, KIND) CTL_POLICY_##NAME,
+	FP_POLICY_FIELDS(CTL_POLICY_KEY)
+#undef CTL_POLICY_KEY
 	CTL_POLICY_KEY_COUNT
 } ctl_policy_key;
 

@@ -25,90 +25,17 @@ static void policy_put(Fairpay__V1__Policy *p, ctl_policy_key k, int64_t v)
 {
 	int32_t v32 = (int32_t)v; /* the parser kept int32 keys in range */
 	switch (k) {
-	case CTL_POLICY_ENFORCEMENT:
-		p->enforcement = (Fairpay__V1__Enforcement)v;
-		p->opt_enforcement_case = FAIRPAY__V1__POLICY__OPT_ENFORCEMENT_ENFORCEMENT;
+#define PUT_CASE(f, F, value)                                           \
+	case CTL_POLICY_##F:                                            \
+		p->f = (value);                                         \
+		p->opt_##f##_case = FAIRPAY__V1__POLICY__OPT_##F##_##F; \
 		break;
-	case CTL_POLICY_PRIOR_SCORE_BP:
-		p->prior_score_bp = v32;
-		p->opt_prior_score_bp_case = FAIRPAY__V1__POLICY__OPT_PRIOR_SCORE_BP_PRIOR_SCORE_BP;
-		break;
-	case CTL_POLICY_ALPHA_BP:
-		p->alpha_bp = v32;
-		p->opt_alpha_bp_case = FAIRPAY__V1__POLICY__OPT_ALPHA_BP_ALPHA_BP;
-		break;
-	case CTL_POLICY_PROBATION_PAYMENTS:
-		p->probation_payments = v32;
-		p->opt_probation_payments_case =
-			FAIRPAY__V1__POLICY__OPT_PROBATION_PAYMENTS_PROBATION_PAYMENTS;
-		break;
-	case CTL_POLICY_TRUSTED_SCORE_BP:
-		p->trusted_score_bp = v32;
-		p->opt_trusted_score_bp_case =
-			FAIRPAY__V1__POLICY__OPT_TRUSTED_SCORE_BP_TRUSTED_SCORE_BP;
-		break;
-	case CTL_POLICY_FAIR_SCORE_BP:
-		p->fair_score_bp = v32;
-		p->opt_fair_score_bp_case = FAIRPAY__V1__POLICY__OPT_FAIR_SCORE_BP_FAIR_SCORE_BP;
-		break;
-	case CTL_POLICY_LOW_SCORE_BP:
-		p->low_score_bp = v32;
-		p->opt_low_score_bp_case = FAIRPAY__V1__POLICY__OPT_LOW_SCORE_BP_LOW_SCORE_BP;
-		break;
-	case CTL_POLICY_GENEROUS_BP:
-		p->generous_bp = v32;
-		p->opt_generous_bp_case = FAIRPAY__V1__POLICY__OPT_GENEROUS_BP_GENEROUS_BP;
-		break;
-	case CTL_POLICY_MAX_OPEN_DEFAULTS:
-		p->max_open_defaults = v32;
-		p->opt_max_open_defaults_case =
-			FAIRPAY__V1__POLICY__OPT_MAX_OPEN_DEFAULTS_MAX_OPEN_DEFAULTS;
-		break;
-	case CTL_POLICY_RESTRICTED_MINIMUM_BP:
-		p->restricted_minimum_bp = v32;
-		p->opt_restricted_minimum_bp_case =
-			FAIRPAY__V1__POLICY__OPT_RESTRICTED_MINIMUM_BP_RESTRICTED_MINIMUM_BP;
-		break;
-	case CTL_POLICY_PROBATION_CREDIT_MINOR:
-		p->probation_credit_minor = v;
-		p->opt_probation_credit_minor_case =
-			FAIRPAY__V1__POLICY__OPT_PROBATION_CREDIT_MINOR_PROBATION_CREDIT_MINOR;
-		break;
-	case CTL_POLICY_STANDARD_CREDIT_MINOR:
-		p->standard_credit_minor = v;
-		p->opt_standard_credit_minor_case =
-			FAIRPAY__V1__POLICY__OPT_STANDARD_CREDIT_MINOR_STANDARD_CREDIT_MINOR;
-		break;
-	case CTL_POLICY_TRUSTED_CREDIT_MINOR:
-		p->trusted_credit_minor = v;
-		p->opt_trusted_credit_minor_case =
-			FAIRPAY__V1__POLICY__OPT_TRUSTED_CREDIT_MINOR_TRUSTED_CREDIT_MINOR;
-		break;
-	case CTL_POLICY_EXCUSED_FLOOR_BP:
-		p->excused_floor_bp = v32;
-		p->opt_excused_floor_bp_case =
-			FAIRPAY__V1__POLICY__OPT_EXCUSED_FLOOR_BP_EXCUSED_FLOOR_BP;
-		break;
-	case CTL_POLICY_LATE_PENALTY_BP:
-		p->late_penalty_bp = v32;
-		p->opt_late_penalty_bp_case =
-			FAIRPAY__V1__POLICY__OPT_LATE_PENALTY_BP_LATE_PENALTY_BP;
-		break;
-	case CTL_POLICY_OFFER_TTL_SECONDS:
-		p->offer_ttl_seconds = v;
-		p->opt_offer_ttl_seconds_case =
-			FAIRPAY__V1__POLICY__OPT_OFFER_TTL_SECONDS_OFFER_TTL_SECONDS;
-		break;
-	case CTL_POLICY_PAYMENT_WINDOW_SECONDS:
-		p->payment_window_seconds = v;
-		p->opt_payment_window_seconds_case =
-			FAIRPAY__V1__POLICY__OPT_PAYMENT_WINDOW_SECONDS_PAYMENT_WINDOW_SECONDS;
-		break;
-	case CTL_POLICY_ATTESTATION_CAP_BP:
-		p->attestation_cap_bp = v32;
-		p->opt_attestation_cap_bp_case =
-			FAIRPAY__V1__POLICY__OPT_ATTESTATION_CAP_BP_ATTESTATION_CAP_BP;
-		break;
+#define PUT_ENFORCEMENT(f, F) PUT_CASE(f, F, (Fairpay__V1__Enforcement)v)
+#define PUT_I32(f, F) PUT_CASE(f, F, v32)
+#define PUT_I64(f, F) PUT_CASE(f, F, v)
+#define PUT_REASONS(f, F) /* a repeated field: ctl_build_policy() */
+#define PUT(f, F, KIND) PUT_##KIND(f, F)
+		FP_POLICY_FIELDS(PUT)
 	case CTL_POLICY_EXCUSING_REASONS:
 	case CTL_POLICY_KEY_COUNT:
 		break;

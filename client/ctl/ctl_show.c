@@ -255,27 +255,13 @@ typedef struct policy_field {
 			offsetof(Fairpay__V1__Policy, field)                     \
 	}
 
-static const policy_field policy_fields[] = {
-	PF(enforcement, PF_ENFORCEMENT),
-	PF(prior_score_bp, PF_I32),
-	PF(alpha_bp, PF_I32),
-	PF(probation_payments, PF_I32),
-	PF(trusted_score_bp, PF_I32),
-	PF(fair_score_bp, PF_I32),
-	PF(low_score_bp, PF_I32),
-	PF(generous_bp, PF_I32),
-	PF(max_open_defaults, PF_I32),
-	PF(restricted_minimum_bp, PF_I32),
-	PF(probation_credit_minor, PF_I64),
-	PF(standard_credit_minor, PF_I64),
-	PF(trusted_credit_minor, PF_I64),
-	{ "excusing_reasons", PF_REASONS, 0, 0 },
-	PF(excused_floor_bp, PF_I32),
-	PF(late_penalty_bp, PF_I32),
-	PF(offer_ttl_seconds, PF_I64),
-	PF(payment_window_seconds, PF_I64),
-	PF(attestation_cap_bp, PF_I32),
-};
+#define PF_ROW_ENFORCEMENT(f) PF(f, PF_ENFORCEMENT),
+#define PF_ROW_I32(f) PF(f, PF_I32),
+#define PF_ROW_I64(f) PF(f, PF_I64),
+#define PF_ROW_REASONS(f) { #f, PF_REASONS, 0, 0 }, /* repeated: no case */
+#define PF_ROW(f, F, KIND) PF_ROW_##KIND(f)
+
+static const policy_field policy_fields[] = { FP_POLICY_FIELDS(PF_ROW) };
 
 _Static_assert(sizeof(Fairpay__V1__Policy__OptAlphaBpCase) == sizeof(int), "case size");
 _Static_assert(sizeof(Fairpay__V1__Enforcement) == sizeof(int32_t), "enum size");

@@ -133,64 +133,20 @@ static void sim_apply_policy(fp_policy *p, const ctl_policy_edit *pe)
 			continue;
 		int64_t v = pe->value[k];
 		switch ((ctl_policy_key)k) {
-		case CTL_POLICY_ENFORCEMENT:
-			p->enforcement = (fp_enforcement)v;
-			break;
-		case CTL_POLICY_PRIOR_SCORE_BP:
-			p->prior_score_bp = (int32_t)v;
-			break;
-		case CTL_POLICY_ALPHA_BP:
-			p->alpha_bp = (int32_t)v;
-			break;
-		case CTL_POLICY_PROBATION_PAYMENTS:
-			p->probation_payments = (int32_t)v;
-			break;
-		case CTL_POLICY_TRUSTED_SCORE_BP:
-			p->trusted_score_bp = (int32_t)v;
-			break;
-		case CTL_POLICY_FAIR_SCORE_BP:
-			p->fair_score_bp = (int32_t)v;
-			break;
-		case CTL_POLICY_LOW_SCORE_BP:
-			p->low_score_bp = (int32_t)v;
-			break;
-		case CTL_POLICY_GENEROUS_BP:
-			p->generous_bp = (int32_t)v;
-			break;
-		case CTL_POLICY_MAX_OPEN_DEFAULTS:
-			p->max_open_defaults = (int32_t)v;
-			break;
-		case CTL_POLICY_RESTRICTED_MINIMUM_BP:
-			p->restricted_minimum_bp = (int32_t)v;
-			break;
-		case CTL_POLICY_PROBATION_CREDIT_MINOR:
-			p->probation_credit_minor = v;
-			break;
-		case CTL_POLICY_STANDARD_CREDIT_MINOR:
-			p->standard_credit_minor = v;
-			break;
-		case CTL_POLICY_TRUSTED_CREDIT_MINOR:
-			p->trusted_credit_minor = v;
-			break;
+#define APPLY_CASE(f, F, value) \
+	case CTL_POLICY_##F:    \
+		p->f = (value); \
+		break;
+#define APPLY_ENFORCEMENT(f, F) APPLY_CASE(f, F, (fp_enforcement)v)
+#define APPLY_I32(f, F) APPLY_CASE(f, F, (int32_t)v)
+#define APPLY_I64(f, F) APPLY_CASE(f, F, v)
+#define APPLY_REASONS(f, F) /* below */
+#define APPLY(f, F, KIND) APPLY_##KIND(f, F)
+			FP_POLICY_FIELDS(APPLY)
 		case CTL_POLICY_EXCUSING_REASONS:
 			p->excusing_reasons = 0;
 			for (size_t i = 0; i < pe->n_reasons; i++)
 				p->excusing_reasons |= FP_REASON_BIT(pe->reasons[i]);
-			break;
-		case CTL_POLICY_EXCUSED_FLOOR_BP:
-			p->excused_floor_bp = (int32_t)v;
-			break;
-		case CTL_POLICY_LATE_PENALTY_BP:
-			p->late_penalty_bp = (int32_t)v;
-			break;
-		case CTL_POLICY_OFFER_TTL_SECONDS:
-			p->offer_ttl_seconds = v;
-			break;
-		case CTL_POLICY_PAYMENT_WINDOW_SECONDS:
-			p->payment_window_seconds = v;
-			break;
-		case CTL_POLICY_ATTESTATION_CAP_BP:
-			p->attestation_cap_bp = (int32_t)v;
 			break;
 		case CTL_POLICY_KEY_COUNT:
 			break;

@@ -31,24 +31,12 @@ Fairpay__V1__Policy *conv_policy_to_pb(rpc_call *call, const fp_policy *p)
 {
 	Fairpay__V1__Policy *m = rpc_alloc(call, sizeof(*m));
 	fairpay__v1__policy__init(m);
-	SET_OPT(m, enforcement, ENFORCEMENT, (Fairpay__V1__Enforcement)p->enforcement);
-	SET_OPT(m, prior_score_bp, PRIOR_SCORE_BP, p->prior_score_bp);
-	SET_OPT(m, alpha_bp, ALPHA_BP, p->alpha_bp);
-	SET_OPT(m, probation_payments, PROBATION_PAYMENTS, p->probation_payments);
-	SET_OPT(m, trusted_score_bp, TRUSTED_SCORE_BP, p->trusted_score_bp);
-	SET_OPT(m, fair_score_bp, FAIR_SCORE_BP, p->fair_score_bp);
-	SET_OPT(m, low_score_bp, LOW_SCORE_BP, p->low_score_bp);
-	SET_OPT(m, generous_bp, GENEROUS_BP, p->generous_bp);
-	SET_OPT(m, max_open_defaults, MAX_OPEN_DEFAULTS, p->max_open_defaults);
-	SET_OPT(m, restricted_minimum_bp, RESTRICTED_MINIMUM_BP, p->restricted_minimum_bp);
-	SET_OPT(m, probation_credit_minor, PROBATION_CREDIT_MINOR, p->probation_credit_minor);
-	SET_OPT(m, standard_credit_minor, STANDARD_CREDIT_MINOR, p->standard_credit_minor);
-	SET_OPT(m, trusted_credit_minor, TRUSTED_CREDIT_MINOR, p->trusted_credit_minor);
-	SET_OPT(m, excused_floor_bp, EXCUSED_FLOOR_BP, p->excused_floor_bp);
-	SET_OPT(m, late_penalty_bp, LATE_PENALTY_BP, p->late_penalty_bp);
-	SET_OPT(m, offer_ttl_seconds, OFFER_TTL_SECONDS, p->offer_ttl_seconds);
-	SET_OPT(m, payment_window_seconds, PAYMENT_WINDOW_SECONDS, p->payment_window_seconds);
-	SET_OPT(m, attestation_cap_bp, ATTESTATION_CAP_BP, p->attestation_cap_bp);
+#define TO_PB_ENFORCEMENT(f, F) SET_OPT(m, f, F, (Fairpay__V1__Enforcement)p->f);
+#define TO_PB_I32(f, F) SET_OPT(m, f, F, p->f);
+#define TO_PB_I64(f, F) SET_OPT(m, f, F, p->f);
+#define TO_PB_REASONS(f, F) /* a repeated field: below */
+#define TO_PB(f, F, KIND) TO_PB_##KIND(f, F)
+	FP_POLICY_FIELDS(TO_PB)
 	size_t n = 0;
 	m->excusing_reasons = rpc_alloc(call, 8 * sizeof(*m->excusing_reasons));
 	for (int r = 1; r <= FP_PAYMENT_REASON_MAX; r++)

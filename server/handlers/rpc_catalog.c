@@ -375,23 +375,12 @@ int rpc_policy_merge(rpc_call *call, const Fairpay__V1__Policy *in, bool set_exc
 		}
 		p->enforcement = (fp_enforcement)in->enforcement;
 	}
-	MERGE(prior_score_bp, PRIOR_SCORE_BP);
-	MERGE(alpha_bp, ALPHA_BP);
-	MERGE(probation_payments, PROBATION_PAYMENTS);
-	MERGE(trusted_score_bp, TRUSTED_SCORE_BP);
-	MERGE(fair_score_bp, FAIR_SCORE_BP);
-	MERGE(low_score_bp, LOW_SCORE_BP);
-	MERGE(generous_bp, GENEROUS_BP);
-	MERGE(max_open_defaults, MAX_OPEN_DEFAULTS);
-	MERGE(restricted_minimum_bp, RESTRICTED_MINIMUM_BP);
-	MERGE(probation_credit_minor, PROBATION_CREDIT_MINOR);
-	MERGE(standard_credit_minor, STANDARD_CREDIT_MINOR);
-	MERGE(trusted_credit_minor, TRUSTED_CREDIT_MINOR);
-	MERGE(excused_floor_bp, EXCUSED_FLOOR_BP);
-	MERGE(late_penalty_bp, LATE_PENALTY_BP);
-	MERGE(offer_ttl_seconds, OFFER_TTL_SECONDS);
-	MERGE(payment_window_seconds, PAYMENT_WINDOW_SECONDS);
-	MERGE(attestation_cap_bp, ATTESTATION_CAP_BP);
+#define MERGE_ENFORCEMENT(f, F) /* checked: above */
+#define MERGE_I32(f, F) MERGE(f, F);
+#define MERGE_I64(f, F) MERGE(f, F);
+#define MERGE_REASONS(f, F) /* a repeated field: below */
+#define MERGE_FIELD(f, F, KIND) MERGE_##KIND(f, F)
+	FP_POLICY_FIELDS(MERGE_FIELD)
 	if (set_excusing_reasons) {
 		uint32_t mask = 0;
 		for (size_t i = 0; i < in->n_excusing_reasons; i++) {

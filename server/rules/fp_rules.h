@@ -142,28 +142,47 @@ typedef enum fp_review {
 	FP_REVIEW_REJECTED = 4,
 } fp_review;
 
+/* Every field of fairpay.v1.Policy but its version, in the message's order:
+ * X(name, NAME, KIND), where NAME is the name in upper case (as protobuf-c
+ * spells it) and KIND how fp_policy holds it: ENFORCEMENT (fp_enforcement),
+ * I32, I64, or REASONS (a FP_REASON_BIT() mask). fp_policy below and every
+ * other list of policy fields (the server's reply and merge, fairpayctl's
+ * keys, display and simulation) expand this one, so that a field is named
+ * once. attestation_cap_bp (rule 14) is the highest score an attestation
+ * seeds; 0 ignores attestations. */
+#define FP_POLICY_FIELDS(X)                                    \
+	X(enforcement, ENFORCEMENT, ENFORCEMENT)               \
+	X(prior_score_bp, PRIOR_SCORE_BP, I32)                 \
+	X(alpha_bp, ALPHA_BP, I32)                             \
+	X(probation_payments, PROBATION_PAYMENTS, I32)         \
+	X(trusted_score_bp, TRUSTED_SCORE_BP, I32)             \
+	X(fair_score_bp, FAIR_SCORE_BP, I32)                   \
+	X(low_score_bp, LOW_SCORE_BP, I32)                     \
+	X(generous_bp, GENEROUS_BP, I32)                       \
+	X(max_open_defaults, MAX_OPEN_DEFAULTS, I32)           \
+	X(restricted_minimum_bp, RESTRICTED_MINIMUM_BP, I32)   \
+	X(probation_credit_minor, PROBATION_CREDIT_MINOR, I64) \
+	X(standard_credit_minor, STANDARD_CREDIT_MINOR, I64)   \
+	X(trusted_credit_minor, TRUSTED_CREDIT_MINOR, I64)     \
+	X(excusing_reasons, EXCUSING_REASONS, REASONS)         \
+	X(excused_floor_bp, EXCUSED_FLOOR_BP, I32)             \
+	X(late_penalty_bp, LATE_PENALTY_BP, I32)               \
+	X(offer_ttl_seconds, OFFER_TTL_SECONDS, I64)           \
+	X(payment_window_seconds, PAYMENT_WINDOW_SECONDS, I64) \
+	X(attestation_cap_bp, ATTESTATION_CAP_BP, I32)
+
+/* The C type of each KIND of FP_POLICY_FIELDS. */
+typedef fp_enforcement fp_policy_ENFORCEMENT;
+typedef int32_t fp_policy_I32;
+typedef int64_t fp_policy_I64;
+typedef uint32_t fp_policy_REASONS;
+
 /* A vendor's policy: every field of fairpay.v1.Policy, all present. */
 typedef struct fp_policy {
-	fp_enforcement enforcement;
-	int32_t prior_score_bp;
-	int32_t alpha_bp;
-	int32_t probation_payments;
-	int32_t trusted_score_bp;
-	int32_t fair_score_bp;
-	int32_t low_score_bp;
-	int32_t generous_bp;
-	int32_t max_open_defaults;
-	int32_t restricted_minimum_bp;
-	int64_t probation_credit_minor;
-	int64_t standard_credit_minor;
-	int64_t trusted_credit_minor;
-	uint32_t excusing_reasons; /* FP_REASON_BIT() mask */
-	int32_t excused_floor_bp;
-	int32_t late_penalty_bp;
-	int64_t offer_ttl_seconds;
-	int64_t payment_window_seconds;
-	int32_t attestation_cap_bp; /* rule 14: highest score an attestation seeds; 0 = ignore */
-	int64_t version;            /* set by the server; not checked here */
+#define FP_POLICY_MEMBER(name, NAME, KIND) fp_policy_##KIND name;
+	FP_POLICY_FIELDS(FP_POLICY_MEMBER)
+#undef FP_POLICY_MEMBER
+	int64_t version; /* set by the server; not checked here */
 } fp_policy;
 
 /* Fill p with the defaults of PROTOCOL.md (version 0). */

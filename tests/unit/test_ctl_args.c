@@ -860,6 +860,20 @@ static void test_policy_set(void **state)
 		free(text);
 	}
 
+	/* FP_POLICY_FIELDS is the Policy message: its fields in their order,
+	 * all but the version. */
+	static const char *const listed[] = {
+#define LISTED(f, F, KIND) #f,
+		FP_POLICY_FIELDS(LISTED)
+	};
+	const ProtobufCMessageDescriptor *pd = &fairpay__v1__policy__descriptor;
+	size_t n_listed = sizeof(listed) / sizeof(listed[0]), at = 0;
+	assert_int_equal(pd->n_fields, n_listed + 1);
+	for (unsigned i = 0; i < pd->n_fields; i++)
+		if (strcmp(pd->fields[i].name, "version") != 0)
+			assert_string_equal(pd->fields[i].name, listed[at++]);
+	assert_int_equal(at, n_listed);
+
 	/* An empty list clears the reasons: present, with nothing in it. */
 	assert_int_equal(PARSE(&env_vendor, "policy", "set", "excusing_reasons="), CTL_PARSE_RUN);
 	Fairpay__V1__PutPolicyRequest r2 = FAIRPAY__V1__PUT_POLICY_REQUEST__INIT;
