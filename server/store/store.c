@@ -465,8 +465,10 @@ void store_state_free(store_state *st)
  * the status read. An item whose guards fail writes nothing, and the
  * others are written all the same. Every write below takes its items from
  * `ok` (data-modifying WITH parts all run, so each must filter itself).
- * Locks are taken item by item, in the array's order (nested loops over
- * `it`), which the pool makes the lock-key order.
+ * Locks are taken item by item, in the array's order, which the pool makes
+ * the lock-key order: a LATERAL probe can only be the inner side of a nested
+ * loop, whose outer side here is the scan of `it`, and a materialized WITH
+ * part is read back in the order it was made (ORDINALITY's).
  *
  * An item (keys absent: none): v vendor, c customer, x reputation xmin
  * (absent: insert r if absent), r reputation row, oi guarded offer id and
