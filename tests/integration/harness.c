@@ -810,6 +810,28 @@ h_server *h_server_start_on(const char *port, const char *conninfo, ...)
 	return s;
 }
 
+void h_world_start(h_world *w, const char *name, ...)
+{
+	memset(w, 0, sizeof(*w));
+	w->db = h_db_create(name);
+	h_migrate(w->db);
+	w->admin_key = h_bootstrap_admin(w->db);
+	va_list ap;
+	va_start(ap, name);
+	w->srv = server_start_v(NULL, w->db, ap);
+	va_end(ap);
+	w->admin = h_connect_auth(w->srv, w->admin_key);
+}
+
+void h_world_stop(h_world *w)
+{
+	fp_client_free(w->admin);
+	h_server_free(w->srv);
+	free(w->admin_key);
+	free(w->db);
+	memset(w, 0, sizeof(*w));
+}
+
 long h_server_rss_kb(const h_server *s)
 {
 	return h_proc_status_kb(s->pid, "VmRSS");

@@ -131,6 +131,23 @@ h_server *h_server_start(const char *conninfo, ...) __attribute__((sentinel));
  * clients will reconnect. */
 h_server *h_server_start_on(const char *port, const char *conninfo, ...) __attribute__((sentinel));
 
+/* What most suites start from: a fresh database with the migrations, its
+ * bootstrap admin key, a fairpayd on it and a client logged in as that
+ * admin. */
+typedef struct h_world {
+	char *db;
+	char *admin_key;
+	h_server *srv;
+	fp_client *admin;
+} h_world;
+
+/* Set w up on a new database named name; fairpayd gets the extra
+ * arguments, ended by NULL. Fails the test on any error. */
+void h_world_start(h_world *w, const char *name, ...) __attribute__((sentinel));
+
+/* Stop w's server and free all of w (the server may be gone already). */
+void h_world_stop(h_world *w);
+
 /* Pass the test certificate as --cert and --key to the servers started from
  * now on (true until changed); false: a --config file names them (flags
  * would win over it). */

@@ -18,20 +18,17 @@
 #include "harness.h"
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w; /* db, admin_key, srv, admin */
 } T;
 
 static long long count_vendors(void)
 {
-	return h_sql_int(T.db, "SELECT count(*) FROM vendors");
+	return h_sql_int(T.w.db, "SELECT count(*) FROM vendors");
 }
 
 static long long count_keys(void)
 {
-	return h_sql_int(T.db, "SELECT count(*) FROM api_keys");
+	return h_sql_int(T.w.db, "SELECT count(*) FROM api_keys");
 }
 
 static void assert_field(const char *want)
@@ -43,20 +40,13 @@ static void assert_field(const char *want)
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_admin");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
+	h_world_start(&T.w, "fp_it_admin", NULL);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -71,7 +61,7 @@ static void test_create_vendor_validation(void **state)
 	const char *what[] = { "empty",    "201 bytes", "0xFF 0xFE",
 			       "overlong", "surrogate", "truncated" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int code = h_create_vendor(T.admin, bad[i], NULL, NULL, NULL);
+		int code = h_create_vendor(T.w.admin, bad[i], NULL, NULL, NULL);
 		if (code != FAIRPAY__V1__CODE__INVALID_ARGUMENT)
 			fail_msg("name %s: got %s, want INVALID_ARGUMENT", what[i],
 				 h_code_name(code));
@@ -80,7 +70,7 @@ static void test_create_vendor_validation(void **state)
 	assert_int_equal(count_vendors(), vendors);
 	assert_int_equal(count_keys(), keys);
 	/* The connection is still usable after refused calls. */
-	h_assert_code(h_ping(T.admin), FAIRPAY__V1__CODE__OK);
+	h_assert_code(h_ping(T.w.admin), FAIRPAY__V1__CODE__OK);
 }
 
 static void test_create_vendor_limits(void **state)
@@ -90,9 +80,9 @@ static void test_create_vendor_limits(void **state)
 	memset(n200, 'y', 200);
 	n200[200] = '\0';
 	char *vid = NULL, *key = NULL, *kid = NULL;
-	h_assert_code(h_create_vendor(T.admin, n200, &vid, &key, &kid), FAIRPAY__V1__CODE__OK);
+	h_assert_code(h_create_vendor(T.w.admin, n200, &vid, &key, &kid), FAIRPAY__V1__CODE__OK);
 	char *sql = h_fmt("SELECT name FROM vendors WHERE id = '%s'", vid);
-	char *stored = h_sql(T.db, sql);
+	char *stored = h_sql(T.w.db, sql);
 	assert_non_null(stored);
 	assert_string_equal(stored, n200);
 	free(stored);
@@ -105,9 +95,9 @@ static void test_create_vendor_limits(void **state)
 	for (int i = 0; i < 100; i++)
 		memcpy(e100 + 2 * i, "\xc3\xa9", 2);
 	e100[200] = '\0';
-	h_assert_code(h_create_vendor(T.admin, e100, &vid, NULL, NULL), FAIRPAY__V1__CODE__OK);
+	h_assert_code(h_create_vendor(T.w.admin, e100, &vid, NULL, NULL), FAIRPAY__V1__CODE__OK);
 	sql = h_fmt("SELECT octet_length(name) FROM vendors WHERE id = '%s'", vid);
-	assert_int_equal(h_sql_int(T.db, sql), 200);
+	assert_int_equal(h_sql_int(T.w.db, sql), 200);
 	free(sql);
 	free(vid);
 
@@ -115,7 +105,7 @@ static void test_create_vendor_limits(void **state)
 	for (int i = 0; i < 101; i++)
 		memcpy(e101 + 2 * i, "\xc3\xa9", 2);
 	e101[202] = '\0';
-	h_assert_code(h_create_vendor(T.admin, e101, NULL, NULL, NULL),
+	h_assert_code(h_create_vendor(T.w.admin, e101, NULL, NULL, NULL),
 		      FAIRPAY__V1__CODE__INVALID_ARGUMENT);
 	assert_field("name");
 }
@@ -129,7 +119,7 @@ static void test_create_vendor_result(void **state)
 	req.call_case = FAIRPAY__V1__REQUEST__CALL_CREATE_VENDOR;
 	req.create_vendor = &cv;
 	Fairpay__V1__Response *resp = NULL;
-	h_assert_code(h_call(T.admin, &req, &resp), FAIRPAY__V1__CODE__OK);
+	h_assert_code(h_call(T.w.admin, &req, &resp), FAIRPAY__V1__CODE__OK);
 	assert_int_equal(resp->result_case, FAIRPAY__V1__RESPONSE__RESULT_CREATE_VENDOR);
 	Fairpay__V1__CreateVendorResponse *r = resp->create_vendor;
 	assert_non_null(r->vendor);
@@ -150,7 +140,7 @@ static void test_create_vendor_result(void **state)
 	char *sql = h_fmt("SELECT role || ' ' || vendor_id || ' ' || (revoked_at IS NULL) "
 			  "FROM api_keys WHERE id = '%s'",
 			  kid);
-	char *row = h_sql(T.db, sql);
+	char *row = h_sql(T.w.db, sql);
 	char *want = h_fmt("VENDOR %s true", vid);
 	assert_non_null(row);
 	assert_string_equal(row, want);
@@ -158,11 +148,11 @@ static void test_create_vendor_result(void **state)
 	free(row);
 	free(want);
 	sql = h_fmt("SELECT count(*) FROM api_keys WHERE strpos(secret_hash, '%s') > 0", key + 20);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	free(sql);
 
 	/* The key authenticates as that vendor. */
-	fp_client *c = h_connect(T.srv);
+	fp_client *c = h_connect(T.w.srv);
 	Fairpay__V1__Role role = FAIRPAY__V1__ROLE__ROLE_UNSPECIFIED;
 	char *got = NULL;
 	h_assert_code(h_auth(c, key, &role, &got), FAIRPAY__V1__CODE__OK);
@@ -178,21 +168,21 @@ static void test_create_vendor_result(void **state)
 static void test_create_api_key_validation(void **state)
 {
 	char *vid = NULL;
-	h_assert_code(h_create_vendor(T.admin, "key validation", &vid, NULL, NULL),
+	h_assert_code(h_create_vendor(T.w.admin, "key validation", &vid, NULL, NULL),
 		      FAIRPAY__V1__CODE__OK);
 	long long vendors = count_vendors(), keys = count_keys();
 
 	h_assert_code(
-		h_create_api_key(T.admin, vid, FAIRPAY__V1__ROLE__ROLE_UNSPECIFIED, NULL, NULL),
+		h_create_api_key(T.w.admin, vid, FAIRPAY__V1__ROLE__ROLE_UNSPECIFIED, NULL, NULL),
 		FAIRPAY__V1__CODE__INVALID_ARGUMENT);
 	assert_field("role");
-	h_assert_code(h_create_api_key(T.admin, vid, 99, NULL, NULL),
+	h_assert_code(h_create_api_key(T.w.admin, vid, 99, NULL, NULL),
 		      FAIRPAY__V1__CODE__INVALID_ARGUMENT);
 	assert_field("role");
-	h_assert_code(h_create_api_key(T.admin, vid, -1, NULL, NULL),
+	h_assert_code(h_create_api_key(T.w.admin, vid, -1, NULL, NULL),
 		      FAIRPAY__V1__CODE__INVALID_ARGUMENT);
 	assert_field("role");
-	h_assert_code(h_create_api_key(T.admin, NULL, FAIRPAY__V1__ROLE__ROLE_VENDOR, NULL, NULL),
+	h_assert_code(h_create_api_key(T.w.admin, NULL, FAIRPAY__V1__ROLE__ROLE_VENDOR, NULL, NULL),
 		      FAIRPAY__V1__CODE__INVALID_ARGUMENT);
 	assert_field("vendor_id");
 
@@ -203,14 +193,14 @@ static void test_create_api_key_validation(void **state)
 				    "0123456789abcdef",
 				    "v_0123456789abcdef0" };
 	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
-		int code = h_create_api_key(T.admin, malformed[i], FAIRPAY__V1__ROLE__ROLE_VENDOR,
+		int code = h_create_api_key(T.w.admin, malformed[i], FAIRPAY__V1__ROLE__ROLE_VENDOR,
 					    NULL, NULL);
 		if (code != FAIRPAY__V1__CODE__INVALID_ARGUMENT)
 			fail_msg("vendor_id '%s': got %s, want INVALID_ARGUMENT", malformed[i],
 				 h_code_name(code));
 		assert_field("vendor_id");
 	}
-	h_assert_code(h_create_api_key(T.admin, "v_0123456789abcdef",
+	h_assert_code(h_create_api_key(T.w.admin, "v_0123456789abcdef",
 				       FAIRPAY__V1__ROLE__ROLE_VENDOR, NULL, NULL),
 		      FAIRPAY__V1__CODE__NOT_FOUND);
 
@@ -222,14 +212,14 @@ static void test_create_api_key_validation(void **state)
 static void test_create_api_key_roles(void **state)
 {
 	char *vid = NULL;
-	h_assert_code(h_create_vendor(T.admin, "second key vendor", &vid, NULL, NULL),
+	h_assert_code(h_create_vendor(T.w.admin, "second key vendor", &vid, NULL, NULL),
 		      FAIRPAY__V1__CODE__OK);
 	char *kid = NULL, *key = NULL;
-	h_assert_code(h_create_api_key(T.admin, vid, FAIRPAY__V1__ROLE__ROLE_VENDOR, &kid, &key),
+	h_assert_code(h_create_api_key(T.w.admin, vid, FAIRPAY__V1__ROLE__ROLE_VENDOR, &kid, &key),
 		      FAIRPAY__V1__CODE__OK);
 	assert_int_equal(strlen(kid), 16);
 	assert_memory_equal(key + 3, kid, 16);
-	fp_client *c = h_connect(T.srv);
+	fp_client *c = h_connect(T.w.srv);
 	Fairpay__V1__Role role = FAIRPAY__V1__ROLE__ROLE_UNSPECIFIED;
 	char *got = NULL;
 	h_assert_code(h_auth(c, key, &role, &got), FAIRPAY__V1__CODE__OK);
@@ -240,9 +230,9 @@ static void test_create_api_key_roles(void **state)
 	free(kid);
 	free(key);
 
-	h_assert_code(h_create_api_key(T.admin, NULL, FAIRPAY__V1__ROLE__ROLE_ADMIN, &kid, &key),
+	h_assert_code(h_create_api_key(T.w.admin, NULL, FAIRPAY__V1__ROLE__ROLE_ADMIN, &kid, &key),
 		      FAIRPAY__V1__CODE__OK);
-	c = h_connect(T.srv);
+	c = h_connect(T.w.srv);
 	h_assert_code(h_auth(c, key, &role, &got), FAIRPAY__V1__CODE__OK);
 	assert_int_equal(role, FAIRPAY__V1__ROLE__ROLE_ADMIN);
 	assert_string_equal(got, "");
@@ -257,7 +247,7 @@ static void test_create_api_key_roles(void **state)
 static void test_revoke_validation(void **state)
 {
 	long long revoked_before =
-		h_sql_int(T.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL");
+		h_sql_int(T.w.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL");
 	const char *malformed[] = { "",
 				    "xyz",
 				    "0123456789ABCDEF",
@@ -265,23 +255,24 @@ static void test_revoke_validation(void **state)
 				    "0123456789abcdef0",
 				    "fp_0123456789abcdef" };
 	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
-		int code = h_revoke_api_key(T.admin, malformed[i]);
+		int code = h_revoke_api_key(T.w.admin, malformed[i]);
 		if (code != FAIRPAY__V1__CODE__INVALID_ARGUMENT)
 			fail_msg("key_id '%s': got %s, want INVALID_ARGUMENT", malformed[i],
 				 h_code_name(code));
 		assert_field("key_id");
 	}
-	h_assert_code(h_revoke_api_key(T.admin, "fedcba9876543210"), FAIRPAY__V1__CODE__NOT_FOUND);
+	h_assert_code(h_revoke_api_key(T.w.admin, "fedcba9876543210"),
+		      FAIRPAY__V1__CODE__NOT_FOUND);
 	assert_int_equal(
-		h_sql_int(T.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL"),
+		h_sql_int(T.w.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL"),
 		revoked_before);
 
 	char *kid = NULL;
-	h_assert_code(h_create_vendor(T.admin, "to revoke", NULL, NULL, &kid),
+	h_assert_code(h_create_vendor(T.w.admin, "to revoke", NULL, NULL, &kid),
 		      FAIRPAY__V1__CODE__OK);
-	h_assert_code(h_revoke_api_key(T.admin, kid), FAIRPAY__V1__CODE__OK);
+	h_assert_code(h_revoke_api_key(T.w.admin, kid), FAIRPAY__V1__CODE__OK);
 	assert_int_equal(
-		h_sql_int(T.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL"),
+		h_sql_int(T.w.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL"),
 		revoked_before + 1);
 	free(kid);
 }
@@ -295,7 +286,8 @@ static size_t list_all(uint32_t limit, char ***ids_out)
 	int pages = 0;
 	for (;;) {
 		Fairpay__V1__Response *resp = NULL;
-		h_assert_code(h_list_vendors(T.admin, token, limit, &resp), FAIRPAY__V1__CODE__OK);
+		h_assert_code(h_list_vendors(T.w.admin, token, limit, &resp),
+			      FAIRPAY__V1__CODE__OK);
 		Fairpay__V1__ListVendorsResponse *lv = resp->list_vendors;
 		if (lv->n_vendors > limit)
 			fail_msg("page of %zu vendors with limit %u", lv->n_vendors, limit);
@@ -334,7 +326,7 @@ static void test_list_vendors_pagination(void **state)
 	for (int i = 0; i < 5; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "page vendor %d", i);
-		h_assert_code(h_create_vendor(T.admin, name, &created[i], NULL, NULL),
+		h_assert_code(h_create_vendor(T.w.admin, name, &created[i], NULL, NULL),
 			      FAIRPAY__V1__CODE__OK);
 	}
 	long long total = count_vendors();
@@ -362,7 +354,7 @@ static void test_list_vendors_pagination(void **state)
 	free_ids(ids, n);
 
 	Fairpay__V1__Response *resp = NULL;
-	h_assert_code(h_list_vendors(T.admin, NULL, 0, &resp), FAIRPAY__V1__CODE__OK);
+	h_assert_code(h_list_vendors(T.w.admin, NULL, 0, &resp), FAIRPAY__V1__CODE__OK);
 	assert_true(total <= 100);
 	assert_int_equal(resp->list_vendors->n_vendors, total);
 	assert_string_equal(resp->list_vendors->next_page_token, "");
@@ -382,19 +374,19 @@ static void test_list_vendors_bad_token(void **state)
 {
 	const char *bad[] = { "!!!garbage", "\xff\xfe" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int code = h_list_vendors(T.admin, bad[i], 2, NULL);
+		int code = h_list_vendors(T.w.admin, bad[i], 2, NULL);
 		if (code != FAIRPAY__V1__CODE__INVALID_ARGUMENT)
 			fail_msg("page_token #%zu: got %s, want INVALID_ARGUMENT", i,
 				 h_code_name(code));
 		assert_field("page_token");
 	}
-	h_assert_code(h_ping(T.admin), FAIRPAY__V1__CODE__OK);
+	h_assert_code(h_ping(T.w.admin), FAIRPAY__V1__CODE__OK);
 }
 
 static void test_clean_shutdown(void **state)
 {
-	assert_true(h_server_alive(T.srv));
-	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
+	assert_true(h_server_alive(T.w.srv));
+	assert_int_equal(h_server_stop(T.w.srv, SIGTERM), 0);
 }
 
 int main(void)

@@ -25,12 +25,9 @@
 #include "limit.h"
 
 static struct {
-	char *db;
-	char *admin_key;
+	h_world w;      /* db, admin_key, srv, admin */
 	char *kek_path; /* the server's --attestation-key-file */
 	uint8_t kek[ATTEST_KEK_BYTES];
-	h_server *srv;
-	fp_client *admin;
 	fp_client *a, *b; /* vendors A (issuer) and B (relying) */
 	char *a_id, *b_id, *a_key, *b_key;
 	int sku_n;
@@ -40,9 +37,6 @@ static struct {
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_attest");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
 	T.kek_path = h_path(h_tmp_dir(), "attest-kek.hex");
 	/* A fixed key-encryption key, so that the test can open what the
 	 * server sealed and look for it where it must never be. */
@@ -54,10 +48,9 @@ static int setup(void **state)
 	assert_non_null(f);
 	fprintf(f, "%s\n", hex);
 	fclose(f);
-	T.srv = h_server_start(T.db, "--attestation-key-file", T.kek_path, NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
-	T.a = h_vendor_client(T.srv, T.admin, "Issuer A", &T.a_id, &T.a_key);
-	T.b = h_vendor_client(T.srv, T.admin, "Relying B", &T.b_id, &T.b_key);
+	h_world_start(&T.w, "fp_it_attest", "--attestation-key-file", T.kek_path, NULL);
+	T.a = h_vendor_client(T.w.srv, T.w.admin, "Issuer A", &T.a_id, &T.a_key);
+	T.b = h_vendor_client(T.w.srv, T.w.admin, "Relying B", &T.b_id, &T.b_key);
 	h_product(T.a, "sku", 1000, 1500);
 	h_product(T.b, "sku", 1000, 1500);
 	return 0;
@@ -67,15 +60,12 @@ static int teardown(void **state)
 {
 	fp_client_free(T.a);
 	fp_client_free(T.b);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.a_id);
 	free(T.b_id);
 	free(T.a_key);
 	free(T.b_key);
 	free(T.kek_path);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -310,7 +300,7 @@ static void test_seed_at_another_vendor(void **state)
 
 	/* The ledger check replays a seeded customer from the seed: no
 	 * difference. */
-	char *ctl = h_ctl(), *db = h_shq(T.db);
+	char *ctl = h_ctl(), *db = h_shq(T.w.db);
 	char *cmd = h_fmt("%s reputation verify --db %s --vendor %s", ctl, db, T.b_id);
 	char *out = NULL;
 	assert_int_equal(h_run(cmd, &out), 0);
@@ -452,7 +442,7 @@ static void expect_refused(const uint8_t *att, size_t len, const char *subject, 
 	h_assert_code(verify_call(T.b, att, len, &r), verify_code);
 	fp_response_free(r);
 	char *sql = h_fmt("SELECT count(*) FROM offers WHERE customer_id = '%s'", customer);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	free(sql);
 }
 
@@ -500,7 +490,7 @@ static void test_every_refusal(void **state)
 	char *sql = h_fmt("INSERT INTO attestation_keys (vendor_id, key_id, public_key, retired_at)"
 			  " VALUES ('%s', 'ak_00000000000000aa', decode('%s', 'hex'), now())",
 			  T.a_id, pub_hex);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	c.issued_at_unix_ms = wall_ms() - 7200000;
 	c.expires_at_unix_ms = wall_ms() - 1000;
@@ -570,7 +560,7 @@ static void test_offline_verification(void **state)
 	free(cmd);
 	/* And online, by text, through the server. */
 	char *ca = h_path(h_certs_dir(), "ca.pem");
-	cmd = h_fmt("%s attestation verify --server %s --ca %s --api-key %s %s", ctl, T.srv->addr,
+	cmd = h_fmt("%s attestation verify --server %s --ca %s --api-key %s %s", ctl, T.w.srv->addr,
 		    ca, T.b_key, text);
 	assert_int_equal(h_run(cmd, &out), 0);
 	assert_true(h_contains(out, T.a_id));
@@ -596,7 +586,7 @@ static void test_rotation(void **state)
 	uint8_t *att1 = issue_ok(T.a, "frank", &len1);
 	Fairpay__V1__Response *k1 = issuer_key(T.a, "");
 	char *ctl = h_ctl();
-	char *db = h_shq(T.db);
+	char *db = h_shq(T.w.db);
 	char *cmd = h_fmt("%s attestation rotate-key %s --db %s", ctl, T.a_id, db);
 	free(db);
 	char *out = NULL;
@@ -623,7 +613,7 @@ static void test_rotation(void **state)
 	char *sql = h_fmt("SELECT count(*) FROM attestation_keys WHERE key_id = '%s'"
 			  " AND private_key_sealed IS NULL AND retired_at IS NOT NULL",
 			  k1->get_issuer_key->key_id);
-	assert_int_equal(h_sql_int(T.db, sql), 1);
+	assert_int_equal(h_sql_int(T.w.db, sql), 1);
 	free(sql);
 	attest_parts_free(&p1);
 	attest_parts_free(&p2);
@@ -688,7 +678,7 @@ static void test_private_keys_never_leave(void **state)
 	char *sql = h_fmt("SELECT encode(private_key_sealed, 'hex') FROM attestation_keys"
 			  " WHERE key_id = '%s'",
 			  k->get_issuer_key->key_id);
-	char *sealed_hex = h_sql(T.db, sql);
+	char *sealed_hex = h_sql(T.w.db, sql);
 	free(sql);
 	uint8_t sealed[ATTEST_SEALED_BYTES], priv[ATTEST_KEY_BYTES];
 	assert_int_equal(attest_unhex(sealed_hex, sealed, sizeof(sealed)), 0);
@@ -704,13 +694,13 @@ static void test_private_keys_never_leave(void **state)
 		0);
 	char *priv_hex = hex_of(priv, sizeof(priv));
 	/* Not in the log, not in any event of any vendor, not in the reply. */
-	char *log = h_server_log(T.srv);
+	char *log = h_server_log(T.w.srv);
 	assert_false(h_contains(log, priv_hex));
 	assert_false(h_contains(log, sealed_hex));
 	sql = h_fmt("SELECT count(*) FROM events WHERE detail LIKE '%%%s%%'"
 		    " OR detail LIKE '%%%s%%'",
 		    priv_hex, sealed_hex);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	free(sql);
 	assert_null(memmem(att, len, priv, sizeof(priv)));
 	assert_null(memmem(att, len, sealed, sizeof(sealed)));
@@ -727,7 +717,7 @@ static void test_private_keys_never_leave(void **state)
 
 static void test_server_without_key_file(void **state)
 {
-	h_server *s = h_server_start(T.db, NULL);
+	h_server *s = h_server_start(T.w.db, NULL);
 	fp_client *a = h_connect_auth(s, T.a_key);
 	Fairpay__V1__Response *r = NULL;
 	h_assert_code(issue(a, "hank", SUBJECT, 0, NULL, &r), H_PRECONDITION);

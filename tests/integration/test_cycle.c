@@ -24,10 +24,7 @@
 #include "harness.h"
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w; /* db, admin_key, srv, admin */
 } T;
 
 typedef Fairpay__V1__Response resp_t;
@@ -42,7 +39,7 @@ static int64_t wall_ms(void)
 /* A new vendor (default policy) and a client for it. */
 static fp_client *vendor(const char *name, char **vendor_id)
 {
-	return h_vendor_client(T.srv, T.admin, name, vendor_id, NULL);
+	return h_vendor_client(T.w.srv, T.w.admin, name, vendor_id, NULL);
 }
 
 static void product(fp_client *c, const char *sku, int64_t sp, int64_t list, int64_t minimum,
@@ -175,7 +172,7 @@ static void check_rep_score(int line, fp_client *c, const char *customer, int32_
 static long long count(const char *fmt, const char *a, const char *b)
 {
 	char *sql = h_fmt(fmt, a, b);
-	long long n = h_sql_int(T.db, sql);
+	long long n = h_sql_int(T.w.db, sql);
 	free(sql);
 	return n;
 }
@@ -206,20 +203,13 @@ static bool explanation_has(const Fairpay__V1__Reputation *r, const char *needle
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_cycle");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
+	h_world_start(&T.w, "fp_it_cycle", NULL);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -885,17 +875,17 @@ static void test_first_cycle(void **state)
 	char err[512];
 	long long before = count("SELECT count(*) FROM events WHERE vendor_id = '%s'%s", vid, "");
 	char *sql = h_fmt("UPDATE events SET detail = 'rewritten' WHERE vendor_id = '%s'", vid);
-	assert_int_equal(h_sql_try(T.db, sql, err, sizeof(err)), -1);
+	assert_int_equal(h_sql_try(T.w.db, sql, err, sizeof(err)), -1);
 	free(sql);
 	sql = h_fmt("DELETE FROM events WHERE vendor_id = '%s'", vid);
-	assert_int_equal(h_sql_try(T.db, sql, err, sizeof(err)), -1);
+	assert_int_equal(h_sql_try(T.w.db, sql, err, sizeof(err)), -1);
 	free(sql);
-	assert_int_equal(h_sql_try(T.db, "TRUNCATE events CASCADE", err, sizeof(err)), -1);
+	assert_int_equal(h_sql_try(T.w.db, "TRUNCATE events CASCADE", err, sizeof(err)), -1);
 	assert_int_equal(count("SELECT count(*) FROM events WHERE vendor_id = '%s'%s", vid, ""),
 			 before);
 	sql = h_fmt("SELECT count(*) FROM events WHERE vendor_id = '%s' AND detail = 'rewritten'",
 		    vid);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	free(sql);
 
 	free(o1);
@@ -1042,7 +1032,7 @@ static void test_min_tier_default(void **state)
 			  " VALUES ('%s', 'by-sql', 'By SQL', 'USD', 1000, 1200)",
 			  vid);
 	char err[512];
-	if (h_sql_try(T.db, sql, err, sizeof(err)) != 0)
+	if (h_sql_try(T.w.db, sql, err, sizeof(err)) != 0)
 		fail_msg("insert without min_tier: %s", err);
 	free(sql);
 	h_assert_code(h_get_product(c, "by-sql", &r), H_OK);
@@ -1292,7 +1282,7 @@ static void test_excuse_and_review(void **state)
 	assert_rep_score(c, "erin", 9314, H_TIER(TRUSTED), 3);
 	char *sql = h_fmt("SELECT fairness_bp FROM payments WHERE vendor_id = '%s' AND id = '%s'",
 			  vid, pid);
-	assert_int_equal(h_sql_int(T.db, sql), 10000);
+	assert_int_equal(h_sql_int(T.w.db, sql), 10000);
 	free(sql);
 
 	/* A second review: FAILED_PRECONDITION, nothing changes. */
@@ -1813,8 +1803,8 @@ static void test_recurring(void **state)
 
 static void test_clean_shutdown(void **state)
 {
-	assert_true(h_server_alive(T.srv));
-	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
+	assert_true(h_server_alive(T.w.srv));
+	assert_int_equal(h_server_stop(T.w.srv, SIGTERM), 0);
 }
 
 static void test_one_currency_per_customer(void **state)
@@ -1847,7 +1837,7 @@ static void test_one_currency_per_customer(void **state)
 	char *sql = h_fmt("SELECT count(*) FROM offers WHERE vendor_id = '%s' AND customer_id = "
 			  "'dora' AND currency = 'EUR'",
 			  vid);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	free(sql);
 	/* Another customer may pay in euros. */
 	r = h_cycle(c, "emil", "eur-plan", 900);

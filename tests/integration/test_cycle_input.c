@@ -19,10 +19,7 @@
 #include "harness.h"
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w;    /* db, admin_key, srv, admin */
 	fp_client *a; /* vendor A, with products "basic" and "floor" */
 	char *a_id;
 	fp_client *b; /* vendor B */
@@ -37,16 +34,17 @@ typedef Fairpay__V1__Response resp_t;
  * leave it unchanged. */
 static long long rows(void)
 {
-	return h_sql_int(T.db, "SELECT (SELECT count(*) FROM products) + (SELECT count(*) FROM "
-			       "offers) + (SELECT count(*) FROM payments) + (SELECT count(*) FROM "
-			       "reputations) + (SELECT count(*) FROM events) + (SELECT count(*) "
-			       "FROM policies) + (SELECT count(*) FROM idempotency)");
+	return h_sql_int(T.w.db,
+			 "SELECT (SELECT count(*) FROM products) + (SELECT count(*) FROM "
+			 "offers) + (SELECT count(*) FROM payments) + (SELECT count(*) FROM "
+			 "reputations) + (SELECT count(*) FROM events) + (SELECT count(*) "
+			 "FROM policies) + (SELECT count(*) FROM idempotency)");
 }
 
 /* A fingerprint of every row's content, to catch updates as well. */
 static char *content(void)
 {
-	char *s = h_sql(T.db,
+	char *s = h_sql(T.w.db,
 			"SELECT md5(coalesce((SELECT string_agg(p::text, '|' ORDER BY vendor_id, "
 			"sku) FROM products p), '') || coalesce((SELECT string_agg(o::text, '|' "
 			"ORDER BY vendor_id, id) FROM offers o), '') || coalesce((SELECT "
@@ -121,13 +119,9 @@ static char *repeat(char ch, size_t n)
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_cycle_input");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
-	T.a = h_vendor_client(T.srv, T.admin, "input A", &T.a_id, NULL);
-	T.b = h_vendor_client(T.srv, T.admin, "input B", &T.b_id, NULL);
+	h_world_start(&T.w, "fp_it_cycle_input", NULL);
+	T.a = h_vendor_client(T.w.srv, T.w.admin, "input A", &T.a_id, NULL);
+	T.b = h_vendor_client(T.w.srv, T.w.admin, "input B", &T.b_id, NULL);
 	h_product(T.a, "basic", 1000, 1200);
 	h_product(T.b, "basic", 1000, 1200);
 	return 0;
@@ -137,12 +131,9 @@ static int teardown(void **state)
 {
 	fp_client_free(T.b);
 	fp_client_free(T.a);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.a_id);
 	free(T.b_id);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -307,18 +298,18 @@ static void test_product_fields(void **state)
 static void test_list_limits(void **state)
 {
 	char *vid = NULL;
-	fp_client *c = h_vendor_client(T.srv, T.admin, "many products", &vid, NULL);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, "many products", &vid, NULL);
 	/* 1001 products and 1001 events, written directly. */
 	char *sql = h_fmt("INSERT INTO products (vendor_id, sku, name, currency, "
 			  "suggested_price_minor, list_price_minor) SELECT '%s', 'sku-' || "
 			  "lpad(i::text, 4, '0'), 'n', 'USD', 1, 1 FROM generate_series(0, 1000) i",
 			  vid);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	sql = h_fmt("INSERT INTO events (vendor_id, customer_id, kind, detail) SELECT '%s', "
 		    "'many', 'OFFER_CREATED', 'synthetic ' || i FROM generate_series(1, 1001) i",
 		    vid);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 
 	resp_t *r = NULL;
@@ -639,8 +630,8 @@ static void test_policy_missing(void **state)
 
 static void test_clean_shutdown(void **state)
 {
-	assert_true(h_server_alive(T.srv));
-	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
+	assert_true(h_server_alive(T.w.srv));
+	assert_int_equal(h_server_stop(T.w.srv, SIGTERM), 0);
 }
 
 int main(void)

@@ -24,10 +24,7 @@
 #include "harness.h"
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w; /* db, admin_key, srv, admin */
 	fp_client *a;
 	char *a_id;
 	fp_client *b;
@@ -39,7 +36,7 @@ typedef Fairpay__V1__Response resp_t;
 static long long count_sql(const char *fmt, const char *a, const char *b)
 {
 	char *sql = h_fmt(fmt, a, b);
-	long long n = h_sql_int(T.db, sql);
+	long long n = h_sql_int(T.w.db, sql);
 	free(sql);
 	return n;
 }
@@ -97,13 +94,9 @@ static void expect_field_code(int code, int want, const char *field)
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_idempotency");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, "--sweep-interval-ms", "100", NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
-	T.a = h_vendor_client(T.srv, T.admin, "idempotency A", &T.a_id, NULL);
-	T.b = h_vendor_client(T.srv, T.admin, "idempotency B", &T.b_id, NULL);
+	h_world_start(&T.w, "fp_it_idempotency", "--sweep-interval-ms", "100", NULL);
+	T.a = h_vendor_client(T.w.srv, T.w.admin, "idempotency A", &T.a_id, NULL);
+	T.b = h_vendor_client(T.w.srv, T.w.admin, "idempotency B", &T.b_id, NULL);
 	h_product(T.a, "basic", 1000, 1200);
 	h_product(T.b, "basic", 1000, 1200);
 	return 0;
@@ -113,12 +106,9 @@ static int teardown(void **state)
 {
 	fp_client_free(T.b);
 	fp_client_free(T.a);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.a_id);
 	free(T.b_id);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -355,7 +345,7 @@ static void test_in_flight_record(void **state)
 	 * uncommitted, in its own transaction: the repeat waits for it (at
 	 * most the server's lock_timeout) and answers ABORTED, changing
 	 * nothing. */
-	PGconn *other = PQconnectdb(T.db);
+	PGconn *other = PQconnectdb(T.w.db);
 	assert_int_equal(PQstatus(other), CONNECTION_OK);
 	char *sql = h_fmt("BEGIN; INSERT INTO idempotency (vendor_id, key, call, request_hash,"
 			  " state, response) VALUES ('%s', 'key-in-flight', 'CreateOffer', '%s',"
@@ -390,7 +380,7 @@ static void test_in_flight_record(void **state)
 	sql = h_fmt("INSERT INTO idempotency (vendor_id, key, call, request_hash, state, response)"
 		    " VALUES ('%s', 'key-in-flight-2', 'CreateOffer', '%064d', 'DONE', '\\x00')",
 		    T.a_id, 0);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	expect_field_code(
 		h_vcall(T.a, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m, "key-in-flight-2", NULL),
@@ -461,7 +451,7 @@ static void test_sweeper_removes_old_records(void **state)
 	char *sql = h_fmt("UPDATE idempotency SET expires_at = now() - interval '1 second' WHERE "
 			  "vendor_id = '%s' AND key = 'key-old'",
 			  T.a_id);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	int64_t deadline = h_now_ms() + 3000;
 	while (count_sql("SELECT count(*) FROM idempotency WHERE vendor_id = '%s' AND key = '%s'",
@@ -485,8 +475,8 @@ static void test_sweeper_removes_old_records(void **state)
 
 static void test_clean_shutdown(void **state)
 {
-	assert_true(h_server_alive(T.srv));
-	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
+	assert_true(h_server_alive(T.w.srv));
+	assert_int_equal(h_server_stop(T.w.srv, SIGTERM), 0);
 }
 
 int main(void)

@@ -26,10 +26,7 @@
 typedef Fairpay__V1__Response resp_t;
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w;    /* db, admin_key, srv, admin */
 	fp_client *a; /* the vendor of the known history */
 	char *a_id;
 	char *a_key;
@@ -121,7 +118,7 @@ static char *defaulted(const char *customer, const char *sku)
 	char *sql = h_fmt("UPDATE offers SET pay_by = now() - interval '1 s'"
 			  " WHERE vendor_id = '%s' AND id = '%s'",
 			  T.a_id, offer);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	if (!h_wait_offer_status(T.a, offer, H_STATUS(DEFAULTED), 10000))
 		fail_msg("offer %s was not defaulted within 10 s", offer);
@@ -131,7 +128,7 @@ static char *defaulted(const char *customer, const char *sku)
 /* The database's wall clock in Unix milliseconds (h_now_ms is monotonic). */
 static int64_t unix_ms(void)
 {
-	return h_sql_int(T.db, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint");
+	return h_sql_int(T.w.db, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint");
 }
 
 static int64_t policy_version(fp_client *c)
@@ -157,13 +154,9 @@ static int64_t policy_version(fp_client *c)
  * Vendor B: one cycle of its own. */
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_insights");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
-	T.a = h_vendor_client(T.srv, T.admin, "insights-a", &T.a_id, &T.a_key);
-	T.b = h_vendor_client(T.srv, T.admin, "insights-b", NULL, NULL);
+	h_world_start(&T.w, "fp_it_insights", NULL);
+	T.a = h_vendor_client(T.w.srv, T.w.admin, "insights-a", &T.a_id, &T.a_key);
+	T.b = h_vendor_client(T.w.srv, T.w.admin, "insights-b", NULL, NULL);
 
 	T.t_start = unix_ms();
 	product(T.a, "s1", "USD", 1000, 1500);
@@ -202,12 +195,9 @@ static int teardown(void **state)
 {
 	fp_client_free(T.a);
 	fp_client_free(T.b);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.a_id);
 	free(T.a_key);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -322,15 +312,15 @@ static void test_insights_all(void **state)
  * the offers and payments). Each server folds, never twice. */
 static void test_insights_fold(void **state)
 {
-	h_server *second = h_server_start(T.db, NULL);
+	h_server *second = h_server_start(T.w.db, NULL);
 	int64_t t0 = h_now_ms();
-	while (h_sql_int(T.db, "SELECT ((SELECT folded_upto FROM insights_fold) >="
-			       " (SELECT max(id) FROM events))::int") != 1) {
+	while (h_sql_int(T.w.db, "SELECT ((SELECT folded_upto FROM insights_fold) >="
+				 " (SELECT max(id) FROM events))::int") != 1) {
 		if (h_now_ms() - t0 > 30000)
 			fail_msg("the insights fold did not catch up in 30 s");
 		h_sleep_ms(50);
 	}
-	assert_true(h_sql_int(T.db, "SELECT count(*) FROM insights_stats") > 0);
+	assert_true(h_sql_int(T.w.db, "SELECT count(*) FROM insights_stats") > 0);
 	resp_t *r = NULL;
 	assert_int_equal(get_insights(T.a, "", 0, 0, &r), H_OK);
 	check_known_history(r);
@@ -452,7 +442,7 @@ static void test_insights_isolation_and_bad_input(void **state)
 	assert_int_equal(get_insights(T.a, "", 0, INT64_MAX, NULL), H_INVALID);
 	h_assert_field("to_unix_ms");
 	/* An admin key is refused. */
-	assert_int_equal(get_insights(T.admin, "", 0, 0, NULL), H_DENIED);
+	assert_int_equal(get_insights(T.w.admin, "", 0, 0, NULL), H_DENIED);
 }
 
 /* ---------------------------------------------------------------- SimulatePolicy */
@@ -565,7 +555,7 @@ static void test_ctl(void **state)
 	char *ca = h_path(h_certs_dir(), "ca.pem");
 	char *qca = h_shq(ca);
 	char *qkey = h_shq(T.a_key);
-	char *cli = h_fmt("%s --server %s --ca %s --api-key %s", ctl, T.srv->addr, qca, qkey);
+	char *cli = h_fmt("%s --server %s --ca %s --api-key %s", ctl, T.w.srv->addr, qca, qkey);
 	char *svg = h_path(h_tmp_dir(), "insights.svg");
 	char *qsvg = h_shq(svg);
 	char *out = NULL;
@@ -653,14 +643,14 @@ static void test_scale(void **state)
 	long long customers = n / 20 > 0 ? n / 20 : 1;
 	char *vid = NULL;
 	char *key = NULL;
-	fp_client *setup_c = h_vendor_client(T.srv, T.admin, "insights-scale", &vid, &key);
+	fp_client *setup_c = h_vendor_client(T.w.srv, T.w.admin, "insights-scale", &vid, &key);
 	product(setup_c, "big", "USD", 1000, 1500);
 	fp_client_free(setup_c);
 	char *sql = h_fmt(
 		"INSERT INTO reputations (vendor_id, customer_id, score_bp, payments, currency)"
 		" SELECT '%s', 'c' || g, 8000, %lld / %lld, 'USD' FROM generate_series(1, %lld) g",
 		vid, n, customers, customers);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	/* In chunks, as a bulk import would (session_replication_role skips
 	 * the checks), each cycle with one event carrying what the server
@@ -703,22 +693,23 @@ static void test_scale(void **state)
 			FACTS_PAID_MINOR, FACTS_SUGGESTED_MINOR, FACTS_LIST_MINOR,
 			FACTS_HISTOGRAM_0, FACTS_AT_OR_ABOVE_SP,
 			FACTS_REASON_0 + FP_PAYMENT_REASON_CANNOT_AFFORD, lo, hi);
-		free(h_sql(T.db, sql));
+		free(h_sql(T.w.db, sql));
 		free(sql);
 	}
 	printf("insights: loaded %lld offers and payments in %lld ms\n", n,
 	       (long long)(h_now_ms() - l0));
-	free(h_sql(T.db, "ANALYZE offers; ANALYZE payments; ANALYZE reputations; ANALYZE events"));
+	free(h_sql(T.w.db,
+		   "ANALYZE offers; ANALYZE payments; ANALYZE reputations; ANALYZE events"));
 	/* The server's fold catches up by itself (fold.h). */
 	int64_t f0 = h_now_ms();
-	while (h_sql_int(T.db, "SELECT ((SELECT folded_upto FROM insights_fold) >="
-			       " (SELECT max(id) FROM events))::int") != 1) {
+	while (h_sql_int(T.w.db, "SELECT ((SELECT folded_upto FROM insights_fold) >="
+				 " (SELECT max(id) FROM events))::int") != 1) {
 		if (h_now_ms() - f0 > 600000)
 			fail_msg("the insights fold did not catch up in ten minutes");
 		h_sleep_ms(100);
 	}
 	printf("insights: folded %lld events in %lld ms\n", n, (long long)(h_now_ms() - f0));
-	free(h_sql(T.db, "ANALYZE insights_stats"));
+	free(h_sql(T.w.db, "ANALYZE insights_stats"));
 
 	/* Connected after the load (an idle connection is closed), and waiting
 	 * up to ten minutes for a reply: a million payments' replay takes
@@ -727,7 +718,7 @@ static void test_scale(void **state)
 	opts.timeout_ms = 600000;
 	fp_client *c = NULL;
 	char err[256];
-	if (h_try_connect(T.srv->port, &opts, &c, err, sizeof(err)) != 0)
+	if (h_try_connect(T.w.srv->port, &opts, &c, err, sizeof(err)) != 0)
 		fail_msg("connect: %s", err);
 	h_must(h_auth(c, key, NULL, NULL), "Authenticate");
 

@@ -33,10 +33,7 @@ typedef Fairpay__V1__Response resp_t;
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w; /* db, admin_key, srv, admin */
 	fp_client *a;
 	char *a_id;
 	char *a_key_id;
@@ -98,7 +95,7 @@ static void assert_unused(const char *s)
 			  "customer_id FROM offers UNION ALL SELECT customer_id FROM events UNION "
 			  "ALL SELECT customer_id FROM reputations) u WHERE x = '%s'",
 			  s);
-	long long n = h_sql_int(T.db, sql);
+	long long n = h_sql_int(T.w.db, sql);
 	free(sql);
 	if (n != 0)
 		fail_msg("'%s' was meant to be unused but names %lld rows", s, n);
@@ -130,7 +127,7 @@ static char *vendor_rows(const char *v)
 		" (SELECT 'idempotency:' || count(*) || ':' || md5(coalesce(string_agg(x::text,"
 		"  '|' ORDER BY x.key), '')) FROM idempotency x WHERE x.vendor_id = '%1$s'))",
 		v);
-	char *s = h_sql(T.db, sql);
+	char *s = h_sql(T.w.db, sql);
 	free(sql);
 	assert_non_null(s);
 	return s;
@@ -380,18 +377,14 @@ static char *pending_cycle(fp_client *c, const char *customer, char **payment_id
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_isolation");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
+	h_world_start(&T.w, "fp_it_isolation", NULL);
 
 	char *a_key = NULL;
-	h_must(h_create_vendor(T.admin, "tenant A", &T.a_id, &a_key, &T.a_key_id),
+	h_must(h_create_vendor(T.w.admin, "tenant A", &T.a_id, &a_key, &T.a_key_id),
 	       "CreateVendor A");
-	T.a = h_connect_auth(T.srv, a_key);
+	T.a = h_connect_auth(T.w.srv, a_key);
 	free(a_key);
-	T.b = h_vendor_client(T.srv, T.admin, "tenant B", &T.b_id, NULL);
+	T.b = h_vendor_client(T.w.srv, T.w.admin, "tenant B", &T.b_id, NULL);
 
 	/* A's policy differs from the defaults, so that a leak would show. */
 	Fairpay__V1__Policy pol = FAIRPAY__V1__POLICY__INIT;
@@ -427,8 +420,6 @@ static int teardown(void **state)
 {
 	fp_client_free(T.b);
 	fp_client_free(T.a);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.open_offer);
 	free(T.accepted_offer);
 	free(T.paid_offer);
@@ -439,8 +430,7 @@ static int teardown(void **state)
 	free(T.a_id);
 	free(T.a_key_id);
 	free(T.b_id);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -524,7 +514,7 @@ static void test_other_vendor_sees_nothing(void **state)
 	char *b_offer_ids =
 		h_fmt("SELECT count(*) FROM offers WHERE vendor_id = '%s' AND id = '%s'", T.b_id,
 		      ev->events[0]->offer_id);
-	assert_int_equal(h_sql_int(T.db, b_offer_ids), 1);
+	assert_int_equal(h_sql_int(T.w.db, b_offer_ids), 1);
 	free(b_offer_ids);
 	fp_response_free(r);
 
@@ -560,7 +550,7 @@ static void test_list_products_own_only(void **state)
 	char *want = h_fmt("SELECT string_agg(sku, ',' ORDER BY sku) FROM products WHERE "
 			   "vendor_id = '%s'",
 			   T.b_id);
-	char *b_skus = h_sql(T.db, want);
+	char *b_skus = h_sql(T.w.db, want);
 	free(want);
 	assert_non_null(b_skus);
 
@@ -590,7 +580,7 @@ static void test_list_products_own_only(void **state)
 		char *q =
 			h_fmt("SELECT count(*) FROM products WHERE vendor_id = '%s' AND sku = '%s'",
 			      T.b_id, sku);
-		assert_int_equal(h_sql_int(T.db, q), 1);
+		assert_int_equal(h_sql_int(T.w.db, q), 1);
 		free(q);
 	}
 	fp_response_free(r);
@@ -664,15 +654,15 @@ static void test_admin_key_denied_vendor_calls(void **state)
 	};
 	char *before = vendor_rows(T.a_id);
 	long long rows_before =
-		h_sql_int(T.db, "SELECT (SELECT count(*) FROM products) + "
-				"(SELECT count(*) FROM offers) + (SELECT count(*) "
-				"FROM idempotency) + (SELECT count(*) FROM policies)");
+		h_sql_int(T.w.db, "SELECT (SELECT count(*) FROM products) + "
+				  "(SELECT count(*) FROM offers) + (SELECT count(*) "
+				  "FROM idempotency) + (SELECT count(*) FROM policies)");
 	for (size_t i = 0; i < N(calls); i++) {
 		for (int k = 0; k < 2; k++) {
 			/* With and without an idempotency key: the role is checked
 			 * before a record is made. */
 			const char *key = k == 0 ? NULL : "admin-key";
-			int code = h_vcall(T.admin, calls[i].cc, calls[i].msg, key, NULL);
+			int code = h_vcall(T.w.admin, calls[i].cc, calls[i].msg, key, NULL);
 			if (code != H_DENIED)
 				fail_msg("ADMIN key's %s%s: got %s, want PERMISSION_DENIED "
 					 "(message '%s')",
@@ -682,9 +672,9 @@ static void test_admin_key_denied_vendor_calls(void **state)
 	}
 	char *after = vendor_rows(T.a_id);
 	assert_rows_equal(before, after, "the ADMIN key's vendor calls");
-	assert_int_equal(h_sql_int(T.db, "SELECT (SELECT count(*) FROM products) + (SELECT "
-					 "count(*) FROM offers) + (SELECT count(*) FROM "
-					 "idempotency) + (SELECT count(*) FROM policies)"),
+	assert_int_equal(h_sql_int(T.w.db, "SELECT (SELECT count(*) FROM products) + (SELECT "
+					   "count(*) FROM offers) + (SELECT count(*) FROM "
+					   "idempotency) + (SELECT count(*) FROM policies)"),
 			 rows_before);
 	free(before);
 	free(after);
@@ -695,8 +685,8 @@ static void test_admin_key_denied_vendor_calls(void **state)
 static void test_vendor_key_denied_admin_calls(void **state)
 {
 	char *before = vendor_rows(T.a_id);
-	long long vendors = h_sql_int(T.db, "SELECT count(*) FROM vendors");
-	long long keys = h_sql_int(T.db, "SELECT count(*) FROM api_keys");
+	long long vendors = h_sql_int(T.w.db, "SELECT count(*) FROM vendors");
+	long long keys = h_sql_int(T.w.db, "SELECT count(*) FROM api_keys");
 
 	Fairpay__V1__CreateVendorRequest cv = FAIRPAY__V1__CREATE_VENDOR_REQUEST__INIT;
 	cv.name = "B's puppet";
@@ -747,10 +737,10 @@ static void test_vendor_key_denied_admin_calls(void **state)
 		assert_int_equal(r->result_case, FAIRPAY__V1__RESPONSE__RESULT__NOT_SET);
 		fp_response_free(r);
 	}
-	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM vendors"), vendors);
-	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM api_keys"), keys);
-	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT "
-					 "NULL OR cert_sha256 IS NOT NULL"),
+	assert_int_equal(h_sql_int(T.w.db, "SELECT count(*) FROM vendors"), vendors);
+	assert_int_equal(h_sql_int(T.w.db, "SELECT count(*) FROM api_keys"), keys);
+	assert_int_equal(h_sql_int(T.w.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT "
+					   "NULL OR cert_sha256 IS NOT NULL"),
 			 0);
 	char *after = vendor_rows(T.a_id);
 	assert_rows_equal(before, after, "B's admin calls");
@@ -818,23 +808,24 @@ static PGconn *pg_connect(const char *conninfo)
 static void test_app_role_privileges(void **state)
 {
 	/* The role: no login, no superpowers. */
-	char *attrs = h_sql(T.db, "SELECT rolcanlogin::text || rolsuper::text || "
-				  "rolcreaterole::text || rolcreatedb::text || rolbypassrls::text "
-				  "FROM pg_roles WHERE rolname = 'fairpay_app'");
+	char *attrs =
+		h_sql(T.w.db, "SELECT rolcanlogin::text || rolsuper::text || "
+			      "rolcreaterole::text || rolcreatedb::text || rolbypassrls::text "
+			      "FROM pg_roles WHERE rolname = 'fairpay_app'");
 	assert_non_null(attrs);
 	assert_string_equal(attrs, "falsefalsefalsefalsefalse");
 	free(attrs);
 
 	/* Exactly the table privileges of 0003_app_role.sql. */
 	char *privs =
-		h_sql(T.db, "SELECT string_agg(t || ':' || (SELECT string_agg(CASE WHEN "
-			    "has_table_privilege('fairpay_app', t, p) THEN l ELSE '-' END, '' "
-			    "ORDER BY o) FROM (VALUES (1, 'SELECT', 'r'), (2, 'INSERT', 'a'), "
-			    "(3, 'UPDATE', 'w'), (4, 'DELETE', 'd'), (5, 'TRUNCATE', 'D'), "
-			    "(6, 'TRIGGER', 't')) v (o, p, l)), ' ' ORDER BY t) "
-			    "FROM unnest(ARRAY['api_keys', 'events', 'idempotency', 'offers', "
-			    "'payments', 'policies', 'products', 'reputations', "
-			    "'schema_migrations', 'vendors']) t");
+		h_sql(T.w.db, "SELECT string_agg(t || ':' || (SELECT string_agg(CASE WHEN "
+			      "has_table_privilege('fairpay_app', t, p) THEN l ELSE '-' END, '' "
+			      "ORDER BY o) FROM (VALUES (1, 'SELECT', 'r'), (2, 'INSERT', 'a'), "
+			      "(3, 'UPDATE', 'w'), (4, 'DELETE', 'd'), (5, 'TRUNCATE', 'D'), "
+			      "(6, 'TRIGGER', 't')) v (o, p, l)), ' ' ORDER BY t) "
+			      "FROM unnest(ARRAY['api_keys', 'events', 'idempotency', 'offers', "
+			      "'payments', 'policies', 'products', 'reputations', "
+			      "'schema_migrations', 'vendors']) t");
 	assert_non_null(privs);
 	assert_string_equal(privs, "api_keys:rawd-- events:ra---- idempotency:rawd-- "
 				   "offers:rawd-- payments:rawd-- policies:rawd-- "
@@ -842,26 +833,27 @@ static void test_app_role_privileges(void **state)
 				   "vendors:rawd--");
 	free(privs);
 	/* Nobody through PUBLIC may change the ledger. */
-	assert_int_equal(h_sql_int(T.db,
+	assert_int_equal(h_sql_int(T.w.db,
 				   "SELECT count(*) FROM information_schema.role_table_grants "
 				   "WHERE table_name = 'events' AND grantee = 'PUBLIC'"),
 			 0);
-	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'fp\\_%' "
-					 "AND NOT has_function_privilege('fairpay_app', oid, "
-					 "'EXECUTE')"),
+	assert_int_equal(h_sql_int(T.w.db,
+				   "SELECT count(*) FROM pg_proc WHERE proname LIKE 'fp\\_%' "
+				   "AND NOT has_function_privilege('fairpay_app', oid, "
+				   "'EXECUTE')"),
 			 0);
-	assert_int_equal(h_sql_int(T.db, "SELECT has_schema_privilege('fairpay_app', "
-					 "current_schema(), 'CREATE')::int"),
+	assert_int_equal(h_sql_int(T.w.db, "SELECT has_schema_privilege('fairpay_app', "
+					   "current_schema(), 'CREATE')::int"),
 			 0);
 
 	/* The ledger has rows (A's cycle), so a row trigger would fire. */
 	char *q = h_fmt("SELECT count(*) FROM events WHERE vendor_id = '%s'", T.a_id);
-	long long a_events = h_sql_int(T.db, q);
+	long long a_events = h_sql_int(T.w.db, q);
 	free(q);
 	assert_true(a_events > 0);
 	char *before = vendor_rows(T.a_id);
 
-	PGconn *pg = pg_connect(T.db);
+	PGconn *pg = pg_connect(T.w.db);
 	pg_ok(pg, "SET ROLE fairpay_app");
 	PGresult *r = PQexec(pg, "SELECT current_user, count(*) FROM events");
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
@@ -1065,15 +1057,15 @@ static void expect_ledger_locked(PGconn *pg, const char *owner)
  * update nor delete the ledger. */
 static void test_server_login_is_a_boundary(void **state)
 {
-	char *login = server_login_role(T.db);
+	char *login = server_login_role(T.w.db);
 	printf("fairpayd logs in as %s\n", login);
-	char *owner = h_sql(T.db, "SELECT relowner::regrole::text FROM pg_class "
-				  "WHERE oid = 'events'::regclass");
+	char *owner = h_sql(T.w.db, "SELECT relowner::regrole::text FROM pg_class "
+				    "WHERE oid = 'events'::regclass");
 	assert_non_null(owner);
-	long long events = h_sql_int(T.db, "SELECT count(*) FROM events");
+	long long events = h_sql_int(T.w.db, "SELECT count(*) FROM events");
 	assert_true(events > 0);
 	char *before = vendor_rows(T.a_id);
-	char *ci = h_conninfo_as(T.db, login);
+	char *ci = h_conninfo_as(T.w.db, login);
 	PGconn *pg = pg_connect(ci);
 	PGresult *r = PQexec(pg, "SELECT session_user, current_user");
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
@@ -1099,14 +1091,14 @@ static void test_server_login_is_a_boundary(void **state)
 			"OR pg_has_role(rolname, '%s', 'MEMBER'))::int FROM pg_roles "
 			"WHERE rolname = '%s'",
 			owner, login);
-	if (h_sql_int(T.db, q) != 0)
+	if (h_sql_int(T.w.db, q) != 0)
 		fail_msg("fairpayd's login role %s is a superuser, may create roles or "
 			 "databases, or is a member of the owner %s",
 			 login, owner);
 	free(q);
 
 	/* A server on such a role does not warn. */
-	assert_int_equal(h_log_count(T.srv, "database login role"), 0);
+	assert_int_equal(h_log_count(T.w.srv, "database login role"), 0);
 	free(before);
 	free(after);
 	free(ci);
@@ -1119,7 +1111,7 @@ static void test_server_login_is_a_boundary(void **state)
 static void expect_login_warning(const char *role, const char *why)
 {
 	h_server_login(role);
-	h_server *s = h_server_start(T.db, NULL);
+	h_server *s = h_server_start(T.w.db, NULL);
 	h_server_login(H_SERVER_LOGIN);
 	char *line = h_fmt("WARN  conn=0 the database login role %s %s", role, why);
 	bool seen = h_wait_log(s, line, 1, 10000);
@@ -1129,7 +1121,7 @@ static void expect_login_warning(const char *role, const char *why)
 	if (!h_contains(log, "SET ROLE NONE"))
 		fail_msg("the warning does not say why:\n%s", log);
 	/* It still serves. */
-	fp_client *c = h_connect_auth(s, T.admin_key);
+	fp_client *c = h_connect_auth(s, T.w.admin_key);
 	h_must(h_list_vendors(c, NULL, 0, NULL), "ListVendors");
 	fp_client_free(c);
 	assert_int_equal(h_server_stop(s, SIGTERM), 0);
@@ -1141,11 +1133,11 @@ static void expect_login_warning(const char *role, const char *why)
 /* Drop the roles test_owner_login_warns makes, with their grants here. */
 static void drop_probe_roles(void)
 {
-	free(h_sql(T.db, "DO $$ DECLARE r text; BEGIN FOREACH r IN ARRAY "
-			 "ARRAY['fp_it_owner_member', 'fp_it_ledger_editor'] LOOP "
-			 "IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN "
-			 "EXECUTE format('DROP OWNED BY %I', r); "
-			 "EXECUTE format('DROP ROLE %I', r); END IF; END LOOP; END $$"));
+	free(h_sql(T.w.db, "DO $$ DECLARE r text; BEGIN FOREACH r IN ARRAY "
+			   "ARRAY['fp_it_owner_member', 'fp_it_ledger_editor'] LOOP "
+			   "IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN "
+			   "EXECUTE format('DROP OWNED BY %I', r); "
+			   "EXECUTE format('DROP ROLE %I', r); END IF; END LOOP; END $$"));
 }
 
 /* A server that logs in as a superuser, as the owner or with rights on the
@@ -1155,9 +1147,9 @@ static void test_owner_login_warns(void **state)
 	expect_login_warning("postgres", "is a superuser");
 	/* Roles belong to the cluster: made afresh, dropped at the end. */
 	drop_probe_roles();
-	free(h_sql(T.db, "CREATE ROLE fp_it_owner_member LOGIN IN ROLE postgres"));
-	free(h_sql(T.db, "CREATE ROLE fp_it_ledger_editor LOGIN IN ROLE fairpay_app"));
-	free(h_sql(T.db, "GRANT DELETE ON events TO fp_it_ledger_editor"));
+	free(h_sql(T.w.db, "CREATE ROLE fp_it_owner_member LOGIN IN ROLE postgres"));
+	free(h_sql(T.w.db, "CREATE ROLE fp_it_ledger_editor LOGIN IN ROLE fairpay_app"));
+	free(h_sql(T.w.db, "GRANT DELETE ON events TO fp_it_ledger_editor"));
 	expect_login_warning("fp_it_owner_member", "owns the tables");
 	expect_login_warning("fp_it_ledger_editor",
 			     "may update, delete or truncate the event ledger");
@@ -1166,8 +1158,8 @@ static void test_owner_login_warns(void **state)
 
 static void test_clean_shutdown(void **state)
 {
-	assert_true(h_server_alive(T.srv));
-	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
+	assert_true(h_server_alive(T.w.srv));
+	assert_int_equal(h_server_stop(T.w.srv, SIGTERM), 0);
 }
 
 int main(void)

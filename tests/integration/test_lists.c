@@ -27,30 +27,20 @@
 #include "store.h"
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w; /* db, admin_key, srv, admin */
 } T;
 
 typedef Fairpay__V1__Response resp_t;
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_lists");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
+	h_world_start(&T.w, "fp_it_lists", NULL);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -171,7 +161,7 @@ static char *pay(fp_client *c, const char *customer, const char *sku, int64_t am
 
 static void test_list_offers(void **state)
 {
-	fp_client *c = h_vendor_client(T.srv, T.admin, "lists offers", NULL, NULL);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, "lists offers", NULL, NULL);
 	h_product(c, "book", 1000, 1200);
 
 	/* alice: one PAID, one DECLINED, one OPEN; bob: one ACCEPTED, one OPEN. */
@@ -247,7 +237,7 @@ static void test_list_offers(void **state)
 
 static void test_review_queue(void **state)
 {
-	fp_client *c = h_vendor_client(T.srv, T.admin, "lists payments", NULL, NULL);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, "lists payments", NULL, NULL);
 	h_product(c, "app", 1000, 1000);
 	char *p1 = pay(c, "carol", "app", 1000, 0, NULL);
 	char *p2 = pay(c, "carol", "app", 100, H_PREASON(DID_NOT_USE), NULL);
@@ -308,8 +298,8 @@ static void test_review_queue(void **state)
 
 static void test_vendor_isolation(void **state)
 {
-	fp_client *a = h_vendor_client(T.srv, T.admin, "lists a", NULL, NULL);
-	fp_client *b = h_vendor_client(T.srv, T.admin, "lists b", NULL, NULL);
+	fp_client *a = h_vendor_client(T.w.srv, T.w.admin, "lists a", NULL, NULL);
+	fp_client *b = h_vendor_client(T.w.srv, T.w.admin, "lists b", NULL, NULL);
 	h_product(a, "x", 1000, 1000);
 	h_product(b, "x", 1000, 1000);
 	char *b_old = pay(b, "bea", "x", 1000, 0, NULL);
@@ -360,7 +350,7 @@ static void test_vendor_isolation(void **state)
 
 static void test_bad_input(void **state)
 {
-	fp_client *c = h_vendor_client(T.srv, T.admin, "lists bad", NULL, NULL);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, "lists bad", NULL, NULL);
 	h_product(c, "x", 1000, 1000);
 	for (int i = 0; i < 2; i++)
 		free(pay(c, "fay", "x", 1000, 0, NULL));
@@ -439,12 +429,12 @@ static void test_bad_input(void **state)
 static void test_negative_limit_on_the_wire(void **state)
 {
 	char *key = NULL;
-	fp_client *c = h_vendor_client(T.srv, T.admin, "lists wire", NULL, &key);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, "lists wire", NULL, &key);
 	h_product(c, "x", 1000, 1000);
 	free(pay(c, "gus", "x", 1000, 0, NULL));
 	fp_client_free(c);
 
-	h_tls *t = h_tls_connect(T.srv->port);
+	h_tls *t = h_tls_connect(T.w.srv->port);
 	h_assert_code(h_tls_auth(t, 1, key), H_OK);
 	/* Request { id = 2 (field 1), list_offers (field 34) { limit (field 4) = -1 } } */
 	static const uint8_t frame[] = { 0x08, 0x02, 0x92, 0x02, 0x0b, 0x20, 0xff, 0xff,
@@ -466,13 +456,13 @@ static void test_negative_limit_on_the_wire(void **state)
  * connection reserved for it; following the tokens still gives every row. */
 static void test_page_ends_early(void **state)
 {
-	fp_client *c = h_vendor_client(T.srv, T.admin, "lists big", NULL, NULL);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, "lists big", NULL, NULL);
 	h_product(c, "x", 1000, 1000);
 	char note[1001];
 	memset(note, 'n', 1000);
 	note[1000] = '\0';
 	char *q = h_fmt("SELECT id FROM vendors WHERE name = 'lists big'");
-	char *vid = h_sql(T.db, q);
+	char *vid = h_sql(T.w.db, q);
 	free(q);
 	/* 300 payments with 1000-byte notes: over 256 KiB in all. */
 	q = h_fmt(
@@ -488,7 +478,7 @@ static void test_page_ends_early(void **state)
 		" 'hal', 1000, 'USD', 1000, repeat('n', 1000), 10000, 10000, 'FAIR',"
 		" now() - i * interval '1 ms' FROM generate_series(1, 300) i",
 		vid, vid);
-	free(h_sql(T.db, q));
+	free(h_sql(T.w.db, q));
 	free(q);
 	free(vid);
 	resp_t *r = NULL;
@@ -525,7 +515,7 @@ static int count_lines(const char *s)
 static void test_ctl_lists(void **state)
 {
 	char *key = NULL;
-	fp_client *c = h_vendor_client(T.srv, T.admin, "lists ctl", NULL, &key);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, "lists ctl", NULL, &key);
 	h_product(c, "x", 1000, 1000);
 	char *oid = NULL;
 	char *p1 = pay(c, "ivy", "x", 100, H_PREASON(DID_NOT_USE), &oid);
@@ -537,7 +527,7 @@ static void test_ctl_lists(void **state)
 	char *ca = h_path(h_certs_dir(), "ca.pem");
 	char *qca = h_shq(ca);
 	char *qkey = h_shq(key);
-	char *cli = h_fmt("%s --server %s --ca %s --api-key %s", ctl, T.srv->addr, qca, qkey);
+	char *cli = h_fmt("%s --server %s --ca %s --api-key %s", ctl, T.w.srv->addr, qca, qkey);
 	char *out = NULL;
 
 	/* Table: a header and one line per offer, newest first. */
@@ -624,7 +614,7 @@ static long list_rows(void)
 
 static PGconn *pg_open(void)
 {
-	PGconn *pg = PQconnectdb(T.db);
+	PGconn *pg = PQconnectdb(T.w.db);
 	if (PQstatus(pg) != CONNECTION_OK)
 		fail_msg("cannot connect: %s", PQerrorMessage(pg));
 	return pg;
@@ -686,7 +676,7 @@ static void test_plans_at_scale(void **state)
 {
 	long n = list_rows();
 	char *key = NULL, *vid = NULL;
-	fp_client *c = h_vendor_client(T.srv, T.admin, "lists scale", &vid, &key);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, "lists scale", &vid, &key);
 	h_product(c, "x", 1000, 1000);
 	PGconn *pg = pg_open();
 	int64_t t0 = h_now_ms();
@@ -730,7 +720,7 @@ static void test_plans_at_scale(void **state)
 	char *mid = h_fmt("SELECT created_at::text || '|' || id FROM offers WHERE vendor_id = '%s'"
 			  " AND id = 'o_' || lpad(to_hex(%ld), 16, '0')",
 			  vid, n / 2 + 1);
-	char *v = h_sql(T.db, mid);
+	char *v = h_sql(T.w.db, mid);
 	free(mid);
 	assert_non_null(v);
 	snprintf(deep_at, sizeof(deep_at), "%.*s", (int)strcspn(v, "|"), v);
@@ -835,7 +825,7 @@ static void test_plans_at_scale(void **state)
 	char *cq = h_fmt("SELECT count(*) FROM payments WHERE vendor_id = '%s' AND customer_id = "
 			 "'whale'",
 			 vid);
-	long long want = h_sql_int(T.db, cq);
+	long long want = h_sql_int(T.w.db, cq);
 	free(cq);
 	token = strdup("");
 	long long got = 0;

@@ -35,10 +35,7 @@
 #define ALPHA 3000       /* and alpha_bp */
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w; /* db, admin_key, srv, admin */
 	fp_client *c;
 	char *vendor;
 } T;
@@ -114,9 +111,9 @@ static void write_history(const char *customer, char tag, int n)
 		n, tag, tag, fa, sa, T.vendor, customer, T.vendor, customer, T.vendor, customer,
 		T.vendor, customer, score, n, n, (long long)paid, (long long)n * 1000, PRIOR,
 		ALPHA);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
-	free(h_sql(T.db, "DROP TABLE replay_h; ANALYZE offers; ANALYZE payments"));
+	free(h_sql(T.w.db, "DROP TABLE replay_h; ANALYZE offers; ANALYZE payments"));
 	free(fa);
 	free(sa);
 	free(f);
@@ -135,7 +132,7 @@ static int32_t full_replay(const char *customer, int32_t prior, int32_t alpha, s
 			  " WHERE y.vendor_id = '%s' AND y.customer_id = '%s'"
 			  " AND y.status = 'DEFAULTED') h",
 			  T.vendor, customer, T.vendor, customer);
-	char *list = h_sql(T.db, sql);
+	char *list = h_sql(T.w.db, sql);
 	free(sql);
 	assert_non_null(list);
 	size_t n = 0, cap = 1024;
@@ -164,7 +161,7 @@ static int32_t stored_score(const char *customer)
 	char *sql = h_fmt("SELECT score_bp FROM reputations WHERE vendor_id = '%s'"
 			  " AND customer_id = '%s'",
 			  T.vendor, customer);
-	int32_t s = (int32_t)h_sql_int(T.db, sql);
+	int32_t s = (int32_t)h_sql_int(T.w.db, sql);
 	free(sql);
 	return s;
 }
@@ -199,7 +196,7 @@ static char *defaulted_offer(const char *customer)
 	char *sql = h_fmt("UPDATE offers SET pay_by = now() - interval '1 s'"
 			  " WHERE vendor_id = '%s' AND id = '%s'",
 			  T.vendor, offer);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	if (!h_wait_offer_status(T.c, offer, H_STATUS(DEFAULTED), 5000))
 		fail_msg("offer %s was not defaulted within 5 s", offer);
@@ -211,7 +208,7 @@ static char *defaulted_offer(const char *customer)
  * their count. */
 static long last_replayed(int *seen)
 {
-	char *log = h_server_log(T.srv);
+	char *log = h_server_log(T.w.srv);
 	long n = -1;
 	int count = 0;
 	for (char *p = log; (p = strstr(p, "replayed ")) != NULL; p++) {
@@ -247,12 +244,9 @@ static long next_replayed(int *seen)
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_replay");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, "--sweep-interval-ms", "100", "--log-level", "debug", NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
-	T.c = h_vendor_client(T.srv, T.admin, "replay", &T.vendor, NULL);
+	h_world_start(&T.w, "fp_it_replay", "--sweep-interval-ms", "100", "--log-level", "debug",
+		      NULL);
+	T.c = h_vendor_client(T.w.srv, T.w.admin, "replay", &T.vendor, NULL);
 	h_product(T.c, "basic", 1000, 1200);
 	return 0;
 }
@@ -260,11 +254,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fp_client_free(T.c);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.vendor);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -375,7 +366,7 @@ static void test_unknown_checkpoints(void **state)
 			  " checkpoints_alpha_bp = NULL"
 			  " WHERE vendor_id = '%s' AND customer_id = 'legacy'",
 			  T.vendor, T.vendor);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	char *pid = pending_payment("legacy", 100);
 	int seen = 0;
@@ -390,7 +381,7 @@ static void test_unknown_checkpoints(void **state)
 	sql = h_fmt("SELECT count(*) FROM payments WHERE vendor_id = '%s'"
 		    " AND customer_id = 'legacy' AND score_before_bp IS NOT NULL",
 		    T.vendor);
-	assert_int_equal(h_sql_int(T.db, sql), LEGACY_N + 1 < 1000 ? LEGACY_N + 1 : 1000);
+	assert_int_equal(h_sql_int(T.w.db, sql), LEGACY_N + 1 < 1000 ? LEGACY_N + 1 : 1000);
 	free(sql);
 	free(pid);
 
@@ -446,7 +437,7 @@ static void test_policy_change(void **state)
 static void test_verify(void **state)
 {
 	char *ctl = h_ctl();
-	char *db = h_shq(T.db);
+	char *db = h_shq(T.w.db);
 	char *cmd = h_fmt("%s reputation verify --db %s --vendor %s 2>&1", ctl, db, T.vendor);
 	char *out = NULL;
 	int rc = h_run(cmd, &out);

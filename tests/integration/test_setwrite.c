@@ -23,28 +23,21 @@
 #define CUSTOMERS 24
 
 static struct {
-	char *db;
-	char *admin_key;
+	h_world w; /* db, admin_key, srv, admin */
 	char admin_port[16];
-	h_server *srv;
-	fp_client *admin;
 	fp_client *v;
 	char *vendor_id;
 } T;
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_setwrite");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
 	h_free_port(T.admin_port, sizeof(T.admin_port));
 	char *listen = h_fmt("127.0.0.1:%s", T.admin_port);
 	/* One worker: every call shares its pool, and so its groups. */
-	T.srv = h_server_start(T.db, "--workers", "1", "--admin-listen", listen, NULL);
+	h_world_start(&T.w, "fp_it_setwrite", "--workers", "1", "--admin-listen", listen, NULL);
 	free(listen);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
 	char *key = NULL;
-	T.v = h_vendor_client(T.srv, T.admin, "set shop", &T.vendor_id, &key);
+	T.v = h_vendor_client(T.w.srv, T.w.admin, "set shop", &T.vendor_id, &key);
 	free(key);
 	h_product(T.v, "basic", 1000, 1200);
 	return 0;
@@ -53,11 +46,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fp_client_free(T.v);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.vendor_id);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -90,7 +80,7 @@ static void burst(const char *const *customers, int n, int *codes)
 static long long rows(const char *sql_fmt, const char *customer_like)
 {
 	char *sql = h_fmt(sql_fmt, T.vendor_id, customer_like);
-	long long n = h_sql_int(T.db, sql);
+	long long n = h_sql_int(T.w.db, sql);
 	free(sql);
 	return n;
 }
@@ -125,7 +115,7 @@ static void test_a_burst_shares_statements(void **state)
 			      "customer_id LIKE '%s'",
 			      "set-%"),
 			 CUSTOMERS);
-	kl_check_verify(T.db);
+	kl_check_verify(T.w.db);
 	assert_int_equal(kl_violations(), 0);
 
 	double stmts = h_metric(T.admin_port, "fairpay_db_set_statements_total") - stmts0;
@@ -141,11 +131,11 @@ static void test_a_burst_shares_statements(void **state)
 static void test_a_refused_change_fails_alone(void **state)
 {
 	/* The database refuses the offer of one customer only. */
-	free(h_sql(T.db, "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-			 "IF NEW.customer_id = 'bad-00' THEN RAISE EXCEPTION 'poisoned'; END IF; "
-			 "RETURN NEW; END $$"));
-	free(h_sql(T.db, "CREATE TRIGGER poison BEFORE INSERT ON offers FOR EACH ROW EXECUTE "
-			 "FUNCTION poison()"));
+	free(h_sql(T.w.db, "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+			   "IF NEW.customer_id = 'bad-00' THEN RAISE EXCEPTION 'poisoned'; END IF; "
+			   "RETURN NEW; END $$"));
+	free(h_sql(T.w.db, "CREATE TRIGGER poison BEFORE INSERT ON offers FOR EACH ROW EXECUTE "
+			   "FUNCTION poison()"));
 	char names[CUSTOMERS][32];
 	const char *customers[CUSTOMERS];
 	int codes[CUSTOMERS];
@@ -174,12 +164,12 @@ static void test_a_refused_change_fails_alone(void **state)
 	assert_int_equal(rows(events, "bad-%"), CUSTOMERS - 1);
 
 	/* Once the database takes it, the same call works. */
-	free(h_sql(T.db, "DROP TRIGGER poison ON offers"));
-	free(h_sql(T.db, "DROP FUNCTION poison()"));
+	free(h_sql(T.w.db, "DROP TRIGGER poison ON offers"));
+	free(h_sql(T.w.db, "DROP FUNCTION poison()"));
 	char *id = h_offer(T.v, "bad-00", "basic");
 	free(id);
 	assert_int_equal(rows(offers, "bad-00"), 1);
-	kl_check_verify(T.db);
+	kl_check_verify(T.w.db);
 	assert_int_equal(kl_violations(), 0);
 }
 

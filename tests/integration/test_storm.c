@@ -61,10 +61,7 @@ typedef Fairpay__V1__Response resp_t;
 #define RSS_SLACK_PCT 10         /* allowed growth of the resident size */
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w; /* db, admin_key, srv, admin */
 	char *good_key;
 	char *good_id;
 	char *storm_key;
@@ -1070,7 +1067,7 @@ static round_result run_storm(long frames)
 	for (int i = 0; i < GOOD_THREADS; i++) {
 		memset(&goods[i], 0, sizeof(goods[i]));
 		goods[i].index = i;
-		goods[i].port = T.srv->port;
+		goods[i].port = T.w.srv->port;
 		goods[i].stop = &stop;
 		if (pthread_create(&gt[i], NULL, good_thread, &goods[i]) != 0)
 			fail_msg("pthread_create failed");
@@ -1078,7 +1075,7 @@ static round_result run_storm(long frames)
 	for (int i = 0; i < STORM_THREADS; i++) {
 		memset(&storms[i], 0, sizeof(storms[i]));
 		storms[i].index = i;
-		storms[i].port = T.srv->port;
+		storms[i].port = T.w.srv->port;
 		if (pthread_create(&st[i], NULL, storm_thread, &storms[i]) != 0)
 			fail_msg("pthread_create failed");
 	}
@@ -1173,7 +1170,7 @@ static bool server_has_asan(pid_t pid)
 /* The value of counter name in the server's last "stats:" line, or -1. */
 static long server_counter(const char *name)
 {
-	char *log = h_server_log(T.srv);
+	char *log = h_server_log(T.w.srv);
 	const char *line = NULL;
 	for (const char *p = strstr(log, "stats: "); p != NULL; p = strstr(p + 1, "stats: "))
 		line = p;
@@ -1209,19 +1206,15 @@ static bool server_has_flag(const char *flag)
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_storm");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
 	T.stats_flag = server_has_flag("--stats-interval-ms");
 	if (T.stats_flag)
-		T.srv = h_server_start(T.db, "--stats-interval-ms", "200", NULL);
+		h_world_start(&T.w, "fp_it_storm", "--stats-interval-ms", "200", NULL);
 	else
-		T.srv = h_server_start(T.db, NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
-	fp_client *g = h_vendor_client(T.srv, T.admin, "good", &T.good_id, &T.good_key);
+		h_world_start(&T.w, "fp_it_storm", NULL);
+	fp_client *g = h_vendor_client(T.w.srv, T.w.admin, "good", &T.good_id, &T.good_key);
 	h_product(g, "good", 100, 120);
 	fp_client_free(g);
-	fp_client *s = h_vendor_client(T.srv, T.admin, "stormer", &T.storm_id, &T.storm_key);
+	fp_client *s = h_vendor_client(T.w.srv, T.w.admin, "stormer", &T.storm_id, &T.storm_key);
 	fp_client_free(s);
 
 	T.io_timeout_ms = h_slow() ? SLOW_IO_TIMEOUT_MS : IO_TIMEOUT_MS;
@@ -1264,14 +1257,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	SSL_CTX_free(T.ctx);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.good_key);
 	free(T.good_id);
 	free(T.storm_key);
 	free(T.storm_id);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -1282,7 +1272,7 @@ static void test_storm(void **state)
 	bool slow = h_slow();
 	long warm_frames = slow ? SLOW_WARM_FRAMES : WARM_FRAMES;
 	long storm_frames = slow ? SLOW_STORM_FRAMES : STORM_FRAMES;
-	pid_t pid = T.srv->pid;
+	pid_t pid = T.w.srv->pid;
 
 	/* Warm up: the same threads and kinds of connection at the same
 	 * concurrency, fewer frames, so that the allocator's high-water mark
@@ -1296,7 +1286,7 @@ static void test_storm(void **state)
 	round_result storm = run_storm(storm_frames);
 	print_round("storm", &storm);
 	assert_round("storm", &storm, storm_frames);
-	assert_true(h_server_alive(T.srv));
+	assert_true(h_server_alive(T.w.srv));
 
 	/* All storm connections are closed on our side; give the server a
 	 * second to see that and free them. */
@@ -1336,17 +1326,17 @@ static void test_storm(void **state)
 		      "vendor_id = '%1$s') + (SELECT count(*) FROM policies WHERE vendor_id = "
 		      "'%1$s') + (SELECT count(*) FROM idempotency WHERE vendor_id = '%1$s')",
 		      T.storm_id);
-	assert_int_equal(h_sql_int(T.db, q), 0);
+	assert_int_equal(h_sql_int(T.w.db, q), 0);
 	free(q);
 	q = h_fmt("SELECT count(*) FROM payments WHERE vendor_id = '%s'", T.good_id);
-	assert_int_equal(h_sql_int(T.db, q), warm.g.cycles + storm.g.cycles);
+	assert_int_equal(h_sql_int(T.w.db, q), warm.g.cycles + storm.g.cycles);
 	free(q);
-	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM vendors"), 2);
+	assert_int_equal(h_sql_int(T.w.db, "SELECT count(*) FROM vendors"), 2);
 	assert_int_equal(
-		h_sql_int(T.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL"), 0);
+		h_sql_int(T.w.db, "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL"), 0);
 
 	/* Still serving. */
-	fp_client *c = h_connect_auth(T.srv, T.good_key);
+	fp_client *c = h_connect_auth(T.w.srv, T.good_key);
 	h_assert_code(h_ping(c), H_OK);
 	resp_t *r = h_reputation(c, "good-0");
 	assert_true(r->get_reputation->reputation->payments > 0);
@@ -1361,7 +1351,7 @@ static void test_storm(void **state)
 			 "(more than %d%%)",
 			 rss0, rss1, RSS_SLACK_PCT);
 	}
-	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
+	assert_int_equal(h_server_stop(T.w.srv, SIGTERM), 0);
 }
 
 int main(void)

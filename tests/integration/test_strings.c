@@ -20,10 +20,7 @@
 #include "harness.h"
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w;    /* db, admin_key, srv, admin */
 	fp_client *v; /* a vendor with product "basic" */
 	char *v_id;
 	char *v_key;
@@ -34,11 +31,12 @@ typedef Fairpay__V1__Response resp_t;
 /* Every row a call could write. */
 static long long rows(void)
 {
-	return h_sql_int(T.db, "SELECT (SELECT count(*) FROM vendors) + (SELECT count(*) FROM "
-			       "api_keys) + (SELECT count(*) FROM products) + (SELECT count(*) "
-			       "FROM offers) + (SELECT count(*) FROM payments) + (SELECT count(*) "
-			       "FROM reputations) + (SELECT count(*) FROM events) + (SELECT "
-			       "count(*) FROM idempotency)");
+	return h_sql_int(T.w.db,
+			 "SELECT (SELECT count(*) FROM vendors) + (SELECT count(*) FROM "
+			 "api_keys) + (SELECT count(*) FROM products) + (SELECT count(*) "
+			 "FROM offers) + (SELECT count(*) FROM payments) + (SELECT count(*) "
+			 "FROM reputations) + (SELECT count(*) FROM events) + (SELECT "
+			 "count(*) FROM idempotency)");
 }
 
 static void expect_invalid(int code, const char *field, const char *says, const char *what)
@@ -56,7 +54,7 @@ static void expect_invalid(int code, const char *field, const char *says, const 
  * timestamp, not ERROR anywhere in a line). */
 static int error_lines(void)
 {
-	char *log = h_server_log(T.srv);
+	char *log = h_server_log(T.w.srv);
 	int n = 0;
 	for (char *line = log; line != NULL && *line != '\0';) {
 		char *end = strchr(line, '\n');
@@ -72,20 +70,16 @@ static int error_lines(void)
 static void no_error_logged(void)
 {
 	if (error_lines() != 0) {
-		char *log = h_server_log(T.srv);
+		char *log = h_server_log(T.w.srv);
 		fail_msg("the server logged an ERROR:\n%s", log);
 	}
 }
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_strings");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
 	/* debug: each request's line carries its idempotency key. */
-	T.srv = h_server_start(T.db, "--log-level", "debug", NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
-	T.v = h_vendor_client(T.srv, T.admin, "strings", &T.v_id, &T.v_key);
+	h_world_start(&T.w, "fp_it_strings", "--log-level", "debug", NULL);
+	T.v = h_vendor_client(T.w.srv, T.w.admin, "strings", &T.v_id, &T.v_key);
 	h_product(T.v, "basic", 1000, 1200);
 	return 0;
 }
@@ -93,12 +87,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fp_client_free(T.v);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.v_id);
 	free(T.v_key);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -108,7 +99,7 @@ static int teardown(void **state)
  * library cannot send (a NUL inside a string). */
 static h_tls *raw_vendor(void)
 {
-	h_tls *t = h_tls_connect(T.srv->port);
+	h_tls *t = h_tls_connect(T.w.srv->port);
 	Fairpay__V1__AuthenticateRequest a = FAIRPAY__V1__AUTHENTICATE_REQUEST__INIT;
 	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
 	a.api_key = T.v_key;
@@ -163,14 +154,14 @@ static void test_idempotency_key_not_utf8(void **state)
 	expect_invalid(h_vcall(T.v, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m, "k\xc0\x80", NULL),
 		       "idempotency_key", "not valid UTF-8", "key with an overlong NUL");
 	assert_int_equal(rows(), before);
-	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM idempotency"), 0);
+	assert_int_equal(h_sql_int(T.w.db, "SELECT count(*) FROM idempotency"), 0);
 	no_error_logged();
 	/* The connection goes on, and a good key works. */
 	resp_t *r = NULL;
 	h_assert_code(h_vcall(T.v, FAIRPAY__V1__REQUEST__CALL_CREATE_OFFER, &m, "k-\xc3\xa9", &r),
 		      H_OK);
 	fp_response_free(r);
-	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM idempotency"), 1);
+	assert_int_equal(h_sql_int(T.w.db, "SELECT count(*) FROM idempotency"), 1);
 }
 
 static void test_customer_id_with_nul(void **state)
@@ -189,7 +180,8 @@ static void test_customer_id_with_nul(void **state)
 	assert_int_equal(raw_with_nul(t, &req, field, sizeof(field)), H_INVALID);
 	assert_string_equal(field, "customer_id");
 	/* Not an offer to customer "a". */
-	assert_int_equal(h_sql_int(T.db, "SELECT count(*) FROM offers WHERE customer_id = 'a'"), 0);
+	assert_int_equal(h_sql_int(T.w.db, "SELECT count(*) FROM offers WHERE customer_id = 'a'"),
+			 0);
 
 	Fairpay__V1__GetReputationRequest gr = FAIRPAY__V1__GET_REPUTATION_REQUEST__INIT;
 	gr.customer_id = "aXb";
@@ -240,7 +232,7 @@ static void test_customer_id_with_nul(void **state)
 static void test_names_and_notes_not_utf8(void **state)
 {
 	long long before = rows();
-	expect_invalid(h_create_vendor(T.admin, "caf\xe9", NULL, NULL, NULL), "name",
+	expect_invalid(h_create_vendor(T.w.admin, "caf\xe9", NULL, NULL, NULL), "name",
 		       "not valid UTF-8", "CreateVendor name in Latin-1");
 
 	Fairpay__V1__Product p = FAIRPAY__V1__PRODUCT__INIT;
@@ -284,7 +276,7 @@ static void test_overlong(void **state)
 {
 	long long before = rows();
 	char *k = repeat('k', 257);
-	expect_invalid(h_revoke_api_key(T.admin, k), "key_id", "longer than 256 bytes",
+	expect_invalid(h_revoke_api_key(T.w.admin, k), "key_id", "longer than 256 bytes",
 		       "RevokeApiKey key_id of 257 bytes");
 	char *c = repeat('c', 129);
 	expect_invalid(h_get_reputation(T.v, c, NULL), "customer_id", "longer than 128 bytes",
@@ -299,7 +291,7 @@ static void test_gates_first_and_bad_api_keys(void **state)
 	char field[64];
 	/* Before authentication any call but Ping and Authenticate hears
 	 * UNAUTHENTICATED, whatever it carries. */
-	h_tls *t = h_tls_connect(T.srv->port);
+	h_tls *t = h_tls_connect(T.w.srv->port);
 	Fairpay__V1__GetReputationRequest gr = FAIRPAY__V1__GET_REPUTATION_REQUEST__INIT;
 	Fairpay__V1__Request req = FAIRPAY__V1__REQUEST__INIT;
 	gr.customer_id = "aXb";
@@ -350,11 +342,11 @@ static void test_key_logged_on_one_line(void **state)
 	fp_response_free(r);
 	/* The whole key, escaped, ends the request's line. */
 	char *tail = h_fmt(" key=\"line-k\\n%s\\r\\\"q\\\"\\\\\"\n", forged);
-	if (!h_wait_log(T.srv, tail, 1, 5000)) {
-		char *log = h_server_log(T.srv);
+	if (!h_wait_log(T.w.srv, tail, 1, 5000)) {
+		char *log = h_server_log(T.w.srv);
 		fail_msg("no escaped key in the log:\n%s", log);
 	}
-	char *log = h_server_log(T.srv);
+	char *log = h_server_log(T.w.srv);
 	char *line_start = h_fmt("\n%s", forged);
 	assert_null(strstr(log, line_start)); /* no forged line */
 	assert_int_equal(error_lines(), 0);
@@ -375,7 +367,7 @@ static void test_ctl_reports(void **state)
 	/* printf turns \377 into the byte 0xff in the shell. */
 	char *cmd = h_fmt("FAIRPAY_API_KEY=%s %s --server %s --ca %s offer create "
 			  "\"$(printf 'cust\\377')\" basic 2>&1",
-			  qkey, ctl, T.srv->addr, qca);
+			  qkey, ctl, T.w.srv->addr, qca);
 	int rc = h_run(cmd, &out);
 	print_message("$ %s -> %d\n%s", cmd, rc, out ? out : "");
 	assert_true(rc > 0 && rc < 128); /* refused, not a crash */
@@ -386,7 +378,7 @@ static void test_ctl_reports(void **state)
 	/* The key is sent as given, and refused as clearly. */
 	cmd = h_fmt("FAIRPAY_API_KEY=%s %s --server %s --ca %s offer create ctl-cust basic "
 		    "--idempotency-key \"$(printf '\\377\\376')\" 2>&1",
-		    qkey, ctl, T.srv->addr, qca);
+		    qkey, ctl, T.w.srv->addr, qca);
 	rc = h_run(cmd, &out);
 	print_message("$ %s -> %d\n%s", cmd, rc, out ? out : "");
 	assert_true(rc > 0 && rc < 128);
@@ -404,8 +396,8 @@ static void test_ctl_reports(void **state)
 static void test_clean_shutdown(void **state)
 {
 	no_error_logged();
-	assert_true(h_server_alive(T.srv));
-	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
+	assert_true(h_server_alive(T.w.srv));
+	assert_int_equal(h_server_stop(T.w.srv, SIGTERM), 0);
 }
 
 int main(void)

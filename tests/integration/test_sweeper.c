@@ -26,10 +26,7 @@
 #define WAIT_MS 3000
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w; /* db, admin_key, srv, admin */
 } T;
 
 typedef Fairpay__V1__Response resp_t;
@@ -39,7 +36,7 @@ typedef Fairpay__V1__Response resp_t;
 static fp_client *vendor(const char *name, int64_t window_s, int64_t ttl_s, int32_t low_score,
 			 char **vendor_id)
 {
-	fp_client *c = h_vendor_client(T.srv, T.admin, name, vendor_id, NULL);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, name, vendor_id, NULL);
 	h_product(c, "basic", 1000, 1200);
 	Fairpay__V1__Policy p = FAIRPAY__V1__POLICY__INIT;
 	if (window_s > 0)
@@ -89,20 +86,13 @@ static char *event_kinds(fp_client *c, const char *customer, const char *offer_i
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_sweeper");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, "--sweep-interval-ms", "100", NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
+	h_world_start(&T.w, "fp_it_sweeper", "--sweep-interval-ms", "100", NULL);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -171,7 +161,7 @@ static void test_default_then_late_payment(void **state)
 	char *sql =
 		h_fmt("SELECT count(*) FROM payments WHERE vendor_id = '%s' AND offer_id = '%s'",
 		      vid, id);
-	assert_int_equal(h_sql_int(T.db, sql), 1);
+	assert_int_equal(h_sql_int(T.w.db, sql), 1);
 	free(sql);
 
 	/* Stable: a later sweep changes nothing. */
@@ -257,7 +247,7 @@ static void test_expiry(void **state)
 	char *sql = h_fmt("SELECT count(*) FROM events WHERE vendor_id = '%s' AND customer_id = "
 			  "'eve' AND kind = 'REPUTATION_CHANGED'",
 			  vid);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	free(sql);
 
 	/* Nothing moves an expired offer. */
@@ -282,7 +272,7 @@ static void test_accept_past_expiry_before_sweep(void **state)
 	char *sql = h_fmt("UPDATE offers SET created_at = now() - interval '2 hours', expires_at = "
 			  "now() - interval '1 second' WHERE vendor_id = '%s' AND id = '%s'",
 			  vid, id);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	h_assert_code(h_accept_offer(c, id, NULL), H_PRECONDITION);
 	h_assert_field("offer_id");
@@ -376,8 +366,8 @@ static void write_offers(h_tls *t, uint64_t first_id, const char *customer)
 static void test_sigterm_with_sweeper_backlog(void **state)
 {
 	h_server *s =
-		h_server_start(T.db, "--sweep-interval-ms", "10", "--sweep-batch", "10", NULL);
-	fp_client *admin = h_connect_auth(s, T.admin_key);
+		h_server_start(T.w.db, "--sweep-interval-ms", "10", "--sweep-batch", "10", NULL);
+	fp_client *admin = h_connect_auth(s, T.w.admin_key);
 	char *vid = NULL, *key = NULL;
 	fp_client *c = h_vendor_client(s, admin, "backlog", &vid, &key);
 	h_product(c, "basic", 1000, 1200);
@@ -399,20 +389,20 @@ static void test_sigterm_with_sweeper_backlog(void **state)
 			  " FROM offers, generate_series(1, 20000) g"
 			  " WHERE vendor_id = '%s' AND customer_id = 'debtor-00'",
 			  vid);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	sql = h_fmt("UPDATE offers SET pay_by = now() - interval '1 second' WHERE vendor_id = '%s'"
 		    " AND status = 'ACCEPTED'",
 		    vid);
-	free(h_sql(T.db, sql));
+	free(h_sql(T.w.db, sql));
 	free(sql);
 	/* The sweeper is at work: the first offers expire. */
 	sql = h_fmt("SELECT count(*) FROM offers WHERE vendor_id = '%s' AND status = 'EXPIRED'",
 		    vid);
 	int64_t until = h_now_ms() + WAIT_MS;
-	while (h_sql_int(T.db, sql) == 0 && h_now_ms() < until)
+	while (h_sql_int(T.w.db, sql) == 0 && h_now_ms() < until)
 		h_sleep_ms(10);
-	assert_true(h_sql_int(T.db, sql) > 0);
+	assert_true(h_sql_int(T.w.db, sql) > 0);
 	free(sql);
 
 	h_tls *t[BACKLOG_CLIENTS];
@@ -467,7 +457,7 @@ static void test_sigterm_with_sweeper_backlog(void **state)
 	sql = h_fmt("SELECT count(*) FROM offers WHERE vendor_id = '%s' AND status = 'OPEN'"
 		    " AND expires_at < now()",
 		    vid);
-	assert_true(h_sql_int(T.db, sql) > 0);
+	assert_true(h_sql_int(T.w.db, sql) > 0);
 	free(sql);
 	fp_client_free(c);
 	fp_client_free(admin);
@@ -478,9 +468,9 @@ static void test_sigterm_with_sweeper_backlog(void **state)
 
 static void test_clean_shutdown(void **state)
 {
-	assert_true(h_server_alive(T.srv));
-	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
-	char *log = h_server_log(T.srv);
+	assert_true(h_server_alive(T.w.srv));
+	assert_int_equal(h_server_stop(T.w.srv, SIGTERM), 0);
+	char *log = h_server_log(T.w.srv);
 	if (h_contains(log, "sweep failed"))
 		fail_msg("the sweeper logged a failure:\n%s", log);
 	free(log);

@@ -20,12 +20,9 @@
 #include "harness.h"
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
-	char *v1; /* payment window 1 s: defaults happen */
-	char *v2; /* default policy */
+	h_world w; /* db, admin_key, srv, admin */
+	char *v1;  /* payment window 1 s: defaults happen */
+	char *v2;  /* default policy */
 } T;
 
 typedef Fairpay__V1__Response resp_t;
@@ -35,7 +32,7 @@ typedef Fairpay__V1__Response resp_t;
 static int verify(const char *extra, char **out)
 {
 	char *ctl = h_ctl();
-	char *db = h_shq(T.db);
+	char *db = h_shq(T.w.db);
 	char *cmd = h_fmt("%s reputation verify --db %s %s 2>&1", ctl, db, extra ? extra : "");
 	char *output = NULL;
 	int rc = h_run(cmd, &output);
@@ -54,7 +51,7 @@ static int verify(const char *extra, char **out)
 static void sql(const char *fmt, const char *a, const char *b)
 {
 	char *s = h_fmt(fmt, a, b);
-	free(h_sql(T.db, s));
+	free(h_sql(T.w.db, s));
 	free(s);
 }
 
@@ -76,7 +73,7 @@ static void pay_reasons(fp_client *c, const char *offer_id, int64_t amount, char
 static bool wait_sql_zero(const char *query, int timeout_ms)
 {
 	int64_t deadline = h_now_ms() + timeout_ms;
-	while (h_sql_int(T.db, query) != 0) {
+	while (h_sql_int(T.w.db, query) != 0) {
 		if (h_now_ms() > deadline)
 			return false;
 		h_sleep_ms(50);
@@ -87,13 +84,9 @@ static bool wait_sql_zero(const char *query, int timeout_ms)
 /* A history with every kind of closed cycle, for two vendors. */
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_verify");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, "--sweep-interval-ms", "100", NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
-	fp_client *c1 = h_vendor_client(T.srv, T.admin, "verify one", &T.v1, NULL);
-	fp_client *c2 = h_vendor_client(T.srv, T.admin, "verify two", &T.v2, NULL);
+	h_world_start(&T.w, "fp_it_verify", "--sweep-interval-ms", "100", NULL);
+	fp_client *c1 = h_vendor_client(T.w.srv, T.w.admin, "verify one", &T.v1, NULL);
+	fp_client *c2 = h_vendor_client(T.w.srv, T.w.admin, "verify two", &T.v2, NULL);
 	h_product(c1, "basic", 1000, 1200);
 	h_product(c2, "basic", 1000, 1200);
 	Fairpay__V1__Product monthly = FAIRPAY__V1__PRODUCT__INIT;
@@ -169,12 +162,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.v1);
 	free(T.v2);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -272,8 +262,8 @@ static void test_missing_row(void **state)
 
 static void test_clean_shutdown(void **state)
 {
-	assert_true(h_server_alive(T.srv));
-	assert_int_equal(h_server_stop(T.srv, SIGTERM), 0);
+	assert_true(h_server_alive(T.w.srv));
+	assert_int_equal(h_server_stop(T.w.srv, SIGTERM), 0);
 }
 
 int main(void)

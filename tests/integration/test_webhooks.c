@@ -38,10 +38,7 @@
 #define WAIT_MS 20000
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv; /* --webhook-allow-private, the test CA */
-	fp_client *admin;
+	h_world w; /* its server: --webhook-allow-private, the test CA */
 } T;
 
 typedef Fairpay__V1__Response resp_t;
@@ -121,7 +118,7 @@ static json_t *committed(const char *vendor_id)
 	char *sql = h_fmt("SELECT coalesce(json_agg('evt_' || id ORDER BY id), '[]')::text"
 			  " FROM events WHERE vendor_id = '%s'",
 			  vendor_id);
-	char *text = h_sql(T.db, sql);
+	char *text = h_sql(T.w.db, sql);
 	json_t *j = json_loads(text, 0, NULL);
 	assert_non_null(j);
 	free(sql);
@@ -185,7 +182,7 @@ static void assert_none_uncommitted(const hr_receiver *r, const char *vendor_id)
 
 static fp_client *vendor(const char *name, char **vendor_id)
 {
-	fp_client *c = h_vendor_client(T.srv, T.admin, name, vendor_id, NULL);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, name, vendor_id, NULL);
 	h_product(c, "basic", 1000, 1200);
 	return c;
 }
@@ -194,24 +191,17 @@ static fp_client *vendor(const char *name, char **vendor_id)
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_webhooks");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
 	char *ca = h_cert_path("ca.pem");
-	T.srv = h_server_start(T.db, "--webhook-ca-file", ca, "--webhook-allow-private",
-			       "--webhook-retry-base-ms", "200", "--webhook-retry-max-ms", "800",
-			       "--webhook-poll-ms", "50", "--webhook-timeout-ms", "2000", NULL);
+	h_world_start(&T.w, "fp_it_webhooks", "--webhook-ca-file", ca, "--webhook-allow-private",
+		      "--webhook-retry-base-ms", "200", "--webhook-retry-max-ms", "800",
+		      "--webhook-poll-ms", "50", "--webhook-timeout-ms", "2000", NULL);
 	free(ca);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
@@ -277,7 +267,7 @@ static void test_endpoint_calls(void **state)
 	fp_response_free(r);
 
 	/* An ADMIN key may not call them. */
-	h_assert_code(wh_list(T.admin, NULL), H_DENIED);
+	h_assert_code(wh_list(T.w.admin, NULL), H_DENIED);
 
 	/* Deleted by its vendor: gone. */
 	h_must(wh_delete(a, id, NULL), "DeleteWebhookEndpoint");
@@ -303,7 +293,7 @@ static void test_endpoint_calls(void **state)
 	h_assert_code(wh_create(a, "https://example.com/17", NULL, 0, NULL, NULL),
 		      FAIRPAY__V1__CODE__RESOURCE_EXHAUSTED);
 	char *sql = h_fmt("SELECT count(*) FROM webhook_endpoints WHERE vendor_id = '%s'", va);
-	assert_int_equal(h_sql_int(T.db, sql), 16);
+	assert_int_equal(h_sql_int(T.w.db, sql), 16);
 	free(sql);
 	free(expect);
 	free(msg_other);
@@ -330,7 +320,7 @@ static void test_create_idempotent(void **state)
 	assert_string_equal(r2->create_webhook_endpoint->secret, "");
 	assert_true(strlen(r1->create_webhook_endpoint->secret) == 50);
 	char *sql = h_fmt("SELECT count(*) FROM webhook_endpoints WHERE vendor_id = '%s'", va);
-	assert_int_equal(h_sql_int(T.db, sql), 1);
+	assert_int_equal(h_sql_int(T.w.db, sql), 1);
 	/* The same key for other fields. */
 	h_assert_code(wh_create(a, "https://example.com/other", NULL, 0, "wh-key-1", NULL),
 		      H_PRECONDITION);
@@ -339,7 +329,7 @@ static void test_create_idempotent(void **state)
 	h_must(wh_delete(a, id, "wh-del-1"), "DeleteWebhookEndpoint");
 	h_must(wh_delete(a, id, "wh-del-1"), "DeleteWebhookEndpoint (replay)");
 	h_assert_code(wh_delete(a, id, "wh-del-2"), H_NOT_FOUND);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	free(sql);
 	fp_response_free(r1);
 	fp_response_free(r2);
@@ -351,8 +341,8 @@ static void test_urls_refused(void **state)
 {
 	fp_client *a = vendor("hooks-urls", NULL);
 	/* A server without --webhook-allow-private. */
-	h_server *strict = h_server_start(T.db, NULL);
-	fp_client *admin = h_connect_auth(strict, T.admin_key);
+	h_server *strict = h_server_start(T.w.db, NULL);
+	fp_client *admin = h_connect_auth(strict, T.w.admin_key);
 	fp_client *s = h_vendor_client(strict, admin, "hooks-strict", NULL, NULL);
 	const char *refused[] = { "http://example.com/",         "https://127.0.0.1/",
 				  "https://10.0.0.1/",           "https://[::1]:8443/",
@@ -503,7 +493,7 @@ static void test_delivered_and_verified(void **state)
 	char *sql = h_fmt("SELECT 'evt_' || id FROM events WHERE vendor_id = '%s'"
 			  " AND kind = 'PAYMENT_RECEIVED' AND customer_id = 'paula'",
 			  vid);
-	char *want = h_sql(T.db, sql);
+	char *want = h_sql(T.w.db, sql);
 	deadline = h_now_ms() + WAIT_MS;
 	while (hr_count(only, "verified") < 1 && h_now_ms() < deadline)
 		h_sleep_ms(50);
@@ -618,7 +608,7 @@ static void test_retry_with_backoff(void **state)
 	fp_response_free(r);
 	/* Delivered: nothing is left to send. */
 	char *sql = h_fmt("SELECT count(*) FROM webhook_outbox WHERE vendor_id = '%s'", vid);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	free(sql);
 	free(offer);
 	free(secret);
@@ -650,9 +640,9 @@ static void test_receiver_down_then_up(void **state)
 			  " AND NOT succeeded",
 			  id);
 	int64_t deadline = h_now_ms() + WAIT_MS;
-	while (h_sql_int(T.db, sql) < 16 && h_now_ms() < deadline)
+	while (h_sql_int(T.w.db, sql) < 16 && h_now_ms() < deadline)
 		h_sleep_ms(50);
-	assert_true(h_sql_int(T.db, sql) >= 16);
+	assert_true(h_sql_int(T.w.db, sql) >= 16);
 	hr_receiver *rv = hr_start(port, secret, NULL);
 	wait_all_delivered(rv, vid, WAIT_MS);
 	assert_none_uncommitted(rv, vid);
@@ -673,10 +663,10 @@ static void test_slow_endpoint_delays_no_other(void **state)
 	/* A server of its own, stopped at the end with a transfer in flight. */
 	char *ca = h_cert_path("ca.pem");
 	h_server *s =
-		h_server_start(T.db, "--webhook-ca-file", ca, "--webhook-allow-private",
+		h_server_start(T.w.db, "--webhook-ca-file", ca, "--webhook-allow-private",
 			       "--webhook-poll-ms", "50", "--webhook-timeout-ms", "5000", NULL);
 	free(ca);
-	fp_client *admin = h_connect_auth(s, T.admin_key);
+	fp_client *admin = h_connect_auth(s, T.w.admin_key);
 	char *vid = NULL;
 	fp_client *c = h_vendor_client(s, admin, "hooks-slow", &vid, NULL);
 	h_product(c, "basic", 1000, 1200);
@@ -764,10 +754,10 @@ static void test_kill9_mid_stream(void **state)
 {
 	/* A server of its own, killed and started again on its port. */
 	char *ca = h_cert_path("ca.pem");
-	h_server *s = h_server_start(T.db, "--webhook-ca-file", ca, "--webhook-allow-private",
+	h_server *s = h_server_start(T.w.db, "--webhook-ca-file", ca, "--webhook-allow-private",
 				     "--webhook-retry-base-ms", "100", "--webhook-poll-ms", "20",
 				     "--webhook-timeout-ms", "1000", NULL);
-	fp_client *admin = h_connect_auth(s, T.admin_key);
+	fp_client *admin = h_connect_auth(s, T.w.admin_key);
 	char *vid = NULL, *key = NULL;
 	fp_client *c = h_vendor_client(s, admin, "hooks-kill", &vid, &key);
 	h_product(c, "basic", 1000, 1200);
@@ -800,9 +790,9 @@ static void test_kill9_mid_stream(void **state)
 	assert_true(miss > 0); /* it was mid-stream */
 	/* Nothing is delivered while no server runs... */
 	h_server *s2 =
-		h_server_start_on(s->port, T.db, "--webhook-ca-file", ca, "--webhook-allow-private",
-				  "--webhook-retry-base-ms", "100", "--webhook-poll-ms", "20",
-				  "--webhook-timeout-ms", "1000", NULL);
+		h_server_start_on(s->port, T.w.db, "--webhook-ca-file", ca,
+				  "--webhook-allow-private", "--webhook-retry-base-ms", "100",
+				  "--webhook-poll-ms", "20", "--webhook-timeout-ms", "1000", NULL);
 	/* ...and every committed event arrives after the restart (rows leased
 	 * by the dead server: after their lease, 6 s). */
 	wait_all_delivered(rv, vid, WAIT_MS);
@@ -812,9 +802,9 @@ static void test_kill9_mid_stream(void **state)
 	 * ends, and recorded: the outbox empties. */
 	char *sql = h_fmt("SELECT count(*) FROM webhook_outbox WHERE vendor_id = '%s'", vid);
 	int64_t until = h_now_ms() + WAIT_MS;
-	while (h_sql_int(T.db, sql) > 0 && h_now_ms() < until)
+	while (h_sql_int(T.w.db, sql) > 0 && h_now_ms() < until)
 		h_sleep_ms(100);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	free(sql);
 	json_t *st = hr_state(rv);
 	const char *k;
@@ -854,7 +844,7 @@ static void test_rolled_back_change_not_delivered(void **state)
 	char *offer = h_offer(c, "rob", "basic");
 	h_accept(c, offer);
 	/* Hold the customer's row. */
-	PGconn *pg = PQconnectdb(T.db);
+	PGconn *pg = PQconnectdb(T.w.db);
 	assert_int_equal(PQstatus(pg), CONNECTION_OK);
 	char *lock = h_fmt("BEGIN; SELECT 1 FROM reputations WHERE vendor_id = '%s'"
 			   " AND customer_id = 'rob' FOR UPDATE",
@@ -870,10 +860,10 @@ static void test_rolled_back_change_not_delivered(void **state)
 	char *sql = h_fmt("SELECT count(*) FROM events WHERE vendor_id = '%s'"
 			  " AND kind = 'PAYMENT_RECEIVED'",
 			  vid);
-	assert_int_equal(h_sql_int(T.db, sql), 0);
+	assert_int_equal(h_sql_int(T.w.db, sql), 0);
 	/* The payment made again commits, and is delivered. */
 	h_must(h_pay(c, offer, 1000, NULL), "SubmitPayment");
-	assert_int_equal(h_sql_int(T.db, sql), 1);
+	assert_int_equal(h_sql_int(T.w.db, sql), 1);
 	wait_all_delivered(rv, vid, WAIT_MS);
 	free(sql);
 	free(lock);
@@ -894,7 +884,7 @@ static int ctl(const char *key, const char *args, char **out)
 	char *base = h_ctl();
 	char *ca = h_cert_path("ca.pem");
 	char *qca = h_shq(ca), *qkey = h_shq(key);
-	char *cmd = h_fmt("%s --server %s --ca %s --api-key %s %s 2>/dev/null", base, T.srv->addr,
+	char *cmd = h_fmt("%s --server %s --ca %s --api-key %s %s 2>/dev/null", base, T.w.srv->addr,
 			  qca, qkey, args);
 	int rc = h_run(cmd, out);
 	free(cmd);
@@ -908,7 +898,7 @@ static int ctl(const char *key, const char *args, char **out)
 static void test_fairpayctl_webhook(void **state)
 {
 	char *vid = NULL, *key = NULL;
-	fp_client *c = h_vendor_client(T.srv, T.admin, "hooks-ctl", &vid, &key);
+	fp_client *c = h_vendor_client(T.w.srv, T.w.admin, "hooks-ctl", &vid, &key);
 	h_product(c, "basic", 1000, 1200);
 	hr_receiver *rv = hr_start("", NULL, NULL);
 	char *url = hr_url(rv);

@@ -24,10 +24,7 @@ typedef Fairpay__V1__Response resp_t;
 #define CONNS 16
 
 static struct {
-	char *db;
-	char *admin_key;
-	h_server *srv;
-	fp_client *admin;
+	h_world w; /* db, admin_key, srv, admin */
 	char *vendor_id;
 	char *key;
 	fp_client *c[CONNS];
@@ -63,16 +60,12 @@ static int count_of(const char *hay, const char *needle)
 
 static int setup(void **state)
 {
-	T.db = h_db_create("fp_it_workers");
-	h_migrate(T.db);
-	T.admin_key = h_bootstrap_admin(T.db);
-	T.srv = h_server_start(T.db, "--workers", "2", NULL);
-	T.admin = h_connect_auth(T.srv, T.admin_key);
-	fp_client *v = h_vendor_client(T.srv, T.admin, "workers shop", &T.vendor_id, &T.key);
+	h_world_start(&T.w, "fp_it_workers", "--workers", "2", NULL);
+	fp_client *v = h_vendor_client(T.w.srv, T.w.admin, "workers shop", &T.vendor_id, &T.key);
 	h_product(v, "basic", 1000, 1200);
 	fp_client_free(v);
 	for (int i = 0; i < CONNS; i++)
-		T.c[i] = h_connect_auth(T.srv, T.key);
+		T.c[i] = h_connect_auth(T.w.srv, T.key);
 	return 0;
 }
 
@@ -80,20 +73,17 @@ static int teardown(void **state)
 {
 	for (int i = 0; i < CONNS; i++)
 		fp_client_free(T.c[i]);
-	fp_client_free(T.admin);
-	h_server_free(T.srv);
 	free(T.vendor_id);
 	free(T.key);
-	free(T.admin_key);
-	free(T.db);
+	h_world_stop(&T.w);
 	return 0;
 }
 
 static void test_every_worker_serves(void **state)
 {
 	pid_t pids[8];
-	assert_int_equal(worker_pids(T.srv->pid, pids, 8), WORKERS);
-	char *log = h_server_log(T.srv);
+	assert_int_equal(worker_pids(T.w.srv->pid, pids, 8), WORKERS);
+	char *log = h_server_log(T.w.srv);
 	/* The kernel spread the connections over both workers. */
 	for (int w = 1; w <= WORKERS; w++) {
 		char needle[64];
@@ -136,13 +126,13 @@ static void test_changes_seen_across_workers(void **state)
 static void test_revocation_reaches_every_worker(void **state)
 {
 	char *key_id = NULL, *key = NULL;
-	h_must(h_create_api_key(T.admin, T.vendor_id, FAIRPAY__V1__ROLE__ROLE_VENDOR, &key_id,
+	h_must(h_create_api_key(T.w.admin, T.vendor_id, FAIRPAY__V1__ROLE__ROLE_VENDOR, &key_id,
 				&key),
 	       "CreateApiKey");
 	fp_client *c[CONNS];
 	for (int i = 0; i < CONNS; i++)
-		c[i] = h_connect_auth(T.srv, key);
-	h_must(h_revoke_api_key(T.admin, key_id), "RevokeApiKey");
+		c[i] = h_connect_auth(T.w.srv, key);
+	h_must(h_revoke_api_key(T.w.admin, key_id), "RevokeApiKey");
 	int64_t t0 = h_now_ms();
 	for (int i = 0; i < CONNS; i++) {
 		int code = H_OK;
@@ -163,7 +153,7 @@ static void test_revocation_reaches_every_worker(void **state)
 static void test_dead_worker_started_again(void **state)
 {
 	pid_t pids[8];
-	assert_int_equal(worker_pids(T.srv->pid, pids, 8), WORKERS);
+	assert_int_equal(worker_pids(T.w.srv->pid, pids, 8), WORKERS);
 	kill(pids[0], SIGKILL);
 	/* Once it is gone (its socket with it), new connections are served
 	 * meanwhile by the other worker. */
@@ -176,7 +166,7 @@ static void test_dead_worker_started_again(void **state)
 		fclose(f);
 		h_sleep_ms(5);
 	}
-	fp_client *c = h_connect_auth(T.srv, T.key);
+	fp_client *c = h_connect_auth(T.w.srv, T.key);
 	resp_t *r = h_reputation(c, "meanwhile");
 	fp_response_free(r);
 	fp_client_free(c);
@@ -186,22 +176,22 @@ static void test_dead_worker_started_again(void **state)
 	bool replaced = false;
 	while (!replaced && h_now_ms() - t0 < 5000) {
 		h_sleep_ms(50);
-		n = worker_pids(T.srv->pid, now, 8);
+		n = worker_pids(T.w.srv->pid, now, 8);
 		replaced = n == WORKERS && now[0] != pids[0] && now[1] != pids[0];
 	}
 	assert_true(replaced);
 	print_message("worker %d replaced after %lld ms\n", (int)pids[0],
 		      (long long)(h_now_ms() - t0));
-	assert_true(h_wait_log(T.srv, "starting it again", 1, 1000));
+	assert_true(h_wait_log(T.w.srv, "starting it again", 1, 1000));
 }
 
 static void test_signals_reach_every_worker(void **state)
 {
-	kill(T.srv->pid, SIGHUP);
-	assert_true(h_wait_log(T.srv, "SIGHUP: reloaded", WORKERS, h_slow() ? 60000 : 5000));
-	int status = h_server_stop(T.srv, SIGTERM);
+	kill(T.w.srv->pid, SIGHUP);
+	assert_true(h_wait_log(T.w.srv, "SIGHUP: reloaded", WORKERS, h_slow() ? 60000 : 5000));
+	int status = h_server_stop(T.w.srv, SIGTERM);
 	assert_int_equal(status, 0);
-	char *log = h_server_log(T.srv);
+	char *log = h_server_log(T.w.srv);
 	assert_true(h_contains(log, "all workers stopped"));
 	free(log);
 }
