@@ -1028,7 +1028,9 @@ static void pool_dispatch(db_pool *p)
 		db_req *group[DB_GROUP_MAX] = { NULL };
 		int n = 0;
 		db_req **link = &p->wpend_head, *prev = NULL;
-		while (*link != NULL && n < DB_GROUP_MAX && dc->inflight + n < p->depth) {
+		int held = 0; /* set writes passed over for the next group */
+		while (*link != NULL && n < DB_GROUP_MAX && held < DB_GROUP_MAX &&
+		       dc->inflight + n < p->depth) {
 			db_req *r = *link;
 			if (n > 0 && r->solo)
 				break;
@@ -1036,6 +1038,9 @@ static void pool_dispatch(db_pool *p)
 			 * group: in this one it would lock after the statement
 			 * that locked the others, out of key order. */
 			if (r->set && group_has_key(group, n, r)) {
+				/* Bounded: a queue full of one customer's
+				 * changes is not scanned to its end each time. */
+				held++;
 				prev = r;
 				link = &r->next;
 				continue;

@@ -630,42 +630,6 @@ static json_t *ts_json(int64_t us)
 	return json_string(buf);
 }
 
-static json_t *offer_json(const char *vendor, const store_offer *o, int64_t accepted_us,
-			  int64_t closed_us)
-{
-	json_t *reasons = json_array();
-	for (size_t i = 0; i < o->n_reasons; i++)
-		json_array_append_new(reasons,
-				      json_string(names_of(NAMES_OFFER_REASON, o->reasons[i])));
-	json_t *j = json_object();
-	json_object_set_new(j, "vendor_id", json_string(vendor));
-	json_object_set_new(j, "id", json_string(o->id));
-	json_object_set_new(j, "customer_id", json_string(o->customer_id));
-	json_object_set_new(j, "sku", json_string(o->sku));
-	json_object_set_new(j, "status", json_string(names_of(NAMES_STATUS, o->status)));
-	json_object_set_new(j, "mode", json_string(names_of(NAMES_MODE, o->mode)));
-	json_object_set_new(j, "currency", json_string(o->currency));
-	json_object_set_new(j, "suggested_price_minor", json_integer(o->suggested_price_minor));
-	json_object_set_new(j, "unit_price_minor", json_integer(o->unit_price_minor));
-	json_object_set_new(j, "minimum_price_minor", json_integer(o->minimum_price_minor));
-	json_object_set_new(j, "set_price_minor", json_integer(o->set_price_minor));
-	json_object_set_new(j, "tier", json_string(names_of(NAMES_TIER, o->tier)));
-	json_object_set_new(j, "credit_limit_minor", json_integer(o->credit_limit_minor));
-	json_object_set_new(j, "credit_used_minor", json_integer(o->credit_used_minor));
-	json_object_set_new(j, "reasons", reasons);
-	json_object_set_new(j, "created_at", ts_json(o->created_us));
-	json_object_set_new(j, "expires_at", ts_json(o->expires_us));
-	json_object_set_new(j, "pay_by", ts_json(o->pay_by_us));
-	json_object_set_new(j, "period_index", json_integer(o->period_index));
-	json_object_set_new(j, "previous_offer_id",
-			    o->previous_offer_id[0] ? json_string(o->previous_offer_id)
-						    : json_null());
-	json_object_set_new(j, "accepted_at", ts_json(accepted_us));
-	json_object_set_new(j, "closed_at", ts_json(closed_us));
-	json_object_set_new(j, "list_price_minor", json_integer(o->list_price_minor));
-	return j;
-}
-
 /* What the write's offer update (`ou`) reads of an offer: the columns a
  * transition changes, and the key. Leaving out the rest spares building,
  * sending and parsing the two thirds of the row that stay as they are. */
@@ -679,6 +643,36 @@ static json_t *offer_update_json(const store_offer *o, int64_t accepted_us, int6
 	json_object_set_new(j, "closed_at", ts_json(closed_us));
 	json_object_set_new(j, "credit_limit_minor", json_integer(o->credit_limit_minor));
 	json_object_set_new(j, "credit_used_minor", json_integer(o->credit_used_minor));
+	return j;
+}
+
+/* A whole offer row, to insert: the update's columns and the rest. */
+static json_t *offer_json(const char *vendor, const store_offer *o, int64_t accepted_us,
+			  int64_t closed_us)
+{
+	json_t *reasons = json_array();
+	for (size_t i = 0; i < o->n_reasons; i++)
+		json_array_append_new(reasons,
+				      json_string(names_of(NAMES_OFFER_REASON, o->reasons[i])));
+	json_t *j = offer_update_json(o, accepted_us, closed_us);
+	json_object_set_new(j, "vendor_id", json_string(vendor));
+	json_object_set_new(j, "customer_id", json_string(o->customer_id));
+	json_object_set_new(j, "sku", json_string(o->sku));
+	json_object_set_new(j, "mode", json_string(names_of(NAMES_MODE, o->mode)));
+	json_object_set_new(j, "currency", json_string(o->currency));
+	json_object_set_new(j, "suggested_price_minor", json_integer(o->suggested_price_minor));
+	json_object_set_new(j, "unit_price_minor", json_integer(o->unit_price_minor));
+	json_object_set_new(j, "minimum_price_minor", json_integer(o->minimum_price_minor));
+	json_object_set_new(j, "set_price_minor", json_integer(o->set_price_minor));
+	json_object_set_new(j, "tier", json_string(names_of(NAMES_TIER, o->tier)));
+	json_object_set_new(j, "reasons", reasons);
+	json_object_set_new(j, "created_at", ts_json(o->created_us));
+	json_object_set_new(j, "expires_at", ts_json(o->expires_us));
+	json_object_set_new(j, "period_index", json_integer(o->period_index));
+	json_object_set_new(j, "previous_offer_id",
+			    o->previous_offer_id[0] ? json_string(o->previous_offer_id)
+						    : json_null());
+	json_object_set_new(j, "list_price_minor", json_integer(o->list_price_minor));
 	return j;
 }
 
