@@ -27,8 +27,10 @@
 # The ceilings use the tables only, never a SQL function of the schema, and
 # run as the role fairpayd works as. Around each phase the script takes the
 # CPU time of every process of the cluster and of fairpayd from /proc, and
+# around the cycles phase and A the WAL written and the buffers accessed, and
 # around the cycles phase pg_stat_database.xact_commit, so that the summary
-# gives database CPU per cycle and calls per commit beside the ceilings.
+# gives database CPU and work per cycle and calls per commit beside the
+# ceilings.
 # fairpayd is restarted around the cycles phase: a PostgreSQL 15 session
 # publishes its counters at most once a second and, once idle, up to 10 s
 # later, but at once when it ends.
@@ -269,6 +271,20 @@ db_commits() { # transactions committed in the bench database so far
 	psql_q -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
 }
 
+# The database's work in units that do not depend on how fast the machine
+# ran (its CPU time does: runs minutes apart on this kind of machine differ
+# by 20% and more): WAL bytes written, and shared buffers accessed (found or
+# read). A session's buffer counts are published when it ends, as db_quiet
+# waits for.
+work_mark() { # prints: wal_bytes buffers
+	psql_q -F ' ' -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint,
+		blks_hit + blks_read FROM pg_stat_database WHERE datname = current_database()"
+}
+work_delta() { # work_delta MARK_BEFORE MARK_AFTER: the two figures, used in between
+	awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " ");
+		printf "%.0f %.0f\n", y[1] - x[1], y[2] - x[2]}'
+}
+
 cpu_mark() { # prints: machine_busy_ticks machine_total_ticks fairpayd_ticks cluster_ticks
 	local srv_ticks=0
 	if [ -n "$srv_pid" ] && [ -r "/proc/$srv_pid/stat" ]; then
@@ -432,6 +448,7 @@ echo "== 1. FairPay cycles through fairpayd: $conns connections x depth $depth, 
 log_mark=$(wc -l <"$log")
 srv_start
 commits_before=$(db_commits)
+wmark=$(work_mark)
 mark=$(cpu_mark)
 set +e
 load cycles "$duration" | keep_tee "$work/cycles.txt"
@@ -440,6 +457,7 @@ set -e
 cpu_delta "$mark" "$(cpu_mark)" >"$work/cycles.cpu"
 srv_stop
 commits_after=$(db_commits)
+work_delta "$wmark" "$(work_mark)" >"$work/cycles.work"
 # Each worker's last line: the writes it committed and the transactions
 # that committed them (group commit), from the server's own counters.
 read -r writes write_commits < <(tail -n +"$((log_mark + 1))" "$log" |
@@ -709,6 +727,7 @@ ceiling() {
 	local name=$1 secs=$2 script=$3 rc payments
 	shift 3
 	payments=$(psql_q -c "SELECT count(*) FROM payments")
+	wmark=$(work_mark)
 	mark=$(cpu_mark)
 	set +e
 	PGOPTIONS="-c plan_cache_mode=force_generic_plan${app_role:+ -c role=$app_role}" \
@@ -719,6 +738,7 @@ ceiling() {
 	set -e
 	db_quiet
 	cpu_delta "$mark" "$(cpu_mark)" >"$work/$name.cpu"
+	work_delta "$wmark" "$(work_mark)" >"$work/$name.work"
 	echo $(($(psql_q -c "SELECT count(*) FROM payments") - payments)) >"$work/$name.cycles"
 	cpu_report "$(cat "$work/$name.cpu")" >>"$work/$name.txt"
 	cat "$work/$name.txt"
@@ -756,6 +776,9 @@ pg_failed() { # pg_failed NAME: failed transactions of a pgbench run, and aborte
 cpu_us() { # cpu_us PHASE FIELD COUNT: CPU microseconds (field 3 fairpayd, 4 cluster) per unit
 	calc "a * 1000000 / $clk_tck / b" "$(awk -v f="$2" '{print $f}' "$work/$1.cpu")" "$3" 0
 }
+work_per() { # work_per PHASE FIELD COUNT: WAL bytes (1) or buffers (2) per unit
+	calc "a / b" "$(awk -v f="$2" '{print $f}' "$work/$1.work")" "$3" 0
+}
 ceiling_rate() { # ceiling_rate NAME: cycles committed per second of a pgbench run
 	local secs
 	# pgbench's own time, without connecting: scripts run / their rate.
@@ -776,6 +799,10 @@ b_reads=$(pg_field B "number of transactions actually processed")
 db_srv=$(cpu_us cycles 4 "$srv_cycles")
 db_a=$(cpu_us A 4 "$(cat "$work/A.cycles")")
 db_a16=$(cpu_us "A$batch" 4 "$(cat "$work/A$batch.cycles")")
+wal_srv=$(work_per cycles 1 "$srv_cycles")
+wal_a=$(work_per A 1 "$(cat "$work/A.cycles")")
+buf_srv=$(work_per cycles 2 "$srv_cycles")
+buf_a=$(work_per A 2 "$(cat "$work/A.cycles")")
 db_srv_read=$(cpu_us reads 4 "$srv_reads")
 db_b=$(cpu_us B 4 "$b_reads")
 commits=$((commits_after - commits_before - psql_commits))
@@ -803,14 +830,18 @@ row "cycles/s" "$srv_cps" "$a16_cps" "A$batch plain SQL, $batch cycles/xact" \
 row "GetReputation/s" "$srv_rps" "$b_rps" "B   prepared point read" "$(ratio "$srv_rps" "$b_rps")"
 row "database CPU/cycle (us)" "$db_srv" "$db_a" "A" "$(ratio "$db_srv" "$db_a")"
 row "database CPU/cycle (us)" "$db_srv" "$db_a16" "A$batch" "$(ratio "$db_srv" "$db_a16")"
+row "WAL bytes/cycle" "$wal_srv" "$wal_a" "A" "$(ratio "$wal_srv" "$wal_a")"
+row "buffer accesses/cycle" "$buf_srv" "$buf_a" "A" "$(ratio "$buf_srv" "$buf_a")"
 row "database CPU/read (us)" "$db_srv_read" "$db_b" "B" "$(ratio "$db_srv_read" "$db_b")"
 row "fairpayd CPU/cycle (us)" "$(cpu_us cycles 3 "$srv_cycles")"
 row "fairpayd CPU/read (us)" "$(cpu_us reads 3 "$srv_reads")"
 row "writes per commit" "$(calc "a / b" "$writes" "$write_commits" 2)" 3 \
 	"A ($((3 * batch)) in A$batch)"
 row "calls per transaction" "$(calc "a / b" "$srv_calls" "$commits" 2)"
-echo "  database CPU: every process of the cluster, from /proc. writes per commit: the server's"
-echo "  $writes writes over the $write_commits transactions that committed them (group commit)."
+echo "  database CPU: every process of the cluster, from /proc. WAL bytes and buffer accesses"
+echo "  (pg_stat_database blks_hit + blks_read): the database's work, whatever the machine's speed."
+echo "  writes per commit: the server's $writes writes over the $write_commits transactions that"
+echo "  committed them (group commit)."
 echo "  calls per transaction: the $srv_calls calls answered over every transaction of the phase,"
 echo "  reads included ($commits: pg_stat_database.xact_commit, less $psql_commits of its own psql)"
 echo "cpu during the phases (machine busy; postgres and fairpayd, % of one core):"
