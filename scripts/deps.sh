@@ -25,6 +25,8 @@ build_packages=(
 	# systemd readiness notifications (sd_notify, server/base/notify.c)
 	libsystemd-dev
 	libssl-dev
+	# fairpayd's allocator (Makefile, LIBS_MALLOC)
+	libjemalloc-dev
 	# make install: the man pages, written from the programs' --help
 	help2man
 )
@@ -34,7 +36,7 @@ build_packages=(
 # scripts/check-docker.sh checks that it covers their NEEDED libraries.
 runtime_packages=(
 	libevent-2.1-7 libevent-openssl-2.1-7 libpq5 libprotobuf-c1 libssl3 libjansson4 libcurl4
-	libsystemd0
+	libsystemd0 libjemalloc2
 	ca-certificates
 	# the image's HEALTHCHECK: GET /readyz on the admin listener
 	curl

@@ -1,6 +1,5 @@
 /* fairpayd: read the flags and the config file, set up the server, run it
  * until a signal. */
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,14 +42,6 @@ static int run_server(fp_config *cfg, int worker_id)
 /* Descriptors a worker needs besides its clients': the listener, the
  * database pool and its LISTEN connection, the event loop's own, the log. */
 #define FDS_BESIDES_CLIENTS 32
-
-/* Freed memory at the top of the heap that malloc keeps instead of giving it
- * back. glibc's default (128 KiB) gives it back after nearly every burst of
- * calls: at full load two workers shrank and regrew their heaps about 450
- * times a second, and each shrink makes the kernel flush the TLB on every processor
- * (expensive in a virtual machine). The heap then stays near its high-water
- * mark, which the caps on connections, frames and queues bound. */
-#define HEAP_TRIM_THRESHOLD (64 << 20)
 
 /* Take every descriptor the hard limit allows (the soft one is often 1024),
  * and say so when even that is short of what the caps let clients open. */
@@ -114,8 +105,6 @@ int main(int argc, char **argv)
 		log_set_format(format);
 	/* A client that vanishes mid-write must not kill the server. */
 	signal(SIGPIPE, SIG_IGN);
-	/* Before the workers are forked: they inherit it. */
-	(void)mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD);
 	OPENSSL_init_ssl(0, NULL);
 	/* Before the workers are forked: they share the ticket keys. */
 	if (tls_tickets_init(cfg.tls_ticket_rotate_s) != 0) {

@@ -690,6 +690,9 @@ static h_server *server_start_v(const char *port, const char *conninfo, va_list 
 		argv[argc++] = "valgrind";
 		argv[argc++] = "--tool=memcheck";
 		argv[argc++] = "--leak-check=full";
+		/* fairpayd's malloc is jemalloc's (Makefile, LIBS_MALLOC):
+		 * memcheck replaces that library's, not only libc's. */
+		argv[argc++] = "--soname-synonyms=somalloc=*jemalloc*";
 		argv[argc++] = "--errors-for-leak-kinds=definite";
 		argv[argc++] = "--error-exitcode=99";
 		argv[argc++] = "--num-callers=30";
