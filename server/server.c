@@ -537,6 +537,12 @@ void srv_cleanup(srv *s)
 	tally_free(s->sources);
 	tally_free(s->keys);
 	tls_ctx_free(s->ssl_ctx);
-	if (s->base)
+	if (s->base) {
+		/* A bufferevent freed while one of its deferred callbacks is
+		 * pending lives until that callback has run, and the loop has
+		 * stopped: one more pass runs them (no other event is left),
+		 * or the base would go with those bufferevents never freed. */
+		event_base_loop(s->base, EVLOOP_NONBLOCK);
 		event_base_free(s->base);
+	}
 }

@@ -179,14 +179,19 @@ static void test_one_source_cannot_take_every_slot(void **state)
  * one stays. */
 static void test_auth_deadline(void **state)
 {
-	h_server *s = h_server_start(T.db, "--auth-timeout-ms", "600", "--stats-interval-ms",
+	/* Under valgrind a TLS handshake alone can take longer than 600 ms. */
+	int deadline_ms = h_slow() ? 3000 : 600;
+	char deadline[16], why[64];
+	snprintf(deadline, sizeof(deadline), "%d", deadline_ms);
+	snprintf(why, sizeof(why), "not authenticated within %d ms", deadline_ms);
+	h_server *s = h_server_start(T.db, "--auth-timeout-ms", deadline, "--stats-interval-ms",
 				     STATS_MS, NULL);
 	fp_client *authed = h_connect_auth(s, T.admin_key);
 	int64_t t0 = h_now_ms();
 	h_tls *t = h_tls_connect(s->port);
 	Fairpay__V1__Response *last = NULL;
 	int pongs = 0;
-	for (uint64_t id = 1; h_now_ms() - t0 < 3000; id++) {
+	for (uint64_t id = 1; h_now_ms() - t0 < 5 * deadline_ms; id++) {
 		last = raw_ping(t, id, 1000);
 		if (last == NULL || last->id == 0)
 			break;
@@ -201,12 +206,12 @@ static void test_auth_deadline(void **state)
 	assert_non_null(last); /* the server said why */
 	assert_int_equal(last->id, 0);
 	assert_int_equal(last->status->code, FAIRPAY__V1__CODE__UNAUTHENTICATED);
-	assert_true(h_contains(last->status->message, "not authenticated within 600 ms"));
+	assert_true(h_contains(last->status->message, why));
 	fairpay__v1__response__free_unpacked(last, NULL);
 	h_tls_expect_closed(t, 2000);
 	h_tls_close(t);
 	assert_true(pongs >= 3);
-	assert_true(closed_ms >= 550 && closed_ms < 2000);
+	assert_true(closed_ms >= deadline_ms - 50 && closed_ms < deadline_ms + 1400);
 
 	/* The authenticated connection, older than the deadline, still works. */
 	h_assert_code(h_ping(authed), H_OK);
@@ -303,7 +308,10 @@ static void test_emfile_does_not_spin(void **state)
 {
 	h_server_nofile(64);
 	h_server *s = h_server_start(T.db, "--max-connections", "1000", NULL);
-	assert_true(h_wait_log(s, "open file limit 64 is below", 1, 2000));
+	/* Under valgrind the server sees 12 descriptors fewer: valgrind keeps
+	 * them for itself. */
+	assert_true(h_wait_log(s, h_slow() ? " is below the " : "open file limit 64 is below", 1,
+			       2000));
 	int fds[80];
 	for (int i = 0; i < 80; i++)
 		fds[i] = h_tcp_connect(s->port); /* the kernel's backlog takes the rest */
